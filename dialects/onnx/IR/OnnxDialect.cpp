@@ -1,0 +1,29 @@
+//===- OnnxDialect.cpp - the onnx import dialect --------------------------===//
+
+#include "dialects/onnx/IR/OnnxDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace mlir::onnx;
+
+#include "dialects/onnx/IR/OnnxDialect.cpp.inc"
+
+void OnnxDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/onnx/IR/OnnxOps.cpp.inc"
+      >();
+}
+
+LogicalResult NodeOp::verify() {
+  if (getOpType().empty())
+    return emitOpError("needs a non-empty op_type");
+  if (std::optional<StringRef> domain = getDomain(); domain && *domain == "ai.onnx")
+    return emitOpError("spells the default domain as no domain, not \"ai.onnx\"");
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/onnx/IR/OnnxOps.cpp.inc"

@@ -1,0 +1,87 @@
+//===- OnnxOps.td - the onnx import dialect -----------------*- tablegen -*-===//
+//
+// One generic operation per ONNX node, as the importer writes it; raising and
+// legalisation give nodes their meaning.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ONNX_OPS_TD
+#define ONNX_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Onnx_Dialect : Dialect {
+  let name = "onnx";
+  let cppNamespace = "::mlir::onnx";
+  let summary = "ONNX graphs as imported, one generic op per node";
+  let description = [{
+    The importer writes each ONNX node as one `onnx.node` that keeps the node's domain,
+    op type, the opset version in force for its domain, its name and its attributes.
+    Optional inputs that the model leaves empty are `onnx.none` values. Handlers in
+    raising and legalisation are keyed by (domain, op type, since-version), so one
+    dialect serves every opset.
+  }];
+}
+
+class Onnx_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Onnx_Dialect, mnemonic, traits>;
+
+def Onnx_NodeOp : Onnx_Op<"node"> {
+  let summary = "one ONNX node";
+  let description = [{
+    `op_type` and `domain` name the operator (the empty domain is the default
+    `ai.onnx`); `opset` is the version of that domain the model imports. ONNX attributes
+    are kept in `node_attributes` (printed after `attributes`), with ONNX's types: `si64` integers, `f32` floats,
+    strings, tensors as dense elements, lists as arrays.
+
+    ```mlir
+    %values, %indices = onnx.node "TopK" opset 13 name "router/topk" (%scores, %k)
+        attributes {axis = -1 : si64, largest = 1 : si64}
+        : (tensor<?x8xf32>, tensor<1xi64>) -> (tensor<?x2xf32>, tensor<?x2xi64>)
+    %y = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %logits, %w1, %w2)
+        attributes {k = 2 : si64, activation_type = "silu"}
+        : (tensor<?x64xf32>, tensor<?x8xf32>, tensor<8x128x64xf32>, tensor<8x64x128xf32>)
+        -> tensor<?x64xf32>
+    ```
+
+    Nodes are not assumed to be free of side effects: an unknown node is kept.
+  }];
+  let arguments = (ins
+    StrAttr:$op_type,
+    OptionalAttr<StrAttr>:$domain,
+    ConfinedAttr<I64Attr, [IntPositive]>:$opset,
+    OptionalAttr<StrAttr>:$name,
+    Variadic<AnyType>:$inputs,
+    OptionalAttr<DictionaryAttr>:$node_attributes
+  );
+  let results = (outs Variadic<AnyType>:$outputs);
+  let assemblyFormat = [{
+    $op_type (`domain` $domain^)? `opset` $opset (`name` $name^)? ` ` `(` $inputs `)`
+    (`attributes` $node_attributes^)? attr-dict `:` functional-type($inputs, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The node's domain; the default domain (ai.onnx) is "".
+    ::llvm::StringRef getDomainName() { return getDomain().value_or(""); }
+    /// The ONNX attribute `name`, or null.
+    ::mlir::Attribute getOnnxAttr(::llvm::StringRef name) {
+      std::optional<::mlir::DictionaryAttr> attrs = getNodeAttributes();
+      return attrs ? attrs->get(name) : ::mlir::Attribute();
+    }
+  }];
+}
+
+def Onnx_NoneOp : Onnx_Op<"none", [Pure]> {
+  let summary = "an optional input left empty";
+  let description = [{
+    ```mlir
+    %none = onnx.none
+    ```
+  }];
+  let results = (outs NoneType:$result);
+  let assemblyFormat = "attr-dict";
+}
+
+#endif // ONNX_OPS_TD
