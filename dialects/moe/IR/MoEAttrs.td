@@ -146,6 +146,12 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
   let assemblyFormat = [{
     `<` $kind `,` struct($k, $normalize, $scale, $num_groups, $topk_groups, $capacity_factor) `>`
   }];
+  let builders = [
+    AttrBuilder<(ins "RoutingKind":$kind, "int64_t":$k, CArg<"bool", "false">:$normalize), [{
+      return $_get($_ctxt, kind, k, normalize, ::llvm::APFloat(1.0), 1, 1,
+                   ::llvm::APFloat(0.0));
+    }]>
+  ];
   let genVerifyDecl = 1;
 }
 
@@ -184,6 +190,12 @@ def MoE_ActivationAttr : MoE_Attr<"Activation", "activation"> {
   let assemblyFormat = [{
     `<` $fn (`,` struct($gated, $alpha, $beta, $limit)^)? `>`
   }];
+  let builders = [
+    AttrBuilder<(ins "ActivationFn":$fn, CArg<"GateLayout", "GateLayout::None">:$gated), [{
+      return $_get($_ctxt, fn, gated, ::llvm::APFloat(1.0), ::llvm::APFloat(0.0),
+                   std::nullopt);
+    }]>
+  ];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// True when the first projection carries a gate and an up half.

@@ -89,6 +89,15 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     (`,` `constant_experts` $constant_experts^)?
     attr-dict `:` functional-type(operands, results)
   }];
+  let builders = [
+    // The common case: routed experts only, the result shaped like the tokens.
+    OpBuilder<(ins "Value":$tokens, "Value":$logits, "Value":$gateUp, "Value":$down,
+                   "Value":$up, "RoutingAttr":$routing, "ActivationAttr":$activation), [{
+      build($_builder, $_state, tokens.getType(), tokens, logits, gateUp, down, up,
+            Value(), Value(), Value(), Value(), Value(), Value(), Value(), Value(), Value(),
+            routing, activation);
+    }]>
+  ];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// Routed experts that run an FFN (the first dimension of `gate_up`).

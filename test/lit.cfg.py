@@ -1,0 +1,26 @@
+# lit configuration of the moe-mlir test suite.
+import os
+import shutil
+
+import lit.formats
+
+config.name = "moe-mlir"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".mlir", ".test", ".onnxtext"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "test")
+# Folders that hold other suites or inputs, not lit tests.
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "e2e",
+                   "python", "models", "Inputs"]
+
+path = [config.moe_tools_dir, config.llvm_tools_dir]
+config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", "")])
+config.substitutions.append(("%moe_src", config.moe_src_root))
+config.substitutions.append(("%moe_obj", config.moe_obj_root))
+
+if not config.moe_enable_compiler:
+    config.unsupported = True
+
+for tool in ("FileCheck", "not", "count"):
+    if not shutil.which(tool, path=config.environment["PATH"]):
+        lit_config.fatal(f"lit needs {tool}; install llvm-19-tools")
