@@ -17,7 +17,8 @@ namespace moe {
 /// extensions and interface models.
 void registerAllDialects(mlir::DialectRegistry &registry);
 
-/// Registers every upstream pass and every moe-mlir pass with the pass registry.
+/// Registers every upstream pass and every moe-mlir pass with the pass
+/// registry.
 void registerAllPasses();
 
 } // namespace moe

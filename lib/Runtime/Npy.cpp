@@ -1,8 +1,9 @@
 //===- Npy.cpp - NumPy .npy reader and writer -----------------------------===//
 //
-// Format: NEP 1 / numpy.lib.format. Magic "\x93NUMPY", version, a little-endian header
-// length (2 bytes in 1.0, 4 bytes in 2.0 and 3.0), then a Python dict literal with
-// 'descr', 'fortran_order' and 'shape', padded with spaces and ended by '\n'.
+// Format: NEP 1 / numpy.lib.format. Magic "\x93NUMPY", version, a little-endian
+// header length (2 bytes in 1.0, 4 bytes in 2.0 and 3.0), then a Python dict
+// literal with 'descr', 'fortran_order' and 'shape', padded with spaces and
+// ended by '\n'.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,8 +47,8 @@ class HeaderParser {
 public:
   explicit HeaderParser(std::string_view text) : text(text) {}
 
-  /// The raw text of the value stored under `key`, up to the next top-level comma or
-  /// closing brace, or an empty view when the key is absent.
+  /// The raw text of the value stored under `key`, up to the next top-level
+  /// comma or closing brace, or an empty view when the key is absent.
   std::string_view valueOf(std::string_view key) const {
     for (char quote : {'\'', '"'}) {
       std::string needle = std::string(1, quote) + std::string(key) + quote;
@@ -161,7 +162,8 @@ Status parseNpy(const uint8_t *bytes, size_t size, std::string_view source,
   std::string_view header(reinterpret_cast<const char *>(bytes + prefix),
                           headerLength);
   if (header.empty() || header.back() != '\n' || header.front() != '{')
-    return fail(source, "malformed .npy header (expected a dict ending in a newline)");
+    return fail(source,
+                "malformed .npy header (expected a dict ending in a newline)");
 
   HeaderParser parser(header);
   std::string_view descr = parser.valueOf("descr");
@@ -257,14 +259,15 @@ std::vector<uint8_t> serializeNpy(const HostTensor &tensor) {
 Status writeNpy(const std::string &path, const HostTensor &tensor) {
   if (tensor.data.size() !=
       static_cast<size_t>(tensor.numElements()) * dtypeSize(tensor.dtype))
-    return fail(path, "tensor data does not match its shape " +
-                          tensor.typeString());
+    return fail(path,
+                "tensor data does not match its shape " + tensor.typeString());
   std::vector<uint8_t> bytes = serializeNpy(tensor);
   std::string temporary = path + ".partial";
   FILE *file = std::fopen(temporary.c_str(), "wb");
   if (!file)
     return fail(path, std::string("cannot create: ") + std::strerror(errno));
-  bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  bool written =
+      std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
   written = std::fclose(file) == 0 && written;
   if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
     std::string reason = std::strerror(errno);

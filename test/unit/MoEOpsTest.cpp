@@ -1,4 +1,5 @@
-//===- MoEOpsTest.cpp - build moe ops with the C++ builders and verify them ===//
+//===- MoEOpsTest.cpp - build moe ops with the C++ builders and verify them
+//===//
 
 #include "dialects/moe/IR/MoEOps.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
@@ -48,7 +49,8 @@ protected:
     return SmallVector<Value>(body->getArguments());
   }
 
-  /// Verifies `op` alone and returns the first error message, or "" when it verifies.
+  /// Verifies `op` alone and returns the first error message, or "" when it
+  /// verifies.
   std::string verifyMessage(Operation *op) {
     std::string message;
     ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
@@ -77,8 +79,8 @@ TEST_F(MoEOpsTest, AttributesKeepTheirFields) {
                                     GateLayout::Concatenated);
   EXPECT_TRUE(swiglu.isGated());
   EXPECT_EQ(swiglu.gateUpFactor(), 2);
-  auto separate = ActivationAttr::get(&context, ActivationFn::Silu,
-                                      GateLayout::Separate);
+  auto separate =
+      ActivationAttr::get(&context, ActivationFn::Silu, GateLayout::Separate);
   EXPECT_TRUE(separate.isGated());
   EXPECT_EQ(separate.gateUpFactor(), 1);
   EXPECT_FALSE(ActivationAttr::get(&context, ActivationFn::Gelu).isGated());
@@ -93,17 +95,15 @@ TEST_F(MoEOpsTest, CheckedAttributesRejectBadFields) {
   auto emitError = [&]() -> InFlightDiagnostic {
     return mlir::emitError(builder.getUnknownLoc());
   };
-  EXPECT_FALSE(RoutingAttr::getChecked(emitError, &context,
-                                       RoutingKind::SoftmaxTopK, int64_t{0}, false,
-                                       APFloat(1.0), int64_t{1}, int64_t{1},
-                                       APFloat(0.0)));
+  EXPECT_FALSE(RoutingAttr::getChecked(
+      emitError, &context, RoutingKind::SoftmaxTopK, int64_t{0}, false,
+      APFloat(1.0), int64_t{1}, int64_t{1}, APFloat(0.0)));
   EXPECT_NE(message.find("k must be at least 1"), std::string::npos) << message;
   EXPECT_FALSE(NMAttr::getChecked(emitError, &context, int64_t{4}, int64_t{4}));
   EXPECT_NE(message.find("n must be in [1, m)"), std::string::npos) << message;
-  EXPECT_FALSE(ActivationAttr::getChecked(emitError, &context,
-                                          ActivationFn::Relu, GateLayout::None,
-                                          APFloat(1.702), APFloat(0.0),
-                                          std::optional<APFloat>()));
+  EXPECT_FALSE(ActivationAttr::getChecked(
+      emitError, &context, ActivationFn::Relu, GateLayout::None, APFloat(1.702),
+      APFloat(0.0), std::optional<APFloat>()));
   EXPECT_NE(message.find("alpha applies to silu only"), std::string::npos)
       << message;
 }
@@ -147,7 +147,8 @@ TEST_F(MoEOpsTest, LayerNamesTheOperandWithTheWrongHiddenSize) {
   EXPECT_NE(message.find("operand 'down' dimension 1 (H, hidden size) is 32"),
             std::string::npos)
       << message;
-  EXPECT_NE(message.find("'tokens' gives H = 64"), std::string::npos) << message;
+  EXPECT_NE(message.find("'tokens' gives H = 64"), std::string::npos)
+      << message;
 }
 
 TEST_F(MoEOpsTest, ExpandedStagesChainTogether) {
@@ -164,10 +165,9 @@ TEST_F(MoEOpsTest, ExpandedStagesChainTogether) {
       loc, f32({kDyn, 64}), dispatch.getRows(), dispatch.getOffsets(), args[2],
       args[3], args[4], Value(), Value(), Value(),
       ActivationAttr::get(&context, ActivationFn::Silu, GateLayout::Separate));
-  auto combine = builder.create<CombineOp>(loc, f32({kDyn, 64}),
-                                           experts.getResult(),
-                                           route.getWeights(),
-                                           dispatch.getPermutation());
+  auto combine =
+      builder.create<CombineOp>(loc, f32({kDyn, 64}), experts.getResult(),
+                                route.getWeights(), dispatch.getPermutation());
   for (Operation *op : {route.getOperation(), dispatch.getOperation(),
                         experts.getOperation(), combine.getOperation()})
     EXPECT_EQ(verifyMessage(op), "") << op->getName().getStringRef().str();
@@ -186,10 +186,10 @@ TEST_F(MoEOpsTest, ExpertsRejectsOffsetsOfTheWrongLength) {
 }
 
 TEST_F(MoEOpsTest, SparseAttentionAndNMMatmulVerify) {
-  SmallVector<Value> args = startFunction(
-      {f32({1, 8, 128, 64}), f32({1, 2, 128, 64}), f32({1, 2, 128, 64}),
-       f32({kDyn, 128}), f32({64, 64}),
-       RankedTensorType::get({64, 64}, builder.getI8Type())});
+  SmallVector<Value> args =
+      startFunction({f32({1, 8, 128, 64}), f32({1, 2, 128, 64}),
+                     f32({1, 2, 128, 64}), f32({kDyn, 128}), f32({64, 64}),
+                     RankedTensorType::get({64, 64}, builder.getI8Type())});
   Location loc = builder.getUnknownLoc();
   auto pattern = AttnPatternAttr::get(&context, /*causal=*/true,
                                       /*window_left=*/32, /*window_right=*/-1,
@@ -200,13 +200,13 @@ TEST_F(MoEOpsTest, SparseAttentionAndNMMatmulVerify) {
       pattern, FloatAttr());
   EXPECT_EQ(verifyMessage(attention), "");
 
-  auto matmul = builder.create<NMMatmulOp>(loc, f32({kDyn, 64}), args[3],
-                                           args[4], args[5],
-                                           NMAttr::get(&context, 2, 4));
+  auto matmul =
+      builder.create<NMMatmulOp>(loc, f32({kDyn, 64}), args[3], args[4],
+                                 args[5], NMAttr::get(&context, 2, 4));
   EXPECT_EQ(verifyMessage(matmul), "");
-  auto wrong = builder.create<NMMatmulOp>(loc, f32({kDyn, 64}), args[3],
-                                          args[4], args[5],
-                                          NMAttr::get(&context, 1, 4));
+  auto wrong =
+      builder.create<NMMatmulOp>(loc, f32({kDyn, 64}), args[3], args[4],
+                                 args[5], NMAttr::get(&context, 1, 4));
   std::string message = verifyMessage(wrong);
   EXPECT_NE(message.find("input features x n / m = 32"), std::string::npos)
       << message;

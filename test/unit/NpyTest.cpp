@@ -12,7 +12,8 @@ using namespace moe::runtime;
 
 namespace {
 
-/// A .npy 1.0 image with `header` (padded and newline-terminated) and `payload` bytes.
+/// A .npy 1.0 image with `header` (padded and newline-terminated) and `payload`
+/// bytes.
 std::vector<uint8_t> npyImage(const std::string &dict, size_t payload) {
   std::string header = dict;
   header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
@@ -35,7 +36,8 @@ TEST(Npy, ReadsWhatNumpyWrites) {
   // numpy.save of np.zeros((2, 3), np.float32) writes exactly this header.
   HostTensor tensor;
   Status status = parse(
-      npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24),
+      npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+               24),
       tensor);
   ASSERT_TRUE(status.ok) << status.message;
   EXPECT_EQ(tensor.dtype, DType::F32);
@@ -47,14 +49,18 @@ TEST(Npy, ReadsWhatNumpyWrites) {
 
 TEST(Npy, ReadsScalarsAndVectors) {
   HostTensor tensor;
-  ASSERT_TRUE(parse(npyImage("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", 8),
-                    tensor)
-                  .ok);
+  ASSERT_TRUE(
+      parse(npyImage("{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
+                     8),
+            tensor)
+          .ok);
   EXPECT_TRUE(tensor.shape.empty());
   EXPECT_EQ(tensor.numElements(), 1);
-  ASSERT_TRUE(parse(npyImage("{'descr': '|b1', 'fortran_order': False, 'shape': (5,), }", 5),
-                    tensor)
-                  .ok);
+  ASSERT_TRUE(
+      parse(npyImage(
+                "{'descr': '|b1', 'fortran_order': False, 'shape': (5,), }", 5),
+            tensor)
+          .ok);
   EXPECT_EQ(tensor.dtype, DType::Bool);
   EXPECT_EQ(tensor.shape, (std::vector<int64_t>{5}));
 }
@@ -89,8 +95,8 @@ TEST(Npy, RejectsMalformedFilesWithTheReason) {
     const char *reason;
   };
   std::vector<uint8_t> notNpy = {'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0};
-  std::vector<uint8_t> good =
-      npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
+  std::vector<uint8_t> good = npyImage(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24);
   std::vector<uint8_t> truncatedData(good.begin(), good.end() - 1);
   std::vector<uint8_t> truncatedHeader(good.begin(), good.begin() + 20);
   std::vector<uint8_t> badVersion = good;
@@ -98,15 +104,19 @@ TEST(Npy, RejectsMalformedFilesWithTheReason) {
   Case cases[] = {
       {notNpy, "not a .npy file"},
       {truncatedHeader, "runs past the end"},
-      {truncatedData, "data holds 23 bytes, but the header's shape and dtype need 24"},
+      {truncatedData,
+       "data holds 23 bytes, but the header's shape and dtype need 24"},
       {badVersion, "unsupported .npy format version 9.0"},
       {npyImage("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8),
        "big-endian"},
-      {npyImage("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16),
+      {npyImage("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }",
+                16),
        "unsupported dtype '<c8'"},
-      {npyImage("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16),
+      {npyImage("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
+                16),
        "Fortran-ordered"},
-      {npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", 8),
+      {npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }",
+                8),
        "no valid 'shape'"},
       {npyImage("{'descr': '<f4', 'fortran_order': False, 'shape': "
                 "(99999999999, 99999999999, 99999999999), }",

@@ -34,28 +34,29 @@ void MoEDialect::initialize() {
 // #moe.routing
 //===----------------------------------------------------------------------===//
 
-LogicalResult
-RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                    RoutingKind kind, int64_t k, bool normalize,
-                    APFloat scaleValue, int64_t numGroups, int64_t topkGroups,
-                    APFloat capacityValue) {
+LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  RoutingKind kind, int64_t k, bool normalize,
+                                  APFloat scaleValue, int64_t numGroups,
+                                  int64_t topkGroups, APFloat capacityValue) {
   double scale = scaleValue.convertToDouble();
   double capacityFactor = capacityValue.convertToDouble();
   if (k < 1)
     return emitError() << "#moe.routing: k must be at least 1, got " << k;
   if (!(scale > 0.0) || !std::isfinite(scale))
-    return emitError() << "#moe.routing: scale must be positive and finite, got "
-                       << scale;
+    return emitError()
+           << "#moe.routing: scale must be positive and finite, got " << scale;
   if (numGroups < 1)
     return emitError() << "#moe.routing: num_groups must be at least 1, got "
                        << numGroups;
   if (topkGroups < 1 || topkGroups > numGroups)
-    return emitError() << "#moe.routing: topk_groups must be in [1, num_groups = "
-                       << numGroups << "], got " << topkGroups;
+    return emitError()
+           << "#moe.routing: topk_groups must be in [1, num_groups = "
+           << numGroups << "], got " << topkGroups;
   if (!(capacityFactor >= 0.0) || !std::isfinite(capacityFactor))
-    return emitError() << "#moe.routing: capacity_factor must be 0 (no dropping) "
-                          "or positive, got "
-                       << capacityFactor;
+    return emitError()
+           << "#moe.routing: capacity_factor must be 0 (no dropping) "
+              "or positive, got "
+           << capacityFactor;
   if (kind == RoutingKind::TopKSoftmax && normalize)
     return emitError() << "#moe.routing: normalize has no effect with "
                           "topk_softmax, whose weights already sum to 1";
@@ -76,8 +77,9 @@ ActivationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (limitValue)
     limit = limitValue->convertToDouble();
   if (!(alpha > 0.0) || !std::isfinite(alpha))
-    return emitError() << "#moe.activation: alpha must be positive and finite, got "
-                       << alpha;
+    return emitError()
+           << "#moe.activation: alpha must be positive and finite, got "
+           << alpha;
   if (alpha != 1.0 && fn != ActivationFn::Silu)
     return emitError() << "#moe.activation: alpha applies to silu only, not "
                        << stringifyActivationFn(fn);
@@ -99,11 +101,12 @@ ActivationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 // #moe.attn_pattern
 //===----------------------------------------------------------------------===//
 
-LogicalResult AttnPatternAttr::verify(
-    function_ref<InFlightDiagnostic()> emitError, bool causal,
-    int64_t windowLeft, int64_t windowRight, int64_t sinkBlocks,
-    int64_t verticalStride, int64_t blockQ, int64_t blockKv,
-    ArrayRef<int64_t> headSpans) {
+LogicalResult
+AttnPatternAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        bool causal, int64_t windowLeft, int64_t windowRight,
+                        int64_t sinkBlocks, int64_t verticalStride,
+                        int64_t blockQ, int64_t blockKv,
+                        ArrayRef<int64_t> headSpans) {
   if (windowLeft < -1)
     return emitError() << "#moe.attn_pattern: window_left must be -1 "
                           "(unbounded) or at least 0, got "
@@ -116,16 +119,18 @@ LogicalResult AttnPatternAttr::verify(
     return emitError() << "#moe.attn_pattern: window_right = " << windowRight
                        << " contradicts causal = true";
   if (sinkBlocks < 0)
-    return emitError() << "#moe.attn_pattern: sink_blocks must be at least 0, got "
-                       << sinkBlocks;
+    return emitError()
+           << "#moe.attn_pattern: sink_blocks must be at least 0, got "
+           << sinkBlocks;
   if (verticalStride < 0)
     return emitError() << "#moe.attn_pattern: vertical_stride must be at least "
                           "0, got "
                        << verticalStride;
   if (blockQ < 1 || blockKv < 1)
-    return emitError() << "#moe.attn_pattern: block sizes must be positive, got "
-                          "block_q = "
-                       << blockQ << ", block_kv = " << blockKv;
+    return emitError()
+           << "#moe.attn_pattern: block sizes must be positive, got "
+              "block_q = "
+           << blockQ << ", block_kv = " << blockKv;
   for (auto [head, span] : llvm::enumerate(headSpans))
     if (span < 0)
       return emitError() << "#moe.attn_pattern: head_spans[" << head

@@ -28,7 +28,7 @@ def MoE_Dialect : Dialect {
     A layer written in the ONNX importer's generic form is raised to `moe.layer`:
 
     ```mlir
-    %y = moe.layer %x, %logits, gate_up %w1, down %w2
+    %y = moe.layer %x, %logits gate_up %w1 down %w2
            {activation = #moe.activation<silu, gated = concatenated>,
             routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
            : (tensor<?x64xf32>, tensor<?x8xf32>, tensor<8x256x64xf32>, tensor<8x64x128xf32>)

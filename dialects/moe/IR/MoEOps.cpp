@@ -1,7 +1,7 @@
 //===- MoEOps.cpp - verifiers of the moe operations -----------------------===//
 //
-// Every verifier names the operand at fault and the dimension it disagrees on, and
-// says where the expected size came from.
+// Every verifier names the operand at fault and the dimension it disagrees on,
+// and says where the expected size came from.
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,8 +51,9 @@ StringRef describeSymbol(StringRef symbol) {
       .Default("");
 }
 
-/// Binds dimension symbols (`T`, `H`, ...) to sizes as operands are matched, and reports
-/// the first disagreement naming both the operand at fault and the one that fixed the size.
+/// Binds dimension symbols (`T`, `H`, ...) to sizes as operands are matched,
+/// and reports the first disagreement naming both the operand at fault and the
+/// one that fixed the size.
 class ShapeChecker {
 public:
   explicit ShapeChecker(Operation *op) : op(op) {}
@@ -69,19 +70,18 @@ public:
     return it == bindings.end() ? ShapedType::kDynamic : it->second.size;
   }
 
-  /// Checks that `value` (skipped when null) is a tensor with one dimension per symbol,
-  /// each agreeing with earlier bindings; unbound symbols are bound. An empty symbol
-  /// matches any size.
+  /// Checks that `value` (skipped when null) is a tensor with one dimension per
+  /// symbol, each agreeing with earlier bindings; unbound symbols are bound. An
+  /// empty symbol matches any size.
   LogicalResult match(StringRef name, Value value,
                       ArrayRef<StringRef> symbols) {
     if (!value)
       return success();
     auto type = cast<ShapedType>(value.getType());
     if (type.getRank() != static_cast<int64_t>(symbols.size()))
-      return op->emitOpError() << "operand '" << name << "' must have rank "
-                               << symbols.size() << " ["
-                               << llvm::join(symbols, ", ") << "], got "
-                               << type;
+      return op->emitOpError()
+             << "operand '" << name << "' must have rank " << symbols.size()
+             << " [" << llvm::join(symbols, ", ") << "], got " << type;
     for (auto [dim, symbol] : llvm::enumerate(symbols)) {
       if (symbol.empty())
         continue;
@@ -98,8 +98,8 @@ public:
     return match(name, value, symbols);
   }
 
-  /// Checks that `symbol` (when bound) equals `size` (when static), where `size` was
-  /// derived as `how`.
+  /// Checks that `symbol` (when bound) equals `size` (when static), where
+  /// `size` was derived as `how`.
   LogicalResult expectDerived(StringRef symbol, int64_t size, StringRef how) {
     int64_t bound = get(symbol);
     if (ShapedType::isDynamic(bound) || ShapedType::isDynamic(size) ||
@@ -120,10 +120,10 @@ private:
         it->second.size == size)
       return success();
     return op->emitOpError()
-           << "operand '" << name << "' dimension " << dim << " ("
-           << symbol << ", " << describeSymbol(symbol) << ") is " << size
-           << ", but '" << it->second.source << "' gives " << symbol
-           << " = " << it->second.size;
+           << "operand '" << name << "' dimension " << dim << " (" << symbol
+           << ", " << describeSymbol(symbol) << ") is " << size << ", but '"
+           << it->second.source << "' gives " << symbol << " = "
+           << it->second.size;
   }
 
   struct Binding {
@@ -134,10 +134,11 @@ private:
   llvm::StringMap<Binding> bindings;
 };
 
-/// Checks that every present value in `values` has the element type of `reference`.
-LogicalResult
-checkElementTypes(Operation *op, StringRef referenceName, Value reference,
-                  ArrayRef<std::pair<StringRef, Value>> values) {
+/// Checks that every present value in `values` has the element type of
+/// `reference`.
+LogicalResult checkElementTypes(Operation *op, StringRef referenceName,
+                                Value reference,
+                                ArrayRef<std::pair<StringRef, Value>> values) {
   Type expected = getElementTypeOrSelf(reference.getType());
   for (auto [name, value] : values) {
     if (!value)
@@ -164,12 +165,12 @@ struct ExpertBank {
   Value gateUp, down, up, gateUpBias, downBias, upBias;
 };
 
-/// Verifies the weight shapes of an expert bank against `activation`: the gate/up
-/// factor, where the up projection lives, and the bias shapes. `H` must be bound.
+/// Verifies the weight shapes of an expert bank against `activation`: the
+/// gate/up factor, where the up projection lives, and the bias shapes. `H` must
+/// be bound.
 LogicalResult verifyExpertBank(Operation *op, ShapeChecker &shapes,
                                ActivationAttr activation,
-                               const ExpertBank &bank,
-                               const BankSymbols &sym) {
+                               const ExpertBank &bank, const BankSymbols &sym) {
   std::string gateUpName = (bank.prefix + "gate_up").str();
   std::string downName = (bank.prefix + "down").str();
   std::string upName = (bank.prefix + "up").str();
@@ -192,8 +193,8 @@ LogicalResult verifyExpertBank(Operation *op, ShapeChecker &shapes,
 
   bool wantsUp = activation.getGated() == GateLayout::Separate;
   if (wantsUp && !bank.up)
-    return op->emitOpError() << "operand '" << upName
-                             << "' is required with gated = separate";
+    return op->emitOpError()
+           << "operand '" << upName << "' is required with gated = separate";
   if (!wantsUp && bank.up)
     return op->emitOpError() << "operand '" << upName
                              << "' is only allowed with gated = separate";
@@ -202,8 +203,8 @@ LogicalResult verifyExpertBank(Operation *op, ShapeChecker &shapes,
                              << "up_bias' needs operand '" << upName << "'";
   return failure(
       failed(shapes.match(upName, bank.up, {sym.experts, sym.inter, "H"})) ||
-      failed(shapes.match((bank.prefix + "gate_up_bias").str(),
-                          bank.gateUpBias, {sym.experts, sym.rows})) ||
+      failed(shapes.match((bank.prefix + "gate_up_bias").str(), bank.gateUpBias,
+                          {sym.experts, sym.rows})) ||
       failed(shapes.match((bank.prefix + "down_bias").str(), bank.downBias,
                           {sym.experts, "H"})) ||
       failed(shapes.match((bank.prefix + "up_bias").str(), bank.upBias,
@@ -216,9 +217,9 @@ LogicalResult verifyRoutingColumns(Operation *op, RoutingAttr routing,
   if (ShapedType::isDynamic(columns))
     return success();
   if (routing.getK() > columns)
-    return op->emitOpError() << "routing chooses k = " << routing.getK()
-                             << " experts, but '" << source << "' has only "
-                             << columns;
+    return op->emitOpError()
+           << "routing chooses k = " << routing.getK() << " experts, but '"
+           << source << "' has only " << columns;
   int64_t groups = routing.getNumGroups();
   if (columns % groups != 0)
     return op->emitOpError() << "routing splits " << columns
@@ -226,11 +227,11 @@ LogicalResult verifyRoutingColumns(Operation *op, RoutingAttr routing,
                              << ", which does not divide them";
   int64_t candidates = routing.getTopkGroups() * (columns / groups);
   if (routing.getK() > candidates)
-    return op->emitOpError() << "routing chooses k = " << routing.getK()
-                             << " experts from topk_groups = "
-                             << routing.getTopkGroups() << " groups of "
-                             << columns / groups << ", only " << candidates
-                             << " candidates";
+    return op->emitOpError()
+           << "routing chooses k = " << routing.getK()
+           << " experts from topk_groups = " << routing.getTopkGroups()
+           << " groups of " << columns / groups << ", only " << candidates
+           << " candidates";
   return success();
 }
 
@@ -266,21 +267,22 @@ LogicalResult LayerOp::verify() {
   if (failed(shapes.match("tokens", getTokens(), {"T", "H"})) ||
       failed(shapes.match("logits", getLogits(), {"T", "EZ"})))
     return failure();
-  ExpertBank routed{"", getGateUp(), getDown(), getUp(), getGateUpBias(),
-                    getDownBias(), getUpBias()};
+  ExpertBank routed{"",         getGateUp(),     getDown(),
+                    getUp(),    getGateUpBias(), getDownBias(),
+                    getUpBias()};
   if (failed(verifyExpertBank(*this, shapes, getActivation(), routed,
                               kRoutedBank)))
     return failure();
 
-  if (failed(shapes.match("constant_experts", getConstantExperts(),
-                          {"C", "H"})))
+  if (failed(
+          shapes.match("constant_experts", getConstantExperts(), {"C", "H"})))
     return failure();
   int64_t experts = shapes.get("E"), nullExperts = getNumNullExperts();
   if (!ShapedType::isDynamic(experts) && !ShapedType::isDynamic(nullExperts) &&
-      failed(shapes.expectDerived(
-          "EZ", experts + nullExperts,
-          "experts + zero/copy/constant experts (" + std::to_string(experts) +
-              " + " + std::to_string(nullExperts) + ")")))
+      failed(shapes.expectDerived("EZ", experts + nullExperts,
+                                  "experts + zero/copy/constant experts (" +
+                                      std::to_string(experts) + " + " +
+                                      std::to_string(nullExperts) + ")")))
     return failure();
   if (failed(shapes.match("routing_bias", getRoutingBias(), {"EZ"})) ||
       failed(verifyRoutingColumns(*this, getRouting(), shapes.get("EZ"),
@@ -296,7 +298,7 @@ LogicalResult LayerOp::verify() {
                        "and 'shared_down'");
   if (sharedGateUp) {
     ExpertBank shared{"shared_", sharedGateUp, sharedDown, getSharedUp(),
-                      Value(), Value(), Value()};
+                      Value(),   Value(),      Value()};
     if (failed(verifyExpertBank(*this, shapes, getActivation(), shared,
                                 kSharedBank)) ||
         failed(shapes.match("shared_gate", getSharedGate(), {"S", "H"})))
@@ -304,20 +306,19 @@ LogicalResult LayerOp::verify() {
   }
   if (failed(shapes.matchResult("result", getResult(), {"T", "H"})))
     return failure();
-  return checkElementTypes(
-      *this, "tokens", getTokens(),
-      {{"gate_up", getGateUp()},
-       {"down", getDown()},
-       {"up", getUp()},
-       {"gate_up_bias", getGateUpBias()},
-       {"down_bias", getDownBias()},
-       {"up_bias", getUpBias()},
-       {"shared_gate_up", getSharedGateUp()},
-       {"shared_down", getSharedDown()},
-       {"shared_up", getSharedUp()},
-       {"shared_gate", getSharedGate()},
-       {"constant_experts", getConstantExperts()},
-       {"result", getResult()}});
+  return checkElementTypes(*this, "tokens", getTokens(),
+                           {{"gate_up", getGateUp()},
+                            {"down", getDown()},
+                            {"up", getUp()},
+                            {"gate_up_bias", getGateUpBias()},
+                            {"down_bias", getDownBias()},
+                            {"up_bias", getUpBias()},
+                            {"shared_gate_up", getSharedGateUp()},
+                            {"shared_down", getSharedDown()},
+                            {"shared_up", getSharedUp()},
+                            {"shared_gate", getSharedGate()},
+                            {"constant_experts", getConstantExperts()},
+                            {"result", getResult()}});
 }
 
 //===----------------------------------------------------------------------===//
@@ -332,8 +333,8 @@ LogicalResult RouteOp::verify() {
       failed(shapes.matchResult("weights", getWeights(), {"T", "k"})) ||
       failed(shapes.matchResult("ids", getIds(), {"T", "k"})))
     return failure();
-  if (failed(verifyRoutingColumns(*this, getRouting(), shapes.get("E"),
-                                  "logits")))
+  if (failed(
+          verifyRoutingColumns(*this, getRouting(), shapes.get("E"), "logits")))
     return failure();
   return checkElementTypes(*this, "logits", getLogits(),
                            {{"bias", getBias()}, {"weights", getWeights()}});
@@ -351,8 +352,8 @@ LogicalResult DispatchOp::verify() {
       failed(shapes.matchResult("permutation", getPermutation(), {"R"})) ||
       failed(shapes.matchResult("offsets", getOffsets(), {""})))
     return failure();
-  if (failed(shapes.expectDerived("R", mulDims(shapes.get("T"), shapes.get("k")),
-                                  "tokens x k")))
+  if (failed(shapes.expectDerived(
+          "R", mulDims(shapes.get("T"), shapes.get("k")), "tokens x k")))
     return failure();
   if (cast<ShapedType>(getOffsets().getType()).getDimSize(0) == 0)
     return emitOpError("result 'offsets' needs at least one element (E + 1)");
@@ -367,8 +368,9 @@ LogicalResult ExpertsOp::verify() {
   ShapeChecker shapes(*this);
   if (failed(shapes.match("rows", getRows(), {"R", "H"})))
     return failure();
-  ExpertBank bank{"", getGateUp(), getDown(), getUp(), getGateUpBias(),
-                  getDownBias(), getUpBias()};
+  ExpertBank bank{"",         getGateUp(),     getDown(),
+                  getUp(),    getGateUpBias(), getDownBias(),
+                  getUpBias()};
   if (failed(verifyExpertBank(*this, shapes, getActivation(), bank,
                               kRoutedBank)) ||
       failed(shapes.match("offsets", getOffsets(), {""})) ||
@@ -402,7 +404,8 @@ LogicalResult CombineOp::verify() {
       failed(shapes.match("permutation", getPermutation(), {"R"})) ||
       failed(shapes.matchResult("result", getResult(), {"T", "H"})))
     return failure();
-  if (failed(shapes.expectDerived("R", mulDims(shapes.get("T"), shapes.get("k")),
+  if (failed(shapes.expectDerived("R",
+                                  mulDims(shapes.get("T"), shapes.get("k")),
                                   "tokens x k from 'weights'")))
     return failure();
   return checkElementTypes(*this, "expert_rows", getExpertRows(),
@@ -418,7 +421,8 @@ LogicalResult SparseAttentionOp::verify() {
   if (failed(shapes.match("query", getQuery(), {"B", "Hq", "Sq", "D"})) ||
       failed(shapes.match("key", getKey(), {"B", "Hkv", "Skv", "D"})) ||
       failed(shapes.match("value", getValue(), {"B", "Hkv", "Skv", "Dv"})) ||
-      failed(shapes.matchResult("result", getResult(), {"B", "Hq", "Sq", "Dv"})))
+      failed(
+          shapes.matchResult("result", getResult(), {"B", "Hq", "Sq", "Dv"})))
     return failure();
   int64_t queryHeads = shapes.get("Hq"), kvHeads = shapes.get("Hkv");
   if (!ShapedType::isDynamic(queryHeads) && !ShapedType::isDynamic(kvHeads) &&
@@ -434,7 +438,8 @@ LogicalResult SparseAttentionOp::verify() {
     return failure();
   if (std::optional<APFloat> scale = getScale();
       scale && !(scale->convertToDouble() > 0.0))
-    return emitOpError() << "scale must be positive, got " << scale->convertToDouble();
+    return emitOpError() << "scale must be positive, got "
+                         << scale->convertToDouble();
 
   Value numBlocks = getKvNumBlocks(), indices = getKvIndices();
   if (static_cast<bool>(numBlocks) != static_cast<bool>(indices))
@@ -459,10 +464,9 @@ LogicalResult SparseAttentionOp::verify() {
                                     "the block mask's head dimension")))
       return failure();
   }
-  return checkElementTypes(*this, "query", getQuery(),
-                           {{"key", getKey()},
-                            {"value", getValue()},
-                            {"result", getResult()}});
+  return checkElementTypes(
+      *this, "query", getQuery(),
+      {{"key", getKey()}, {"value", getValue()}, {"result", getResult()}});
 }
 
 //===----------------------------------------------------------------------===//

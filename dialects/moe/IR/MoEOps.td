@@ -47,7 +47,7 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     the token itself, then one constant expert per row of `constant_experts`.
 
     ```mlir
-    %y = moe.layer %x, %logits, gate_up %w1, down %w2, up %w3
+    %y = moe.layer %x, %logits gate_up %w1 down %w2 up %w3
            {activation = #moe.activation<silu, gated = separate>,
             routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
            : (tensor<?x64xf32>, tensor<?x8xf32>, tensor<8x128x64xf32>,
@@ -76,17 +76,17 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
   );
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
-    $tokens `,` $logits `,` `gate_up` $gate_up `,` `down` $down
-    (`,` `up` $up^)?
-    (`,` `gate_up_bias` $gate_up_bias^)?
-    (`,` `down_bias` $down_bias^)?
-    (`,` `up_bias` $up_bias^)?
-    (`,` `routing_bias` $routing_bias^)?
-    (`,` `shared_gate_up` $shared_gate_up^)?
-    (`,` `shared_down` $shared_down^)?
-    (`,` `shared_up` $shared_up^)?
-    (`,` `shared_gate` $shared_gate^)?
-    (`,` `constant_experts` $constant_experts^)?
+    $tokens `,` $logits `gate_up` $gate_up `down` $down
+    (`up` $up^)?
+    (`gate_up_bias` $gate_up_bias^)?
+    (`down_bias` $down_bias^)?
+    (`up_bias` $up_bias^)?
+    (`routing_bias` $routing_bias^)?
+    (`shared_gate_up` $shared_gate_up^)?
+    (`shared_down` $shared_down^)?
+    (`shared_up` $shared_up^)?
+    (`shared_gate` $shared_gate^)?
+    (`constant_experts` $constant_experts^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let builders = [
@@ -173,7 +173,7 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
     `offsets[E]` produce zeros. Weight shapes are those of `moe.layer`.
 
     ```mlir
-    %out = moe.experts %rows, %offsets, gate_up %w1, down %w2
+    %out = moe.experts %rows, %offsets gate_up %w1 down %w2
              {activation = #moe.activation<silu, gated = interleaved>}
              : (tensor<?x64xf32>, tensor<9xi32>, tensor<8x256x64xf32>, tensor<8x64x128xf32>)
              -> tensor<?x64xf32>
@@ -192,11 +192,11 @@ def MoE_ExpertsOp : MoE_Op<"experts", [Pure, AttrSizedOperandSegments]> {
   );
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
-    $rows `,` $offsets `,` `gate_up` $gate_up `,` `down` $down
-    (`,` `up` $up^)?
-    (`,` `gate_up_bias` $gate_up_bias^)?
-    (`,` `down_bias` $down_bias^)?
-    (`,` `up_bias` $up_bias^)?
+    $rows `,` $offsets `gate_up` $gate_up `down` $down
+    (`up` $up^)?
+    (`gate_up_bias` $gate_up_bias^)?
+    (`down_bias` $down_bias^)?
+    (`up_bias` $up_bias^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -265,7 +265,7 @@ def MoE_SparseAttentionOp : MoE_Op<"sparse_attention", [Pure, AttrSizedOperandSe
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value
-    (`,` `block_mask` `(` $kv_num_blocks^ `,` $kv_indices `)`)?
+    (`block_mask` `(` $kv_num_blocks^ `,` $kv_indices `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -20,8 +20,10 @@ void OnnxDialect::initialize() {
 LogicalResult NodeOp::verify() {
   if (getOpType().empty())
     return emitOpError("needs a non-empty op_type");
-  if (std::optional<StringRef> domain = getDomain(); domain && *domain == "ai.onnx")
-    return emitOpError("spells the default domain as no domain, not \"ai.onnx\"");
+  if (std::optional<StringRef> domain = getDomain();
+      domain && *domain == "ai.onnx")
+    return emitOpError(
+        "spells the default domain as no domain, not \"ai.onnx\"");
   return success();
 }
 

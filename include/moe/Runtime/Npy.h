@@ -42,12 +42,14 @@ struct Status {
   std::string message;
 
   static Status success() { return {}; }
-  static Status error(std::string message) { return {false, std::move(message)}; }
+  static Status error(std::string message) {
+    return {false, std::move(message)};
+  }
 };
 
-/// Parses the bytes of a .npy file (format versions 1.0 to 3.0). `source` names the
-/// file in error messages. Rejects Fortran order, big-endian data, unknown dtypes,
-/// and data whose size disagrees with the header.
+/// Parses the bytes of a .npy file (format versions 1.0 to 3.0). `source` names
+/// the file in error messages. Rejects Fortran order, big-endian data, unknown
+/// dtypes, and data whose size disagrees with the header.
 Status parseNpy(const uint8_t *bytes, size_t size, std::string_view source,
                 HostTensor &out);
 
