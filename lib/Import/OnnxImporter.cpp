@@ -1,0 +1,772 @@
+//===- OnnxImporter.cpp - ONNX models to the onnx dialect -----------------===//
+//
+// Everything read from the file is untrusted: sizes are checked before any copy, value
+// names are resolved through the graph, and external data stays in the model's folder.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Import/OnnxImporter.h"
+
+#include "ExternalData.h"
+#include "OnnxProto.h"
+
+#include "dialects/onnx/IR/OnnxDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <deque>
+
+using namespace mlir;
+namespace proto = ::onnx;
+
+namespace moe {
+
+bool isOnnxModelPath(llvm::StringRef path) {
+  return path.ends_with(".onnx") || path.ends_with(".onnxtext");
+}
+
+bool parseInputShape(llvm::StringRef spec, ImportOptions &options,
+                     std::string &error) {
+  auto [name, dims] = spec.rsplit(':');
+  if (name.empty() || dims.empty() || name == spec) {
+    error = "--shape expects name:DIMS such as x:1x128x4096, got '" + spec.str() + "'";
+    return false;
+  }
+  std::vector<int64_t> shape;
+  llvm::SmallVector<llvm::StringRef> parts;
+  dims.split(parts, 'x');
+  for (llvm::StringRef part : parts) {
+    int64_t dim;
+    if (part == "?")
+      shape.push_back(-1);
+    else if (!part.getAsInteger(10, dim) && dim >= 0)
+      shape.push_back(dim);
+    else {
+      error = "--shape " + spec.str() + ": '" + part.str() +
+              "' is not a dimension (a non-negative integer or ?)";
+      return false;
+    }
+  }
+  options.inputShapes[name.str()] = std::move(shape);
+  return true;
+}
+
+namespace {
+
+/// ONNX TensorProto.DataType values (onnx.proto).
+enum OnnxDataType : int32_t {
+  kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6,
+  kInt64 = 7, kString = 8, kBool = 9, kFloat16 = 10, kDouble = 11,
+  kUint32 = 12, kUint64 = 13, kComplex64 = 14, kComplex128 = 15,
+  kBFloat16 = 16, kFloat8E4M3FN = 17, kFloat8E4M3FNUZ = 18, kFloat8E5M2 = 19,
+  kFloat8E5M2FNUZ = 20,
+};
+
+/// Ops whose outputs, when neither the model nor shape inference gives their type,
+/// have the element type of their first input.
+const llvm::StringSet<> kSameElementTypeOps = {
+    "Abs", "Add", "BatchNormalization", "Clip", "Concat", "Div", "Dropout",
+    "Erf", "Exp", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
+    "Gelu", "Gemm", "GroupQueryAttention", "HardSigmoid", "Identity",
+    "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
+    "Mean", "Min", "MoE", "Mul", "Neg", "Pad", "Pow", "QMoE", "RMSNormalization",
+    "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
+    "ReduceSum", "Relu", "Reshape", "Resize", "RotaryEmbedding", "ScatterElements",
+    "ScatterND", "Sigmoid", "SimplifiedLayerNormalization", "Sin", "Cos",
+    "SkipSimplifiedLayerNormalization", "Slice", "Softmax", "SparseAttention",
+    "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "TopK",
+    "Transpose", "Trilu", "Unsqueeze", "Attention", "MultiHeadAttention"};
+
+/// Ops whose outputs are int64 (TopK's second output is handled separately).
+const llvm::StringSet<> kInt64ResultOps = {"ArgMax", "ArgMin", "NonZero",
+                                           "Shape", "Size"};
+const llvm::StringSet<> kBoolResultOps = {
+    "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not",
+    "And", "Or", "Xor", "IsNaN", "IsInf"};
+
+class Importer {
+public:
+  Importer(MLIRContext *context, llvm::StringRef path,
+           const ImportOptions &options)
+      : context(context), builder(context), path(path.str()), options(options),
+        fileLoc(FileLineColLoc::get(context, path, 0, 0)) {
+    modelDir = llvm::sys::path::parent_path(path).str();
+  }
+
+  OwningOpRef<ModuleOp> run(const proto::ModelProto &model);
+
+private:
+  InFlightDiagnostic error(Location loc) { return emitError(loc); }
+  InFlightDiagnostic error() { return emitError(fileLoc); }
+
+  FailureOr<Type> convertElementType(int32_t dataType, Location loc,
+                                     const llvm::Twine &what);
+  FailureOr<Type> convertType(const proto::TypeProto &type, Location loc,
+                              const llvm::Twine &what);
+  FailureOr<ElementsAttr> convertTensor(const proto::TensorProto &tensor,
+                                        Location loc, const llvm::Twine &what);
+  FailureOr<Attribute> convertAttribute(const proto::AttributeProto &attr,
+                                        Location loc, llvm::StringRef nodeDesc);
+  FailureOr<Type> fallbackResultType(const proto::NodeProto &node, int index,
+                                     ArrayRef<Value> inputs, Location loc,
+                                     llvm::StringRef nodeDesc);
+  LogicalResult importNode(const proto::NodeProto &node, int index);
+  LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
+  FailureOr<SmallVector<int>>
+  sortNodes(const proto::GraphProto &graph, const llvm::StringSet<> &defined);
+  Value getNone();
+
+  MLIRContext *context;
+  OpBuilder builder;
+  std::string path, modelDir;
+  const ImportOptions &options;
+  Location fileLoc;
+  std::map<std::string, int64_t> opsets;
+  llvm::StringMap<Value> values;
+  llvm::StringMap<const proto::TypeProto *> declaredTypes;
+  Block *body = nullptr;
+  Value none;
+};
+
+std::string describeNode(const proto::NodeProto &node, int index) {
+  std::string domain = node.domain().empty() ? "" : node.domain() + ".";
+  std::string name = node.name().empty() ? "#" + std::to_string(index)
+                                         : "'" + node.name() + "'";
+  return "node " + name + " (" + domain + node.op_type() + ")";
+}
+
+FailureOr<Type> Importer::convertElementType(int32_t dataType, Location loc,
+                                             const llvm::Twine &what) {
+  Builder &b = builder;
+  switch (dataType) {
+  case kFloat: return b.getF32Type();
+  case kDouble: return b.getF64Type();
+  case kFloat16: return b.getF16Type();
+  case kBFloat16: return b.getBF16Type();
+  case kFloat8E4M3FN: return b.getFloat8E4M3FNType();
+  case kFloat8E4M3FNUZ: return b.getFloat8E4M3FNUZType();
+  case kFloat8E5M2: return b.getFloat8E5M2Type();
+  case kFloat8E5M2FNUZ: return b.getFloat8E5M2FNUZType();
+  case kBool: return b.getI1Type();
+  case kInt8: return b.getIntegerType(8);
+  case kInt16: return b.getIntegerType(16);
+  case kInt32: return b.getIntegerType(32);
+  case kInt64: return b.getIntegerType(64);
+  case kUint8: return b.getIntegerType(8, /*isSigned=*/false);
+  case kUint16: return b.getIntegerType(16, /*isSigned=*/false);
+  case kUint32: return b.getIntegerType(32, /*isSigned=*/false);
+  case kUint64: return b.getIntegerType(64, /*isSigned=*/false);
+  default:
+    break;
+  }
+  const char *name = dataType == kString      ? "string"
+                     : dataType == kComplex64  ? "complex64"
+                     : dataType == kComplex128 ? "complex128"
+                                               : nullptr;
+  InFlightDiagnostic diag = error(loc);
+  diag << what << " has element type ";
+  if (name)
+    diag << name;
+  else
+    diag << "code " << dataType;
+  diag << ", which is not supported";
+  return failure();
+}
+
+FailureOr<Type> Importer::convertType(const proto::TypeProto &type, Location loc,
+                                      const llvm::Twine &what) {
+  if (!type.has_tensor_type()) {
+    error(loc) << what
+               << " is not a tensor (sequence, map and optional types are not "
+                  "supported)";
+    return failure();
+  }
+  const proto::TypeProto_Tensor &tensor = type.tensor_type();
+  FailureOr<Type> element = convertElementType(tensor.elem_type(), loc, what);
+  if (failed(element))
+    return failure();
+  if (!tensor.has_shape())
+    return Type(UnrankedTensorType::get(*element));
+  SmallVector<int64_t> shape;
+  for (const proto::TensorShapeProto_Dimension &dim : tensor.shape().dim()) {
+    if (dim.has_dim_value() && dim.dim_value() >= 0)
+      shape.push_back(dim.dim_value());
+    else if (dim.has_dim_value()) {
+      error(loc) << what << " has a negative dimension " << dim.dim_value();
+      return failure();
+    } else
+      shape.push_back(ShapedType::kDynamic);
+  }
+  return Type(RankedTensorType::get(shape, *element));
+}
+
+/// Copies ONNX's typed repeated fields (used when raw_data is absent) into the raw
+/// little-endian layout of `elementType`.
+template <typename Field>
+void appendTyped(const Field &field, Type elementType,
+                 std::vector<char> &bytes) {
+  unsigned width = elementType.isInteger(1)
+                       ? 8
+                       : elementType.getIntOrFloatBitWidth();
+  for (auto value : field) {
+    uint64_t bits = 0;
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, float>)
+      bits = llvm::bit_cast<uint32_t>(value);
+    else if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>)
+      bits = llvm::bit_cast<uint64_t>(value);
+    else
+      bits = static_cast<uint64_t>(value);
+    for (unsigned byte = 0; byte < width / 8; ++byte)
+      bytes.push_back(static_cast<char>((bits >> (8 * byte)) & 0xff));
+  }
+}
+
+FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor,
+                                                Location loc,
+                                                const llvm::Twine &what) {
+  FailureOr<Type> element = convertElementType(tensor.data_type(), loc, what);
+  if (failed(element))
+    return failure();
+  SmallVector<int64_t> shape;
+  uint64_t count = 1;
+  for (int64_t dim : tensor.dims()) {
+    if (dim < 0 || (dim > 0 && count > (uint64_t(1) << 48) / uint64_t(dim))) {
+      error(loc) << what << " has an invalid or too large dimension " << dim;
+      return failure();
+    }
+    shape.push_back(dim);
+    count *= uint64_t(dim);
+  }
+  if (tensor.has_segment()) {
+    error(loc) << what << " is a segmented tensor, which is not supported";
+    return failure();
+  }
+  auto type = RankedTensorType::get(shape, *element);
+  unsigned width = element->isInteger(1) ? 8 : element->getIntOrFloatBitWidth();
+  uint64_t bytesNeeded = count * (width / 8);
+
+  // Where the bytes come from: external file, raw_data, or the typed fields.
+  std::unique_ptr<llvm::MemoryBuffer> mapped;
+  std::vector<char> typed;
+  ArrayRef<char> bytes;
+  if (tensor.data_location() == proto::TensorProto_DataLocation_EXTERNAL) {
+    detail::ExternalDataRef ref;
+    for (const proto::StringStringEntryProto &entry : tensor.external_data()) {
+      uint64_t number = 0;
+      bool numeric = !llvm::StringRef(entry.value()).getAsInteger(10, number);
+      if (entry.key() == "location")
+        ref.location = entry.value();
+      else if (entry.key() == "offset" || entry.key() == "length") {
+        if (!numeric) {
+          error(loc) << what << ": external data " << entry.key() << " '"
+                     << entry.value() << "' is not a number";
+          return failure();
+        }
+        (entry.key() == "offset" ? ref.offset : ref.length) = number;
+      }
+    }
+    std::string reason;
+    mapped = detail::mapExternalData(modelDir, ref, bytesNeeded, reason);
+    if (!mapped) {
+      error(loc) << what << ": " << reason;
+      return failure();
+    }
+    bytes = ArrayRef<char>(mapped->getBufferStart(), mapped->getBufferSize());
+  } else if (tensor.has_raw_data()) {
+    if (tensor.raw_data().size() != bytesNeeded) {
+      error(loc) << what << " holds " << tensor.raw_data().size()
+                 << " bytes of raw data, but its shape and type need "
+                 << bytesNeeded;
+      return failure();
+    }
+    bytes = ArrayRef<char>(tensor.raw_data().data(), tensor.raw_data().size());
+  } else {
+    switch (tensor.data_type()) {
+    case kFloat: appendTyped(tensor.float_data(), *element, typed); break;
+    case kDouble: appendTyped(tensor.double_data(), *element, typed); break;
+    case kInt64: appendTyped(tensor.int64_data(), *element, typed); break;
+    case kUint32:
+    case kUint64: appendTyped(tensor.uint64_data(), *element, typed); break;
+    default: appendTyped(tensor.int32_data(), *element, typed); break;
+    }
+    if (typed.size() != bytesNeeded) {
+      error(loc) << what << " holds " << typed.size() / (width / 8)
+                 << " values, but its shape needs " << count;
+      return failure();
+    }
+    bytes = typed;
+  }
+
+  if (element->isInteger(1)) {
+    SmallVector<bool> flags;
+    for (char byte : bytes)
+      flags.push_back(byte != 0);
+    return ElementsAttr(DenseElementsAttr::get(type, flags));
+  }
+  if (static_cast<int64_t>(count) <= options.inlineElementLimit)
+    return ElementsAttr(DenseElementsAttr::getFromRawBuffer(type, bytes));
+
+  size_t align = width / 8;
+  AsmResourceBlob blob;
+  if (mapped && reinterpret_cast<uintptr_t>(bytes.data()) % align == 0) {
+    // Weights stay in the mapped file: the blob releases the mapping when dropped.
+    std::shared_ptr<llvm::MemoryBuffer> owner(std::move(mapped));
+    blob = UnmanagedAsmResourceBlob::allocateWithAlign(
+        bytes, align, [owner](void *, size_t, size_t) mutable { owner.reset(); });
+  } else {
+    blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
+  }
+  std::string key = what.str();
+  for (char &c : key)
+    if (!llvm::isAlnum(c) && c != '_' && c != '.')
+      c = '_';
+  return ElementsAttr(DenseResourceElementsAttr::get(type, key, std::move(blob)));
+}
+
+FailureOr<Attribute> Importer::convertAttribute(const proto::AttributeProto &attr,
+                                                Location loc,
+                                                llvm::StringRef nodeDesc) {
+  Builder &b = builder;
+  Type si64 = b.getIntegerType(64, /*isSigned=*/true);
+  auto what = [&] {
+    return (nodeDesc + " attribute '" + attr.name() + "'").str();
+  };
+  using proto::AttributeProto_AttributeType;
+  AttributeProto_AttributeType kind = attr.type();
+  if (kind == proto::AttributeProto_AttributeType_UNDEFINED) {
+    // Old exporters leave `type` unset; the field that is set tells.
+    if (attr.has_f()) kind = proto::AttributeProto_AttributeType_FLOAT;
+    else if (attr.has_i()) kind = proto::AttributeProto_AttributeType_INT;
+    else if (attr.has_s()) kind = proto::AttributeProto_AttributeType_STRING;
+    else if (attr.has_t()) kind = proto::AttributeProto_AttributeType_TENSOR;
+    else if (attr.has_g()) kind = proto::AttributeProto_AttributeType_GRAPH;
+    else if (attr.floats_size()) kind = proto::AttributeProto_AttributeType_FLOATS;
+    else if (attr.ints_size()) kind = proto::AttributeProto_AttributeType_INTS;
+    else if (attr.strings_size()) kind = proto::AttributeProto_AttributeType_STRINGS;
+  }
+  switch (kind) {
+  case proto::AttributeProto_AttributeType_FLOAT:
+    return Attribute(b.getF32FloatAttr(attr.f()));
+  case proto::AttributeProto_AttributeType_INT:
+    return Attribute(b.getIntegerAttr(si64, attr.i()));
+  case proto::AttributeProto_AttributeType_STRING:
+    return Attribute(b.getStringAttr(attr.s()));
+  case proto::AttributeProto_AttributeType_TENSOR: {
+    FailureOr<ElementsAttr> tensor = convertTensor(attr.t(), loc, what());
+    if (failed(tensor))
+      return failure();
+    return Attribute(*tensor);
+  }
+  case proto::AttributeProto_AttributeType_FLOATS: {
+    SmallVector<Attribute> items;
+    for (float value : attr.floats())
+      items.push_back(b.getF32FloatAttr(value));
+    return Attribute(b.getArrayAttr(items));
+  }
+  case proto::AttributeProto_AttributeType_INTS: {
+    SmallVector<Attribute> items;
+    for (int64_t value : attr.ints())
+      items.push_back(b.getIntegerAttr(si64, value));
+    return Attribute(b.getArrayAttr(items));
+  }
+  case proto::AttributeProto_AttributeType_STRINGS: {
+    SmallVector<Attribute> items;
+    for (const std::string &value : attr.strings())
+      items.push_back(b.getStringAttr(value));
+    return Attribute(b.getArrayAttr(items));
+  }
+  case proto::AttributeProto_AttributeType_TYPE_PROTO: {
+    FailureOr<Type> type = convertType(attr.tp(), loc, what());
+    if (failed(type))
+      return failure();
+    return Attribute(TypeAttr::get(*type));
+  }
+  case proto::AttributeProto_AttributeType_GRAPH:
+  case proto::AttributeProto_AttributeType_GRAPHS:
+    error(loc) << what()
+               << " is a subgraph; control flow (If, Loop, Scan) is not supported";
+    return failure();
+  default:
+    error(loc) << what() << " has an unsupported attribute type ("
+               << static_cast<int>(kind) << ")";
+    return failure();
+  }
+}
+
+FailureOr<Type> Importer::fallbackResultType(const proto::NodeProto &node,
+                                             int index, ArrayRef<Value> inputs,
+                                             Location loc,
+                                             llvm::StringRef nodeDesc) {
+  auto inputElement = [&](size_t i) -> Type {
+    if (i >= inputs.size())
+      return {};
+    if (auto shaped = dyn_cast<ShapedType>(inputs[i].getType()))
+      return shaped.getElementType();
+    return {};
+  };
+  auto attrInt = [&](llvm::StringRef name) -> std::optional<int64_t> {
+    for (const proto::AttributeProto &attr : node.attribute())
+      if (attr.name() == name)
+        return attr.i();
+    return std::nullopt;
+  };
+  const std::string &op = node.op_type();
+  Type element;
+  if (kInt64ResultOps.contains(op) || (op == "TopK" && index == 1))
+    element = builder.getIntegerType(64);
+  else if (kBoolResultOps.contains(op))
+    element = builder.getI1Type();
+  else if (op == "Cast") {
+    if (std::optional<int64_t> to = attrInt("to")) {
+      FailureOr<Type> converted = convertElementType(
+          static_cast<int32_t>(*to), loc, nodeDesc + " attribute 'to'");
+      if (failed(converted))
+        return failure();
+      element = *converted;
+    }
+  } else if (op == "CastLike" || op == "Where")
+    element = inputElement(1);
+  else if (op == "OneHot")
+    element = inputElement(2);
+  else if (op == "Constant" || op == "ConstantOfShape") {
+    element = op == "ConstantOfShape" ? Type(builder.getF32Type()) : Type();
+    for (const proto::AttributeProto &attr : node.attribute()) {
+      if (attr.name() == "value" && attr.has_t()) {
+        FailureOr<Type> converted = convertElementType(
+            attr.t().data_type(), loc, nodeDesc + " attribute 'value'");
+        if (failed(converted))
+          return failure();
+        element = *converted;
+      } else if (attr.name() == "value_float" || attr.name() == "value_floats")
+        element = builder.getF32Type();
+      else if (attr.name() == "value_int" || attr.name() == "value_ints")
+        element = builder.getIntegerType(64);
+    }
+  } else if (kSameElementTypeOps.contains(op) ||
+             (op == "SkipSimplifiedLayerNormalization" && index != 1 &&
+              index != 2))
+    element = inputElement(0);
+  if (op == "SkipSimplifiedLayerNormalization" && (index == 1 || index == 2))
+    element = builder.getF32Type();
+  if (!element) {
+    error(loc) << "cannot tell the type of output '" << node.output(index)
+               << "' of " << nodeDesc
+               << "; give it in the model's value_info";
+    return failure();
+  }
+  return Type(UnrankedTensorType::get(element));
+}
+
+Value Importer::getNone() {
+  if (!none) {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(body);
+    none = builder.create<mlir::onnx::NoneOp>(fileLoc, builder.getNoneType())
+               .getResult();
+  }
+  return none;
+}
+
+LogicalResult Importer::defineValue(llvm::StringRef name, Value value,
+                                    Location loc) {
+  if (!values.try_emplace(name, value).second) {
+    error(loc) << "value '" << name << "' is defined more than once";
+    return failure();
+  }
+  return success();
+}
+
+LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
+  std::string nodeDesc = describeNode(node, index);
+  Location loc = NameLoc::get(
+      builder.getStringAttr(node.name().empty() ? node.op_type() : node.name()),
+      fileLoc);
+  std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
+  auto opset = opsets.find(domain);
+  if (opset == opsets.end()) {
+    error(loc) << nodeDesc << " uses domain '"
+               << (domain.empty() ? "ai.onnx" : domain)
+               << "', which the model does not import (opset_import)";
+    return failure();
+  }
+
+  SmallVector<Value> inputs;
+  for (const std::string &name : node.input()) {
+    if (name.empty()) {
+      inputs.push_back(getNone());
+      continue;
+    }
+    auto it = values.find(name);
+    if (it == values.end()) {
+      error(loc) << nodeDesc << " reads '" << name << "', which is not defined";
+      return failure();
+    }
+    inputs.push_back(it->second);
+  }
+
+  SmallVector<NamedAttribute> attrs;
+  for (const proto::AttributeProto &attr : node.attribute()) {
+    if (!attr.ref_attr_name().empty()) {
+      error(loc) << nodeDesc << " attribute '" << attr.name()
+                 << "' refers to a function attribute, which is not supported";
+      return failure();
+    }
+    FailureOr<Attribute> converted = convertAttribute(attr, loc, nodeDesc);
+    if (failed(converted))
+      return failure();
+    attrs.push_back(builder.getNamedAttr(attr.name(), *converted));
+  }
+
+  SmallVector<Type> resultTypes;
+  for (auto [i, name] : llvm::enumerate(node.output())) {
+    if (name.empty()) {
+      resultTypes.push_back(builder.getNoneType());
+      continue;
+    }
+    auto declared = declaredTypes.find(name);
+    FailureOr<Type> type =
+        declared != declaredTypes.end()
+            ? convertType(*declared->second, loc,
+                          nodeDesc + " output '" + name + "'")
+            : fallbackResultType(node, static_cast<int>(i), inputs, loc,
+                                 nodeDesc);
+    if (failed(type))
+      return failure();
+    resultTypes.push_back(*type);
+  }
+
+  auto op = builder.create<mlir::onnx::NodeOp>(
+      loc, resultTypes, builder.getStringAttr(node.op_type()),
+      domain.empty() ? StringAttr() : builder.getStringAttr(domain),
+      builder.getI64IntegerAttr(opset->second),
+      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()),
+      inputs, attrs.empty() ? DictionaryAttr() : builder.getDictionaryAttr(attrs));
+  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
+    if (!name.empty() && failed(defineValue(name, result, loc)))
+      return failure();
+  return success();
+}
+
+FailureOr<SmallVector<int>>
+Importer::sortNodes(const proto::GraphProto &graph,
+                    const llvm::StringSet<> &defined) {
+  // Kahn's algorithm over value names: ONNX requires topological order, but some
+  // exporters do not keep it, so the importer sorts instead of trusting.
+  int count = graph.node_size();
+  llvm::StringMap<int> producer;
+  for (int i = 0; i < count; ++i)
+    for (const std::string &name : graph.node(i).output())
+      if (!name.empty())
+        producer.try_emplace(name, i);
+  std::vector<int> missing(count, 0);
+  llvm::StringMap<SmallVector<int>> consumers;
+  for (int i = 0; i < count; ++i) {
+    for (const std::string &name : graph.node(i).input()) {
+      if (name.empty() || defined.contains(name))
+        continue;
+      if (!producer.count(name)) {
+        error(NameLoc::get(builder.getStringAttr(graph.node(i).name()), fileLoc))
+            << describeNode(graph.node(i), i) << " reads '" << name
+            << "', which no node, graph input or initializer defines";
+        return failure();
+      }
+      ++missing[i];
+      consumers[name].push_back(i);
+    }
+  }
+  std::deque<int> ready;
+  for (int i = 0; i < count; ++i)
+    if (missing[i] == 0)
+      ready.push_back(i);
+  SmallVector<int> order;
+  while (!ready.empty()) {
+    int i = ready.front();
+    ready.pop_front();
+    order.push_back(i);
+    for (const std::string &name : graph.node(i).output()) {
+      auto it = consumers.find(name);
+      if (name.empty() || it == consumers.end())
+        continue;
+      for (int consumer : it->second)
+        if (--missing[consumer] == 0)
+          ready.push_back(consumer);
+      consumers.erase(it);
+    }
+  }
+  if (static_cast<int>(order.size()) != count) {
+    for (int i = 0; i < count; ++i)
+      if (missing[i] > 0) {
+        error() << "the graph has a cycle through " << describeNode(graph.node(i), i);
+        return failure();
+      }
+  }
+  return order;
+}
+
+OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
+  context->loadDialect<mlir::onnx::OnnxDialect, func::FuncDialect, arith::ArithDialect>();
+  for (const proto::OperatorSetIdProto &opset : model.opset_import()) {
+    std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
+    if (opset.version() < 1) {
+      error() << "opset_import for domain '"
+              << (domain.empty() ? "ai.onnx" : domain) << "' has version "
+              << opset.version();
+      return nullptr;
+    }
+    opsets[domain] = opset.version();
+  }
+  if (!opsets.count("")) {
+    error() << "the model imports no version of the default ONNX domain "
+               "(opset_import)";
+    return nullptr;
+  }
+  if (!model.has_graph()) {
+    error() << "the model has no graph";
+    return nullptr;
+  }
+  const proto::GraphProto &graph = model.graph();
+  for (const proto::ValueInfoProto &info : graph.value_info())
+    declaredTypes[info.name()] = &info.type();
+  for (const proto::ValueInfoProto &info : graph.output())
+    if (info.has_type())
+      declaredTypes[info.name()] = &info.type();
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  builder.setInsertionPointToEnd(module->getBody());
+
+  // Graph inputs that have an initializer are constants (IR version 3 and earlier
+  // list initializers among the inputs).
+  llvm::StringSet<> initializerNames;
+  for (const proto::TensorProto &init : graph.initializer())
+    initializerNames.insert(init.name());
+  llvm::StringSet<> inputNames;
+  SmallVector<Type> argTypes;
+  SmallVector<const proto::ValueInfoProto *> args;
+  for (const proto::ValueInfoProto &input : graph.input()) {
+    if (initializerNames.contains(input.name()))
+      continue;
+    FailureOr<Type> type =
+        convertType(input.type(), fileLoc, "graph input '" + input.name() + "'");
+    if (failed(type))
+      return nullptr;
+    auto override = options.inputShapes.find(input.name());
+    if (override != options.inputShapes.end()) {
+      auto ranked = dyn_cast<RankedTensorType>(*type);
+      const std::vector<int64_t> &shape = override->second;
+      if (ranked && ranked.getRank() != static_cast<int64_t>(shape.size())) {
+        error() << "--shape " << input.name() << ": the model's input has rank "
+                << ranked.getRank() << ", not " << shape.size();
+        return nullptr;
+      }
+      SmallVector<int64_t> dims;
+      for (auto [i, dim] : llvm::enumerate(shape)) {
+        int64_t model = ranked ? ranked.getDimSize(i) : ShapedType::kDynamic;
+        if (dim >= 0 && !ShapedType::isDynamic(model) && model != dim) {
+          error() << "--shape " << input.name() << ": dimension " << i
+                  << " is " << model << " in the model, not " << dim;
+          return nullptr;
+        }
+        dims.push_back(dim >= 0 ? dim : model);
+      }
+      type = Type(RankedTensorType::get(
+          dims, cast<ShapedType>(*type).getElementType()));
+    }
+    inputNames.insert(input.name());
+    argTypes.push_back(*type);
+    args.push_back(&input);
+  }
+  for (const auto &entry : options.inputShapes)
+    if (!inputNames.contains(entry.first)) {
+      InFlightDiagnostic diag = error();
+      diag << "--shape names '" << entry.first
+           << "', which is not a graph input; the inputs are:";
+      for (const proto::ValueInfoProto *input : args)
+        diag << " '" << input->name() << "'";
+      return nullptr;
+    }
+
+  auto func = builder.create<func::FuncOp>(
+      fileLoc, "main_graph", builder.getFunctionType(argTypes, {}));
+  body = func.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  for (auto [i, input] : llvm::enumerate(args)) {
+    func.setArgAttr(i, "onnx.name", builder.getStringAttr(input->name()));
+    if (failed(defineValue(input->name(), body->getArgument(i), fileLoc)))
+      return nullptr;
+  }
+  for (const proto::TensorProto &init : graph.initializer()) {
+    Location loc = NameLoc::get(builder.getStringAttr(init.name()), fileLoc);
+    FailureOr<ElementsAttr> value =
+        convertTensor(init, loc, "initializer '" + init.name() + "'");
+    if (failed(value))
+      return nullptr;
+    auto constant = builder.create<arith::ConstantOp>(loc, cast<TypedAttr>(*value));
+    if (failed(defineValue(init.name(), constant, loc)))
+      return nullptr;
+  }
+
+  llvm::StringSet<> defined;
+  for (const auto &entry : values)
+    defined.insert(entry.first());
+  FailureOr<SmallVector<int>> order = sortNodes(graph, defined);
+  if (failed(order))
+    return nullptr;
+  for (int index : *order)
+    if (failed(importNode(graph.node(index), index)))
+      return nullptr;
+
+  SmallVector<Value> results;
+  for (const proto::ValueInfoProto &output : graph.output()) {
+    auto it = values.find(output.name());
+    if (it == values.end()) {
+      error() << "graph output '" << output.name() << "' is not defined";
+      return nullptr;
+    }
+    results.push_back(it->second);
+  }
+  builder.create<func::ReturnOp>(fileLoc, results);
+  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, output] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, "onnx.name", builder.getStringAttr(output.name()));
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
+                                     const ImportOptions &options) {
+  Location fileLoc = FileLineColLoc::get(context, path, 0, 0);
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/true);
+  if (!file) {
+    emitError(fileLoc) << "cannot read the model: " << file.getError().message();
+    return nullptr;
+  }
+  proto::ModelProto model;
+  std::string reason =
+      path.ends_with(".onnxtext")
+          ? detail::parseTextModel((*file)->getBuffer().str(), model)
+          : detail::parseBinaryModel((*file)->getBufferStart(),
+                                     (*file)->getBufferSize(), model);
+  if (!reason.empty()) {
+    emitError(fileLoc) << reason;
+    return nullptr;
+  }
+  // Types the model leaves out come from ONNX shape inference where it can tell;
+  // a failure there only means fewer known shapes.
+  (void)detail::inferShapes(model);
+  return Importer(context, path, options).run(model);
+}
+
+} // namespace moe
