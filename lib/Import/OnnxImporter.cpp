@@ -115,7 +115,8 @@ private:
   FailureOr<Type> convertType(const proto::TypeProto &type, Location loc,
                               const llvm::Twine &what);
   FailureOr<ElementsAttr> convertTensor(const proto::TensorProto &tensor,
-                                        Location loc, const llvm::Twine &what);
+                                        Location loc, const llvm::Twine &what,
+                                        llvm::StringRef resourceKey);
   FailureOr<Attribute> convertAttribute(const proto::AttributeProto &attr,
                                         Location loc, llvm::StringRef nodeDesc);
   FailureOr<Type> fallbackResultType(const proto::NodeProto &node, int index,
@@ -234,7 +235,8 @@ void appendTyped(const Field &field, Type elementType,
 
 FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor,
                                                 Location loc,
-                                                const llvm::Twine &what) {
+                                                const llvm::Twine &what,
+                                                llvm::StringRef resourceKey) {
   FailureOr<Type> element = convertElementType(tensor.data_type(), loc, what);
   if (failed(element))
     return failure();
@@ -327,7 +329,7 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
   } else {
     blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
   }
-  std::string key = what.str();
+  std::string key = resourceKey.str();
   for (char &c : key)
     if (!llvm::isAlnum(c) && c != '_' && c != '.')
       c = '_';
@@ -363,7 +365,8 @@ FailureOr<Attribute> Importer::convertAttribute(const proto::AttributeProto &att
   case proto::AttributeProto_AttributeType_STRING:
     return Attribute(b.getStringAttr(attr.s()));
   case proto::AttributeProto_AttributeType_TENSOR: {
-    FailureOr<ElementsAttr> tensor = convertTensor(attr.t(), loc, what());
+    FailureOr<ElementsAttr> tensor =
+        convertTensor(attr.t(), loc, what(), attr.name());
     if (failed(tensor))
       return failure();
     return Attribute(*tensor);
@@ -650,7 +653,6 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   llvm::StringSet<> initializerNames;
   for (const proto::TensorProto &init : graph.initializer())
     initializerNames.insert(init.name());
-  llvm::StringSet<> inputNames;
   SmallVector<Type> argTypes;
   SmallVector<const proto::ValueInfoProto *> args;
   for (const proto::ValueInfoProto &input : graph.input()) {
@@ -660,42 +662,9 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
         convertType(input.type(), fileLoc, "graph input '" + input.name() + "'");
     if (failed(type))
       return nullptr;
-    auto override = options.inputShapes.find(input.name());
-    if (override != options.inputShapes.end()) {
-      auto ranked = dyn_cast<RankedTensorType>(*type);
-      const std::vector<int64_t> &shape = override->second;
-      if (ranked && ranked.getRank() != static_cast<int64_t>(shape.size())) {
-        error() << "--shape " << input.name() << ": the model's input has rank "
-                << ranked.getRank() << ", not " << shape.size();
-        return nullptr;
-      }
-      SmallVector<int64_t> dims;
-      for (auto [i, dim] : llvm::enumerate(shape)) {
-        int64_t model = ranked ? ranked.getDimSize(i) : ShapedType::kDynamic;
-        if (dim >= 0 && !ShapedType::isDynamic(model) && model != dim) {
-          error() << "--shape " << input.name() << ": dimension " << i
-                  << " is " << model << " in the model, not " << dim;
-          return nullptr;
-        }
-        dims.push_back(dim >= 0 ? dim : model);
-      }
-      type = Type(RankedTensorType::get(
-          dims, cast<ShapedType>(*type).getElementType()));
-    }
-    inputNames.insert(input.name());
     argTypes.push_back(*type);
     args.push_back(&input);
   }
-  for (const auto &entry : options.inputShapes)
-    if (!inputNames.contains(entry.first)) {
-      InFlightDiagnostic diag = error();
-      diag << "--shape names '" << entry.first
-           << "', which is not a graph input; the inputs are:";
-      for (const proto::ValueInfoProto *input : args)
-        diag << " '" << input->name() << "'";
-      return nullptr;
-    }
-
   auto func = builder.create<func::FuncOp>(
       fileLoc, "main_graph", builder.getFunctionType(argTypes, {}));
   body = func.addEntryBlock();
@@ -708,7 +677,7 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   for (const proto::TensorProto &init : graph.initializer()) {
     Location loc = NameLoc::get(builder.getStringAttr(init.name()), fileLoc);
     FailureOr<ElementsAttr> value =
-        convertTensor(init, loc, "initializer '" + init.name() + "'");
+        convertTensor(init, loc, "initializer '" + init.name() + "'", init.name());
     if (failed(value))
       return nullptr;
     auto constant = builder.create<arith::ConstantOp>(loc, cast<TypedAttr>(*value));
@@ -742,6 +711,59 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   return module;
 }
 
+/// Writes the shapes of `options.inputShapes` into the graph's inputs, so that shape
+/// inference propagates them, after checking them against the model.
+LogicalResult applyInputShapes(proto::ModelProto &model,
+                               const ImportOptions &options, Location fileLoc) {
+  proto::GraphProto *graph = model.mutable_graph();
+  llvm::StringSet<> initializers;
+  for (const proto::TensorProto &init : graph->initializer())
+    initializers.insert(init.name());
+  for (const auto &[name, shape] : options.inputShapes) {
+    proto::ValueInfoProto *input = nullptr;
+    for (proto::ValueInfoProto &candidate : *graph->mutable_input())
+      if (candidate.name() == name && !initializers.contains(name))
+        input = &candidate;
+    if (!input) {
+      InFlightDiagnostic diag = emitError(fileLoc);
+      diag << "--shape names '" << name
+           << "', which is not a graph input; the inputs are:";
+      for (const proto::ValueInfoProto &candidate : graph->input())
+        if (!initializers.contains(candidate.name()))
+          diag << " '" << candidate.name() << "'";
+      return failure();
+    }
+    if (!input->type().has_tensor_type()) {
+      emitError(fileLoc) << "--shape " << name << ": the input is not a tensor";
+      return failure();
+    }
+    proto::TypeProto_Tensor *tensor = input->mutable_type()->mutable_tensor_type();
+    if (tensor->has_shape() &&
+        tensor->shape().dim_size() != static_cast<int>(shape.size())) {
+      emitError(fileLoc) << "--shape " << name << ": the model's input has rank "
+                         << tensor->shape().dim_size() << ", not "
+                         << shape.size();
+      return failure();
+    }
+    bool hadShape = tensor->has_shape();
+    proto::TensorShapeProto *dims = tensor->mutable_shape();
+    for (auto [i, dim] : llvm::enumerate(shape)) {
+      if (!hadShape)
+        dims->add_dim();
+      proto::TensorShapeProto_Dimension *target = dims->mutable_dim(i);
+      if (dim < 0)
+        continue;
+      if (target->has_dim_value() && target->dim_value() != dim) {
+        emitError(fileLoc) << "--shape " << name << ": dimension " << i << " is "
+                           << target->dim_value() << " in the model, not " << dim;
+        return failure();
+      }
+      target->set_dim_value(dim);
+    }
+  }
+  return success();
+}
+
 } // namespace
 
 OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
@@ -763,6 +785,12 @@ OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
     emitError(fileLoc) << reason;
     return nullptr;
   }
+  if (!model.has_graph()) {
+    emitError(fileLoc) << "the model has no graph";
+    return nullptr;
+  }
+  if (failed(applyInputShapes(model, options, fileLoc)))
+    return nullptr;
   // Types the model leaves out come from ONNX shape inference where it can tell;
   // a failure there only means fewer known shapes.
   (void)detail::inferShapes(model);

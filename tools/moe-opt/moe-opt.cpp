@@ -10,6 +10,7 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
@@ -44,6 +45,17 @@ mlir::LogicalResult runOnOnnxModel(llvm::StringRef inputPath,
   std::string bytecode;
   {
     mlir::MLIRContext context(registry);
+    // Import errors name the node or initializer at fault; the file is the location.
+    mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
+      const char *severity =
+          diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
+          : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
+                                                                    : "note";
+      llvm::errs() << inputPath << ": " << severity << ": " << diag << "\n";
+      for (mlir::Diagnostic &note : diag.getNotes())
+        llvm::errs() << inputPath << ": note: " << note << "\n";
+      return mlir::success();
+    });
     mlir::OwningOpRef<mlir::ModuleOp> module =
         moe::importOnnxFile(&context, inputPath, options);
     if (!module)
