@@ -1,6 +1,7 @@
 //===- InitAll.cpp - registration of every dialect and pass ---------------===//
 
 #include "moe/InitAll.h"
+#include "moe/Transforms/Passes.h"
 
 #include "dialects/moe/IR/MoEDialect.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
@@ -16,4 +17,7 @@ void moe::registerAllDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
 }
 
-void moe::registerAllPasses() { mlir::registerAllPasses(); }
+void moe::registerAllPasses() {
+  mlir::registerAllPasses();
+  registerMoETransformsPasses();
+}

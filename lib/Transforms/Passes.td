@@ -1,0 +1,41 @@
+//===- Passes.td - graph-level passes on imported models ---*- tablegen -*-===//
+
+#ifndef MOE_LIB_TRANSFORMS_PASSES_TD
+#define MOE_LIB_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
+  let summary = "Rewrite every ONNX form of a MoE layer into one moe.layer";
+  let description = [{
+    Recognises Mixture-of-Experts layers in the forms ONNX exporters write them and
+    replaces each by one `moe.layer` with the matching `#moe.routing` and
+    `#moe.activation`:
+
+    - `com.microsoft.MoE` (ONNX Runtime's contrib op), in both of its weight layouts:
+      `fc1 [E, F, H]` / `fc2 [E, H, I]` (current) and `fc1 [E, H, F]` / `fc2 [E, I, H]`
+      (earlier releases), told apart by which dimension matches the hidden size.
+
+    A layer that differs in anything the rewrite cannot represent (the sparse-mixer
+    routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`
+    verifier rejects) is left as it was: raising never changes what the model
+    computes. With `remarks=true` every function gets a remark counting the layers
+    raised per form, and every near miss a remark saying why it was left alone.
+
+    ```
+    moe-opt model.onnx --moe-raise
+    moe-opt model.onnx --moe-raise=remarks=true
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::moe::MoEDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"remarks", "remarks", "bool", "false",
+           "Report the layers raised per form, and why each near miss was left alone">,
+  ];
+}
+
+#endif // MOE_LIB_TRANSFORMS_PASSES_TD
