@@ -11,7 +11,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moe_obj_root, "test")
 # Folders that hold other suites or inputs, not lit tests.
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "e2e",
-                   "python", "models", "Inputs"]
+                   "python", "models", "Inputs", "fuzz"]
 
 path = [config.moe_tools_dir, config.llvm_tools_dir]
 config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", "")])

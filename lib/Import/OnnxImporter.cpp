@@ -19,6 +19,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -97,12 +98,10 @@ const llvm::StringSet<> kBoolResultOps = {
 
 class Importer {
 public:
-  Importer(MLIRContext *context, llvm::StringRef path,
+  Importer(MLIRContext *context, llvm::StringRef name, llvm::StringRef baseDir,
            const ImportOptions &options)
-      : context(context), builder(context), path(path.str()), options(options),
-        fileLoc(FileLineColLoc::get(context, path, 0, 0)) {
-    modelDir = llvm::sys::path::parent_path(path).str();
-  }
+      : context(context), builder(context), modelDir(baseDir.str()),
+        options(options), fileLoc(FileLineColLoc::get(context, name, 0, 0)) {}
 
   OwningOpRef<ModuleOp> run(const proto::ModelProto &model);
 
@@ -130,7 +129,8 @@ private:
 
   MLIRContext *context;
   OpBuilder builder;
-  std::string path, modelDir;
+  /// Where external data files are looked up; empty when there is no such folder.
+  std::string modelDir;
   const ImportOptions &options;
   Location fileLoc;
   std::map<std::string, int64_t> opsets;
@@ -277,6 +277,12 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
         }
         (entry.key() == "offset" ? ref.offset : ref.length) = number;
       }
+    }
+    if (modelDir.empty()) {
+      error(loc) << what
+                 << " uses external data, which needs the model's folder; import "
+                    "the model from its file";
+      return failure();
     }
     std::string reason;
     mapped = detail::mapExternalData(modelDir, ref, bytesNeeded, reason);
@@ -495,6 +501,10 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
   Location loc = NameLoc::get(
       builder.getStringAttr(node.name().empty() ? node.op_type() : node.name()),
       fileLoc);
+  if (node.op_type().empty()) {
+    error(loc) << nodeDesc << " has no op_type";
+    return failure();
+  }
   std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
   auto opset = opsets.find(domain);
   if (opset == opsets.end()) {
@@ -708,6 +718,10 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, output] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, "onnx.name", builder.getStringAttr(output.name()));
+  // Every check above should make this redundant; it keeps a missed case from
+  // reaching later passes as invalid IR.
+  if (failed(verify(*module)))
+    return nullptr;
   return module;
 }
 
@@ -766,21 +780,16 @@ LogicalResult applyInputShapes(proto::ModelProto &model,
 
 } // namespace
 
-OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
-                                     const ImportOptions &options) {
-  Location fileLoc = FileLineColLoc::get(context, path, 0, 0);
-  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                          /*RequiresNullTerminator=*/true);
-  if (!file) {
-    emitError(fileLoc) << "cannot read the model: " << file.getError().message();
-    return nullptr;
-  }
+OwningOpRef<ModuleOp> importOnnxBuffer(MLIRContext *context,
+                                       llvm::StringRef bytes,
+                                       llvm::StringRef name, bool isText,
+                                       llvm::StringRef baseDir,
+                                       const ImportOptions &options) {
+  Location fileLoc = FileLineColLoc::get(context, name, 0, 0);
   proto::ModelProto model;
   std::string reason =
-      path.ends_with(".onnxtext")
-          ? detail::parseTextModel((*file)->getBuffer().str(), model)
-          : detail::parseBinaryModel((*file)->getBufferStart(),
-                                     (*file)->getBufferSize(), model);
+      isText ? detail::parseTextModel(bytes.str(), model)
+             : detail::parseBinaryModel(bytes.data(), bytes.size(), model);
   if (!reason.empty()) {
     emitError(fileLoc) << reason;
     return nullptr;
@@ -794,7 +803,22 @@ OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
   // Types the model leaves out come from ONNX shape inference where it can tell;
   // a failure there only means fewer known shapes.
   (void)detail::inferShapes(model);
-  return Importer(context, path, options).run(model);
+  return Importer(context, name, baseDir, options).run(model);
+}
+
+OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
+                                     const ImportOptions &options) {
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!file) {
+    emitError(FileLineColLoc::get(context, path, 0, 0))
+        << "cannot read the model: " << file.getError().message();
+    return nullptr;
+  }
+  llvm::StringRef folder = llvm::sys::path::parent_path(path);
+  return importOnnxBuffer(context, (*file)->getBuffer(), path,
+                          path.ends_with(".onnxtext"), folder.empty() ? "." : folder,
+                          options);
 }
 
 } // namespace moe

@@ -150,7 +150,8 @@ public:
     std::optional<ActivationFn> fn =
         llvm::StringSwitch<std::optional<ActivationFn>>(activationName)
             .Case("relu", ActivationFn::Relu)
-            .Case("gelu", ActivationFn::Gelu)
+            // ONNX Runtime's MoE kernels compute gelu with the tanh approximation.
+            .Case("gelu", ActivationFn::GeluTanh)
             .Case("silu", ActivationFn::Silu)
             .Case("swiglu", ActivationFn::Silu)
             .Case("identity", ActivationFn::Identity)

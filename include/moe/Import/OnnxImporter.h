@@ -47,6 +47,14 @@ mlir::OwningOpRef<mlir::ModuleOp> importOnnxFile(mlir::MLIRContext *context,
                                                  llvm::StringRef path,
                                                  const ImportOptions &options);
 
+/// Imports a model held in memory: `bytes` is a binary ModelProto, or ONNX text when
+/// `isText`. `name` labels diagnostics. External data is resolved in `baseDir`; with an
+/// empty `baseDir` a model that uses external data is rejected.
+mlir::OwningOpRef<mlir::ModuleOp>
+importOnnxBuffer(mlir::MLIRContext *context, llvm::StringRef bytes,
+                 llvm::StringRef name, bool isText, llvm::StringRef baseDir,
+                 const ImportOptions &options);
+
 } // namespace moe
 
 #endif // MOE_IMPORT_ONNXIMPORTER_H
