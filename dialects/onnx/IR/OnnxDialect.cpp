@@ -4,6 +4,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/StringSet.h"
 
 using namespace mlir;
 using namespace mlir::onnx;
@@ -25,6 +26,18 @@ LogicalResult NodeOp::verify() {
     return emitOpError(
         "spells the default domain as no domain, not \"ai.onnx\"");
   return success();
+}
+
+void NodeOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  static const llvm::StringSet<> kRandom = {
+      "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+      "Multinomial",  "Bernoulli"};
+  if (getDomainName().empty() && !kRandom.contains(getOpType()))
+    return;
+  effects.emplace_back(MemoryEffects::Read::get());
+  effects.emplace_back(MemoryEffects::Write::get());
 }
 
 #define GET_OP_CLASSES

@@ -28,7 +28,7 @@ def Onnx_Dialect : Dialect {
 class Onnx_Op<string mnemonic, list<Trait> traits = []>
     : Op<Onnx_Dialect, mnemonic, traits>;
 
-def Onnx_NodeOp : Onnx_Op<"node"> {
+def Onnx_NodeOp : Onnx_Op<"node", [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "one ONNX node";
   let description = [{
     `op_type` and `domain` name the operator (the empty domain is the default
@@ -46,7 +46,10 @@ def Onnx_NodeOp : Onnx_Op<"node"> {
         -> tensor<?x64xf32>
     ```
 
-    Nodes are not assumed to be free of side effects: an unknown node is kept.
+    Nodes of the default domain are free of side effects, except the random
+    generators (`RandomNormal`, `RandomUniform`, their `Like` forms, `Multinomial`,
+    `Bernoulli`), so unused ones are removed and equal ones merged. Nodes of other
+    domains may have effects and are kept.
   }];
   let arguments = (ins
     StrAttr:$op_type,
