@@ -14,7 +14,13 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
 
     - `com.microsoft.MoE` (ONNX Runtime's contrib op), in both of its weight layouts:
       `fc1 [E, F, H]` / `fc2 [E, H, I]` (current) and `fc1 [E, H, F]` / `fc2 [E, I, H]`
-      (earlier releases), told apart by which dimension matches the hidden size.
+      (earlier releases), told apart by which dimension matches the hidden size;
+    - the batched-matmul form of transformers' export: the chosen experts' weights
+      gathered per token by the top-k ids, batched MatMuls (`x @ W` with `[E, in, out]`
+      weights, or `W @ x` with `[E, out, in]`), gate and up taken by Split or by Slice
+      with step 2, SiLU (with gpt-oss's alpha, clamp and up offset), ReLU or GELU,
+      optional gathered biases, the outputs weighted and summed over k; with routing
+      Softmax→TopK (renormalised by Div(ReduceSum) or not) or TopK→Softmax.
 
     A layer that differs in anything the rewrite cannot represent (the sparse-mixer
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`

@@ -7,6 +7,9 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "OnnxMatchers.h"
+#include "RaisePatterns.h"
+
 #include "dialects/moe/IR/MoEOps.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
 
@@ -19,8 +22,6 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <optional>
 
 namespace moe {
@@ -30,61 +31,22 @@ namespace moe {
 
 using namespace mlir;
 using namespace mlir::moe;
+using ::moe::RaiseCounts;
+using ::moe::RaisePattern;
+using ::moe::transposeExperts;
+using ::moe::verifyQuietly;
 namespace onnxd = mlir::onnx;
 
-namespace {
+namespace moe {
 
-/// Counters the patterns update; the pass reports them.
-struct RaiseCounts {
-  int64_t contribMoE = 0;
-  int64_t nearMisses = 0;
-};
-
-/// Reads ONNX attributes of a node with their ONNX defaults.
-class NodeAttrs {
-public:
-  explicit NodeAttrs(onnxd::NodeOp node) : node(node) {}
-
-  int64_t getInt(StringRef name, int64_t fallback) const {
-    if (auto attr = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr(name)))
-      return attr.getValue().getSExtValue();
-    return fallback;
-  }
-  /// ONNX float attributes are f32; the value is read back through its shortest
-  /// decimal form, so that 1.702f means 1.702 rather than 1.7020000219345093.
-  double getFloat(StringRef name, double fallback) const {
-    auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name));
-    if (!attr)
-      return fallback;
-    float single = static_cast<float>(attr.getValueAsDouble());
-    for (int digits = 1; digits < 9; ++digits) {
-      char text[32];
-      std::snprintf(text, sizeof(text), "%.*g", digits, single);
-      double shortest = std::strtod(text, nullptr);
-      if (static_cast<float>(shortest) == single)
-        return shortest;
-    }
-    return single;
-  }
-  StringRef getString(StringRef name, StringRef fallback) const {
-    if (auto attr = dyn_cast_or_null<StringAttr>(node.getOnnxAttr(name)))
-      return attr.getValue();
-    return fallback;
-  }
-
-private:
-  mutable onnxd::NodeOp node;
-};
-
-/// Operand `index` of `node`, or null when it is absent or an onnx.none.
-Value optionalInput(onnxd::NodeOp node, unsigned index) {
-  if (index >= node.getInputs().size())
-    return Value();
-  Value value = node.getInputs()[index];
-  return isa<NoneType>(value.getType()) ? Value() : value;
+LogicalResult RaisePattern::nearMiss(Operation *node, PatternRewriter &rewriter,
+                                     const Twine &why) const {
+  ++counts.nearMisses;
+  if (explain)
+    node->emitRemark() << "not raised to moe.layer: " << why;
+  return rewriter.notifyMatchFailure(node, why);
 }
 
-/// `weight [E, a, b]` as `[E, b, a]`.
 Value transposeExperts(PatternRewriter &rewriter, Location loc, Value weight) {
   auto type = cast<RankedTensorType>(weight.getType());
   SmallVector<int64_t> shape{type.getDimSize(0), type.getDimSize(2),
@@ -97,8 +59,6 @@ Value transposeExperts(PatternRewriter &rewriter, Location loc, Value weight) {
       .getResult()[0];
 }
 
-/// Verifies a freshly built op without printing anything; returns the first message
-/// when it does not verify.
 std::optional<std::string> verifyQuietly(Operation *op) {
   std::string message;
   ScopedDiagnosticHandler handler(op->getContext(), [&](Diagnostic &diag) {
@@ -111,25 +71,9 @@ std::optional<std::string> verifyQuietly(Operation *op) {
   return message;
 }
 
-/// Base of the raising patterns: failure paths that count as near misses.
-class RaisePattern : public OpRewritePattern<onnxd::NodeOp> {
-public:
-  RaisePattern(MLIRContext *context, RaiseCounts &counts, bool explain)
-      : OpRewritePattern(context), counts(counts), explain(explain) {}
+} // namespace moe
 
-protected:
-  /// Records that `node` looked like a MoE layer but is left as it was.
-  LogicalResult nearMiss(Operation *node, PatternRewriter &rewriter,
-                         const Twine &why) const {
-    ++counts.nearMisses;
-    if (explain)
-      node->emitRemark() << "not raised to moe.layer: " << why;
-    return rewriter.notifyMatchFailure(node, why);
-  }
-
-  RaiseCounts &counts;
-  bool explain;
-};
+namespace {
 
 /// com.microsoft.MoE (ONNX Runtime's contrib op) → moe.layer.
 class RaiseContribMoE : public RaisePattern {
@@ -141,12 +85,11 @@ public:
     if (node.getOpType() != "MoE" || node.getDomainName() != "com.microsoft" ||
         node.getNumResults() != 1)
       return failure();
-    NodeAttrs attrs(node);
-    if (attrs.getInt("use_sparse_mixer", 0) != 0)
+    if (::moe::match::intAttr(node, "use_sparse_mixer", 0) != 0)
       return nearMiss(node, rewriter,
                       "the sparse-mixer routing has no #moe.routing form");
 
-    StringRef activationName = attrs.getString("activation_type", "relu");
+    StringRef activationName = ::moe::match::stringAttr(node, "activation_type", "relu");
     std::optional<ActivationFn> fn =
         llvm::StringSwitch<std::optional<ActivationFn>>(activationName)
             .Case("relu", ActivationFn::Relu)
@@ -163,24 +106,24 @@ public:
     double alpha = 1.0, beta = 0.0;
     std::optional<double> limit;
     if (activationName == "swiglu") {
-      int64_t fusion = attrs.getInt("swiglu_fusion", 0);
+      int64_t fusion = ::moe::match::intAttr(node, "swiglu_fusion", 0);
       if (fusion < 0 || fusion > 2)
         return nearMiss(node, rewriter,
                         "swiglu_fusion " + Twine(fusion) + " is not 0, 1 or 2");
       gated = fusion == 0   ? GateLayout::Separate
               : fusion == 1 ? GateLayout::Interleaved
                             : GateLayout::Concatenated;
-      alpha = attrs.getFloat("activation_alpha", 1.0);
-      beta = attrs.getFloat("activation_beta", 0.0);
-      double clamp = attrs.getFloat("swiglu_limit", INFINITY);
+      alpha = ::moe::match::floatAttr(node, "activation_alpha", 1.0);
+      beta = ::moe::match::floatAttr(node, "activation_beta", 0.0);
+      double clamp = ::moe::match::floatAttr(node, "swiglu_limit", INFINITY);
       if (std::isfinite(clamp) && clamp > 0.0)
         limit = clamp;
     }
 
-    Value tokens = optionalInput(node, 0), logits = optionalInput(node, 1);
-    Value fc1 = optionalInput(node, 2), fc1Bias = optionalInput(node, 3);
-    Value fc2 = optionalInput(node, 4), fc2Bias = optionalInput(node, 5);
-    Value fc3 = optionalInput(node, 6), fc3Bias = optionalInput(node, 7);
+    Value tokens = ::moe::match::input(node, 0), logits = ::moe::match::input(node, 1);
+    Value fc1 = ::moe::match::input(node, 2), fc1Bias = ::moe::match::input(node, 3);
+    Value fc2 = ::moe::match::input(node, 4), fc2Bias = ::moe::match::input(node, 5);
+    Value fc3 = ::moe::match::input(node, 6), fc3Bias = ::moe::match::input(node, 7);
     if (!tokens || !logits || !fc1 || !fc2)
       return nearMiss(node, rewriter,
                       "input, router_probs, fc1 and fc2 weights are required");
@@ -233,8 +176,8 @@ public:
 
     MLIRContext *context = rewriter.getContext();
     auto routing = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
-                                    attrs.getInt("k", 1),
-                                    attrs.getInt("normalize_routing_weights", 0) != 0);
+                                    ::moe::match::intAttr(node, "k", 1),
+                                    ::moe::match::intAttr(node, "normalize_routing_weights", 0) != 0);
     auto activation = ActivationAttr::get(
         context, *fn, gated, APFloat(alpha), APFloat(beta),
         limit ? std::optional<APFloat>(APFloat(*limit)) : std::nullopt);
@@ -262,25 +205,37 @@ public:
   }
 };
 
+} // namespace
+
+void ::moe::populateRaiseContribMoEPatterns(RewritePatternSet &patterns,
+                                          RaiseCounts &counts, bool explain) {
+  patterns.add<RaiseContribMoE>(patterns.getContext(), counts, explain);
+}
+
+namespace {
+
 class MoERaisePass : public ::moe::impl::MoERaiseBase<MoERaisePass> {
 public:
   using MoERaiseBase::MoERaiseBase;
 
   void runOnOperation() override {
-    RaiseCounts counts;
+    ::moe::RaiseCounts counts;
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseContribMoE>(&getContext(), counts, remarks);
+    ::moe::populateRaiseContribMoEPatterns(patterns, counts, remarks);
+    ::moe::populateRaiseBatchedMatmulMoEPatterns(patterns, counts, remarks);
     GreedyRewriteConfig config;
     // Each node is looked at once: a near miss stays a near miss.
     config.maxIterations = 1;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
-    if (remarks && (counts.contribMoE || counts.nearMisses))
+    int64_t raised = counts.contribMoE + counts.batchedMatmul;
+    if (remarks && (raised || counts.nearMisses))
       getOperation().emitRemark()
-          << "moe-raise: " << counts.contribMoE
+          << "moe-raise: " << raised
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE
-          << "), " << counts.nearMisses << " near miss(es) left as they were";
+          << ", batched matmul: " << counts.batchedMatmul << "), "
+          << counts.nearMisses << " near miss(es) left as they were";
   }
 };
 

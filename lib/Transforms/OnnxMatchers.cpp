@@ -1,0 +1,130 @@
+//===- OnnxMatchers.cpp - reading imported ONNX graphs --------------------===//
+
+#include "OnnxMatchers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace mlir;
+
+namespace moe::match {
+
+NodeOp node(Value value, StringRef opType) {
+  auto op = value ? value.getDefiningOp<NodeOp>() : NodeOp();
+  if (!op || op.getOpType() != opType || !op.getDomainName().empty())
+    return NodeOp();
+  return op;
+}
+
+Value input(NodeOp node, unsigned index) {
+  if (index >= node.getInputs().size())
+    return Value();
+  Value value = node.getInputs()[index];
+  return isa<NoneType>(value.getType()) ? Value() : value;
+}
+
+int64_t intAttr(NodeOp node, StringRef name, int64_t fallback) {
+  if (auto attr = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr(name)))
+    return attr.getValue().getSExtValue();
+  return fallback;
+}
+
+double fromSingle(float value) {
+  for (int digits = 1; digits < 9; ++digits) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.*g", digits, value);
+    double shortest = std::strtod(text, nullptr);
+    if (static_cast<float>(shortest) == value)
+      return shortest;
+  }
+  return value;
+}
+
+double floatAttr(NodeOp node, StringRef name, double fallback) {
+  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name)))
+    return attr.getType().isF32()
+               ? fromSingle(static_cast<float>(attr.getValueAsDouble()))
+               : attr.getValueAsDouble();
+  return fallback;
+}
+
+StringRef stringAttr(NodeOp node, StringRef name, StringRef fallback) {
+  if (auto attr = dyn_cast_or_null<StringAttr>(node.getOnnxAttr(name)))
+    return attr.getValue();
+  return fallback;
+}
+
+/// The elements of a constant value, from either spelling of a constant.
+static ElementsAttr constElements(Value value) {
+  if (!value)
+    return ElementsAttr();
+  if (auto constant = value.getDefiningOp<arith::ConstantOp>())
+    return dyn_cast<ElementsAttr>(constant.getValue());
+  if (NodeOp op = node(value, "Constant"))
+    return dyn_cast_or_null<ElementsAttr>(op.getOnnxAttr("value"));
+  return ElementsAttr();
+}
+
+std::optional<SmallVector<int64_t>> constInts(Value value) {
+  if (NodeOp op = node(value, "Constant")) {
+    if (auto ints = dyn_cast_or_null<ArrayAttr>(op.getOnnxAttr("value_ints"))) {
+      SmallVector<int64_t> out;
+      for (Attribute item : ints)
+        out.push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
+      return out;
+    }
+    if (auto one = dyn_cast_or_null<IntegerAttr>(op.getOnnxAttr("value_int")))
+      return SmallVector<int64_t>{one.getValue().getSExtValue()};
+  }
+  auto dense = dyn_cast_or_null<DenseIntElementsAttr>(constElements(value));
+  if (!dense)
+    return std::nullopt;
+  SmallVector<int64_t> out;
+  for (const APInt &item : dense)
+    out.push_back(item.getSExtValue());
+  return out;
+}
+
+std::optional<double> constFloat(Value value) {
+  if (NodeOp op = node(value, "Constant"))
+    if (op.getOnnxAttr("value_float"))
+      return floatAttr(op, "value_float", 0.0);
+  auto dense = dyn_cast_or_null<DenseFPElementsAttr>(constElements(value));
+  if (!dense || dense.getNumElements() != 1)
+    return std::nullopt;
+  APFloat element = *dense.begin();
+  return dense.getElementType().isF32() ? fromSingle(element.convertToFloat())
+                                        : element.convertToDouble();
+}
+
+std::optional<SmallVector<int64_t>> axes(NodeOp node, int64_t rank) {
+  std::optional<SmallVector<int64_t>> raw;
+  if (Value axesInput = input(node, 1))
+    raw = constInts(axesInput);
+  else if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr("axes"))) {
+    raw.emplace();
+    for (Attribute item : list)
+      raw->push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
+  }
+  if (!raw || rank < 0)
+    return std::nullopt;
+  for (int64_t &axis : *raw)
+    if (axis < 0)
+      axis += rank;
+  return raw;
+}
+
+int64_t rankOf(Value value) {
+  auto type = value ? dyn_cast<RankedTensorType>(value.getType()) : nullptr;
+  return type ? type.getRank() : -1;
+}
+
+bool isAxis(int64_t axis, int64_t dim, int64_t rank) {
+  return rank >= 0 && (axis == dim || axis + rank == dim);
+}
+
+} // namespace moe::match

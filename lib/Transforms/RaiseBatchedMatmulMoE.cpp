@@ -1,0 +1,419 @@
+//===- RaiseBatchedMatmulMoE.cpp - the batched-matmul MoE form ------------===//
+//
+// The form transformers' ONNX export writes: the chosen experts' weights are gathered
+// per token by the top-k ids, tokens go through batched MatMuls with them, and the k
+// outputs are weighted by the routing weights and summed:
+//
+//   w, ids = TopK(Softmax(logits))        (or Softmax over TopK, renormalised or not)
+//   h      = MatMul(Unsqueeze(x), Gather(gate_up, ids)) [+ Gather(gate_up_bias, ids)]
+//   a      = act(gate(h)) * up(h)         (Split or Slice step 2; silu, clamps)
+//   o      = MatMul(a, Gather(down, ids)) [+ Gather(down_bias, ids)]
+//   y      = ReduceSum(Squeeze(o) * Unsqueeze(w), axis = k)
+//
+// Weights come as [E, in, out] (x @ W) or [E, out, in] (W @ x); both are recognised.
+// The pattern is anchored at the final ReduceSum.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxMatchers.h"
+#include "RaisePatterns.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::moe;
+using namespace ::moe::match;
+
+namespace {
+
+/// Routing recognised from the weights operand of the final Mul.
+struct RoutingMatch {
+  Value logits, ids;
+  RoutingKind kind = RoutingKind::SoftmaxTopK;
+  bool normalize = false;
+  int64_t k = 0;
+};
+
+/// The TopK over the last axis with a constant k that defines `value` (result 0).
+NodeOp topKValues(Value value, int64_t &k) {
+  NodeOp topk = node(value, "TopK");
+  if (!topk || topk.getResult(0) != value || intAttr(topk, "largest", 1) != 1)
+    return NodeOp();
+  int64_t rank = rankOf(input(topk, 0));
+  if (!isAxis(intAttr(topk, "axis", -1), rank - 1, rank))
+    return NodeOp();
+  std::optional<SmallVector<int64_t>> ks = constInts(input(topk, 1));
+  if (!ks || ks->size() != 1)
+    return NodeOp();
+  k = (*ks)[0];
+  return topk;
+}
+
+/// True when `softmax` normalises over the last axis.
+bool isLastAxisSoftmax(NodeOp softmax) {
+  int64_t rank = rankOf(input(softmax, 0));
+  return softmax && isAxis(intAttr(softmax, "axis", -1), rank - 1, rank);
+}
+
+std::optional<RoutingMatch> matchRouting(Value weights) {
+  RoutingMatch match;
+  // [T, k] weights broadcast against the [T, k, H] expert outputs.
+  if (NodeOp unsqueeze = node(weights, "Unsqueeze")) {
+    std::optional<SmallVector<int64_t>> dims = axes(unsqueeze, 3);
+    if (!dims || dims->size() != 1 || (*dims)[0] != 2)
+      return std::nullopt;
+    weights = input(unsqueeze, 0);
+  }
+  if (NodeOp div = node(weights, "Div")) {
+    NodeOp sum = node(input(div, 1), "ReduceSum");
+    if (!sum || input(sum, 0) != input(div, 0) || intAttr(sum, "keepdims", 1) != 1)
+      return std::nullopt;
+    std::optional<SmallVector<int64_t>> dims = axes(sum, 2);
+    if (!dims || dims->size() != 1 || (*dims)[0] != 1)
+      return std::nullopt;
+    match.normalize = true;
+    weights = input(div, 0);
+  }
+  if (NodeOp softmax = node(weights, "Softmax")) {
+    // Softmax over the k chosen logits.
+    NodeOp topk = topKValues(input(softmax, 0), match.k);
+    if (!topk || !isLastAxisSoftmax(softmax) || match.normalize)
+      return std::nullopt;
+    match.kind = RoutingKind::TopKSoftmax;
+    match.logits = input(topk, 0);
+    match.ids = topk.getResult(1);
+    return match;
+  }
+  NodeOp topk = topKValues(weights, match.k);
+  if (!topk)
+    return std::nullopt;
+  NodeOp softmax = node(input(topk, 0), "Softmax");
+  if (!softmax || !isLastAxisSoftmax(softmax))
+    return std::nullopt;
+  match.logits = input(softmax, 0);
+  match.ids = topk.getResult(1);
+  return match;
+}
+
+/// Expert weights and activation recognised between the gathers and the final Mul.
+struct ExpertMatch {
+  Value tokens;
+  Value gateUp, down, gateUpBias, downBias;
+  /// Weights are [E, in, out] and need transposing to moe.layer's [E, out, in].
+  bool inputMajor = false;
+  ActivationFn fn = ActivationFn::Identity;
+  GateLayout gated = GateLayout::None;
+  double alpha = 1.0, beta = 0.0;
+  std::optional<double> limit;
+};
+
+/// `Gather(weights, ids, axis = 0)` of a constant-shaped rank-`rank` weight.
+Value gatheredWeight(Value value, Value ids, int64_t rank) {
+  NodeOp gather = node(value, "Gather");
+  if (!gather || input(gather, 1) != ids || intAttr(gather, "axis", 0) != 0 ||
+      rankOf(input(gather, 0)) != rank)
+    return Value();
+  return input(gather, 0);
+}
+
+/// Splits `value = Add(main, Unsqueeze(Gather(bias, ids)))` (either order) into its
+/// parts; without a bias returns `value` and a null bias.
+std::pair<Value, Value> splitBias(Value value, Value ids, int64_t biasAxis) {
+  NodeOp add = node(value, "Add");
+  if (!add)
+    return {value, Value()};
+  for (unsigned side : {0u, 1u}) {
+    NodeOp unsqueeze = node(input(add, side), "Unsqueeze");
+    if (!unsqueeze)
+      continue;
+    std::optional<SmallVector<int64_t>> dims = axes(unsqueeze, 4);
+    Value bias = gatheredWeight(input(unsqueeze, 0), ids, 2);
+    if (bias && dims && dims->size() == 1 && (*dims)[0] == biasAxis)
+      return {input(add, 1 - side), bias};
+  }
+  return {value, Value()};
+}
+
+/// The two operands of a Mul in both orders.
+SmallVector<std::pair<Value, Value>, 2> mulOperands(NodeOp mul) {
+  if (!mul)
+    return {};
+  return {{input(mul, 0), input(mul, 1)}, {input(mul, 1), input(mul, 0)}};
+}
+
+/// `x * sigmoid(alpha * x)`: returns x and sets alpha.
+Value matchSilu(Value value, double &alpha) {
+  for (auto [x, sig] : mulOperands(node(value, "Mul"))) {
+    NodeOp sigmoid = node(sig, "Sigmoid");
+    if (!sigmoid)
+      continue;
+    Value arg = input(sigmoid, 0);
+    if (arg == x) {
+      alpha = 1.0;
+      return x;
+    }
+    for (auto [y, scale] : mulOperands(node(arg, "Mul")))
+      if (y == x)
+        if (std::optional<double> c = constFloat(scale)) {
+          alpha = *c;
+          return x;
+        }
+  }
+  return Value();
+}
+
+/// The pre-activation `h` that `gate` and `up` are the two halves of, and how.
+Value matchGateUpSplit(Value gate, Value up, int64_t axis, GateLayout &layout) {
+  NodeOp split = node(gate, "Split");
+  if (split && split == node(up, "Split") && split.getNumResults() == 2 &&
+      split.getResult(0) == gate && split.getResult(1) == up) {
+    int64_t rank = rankOf(input(split, 0));
+    if (!isAxis(intAttr(split, "axis", 0), axis, rank))
+      return Value();
+    if (Value sizes = input(split, 1)) {
+      std::optional<SmallVector<int64_t>> parts = constInts(sizes);
+      if (!parts || parts->size() != 2 || (*parts)[0] != (*parts)[1])
+        return Value();
+    }
+    layout = GateLayout::Concatenated;
+    return input(split, 0);
+  }
+  // Interleaved: gate = h[..., 0::2], up = h[..., 1::2].
+  NodeOp gateSlice = node(gate, "Slice"), upSlice = node(up, "Slice");
+  if (!gateSlice || !upSlice || input(gateSlice, 0) != input(upSlice, 0))
+    return Value();
+  int64_t rank = rankOf(input(gateSlice, 0));
+  auto sliceIs = [&](NodeOp slice, int64_t start) {
+    std::optional<SmallVector<int64_t>> starts = constInts(input(slice, 1));
+    std::optional<SmallVector<int64_t>> sliceAxes = constInts(input(slice, 3));
+    std::optional<SmallVector<int64_t>> steps = constInts(input(slice, 4));
+    return starts && sliceAxes && steps && starts->size() == 1 &&
+           sliceAxes->size() == 1 && steps->size() == 1 &&
+           (*starts)[0] == start && isAxis((*sliceAxes)[0], axis, rank) &&
+           (*steps)[0] == 2;
+  };
+  if (!sliceIs(gateSlice, 0) || !sliceIs(upSlice, 1))
+    return Value();
+  layout = GateLayout::Interleaved;
+  return input(gateSlice, 0);
+}
+
+/// `Clip(x, min, max)` with constant bounds (an absent bound is infinite).
+Value matchClip(Value value, double &low, double &high) {
+  NodeOp clip = node(value, "Clip");
+  if (!clip)
+    return Value();
+  low = -INFINITY;
+  high = INFINITY;
+  if (Value min = input(clip, 1)) {
+    std::optional<double> c = constFloat(min);
+    if (!c)
+      return Value();
+    low = *c;
+  }
+  if (Value max = input(clip, 2)) {
+    std::optional<double> c = constFloat(max);
+    if (!c)
+      return Value();
+    high = *c;
+  }
+  return input(clip, 0);
+}
+
+/// Recognises the activation applied to the pre-activation along `axis`; returns
+/// the pre-activation.
+Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
+  // Gated: act = silu(gate') * up', gate' = min(gate, limit), up' = clip(up) + beta.
+  for (auto [activated, upSide] : mulOperands(node(act, "Mul"))) {
+    double alpha;
+    Value gate = matchSilu(activated, alpha);
+    if (!gate)
+      continue;
+    double beta = 0.0;
+    Value up = upSide;
+    for (auto [upValue, offset] : mulOperands(node(upSide, "Add")))
+      if (std::optional<double> c = constFloat(offset)) {
+        beta = *c;
+        up = upValue;
+        break;
+      }
+    std::optional<double> limit;
+    double gateLow, gateHigh, upLow, upHigh;
+    if (Value clipped = matchClip(gate, gateLow, gateHigh)) {
+      Value upClipped = matchClip(up, upLow, upHigh);
+      if (!upClipped || !std::isinf(gateLow) || gateHigh != upHigh ||
+          upLow != -upHigh || !(upHigh > 0))
+        continue;
+      limit = gateHigh;
+      gate = clipped;
+      up = upClipped;
+    }
+    GateLayout layout;
+    Value h = matchGateUpSplit(gate, up, axis, layout);
+    if (!h)
+      continue;
+    match.fn = ActivationFn::Silu;
+    match.gated = layout;
+    match.alpha = alpha;
+    match.beta = beta;
+    match.limit = limit;
+    return h;
+  }
+  // Not gated.
+  double alpha;
+  if (Value h = matchSilu(act, alpha)) {
+    match.fn = ActivationFn::Silu;
+    match.alpha = alpha;
+    return h;
+  }
+  if (NodeOp relu = node(act, "Relu")) {
+    match.fn = ActivationFn::Relu;
+    return input(relu, 0);
+  }
+  if (NodeOp gelu = node(act, "Gelu")) {
+    auto approximate = dyn_cast_or_null<StringAttr>(gelu.getOnnxAttr("approximate"));
+    match.fn = approximate && approximate.getValue() == "tanh"
+                   ? ActivationFn::GeluTanh
+                   : ActivationFn::Gelu;
+    return input(gelu, 0);
+  }
+  return Value();
+}
+
+/// Matches the expert computation that produces `out [T, k, H]` from the gathered
+/// weights `Gather(W, ids)`.
+std::optional<ExpertMatch> matchExperts(Value out, Value ids) {
+  NodeOp squeeze = node(out, "Squeeze");
+  if (!squeeze || rankOf(input(squeeze, 0)) != 4)
+    return std::nullopt;
+  std::optional<SmallVector<int64_t>> squeezed = axes(squeeze, 4);
+  if (!squeezed || squeezed->size() != 1)
+    return std::nullopt;
+  // x @ W keeps the unit dimension at 2, W @ x at 3.
+  bool inputMajor = (*squeezed)[0] == 2;
+  if (!inputMajor && (*squeezed)[0] != 3)
+    return std::nullopt;
+  int64_t featureAxis = inputMajor ? 3 : 2, unitAxis = inputMajor ? 2 : 3;
+
+  ExpertMatch match;
+  match.inputMajor = inputMajor;
+  auto [downOut, downBias] = splitBias(input(squeeze, 0), ids, unitAxis);
+  match.downBias = downBias;
+  NodeOp downMatmul = node(downOut, "MatMul");
+  if (!downMatmul)
+    return std::nullopt;
+  unsigned weightSide = inputMajor ? 1 : 0;
+  match.down = gatheredWeight(input(downMatmul, weightSide), ids, 3);
+  if (!match.down)
+    return std::nullopt;
+
+  Value preActivation = matchActivation(input(downMatmul, 1 - weightSide),
+                                        featureAxis, match);
+  if (!preActivation)
+    return std::nullopt;
+  auto [upOut, gateUpBias] = splitBias(preActivation, ids, unitAxis);
+  match.gateUpBias = gateUpBias;
+  NodeOp upMatmul = node(upOut, "MatMul");
+  if (!upMatmul)
+    return std::nullopt;
+  match.gateUp = gatheredWeight(input(upMatmul, weightSide), ids, 3);
+  NodeOp unsqueeze = node(input(upMatmul, 1 - weightSide), "Unsqueeze");
+  if (!match.gateUp || !unsqueeze || rankOf(input(unsqueeze, 0)) != 2)
+    return std::nullopt;
+  std::optional<SmallVector<int64_t>> unsqueezed = axes(unsqueeze, 4);
+  SmallVector<int64_t> expected =
+      inputMajor ? SmallVector<int64_t>{1, 2} : SmallVector<int64_t>{1, 3};
+  if (!unsqueezed || *unsqueezed != expected)
+    return std::nullopt;
+  match.tokens = input(unsqueeze, 0);
+  return match;
+}
+
+class RaiseBatchedMatmulMoE : public ::moe::RaisePattern {
+public:
+  using RaisePattern::RaisePattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3)
+      return failure();
+    std::optional<SmallVector<int64_t>> reduced = axes(sum, 3);
+    NodeOp mul = node(input(sum, 0), "Mul");
+    if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
+      return failure();
+
+    for (auto [expertOut, weights] : mulOperands(mul)) {
+      std::optional<RoutingMatch> routing = matchRouting(weights);
+      if (!routing)
+        continue;
+      std::optional<ExpertMatch> experts = matchExperts(expertOut, routing->ids);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "routed experts are gathered by the top-k ids, but the "
+                        "expert computation is not one moe.layer represents");
+      return rewrite(sum, *routing, *experts, rewriter);
+    }
+    return failure();
+  }
+
+private:
+  LogicalResult rewrite(NodeOp sum, const RoutingMatch &routing,
+                        const ExpertMatch &experts,
+                        PatternRewriter &rewriter) const {
+    Location loc = sum.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(sum);
+    SmallVector<Operation *> created;
+    Value gateUp = experts.gateUp, down = experts.down;
+    if (experts.inputMajor) {
+      gateUp = ::moe::transposeExperts(rewriter, loc, gateUp);
+      down = ::moe::transposeExperts(rewriter, loc, down);
+      created.push_back(gateUp.getDefiningOp());
+      created.push_back(down.getDefiningOp());
+    }
+    MLIRContext *context = rewriter.getContext();
+    auto routingAttr = RoutingAttr::get(context, routing.kind, routing.k,
+                                        routing.normalize);
+    auto activation = ActivationAttr::getChecked(
+        [&] { return emitError(loc); }, context, experts.fn, experts.gated,
+        APFloat(experts.alpha), APFloat(experts.beta),
+        experts.limit ? std::optional<APFloat>(APFloat(*experts.limit))
+                      : std::nullopt);
+    auto resultType = dyn_cast<RankedTensorType>(experts.tokens.getType());
+    if (!activation || !resultType) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter, "the activation has no #moe.activation form");
+    }
+    auto layer = rewriter.create<LayerOp>(
+        loc, resultType, experts.tokens, routing.logits, gateUp, down, Value(),
+        experts.gateUpBias, experts.downBias, Value(), Value(), Value(),
+        Value(), Value(), Value(), Value(), routingAttr, activation);
+    created.push_back(layer);
+    if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter, *problem);
+    }
+    Value result = layer.getResult();
+    if (result.getType() != sum.getResult(0).getType())
+      result = rewriter.create<tensor::CastOp>(loc, sum.getResult(0).getType(),
+                                               result);
+    rewriter.replaceOp(sum, result);
+    ++counts.batchedMatmul;
+    return success();
+  }
+};
+
+} // namespace
+
+void ::moe::populateRaiseBatchedMatmulMoEPatterns(RewritePatternSet &patterns,
+                                                ::moe::RaiseCounts &counts,
+                                                bool explain) {
+  patterns.add<RaiseBatchedMatmulMoE>(patterns.getContext(), counts, explain);
+}
