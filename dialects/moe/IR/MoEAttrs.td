@@ -57,6 +57,22 @@ class MoE_BoolParameter<string default, string desc = "">
   let printer = [{ $_printer << ($_self ? "true" : "false") }];
 }
 
+// A list of integers written in square brackets, `[4, 8]`; empty when absent.
+class MoE_IntListParameter<string desc = "">
+    : OptionalArrayRefParameter<"int64_t", desc> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::SmallVector<int64_t>> {
+    ::llvm::SmallVector<int64_t> values;
+    if ($_parser.parseCommaSeparatedList(::mlir::AsmParser::Delimiter::Square, [&] {
+          return $_parser.parseInteger(values.emplace_back());
+        }))
+      return ::mlir::failure();
+    return values;
+  }() }];
+  let printer = [{ $_printer << '[';
+    ::llvm::interleaveComma($_self, $_printer);
+    $_printer << ']' }];
+}
+
 class MoE_DefaultEnumParameter<EnumAttrInfo info, string default>
     : EnumParameter<info> {
   let defaultValue = default;
@@ -245,7 +261,7 @@ def MoE_AttnPatternAttr : MoE_Attr<"AttnPattern", "attn_pattern"> {
     DefaultValuedParameter<"int64_t", "0", "every s-th key block visible, 0 none">:$vertical_stride,
     DefaultValuedParameter<"int64_t", "64", "query block size">:$block_q,
     DefaultValuedParameter<"int64_t", "64", "key block size">:$block_kv,
-    OptionalArrayRefParameter<"int64_t", "left window per query head">:$head_spans
+    MoE_IntListParameter<"left window per query head">:$head_spans
   );
   let assemblyFormat = [{
     `<` struct($causal, $window_left, $window_right, $sink_blocks, $vertical_stride,

@@ -119,11 +119,13 @@ private:
     if (ShapedType::isDynamic(size) || it == bindings.end() ||
         it->second.size == size)
       return success();
-    return op->emitOpError()
-           << "operand '" << name << "' dimension " << dim << " (" << symbol
-           << ", " << describeSymbol(symbol) << ") is " << size << ", but '"
-           << it->second.source << "' gives " << symbol << " = "
-           << it->second.size;
+    InFlightDiagnostic diag = op->emitOpError();
+    diag << "operand '" << name << "' dimension " << dim << " (" << symbol;
+    if (StringRef description = describeSymbol(symbol); !description.empty())
+      diag << ", " << description;
+    diag << ") is " << size << ", but '" << it->second.source << "' gives "
+         << symbol << " = " << it->second.size;
+    return diag;
   }
 
   struct Binding {
