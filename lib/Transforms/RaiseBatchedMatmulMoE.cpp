@@ -356,13 +356,13 @@ public:
         return nearMiss(sum, rewriter,
                         "routed experts are gathered by the top-k ids, but the "
                         "expert computation is not one moe.layer represents");
-      return rewrite(sum, *routing, *experts, rewriter);
+      return rewriteToLayer(sum, *routing, *experts, rewriter);
     }
     return failure();
   }
 
 private:
-  LogicalResult rewrite(NodeOp sum, const RoutingMatch &routing,
+  LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
                         const ExpertMatch &experts,
                         PatternRewriter &rewriter) const {
     Location loc = sum.getLoc();
