@@ -90,9 +90,10 @@ ActivationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (limit) {
     if (gated == GateLayout::None)
       return emitError() << "#moe.activation: limit needs a gated activation";
-    if (!(*limit > 0.0))
-      return emitError() << "#moe.activation: limit must be positive, got "
-                         << *limit;
+    if (!(*limit > 0.0) || !std::isfinite(*limit))
+      return emitError()
+             << "#moe.activation: limit must be positive and finite, got "
+             << *limit;
   }
   return success();
 }

@@ -75,27 +75,19 @@ public:
   /// empty symbol matches any size.
   LogicalResult match(StringRef name, Value value,
                       ArrayRef<StringRef> symbols) {
-    if (!value)
-      return success();
-    auto type = cast<ShapedType>(value.getType());
-    if (type.getRank() != static_cast<int64_t>(symbols.size()))
-      return op->emitOpError()
-             << "operand '" << name << "' must have rank " << symbols.size()
-             << " [" << llvm::join(symbols, ", ") << "], got " << type;
-    for (auto [dim, symbol] : llvm::enumerate(symbols)) {
-      if (symbol.empty())
-        continue;
-      if (failed(expect(name, dim, type.getDimSize(dim), symbol)))
-        return failure();
-      bind(symbol, type.getDimSize(dim), name);
-    }
-    return success();
+    return matchAs("operand", name, value, symbols);
   }
 
   /// Same as `match` for a result.
   LogicalResult matchResult(StringRef name, Value value,
                             ArrayRef<StringRef> symbols) {
-    return match(name, value, symbols);
+    return matchAs("result", name, value, symbols);
+  }
+
+  /// Where the size of `symbol` came from (an operand, result or attribute name).
+  StringRef sourceOf(StringRef symbol) const {
+    auto it = bindings.find(symbol);
+    return it == bindings.end() ? StringRef() : StringRef(it->second.source);
   }
 
   /// Checks that `symbol` (when bound) equals `size` (when static), where
@@ -113,14 +105,36 @@ public:
   }
 
 private:
-  LogicalResult expect(StringRef name, size_t dim, int64_t size,
+  LogicalResult matchAs(StringRef role, StringRef name, Value value,
+                        ArrayRef<StringRef> symbols) {
+    if (!value)
+      return success();
+    auto type = cast<ShapedType>(value.getType());
+    if (type.getRank() != static_cast<int64_t>(symbols.size())) {
+      InFlightDiagnostic diag = op->emitOpError();
+      diag << role << " '" << name << "' must have rank " << symbols.size();
+      if (llvm::any_of(symbols, [](StringRef s) { return !s.empty(); }))
+        diag << " [" << llvm::join(symbols, ", ") << "]";
+      return diag << ", got " << type;
+    }
+    for (auto [dim, symbol] : llvm::enumerate(symbols)) {
+      if (symbol.empty())
+        continue;
+      if (failed(expect(role, name, dim, type.getDimSize(dim), symbol)))
+        return failure();
+      bind(symbol, type.getDimSize(dim), name);
+    }
+    return success();
+  }
+
+  LogicalResult expect(StringRef role, StringRef name, size_t dim, int64_t size,
                        StringRef symbol) {
     auto it = bindings.find(symbol);
     if (ShapedType::isDynamic(size) || it == bindings.end() ||
         it->second.size == size)
       return success();
     InFlightDiagnostic diag = op->emitOpError();
-    diag << "operand '" << name << "' dimension " << dim << " (" << symbol;
+    diag << role << " '" << name << "' dimension " << dim << " (" << symbol;
     if (StringRef description = describeSymbol(symbol); !description.empty())
       diag << ", " << description;
     diag << ") is " << size << ", but '" << it->second.source << "' gives "
@@ -166,6 +180,13 @@ struct ExpertBank {
   StringRef prefix;
   Value gateUp, down, up, gateUpBias, downBias, upBias;
 };
+
+/// The routed bank's values by operand name, for element-type checks.
+SmallVector<std::pair<StringRef, Value>> namedWeights(const ExpertBank &bank) {
+  return {{"gate_up", bank.gateUp},         {"down", bank.down},
+          {"up", bank.up},                  {"gate_up_bias", bank.gateUpBias},
+          {"down_bias", bank.downBias},     {"up_bias", bank.upBias}};
+}
 
 /// Verifies the weight shapes of an expert bank against `activation`: the
 /// gate/up factor, where the up projection lives, and the bias shapes. `H` must
@@ -250,6 +271,9 @@ int64_t mulDims(int64_t a, int64_t b) {
 // moe.layer
 //===----------------------------------------------------------------------===//
 
+/// Bound on num_zero_experts and num_copy_experts, which keeps their sums exact.
+constexpr uint64_t kMaxNullExperts = (uint64_t(1) << 31) - 1;
+
 int64_t LayerOp::getNumExperts() {
   return cast<ShapedType>(getGateUp().getType()).getDimSize(0);
 }
@@ -258,16 +282,24 @@ int64_t LayerOp::getNumNullExperts() {
   int64_t constants = 0;
   if (Value c = getConstantExperts())
     constants = cast<ShapedType>(c.getType()).getDimSize(0);
-  if (ShapedType::isDynamic(constants))
+  // The counts are verified to be below 2^31, so the sum cannot overflow.
+  if (ShapedType::isDynamic(constants) || getNumZeroExperts() > kMaxNullExperts ||
+      getNumCopyExperts() > kMaxNullExperts)
     return ShapedType::kDynamic;
   return static_cast<int64_t>(getNumZeroExperts() + getNumCopyExperts()) +
          constants;
 }
 
 LogicalResult LayerOp::verify() {
+  if (getNumZeroExperts() > kMaxNullExperts ||
+      getNumCopyExperts() > kMaxNullExperts)
+    return emitOpError() << "num_zero_experts and num_copy_experts must be at "
+                            "most "
+                         << kMaxNullExperts;
   ShapeChecker shapes(*this);
   if (failed(shapes.match("tokens", getTokens(), {"T", "H"})) ||
-      failed(shapes.match("logits", getLogits(), {"T", "EZ"})))
+      failed(shapes.match("logits", getLogits(), {"T", "EZ"})) ||
+      failed(shapes.match("routing_bias", getRoutingBias(), {"EZ"})))
     return failure();
   ExpertBank routed{"",         getGateUp(),     getDown(),
                     getUp(),    getGateUpBias(), getDownBias(),
@@ -286,9 +318,8 @@ LogicalResult LayerOp::verify() {
                                       std::to_string(experts) + " + " +
                                       std::to_string(nullExperts) + ")")))
     return failure();
-  if (failed(shapes.match("routing_bias", getRoutingBias(), {"EZ"})) ||
-      failed(verifyRoutingColumns(*this, getRouting(), shapes.get("EZ"),
-                                  "logits")))
+  if (failed(verifyRoutingColumns(*this, getRouting(), shapes.get("EZ"),
+                                  shapes.sourceOf("EZ"))))
     return failure();
 
   Value sharedGateUp = getSharedGateUp(), sharedDown = getSharedDown();
@@ -308,19 +339,14 @@ LogicalResult LayerOp::verify() {
   }
   if (failed(shapes.matchResult("result", getResult(), {"T", "H"})))
     return failure();
-  return checkElementTypes(*this, "tokens", getTokens(),
-                           {{"gate_up", getGateUp()},
-                            {"down", getDown()},
-                            {"up", getUp()},
-                            {"gate_up_bias", getGateUpBias()},
-                            {"down_bias", getDownBias()},
-                            {"up_bias", getUpBias()},
-                            {"shared_gate_up", getSharedGateUp()},
-                            {"shared_down", getSharedDown()},
-                            {"shared_up", getSharedUp()},
-                            {"shared_gate", getSharedGate()},
-                            {"constant_experts", getConstantExperts()},
-                            {"result", getResult()}});
+  SmallVector<std::pair<StringRef, Value>> typed = namedWeights(routed);
+  typed.append({{"shared_gate_up", getSharedGateUp()},
+                {"shared_down", getSharedDown()},
+                {"shared_up", getSharedUp()},
+                {"shared_gate", getSharedGate()},
+                {"constant_experts", getConstantExperts()},
+                {"result", getResult()}});
+  return checkElementTypes(*this, "tokens", getTokens(), typed);
 }
 
 //===----------------------------------------------------------------------===//
@@ -336,7 +362,8 @@ LogicalResult RouteOp::verify() {
       failed(shapes.matchResult("ids", getIds(), {"T", "k"})))
     return failure();
   if (failed(
-          verifyRoutingColumns(*this, getRouting(), shapes.get("E"), "logits")))
+          verifyRoutingColumns(*this, getRouting(), shapes.get("E"),
+                           shapes.sourceOf("E"))))
     return failure();
   return checkElementTypes(*this, "logits", getLogits(),
                            {{"bias", getBias()}, {"weights", getWeights()}});
@@ -385,14 +412,9 @@ LogicalResult ExpertsOp::verify() {
     return emitOpError() << "operand 'offsets' has " << offsets
                          << " elements, but 'gate_up' has " << experts
                          << " experts, which need " << experts + 1;
-  return checkElementTypes(*this, "rows", getRows(),
-                           {{"gate_up", getGateUp()},
-                            {"down", getDown()},
-                            {"up", getUp()},
-                            {"gate_up_bias", getGateUpBias()},
-                            {"down_bias", getDownBias()},
-                            {"up_bias", getUpBias()},
-                            {"result", getResult()}});
+  SmallVector<std::pair<StringRef, Value>> typed = namedWeights(bank);
+  typed.push_back({"result", getResult()});
+  return checkElementTypes(*this, "rows", getRows(), typed);
 }
 
 //===----------------------------------------------------------------------===//
@@ -449,7 +471,8 @@ LogicalResult SparseAttentionOp::verify() {
                        "'kv_indices'");
   if (numBlocks) {
     auto ceilDiv = [](int64_t a, int64_t b) {
-      return ShapedType::isDynamic(a) ? ShapedType::kDynamic : (a + b - 1) / b;
+      return ShapedType::isDynamic(a) ? ShapedType::kDynamic
+                                      : a / b + (a % b != 0);
     };
     if (failed(shapes.match("kv_num_blocks", numBlocks, {"B", "Hm", "Qb"})) ||
         failed(shapes.match("kv_indices", indices, {"B", "Hm", "Qb", "Kb"})) ||

@@ -22,9 +22,9 @@ LogicalResult NodeOp::verify() {
   if (getOpType().empty())
     return emitOpError("needs a non-empty op_type");
   if (std::optional<StringRef> domain = getDomain();
-      domain && *domain == "ai.onnx")
-    return emitOpError(
-        "spells the default domain as no domain, not \"ai.onnx\"");
+      domain && (domain->empty() || *domain == "ai.onnx"))
+    return emitOpError() << "spells the default domain as no domain, not \""
+                         << *domain << "\"";
   return success();
 }
 

@@ -353,3 +353,11 @@ func.func @all_to_all_rank3(%rows: tensor<6x4x8xi8>, %counts: tensor<2xi64>) -> 
 func.func @nm_encoding(%w: tensor<64x128xbf16, #moe.nm<2, 4>>, %w2: tensor<4x?xf16, #moe.nm<1, 8>>) {
   return
 }
+
+// A block size as large as int64 allows still gives one query block.
+// CHECK-LABEL: func.func @huge_block_size
+// CHECK: moe.sparse_attention %arg0, %arg0, %arg0 block_mask(%arg1, %arg2) {pattern = #moe.attn_pattern<block_q = 9223372036854775807>}
+func.func @huge_block_size(%q: tensor<1x8x128x32xf32>, %n: tensor<1x1x1xi32>, %i: tensor<1x1x1x2xi32>) -> tensor<1x8x128x32xf32> {
+  %o = moe.sparse_attention %q, %q, %q block_mask(%n, %i) {pattern = #moe.attn_pattern<block_q = 9223372036854775807>} : (tensor<1x8x128x32xf32>, tensor<1x8x128x32xf32>, tensor<1x8x128x32xf32>, tensor<1x1x1xi32>, tensor<1x1x1x2xi32>) -> tensor<1x8x128x32xf32>
+  return %o : tensor<1x8x128x32xf32>
+}
