@@ -58,6 +58,34 @@ StringRef stringAttr(NodeOp node, StringRef name, StringRef fallback) {
   return fallback;
 }
 
+std::optional<SmallVector<int64_t>> intsAttr(NodeOp node, StringRef name) {
+  auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr(name));
+  if (!list)
+    return std::nullopt;
+  SmallVector<int64_t> out;
+  for (Attribute item : list) {
+    auto value = dyn_cast<IntegerAttr>(item);
+    if (!value)
+      return std::nullopt;
+    out.push_back(value.getValue().getSExtValue());
+  }
+  return out;
+}
+
+bool isZeroFill(NodeOp node) {
+  if (!node || node.getOpType() != "ConstantOfShape")
+    return false;
+  // Without a value attribute ConstantOfShape fills with float zeros.
+  auto value = dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"));
+  if (!value)
+    return !node.getOnnxAttr("value");
+  if (!value.isSplat())
+    return false;
+  if (auto floats = dyn_cast<DenseFPElementsAttr>(value))
+    return floats.getSplatValue<APFloat>().isZero();
+  return value.getSplatValue<APInt>().isZero();
+}
+
 /// The elements of a constant value, from either spelling of a constant.
 static ElementsAttr constElements(Value value) {
   if (!value)
@@ -105,11 +133,8 @@ std::optional<SmallVector<int64_t>> axes(NodeOp node, int64_t rank) {
   std::optional<SmallVector<int64_t>> raw;
   if (Value axesInput = input(node, 1))
     raw = constInts(axesInput);
-  else if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr("axes"))) {
-    raw.emplace();
-    for (Attribute item : list)
-      raw->push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
-  }
+  else
+    raw = intsAttr(node, "axes");
   if (!raw || rank < 0)
     return std::nullopt;
   for (int64_t &axis : *raw)

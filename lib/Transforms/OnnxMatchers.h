@@ -29,6 +29,13 @@ mlir::Value input(NodeOp node, unsigned index);
 /// The integer attribute `name` of `node`, or `fallback`.
 int64_t intAttr(NodeOp node, llvm::StringRef name, int64_t fallback);
 
+/// The integer-list attribute `name` of `node`, if present.
+std::optional<llvm::SmallVector<int64_t>> intsAttr(NodeOp node,
+                                                   llvm::StringRef name);
+
+/// True when `node` is a ConstantOfShape that fills with zeros.
+bool isZeroFill(NodeOp node);
+
 /// The integers a constant holds (arith.constant or an onnx Constant node).
 std::optional<llvm::SmallVector<int64_t>> constInts(mlir::Value value);
 

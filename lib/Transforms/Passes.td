@@ -19,8 +19,13 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       gathered per token by the top-k ids, batched MatMuls (`x @ W` with `[E, in, out]`
       weights, or `W @ x` with `[E, out, in]`), gate and up taken by Split or by Slice
       with step 2, SiLU (with gpt-oss's alpha, clamp and up offset), ReLU or GELU,
-      optional gathered biases, the outputs weighted and summed over k; with routing
-      Softmax→TopK (renormalised by Div(ReduceSum) or not) or TopK→Softmax.
+      optional gathered biases, the outputs weighted and summed over k;
+    - the dense all-experts form: every expert run on every token (`[1, T, H] @
+      [E, H, F]`) and weighted by a dense `[T, E]` routing matrix built by
+      ScatterElements of the top-k weights into zeros, summed over experts.
+
+    Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
+    not) or TopK→Softmax over the k chosen logits.
 
     A layer that differs in anything the rewrite cannot represent (the sparse-mixer
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`

@@ -222,19 +222,20 @@ public:
     ::moe::RaiseCounts counts;
     RewritePatternSet patterns(&getContext());
     ::moe::populateRaiseContribMoEPatterns(patterns, counts, remarks);
-    ::moe::populateRaiseBatchedMatmulMoEPatterns(patterns, counts, remarks);
+    ::moe::populateRaiseDecomposedMoEPatterns(patterns, counts, remarks);
     GreedyRewriteConfig config;
     // Each node is looked at once: a near miss stays a near miss.
     config.maxIterations = 1;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
-    int64_t raised = counts.contribMoE + counts.batchedMatmul;
+    int64_t raised = counts.contribMoE + counts.batchedMatmul + counts.dense;
     if (remarks && (raised || counts.nearMisses))
       getOperation().emitRemark()
           << "moe-raise: " << raised
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE
-          << ", batched matmul: " << counts.batchedMatmul << "), "
+          << ", batched matmul: " << counts.batchedMatmul
+          << ", dense: " << counts.dense << "), "
           << counts.nearMisses << " near miss(es) left as they were";
   }
 };

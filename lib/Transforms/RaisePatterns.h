@@ -15,6 +15,7 @@ namespace moe {
 struct RaiseCounts {
   int64_t contribMoE = 0;
   int64_t batchedMatmul = 0;
+  int64_t dense = 0;
   int64_t nearMisses = 0;
 };
 
@@ -44,7 +45,8 @@ std::optional<std::string> verifyQuietly(mlir::Operation *op);
 
 void populateRaiseContribMoEPatterns(mlir::RewritePatternSet &patterns,
                                      RaiseCounts &counts, bool explain);
-void populateRaiseBatchedMatmulMoEPatterns(mlir::RewritePatternSet &patterns,
+/// The batched-matmul and dense all-experts forms.
+void populateRaiseDecomposedMoEPatterns(mlir::RewritePatternSet &patterns,
                                            RaiseCounts &counts, bool explain);
 
 } // namespace moe

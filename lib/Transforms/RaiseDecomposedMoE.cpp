@@ -1,8 +1,8 @@
-//===- RaiseBatchedMatmulMoE.cpp - the batched-matmul MoE form ------------===//
+//===- RaiseDecomposedMoE.cpp - MoE layers written with standard ONNX ops -===//
 //
-// The form transformers' ONNX export writes: the chosen experts' weights are gathered
-// per token by the top-k ids, tokens go through batched MatMuls with them, and the k
-// outputs are weighted by the routing weights and summed:
+// The batched-matmul form transformers' ONNX export writes: the chosen experts'
+// weights are gathered per token by the top-k ids, tokens go through batched MatMuls
+// with them, and the k outputs are weighted by the routing weights and summed:
 //
 //   w, ids = TopK(Softmax(logits))        (or Softmax over TopK, renormalised or not)
 //   h      = MatMul(Unsqueeze(x), Gather(gate_up, ids)) [+ Gather(gate_up_bias, ids)]
@@ -11,7 +11,15 @@
 //   y      = ReduceSum(Squeeze(o) * Unsqueeze(w), axis = k)
 //
 // Weights come as [E, in, out] (x @ W) or [E, out, in] (W @ x); both are recognised.
-// The pattern is anchored at the final ReduceSum.
+//
+// The dense all-experts form runs every expert on every token and weights the results
+// with a dense [T, E] routing matrix built by scattering the top-k weights into zeros:
+//
+//   r = Unsqueeze(Transpose(ScatterElements(zeros [T, E], ids, w, axis = 1)))
+//   y = ReduceSum(experts(Unsqueeze(x, 0)) [E, T, H] * r, axis = 0)
+//
+// Raised, it runs only the routed experts. Both patterns are anchored at the final
+// ReduceSum and share the matching of the expert body and of the routing.
 //
 //===----------------------------------------------------------------------===//
 
@@ -20,6 +28,7 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
@@ -111,18 +120,39 @@ struct ExpertMatch {
   std::optional<double> limit;
 };
 
-/// `Gather(weights, ids, axis = 0)` of a constant-shaped rank-`rank` weight.
-Value gatheredWeight(Value value, Value ids, int64_t rank) {
+/// Where a form keeps the dimensions of its expert computation.
+struct ExpertLayout {
+  /// The top-k ids the weights are gathered by (batched form); null when every
+  /// expert's weights are used whole (dense form).
+  Value ids;
+  /// x @ W with [E, in, out] weights, or W @ x with [E, out, in].
+  bool inputMajor = true;
+  /// The pre-activation's feature axis, where gate and up are split.
+  int64_t featureAxis;
+  /// The axis an Unsqueeze adds to broadcast a bias over tokens.
+  int64_t biasAxis;
+  /// The axes an Unsqueeze adds to the [T, H] tokens.
+  SmallVector<int64_t> tokenAxes;
+};
+
+/// The expert weight `value` stands for: `Gather(W, ids, axis = 0)` in the batched
+/// form, `W` itself (a constant or an argument) in the dense form.
+Value expertWeight(Value value, const ExpertLayout &layout, int64_t rank) {
+  if (!layout.ids) {
+    bool external = value && (value.getDefiningOp<arith::ConstantOp>() ||
+                              isa<BlockArgument>(value));
+    return external && rankOf(value) == rank ? value : Value();
+  }
   NodeOp gather = node(value, "Gather");
-  if (!gather || input(gather, 1) != ids || intAttr(gather, "axis", 0) != 0 ||
-      rankOf(input(gather, 0)) != rank)
+  if (!gather || input(gather, 1) != layout.ids ||
+      intAttr(gather, "axis", 0) != 0 || rankOf(input(gather, 0)) != rank)
     return Value();
   return input(gather, 0);
 }
 
-/// Splits `value = Add(main, Unsqueeze(Gather(bias, ids)))` (either order) into its
-/// parts; without a bias returns `value` and a null bias.
-std::pair<Value, Value> splitBias(Value value, Value ids, int64_t biasAxis) {
+/// Splits `value = Add(main, Unsqueeze(bias))` (either order) into its parts; without
+/// a bias returns `value` and a null bias.
+std::pair<Value, Value> splitBias(Value value, const ExpertLayout &layout) {
   NodeOp add = node(value, "Add");
   if (!add)
     return {value, Value()};
@@ -130,9 +160,10 @@ std::pair<Value, Value> splitBias(Value value, Value ids, int64_t biasAxis) {
     NodeOp unsqueeze = node(input(add, side), "Unsqueeze");
     if (!unsqueeze)
       continue;
-    std::optional<SmallVector<int64_t>> dims = axes(unsqueeze, 4);
-    Value bias = gatheredWeight(input(unsqueeze, 0), ids, 2);
-    if (bias && dims && dims->size() == 1 && (*dims)[0] == biasAxis)
+    std::optional<SmallVector<int64_t>> dims =
+        axes(unsqueeze, rankOf(input(unsqueeze, 0)) + 1);
+    Value bias = expertWeight(input(unsqueeze, 0), layout, 2);
+    if (bias && dims && dims->size() == 1 && (*dims)[0] == layout.biasAxis)
       return {input(add, 1 - side), bias};
   }
   return {value, Value()};
@@ -284,87 +315,75 @@ Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
   return Value();
 }
 
-/// Matches the expert computation that produces `out [T, k, H]` from the gathered
-/// weights `Gather(W, ids)`.
-std::optional<ExpertMatch> matchExperts(Value out, Value ids) {
+/// Matches the expert FFN whose second projection (bias included) is `out`.
+std::optional<ExpertMatch> matchExpertBody(Value out,
+                                           const ExpertLayout &layout) {
+  ExpertMatch match;
+  match.inputMajor = layout.inputMajor;
+  auto [downOut, downBias] = splitBias(out, layout);
+  match.downBias = downBias;
+  NodeOp downMatmul = node(downOut, "MatMul");
+  if (!downMatmul)
+    return std::nullopt;
+  unsigned weightSide = layout.inputMajor ? 1 : 0;
+  match.down = expertWeight(input(downMatmul, weightSide), layout, 3);
+  if (!match.down)
+    return std::nullopt;
+
+  Value preActivation = matchActivation(input(downMatmul, 1 - weightSide),
+                                        layout.featureAxis, match);
+  if (!preActivation)
+    return std::nullopt;
+  auto [upOut, gateUpBias] = splitBias(preActivation, layout);
+  match.gateUpBias = gateUpBias;
+  NodeOp upMatmul = node(upOut, "MatMul");
+  if (!upMatmul)
+    return std::nullopt;
+  match.gateUp = expertWeight(input(upMatmul, weightSide), layout, 3);
+  NodeOp unsqueeze = node(input(upMatmul, 1 - weightSide), "Unsqueeze");
+  if (!match.gateUp || !unsqueeze || rankOf(input(unsqueeze, 0)) != 2)
+    return std::nullopt;
+  std::optional<SmallVector<int64_t>> unsqueezed =
+      axes(unsqueeze, 2 + static_cast<int64_t>(layout.tokenAxes.size()));
+  if (!unsqueezed || *unsqueezed != layout.tokenAxes)
+    return std::nullopt;
+  match.tokens = input(unsqueeze, 0);
+  return match;
+}
+
+/// Batched form: `out [T, k, H]` is a Squeeze of `[T, k, 1, H]` (x @ W) or
+/// `[T, k, H, 1]` (W @ x) computed with weights gathered by `ids`.
+std::optional<ExpertMatch> matchBatchedExperts(Value out, Value ids) {
   NodeOp squeeze = node(out, "Squeeze");
   if (!squeeze || rankOf(input(squeeze, 0)) != 4)
     return std::nullopt;
   std::optional<SmallVector<int64_t>> squeezed = axes(squeeze, 4);
   if (!squeezed || squeezed->size() != 1)
     return std::nullopt;
-  // x @ W keeps the unit dimension at 2, W @ x at 3.
   bool inputMajor = (*squeezed)[0] == 2;
   if (!inputMajor && (*squeezed)[0] != 3)
     return std::nullopt;
-  int64_t featureAxis = inputMajor ? 3 : 2, unitAxis = inputMajor ? 2 : 3;
-
-  ExpertMatch match;
-  match.inputMajor = inputMajor;
-  auto [downOut, downBias] = splitBias(input(squeeze, 0), ids, unitAxis);
-  match.downBias = downBias;
-  NodeOp downMatmul = node(downOut, "MatMul");
-  if (!downMatmul)
-    return std::nullopt;
-  unsigned weightSide = inputMajor ? 1 : 0;
-  match.down = gatheredWeight(input(downMatmul, weightSide), ids, 3);
-  if (!match.down)
-    return std::nullopt;
-
-  Value preActivation = matchActivation(input(downMatmul, 1 - weightSide),
-                                        featureAxis, match);
-  if (!preActivation)
-    return std::nullopt;
-  auto [upOut, gateUpBias] = splitBias(preActivation, ids, unitAxis);
-  match.gateUpBias = gateUpBias;
-  NodeOp upMatmul = node(upOut, "MatMul");
-  if (!upMatmul)
-    return std::nullopt;
-  match.gateUp = gatheredWeight(input(upMatmul, weightSide), ids, 3);
-  NodeOp unsqueeze = node(input(upMatmul, 1 - weightSide), "Unsqueeze");
-  if (!match.gateUp || !unsqueeze || rankOf(input(unsqueeze, 0)) != 2)
-    return std::nullopt;
-  std::optional<SmallVector<int64_t>> unsqueezed = axes(unsqueeze, 4);
-  SmallVector<int64_t> expected =
-      inputMajor ? SmallVector<int64_t>{1, 2} : SmallVector<int64_t>{1, 3};
-  if (!unsqueezed || *unsqueezed != expected)
-    return std::nullopt;
-  match.tokens = input(unsqueeze, 0);
-  return match;
+  ExpertLayout layout;
+  layout.ids = ids;
+  layout.inputMajor = inputMajor;
+  layout.featureAxis = inputMajor ? 3 : 2;
+  layout.biasAxis = inputMajor ? 2 : 3;
+  layout.tokenAxes = inputMajor ? SmallVector<int64_t>{1, 2}
+                                : SmallVector<int64_t>{1, 3};
+  return matchExpertBody(input(squeeze, 0), layout);
 }
 
-class RaiseBatchedMatmulMoE : public ::moe::RaisePattern {
+/// What the decomposed forms share: building the moe.layer from what was matched.
+class RaiseDecomposedPattern : public ::moe::RaisePattern {
 public:
   using RaisePattern::RaisePattern;
 
-  LogicalResult matchAndRewrite(NodeOp sum,
-                                PatternRewriter &rewriter) const override {
-    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
-        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3)
-      return failure();
-    std::optional<SmallVector<int64_t>> reduced = axes(sum, 3);
-    NodeOp mul = node(input(sum, 0), "Mul");
-    if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
-      return failure();
-
-    for (auto [expertOut, weights] : mulOperands(mul)) {
-      std::optional<RoutingMatch> routing = matchRouting(weights);
-      if (!routing)
-        continue;
-      std::optional<ExpertMatch> experts = matchExperts(expertOut, routing->ids);
-      if (!experts)
-        return nearMiss(sum, rewriter,
-                        "routed experts are gathered by the top-k ids, but the "
-                        "expert computation is not one moe.layer represents");
-      return rewriteToLayer(sum, *routing, *experts, rewriter);
-    }
-    return failure();
-  }
-
-private:
+protected:
+  /// Replaces `sum` by a moe.layer built from the matched routing and experts, or
+  /// records a near miss when the layer would not verify; counts a raise in `raised`.
   LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
                         const ExpertMatch &experts,
-                        PatternRewriter &rewriter) const {
+                        PatternRewriter &rewriter, int64_t &raised) const {
     Location loc = sum.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(sum);
@@ -405,15 +424,98 @@ private:
       result = rewriter.create<tensor::CastOp>(loc, sum.getResult(0).getType(),
                                                result);
     rewriter.replaceOp(sum, result);
-    ++counts.batchedMatmul;
+    ++raised;
     return success();
+  }
+};
+
+class RaiseBatchedMatmulMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3)
+      return failure();
+    std::optional<SmallVector<int64_t>> reduced = axes(sum, 3);
+    NodeOp mul = node(input(sum, 0), "Mul");
+    if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
+      return failure();
+
+    for (auto [expertOut, weights] : mulOperands(mul)) {
+      std::optional<RoutingMatch> routing = matchRouting(weights);
+      if (!routing)
+        continue;
+      std::optional<ExpertMatch> experts =
+          matchBatchedExperts(expertOut, routing->ids);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "routed experts are gathered by the top-k ids, but the "
+                        "expert computation is not one moe.layer represents");
+      return rewriteToLayer(sum, *routing, *experts, rewriter,
+                            counts.batchedMatmul);
+    }
+    return failure();
+  }
+
+};
+
+/// Dense form: the weights operand is `Unsqueeze(Transpose(ScatterElements(zeros,
+/// ids, w, axis = 1), [1, 0]), [2])`, the routing weights scattered into [T, E].
+std::optional<RoutingMatch> matchDenseRouting(Value value) {
+  NodeOp unsqueeze = node(value, "Unsqueeze");
+  if (!unsqueeze || axes(unsqueeze, 3) != SmallVector<int64_t>{2})
+    return std::nullopt;
+  NodeOp transpose = node(input(unsqueeze, 0), "Transpose");
+  if (!transpose || intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0})
+    return std::nullopt;
+  NodeOp scatter = node(input(transpose, 0), "ScatterElements");
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+      stringAttr(scatter, "reduction", "none") != "none" ||
+      !isZeroFill(node(input(scatter, 0), "ConstantOfShape")))
+    return std::nullopt;
+  std::optional<RoutingMatch> routing = matchRouting(input(scatter, 2));
+  if (!routing || routing->ids != input(scatter, 1))
+    return std::nullopt;
+  return routing;
+}
+
+class RaiseDenseMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
+        axes(sum, 3) != SmallVector<int64_t>{0})
+      return failure();
+    for (auto [expertOut, weights] : mulOperands(node(input(sum, 0), "Mul"))) {
+      std::optional<RoutingMatch> routing = matchDenseRouting(weights);
+      if (!routing)
+        continue;
+      // Every expert on every token: [1, T, H] @ [E, H, F] -> [E, T, F].
+      ExpertLayout layout;
+      layout.featureAxis = 2;
+      layout.biasAxis = 1;
+      layout.tokenAxes = {0};
+      std::optional<ExpertMatch> experts = matchExpertBody(expertOut, layout);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "a dense routing matrix weights the experts, but the "
+                        "expert computation is not one moe.layer represents");
+      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
+    }
+    return failure();
   }
 };
 
 } // namespace
 
-void ::moe::populateRaiseBatchedMatmulMoEPatterns(RewritePatternSet &patterns,
+void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                 ::moe::RaiseCounts &counts,
                                                 bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE>(patterns.getContext(), counts, explain);
+  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE>(patterns.getContext(),
+                                                    counts, explain);
 }
