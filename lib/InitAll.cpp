@@ -1,6 +1,7 @@
 //===- InitAll.cpp - registration of every dialect and pass ---------------===//
 
 #include "moe/InitAll.h"
+#include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
 
 #include "dialects/moe/IR/MoEDialect.h"
@@ -20,4 +21,5 @@ void moe::registerAllDialects(mlir::DialectRegistry &registry) {
 void moe::registerAllPasses() {
   mlir::registerAllPasses();
   registerMoETransformsPasses();
+  registerMoEConversionPasses();
 }

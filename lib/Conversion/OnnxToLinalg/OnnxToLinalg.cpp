@@ -1,0 +1,538 @@
+//===- OnnxToLinalg.cpp - onnx.node to linalg, tensor, arith and math -----===//
+//
+// Handlers are keyed by (domain, op type, since-version) and looked up with the
+// model's opset, the way ONNX versions operator semantics. Every node is checked
+// before anything is rewritten, so an unsupported node leaves the function intact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/Passes.h"
+
+#include "dialects/onnx/IR/OnnxDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace moe {
+#define GEN_PASS_DEF_MOELEGALIZEONNX
+#include "lib/Conversion/Passes.h.inc"
+} // namespace moe
+
+using namespace mlir;
+using mlir::onnx::NodeOp;
+
+namespace {
+
+/// Lowers one node; returns its results, or failure after emitting an error on it.
+using Lowering = FailureOr<SmallVector<Value>> (*)(NodeOp node, OpBuilder &b);
+
+struct Handler {
+  int64_t sinceVersion;
+  Lowering lower;
+};
+
+/// Operand `index`, or null when absent or an onnx.none.
+Value input(NodeOp node, unsigned index) {
+  if (index >= node.getInputs().size())
+    return Value();
+  Value value = node.getInputs()[index];
+  return isa<NoneType>(value.getType()) ? Value() : value;
+}
+
+int64_t intAttr(NodeOp node, StringRef name, int64_t fallback) {
+  if (auto attr = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr(name)))
+    return attr.getValue().getSExtValue();
+  return fallback;
+}
+
+/// The node's inputs as ranked tensors, or an error naming the first that is not.
+FailureOr<SmallVector<Value>> rankedInputs(NodeOp node, unsigned count) {
+  SmallVector<Value> values;
+  for (unsigned i = 0; i < count; ++i) {
+    Value value = input(node, i);
+    if (!value || !isa<RankedTensorType>(value.getType())) {
+      node.emitError() << "input " << i << " of " << node.getOpType()
+                       << " must be a ranked tensor";
+      return failure();
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+Type elementTypeOf(Value value) {
+  return cast<ShapedType>(value.getType()).getElementType();
+}
+
+/// The size of dimension `dim` of `value`, as a constant or a tensor.dim.
+OpFoldResult dimOf(OpBuilder &b, Location loc, Value value, int64_t dim) {
+  int64_t size = cast<ShapedType>(value.getType()).getDimSize(dim);
+  if (!ShapedType::isDynamic(size))
+    return b.getIndexAttr(size);
+  return b.create<tensor::DimOp>(loc, value, dim).getResult();
+}
+
+/// The leading `shape` of `value` that takes part in broadcasting (all of it for
+/// elementwise ops, the batch dimensions for MatMul).
+struct BroadcastInput {
+  Value value;
+  ArrayRef<int64_t> shape;
+};
+
+/// ONNX multidirectional broadcasting of `inputs` (aligned at the trailing
+/// dimension): the result's sizes and, per input, the map from the result's
+/// iteration space into it (over `loops` dimensions, of which the first
+/// `sizes.size()` are the broadcast ones). A static 1 broadcasts; dynamic sizes are
+/// taken to be equal to the other inputs' sizes.
+LogicalResult broadcast(NodeOp node, OpBuilder &b,
+                        ArrayRef<BroadcastInput> inputs,
+                        SmallVector<OpFoldResult> &sizes,
+                        SmallVector<SmallVector<AffineExpr>> &exprs) {
+  Location loc = node.getLoc();
+  int64_t rank = 0;
+  for (const BroadcastInput &in : inputs)
+    rank = std::max(rank, static_cast<int64_t>(in.shape.size()));
+  sizes.clear();
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t staticSize = 1;
+    std::optional<OpFoldResult> dynamicSize;
+    for (const BroadcastInput &in : inputs) {
+      int64_t dim = d - (rank - static_cast<int64_t>(in.shape.size()));
+      if (dim < 0)
+        continue;
+      int64_t size = in.shape[dim];
+      if (ShapedType::isDynamic(size)) {
+        if (!dynamicSize)
+          dynamicSize = dimOf(b, loc, in.value, dim);
+      } else if (size != 1) {
+        if (staticSize != 1 && staticSize != size)
+          return node.emitError()
+                 << node.getOpType() << " inputs cannot broadcast: dimension "
+                 << d << " is " << staticSize << " in one and " << size
+                 << " in another";
+        staticSize = size;
+      }
+    }
+    sizes.push_back(staticSize != 1 || !dynamicSize ? b.getIndexAttr(staticSize)
+                                                    : *dynamicSize);
+  }
+  exprs.clear();
+  for (const BroadcastInput &in : inputs) {
+    SmallVector<AffineExpr> &mapExprs = exprs.emplace_back();
+    int64_t offset = rank - static_cast<int64_t>(in.shape.size());
+    for (auto [dim, size] : llvm::enumerate(in.shape)) {
+      int64_t d = static_cast<int64_t>(dim) + offset;
+      bool broadcasts =
+          size == 1 && getConstantIntValue(sizes[d]) != std::optional<int64_t>(1);
+      mapExprs.push_back(broadcasts ? b.getAffineConstantExpr(0)
+                                    : b.getAffineDimExpr(d));
+    }
+  }
+  return success();
+}
+
+/// Computes one scalar of an elementwise op from the operands' scalars.
+using ScalarFn = Value (*)(OpBuilder &b, Location loc, Type type,
+                           ValueRange args);
+
+/// An elementwise op over `count` broadcast inputs, `fn` per element.
+FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
+                                          unsigned count, ScalarFn fn,
+                                          bool floatOnly) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  for (Value operand : *operands)
+    if (elementTypeOf(operand) != element)
+      return node.emitError() << node.getOpType()
+                              << " inputs must share an element type, got "
+                              << element << " and " << elementTypeOf(operand);
+  if (floatOnly && !isa<FloatType>(element))
+    return node.emitError() << node.getOpType()
+                            << " is supported on floating-point tensors only, got "
+                            << element;
+  // arith works on signless integers; ONNX's unsigned types need their own path.
+  if (!isa<FloatType>(element) && !element.isSignlessInteger())
+    return node.emitError() << node.getOpType() << " does not support element type "
+                            << element << " yet";
+  Location loc = node.getLoc();
+  SmallVector<BroadcastInput> inputs;
+  for (Value operand : *operands)
+    inputs.push_back({operand, cast<ShapedType>(operand.getType()).getShape()});
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<SmallVector<AffineExpr>> exprs;
+  if (failed(broadcast(node, b, inputs, sizes, exprs)))
+    return failure();
+  SmallVector<AffineMap> maps;
+  for (ArrayRef<AffineExpr> operandExprs : exprs)
+    maps.push_back(AffineMap::get(sizes.size(), 0, operandExprs, b.getContext()));
+  maps.push_back(b.getMultiDimIdentityMap(sizes.size()));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  SmallVector<utils::IteratorType> iterators(sizes.size(),
+                                             utils::IteratorType::parallel);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), *operands, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value result = fn(nested, nestedLoc, element, args.drop_back());
+        nested.create<linalg::YieldOp>(nestedLoc, result);
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+bool isFloat(Type type) { return isa<FloatType>(type); }
+
+Value zeroOf(OpBuilder &b, Location loc, Type type) {
+  return b.create<arith::ConstantOp>(loc, b.getZeroAttr(type));
+}
+Value oneOf(OpBuilder &b, Location loc, Type type) {
+  TypedAttr one = isFloat(type) ? TypedAttr(b.getFloatAttr(type, 1.0))
+                                : TypedAttr(b.getIntegerAttr(type, 1));
+  return b.create<arith::ConstantOp>(loc, one);
+}
+
+template <typename FloatOp, typename IntOp>
+Value arithmetic(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<FloatOp>(loc, args[0], args[1]);
+  return b.create<IntOp>(loc, args[0], args[1]);
+}
+
+template <typename MathOp>
+Value unaryFloat(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<MathOp>(loc, args[0]);
+}
+
+Value negate(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::NegFOp>(loc, args[0]);
+  return b.create<arith::SubIOp>(loc, zeroOf(b, loc, type), args[0]);
+}
+
+Value absolute(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<math::AbsFOp>(loc, args[0]);
+  return b.create<math::AbsIOp>(loc, args[0]);
+}
+
+Value reciprocal(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  return b.create<arith::DivFOp>(loc, oneOf(b, loc, type), args[0]);
+}
+
+Value sigmoid(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value negated = b.create<arith::NegFOp>(loc, args[0]);
+  Value exp = b.create<math::ExpOp>(loc, negated);
+  Value one = oneOf(b, loc, type);
+  Value denominator = b.create<arith::AddFOp>(loc, one, exp);
+  return b.create<arith::DivFOp>(loc, one, denominator);
+}
+
+Value relu(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::MaximumFOp>(loc, args[0], zeroOf(b, loc, type));
+  return b.create<arith::MaxSIOp>(loc, args[0], zeroOf(b, loc, type));
+}
+
+Value power(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<math::PowFOp>(loc, args[0], args[1]);
+}
+
+template <ScalarFn Fn, unsigned Count, bool FloatOnly>
+FailureOr<SmallVector<Value>> lowerElementwise(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, Count, Fn, FloatOnly);
+}
+
+FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, OpBuilder &) {
+  Value value = input(node, 0);
+  if (!value)
+    return node.emitError("Identity needs an input");
+  return SmallVector<Value>{value};
+}
+
+FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, OpBuilder &b) {
+  Attribute value = node.getOnnxAttr("value");
+  Location loc = node.getLoc();
+  if (auto elements = dyn_cast_or_null<TypedAttr>(value))
+    return SmallVector<Value>{b.create<arith::ConstantOp>(loc, elements)};
+  if (auto scalar = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("value_float"))) {
+    auto type = RankedTensorType::get({}, b.getF32Type());
+    return SmallVector<Value>{b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(type, scalar.getValue()))};
+  }
+  if (auto scalar = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr("value_int"))) {
+    auto type = RankedTensorType::get({}, b.getI64Type());
+    return SmallVector<Value>{b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(type, scalar.getValue().getSExtValue()))};
+  }
+  return node.emitError("Constant is supported with a tensor 'value', "
+                        "'value_float' or 'value_int' attribute");
+}
+
+/// numpy matmul of two operands of rank 2 or more; batch dimensions broadcast.
+FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value lhs = (*operands)[0], rhs = (*operands)[1];
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto rhsType = cast<RankedTensorType>(rhs.getType());
+  Type element = lhsType.getElementType();
+  if (element != rhsType.getElementType() || !isFloat(element))
+    return node.emitError() << "MatMul needs floating-point inputs of one element "
+                               "type, got "
+                            << lhsType << " and " << rhsType;
+  if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
+    return node.emitError("MatMul of a 1-D input is not supported yet");
+  int64_t lhsK = lhsType.getShape().back();
+  int64_t rhsK = rhsType.getDimSize(rhsType.getRank() - 2);
+  if (!ShapedType::isDynamic(lhsK) && !ShapedType::isDynamic(rhsK) &&
+      lhsK != rhsK)
+    return node.emitError() << "MatMul inner dimensions differ: " << lhsK
+                            << " and " << rhsK;
+  Location loc = node.getLoc();
+
+  // Batch dimensions broadcast like elementwise operands; the iteration space is
+  // batch..., m, n, k.
+  int64_t batchRank = std::max(lhsType.getRank(), rhsType.getRank()) - 2;
+  int64_t loops = batchRank + 3;
+  SmallVector<OpFoldResult> batchSizes;
+  SmallVector<SmallVector<AffineExpr>> exprs;
+  if (failed(broadcast(node, b,
+                       {{lhs, lhsType.getShape().drop_back(2)},
+                        {rhs, rhsType.getShape().drop_back(2)}},
+                       batchSizes, exprs)))
+    return failure();
+  MLIRContext *context = b.getContext();
+  AffineExpr m = getAffineDimExpr(batchRank, context);
+  AffineExpr n = getAffineDimExpr(batchRank + 1, context);
+  AffineExpr k = getAffineDimExpr(batchRank + 2, context);
+  exprs[0].append({m, k});
+  exprs[1].append({k, n});
+  SmallVector<AffineExpr> resultExprs;
+  for (int64_t d = 0; d < batchRank + 2; ++d)
+    resultExprs.push_back(getAffineDimExpr(d, context));
+  SmallVector<AffineMap> maps{AffineMap::get(loops, 0, exprs[0], context),
+                              AffineMap::get(loops, 0, exprs[1], context),
+                              AffineMap::get(loops, 0, resultExprs, context)};
+
+  SmallVector<OpFoldResult> sizes = batchSizes;
+  sizes.push_back(dimOf(b, loc, lhs, lhsType.getRank() - 2));
+  sizes.push_back(dimOf(b, loc, rhs, rhsType.getRank() - 1));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  Value zero = zeroOf(b, loc, element);
+  Value filled = b.create<linalg::FillOp>(loc, zero, init).getResult(0);
+  SmallVector<utils::IteratorType> iterators(loops - 1,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled}, maps,
+      iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value product =
+            nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+        Value sum = nested.create<arith::AddFOp>(nestedLoc, args[2], product);
+        nested.create<linalg::YieldOp>(nestedLoc, sum);
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// Softmax over `axis` (opset 13 and later: that axis alone).
+FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t axis = intAttr(node, "axis", -1);
+  if (axis < -type.getRank() || axis >= type.getRank())
+    return node.emitError() << "Softmax axis " << axis << " is out of range for "
+                            << type;
+  if (axis < 0)
+    axis += type.getRank();
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    sizes.push_back(dimOf(b, loc, x, d));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
+  return SmallVector<Value>{
+      b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, axis)
+          .getResult()[0]};
+}
+
+/// Softmax before opset 13: over the input flattened to 2-D at `axis` (default 1).
+FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  int64_t axis = intAttr(node, "axis", 1);
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis >= rank)
+    return node.emitError() << "Softmax axis " << intAttr(node, "axis", 1)
+                            << " is out of range for " << type;
+  Location loc = node.getLoc();
+  if (axis == rank - 1) {
+    Value init = b.create<tensor::EmptyOp>(
+        loc, tensor::getMixedSizes(b, loc, x), type.getElementType());
+    return SmallVector<Value>{
+        b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, axis)
+            .getResult()[0]};
+  }
+  // [d0 .. d(axis-1)] and [d(axis) .. d(rank-1)] become the two dimensions.
+  SmallVector<ReassociationIndices> groups(2);
+  for (int64_t d = 0; d < rank; ++d)
+    groups[d < axis ? 0 : 1].push_back(d);
+  if (axis == 0)
+    groups.erase(groups.begin());
+  Value flat = b.create<tensor::CollapseShapeOp>(loc, x, groups);
+  auto flatType = cast<RankedTensorType>(flat.getType());
+  int64_t softmaxDim = flatType.getRank() - 1;
+  Value init = b.create<tensor::EmptyOp>(
+      loc, tensor::getMixedSizes(b, loc, flat), type.getElementType());
+  Value soft =
+      b.create<linalg::SoftmaxOp>(loc, flatType, flat, init, softmaxDim)
+          .getResult()[0];
+  return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+      loc, type, soft, groups, tensor::getMixedSizes(b, loc, x))};
+}
+
+/// The lowerings, by domain and op type, each with the opset it applies from.
+const llvm::StringMap<SmallVector<Handler>> &handlers() {
+  static const llvm::StringMap<SmallVector<Handler>> table = [] {
+    llvm::StringMap<SmallVector<Handler>> t;
+    auto add = [&](StringRef domain, StringRef op, int64_t since,
+                   Lowering lower) {
+      t[(domain + "::" + op).str()].push_back({since, lower});
+    };
+    // Binary arithmetic: multidirectional broadcasting since opset 7.
+    add("", "Add", 7,
+        lowerElementwise<arithmetic<arith::AddFOp, arith::AddIOp>, 2, false>);
+    add("", "Sub", 7,
+        lowerElementwise<arithmetic<arith::SubFOp, arith::SubIOp>, 2,
+                         false>);
+    add("", "Mul", 7,
+        lowerElementwise<arithmetic<arith::MulFOp, arith::MulIOp>, 2,
+                         false>);
+    add("", "Div", 7,
+        lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>,
+                         2, false>);
+    add("", "Max", 8,
+        lowerElementwise<
+            arithmetic<arith::MaximumFOp, arith::MaxSIOp>, 2, false>);
+    add("", "Min", 8,
+        lowerElementwise<
+            arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2, false>);
+    add("", "Pow", 7, lowerElementwise<power, 2, true>);
+    add("", "Neg", 6, lowerElementwise<negate, 1, false>);
+    add("", "Abs", 6, lowerElementwise<absolute, 1, false>);
+    add("", "Exp", 6, lowerElementwise<unaryFloat<math::ExpOp>, 1, true>);
+    add("", "Log", 6, lowerElementwise<unaryFloat<math::LogOp>, 1, true>);
+    add("", "Sqrt", 6, lowerElementwise<unaryFloat<math::SqrtOp>, 1, true>);
+    add("", "Tanh", 6, lowerElementwise<unaryFloat<math::TanhOp>, 1, true>);
+    add("", "Erf", 9, lowerElementwise<unaryFloat<math::ErfOp>, 1, true>);
+    add("", "Reciprocal", 6, lowerElementwise<reciprocal, 1, true>);
+    add("", "Sigmoid", 6, lowerElementwise<sigmoid, 1, true>);
+    add("", "Relu", 6, lowerElementwise<relu, 1, false>);
+    add("", "Identity", 1, lowerIdentity);
+    add("", "Constant", 9, lowerConstant);
+    add("", "MatMul", 1, lowerMatMul);
+    add("", "Softmax", 1, lowerSoftmax1);
+    add("", "Softmax", 13, lowerSoftmax13);
+    for (auto &entry : t)
+      llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
+        return a.sinceVersion < b.sinceVersion;
+      });
+    return t;
+  }();
+  return table;
+}
+
+/// The handler for `node` at its opset, or an error saying what is supported.
+FailureOr<Lowering> findHandler(NodeOp node) {
+  StringRef domain = node.getDomainName();
+  auto it = handlers().find((domain + "::" + node.getOpType()).str());
+  std::string where = "node";
+  if (std::optional<StringRef> name = node.getName())
+    where += " '" + name->str() + "'";
+  StringRef domainName = domain.empty() ? StringRef("ai.onnx") : domain;
+  if (it == handlers().end()) {
+    node.emitError() << where << ": ONNX op " << node.getOpType()
+                     << " (domain " << domainName << ", opset "
+                     << node.getOpset() << ") has no lowering";
+    return failure();
+  }
+  const Handler *chosen = nullptr;
+  for (const Handler &handler : it->second)
+    if (handler.sinceVersion <= static_cast<int64_t>(node.getOpset()))
+      chosen = &handler;
+  if (!chosen) {
+    node.emitError() << where << ": ONNX op " << node.getOpType()
+                     << " (domain " << domainName << ") at opset "
+                     << node.getOpset() << " is not supported; supported from opset "
+                     << it->second.front().sinceVersion;
+    return failure();
+  }
+  return chosen->lower;
+}
+
+class LegalizeOnnxPass
+    : public ::moe::impl::MoELegalizeOnnxBase<LegalizeOnnxPass> {
+public:
+  using MoELegalizeOnnxBase::MoELegalizeOnnxBase;
+
+  void runOnOperation() override {
+    // Check every node first: one error per unsupported node, nothing rewritten.
+    SmallVector<std::pair<NodeOp, Lowering>> work;
+    bool supported = true;
+    getOperation().walk([&](NodeOp node) {
+      FailureOr<Lowering> lowering = findHandler(node);
+      if (failed(lowering))
+        supported = false;
+      else
+        work.push_back({node, *lowering});
+    });
+    if (!supported)
+      return signalPassFailure();
+
+    OpBuilder builder(&getContext());
+    for (auto [node, lower] : work) {
+      builder.setInsertionPoint(node);
+      FailureOr<SmallVector<Value>> results = lower(node, builder);
+      if (failed(results))
+        return signalPassFailure();
+      for (auto [old, computed] : llvm::zip(node.getResults(), *results)) {
+        Value replacement = computed;
+        if (replacement.getType() != old.getType()) {
+          if (!tensor::CastOp::areCastCompatible(replacement.getType(),
+                                                 old.getType())) {
+            node.emitError() << "lowering " << node.getOpType() << " computed "
+                             << replacement.getType()
+                             << ", which does not match the imported type "
+                             << old.getType();
+            return signalPassFailure();
+          }
+          replacement = builder.create<tensor::CastOp>(node.getLoc(),
+                                                       old.getType(), replacement);
+        }
+        old.replaceAllUsesWith(replacement);
+      }
+      node.erase();
+    }
+    // Imported onnx.none values have no users left.
+    getOperation().walk([](mlir::onnx::NoneOp none) {
+      if (none->use_empty())
+        none.erase();
+    });
+  }
+};
+
+} // namespace

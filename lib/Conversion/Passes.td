@@ -1,0 +1,41 @@
+//===- Passes.td - conversions between dialects -------------*- tablegen -*-===//
+
+#ifndef MOE_LIB_CONVERSION_PASSES_TD
+#define MOE_LIB_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
+  let summary = "Lower onnx.node ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Each node is lowered by the handler registered for its (domain, op type,
+    since-version): the handler with the highest since-version not above the model's
+    opset for that domain, so every opset gets its own semantics (Softmax over one
+    axis from opset 13, over the flattened trailing axes before).
+
+    Elementwise ops follow ONNX multidirectional broadcasting; a dimension of static
+    size 1 broadcasts, and dynamic dimensions are taken to be equal. A result whose
+    imported type is less precise than what the lowering computes is cast back with
+    `tensor.cast`, so users are unaffected.
+
+    A node no handler covers is an error naming the node, its op type, domain and
+    opset and the versions that are supported; nothing is rewritten then. Run
+    `moe-raise` first: MoE layers are lowered from `moe.layer`, not from their parts.
+
+    Supported today: Add, Sub, Mul, Div, Pow, Max, Min (two inputs), Neg, Abs, Exp,
+    Log, Sqrt, Reciprocal, Tanh, Erf, Sigmoid, Relu, Identity, MatMul, Softmax (1 and
+    13), Constant (tensor `value`).
+
+    ```
+    moe-opt model.onnx --moe-raise --moe-legalize-onnx
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+#endif // MOE_LIB_CONVERSION_PASSES_TD

@@ -1,0 +1,77 @@
+// Nodes the legalisation cannot lower get one error each, naming the node, op type,
+// domain and opset; nothing is rewritten then.
+// RUN: moe-opt %s --split-input-file --moe-legalize-onnx --verify-diagnostics
+
+func.func @unsupported_op(%x: tensor<4xf32>) {
+  // expected-error @+1 {{node 'mystery': ONNX op Mystery (domain ai.onnx, opset 17) has no lowering}}
+  %y = onnx.node "Mystery" opset 17 name "mystery" (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  // expected-error @+1 {{node: ONNX op Fancy (domain com.example, opset 1) has no lowering}}
+  %z = onnx.node "Fancy" domain "com.example" opset 1 (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  // This one is supported, but stays: the function is left as it was.
+  %w = onnx.node "Relu" opset 17 (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @too_old(%x: tensor<4xf32>) {
+  // expected-error @+1 {{node 'old_add': ONNX op Add (domain ai.onnx) at opset 6 is not supported; supported from opset 7}}
+  %y = onnx.node "Add" opset 6 name "old_add" (%x, %x) : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @no_broadcast(%a: tensor<4x3xf32>, %b: tensor<4x5xf32>) {
+  // expected-error @+1 {{Add inputs cannot broadcast: dimension 1 is 3 in one and 5 in another}}
+  %y = onnx.node "Add" opset 17 (%a, %b) : (tensor<4x3xf32>, tensor<4x5xf32>) -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_types(%a: tensor<4xf32>, %b: tensor<4xf16>) {
+  // expected-error @+1 {{Mul inputs must share an element type, got 'f32' and 'f16'}}
+  %y = onnx.node "Mul" opset 17 (%a, %b) : (tensor<4xf32>, tensor<4xf16>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @float_only(%a: tensor<4xi32>) {
+  // expected-error @+1 {{Exp is supported on floating-point tensors only, got 'i32'}}
+  %y = onnx.node "Exp" opset 17 (%a) : (tensor<4xi32>) -> tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @unranked_input(%a: tensor<*xf32>) {
+  // expected-error @+1 {{input 0 of Relu must be a ranked tensor}}
+  %y = onnx.node "Relu" opset 17 (%a) : (tensor<*xf32>) -> tensor<*xf32>
+  return
+}
+
+// -----
+
+func.func @inner_mismatch(%a: tensor<4x8xf32>, %b: tensor<6x2xf32>) {
+  // expected-error @+1 {{MatMul inner dimensions differ: 8 and 6}}
+  %y = onnx.node "MatMul" opset 13 (%a, %b) : (tensor<4x8xf32>, tensor<6x2xf32>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_imported_type(%a: tensor<4xf32>) {
+  // expected-error @+1 {{lowering Relu computed 'tensor<4xf32>', which does not match the imported type 'tensor<5xf32>'}}
+  %y = onnx.node "Relu" opset 17 (%a) : (tensor<4xf32>) -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @unsigned(%a: tensor<4xui32>) {
+  // expected-error @+1 {{Div does not support element type 'ui32' yet}}
+  %y = onnx.node "Div" opset 14 (%a, %a) : (tensor<4xui32>, tensor<4xui32>) -> tensor<4xui32>
+  return
+}
