@@ -24,7 +24,10 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
 
     Supported today: Add, Sub, Mul, Div, Pow, Max, Min (two inputs), Neg, Abs, Exp,
     Log, Sqrt, Reciprocal, Tanh, Erf, Sigmoid, Relu, Identity, MatMul, Softmax (1 and
-    13), Constant (tensor `value`).
+    13), Constant (tensor `value`), Transpose, Unsqueeze and Squeeze (axes as attribute
+    or constant input), ReduceSum, ReduceMean, ReduceMax, ReduceMin (axes as attribute
+    or constant input, keepdims, noop_with_empty_axes). Integer arithmetic is
+    supported on signless (signed) element types.
 
     ```
     moe-opt model.onnx --moe-raise --moe-legalize-onnx

@@ -11,6 +11,7 @@
 #include "dialects/onnx/IR/OnnxDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -405,6 +406,282 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
       loc, type, soft, groups, tensor::getMixedSizes(b, loc, x))};
 }
 
+
+/// Integer list given as attribute `name` (older opsets) or as constant input
+/// `index` (newer ones); nullopt when absent, failure when not constant.
+FailureOr<std::optional<SmallVector<int64_t>>>
+intListOperand(NodeOp node, StringRef name, unsigned index) {
+  if (Value value = input(node, index)) {
+    DenseIntElementsAttr dense;
+    if (auto constant = value.getDefiningOp<arith::ConstantOp>())
+      dense = dyn_cast<DenseIntElementsAttr>(constant.getValue());
+    else if (auto producer = value.getDefiningOp<NodeOp>();
+             producer && producer.getOpType() == "Constant")
+      dense = dyn_cast_or_null<DenseIntElementsAttr>(producer.getOnnxAttr("value"));
+    if (!dense)
+      return node.emitError() << node.getOpType() << " needs constant " << name;
+    SmallVector<int64_t> values;
+    for (const APInt &v : dense)
+      values.push_back(v.getSExtValue());
+    return std::optional<SmallVector<int64_t>>(values);
+  }
+  if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr(name))) {
+    SmallVector<int64_t> values;
+    for (Attribute item : list)
+      values.push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
+    return std::optional<SmallVector<int64_t>>(values);
+  }
+  return std::optional<SmallVector<int64_t>>();
+}
+
+/// `axes` made non-negative and sorted; an error when one is out of range or repeated.
+LogicalResult normalizeAxes(NodeOp node, SmallVector<int64_t> &axes,
+                            int64_t rank) {
+  for (int64_t &axis : axes) {
+    if (axis < -rank || axis >= rank)
+      return node.emitError() << node.getOpType() << " axis " << axis
+                              << " is out of range for rank " << rank;
+    if (axis < 0)
+      axis += rank;
+  }
+  llvm::sort(axes);
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    return node.emitError() << node.getOpType() << " repeats an axis";
+  return success();
+}
+
+FailureOr<SmallVector<Value>> lowerTranspose(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> perm;
+  if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr("perm"))) {
+    for (Attribute item : list)
+      perm.push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
+  } else {
+    for (int64_t d = type.getRank() - 1; d >= 0; --d)
+      perm.push_back(d);
+  }
+  SmallVector<int64_t> sorted(perm);
+  llvm::sort(sorted);
+  if (static_cast<int64_t>(perm.size()) != type.getRank() ||
+      llvm::any_of(llvm::enumerate(sorted),
+                   [](auto e) { return e.value() != int64_t(e.index()); }))
+    return node.emitError() << "Transpose perm is not a permutation of the "
+                            << type.getRank() << " dimensions";
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d : perm)
+    sizes.push_back(dimOf(b, loc, x, d));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
+  return SmallVector<Value>{
+      b.create<linalg::TransposeOp>(loc, x, init, perm).getResult()[0]};
+}
+
+/// Unsqueeze: axes (attribute before opset 13, input since) index the result.
+FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  FailureOr<std::optional<SmallVector<int64_t>>> list =
+      intListOperand(node, "axes", 1);
+  if (failed(list))
+    return failure();
+  if (!*list)
+    return node.emitError("Unsqueeze needs axes");
+  SmallVector<int64_t> axes = **list;
+  int64_t rank = type.getRank() + static_cast<int64_t>(axes.size());
+  if (failed(normalizeAxes(node, axes, rank)))
+    return failure();
+  // Each input dimension takes the new unit dimensions that precede it; trailing
+  // ones join the last group.
+  SmallVector<int64_t> shape;
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  int64_t source = 0;
+  for (int64_t d = 0; d < rank; ++d) {
+    pending.push_back(d);
+    if (llvm::is_contained(axes, d)) {
+      shape.push_back(1);
+      continue;
+    }
+    shape.push_back(type.getDimSize(source++));
+    groups.push_back(pending);
+    pending.clear();
+  }
+  Location loc = node.getLoc();
+  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  if (groups.empty()) // a scalar becomes [1, ..., 1]
+    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+        loc, resultType, x, SmallVector<ReassociationIndices>{})};
+  groups.back().append(pending.begin(), pending.end());
+  return SmallVector<Value>{
+      b.create<tensor::ExpandShapeOp>(loc, resultType, x, groups)};
+}
+
+/// Squeeze: the listed unit dimensions (all static unit dimensions without axes).
+FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  FailureOr<std::optional<SmallVector<int64_t>>> list =
+      intListOperand(node, "axes", 1);
+  if (failed(list))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (*list) {
+    axes = **list;
+    if (failed(normalizeAxes(node, axes, type.getRank())))
+      return failure();
+  } else {
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.getDimSize(d) == 1)
+        axes.push_back(d);
+  }
+  for (int64_t axis : axes)
+    if (type.getDimSize(axis) != 1)
+      return node.emitError() << "Squeeze axis " << axis
+                              << " is not a static unit dimension of " << type;
+  SmallVector<int64_t> shape;
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    pending.push_back(d);
+    if (llvm::is_contained(axes, d))
+      continue;
+    shape.push_back(type.getDimSize(d));
+    groups.push_back(pending);
+    pending.clear();
+  }
+  if (!groups.empty())
+    groups.back().append(pending.begin(), pending.end());
+  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  return SmallVector<Value>{
+      b.create<tensor::CollapseShapeOp>(node.getLoc(), resultType, x, groups)};
+}
+
+enum class ReduceKind { Sum, Mean, Max, Min };
+
+/// ReduceSum/Mean/Max/Min over `axes` (all axes when absent, unless
+/// noop_with_empty_axes), keeping reduced dimensions as 1 when keepdims.
+template <ReduceKind Kind>
+FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  Type element = type.getElementType();
+  if (!isFloat(element))
+    return node.emitError() << node.getOpType()
+                            << " is supported on floating-point tensors only, got "
+                            << element;
+  FailureOr<std::optional<SmallVector<int64_t>>> list =
+      intListOperand(node, "axes", 1);
+  if (failed(list))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (*list && !(*list)->empty()) {
+    axes = **list;
+    if (failed(normalizeAxes(node, axes, type.getRank())))
+      return failure();
+  } else if (intAttr(node, "noop_with_empty_axes", 0)) {
+    return SmallVector<Value>{x};
+  } else {
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      axes.push_back(d);
+  }
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> kept;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (!llvm::is_contained(axes, d))
+      kept.push_back(dimOf(b, loc, x, d));
+  Value init = b.create<tensor::EmptyOp>(loc, kept, element);
+  TypedAttr start =
+      Kind == ReduceKind::Max
+          ? TypedAttr(b.getFloatAttr(
+                element, APFloat::getInf(cast<FloatType>(element).getFloatSemantics(),
+                                         /*Negative=*/true)))
+      : Kind == ReduceKind::Min
+          ? TypedAttr(b.getFloatAttr(
+                element, APFloat::getInf(cast<FloatType>(element).getFloatSemantics())))
+          : b.getZeroAttr(element);
+  Value filled =
+      b.create<linalg::FillOp>(loc, b.create<arith::ConstantOp>(loc, start).getResult(),
+                               init)
+          .getResult(0);
+  Value reduced =
+      b.create<linalg::ReduceOp>(
+           loc, ValueRange{x}, ValueRange{filled}, axes,
+           [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+             Value combined =
+                 Kind == ReduceKind::Max
+                     ? nested.create<arith::MaximumFOp>(nestedLoc, args[0], args[1])
+                           .getResult()
+                 : Kind == ReduceKind::Min
+                     ? nested.create<arith::MinimumFOp>(nestedLoc, args[0], args[1])
+                           .getResult()
+                     : nested.create<arith::AddFOp>(nestedLoc, args[0], args[1])
+                           .getResult();
+             nested.create<linalg::YieldOp>(nestedLoc, combined);
+           })
+          .getResult(0);
+  if (Kind == ReduceKind::Mean) {
+    // Divide by the number of reduced elements, known only at run time when dynamic.
+    Value count = b.create<arith::ConstantIndexOp>(loc, 1);
+    for (int64_t axis : axes)
+      count = b.create<arith::MulIOp>(
+          loc, count,
+          getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, axis)));
+    Value countInt = b.create<arith::IndexCastOp>(loc, b.getI64Type(), count);
+    Value countFloat = b.create<arith::SIToFPOp>(loc, element, countInt);
+    auto reducedType = cast<RankedTensorType>(reduced.getType());
+    Value meanInit = b.create<tensor::EmptyOp>(
+        loc, tensor::getMixedSizes(b, loc, reduced), element);
+    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(reducedType.getRank()));
+    SmallVector<utils::IteratorType> iterators(reducedType.getRank(),
+                                               utils::IteratorType::parallel);
+    reduced = b.create<linalg::GenericOp>(
+                   loc, reducedType, ValueRange{reduced}, ValueRange{meanInit},
+                   maps, iterators,
+                   [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+                     nested.create<linalg::YieldOp>(
+                         nestedLoc, nested.create<arith::DivFOp>(
+                                        nestedLoc, args[0], countFloat)
+                                        .getResult());
+                   })
+                  .getResult(0);
+  }
+  if (!intAttr(node, "keepdims", 1))
+    return SmallVector<Value>{reduced};
+  // Put the reduced dimensions back as 1s.
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    shape.push_back(llvm::is_contained(axes, d) ? 1 : type.getDimSize(d));
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    pending.push_back(d);
+    if (llvm::is_contained(axes, d))
+      continue;
+    groups.push_back(pending);
+    pending.clear();
+  }
+  if (groups.empty())
+    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+        loc, RankedTensorType::get(shape, element), reduced,
+        SmallVector<ReassociationIndices>{})};
+  groups.back().append(pending.begin(), pending.end());
+  return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+      loc, RankedTensorType::get(shape, element), reduced, groups)};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -447,6 +724,13 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "MatMul", 1, lowerMatMul);
     add("", "Softmax", 1, lowerSoftmax1);
     add("", "Softmax", 13, lowerSoftmax13);
+    add("", "Transpose", 1, lowerTranspose);
+    add("", "Unsqueeze", 1, lowerUnsqueeze);
+    add("", "Squeeze", 1, lowerSqueeze);
+    add("", "ReduceSum", 1, lowerReduce<ReduceKind::Sum>);
+    add("", "ReduceMean", 1, lowerReduce<ReduceKind::Mean>);
+    add("", "ReduceMax", 1, lowerReduce<ReduceKind::Max>);
+    add("", "ReduceMin", 1, lowerReduce<ReduceKind::Min>);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;

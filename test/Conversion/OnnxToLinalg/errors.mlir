@@ -75,3 +75,35 @@ func.func @unsigned(%a: tensor<4xui32>) {
   %y = onnx.node "Div" opset 14 (%a, %a) : (tensor<4xui32>, tensor<4xui32>) -> tensor<4xui32>
   return
 }
+
+// -----
+
+func.func @squeeze_non_unit(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{Squeeze axis 1 is not a static unit dimension of 'tensor<4x3xf32>'}}
+  %y = onnx.node "Squeeze" opset 11 (%a) attributes {axes = [1 : si64]} : (tensor<4x3xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @axis_out_of_range(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{ReduceSum axis 2 is out of range for rank 2}}
+  %y = onnx.node "ReduceSum" opset 11 (%a) attributes {axes = [2 : si64]} : (tensor<4x3xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @axes_not_constant(%a: tensor<4x3xf32>, %axes: tensor<1xi64>) {
+  // expected-error @+1 {{Unsqueeze needs constant axes}}
+  %y = onnx.node "Unsqueeze" opset 13 (%a, %axes) : (tensor<4x3xf32>, tensor<1xi64>) -> tensor<4x1x3xf32>
+  return
+}
+
+// -----
+
+func.func @bad_perm(%a: tensor<4x3xf32>) {
+  // expected-error @+1 {{Transpose perm is not a permutation of the 2 dimensions}}
+  %y = onnx.node "Transpose" opset 13 (%a) attributes {perm = [0 : si64, 0 : si64]} : (tensor<4x3xf32>) -> tensor<4x4xf32>
+  return
+}
