@@ -26,8 +26,9 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     Log, Sqrt, Reciprocal, Tanh, Erf, Sigmoid, Relu, Identity, MatMul, Softmax (1 and
     13), Constant (tensor `value`), Transpose, Unsqueeze and Squeeze (axes as attribute
     or constant input), ReduceSum, ReduceMean, ReduceMax, ReduceMin (axes as attribute
-    or constant input, keepdims, noop_with_empty_axes). Integer arithmetic is
-    supported on signless (signed) element types.
+    or constant input, keepdims, noop_with_empty_axes), Equal, Less, LessOrEqual,
+    Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,
+    Gather. Integer arithmetic is supported on signless (signed) element types.
 
     ```
     moe-opt model.onnx --moe-raise --moe-legalize-onnx

@@ -143,30 +143,15 @@ LogicalResult broadcast(NodeOp node, OpBuilder &b,
 using ScalarFn = Value (*)(OpBuilder &b, Location loc, Type type,
                            ValueRange args);
 
-/// An elementwise op over `count` broadcast inputs, `fn` per element.
-FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
-                                          unsigned count, ScalarFn fn,
-                                          bool floatOnly) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
-  if (failed(operands))
-    return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  for (Value operand : *operands)
-    if (elementTypeOf(operand) != element)
-      return node.emitError() << node.getOpType()
-                              << " inputs must share an element type, got "
-                              << element << " and " << elementTypeOf(operand);
-  if (floatOnly && !isa<FloatType>(element))
-    return node.emitError() << node.getOpType()
-                            << " is supported on floating-point tensors only, got "
-                            << element;
-  // arith works on signless integers; ONNX's unsigned types need their own path.
-  if (!isa<FloatType>(element) && !element.isSignlessInteger())
-    return node.emitError() << node.getOpType() << " does not support element type "
-                            << element << " yet";
+/// A linalg.generic over the broadcast of `operands` producing `resultElement`;
+/// `body` computes one result element from one element of each operand.
+FailureOr<Value>
+broadcastGeneric(NodeOp node, OpBuilder &b, ValueRange operands,
+                 Type resultElement,
+                 function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
   Location loc = node.getLoc();
   SmallVector<BroadcastInput> inputs;
-  for (Value operand : *operands)
+  for (Value operand : operands)
     inputs.push_back({operand, cast<ShapedType>(operand.getType()).getShape()});
   SmallVector<OpFoldResult> sizes;
   SmallVector<SmallVector<AffineExpr>> exprs;
@@ -176,16 +161,56 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
   for (ArrayRef<AffineExpr> operandExprs : exprs)
     maps.push_back(AffineMap::get(sizes.size(), 0, operandExprs, b.getContext()));
   maps.push_back(b.getMultiDimIdentityMap(sizes.size()));
-  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, resultElement);
   SmallVector<utils::IteratorType> iterators(sizes.size(),
                                              utils::IteratorType::parallel);
   auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), *operands, ValueRange{init}, maps, iterators,
+      loc, init.getType(), operands, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        Value result = fn(nested, nestedLoc, element, args.drop_back());
-        nested.create<linalg::YieldOp>(nestedLoc, result);
+        nested.create<linalg::YieldOp>(nestedLoc,
+                                       body(nested, nestedLoc, args.drop_back()));
       });
-  return SmallVector<Value>{generic.getResult(0)};
+  return generic.getResult(0);
+}
+
+/// Checks that `element` is one the arith and math dialects compute on.
+LogicalResult checkComputable(NodeOp node, Type element, bool floatOnly) {
+  if (floatOnly && !isa<FloatType>(element))
+    return node.emitError() << node.getOpType()
+                            << " is supported on floating-point tensors only, got "
+                            << element;
+  // arith works on signless integers; ONNX's unsigned types need their own path.
+  if (!isa<FloatType>(element) && !element.isSignlessInteger())
+    return node.emitError() << node.getOpType() << " does not support element type "
+                            << element << " yet";
+  return success();
+}
+
+/// An elementwise op over `count` broadcast inputs of one element type, `fn` per
+/// element; the result has `resultElement`, or the inputs' element type when null.
+FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
+                                          unsigned count, ScalarFn fn,
+                                          bool floatOnly,
+                                          Type resultElement = nullptr) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  for (Value operand : *operands)
+    if (elementTypeOf(operand) != element)
+      return node.emitError() << node.getOpType()
+                              << " inputs must share an element type, got "
+                              << element << " and " << elementTypeOf(operand);
+  if (failed(checkComputable(node, element, floatOnly)))
+    return failure();
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, *operands, resultElement ? resultElement : element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        return fn(nested, loc, element, args);
+      });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
 }
 
 bool isFloat(Type type) { return isa<FloatType>(type); }
@@ -682,6 +707,237 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
       loc, RankedTensorType::get(shape, element), reduced, groups)};
 }
 
+
+/// Comparisons produce i1.
+template <arith::CmpFPredicate FloatPredicate, arith::CmpIPredicate IntPredicate>
+Value compare(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::CmpFOp>(loc, FloatPredicate, args[0], args[1]);
+  return b.create<arith::CmpIOp>(loc, IntPredicate, args[0], args[1]);
+}
+
+template <arith::CmpFPredicate FloatPredicate, arith::CmpIPredicate IntPredicate>
+FailureOr<SmallVector<Value>> lowerCompare(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, 2, compare<FloatPredicate, IntPredicate>,
+                     /*floatOnly=*/false, b.getI1Type());
+}
+
+/// And, Or, Xor, Not on booleans.
+template <typename Op>
+Value logical(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<Op>(loc, args[0], args[1]);
+}
+Value logicalNot(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value one = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(type, 1));
+  return b.create<arith::XOrIOp>(loc, args[0], one);
+}
+template <ScalarFn Fn, unsigned Count>
+FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, Count);
+  if (failed(operands))
+    return failure();
+  for (Value operand : *operands)
+    if (!elementTypeOf(operand).isInteger(1))
+      return node.emitError() << node.getOpType() << " needs boolean inputs, got "
+                              << elementTypeOf(operand);
+  return elementwise(node, b, Count, Fn, /*floatOnly=*/false);
+}
+
+/// Where(condition, x, y), all three broadcast.
+FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[1]);
+  if (!elementTypeOf((*operands)[0]).isInteger(1) ||
+      elementTypeOf((*operands)[2]) != element)
+    return node.emitError() << "Where needs a boolean condition and two inputs of "
+                               "one element type";
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, *operands, element,
+      [](OpBuilder &nested, Location loc, ValueRange args) -> Value {
+        return nested.create<arith::SelectOp>(loc, args[0], args[1], args[2]);
+      });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
+}
+
+/// Converts one scalar between element types with ONNX Cast semantics (float to
+/// integer truncates toward zero; booleans are 0 and 1).
+Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
+  Type from = value.getType();
+  if (from == to)
+    return value;
+  auto fromFloat = dyn_cast<FloatType>(from), toFloat = dyn_cast<FloatType>(to);
+  if (fromFloat && toFloat)
+    return fromFloat.getWidth() < toFloat.getWidth()
+               ? b.create<arith::ExtFOp>(loc, to, value).getResult()
+               : b.create<arith::TruncFOp>(loc, to, value).getResult();
+  if (!fromFloat && toFloat)
+    return from.isInteger(1) ? b.create<arith::UIToFPOp>(loc, to, value).getResult()
+                             : b.create<arith::SIToFPOp>(loc, to, value).getResult();
+  if (fromFloat) {
+    if (to.isInteger(1)) {
+      Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
+      return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value, zero);
+    }
+    return b.create<arith::FPToSIOp>(loc, to, value);
+  }
+  unsigned fromWidth = from.getIntOrFloatBitWidth();
+  unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (to.isInteger(1)) {
+    Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, value, zero);
+  }
+  if (fromWidth < toWidth)
+    return from.isInteger(1) ? b.create<arith::ExtUIOp>(loc, to, value).getResult()
+                             : b.create<arith::ExtSIOp>(loc, to, value).getResult();
+  return b.create<arith::TruncIOp>(loc, to, value);
+}
+
+FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  auto resultType = dyn_cast<ShapedType>(node.getResult(0).getType());
+  if (!resultType)
+    return node.emitError("Cast needs a tensor result type");
+  Type to = resultType.getElementType();
+  Type from = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, from, false)) ||
+      failed(checkComputable(node, to, false)))
+    return failure();
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, *operands, to,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        return convertScalar(nested, loc, args[0], to);
+      });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
+}
+
+/// Clip since opset 11: optional min and max inputs (scalars).
+FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0], low = input(node, 1), high = input(node, 2);
+  Type element = elementTypeOf(x);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  SmallVector<Value> all{x};
+  for (Value bound : {low, high})
+    if (bound) {
+      if (!isa<RankedTensorType>(bound.getType()) || elementTypeOf(bound) != element)
+        return node.emitError("Clip bounds must be tensors of the input's type");
+      all.push_back(bound);
+    }
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, all, element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        Value value = args[0];
+        unsigned next = 1;
+        if (low)
+          value = nested.create<arith::MaximumFOp>(loc, value, args[next++]);
+        if (high)
+          value = nested.create<arith::MinimumFOp>(loc, value, args[next]);
+        return value;
+      });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
+}
+
+/// Concat along `axis` (tensor.concat).
+FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands =
+      rankedInputs(node, node.getInputs().size());
+  if (failed(operands))
+    return failure();
+  if (operands->empty())
+    return node.emitError("Concat needs at least one input");
+  int64_t rank = cast<RankedTensorType>((*operands)[0].getType()).getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < -rank || axis >= rank)
+    return node.emitError() << "Concat axis " << axis
+                            << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  for (Value operand : *operands) {
+    auto type = cast<RankedTensorType>(operand.getType());
+    if (type.getRank() != rank ||
+        type.getElementType() != elementTypeOf((*operands)[0]))
+      return node.emitError("Concat inputs must share rank and element type");
+  }
+  if (operands->size() == 1)
+    return SmallVector<Value>{(*operands)[0]};
+  return SmallVector<Value>{
+      b.create<tensor::ConcatOp>(node.getLoc(), axis, *operands).getResult()};
+}
+
+/// Gather along `axis`: out[i.., j.., k..] = data[i.., indices[j..], k..], with
+/// negative indices counted from the end.
+FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0], indices = (*operands)[1];
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  if (!isa<IntegerType>(indicesType.getElementType()))
+    return node.emitError("Gather needs integer indices");
+  int64_t rank = dataType.getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < -rank || axis >= rank)
+    return node.emitError() << "Gather axis " << axis
+                            << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  Location loc = node.getLoc();
+  int64_t indexRank = indicesType.getRank();
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < axis; ++d)
+    sizes.push_back(dimOf(b, loc, data, d));
+  for (int64_t d = 0; d < indexRank; ++d)
+    sizes.push_back(dimOf(b, loc, indices, d));
+  for (int64_t d = axis + 1; d < rank; ++d)
+    sizes.push_back(dimOf(b, loc, data, d));
+  int64_t loops = static_cast<int64_t>(sizes.size());
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, dataType.getElementType());
+  SmallVector<AffineExpr> indexExprs;
+  for (int64_t d = 0; d < indexRank; ++d)
+    indexExprs.push_back(b.getAffineDimExpr(axis + d));
+  SmallVector<AffineMap> maps{
+      AffineMap::get(loops, 0, indexExprs, b.getContext()),
+      b.getMultiDimIdentityMap(loops)};
+  SmallVector<utils::IteratorType> iterators(loops,
+                                             utils::IteratorType::parallel);
+  Value axisSize = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value index = nested.create<arith::IndexCastOp>(
+            nestedLoc, nested.getIndexType(), args[0]);
+        Value zero = nested.create<arith::ConstantIndexOp>(nestedLoc, 0);
+        Value negative = nested.create<arith::CmpIOp>(
+            nestedLoc, arith::CmpIPredicate::slt, index, zero);
+        Value wrapped = nested.create<arith::AddIOp>(nestedLoc, index, axisSize);
+        index = nested.create<arith::SelectOp>(nestedLoc, negative, wrapped, index);
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < axis; ++d)
+          coords.push_back(nested.create<linalg::IndexOp>(nestedLoc, d));
+        coords.push_back(index);
+        for (int64_t d = axis + 1; d < rank; ++d)
+          coords.push_back(
+              nested.create<linalg::IndexOp>(nestedLoc, d - 1 + indexRank));
+        Value element = nested.create<tensor::ExtractOp>(nestedLoc, data, coords);
+        nested.create<linalg::YieldOp>(nestedLoc, element);
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -731,6 +987,25 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "ReduceMean", 1, lowerReduce<ReduceKind::Mean>);
     add("", "ReduceMax", 1, lowerReduce<ReduceKind::Max>);
     add("", "ReduceMin", 1, lowerReduce<ReduceKind::Min>);
+    add("", "Equal", 11,
+        lowerCompare<arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq>);
+    add("", "Less", 9,
+        lowerCompare<arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt>);
+    add("", "LessOrEqual", 12,
+        lowerCompare<arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle>);
+    add("", "Greater", 9,
+        lowerCompare<arith::CmpFPredicate::OGT, arith::CmpIPredicate::sgt>);
+    add("", "GreaterOrEqual", 12,
+        lowerCompare<arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge>);
+    add("", "And", 7, lowerLogical<logical<arith::AndIOp>, 2>);
+    add("", "Or", 7, lowerLogical<logical<arith::OrIOp>, 2>);
+    add("", "Xor", 7, lowerLogical<logical<arith::XOrIOp>, 2>);
+    add("", "Not", 1, lowerLogical<logicalNot, 1>);
+    add("", "Where", 9, lowerWhere);
+    add("", "Cast", 6, lowerCast);
+    add("", "Clip", 11, lowerClip);
+    add("", "Concat", 4, lowerConcat);
+    add("", "Gather", 1, lowerGather);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;
