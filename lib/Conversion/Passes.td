@@ -28,7 +28,8 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     or constant input), ReduceSum, ReduceMean, ReduceMax, ReduceMin (axes as attribute
     or constant input, keepdims, noop_with_empty_axes), Equal, Less, LessOrEqual,
     Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,
-    Gather. Integer arithmetic is supported on signless (signed) element types.
+    Gather, Shape, ConstantOfShape, Expand (constant shape), Reshape (constant shape,
+    0 and -1), Split (sizes, num_outputs or equal parts). Integer arithmetic is supported on signless (signed) element types.
 
     ```
     moe-opt model.onnx --moe-raise --moe-legalize-onnx

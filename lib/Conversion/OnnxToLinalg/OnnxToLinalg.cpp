@@ -938,6 +938,265 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{generic.getResult(0)};
 }
 
+
+/// The values of a constant 1-D integer tensor (arith.constant or onnx Constant).
+std::optional<SmallVector<int64_t>> constantInts(Value value) {
+  if (!value)
+    return std::nullopt;
+  DenseIntElementsAttr dense;
+  if (auto constant = value.getDefiningOp<arith::ConstantOp>())
+    dense = dyn_cast<DenseIntElementsAttr>(constant.getValue());
+  else if (auto producer = value.getDefiningOp<NodeOp>();
+           producer && producer.getOpType() == "Constant")
+    dense = dyn_cast_or_null<DenseIntElementsAttr>(producer.getOnnxAttr("value"));
+  if (!dense)
+    return std::nullopt;
+  SmallVector<int64_t> values;
+  for (const APInt &v : dense)
+    values.push_back(v.getSExtValue());
+  return values;
+}
+
+/// The sizes a 1-D integer shape tensor holds: constants where it is constant,
+/// tensor.extract otherwise.
+FailureOr<SmallVector<OpFoldResult>> shapeValues(NodeOp node, OpBuilder &b,
+                                                 Value shape) {
+  auto type = dyn_cast<RankedTensorType>(shape.getType());
+  if (!type || type.getRank() != 1 || type.isDynamicDim(0) ||
+      !isa<IntegerType>(type.getElementType()))
+    return node.emitError() << node.getOpType()
+                            << " needs a shape of static length, got "
+                            << shape.getType();
+  SmallVector<OpFoldResult> sizes;
+  if (std::optional<SmallVector<int64_t>> values = constantInts(shape)) {
+    for (int64_t v : *values)
+      sizes.push_back(b.getIndexAttr(v));
+    return sizes;
+  }
+  Location loc = node.getLoc();
+  for (int64_t i = 0; i < type.getDimSize(0); ++i) {
+    Value position = b.create<arith::ConstantIndexOp>(loc, i);
+    Value element = b.create<tensor::ExtractOp>(loc, shape, position);
+    sizes.push_back(
+        b.create<arith::IndexCastOp>(loc, b.getIndexType(), element).getResult());
+  }
+  return sizes;
+}
+
+/// Shape (with start/end since opset 15) as an i64 tensor.
+FailureOr<SmallVector<Value>> lowerShape(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+  auto clampIndex = [&](int64_t i) {
+    return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank);
+  };
+  int64_t start = clampIndex(intAttr(node, "start", 0));
+  int64_t end = clampIndex(intAttr(node, "end", rank));
+  Location loc = node.getLoc();
+  SmallVector<Value> dims;
+  for (int64_t d = start; d < end; ++d)
+    dims.push_back(b.create<arith::IndexCastOp>(
+        loc, b.getI64Type(),
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d))));
+  auto type = RankedTensorType::get({std::max<int64_t>(end - start, 0)},
+                                    b.getI64Type());
+  if (dims.empty())
+    return SmallVector<Value>{b.create<arith::ConstantOp>(
+        loc, DenseElementsAttr::get(type, ArrayRef<int64_t>{}))};
+  return SmallVector<Value>{b.create<tensor::FromElementsOp>(loc, type, dims)};
+}
+
+/// ConstantOfShape: a tensor of the given shape filled with `value` (f32 0 default).
+FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
+  Value shape = input(node, 0);
+  if (!shape)
+    return node.emitError("ConstantOfShape needs a shape");
+  FailureOr<SmallVector<OpFoldResult>> sizes = shapeValues(node, b, shape);
+  if (failed(sizes))
+    return failure();
+  Location loc = node.getLoc();
+  TypedAttr fill = b.getF32FloatAttr(0.0f);
+  if (auto value = dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"))) {
+    if (value.getNumElements() != 1)
+      return node.emitError("ConstantOfShape value must hold one element");
+    fill = cast<TypedAttr>(*value.getValues<Attribute>().begin());
+  }
+  Value init = b.create<tensor::EmptyOp>(loc, *sizes, fill.getType());
+  Value scalar = b.create<arith::ConstantOp>(loc, fill);
+  return SmallVector<Value>{
+      b.create<linalg::FillOp>(loc, scalar, init).getResult(0)};
+}
+
+/// Expand: broadcast the input to a shape (numpy rules, a 1 keeps the input's size).
+FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  std::optional<SmallVector<int64_t>> shape = constantInts((*operands)[1]);
+  if (!shape)
+    return node.emitError("Expand needs a constant shape");
+  // Broadcasting against a tensor of that shape gives the result; a placeholder of
+  // the shape carries the static sizes.
+  Location loc = node.getLoc();
+  Type element = elementTypeOf(x);
+  Value placeholder = b.create<tensor::EmptyOp>(loc, *shape, element);
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, ValueRange{x, placeholder}, element,
+      [](OpBuilder &, Location, ValueRange args) { return args[0]; });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
+}
+
+/// Reshape with a constant shape: 0 copies the input's dimension (unless
+/// allowzero), -1 takes what is left.
+FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  std::optional<SmallVector<int64_t>> shape = constantInts((*operands)[1]);
+  if (!shape)
+    return node.emitError("Reshape needs a constant shape");
+  bool allowZero = intAttr(node, "allowzero", 0) != 0;
+  Location loc = node.getLoc();
+  // Sizes as index values; the inferred one is the element count over the rest.
+  Value total = b.create<arith::ConstantIndexOp>(loc, 1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    total = b.create<arith::MulIOp>(
+        loc, total, getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<int64_t> staticShape;
+  int64_t inferred = -1;
+  Value known = b.create<arith::ConstantIndexOp>(loc, 1);
+  for (auto [i, size] : llvm::enumerate(*shape)) {
+    OpFoldResult dim;
+    if (size == -1) {
+      if (inferred >= 0)
+        return node.emitError("Reshape shape has more than one -1");
+      inferred = static_cast<int64_t>(i);
+      sizes.push_back(OpFoldResult());
+      staticShape.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    if (size == 0 && !allowZero) {
+      if (static_cast<int64_t>(i) >= type.getRank())
+        return node.emitError() << "Reshape copies dimension " << i
+                                << ", which the input does not have";
+      dim = dimOf(b, loc, x, static_cast<int64_t>(i));
+    } else if (size < 0) {
+      return node.emitError() << "Reshape size " << size << " is invalid";
+    } else {
+      dim = b.getIndexAttr(size);
+    }
+    sizes.push_back(dim);
+    std::optional<int64_t> constant = getConstantIntValue(dim);
+    staticShape.push_back(constant ? *constant : ShapedType::kDynamic);
+    known = b.create<arith::MulIOp>(loc, known,
+                                    getValueOrCreateConstantIndexOp(b, loc, dim));
+  }
+  if (inferred >= 0) {
+    sizes[inferred] = b.create<arith::DivUIOp>(loc, total, known).getResult();
+    // Static when the input and every other size are.
+    int64_t product = 1;
+    bool othersStatic = true;
+    for (auto [i, d] : llvm::enumerate(staticShape))
+      if (static_cast<int64_t>(i) != inferred) {
+        othersStatic &= !ShapedType::isDynamic(d);
+        if (!ShapedType::isDynamic(d))
+          product *= d;
+      }
+    if (type.hasStaticShape() && othersStatic && product != 0)
+      staticShape[inferred] = type.getNumElements() / product;
+  }
+  SmallVector<Value> shapeValuesIndex;
+  for (OpFoldResult size : sizes)
+    shapeValuesIndex.push_back(getValueOrCreateConstantIndexOp(b, loc, size));
+  auto shapeType = RankedTensorType::get(
+      {static_cast<int64_t>(shapeValuesIndex.size())}, b.getIndexType());
+  Value shapeTensor =
+      b.create<tensor::FromElementsOp>(loc, shapeType, shapeValuesIndex);
+  auto resultType = RankedTensorType::get(staticShape, type.getElementType());
+  return SmallVector<Value>{
+      b.create<tensor::ReshapeOp>(loc, resultType, x, shapeTensor)};
+}
+
+/// Split along `axis` into equal parts (num_outputs, or as many as outputs) or into
+/// the sizes given (input since opset 13, attribute before).
+FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < -rank || axis >= rank)
+    return node.emitError() << "Split axis " << axis
+                            << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  FailureOr<std::optional<SmallVector<int64_t>>> given =
+      intListOperand(node, "split", 1);
+  if (failed(given))
+    return failure();
+  Location loc = node.getLoc();
+  unsigned parts = node.getNumResults();
+  OpFoldResult axisSize = dimOf(b, loc, x, axis);
+  SmallVector<OpFoldResult> sizes;
+  if (*given) {
+    if ((*given)->size() != parts)
+      return node.emitError() << "Split has " << parts << " outputs but "
+                              << (*given)->size() << " sizes";
+    for (int64_t size : **given)
+      sizes.push_back(b.getIndexAttr(size));
+  } else {
+    // Equal parts; a dynamic size is divided at run time (the last part takes the
+    // rest when it does not divide, as ONNX specifies since opset 18).
+    std::optional<int64_t> constant = getConstantIntValue(axisSize);
+    for (unsigned i = 0; i < parts; ++i) {
+      if (constant) {
+        int64_t chunk = (*constant + parts - 1) / parts;
+        int64_t start = std::min<int64_t>(chunk * i, *constant);
+        sizes.push_back(
+            b.getIndexAttr(std::min<int64_t>(chunk, *constant - start)));
+      } else {
+        Value count = b.create<arith::ConstantIndexOp>(loc, parts);
+        sizes.push_back(b.create<arith::DivUIOp>(
+                             loc, getValueOrCreateConstantIndexOp(b, loc, axisSize),
+                             count)
+                            .getResult());
+      }
+    }
+  }
+  SmallVector<Value> results;
+  OpFoldResult offset = b.getIndexAttr(0);
+  for (OpFoldResult size : sizes) {
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+    SmallVector<OpFoldResult> extents = tensor::getMixedSizes(b, loc, x);
+    SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+    offsets[axis] = offset;
+    extents[axis] = size;
+    results.push_back(
+        b.create<tensor::ExtractSliceOp>(loc, x, offsets, extents, strides));
+    std::optional<int64_t> o = getConstantIntValue(offset),
+                           z = getConstantIntValue(size);
+    if (o && z)
+      offset = b.getIndexAttr(*o + *z);
+    else
+      offset = b.create<arith::AddIOp>(loc,
+                                       getValueOrCreateConstantIndexOp(b, loc, offset),
+                                       getValueOrCreateConstantIndexOp(b, loc, size))
+                   .getResult();
+  }
+  return results;
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -1006,6 +1265,11 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Clip", 11, lowerClip);
     add("", "Concat", 4, lowerConcat);
     add("", "Gather", 1, lowerGather);
+    add("", "Shape", 1, lowerShape);
+    add("", "ConstantOfShape", 9, lowerConstantOfShape);
+    add("", "Expand", 8, lowerExpand);
+    add("", "Reshape", 5, lowerReshape);
+    add("", "Split", 2, lowerSplit);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;
