@@ -29,7 +29,8 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     or constant input, keepdims, noop_with_empty_axes), Equal, Less, LessOrEqual,
     Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,
     Gather, Shape, ConstantOfShape, Expand (constant shape), Reshape (constant shape,
-    0 and -1), Split (sizes, num_outputs or equal parts). Integer arithmetic is supported on signless (signed) element types.
+    0 and -1), Split (sizes, num_outputs or equal parts), TopK (10: k as input, over
+    the last axis; scf loops, O(k n) per row, ties to the lower index). Integer arithmetic is supported on signless (signed) element types.
 
     ```
     moe-opt model.onnx --moe-raise --moe-legalize-onnx
@@ -39,6 +40,7 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect",
   ];
 }

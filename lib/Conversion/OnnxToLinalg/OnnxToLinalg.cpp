@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/IR/Builders.h"
@@ -1197,6 +1198,152 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
   return results;
 }
 
+
+/// TopK over the last axis. Each row is scanned k times; pass j takes the best
+/// element that ranks after the one pass j-1 took, ranking by value (descending for
+/// largest) and then by index (ascending), which is ONNX's order for equal values.
+/// O(k * n) per row, meant for router widths.
+FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  Type element = type.getElementType();
+  if (!isFloat(element))
+    return node.emitError() << "TopK is supported on floating-point tensors only, got "
+                            << element;
+  int64_t rank = type.getRank();
+  int64_t axis = intAttr(node, "axis", -1);
+  if (axis < 0)
+    axis += rank;
+  if (rank < 1 || axis != rank - 1)
+    return node.emitError("TopK is supported over the last axis only");
+  bool largest = intAttr(node, "largest", 1) != 0;
+  Location loc = node.getLoc();
+  Value kTensor = (*operands)[1];
+  Value k;
+  if (std::optional<SmallVector<int64_t>> ks = constantInts(kTensor)) {
+    if (ks->size() != 1 || (*ks)[0] < 0)
+      return node.emitError("TopK needs one non-negative k");
+    k = b.create<arith::ConstantIndexOp>(loc, (*ks)[0]);
+  } else {
+    Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+    k = b.create<arith::IndexCastOp>(
+        loc, b.getIndexType(), b.create<tensor::ExtractOp>(loc, kTensor, zero));
+  }
+
+  // Rows: every dimension but the last, flattened.
+  Value rows2d = x;
+  SmallVector<ReassociationIndices> groups;
+  if (rank == 1) {
+    rows2d = b.create<tensor::ExpandShapeOp>(
+        loc, RankedTensorType::get({1, type.getDimSize(0)}, element), x,
+        SmallVector<ReassociationIndices>{{0, 1}});
+  } else if (rank > 2) {
+    ReassociationIndices outer;
+    for (int64_t d = 0; d < rank - 1; ++d)
+      outer.push_back(d);
+    groups = {outer, {rank - 1}};
+    rows2d = b.create<tensor::CollapseShapeOp>(loc, x, groups);
+  }
+  OpFoldResult rows = dimOf(b, loc, rows2d, 0);
+  Value rowCount = getValueOrCreateConstantIndexOp(b, loc, rows);
+  Value width = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, rows2d, 1));
+  auto kStatic = getConstantIntValue(getAsOpFoldResult(k));
+  int64_t kDim = kStatic ? *kStatic : ShapedType::kDynamic;
+  Type i64 = b.getI64Type();
+  Value valuesInit = b.create<tensor::EmptyOp>(
+      loc, SmallVector<OpFoldResult>{rows, getAsOpFoldResult(k)}, element);
+  Value indicesInit = b.create<tensor::EmptyOp>(
+      loc, SmallVector<OpFoldResult>{rows, getAsOpFoldResult(k)}, i64);
+
+  Value c0 = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
+  auto floatType = cast<FloatType>(element);
+  Value worst = b.create<arith::ConstantOp>(
+      loc, b.getFloatAttr(element, APFloat::getInf(floatType.getFloatSemantics(),
+                                                   /*Negative=*/largest)));
+  Value none = b.create<arith::ConstantIndexOp>(loc, -1);
+  auto rowLoop = b.create<scf::ForOp>(
+      loc, c0, rowCount, c1, ValueRange{valuesInit, indicesInit},
+      [&](OpBuilder &rb, Location rl, Value row, ValueRange rowIter) {
+        auto pickLoop = rb.create<scf::ForOp>(
+            rl, c0, k, c1, ValueRange{rowIter[0], rowIter[1], worst, none},
+            [&](OpBuilder &pb, Location pl, Value pick, ValueRange pickIter) {
+              Value previous = pickIter[2], previousIndex = pickIter[3];
+              auto scan = pb.create<scf::ForOp>(
+                  pl, c0, width, c1, ValueRange{worst, none},
+                  [&](OpBuilder &sb, Location sl, Value col, ValueRange best) {
+                    Value v = sb.create<tensor::ExtractOp>(
+                        sl, rows2d, ValueRange{row, col});
+                    auto before = largest ? arith::CmpFPredicate::OGT
+                                          : arith::CmpFPredicate::OLT;
+                    auto after = largest ? arith::CmpFPredicate::OLT
+                                         : arith::CmpFPredicate::OGT;
+                    // Ranks after the previous pick?
+                    Value first = sb.create<arith::CmpIOp>(
+                        sl, arith::CmpIPredicate::eq, previousIndex, none);
+                    Value lower = sb.create<arith::CmpFOp>(sl, after, v, previous);
+                    Value equal = sb.create<arith::CmpFOp>(
+                        sl, arith::CmpFPredicate::OEQ, v, previous);
+                    Value laterIndex = sb.create<arith::CmpIOp>(
+                        sl, arith::CmpIPredicate::sgt, col, previousIndex);
+                    Value tieAfter =
+                        sb.create<arith::AndIOp>(sl, equal, laterIndex);
+                    Value eligible = sb.create<arith::OrIOp>(
+                        sl, first, sb.create<arith::OrIOp>(sl, lower, tieAfter));
+                    // Better than the best so far (ties keep the lower index)?
+                    Value noBest = sb.create<arith::CmpIOp>(
+                        sl, arith::CmpIPredicate::eq, best[1], none);
+                    Value beats = sb.create<arith::CmpFOp>(sl, before, v, best[0]);
+                    Value better = sb.create<arith::OrIOp>(sl, noBest, beats);
+                    Value take = sb.create<arith::AndIOp>(sl, eligible, better);
+                    Value bestValue =
+                        sb.create<arith::SelectOp>(sl, take, v, best[0]);
+                    Value bestIndex =
+                        sb.create<arith::SelectOp>(sl, take, col, best[1]);
+                    sb.create<scf::YieldOp>(sl, ValueRange{bestValue, bestIndex});
+                  });
+              Value chosen = scan.getResult(0), chosenIndex = scan.getResult(1);
+              Value values = pb.create<tensor::InsertOp>(
+                  pl, chosen, pickIter[0], ValueRange{row, pick});
+              Value index64 = pb.create<arith::IndexCastOp>(pl, i64, chosenIndex);
+              Value indices = pb.create<tensor::InsertOp>(
+                  pl, index64, pickIter[1], ValueRange{row, pick});
+              pb.create<scf::YieldOp>(
+                  pl, ValueRange{values, indices, chosen, chosenIndex});
+            });
+        rb.create<scf::YieldOp>(
+            rl, ValueRange{pickLoop.getResult(0), pickLoop.getResult(1)});
+      });
+  Value values = rowLoop.getResult(0), indices = rowLoop.getResult(1);
+
+  // Back to the input's outer dimensions.
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = kDim;
+  auto valuesType = RankedTensorType::get(shape, element);
+  auto indicesType = RankedTensorType::get(shape, i64);
+  SmallVector<OpFoldResult> outSizes;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    outSizes.push_back(dimOf(b, loc, x, d));
+  outSizes.push_back(getAsOpFoldResult(k));
+  if (rank == 1) {
+    SmallVector<ReassociationIndices> all{{0, 1}};
+    return SmallVector<Value>{
+        b.create<tensor::CollapseShapeOp>(loc, valuesType, values, all),
+        b.create<tensor::CollapseShapeOp>(loc, indicesType, indices, all)};
+  }
+  if (rank > 2)
+    return SmallVector<Value>{
+        b.create<tensor::ExpandShapeOp>(loc, valuesType, values, groups, outSizes),
+        b.create<tensor::ExpandShapeOp>(loc, indicesType, indices, groups,
+                                        outSizes)};
+  // Rank 2: the loop results are the outputs (the imported type may be less precise;
+  // the pass casts to it).
+  return SmallVector<Value>{values, indices};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -1270,6 +1417,7 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Expand", 8, lowerExpand);
     add("", "Reshape", 5, lowerReshape);
     add("", "Split", 2, lowerSplit);
+    add("", "TopK", 10, lowerTopK);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;
