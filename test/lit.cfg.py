@@ -18,6 +18,21 @@ config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PAT
 config.substitutions.append(("%moe_src", config.moe_src_root))
 config.substitutions.append(("%moe_obj", config.moe_obj_root))
 
+# Runs a module whose ops are on linalg/tensor/arith/math/scf through MLIR's reference
+# lowering and mlir-cpu-runner: numerical checks of the conversions before the
+# project's own CPU code generator exists.
+config.substitutions.append((
+    "%lower-to-llvm",
+    "--one-shot-bufferize=bufferize-function-boundaries --convert-linalg-to-loops "
+    "--expand-strided-metadata --lower-affine --convert-scf-to-cf --convert-cf-to-llvm "
+    "--finalize-memref-to-llvm --convert-arith-to-llvm --convert-math-to-llvm "
+    "--convert-index-to-llvm --convert-func-to-llvm --reconcile-unrealized-casts"))
+runner_libs = ",".join(os.path.join(config.llvm_tools_dir, "..", "lib", lib) for lib in
+                       ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
+config.substitutions.append((
+    "%run-main",
+    f"mlir-cpu-runner -e main -entry-point-result=void -shared-libs={runner_libs}"))
+
 if not config.moe_enable_compiler:
     config.unsupported = True
 

@@ -10,6 +10,7 @@
 
 #include "dialects/onnx/IR/OnnxDialect.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -851,7 +852,8 @@ FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{*result};
 }
 
-/// Concat along `axis` (tensor.concat).
+/// Concat along `axis`: each input inserted into its slice of the result
+/// (tensor.concat would need decomposing before bufferization).
 FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands =
       rankedInputs(node, node.getInputs().size());
@@ -874,8 +876,28 @@ FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
   }
   if (operands->size() == 1)
     return SmallVector<Value>{(*operands)[0]};
-  return SmallVector<Value>{
-      b.create<tensor::ConcatOp>(node.getLoc(), axis, *operands).getResult()};
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, (*operands)[0]);
+  SmallVector<OpFoldResult> offsets;
+  AffineExpr s0, s1;
+  bindSymbols(b.getContext(), s0, s1);
+  OpFoldResult total = b.getIndexAttr(0);
+  for (Value operand : *operands) {
+    offsets.push_back(total);
+    total = affine::makeComposedFoldedAffineApply(
+        b, loc, s0 + s1, {total, dimOf(b, loc, operand, axis)});
+  }
+  sizes[axis] = total;
+  Value result =
+      b.create<tensor::EmptyOp>(loc, sizes, elementTypeOf((*operands)[0]));
+  for (auto [operand, offset] : llvm::zip(*operands, offsets)) {
+    SmallVector<OpFoldResult> at(rank, b.getIndexAttr(0));
+    at[axis] = offset;
+    result = b.create<tensor::InsertSliceOp>(
+        loc, operand, result, at, tensor::getMixedSizes(b, loc, operand),
+        SmallVector<OpFoldResult>(rank, b.getIndexAttr(1)));
+  }
+  return SmallVector<Value>{result};
 }
 
 /// Gather along `axis`: out[i.., j.., k..] = data[i.., indices[j..], k..], with

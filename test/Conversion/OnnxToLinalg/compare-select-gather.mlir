@@ -54,7 +54,9 @@ func.func @clip(%x: tensor<?x8xf32>, %hi: tensor<f32>, %lo: tensor<f32>) {
 // -----
 
 // CHECK-LABEL: func.func @concat
-// CHECK:       tensor.concat dim(1) %arg0, %arg1 : (tensor<?x8xf32>, tensor<?x4xf32>) -> tensor<?x12xf32>
+// CHECK:       %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<?x12xf32>
+// CHECK:       %[[A:.*]] = tensor.insert_slice %arg0 into %[[E]][0, 0] [%{{.*}}, 8] [1, 1] : tensor<?x8xf32> into tensor<?x12xf32>
+// CHECK:       tensor.insert_slice %arg1 into %[[A]][0, 8] [%{{.*}}, 4] [1, 1] : tensor<?x4xf32> into tensor<?x12xf32>
 func.func @concat(%a: tensor<?x8xf32>, %b: tensor<?x4xf32>) -> tensor<?x12xf32> {
   %c = onnx.node "Concat" opset 13 (%a, %b) attributes {axis = -1 : si64} : (tensor<?x8xf32>, tensor<?x4xf32>) -> tensor<?x12xf32>
   return %c : tensor<?x12xf32>
