@@ -24,7 +24,7 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
 
     Supported today: Add, Sub, Mul, Div, Pow, Max, Min (two inputs), Neg, Abs, Exp,
     Log, Sqrt, Reciprocal, Tanh, Erf, Sigmoid, Relu, Identity, MatMul, Softmax (1 and
-    13), Constant (tensor `value`), Transpose, Unsqueeze and Squeeze (axes as attribute
+    13, as the stable max / exp / sum / divide sequence), Constant (tensor `value`), Transpose, Unsqueeze and Squeeze (axes as attribute
     or constant input), ReduceSum, ReduceMean, ReduceMax, ReduceMin (axes as attribute
     or constant input, keepdims, noop_with_empty_axes), Equal, Less, LessOrEqual,
     Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,

@@ -370,6 +370,23 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{generic.getResult(0)};
 }
 
+/// Softmax of `x` over `dim`, as the numerically stable sequence linalg.softmax
+/// decomposes into (max, subtract and exp, sum, divide), which later stages can
+/// bufferize, tile and fuse like any other linalg op.
+FailureOr<Value> softmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+  Location loc = node.getLoc();
+  Value init = b.create<tensor::EmptyOp>(
+      loc, tensor::getMixedSizes(b, loc, x), elementTypeOf(x));
+  auto op = b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, dim);
+  FailureOr<SmallVector<Value>> parts =
+      cast<linalg::AggregatedOpInterface>(op.getOperation())
+          .decomposeOperation(b);
+  if (failed(parts) || parts->size() != 1)
+    return node.emitError("Softmax could not be decomposed");
+  op.erase();
+  return (*parts)[0];
+}
+
 /// Softmax over `axis` (opset 13 and later: that axis alone).
 FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
@@ -383,14 +400,10 @@ FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
                             << type;
   if (axis < 0)
     axis += type.getRank();
-  Location loc = node.getLoc();
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    sizes.push_back(dimOf(b, loc, x, d));
-  Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
-  return SmallVector<Value>{
-      b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, axis)
-          .getResult()[0]};
+  FailureOr<Value> result = softmax(node, b, x, axis);
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
 }
 
 /// Softmax before opset 13: over the input flattened to 2-D at `axis` (default 1).
@@ -409,11 +422,10 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
                             << " is out of range for " << type;
   Location loc = node.getLoc();
   if (axis == rank - 1) {
-    Value init = b.create<tensor::EmptyOp>(
-        loc, tensor::getMixedSizes(b, loc, x), type.getElementType());
-    return SmallVector<Value>{
-        b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, axis)
-            .getResult()[0]};
+    FailureOr<Value> result = softmax(node, b, x, axis);
+    if (failed(result))
+      return failure();
+    return SmallVector<Value>{*result};
   }
   // [d0 .. d(axis-1)] and [d(axis) .. d(rank-1)] become the two dimensions.
   SmallVector<ReassociationIndices> groups(2);
@@ -422,15 +434,12 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
   if (axis == 0)
     groups.erase(groups.begin());
   Value flat = b.create<tensor::CollapseShapeOp>(loc, x, groups);
-  auto flatType = cast<RankedTensorType>(flat.getType());
-  int64_t softmaxDim = flatType.getRank() - 1;
-  Value init = b.create<tensor::EmptyOp>(
-      loc, tensor::getMixedSizes(b, loc, flat), type.getElementType());
-  Value soft =
-      b.create<linalg::SoftmaxOp>(loc, flatType, flat, init, softmaxDim)
-          .getResult()[0];
+  int64_t softmaxDim = cast<RankedTensorType>(flat.getType()).getRank() - 1;
+  FailureOr<Value> soft = softmax(node, b, flat, softmaxDim);
+  if (failed(soft))
+    return failure();
   return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
-      loc, type, soft, groups, tensor::getMixedSizes(b, loc, x))};
+      loc, type, *soft, groups, tensor::getMixedSizes(b, loc, x))};
 }
 
 

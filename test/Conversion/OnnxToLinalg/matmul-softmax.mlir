@@ -1,6 +1,6 @@
 // MatMul becomes a linalg.generic contraction (batch dimensions broadcast); Softmax
-// becomes linalg.softmax over one axis from opset 13, over the flattened trailing axes
-// before.
+// becomes the stable max / exp / sum / divide sequence over one axis from opset 13,
+// over the flattened trailing axes before.
 // RUN: moe-opt %s --split-input-file --moe-legalize-onnx | FileCheck %s
 
 // CHECK-DAG: #[[A:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
@@ -34,7 +34,16 @@ func.func @matmul_batched_broadcast(%x: tensor<?x1x1x16xf32>, %w: tensor<?x2x16x
 // -----
 
 // CHECK-LABEL: func.func @softmax_13
-// CHECK:       linalg.softmax dimension(1) ins(%arg0 : tensor<?x8xf32>)
+// CHECK:       %[[MAX:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<?x8xf32>) outs(%{{.*}} : tensor<?xf32>)
+// CHECK:         arith.maxnumf
+// CHECK:       %[[EXP:.*]] = linalg.generic {{.*}} ins(%arg0, %[[MAX]] : tensor<?x8xf32>, tensor<?xf32>)
+// CHECK:         arith.subf
+// CHECK:         math.exp
+// CHECK:       %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[EXP]] : tensor<?x8xf32>) outs(%{{.*}} : tensor<?xf32>)
+// CHECK:         arith.addf
+// CHECK:       linalg.generic {{.*}} ins(%[[EXP]], %[[SUM]] : tensor<?x8xf32>, tensor<?xf32>)
+// CHECK:         arith.divf
+// CHECK-NOT:   linalg.softmax
 func.func @softmax_13(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %y = onnx.node "Softmax" opset 13 (%x) attributes {axis = -1 : si64} : (tensor<?x8xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
@@ -45,8 +54,11 @@ func.func @softmax_13(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // Opset 11: axis 1 of a rank-3 input normalises over dimensions 1 and 2 together.
 // CHECK-LABEL: func.func @softmax_11_flattens
 // CHECK:       %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0], [1, 2]] : tensor<2x4x8xf32> into tensor<2x32xf32>
-// CHECK:       %[[SOFT:.*]] = linalg.softmax dimension(1) ins(%[[FLAT]] : tensor<2x32xf32>)
-// CHECK:       tensor.expand_shape %[[SOFT]] {{\[\[}}0], [1, 2]] {{.*}} : tensor<2x32xf32> into tensor<2x4x8xf32>
+// CHECK:       linalg.generic {{.*}} ins(%[[FLAT]] : tensor<2x32xf32>) outs(%{{.*}} : tensor<2xf32>)
+// CHECK:         arith.divf
+// CHECK-NEXT:    linalg.yield
+// CHECK-NEXT:  } -> tensor<2x32xf32>
+// CHECK-NEXT:  tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2]] {{.*}} : tensor<2x32xf32> into tensor<2x4x8xf32>
 func.func @softmax_11_flattens(%x: tensor<2x4x8xf32>) -> tensor<2x4x8xf32> {
   %y = onnx.node "Softmax" opset 11 (%x) attributes {axis = 1 : si64} : (tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %y : tensor<2x4x8xf32>
