@@ -21,17 +21,24 @@ config.substitutions.append(("%moe_obj", config.moe_obj_root))
 # Runs a module whose ops are on linalg/tensor/arith/math/scf through MLIR's reference
 # lowering and mlir-cpu-runner: numerical checks of the conversions before the
 # project's own CPU code generator exists.
-config.substitutions.append((
-    "%lower-to-llvm",
+lower_to_llvm = (
     "--one-shot-bufferize=bufferize-function-boundaries --convert-linalg-to-loops "
     "--expand-strided-metadata --lower-affine --convert-scf-to-cf --convert-cf-to-llvm "
-    "--finalize-memref-to-llvm --convert-arith-to-llvm --convert-math-to-llvm "
-    "--convert-index-to-llvm --convert-func-to-llvm --reconcile-unrealized-casts"))
+    "--convert-math-to-libm --finalize-memref-to-llvm --convert-arith-to-llvm "
+    "--convert-math-to-llvm --convert-index-to-llvm --convert-func-to-llvm "
+    "--reconcile-unrealized-casts")
+config.substitutions.append(("%lower-to-llvm", lower_to_llvm))
 runner_libs = ",".join(os.path.join(config.llvm_tools_dir, "..", "lib", lib) for lib in
                        ("libmlir_runner_utils.so", "libmlir_c_runner_utils.so"))
 config.substitutions.append((
     "%run-main",
     f"mlir-cpu-runner -e main -entry-point-result=void -shared-libs={runner_libs}"))
+# The fixture runner (test/e2e/reference_run.py) with the same lowering and runner.
+config.substitutions.append((
+    "%reference-run",
+    f"python3 {config.moe_src_root}/test/e2e/reference_run.py "
+    f"--moe-opt {config.moe_tools_dir}/moe-opt --runner mlir-cpu-runner "
+    f"--libs {runner_libs} --lower '{lower_to_llvm}'"))
 
 if not config.moe_enable_compiler:
     config.unsupported = True

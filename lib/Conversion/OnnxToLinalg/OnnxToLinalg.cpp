@@ -1063,16 +1063,18 @@ FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
 }
 
 /// Expand: broadcast the input to a shape (numpy rules, a 1 keeps the input's size).
+/// A shape computed at run time is read element by element; its dynamic sizes are
+/// taken to be the result's (a run-time 1 against a larger input is not detected).
 FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
     return failure();
   Value x = (*operands)[0];
-  std::optional<SmallVector<int64_t>> shape = constantInts((*operands)[1]);
-  if (!shape)
-    return node.emitError("Expand needs a constant shape");
-  // Broadcasting against a tensor of that shape gives the result; a placeholder of
-  // the shape carries the static sizes.
+  FailureOr<SmallVector<OpFoldResult>> shape =
+      shapeValues(node, b, (*operands)[1]);
+  if (failed(shape))
+    return failure();
+  // Broadcasting against a placeholder of the requested shape gives the result.
   Location loc = node.getLoc();
   Type element = elementTypeOf(x);
   Value placeholder = b.create<tensor::EmptyOp>(loc, *shape, element);
