@@ -30,7 +30,8 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,
     Gather, Shape, ConstantOfShape, Expand (constant shape), Reshape (constant shape,
     0 and -1), Split (sizes, num_outputs or equal parts), TopK (10: k as input, over
-    the last axis; scf loops, O(k n) per row, ties to the lower index). Integer arithmetic is supported on signless (signed) element types.
+    the last axis; scf loops, O(k n) per row, ties to the lower index), Slice (10:
+    constant starts, ends, axes and positive steps on static dimensions), Gemm (11). Integer arithmetic is supported on signless (signed) element types.
 
     ```
     moe-opt model.onnx --moe-raise --moe-legalize-onnx

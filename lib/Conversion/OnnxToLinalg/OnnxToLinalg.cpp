@@ -1377,6 +1377,146 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{values, indices};
 }
 
+
+/// Slice with constant starts, ends, axes and steps (opset 10 and later), clamped
+/// as ONNX specifies; only positive steps.
+FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  std::optional<SmallVector<int64_t>> starts = constantInts(input(node, 1));
+  std::optional<SmallVector<int64_t>> ends = constantInts(input(node, 2));
+  if (!starts || !ends || starts->size() != ends->size())
+    return node.emitError("Slice needs constant starts and ends of one length");
+  SmallVector<int64_t> axes, steps(starts->size(), 1);
+  if (Value axesInput = input(node, 3)) {
+    std::optional<SmallVector<int64_t>> given = constantInts(axesInput);
+    if (!given || given->size() != starts->size())
+      return node.emitError("Slice needs constant axes, one per start");
+    axes = *given;
+  } else {
+    for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
+      axes.push_back(i);
+  }
+  if (Value stepsInput = input(node, 4)) {
+    std::optional<SmallVector<int64_t>> given = constantInts(stepsInput);
+    if (!given || given->size() != starts->size())
+      return node.emitError("Slice needs constant steps, one per start");
+    steps = *given;
+  }
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  for (auto [i, axisValue] : llvm::enumerate(axes)) {
+    int64_t axis = axisValue < 0 ? axisValue + rank : axisValue;
+    if (axis < 0 || axis >= rank)
+      return node.emitError() << "Slice axis " << axisValue
+                              << " is out of range for rank " << rank;
+    int64_t step = steps[i];
+    if (step <= 0)
+      return node.emitError("Slice with a negative or zero step is not supported");
+    int64_t dim = type.getDimSize(axis);
+    if (ShapedType::isDynamic(dim))
+      return node.emitError() << "Slice of dynamic dimension " << axis
+                              << " is not supported yet";
+    auto clampTo = [&](int64_t v) {
+      if (v < 0)
+        v += dim;
+      return std::clamp<int64_t>(v, 0, dim);
+    };
+    int64_t start = clampTo((*starts)[i]), end = clampTo((*ends)[i]);
+    int64_t count = end > start ? (end - start + step - 1) / step : 0;
+    offsets[axis] = b.getIndexAttr(start);
+    sizes[axis] = b.getIndexAttr(count);
+    strides[axis] = b.getIndexAttr(step);
+  }
+  return SmallVector<Value>{
+      b.create<tensor::ExtractSliceOp>(loc, x, offsets, sizes, strides)};
+}
+
+/// Gemm: alpha * A' B' + beta * C, with A' and B' optionally transposed.
+FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value lhs = (*operands)[0], rhs = (*operands)[1], addend = input(node, 2);
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto rhsType = cast<RankedTensorType>(rhs.getType());
+  Type element = lhsType.getElementType();
+  if (lhsType.getRank() != 2 || rhsType.getRank() != 2 ||
+      rhsType.getElementType() != element || !isFloat(element))
+    return node.emitError("Gemm needs two 2-D floating-point inputs of one type");
+  bool transA = intAttr(node, "transA", 0) != 0;
+  bool transB = intAttr(node, "transB", 0) != 0;
+  double alpha = 1.0, beta = 1.0;
+  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("alpha")))
+    alpha = attr.getValueAsDouble();
+  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("beta")))
+    beta = attr.getValueAsDouble();
+  Location loc = node.getLoc();
+  MLIRContext *context = b.getContext();
+  AffineExpr m = getAffineDimExpr(0, context), n = getAffineDimExpr(1, context),
+             k = getAffineDimExpr(2, context);
+  SmallVector<AffineMap> maps{
+      AffineMap::get(3, 0, transA ? ArrayRef<AffineExpr>{k, m} : ArrayRef<AffineExpr>{m, k},
+                     context),
+      AffineMap::get(3, 0, transB ? ArrayRef<AffineExpr>{n, k} : ArrayRef<AffineExpr>{k, n},
+                     context),
+      AffineMap::get(3, 0, {m, n}, context)};
+  SmallVector<OpFoldResult> sizes{dimOf(b, loc, lhs, transA ? 1 : 0),
+                                  dimOf(b, loc, rhs, transB ? 0 : 1)};
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  Value filled =
+      b.create<linalg::FillOp>(loc, zeroOf(b, loc, element), init).getResult(0);
+  Value product =
+      b.create<linalg::GenericOp>(
+           loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled}, maps,
+           SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
+                                            utils::IteratorType::parallel,
+                                            utils::IteratorType::reduction},
+           [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+             Value mul = nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+             nested.create<linalg::YieldOp>(
+                 nestedLoc,
+                 nested.create<arith::AddFOp>(nestedLoc, args[2], mul).getResult());
+           })
+          .getResult(0);
+  if (alpha == 1.0 && (!addend || beta == 0.0))
+    return SmallVector<Value>{product};
+  SmallVector<Value> terms{product};
+  if (addend && beta != 0.0) {
+    if (!isa<RankedTensorType>(addend.getType()) || elementTypeOf(addend) != element)
+      return node.emitError("Gemm's C must be a tensor of the inputs' type");
+    terms.push_back(addend);
+  }
+  FailureOr<Value> result = broadcastGeneric(
+      node, b, terms, element,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value scaled = args[0];
+        if (alpha != 1.0)
+          scaled = nested.create<arith::MulFOp>(
+              nestedLoc, scaled,
+              nested.create<arith::ConstantOp>(nestedLoc,
+                                               nested.getFloatAttr(element, alpha)));
+        if (args.size() == 1)
+          return scaled;
+        Value c = args[1];
+        if (beta != 1.0)
+          c = nested.create<arith::MulFOp>(
+              nestedLoc, c,
+              nested.create<arith::ConstantOp>(nestedLoc,
+                                               nested.getFloatAttr(element, beta)));
+        return nested.create<arith::AddFOp>(nestedLoc, scaled, c).getResult();
+      });
+  if (failed(result))
+    return failure();
+  return SmallVector<Value>{*result};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -1451,6 +1591,8 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Reshape", 5, lowerReshape);
     add("", "Split", 2, lowerSplit);
     add("", "TopK", 10, lowerTopK);
+    add("", "Slice", 10, lowerSlice);
+    add("", "Gemm", 11, lowerGemm);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;

@@ -107,3 +107,25 @@ func.func @bad_perm(%a: tensor<4x3xf32>) {
   %y = onnx.node "Transpose" opset 13 (%a) attributes {perm = [0 : si64, 0 : si64]} : (tensor<4x3xf32>) -> tensor<4x4xf32>
   return
 }
+
+// -----
+
+func.func @slice_negative_step(%a: tensor<4x8xf32>) {
+  %st = arith.constant dense<[7]> : tensor<1xi64>
+  %en = arith.constant dense<[0]> : tensor<1xi64>
+  %ax = arith.constant dense<[1]> : tensor<1xi64>
+  %sp = arith.constant dense<[-1]> : tensor<1xi64>
+  // expected-error @+1 {{Slice with a negative or zero step is not supported}}
+  %y = onnx.node "Slice" opset 13 (%a, %st, %en, %ax, %sp) : (tensor<4x8xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4x7xf32>
+  return
+}
+
+// -----
+
+func.func @slice_dynamic(%a: tensor<?x8xf32>) {
+  %st = arith.constant dense<[1]> : tensor<1xi64>
+  %en = arith.constant dense<[3]> : tensor<1xi64>
+  // expected-error @+1 {{Slice of dynamic dimension 0 is not supported yet}}
+  %y = onnx.node "Slice" opset 13 (%a, %st, %en) : (tensor<?x8xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x8xf32>
+  return
+}

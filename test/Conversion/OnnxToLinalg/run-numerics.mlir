@@ -82,5 +82,24 @@ func.func @main() {
   %zeros = arith.constant dense<0.0> : tensor<2x3xf32>
   %masked = onnx.node "Where" opset 16 (%pos, %sig, %zeros) : (tensor<2x3xi1>, tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xf32>
   call @print(%masked) : (tensor<2x3xf32>) -> ()
+
+  // Gemm with transB, alpha 2 and a broadcast bias times beta 0.5:
+  // 2 * z @ I^T + 0.5 * [1, 2, 3].
+  // CHECK:      {{\[\[}}0.5, -1, 3.5],
+  // CHECK-NEXT: [-5.5, 5, 0.5]]
+  %eye = arith.constant dense<[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]> : tensor<3x3xf32>
+  %bias = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %gemm = onnx.node "Gemm" opset 13 (%z, %eye, %bias) attributes {alpha = 2.0 : f32, beta = 0.5 : f32, transB = 1 : si64} : (tensor<2x3xf32>, tensor<3x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  call @print(%gemm) : (tensor<2x3xf32>) -> ()
+
+  // Slice columns 1, 4 and 7 of the [2, 8] input (start 1, step 3).
+  // CHECK:      {{\[\[}}0.9, -2, 0.2],
+  // CHECK-NEXT: [4, 1, 6]]
+  %st = arith.constant dense<[1]> : tensor<1xi64>
+  %en = arith.constant dense<[100]> : tensor<1xi64>
+  %ax = arith.constant dense<[1]> : tensor<1xi64>
+  %sp = arith.constant dense<[3]> : tensor<1xi64>
+  %strided = onnx.node "Slice" opset 13 (%x, %st, %en, %ax, %sp) : (tensor<2x8xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x3xf32>
+  call @print(%strided) : (tensor<2x3xf32>) -> ()
   return
 }
