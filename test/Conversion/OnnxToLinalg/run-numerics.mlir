@@ -101,5 +101,29 @@ func.func @main() {
   %sp = arith.constant dense<[3]> : tensor<1xi64>
   %strided = onnx.node "Slice" opset 13 (%x, %st, %en, %ax, %sp) : (tensor<2x8xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x3xf32>
   call @print(%strided) : (tensor<2x3xf32>) -> ()
+
+  // LayerNormalization over the last axis with scale and bias (epsilon 1e-5).
+  // CHECK:      {{\[\[}}0.1, -2.44947, 0.512368],
+  // CHECK-NEXT: [-1.12474, 2.44949, -0.1]]
+  %gamma = arith.constant dense<[1.0, 2.0, 0.5]> : tensor<3xf32>
+  %beta = arith.constant dense<[0.1, 0.0, -0.1]> : tensor<3xf32>
+  %ln = onnx.node "LayerNormalization" opset 17 (%z, %gamma, %beta) attributes {axis = -1 : si64, epsilon = 1.0e-5 : f32} : (tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  call @print(%ln) : (tensor<2x3xf32>) -> ()
+
+  // RMS norm (SimplifiedLayerNormalization, epsilon 1e-6).
+  // CHECK:      {{\[\[}}0, -2.44949, 0.612372],
+  // CHECK-NEXT: [-1.42749, 1.90332, -0.118958]]
+  %rms = onnx.node "SimplifiedLayerNormalization" opset 17 (%z, %gamma) attributes {axis = -1 : si64, epsilon = 1.0e-6 : f32} : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  call @print(%rms) : (tensor<2x3xf32>) -> ()
+
+  // SkipSimplifiedLayerNormalization: the RMS norm of z + skip; output 3 is the sum.
+  // CHECK:      {{\[\[}}0.774596, 0, 0.774596],
+  // CHECK-NEXT: [-0.951662, 2.85{{[0-9]+}}, 0.118958]]
+  // CHECK:      {{\[\[}}1, 0, 2],
+  // CHECK-NEXT: [-2, 3, 0.5]]
+  %ones = arith.constant dense<1.0> : tensor<2x3xf32>
+  %skip:4 = onnx.node "SkipSimplifiedLayerNormalization" domain "com.microsoft" opset 1 (%z, %ones, %gamma) attributes {epsilon = 1.0e-6 : f32} : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<3xf32>) -> (tensor<2x3xf32>, tensor<*xf32>, tensor<*xf32>, tensor<2x3xf32>)
+  call @print(%skip#0) : (tensor<2x3xf32>) -> ()
+  call @print(%skip#3) : (tensor<2x3xf32>) -> ()
   return
 }
