@@ -25,7 +25,11 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       ScatterElements of the top-k weights into zeros, summed over experts.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
-    not) or TopK→Softmax over the k chosen logits.
+    not), TopK→Softmax over the k chosen logits, or sigmoid scores with GatherElements
+    of the chosen ones (DeepSeek-V3): an optional selection-only correction bias,
+    optional grouped top-k (the best `topk_groups` of `num_groups` groups by the sum
+    of their two best scores, masked with Where), renormalisation and a scaling
+    factor.
 
     A layer that differs in anything the rewrite cannot represent (the sparse-mixer
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`

@@ -45,7 +45,20 @@ struct RoutingMatch {
   RoutingKind kind = RoutingKind::SoftmaxTopK;
   bool normalize = false;
   int64_t k = 0;
+  /// Sigmoid routing: the selection-only correction bias, the factor on the final
+  /// weights, and grouped top-k.
+  Value bias;
+  double scale = 1.0;
+  int64_t numGroups = 1, topkGroups = 1;
 };
+
+/// The two operands of a commutative node (Mul, Add) in both orders.
+SmallVector<std::pair<Value, Value>, 2> bothOrders(NodeOp commutative) {
+  if (!commutative)
+    return {};
+  return {{input(commutative, 0), input(commutative, 1)},
+          {input(commutative, 1), input(commutative, 0)}};
+}
 
 /// The TopK over the last axis with a constant k that defines `value` (result 0).
 NodeOp topKValues(Value value, int64_t &k) {
@@ -68,6 +81,106 @@ bool isLastAxisSoftmax(NodeOp softmax) {
   return softmax && isAxis(intAttr(softmax, "axis", -1), rank - 1, rank);
 }
 
+/// `Add(value, bias)` (either order) with a 1-D bias that is not a node's result:
+/// returns the other operand and sets `bias`.
+Value splitSelectionBias(Value value, Value &bias) {
+  for (auto [scores, candidate] : bothOrders(node(value, "Add")))
+    if (rankOf(candidate) == 1 && !candidate.getDefiningOp<NodeOp>()) {
+      bias = candidate;
+      return scores;
+    }
+  return value;
+}
+
+/// DeepSeek-V3 group selection: `Where(mask, scores, -inf)` where the mask keeps the
+/// experts of the `topk_groups` groups whose two best scores sum highest:
+///   g  = TopK(ReduceSum(TopK(Reshape(scores, [T, G, E/G]), 2).values, -1), topk_groups)
+///   mask = Cast(Reshape(Expand(Unsqueeze(ScatterElements(zeros, g.ids, ones)))))
+/// Returns the ungrouped scores and sets the group counts.
+Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups) {
+  NodeOp where = node(value, "Where");
+  if (!where)
+    return Value();
+  std::optional<double> fill = constFloat(input(where, 2));
+  if (!fill || !std::isinf(*fill) || *fill > 0)
+    return Value();
+  Value scores = input(where, 1);
+  // Walk the mask back to the group scatter.
+  Value mask = input(where, 0);
+  for (StringRef op : {"Cast", "Reshape", "Expand", "Unsqueeze"})
+    if (NodeOp step = node(mask, op))
+      mask = input(step, 0);
+  NodeOp scatter = node(mask, "ScatterElements");
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2))
+    return Value();
+  NodeOp groupTop = node(input(scatter, 1), "TopK");
+  if (!groupTop || groupTop.getResult(1) != input(scatter, 1))
+    return Value();
+  std::optional<SmallVector<int64_t>> kept = constInts(input(groupTop, 1));
+  NodeOp groupScore = node(input(groupTop, 0), "ReduceSum");
+  if (!kept || kept->size() != 1 || !groupScore)
+    return Value();
+  // Groups are scored by their two best experts, as #moe.routing defines it.
+  int64_t perGroupK;
+  NodeOp perGroup = topKValues(input(groupScore, 0), perGroupK);
+  if (!perGroup || perGroupK != 2)
+    return Value();
+  NodeOp reshape = node(input(perGroup, 0), "Reshape");
+  std::optional<SmallVector<int64_t>> grouped =
+      reshape ? constInts(input(reshape, 1)) : std::nullopt;
+  if (!reshape || input(reshape, 0) != scores || !grouped || grouped->size() != 3)
+    return Value();
+  numGroups = (*grouped)[1];
+  topkGroups = (*kept)[0];
+  return scores;
+}
+
+/// Sigmoid routing: weights = GatherElements(Sigmoid(logits), ids) [/ sum] [* scale],
+/// ids = TopK(selection) with selection = sigmoid scores [+ bias], optionally
+/// restricted to the best groups.
+std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
+  RoutingMatch match;
+  for (auto [value, factor] : bothOrders(node(weights, "Mul")))
+    if (std::optional<double> c = constFloat(factor)) {
+      match.scale = *c;
+      weights = value;
+      break;
+    }
+  if (NodeOp div = node(weights, "Div")) {
+    // The denominator may carry a tiny epsilon against division by zero.
+    Value denominator = input(div, 1);
+    for (auto [sumValue, epsilon] : bothOrders(node(denominator, "Add")))
+      if (std::optional<double> c = constFloat(epsilon); c && std::abs(*c) < 1e-6) {
+        denominator = sumValue;
+        break;
+      }
+    NodeOp sum = node(denominator, "ReduceSum");
+    if (!sum || input(sum, 0) != input(div, 0) || intAttr(sum, "keepdims", 1) != 1 ||
+        axes(sum, 2) != SmallVector<int64_t>{1})
+      return std::nullopt;
+    match.normalize = true;
+    weights = input(div, 0);
+  }
+  NodeOp gather = node(weights, "GatherElements");
+  if (!gather || !isAxis(intAttr(gather, "axis", 0), 1, 2))
+    return std::nullopt;
+  NodeOp sigmoid = node(input(gather, 0), "Sigmoid");
+  NodeOp topk = node(input(gather, 1), "TopK");
+  if (!sigmoid || !topk || topk.getResult(1) != input(gather, 1) ||
+      topKValues(topk.getResult(0), match.k) != topk)
+    return std::nullopt;
+  Value selection = input(topk, 0);
+  if (Value ungrouped = matchGroupMask(selection, match.numGroups, match.topkGroups))
+    selection = ungrouped;
+  selection = splitSelectionBias(selection, match.bias);
+  if (selection != sigmoid.getResult(0))
+    return std::nullopt;
+  match.kind = RoutingKind::SigmoidTopK;
+  match.logits = input(sigmoid, 0);
+  match.ids = topk.getResult(1);
+  return match;
+}
+
 std::optional<RoutingMatch> matchRouting(Value weights) {
   RoutingMatch match;
   // [T, k] weights broadcast against the [T, k, H] expert outputs.
@@ -77,6 +190,8 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
       return std::nullopt;
     weights = input(unsqueeze, 0);
   }
+  if (std::optional<RoutingMatch> sigmoid = matchSigmoidRouting(weights))
+    return sigmoid;
   if (NodeOp div = node(weights, "Div")) {
     NodeOp sum = node(input(div, 1), "ReduceSum");
     if (!sum || input(sum, 0) != input(div, 0) || intAttr(sum, "keepdims", 1) != 1)
@@ -169,16 +284,10 @@ std::pair<Value, Value> splitBias(Value value, const ExpertLayout &layout) {
   return {value, Value()};
 }
 
-/// The two operands of a Mul in both orders.
-SmallVector<std::pair<Value, Value>, 2> mulOperands(NodeOp mul) {
-  if (!mul)
-    return {};
-  return {{input(mul, 0), input(mul, 1)}, {input(mul, 1), input(mul, 0)}};
-}
 
 /// `x * sigmoid(alpha * x)`: returns x and sets alpha.
 Value matchSilu(Value value, double &alpha) {
-  for (auto [x, sig] : mulOperands(node(value, "Mul"))) {
+  for (auto [x, sig] : bothOrders(node(value, "Mul"))) {
     NodeOp sigmoid = node(sig, "Sigmoid");
     if (!sigmoid)
       continue;
@@ -187,7 +296,7 @@ Value matchSilu(Value value, double &alpha) {
       alpha = 1.0;
       return x;
     }
-    for (auto [y, scale] : mulOperands(node(arg, "Mul")))
+    for (auto [y, scale] : bothOrders(node(arg, "Mul")))
       if (y == x)
         if (std::optional<double> c = constFloat(scale)) {
           alpha = *c;
@@ -259,14 +368,14 @@ Value matchClip(Value value, double &low, double &high) {
 /// the pre-activation.
 Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
   // Gated: act = silu(gate') * up', gate' = min(gate, limit), up' = clip(up) + beta.
-  for (auto [activated, upSide] : mulOperands(node(act, "Mul"))) {
+  for (auto [activated, upSide] : bothOrders(node(act, "Mul"))) {
     double alpha;
     Value gate = matchSilu(activated, alpha);
     if (!gate)
       continue;
     double beta = 0.0;
     Value up = upSide;
-    for (auto [upValue, offset] : mulOperands(node(upSide, "Add")))
+    for (auto [upValue, offset] : bothOrders(node(upSide, "Add")))
       if (std::optional<double> c = constFloat(offset)) {
         beta = *c;
         up = upValue;
@@ -396,8 +505,15 @@ protected:
       created.push_back(down.getDefiningOp());
     }
     MLIRContext *context = rewriter.getContext();
-    auto routingAttr = RoutingAttr::get(context, routing.kind, routing.k,
-                                        routing.normalize);
+    auto routingAttr = RoutingAttr::getChecked(
+        [&] { return emitError(loc); }, context, routing.kind, routing.k,
+        routing.normalize, APFloat(routing.scale), routing.numGroups,
+        routing.topkGroups, APFloat(0.0));
+    if (!routingAttr) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter, "the routing has no #moe.routing form");
+    }
     auto activation = ActivationAttr::getChecked(
         [&] { return emitError(loc); }, context, experts.fn, experts.gated,
         APFloat(experts.alpha), APFloat(experts.beta),
@@ -411,7 +527,7 @@ protected:
     }
     auto layer = rewriter.create<LayerOp>(
         loc, resultType, experts.tokens, routing.logits, gateUp, down, Value(),
-        experts.gateUpBias, experts.downBias, Value(), Value(), Value(),
+        experts.gateUpBias, experts.downBias, Value(), routing.bias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
     created.push_back(layer);
     if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {
@@ -443,7 +559,7 @@ public:
     if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
       return failure();
 
-    for (auto [expertOut, weights] : mulOperands(mul)) {
+    for (auto [expertOut, weights] : bothOrders(mul)) {
       std::optional<RoutingMatch> routing = matchRouting(weights);
       if (!routing)
         continue;
@@ -491,7 +607,7 @@ public:
         intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
         axes(sum, 3) != SmallVector<int64_t>{0})
       return failure();
-    for (auto [expertOut, weights] : mulOperands(node(input(sum, 0), "Mul"))) {
+    for (auto [expertOut, weights] : bothOrders(node(input(sum, 0), "Mul"))) {
       std::optional<RoutingMatch> routing = matchDenseRouting(weights);
       if (!routing)
         continue;
