@@ -22,7 +22,11 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       optional gathered biases, the outputs weighted and summed over k;
     - the dense all-experts form: every expert run on every token (`[1, T, H] @
       [E, H, F]`) and weighted by a dense `[T, E]` routing matrix built by
-      ScatterElements of the top-k weights into zeros, summed over experts.
+      ScatterElements of the top-k weights into zeros, summed over experts;
+    - the per-expert dense form (a ModuleList of experts exported without loops):
+      each expert's own 2-D weights (`x @ w1`, `x @ w3`, `@ w2`) run on every token,
+      weighted by its column of the scattered routing matrix, and added up; the
+      weights are transposed and stacked into `[E, out, in]`.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
     not), TopK→Softmax over the k chosen logits, or sigmoid scores with GatherElements

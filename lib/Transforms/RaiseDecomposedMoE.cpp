@@ -29,6 +29,7 @@
 #include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
@@ -492,7 +493,8 @@ protected:
   /// records a near miss when the layer would not verify; counts a raise in `raised`.
   LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
                         const ExpertMatch &experts,
-                        PatternRewriter &rewriter, int64_t &raised) const {
+                        PatternRewriter &rewriter, int64_t &raised,
+                        Value up = Value()) const {
     Location loc = sum.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(sum);
@@ -526,7 +528,7 @@ protected:
       return nearMiss(sum, rewriter, "the activation has no #moe.activation form");
     }
     auto layer = rewriter.create<LayerOp>(
-        loc, resultType, experts.tokens, routing.logits, gateUp, down, Value(),
+        loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
         experts.gateUpBias, experts.downBias, Value(), routing.bias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
     created.push_back(layer);
@@ -577,6 +579,20 @@ public:
 
 };
 
+/// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights spread
+/// into a dense [T, E] matrix.
+std::optional<RoutingMatch> matchScatteredRouting(Value value) {
+  NodeOp scatter = node(value, "ScatterElements");
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+      stringAttr(scatter, "reduction", "none") != "none" ||
+      !isZeroFill(node(input(scatter, 0), "ConstantOfShape")))
+    return std::nullopt;
+  std::optional<RoutingMatch> routing = matchRouting(input(scatter, 2));
+  if (!routing || routing->ids != input(scatter, 1))
+    return std::nullopt;
+  return routing;
+}
+
 /// Dense form: the weights operand is `Unsqueeze(Transpose(ScatterElements(zeros,
 /// ids, w, axis = 1), [1, 0]), [2])`, the routing weights scattered into [T, E].
 std::optional<RoutingMatch> matchDenseRouting(Value value) {
@@ -586,15 +602,7 @@ std::optional<RoutingMatch> matchDenseRouting(Value value) {
   NodeOp transpose = node(input(unsqueeze, 0), "Transpose");
   if (!transpose || intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0})
     return std::nullopt;
-  NodeOp scatter = node(input(transpose, 0), "ScatterElements");
-  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
-      stringAttr(scatter, "reduction", "none") != "none" ||
-      !isZeroFill(node(input(scatter, 0), "ConstantOfShape")))
-    return std::nullopt;
-  std::optional<RoutingMatch> routing = matchRouting(input(scatter, 2));
-  if (!routing || routing->ids != input(scatter, 1))
-    return std::nullopt;
-  return routing;
+  return matchScatteredRouting(input(transpose, 0));
 }
 
 class RaiseDenseMoE : public RaiseDecomposedPattern {
@@ -627,11 +635,233 @@ public:
   }
 };
 
+
+/// One expert of the per-expert (ModuleList) dense form: `down(act(x @ w1) [* x @ w3])`
+/// with its own 2-D weights.
+struct ModuleExpert {
+  Value w1, w3, w2;
+};
+
+/// A 2-D weight applied as `x @ w`, when `value` is `MatMul(tokens, w)`.
+Value rowWeight(Value value, Value tokens) {
+  NodeOp matmul = node(value, "MatMul");
+  if (!matmul || input(matmul, 0) != tokens)
+    return Value();
+  Value weight = input(matmul, 1);
+  bool external = weight && (weight.getDefiningOp<arith::ConstantOp>() ||
+                             isa<BlockArgument>(weight));
+  return external && rankOf(weight) == 2 ? weight : Value();
+}
+
+/// Matches one expert's output; fills `activation` the first time and checks that
+/// later experts use the same one.
+std::optional<ModuleExpert> matchModuleExpert(Value out, Value tokens,
+                                              ExpertMatch &activation,
+                                              bool first) {
+  NodeOp down = node(out, "MatMul");
+  if (!down)
+    return std::nullopt;
+  ModuleExpert expert;
+  expert.w2 = input(down, 1);
+  if (!expert.w2 || rankOf(expert.w2) != 2 ||
+      !(expert.w2.getDefiningOp<arith::ConstantOp>() ||
+        isa<BlockArgument>(expert.w2)))
+    return std::nullopt;
+  ExpertMatch seen;
+  Value act = input(down, 0);
+  for (auto [activated, upSide] : bothOrders(node(act, "Mul"))) {
+    double alpha;
+    Value gate = matchSilu(activated, alpha);
+    if (!gate)
+      continue;
+    expert.w1 = rowWeight(gate, tokens);
+    expert.w3 = rowWeight(upSide, tokens);
+    if (expert.w1 && expert.w3) {
+      seen.fn = ActivationFn::Silu;
+      seen.gated = GateLayout::Separate;
+      seen.alpha = alpha;
+      break;
+    }
+  }
+  if (!expert.w1) {
+    double alpha = 1.0;
+    Value pre;
+    if ((pre = matchSilu(act, alpha)))
+      seen.fn = ActivationFn::Silu;
+    else if (NodeOp relu = node(act, "Relu")) {
+      pre = input(relu, 0);
+      seen.fn = ActivationFn::Relu;
+    }
+    seen.alpha = alpha;
+    expert.w1 = pre ? rowWeight(pre, tokens) : Value();
+    expert.w3 = Value();
+  }
+  if (!expert.w1)
+    return std::nullopt;
+  if (first) {
+    activation.fn = seen.fn;
+    activation.gated = seen.gated;
+    activation.alpha = seen.alpha;
+  } else if (activation.fn != seen.fn || activation.gated != seen.gated ||
+             activation.alpha != seen.alpha) {
+    return std::nullopt;
+  }
+  return expert;
+}
+
+/// Stacks per-expert 2-D weights `[in, out]` into one `[E, out, in]` weight.
+Value stackTransposed(PatternRewriter &rewriter, Location loc,
+                      ArrayRef<Value> weights) {
+  auto type = cast<RankedTensorType>(weights.front().getType());
+  int64_t in = type.getDimSize(0), out = type.getDimSize(1);
+  auto numExperts = static_cast<int64_t>(weights.size());
+  Value stacked = rewriter.create<tensor::EmptyOp>(
+      loc, ArrayRef<int64_t>{numExperts, out, in}, type.getElementType());
+  for (auto [e, weight] : llvm::enumerate(weights)) {
+    Value init = rewriter.create<tensor::EmptyOp>(
+        loc, ArrayRef<int64_t>{out, in}, type.getElementType());
+    Value transposed =
+        rewriter
+            .create<linalg::TransposeOp>(loc, weight, init,
+                                         ArrayRef<int64_t>{1, 0})
+            .getResult()[0];
+    SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(e),
+                                      rewriter.getIndexAttr(0),
+                                      rewriter.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{rewriter.getIndexAttr(1),
+                                    rewriter.getIndexAttr(out),
+                                    rewriter.getIndexAttr(in)};
+    SmallVector<OpFoldResult> strides(3, rewriter.getIndexAttr(1));
+    stacked = rewriter.create<tensor::InsertSliceOp>(loc, transposed, stacked,
+                                                     offsets, sizes, strides);
+  }
+  return stacked;
+}
+
+/// The terms of a tree of Adds whose inner Adds have no other users.
+void collectSum(Value value, SmallVectorImpl<Value> &terms) {
+  NodeOp add = node(value, "Add");
+  if (add && add->hasOneUse()) {
+    collectSum(input(add, 0), terms);
+    collectSum(input(add, 1), terms);
+    return;
+  }
+  terms.push_back(value);
+}
+
+/// Per-expert dense form (transformers' ModuleList of experts, exported without
+/// loops): every expert runs on every token with its own weights, and the outputs
+/// are weighted by columns of a scattered [T, E] routing matrix and added up.
+class RaiseModuleListMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp root,
+                                PatternRewriter &rewriter) const override {
+    if (root.getOpType() != "Add" || !root.getDomainName().empty() ||
+        rankOf(root.getResult(0)) != 2)
+      return failure();
+    // Raise from the top of the chain only.
+    for (Operation *user : root->getUsers())
+      if (NodeOp userNode = dyn_cast<NodeOp>(user);
+          userNode && userNode.getOpType() == "Add" && root->hasOneUse())
+        return failure();
+    SmallVector<Value> terms;
+    collectSum(input(root, 0), terms);
+    collectSum(input(root, 1), terms);
+    if (terms.size() < 2)
+      return failure();
+
+    // Each term: expert_e(x) * Unsqueeze(Gather(R, e, axis = 1), [1]).
+    std::optional<RoutingMatch> routing;
+    Value routingMatrix, tokens;
+    ExpertMatch activation;
+    bool haveActivation = false;
+    SmallVector<std::optional<ModuleExpert>> experts(terms.size());
+    for (Value term : terms) {
+      bool matched = false;
+      for (auto [out, column] : bothOrders(node(term, "Mul"))) {
+        NodeOp unsqueeze = node(column, "Unsqueeze");
+        NodeOp gather = unsqueeze ? node(input(unsqueeze, 0), "Gather") : NodeOp();
+        if (!gather || axes(unsqueeze, 2) != SmallVector<int64_t>{1} ||
+            !isAxis(intAttr(gather, "axis", 0), 1, 2))
+          continue;
+        std::optional<SmallVector<int64_t>> index = constInts(input(gather, 1));
+        if (!index || index->size() != 1 || (*index)[0] < 0 ||
+            (*index)[0] >= static_cast<int64_t>(terms.size()) ||
+            experts[(*index)[0]])
+          continue;
+        if (!routingMatrix) {
+          routingMatrix = input(gather, 0);
+          routing = matchScatteredRouting(routingMatrix);
+          NodeOp firstDown = node(out, "MatMul");
+          tokens = findTokens(firstDown ? input(firstDown, 0) : Value());
+        }
+        if (input(gather, 0) != routingMatrix || !routing || !tokens)
+          break;
+        std::optional<ModuleExpert> expert =
+            matchModuleExpert(out, tokens, activation, !haveActivation);
+        if (!expert)
+          break;
+        haveActivation = true;
+        experts[(*index)[0]] = expert;
+        matched = true;
+        break;
+      }
+      if (!matched)
+        return routingMatrix ? nearMiss(root, rewriter,
+                                        "a sum of per-expert outputs weighted by a "
+                                        "routing matrix, but an expert does not match")
+                             : failure();
+    }
+    int64_t numExperts = static_cast<int64_t>(experts.size());
+    auto matrixType = dyn_cast<RankedTensorType>(routingMatrix.getType());
+    if (!matrixType || matrixType.getDimSize(1) != numExperts)
+      return nearMiss(root, rewriter,
+                      "the routing matrix has a column per expert, but not all "
+                      "experts are added up");
+
+    Location loc = root.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(root);
+    SmallVector<Value> w1, w3, w2;
+    for (const std::optional<ModuleExpert> &expert : experts) {
+      w1.push_back(expert->w1);
+      w2.push_back(expert->w2);
+      if (expert->w3)
+        w3.push_back(expert->w3);
+    }
+    ExpertMatch match = activation;
+    match.tokens = tokens;
+    match.inputMajor = false;
+    match.gateUp = stackTransposed(rewriter, loc, w1);
+    match.down = stackTransposed(rewriter, loc, w2);
+    Value up = w3.empty() ? Value() : stackTransposed(rewriter, loc, w3);
+    return rewriteToLayer(root, *routing, match, rewriter, counts.dense, up);
+  }
+
+private:
+  /// The tokens `x` of `act = f(x @ w1) [* x @ w3]`.
+  static Value findTokens(Value act) {
+    SmallVector<Value> worklist{act};
+    for (unsigned i = 0; i < worklist.size() && i < 8; ++i) {
+      NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
+      if (!op)
+        continue;
+      if (op.getOpType() == "MatMul")
+        return input(op, 0);
+      for (Value operand : op.getInputs())
+        worklist.push_back(operand);
+    }
+    return Value();
+  }
+};
+
 } // namespace
 
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                 ::moe::RaiseCounts &counts,
                                                 bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE>(patterns.getContext(),
-                                                    counts, explain);
+  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE>(
+      patterns.getContext(), counts, explain);
 }
