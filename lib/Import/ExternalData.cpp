@@ -1,8 +1,9 @@
 //===- ExternalData.cpp - untrusted ONNX external data --------------------===//
 //
-// An ONNX file names its external data files itself, so a hostile model could point
-// at any file on the machine. Locations are confined to the model's folder, checked
-// after symlinks are resolved, and every range is checked against the file's size.
+// An ONNX file names its external data files itself, so a hostile model could
+// point at any file on the machine. Locations are confined to the model's
+// folder, checked after symlinks are resolved, and every range is checked
+// against the file's size.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +15,10 @@
 
 namespace moe::detail {
 
-std::unique_ptr<llvm::MemoryBuffer>
-mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
-                uint64_t expectedBytes, std::string &error) {
+std::unique_ptr<llvm::MemoryBuffer> mapExternalData(llvm::StringRef modelDir,
+                                                    const ExternalDataRef &ref,
+                                                    uint64_t expectedBytes,
+                                                    std::string &error) {
   namespace fs = llvm::sys::fs;
   namespace path = llvm::sys::path;
   llvm::StringRef location = ref.location;
@@ -24,13 +26,14 @@ mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
     error = "external data has no location";
     return nullptr;
   }
-  if (path::is_absolute(location) || path::is_absolute(location, path::Style::windows)) {
+  if (path::is_absolute(location) ||
+      path::is_absolute(location, path::Style::windows)) {
     error = "external data location '" + ref.location +
             "' is absolute; it must be relative to the model's folder";
     return nullptr;
   }
-  for (llvm::StringRef component : llvm::make_range(path::begin(location),
-                                                    path::end(location)))
+  for (llvm::StringRef component :
+       llvm::make_range(path::begin(location), path::end(location)))
     if (component == "..") {
       error = "external data location '" + ref.location +
               "' leaves the model's folder ('..')";
@@ -42,7 +45,8 @@ mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
   llvm::SmallString<256> resolved;
   if (fs::real_path(modelDir.empty() ? "." : modelDir, folder) ||
       fs::real_path(candidate, resolved)) {
-    error = "external data file '" + ref.location + "' not found next to the model";
+    error =
+        "external data file '" + ref.location + "' not found next to the model";
     return nullptr;
   }
   llvm::SmallString<256> prefix(folder);
@@ -54,15 +58,17 @@ mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
   }
   fs::file_status status;
   if (fs::status(resolved, status) || !fs::is_regular_file(status)) {
-    error = "external data location '" + ref.location + "' is not a regular file";
+    error =
+        "external data location '" + ref.location + "' is not a regular file";
     return nullptr;
   }
 
   uint64_t fileSize = status.getSize();
   uint64_t offset = ref.offset.value_or(0);
   if (offset > fileSize) {
-    error = "external data offset " + std::to_string(offset) + " is past the end of '" +
-            ref.location + "' (" + std::to_string(fileSize) + " bytes)";
+    error = "external data offset " + std::to_string(offset) +
+            " is past the end of '" + ref.location + "' (" +
+            std::to_string(fileSize) + " bytes)";
     return nullptr;
   }
   uint64_t length = ref.length.value_or(fileSize - offset);
@@ -74,7 +80,8 @@ mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
     return nullptr;
   }
   if (length != expectedBytes) {
-    error = "external data in '" + ref.location + "' holds " + std::to_string(length) +
+    error = "external data in '" + ref.location + "' holds " +
+            std::to_string(length) +
             " bytes, but the tensor's shape and type need " +
             std::to_string(expectedBytes);
     return nullptr;
@@ -82,8 +89,8 @@ mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
   auto buffer = llvm::MemoryBuffer::getFileSlice(resolved, length, offset,
                                                  /*IsVolatile=*/false);
   if (!buffer) {
-    error = "cannot read external data '" + ref.location + "': " +
-            buffer.getError().message();
+    error = "cannot read external data '" + ref.location +
+            "': " + buffer.getError().message();
     return nullptr;
   }
   return std::move(*buffer);

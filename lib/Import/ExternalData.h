@@ -20,11 +20,13 @@ struct ExternalDataRef {
 };
 
 /// Maps the bytes `ref` names, after checking that they stay inside `modelDir`
-/// (relative location, no `..`, no symlink leading out) and inside the file, and that
-/// there are exactly `expectedBytes` of them. On failure returns null and sets `error`.
-std::unique_ptr<llvm::MemoryBuffer>
-mapExternalData(llvm::StringRef modelDir, const ExternalDataRef &ref,
-                uint64_t expectedBytes, std::string &error);
+/// (relative location, no `..`, no symlink leading out) and inside the file,
+/// and that there are exactly `expectedBytes` of them. On failure returns null
+/// and sets `error`.
+std::unique_ptr<llvm::MemoryBuffer> mapExternalData(llvm::StringRef modelDir,
+                                                    const ExternalDataRef &ref,
+                                                    uint64_t expectedBytes,
+                                                    std::string &error);
 
 } // namespace moe::detail
 

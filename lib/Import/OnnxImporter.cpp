@@ -1,7 +1,8 @@
 //===- OnnxImporter.cpp - ONNX models to the onnx dialect -----------------===//
 //
-// Everything read from the file is untrusted: sizes are checked before any copy, value
-// names are resolved through the graph, and external data stays in the model's folder.
+// Everything read from the file is untrusted: sizes are checked before any
+// copy, value names are resolved through the graph, and external data stays in
+// the model's folder.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,7 +42,8 @@ bool parseInputShape(llvm::StringRef spec, ImportOptions &options,
                      std::string &error) {
   auto [name, dims] = spec.rsplit(':');
   if (name.empty() || dims.empty() || name == spec) {
-    error = "--shape expects name:DIMS such as x:1x128x4096, got '" + spec.str() + "'";
+    error = "--shape expects name:DIMS such as x:1x128x4096, got '" +
+            spec.str() + "'";
     return false;
   }
   std::vector<int64_t> shape;
@@ -67,34 +69,105 @@ namespace {
 
 /// ONNX TensorProto.DataType values (onnx.proto).
 enum OnnxDataType : int32_t {
-  kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6,
-  kInt64 = 7, kString = 8, kBool = 9, kFloat16 = 10, kDouble = 11,
-  kUint32 = 12, kUint64 = 13, kComplex64 = 14, kComplex128 = 15,
-  kBFloat16 = 16, kFloat8E4M3FN = 17, kFloat8E4M3FNUZ = 18, kFloat8E5M2 = 19,
+  kFloat = 1,
+  kUint8 = 2,
+  kInt8 = 3,
+  kUint16 = 4,
+  kInt16 = 5,
+  kInt32 = 6,
+  kInt64 = 7,
+  kString = 8,
+  kBool = 9,
+  kFloat16 = 10,
+  kDouble = 11,
+  kUint32 = 12,
+  kUint64 = 13,
+  kComplex64 = 14,
+  kComplex128 = 15,
+  kBFloat16 = 16,
+  kFloat8E4M3FN = 17,
+  kFloat8E4M3FNUZ = 18,
+  kFloat8E5M2 = 19,
   kFloat8E5M2FNUZ = 20,
 };
 
-/// Ops whose outputs, when neither the model nor shape inference gives their type,
-/// have the element type of their first input.
+/// Ops whose outputs, when neither the model nor shape inference gives their
+/// type, have the element type of their first input.
 const llvm::StringSet<> kSameElementTypeOps = {
-    "Abs", "Add", "BatchNormalization", "Clip", "Concat", "Div", "Dropout",
-    "Erf", "Exp", "Expand", "Flatten", "Gather", "GatherElements", "GatherND",
-    "Gelu", "Gemm", "GroupQueryAttention", "HardSigmoid", "Identity",
-    "LayerNormalization", "LeakyRelu", "Log", "LogSoftmax", "MatMul", "Max",
-    "Mean", "Min", "MoE", "Mul", "Neg", "Pad", "Pow", "QMoE", "RMSNormalization",
-    "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
-    "ReduceSum", "Relu", "Reshape", "Resize", "RotaryEmbedding", "ScatterElements",
-    "ScatterND", "Sigmoid", "SimplifiedLayerNormalization", "Sin", "Cos",
-    "SkipSimplifiedLayerNormalization", "Slice", "Softmax", "SparseAttention",
-    "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "TopK",
-    "Transpose", "Trilu", "Unsqueeze", "Attention", "MultiHeadAttention"};
+    "Abs",
+    "Add",
+    "BatchNormalization",
+    "Clip",
+    "Concat",
+    "Div",
+    "Dropout",
+    "Erf",
+    "Exp",
+    "Expand",
+    "Flatten",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "Gelu",
+    "Gemm",
+    "GroupQueryAttention",
+    "HardSigmoid",
+    "Identity",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "MatMul",
+    "Max",
+    "Mean",
+    "Min",
+    "MoE",
+    "Mul",
+    "Neg",
+    "Pad",
+    "Pow",
+    "QMoE",
+    "RMSNormalization",
+    "Reciprocal",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "RotaryEmbedding",
+    "ScatterElements",
+    "ScatterND",
+    "Sigmoid",
+    "SimplifiedLayerNormalization",
+    "Sin",
+    "Cos",
+    "SkipSimplifiedLayerNormalization",
+    "Slice",
+    "Softmax",
+    "SparseAttention",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Tile",
+    "TopK",
+    "Transpose",
+    "Trilu",
+    "Unsqueeze",
+    "Attention",
+    "MultiHeadAttention"};
 
 /// Ops whose outputs are int64 (TopK's second output is handled separately).
 const llvm::StringSet<> kInt64ResultOps = {"ArgMax", "ArgMin", "NonZero",
                                            "Shape", "Size"};
 const llvm::StringSet<> kBoolResultOps = {
     "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not",
-    "And", "Or", "Xor", "IsNaN", "IsInf"};
+    "And",   "Or",   "Xor",     "IsNaN",       "IsInf"};
 
 class Importer {
 public:
@@ -123,13 +196,14 @@ private:
                                      llvm::StringRef nodeDesc);
   LogicalResult importNode(const proto::NodeProto &node, int index);
   LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
-  FailureOr<SmallVector<int>>
-  sortNodes(const proto::GraphProto &graph, const llvm::StringSet<> &defined);
+  FailureOr<SmallVector<int>> sortNodes(const proto::GraphProto &graph,
+                                        const llvm::StringSet<> &defined);
   Value getNone();
 
   MLIRContext *context;
   OpBuilder builder;
-  /// Where external data files are looked up; empty when there is no such folder.
+  /// Where external data files are looked up; empty when there is no such
+  /// folder.
   std::string modelDir;
   const ImportOptions &options;
   Location fileLoc;
@@ -151,27 +225,44 @@ FailureOr<Type> Importer::convertElementType(int32_t dataType, Location loc,
                                              const llvm::Twine &what) {
   Builder &b = builder;
   switch (dataType) {
-  case kFloat: return b.getF32Type();
-  case kDouble: return b.getF64Type();
-  case kFloat16: return b.getF16Type();
-  case kBFloat16: return b.getBF16Type();
-  case kFloat8E4M3FN: return b.getFloat8E4M3FNType();
-  case kFloat8E4M3FNUZ: return b.getFloat8E4M3FNUZType();
-  case kFloat8E5M2: return b.getFloat8E5M2Type();
-  case kFloat8E5M2FNUZ: return b.getFloat8E5M2FNUZType();
-  case kBool: return b.getI1Type();
-  case kInt8: return b.getIntegerType(8);
-  case kInt16: return b.getIntegerType(16);
-  case kInt32: return b.getIntegerType(32);
-  case kInt64: return b.getIntegerType(64);
-  case kUint8: return b.getIntegerType(8, /*isSigned=*/false);
-  case kUint16: return b.getIntegerType(16, /*isSigned=*/false);
-  case kUint32: return b.getIntegerType(32, /*isSigned=*/false);
-  case kUint64: return b.getIntegerType(64, /*isSigned=*/false);
+  case kFloat:
+    return b.getF32Type();
+  case kDouble:
+    return b.getF64Type();
+  case kFloat16:
+    return b.getF16Type();
+  case kBFloat16:
+    return b.getBF16Type();
+  case kFloat8E4M3FN:
+    return b.getFloat8E4M3FNType();
+  case kFloat8E4M3FNUZ:
+    return b.getFloat8E4M3FNUZType();
+  case kFloat8E5M2:
+    return b.getFloat8E5M2Type();
+  case kFloat8E5M2FNUZ:
+    return b.getFloat8E5M2FNUZType();
+  case kBool:
+    return b.getI1Type();
+  case kInt8:
+    return b.getIntegerType(8);
+  case kInt16:
+    return b.getIntegerType(16);
+  case kInt32:
+    return b.getIntegerType(32);
+  case kInt64:
+    return b.getIntegerType(64);
+  case kUint8:
+    return b.getIntegerType(8, /*isSigned=*/false);
+  case kUint16:
+    return b.getIntegerType(16, /*isSigned=*/false);
+  case kUint32:
+    return b.getIntegerType(32, /*isSigned=*/false);
+  case kUint64:
+    return b.getIntegerType(64, /*isSigned=*/false);
   default:
     break;
   }
-  const char *name = dataType == kString      ? "string"
+  const char *name = dataType == kString       ? "string"
                      : dataType == kComplex64  ? "complex64"
                      : dataType == kComplex128 ? "complex128"
                                                : nullptr;
@@ -185,8 +276,8 @@ FailureOr<Type> Importer::convertElementType(int32_t dataType, Location loc,
   return failure();
 }
 
-FailureOr<Type> Importer::convertType(const proto::TypeProto &type, Location loc,
-                                      const llvm::Twine &what) {
+FailureOr<Type> Importer::convertType(const proto::TypeProto &type,
+                                      Location loc, const llvm::Twine &what) {
   if (!type.has_tensor_type()) {
     error(loc) << what
                << " is not a tensor (sequence, map and optional types are not "
@@ -212,14 +303,13 @@ FailureOr<Type> Importer::convertType(const proto::TypeProto &type, Location loc
   return Type(RankedTensorType::get(shape, *element));
 }
 
-/// Copies ONNX's typed repeated fields (used when raw_data is absent) into the raw
-/// little-endian layout of `elementType`.
+/// Copies ONNX's typed repeated fields (used when raw_data is absent) into the
+/// raw little-endian layout of `elementType`.
 template <typename Field>
 void appendTyped(const Field &field, Type elementType,
                  std::vector<char> &bytes) {
-  unsigned width = elementType.isInteger(1)
-                       ? 8
-                       : elementType.getIntOrFloatBitWidth();
+  unsigned width =
+      elementType.isInteger(1) ? 8 : elementType.getIntOrFloatBitWidth();
   for (auto value : field) {
     uint64_t bits = 0;
     if constexpr (std::is_same_v<std::decay_t<decltype(value)>, float>)
@@ -233,10 +323,9 @@ void appendTyped(const Field &field, Type elementType,
   }
 }
 
-FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor,
-                                                Location loc,
-                                                const llvm::Twine &what,
-                                                llvm::StringRef resourceKey) {
+FailureOr<ElementsAttr>
+Importer::convertTensor(const proto::TensorProto &tensor, Location loc,
+                        const llvm::Twine &what, llvm::StringRef resourceKey) {
   FailureOr<Type> element = convertElementType(tensor.data_type(), loc, what);
   if (failed(element))
     return failure();
@@ -279,9 +368,10 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
       }
     }
     if (modelDir.empty()) {
-      error(loc) << what
-                 << " uses external data, which needs the model's folder; import "
-                    "the model from its file";
+      error(loc)
+          << what
+          << " uses external data, which needs the model's folder; import "
+             "the model from its file";
       return failure();
     }
     std::string reason;
@@ -301,12 +391,22 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
     bytes = ArrayRef<char>(tensor.raw_data().data(), tensor.raw_data().size());
   } else {
     switch (tensor.data_type()) {
-    case kFloat: appendTyped(tensor.float_data(), *element, typed); break;
-    case kDouble: appendTyped(tensor.double_data(), *element, typed); break;
-    case kInt64: appendTyped(tensor.int64_data(), *element, typed); break;
+    case kFloat:
+      appendTyped(tensor.float_data(), *element, typed);
+      break;
+    case kDouble:
+      appendTyped(tensor.double_data(), *element, typed);
+      break;
+    case kInt64:
+      appendTyped(tensor.int64_data(), *element, typed);
+      break;
     case kUint32:
-    case kUint64: appendTyped(tensor.uint64_data(), *element, typed); break;
-    default: appendTyped(tensor.int32_data(), *element, typed); break;
+    case kUint64:
+      appendTyped(tensor.uint64_data(), *element, typed);
+      break;
+    default:
+      appendTyped(tensor.int32_data(), *element, typed);
+      break;
     }
     if (typed.size() != bytesNeeded) {
       error(loc) << what << " holds " << typed.size() / (width / 8)
@@ -328,10 +428,12 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
   size_t align = width / 8;
   AsmResourceBlob blob;
   if (mapped && reinterpret_cast<uintptr_t>(bytes.data()) % align == 0) {
-    // Weights stay in the mapped file: the blob releases the mapping when dropped.
+    // Weights stay in the mapped file: the blob releases the mapping when
+    // dropped.
     std::shared_ptr<llvm::MemoryBuffer> owner(std::move(mapped));
     blob = UnmanagedAsmResourceBlob::allocateWithAlign(
-        bytes, align, [owner](void *, size_t, size_t) mutable { owner.reset(); });
+        bytes, align,
+        [owner](void *, size_t, size_t) mutable { owner.reset(); });
   } else {
     blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align);
   }
@@ -339,12 +441,13 @@ FailureOr<ElementsAttr> Importer::convertTensor(const proto::TensorProto &tensor
   for (char &c : key)
     if (!llvm::isAlnum(c) && c != '_' && c != '.')
       c = '_';
-  return ElementsAttr(DenseResourceElementsAttr::get(type, key, std::move(blob)));
+  return ElementsAttr(
+      DenseResourceElementsAttr::get(type, key, std::move(blob)));
 }
 
-FailureOr<Attribute> Importer::convertAttribute(const proto::AttributeProto &attr,
-                                                Location loc,
-                                                llvm::StringRef nodeDesc) {
+FailureOr<Attribute>
+Importer::convertAttribute(const proto::AttributeProto &attr, Location loc,
+                           llvm::StringRef nodeDesc) {
   Builder &b = builder;
   Type si64 = b.getIntegerType(64, /*isSigned=*/true);
   auto what = [&] {
@@ -354,14 +457,22 @@ FailureOr<Attribute> Importer::convertAttribute(const proto::AttributeProto &att
   AttributeProto_AttributeType kind = attr.type();
   if (kind == proto::AttributeProto_AttributeType_UNDEFINED) {
     // Old exporters leave `type` unset; the field that is set tells.
-    if (attr.has_f()) kind = proto::AttributeProto_AttributeType_FLOAT;
-    else if (attr.has_i()) kind = proto::AttributeProto_AttributeType_INT;
-    else if (attr.has_s()) kind = proto::AttributeProto_AttributeType_STRING;
-    else if (attr.has_t()) kind = proto::AttributeProto_AttributeType_TENSOR;
-    else if (attr.has_g()) kind = proto::AttributeProto_AttributeType_GRAPH;
-    else if (attr.floats_size()) kind = proto::AttributeProto_AttributeType_FLOATS;
-    else if (attr.ints_size()) kind = proto::AttributeProto_AttributeType_INTS;
-    else if (attr.strings_size()) kind = proto::AttributeProto_AttributeType_STRINGS;
+    if (attr.has_f())
+      kind = proto::AttributeProto_AttributeType_FLOAT;
+    else if (attr.has_i())
+      kind = proto::AttributeProto_AttributeType_INT;
+    else if (attr.has_s())
+      kind = proto::AttributeProto_AttributeType_STRING;
+    else if (attr.has_t())
+      kind = proto::AttributeProto_AttributeType_TENSOR;
+    else if (attr.has_g())
+      kind = proto::AttributeProto_AttributeType_GRAPH;
+    else if (attr.floats_size())
+      kind = proto::AttributeProto_AttributeType_FLOATS;
+    else if (attr.ints_size())
+      kind = proto::AttributeProto_AttributeType_INTS;
+    else if (attr.strings_size())
+      kind = proto::AttributeProto_AttributeType_STRINGS;
   }
   switch (kind) {
   case proto::AttributeProto_AttributeType_FLOAT:
@@ -403,8 +514,9 @@ FailureOr<Attribute> Importer::convertAttribute(const proto::AttributeProto &att
   }
   case proto::AttributeProto_AttributeType_GRAPH:
   case proto::AttributeProto_AttributeType_GRAPHS:
-    error(loc) << what()
-               << " is a subgraph; control flow (If, Loop, Scan) is not supported";
+    error(loc)
+        << what()
+        << " is a subgraph; control flow (If, Loop, Scan) is not supported";
     return failure();
   default:
     error(loc) << what() << " has an unsupported attribute type ("
@@ -470,8 +582,7 @@ FailureOr<Type> Importer::fallbackResultType(const proto::NodeProto &node,
     element = builder.getF32Type();
   if (!element) {
     error(loc) << "cannot tell the type of output '" << node.output(index)
-               << "' of " << nodeDesc
-               << "; give it in the model's value_info";
+               << "' of " << nodeDesc << "; give it in the model's value_info";
     return failure();
   }
   return Type(UnrankedTensorType::get(element));
@@ -564,7 +675,8 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
       domain.empty() ? StringAttr() : builder.getStringAttr(domain),
       builder.getI64IntegerAttr(opset->second),
       node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()),
-      inputs, attrs.empty() ? DictionaryAttr() : builder.getDictionaryAttr(attrs));
+      inputs,
+      attrs.empty() ? DictionaryAttr() : builder.getDictionaryAttr(attrs));
   for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
     if (!name.empty() && failed(defineValue(name, result, loc)))
       return failure();
@@ -574,8 +686,8 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
 FailureOr<SmallVector<int>>
 Importer::sortNodes(const proto::GraphProto &graph,
                     const llvm::StringSet<> &defined) {
-  // Kahn's algorithm over value names: ONNX requires topological order, but some
-  // exporters do not keep it, so the importer sorts instead of trusting.
+  // Kahn's algorithm over value names: ONNX requires topological order, but
+  // some exporters do not keep it, so the importer sorts instead of trusting.
   int count = graph.node_size();
   llvm::StringMap<int> producer;
   for (int i = 0; i < count; ++i)
@@ -589,7 +701,8 @@ Importer::sortNodes(const proto::GraphProto &graph,
       if (name.empty() || defined.contains(name))
         continue;
       if (!producer.count(name)) {
-        error(NameLoc::get(builder.getStringAttr(graph.node(i).name()), fileLoc))
+        error(
+            NameLoc::get(builder.getStringAttr(graph.node(i).name()), fileLoc))
             << describeNode(graph.node(i), i) << " reads '" << name
             << "', which no node, graph input or initializer defines";
         return failure();
@@ -620,7 +733,8 @@ Importer::sortNodes(const proto::GraphProto &graph,
   if (static_cast<int>(order.size()) != count) {
     for (int i = 0; i < count; ++i)
       if (missing[i] > 0) {
-        error() << "the graph has a cycle through " << describeNode(graph.node(i), i);
+        error() << "the graph has a cycle through "
+                << describeNode(graph.node(i), i);
         return failure();
       }
   }
@@ -628,7 +742,8 @@ Importer::sortNodes(const proto::GraphProto &graph,
 }
 
 OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
-  context->loadDialect<mlir::onnx::OnnxDialect, func::FuncDialect, arith::ArithDialect>();
+  context->loadDialect<mlir::onnx::OnnxDialect, func::FuncDialect,
+                       arith::ArithDialect>();
   for (const proto::OperatorSetIdProto &opset : model.opset_import()) {
     std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
     if (opset.version() < 1) {
@@ -658,8 +773,8 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   builder.setInsertionPointToEnd(module->getBody());
 
-  // Graph inputs that have an initializer are constants (IR version 3 and earlier
-  // list initializers among the inputs).
+  // Graph inputs that have an initializer are constants (IR version 3 and
+  // earlier list initializers among the inputs).
   llvm::StringSet<> initializerNames;
   for (const proto::TensorProto &init : graph.initializer())
     initializerNames.insert(init.name());
@@ -668,8 +783,8 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   for (const proto::ValueInfoProto &input : graph.input()) {
     if (initializerNames.contains(input.name()))
       continue;
-    FailureOr<Type> type =
-        convertType(input.type(), fileLoc, "graph input '" + input.name() + "'");
+    FailureOr<Type> type = convertType(input.type(), fileLoc,
+                                       "graph input '" + input.name() + "'");
     if (failed(type))
       return nullptr;
     argTypes.push_back(*type);
@@ -686,11 +801,12 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   }
   for (const proto::TensorProto &init : graph.initializer()) {
     Location loc = NameLoc::get(builder.getStringAttr(init.name()), fileLoc);
-    FailureOr<ElementsAttr> value =
-        convertTensor(init, loc, "initializer '" + init.name() + "'", init.name());
+    FailureOr<ElementsAttr> value = convertTensor(
+        init, loc, "initializer '" + init.name() + "'", init.name());
     if (failed(value))
       return nullptr;
-    auto constant = builder.create<arith::ConstantOp>(loc, cast<TypedAttr>(*value));
+    auto constant =
+        builder.create<arith::ConstantOp>(loc, cast<TypedAttr>(*value));
     if (failed(defineValue(init.name(), constant, loc)))
       return nullptr;
   }
@@ -715,7 +831,8 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
     results.push_back(it->second);
   }
   builder.create<func::ReturnOp>(fileLoc, results);
-  func.setType(builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setType(
+      builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, output] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, "onnx.name", builder.getStringAttr(output.name()));
   // Every check above should make this redundant; it keeps a missed case from
@@ -725,8 +842,8 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   return module;
 }
 
-/// Writes the shapes of `options.inputShapes` into the graph's inputs, so that shape
-/// inference propagates them, after checking them against the model.
+/// Writes the shapes of `options.inputShapes` into the graph's inputs, so that
+/// shape inference propagates them, after checking them against the model.
 LogicalResult applyInputShapes(proto::ModelProto &model,
                                const ImportOptions &options, Location fileLoc) {
   proto::GraphProto *graph = model.mutable_graph();
@@ -751,10 +868,12 @@ LogicalResult applyInputShapes(proto::ModelProto &model,
       emitError(fileLoc) << "--shape " << name << ": the input is not a tensor";
       return failure();
     }
-    proto::TypeProto_Tensor *tensor = input->mutable_type()->mutable_tensor_type();
+    proto::TypeProto_Tensor *tensor =
+        input->mutable_type()->mutable_tensor_type();
     if (tensor->has_shape() &&
         tensor->shape().dim_size() != static_cast<int>(shape.size())) {
-      emitError(fileLoc) << "--shape " << name << ": the model's input has rank "
+      emitError(fileLoc) << "--shape " << name
+                         << ": the model's input has rank "
                          << tensor->shape().dim_size() << ", not "
                          << shape.size();
       return failure();
@@ -768,8 +887,9 @@ LogicalResult applyInputShapes(proto::ModelProto &model,
       if (dim < 0)
         continue;
       if (target->has_dim_value() && target->dim_value() != dim) {
-        emitError(fileLoc) << "--shape " << name << ": dimension " << i << " is "
-                           << target->dim_value() << " in the model, not " << dim;
+        emitError(fileLoc) << "--shape " << name << ": dimension " << i
+                           << " is " << target->dim_value()
+                           << " in the model, not " << dim;
         return failure();
       }
       target->set_dim_value(dim);
@@ -800,8 +920,8 @@ OwningOpRef<ModuleOp> importOnnxBuffer(MLIRContext *context,
   }
   if (failed(applyInputShapes(model, options, fileLoc)))
     return nullptr;
-  // Types the model leaves out come from ONNX shape inference where it can tell;
-  // a failure there only means fewer known shapes.
+  // Types the model leaves out come from ONNX shape inference where it can
+  // tell; a failure there only means fewer known shapes.
   (void)detail::inferShapes(model);
   return Importer(context, name, baseDir, options).run(model);
 }
@@ -817,8 +937,8 @@ OwningOpRef<ModuleOp> importOnnxFile(MLIRContext *context, llvm::StringRef path,
   }
   llvm::StringRef folder = llvm::sys::path::parent_path(path);
   return importOnnxBuffer(context, (*file)->getBuffer(), path,
-                          path.ends_with(".onnxtext"), folder.empty() ? "." : folder,
-                          options);
+                          path.ends_with(".onnxtext"),
+                          folder.empty() ? "." : folder, options);
 }
 
 } // namespace moe

@@ -1,6 +1,7 @@
 //===- OnnxProto.cpp - exception-safe access to libonnx -------------------===//
 //
-// The only file built with -fexceptions: libonnx's parser and shape inference throw.
+// The only file built with -fexceptions: libonnx's parser and shape inference
+// throw.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,7 +20,8 @@ namespace moe::detail {
 std::string parseBinaryModel(const char *data, size_t size,
                              onnx::ModelProto &model) {
   if (size > static_cast<size_t>(INT_MAX))
-    return "the protobuf is over 2 GiB; keep the weights in external data files";
+    return "the protobuf is over 2 GiB; keep the weights in external data "
+           "files";
   google::protobuf::io::CodedInputStream stream(
       reinterpret_cast<const uint8_t *>(data), static_cast<int>(size));
   stream.SetTotalBytesLimit(INT_MAX);

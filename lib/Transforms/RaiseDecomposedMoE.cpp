@@ -1,30 +1,34 @@
 //===- RaiseDecomposedMoE.cpp - MoE layers written with standard ONNX ops -===//
 //
 // The batched-matmul form transformers' ONNX export writes: the chosen experts'
-// weights are gathered per token by the top-k ids, tokens go through batched MatMuls
-// with them, and the k outputs are weighted by the routing weights and summed:
+// weights are gathered per token by the top-k ids, tokens go through batched
+// MatMuls with them, and the k outputs are weighted by the routing weights and
+// summed:
 //
-//   w, ids = TopK(Softmax(logits))        (or Softmax over TopK, renormalised or not)
-//   h      = MatMul(Unsqueeze(x), Gather(gate_up, ids)) [+ Gather(gate_up_bias, ids)]
-//   a      = act(gate(h)) * up(h)         (Split or Slice step 2; silu, clamps)
-//   o      = MatMul(a, Gather(down, ids)) [+ Gather(down_bias, ids)]
-//   y      = ReduceSum(Squeeze(o) * Unsqueeze(w), axis = k)
+//   w, ids = TopK(Softmax(logits))        (or Softmax over TopK, renormalised
+//   or not) h      = MatMul(Unsqueeze(x), Gather(gate_up, ids)) [+
+//   Gather(gate_up_bias, ids)] a      = act(gate(h)) * up(h)         (Split or
+//   Slice step 2; silu, clamps) o      = MatMul(a, Gather(down, ids)) [+
+//   Gather(down_bias, ids)] y      = ReduceSum(Squeeze(o) * Unsqueeze(w), axis
+//   = k)
 //
-// Weights come as [E, in, out] (x @ W) or [E, out, in] (W @ x); both are recognised.
+// Weights come as [E, in, out] (x @ W) or [E, out, in] (W @ x); both are
+// recognised.
 //
-// The dense all-experts form runs every expert on every token and weights the results
-// with a dense [T, E] routing matrix built by scattering the top-k weights into zeros:
+// The dense all-experts form runs every expert on every token and weights the
+// results with a dense [T, E] routing matrix built by scattering the top-k
+// weights into zeros:
 //
 //   r = Unsqueeze(Transpose(ScatterElements(zeros [T, E], ids, w, axis = 1)))
 //   y = ReduceSum(experts(Unsqueeze(x, 0)) [E, T, H] * r, axis = 0)
 //
-// Raised, it runs only the routed experts. Both patterns are anchored at the final
-// ReduceSum and share the matching of the expert body and of the routing.
+// Raised, it runs only the routed experts. Both patterns are anchored at the
+// final ReduceSum and share the matching of the expert body and of the routing.
 //
 //===----------------------------------------------------------------------===//
 
-#include "OnnxMatchers.h"
 #include "RaisePatterns.h"
+#include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -46,8 +50,8 @@ struct RoutingMatch {
   RoutingKind kind = RoutingKind::SoftmaxTopK;
   bool normalize = false;
   int64_t k = 0;
-  /// Sigmoid routing: the selection-only correction bias, the factor on the final
-  /// weights, and grouped top-k.
+  /// Sigmoid routing: the selection-only correction bias, the factor on the
+  /// final weights, and grouped top-k.
   Value bias;
   double scale = 1.0;
   int64_t numGroups = 1, topkGroups = 1;
@@ -61,7 +65,8 @@ SmallVector<std::pair<Value, Value>, 2> bothOrders(NodeOp commutative) {
           {input(commutative, 1), input(commutative, 0)}};
 }
 
-/// The TopK over the last axis with a constant k that defines `value` (result 0).
+/// The TopK over the last axis with a constant k that defines `value` (result
+/// 0).
 NodeOp topKValues(Value value, int64_t &k) {
   NodeOp topk = node(value, "TopK");
   if (!topk || topk.getResult(0) != value || intAttr(topk, "largest", 1) != 1)
@@ -82,8 +87,8 @@ bool isLastAxisSoftmax(NodeOp softmax) {
   return softmax && isAxis(intAttr(softmax, "axis", -1), rank - 1, rank);
 }
 
-/// `Add(value, bias)` (either order) with a 1-D bias that is not a node's result:
-/// returns the other operand and sets `bias`.
+/// `Add(value, bias)` (either order) with a 1-D bias that is not a node's
+/// result: returns the other operand and sets `bias`.
 Value splitSelectionBias(Value value, Value &bias) {
   for (auto [scores, candidate] : bothOrders(node(value, "Add")))
     if (rankOf(candidate) == 1 && !candidate.getDefiningOp<NodeOp>()) {
@@ -93,10 +98,12 @@ Value splitSelectionBias(Value value, Value &bias) {
   return value;
 }
 
-/// DeepSeek-V3 group selection: `Where(mask, scores, -inf)` where the mask keeps the
-/// experts of the `topk_groups` groups whose two best scores sum highest:
-///   g  = TopK(ReduceSum(TopK(Reshape(scores, [T, G, E/G]), 2).values, -1), topk_groups)
-///   mask = Cast(Reshape(Expand(Unsqueeze(ScatterElements(zeros, g.ids, ones)))))
+/// DeepSeek-V3 group selection: `Where(mask, scores, -inf)` where the mask
+/// keeps the experts of the `topk_groups` groups whose two best scores sum
+/// highest:
+///   g  = TopK(ReduceSum(TopK(Reshape(scores, [T, G, E/G]), 2).values, -1),
+///   topk_groups) mask = Cast(Reshape(Expand(Unsqueeze(ScatterElements(zeros,
+///   g.ids, ones)))))
 /// Returns the ungrouped scores and sets the group counts.
 Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups) {
   NodeOp where = node(value, "Where");
@@ -129,16 +136,17 @@ Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups) {
   NodeOp reshape = node(input(perGroup, 0), "Reshape");
   std::optional<SmallVector<int64_t>> grouped =
       reshape ? constInts(input(reshape, 1)) : std::nullopt;
-  if (!reshape || input(reshape, 0) != scores || !grouped || grouped->size() != 3)
+  if (!reshape || input(reshape, 0) != scores || !grouped ||
+      grouped->size() != 3)
     return Value();
   numGroups = (*grouped)[1];
   topkGroups = (*kept)[0];
   return scores;
 }
 
-/// Sigmoid routing: weights = GatherElements(Sigmoid(logits), ids) [/ sum] [* scale],
-/// ids = TopK(selection) with selection = sigmoid scores [+ bias], optionally
-/// restricted to the best groups.
+/// Sigmoid routing: weights = GatherElements(Sigmoid(logits), ids) [/ sum] [*
+/// scale], ids = TopK(selection) with selection = sigmoid scores [+ bias],
+/// optionally restricted to the best groups.
 std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
   RoutingMatch match;
   for (auto [value, factor] : bothOrders(node(weights, "Mul")))
@@ -151,12 +159,14 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
     // The denominator may carry a tiny epsilon against division by zero.
     Value denominator = input(div, 1);
     for (auto [sumValue, epsilon] : bothOrders(node(denominator, "Add")))
-      if (std::optional<double> c = constFloat(epsilon); c && std::abs(*c) < 1e-6) {
+      if (std::optional<double> c = constFloat(epsilon);
+          c && std::abs(*c) < 1e-6) {
         denominator = sumValue;
         break;
       }
     NodeOp sum = node(denominator, "ReduceSum");
-    if (!sum || input(sum, 0) != input(div, 0) || intAttr(sum, "keepdims", 1) != 1 ||
+    if (!sum || input(sum, 0) != input(div, 0) ||
+        intAttr(sum, "keepdims", 1) != 1 ||
         axes(sum, 2) != SmallVector<int64_t>{1})
       return std::nullopt;
     match.normalize = true;
@@ -171,7 +181,8 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
       topKValues(topk.getResult(0), match.k) != topk)
     return std::nullopt;
   Value selection = input(topk, 0);
-  if (Value ungrouped = matchGroupMask(selection, match.numGroups, match.topkGroups))
+  if (Value ungrouped =
+          matchGroupMask(selection, match.numGroups, match.topkGroups))
     selection = ungrouped;
   selection = splitSelectionBias(selection, match.bias);
   if (selection != sigmoid.getResult(0))
@@ -195,7 +206,8 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
     return sigmoid;
   if (NodeOp div = node(weights, "Div")) {
     NodeOp sum = node(input(div, 1), "ReduceSum");
-    if (!sum || input(sum, 0) != input(div, 0) || intAttr(sum, "keepdims", 1) != 1)
+    if (!sum || input(sum, 0) != input(div, 0) ||
+        intAttr(sum, "keepdims", 1) != 1)
       return std::nullopt;
     std::optional<SmallVector<int64_t>> dims = axes(sum, 2);
     if (!dims || dims->size() != 1 || (*dims)[0] != 1)
@@ -224,7 +236,8 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
   return match;
 }
 
-/// Expert weights and activation recognised between the gathers and the final Mul.
+/// Expert weights and activation recognised between the gathers and the final
+/// Mul.
 struct ExpertMatch {
   Value tokens;
   Value gateUp, down, gateUpBias, downBias;
@@ -251,8 +264,8 @@ struct ExpertLayout {
   SmallVector<int64_t> tokenAxes;
 };
 
-/// The expert weight `value` stands for: `Gather(W, ids, axis = 0)` in the batched
-/// form, `W` itself (a constant or an argument) in the dense form.
+/// The expert weight `value` stands for: `Gather(W, ids, axis = 0)` in the
+/// batched form, `W` itself (a constant or an argument) in the dense form.
 Value expertWeight(Value value, const ExpertLayout &layout, int64_t rank) {
   if (!layout.ids) {
     bool external = value && (value.getDefiningOp<arith::ConstantOp>() ||
@@ -266,8 +279,8 @@ Value expertWeight(Value value, const ExpertLayout &layout, int64_t rank) {
   return input(gather, 0);
 }
 
-/// Splits `value = Add(main, Unsqueeze(bias))` (either order) into its parts; without
-/// a bias returns `value` and a null bias.
+/// Splits `value = Add(main, Unsqueeze(bias))` (either order) into its parts;
+/// without a bias returns `value` and a null bias.
 std::pair<Value, Value> splitBias(Value value, const ExpertLayout &layout) {
   NodeOp add = node(value, "Add");
   if (!add)
@@ -284,7 +297,6 @@ std::pair<Value, Value> splitBias(Value value, const ExpertLayout &layout) {
   }
   return {value, Value()};
 }
-
 
 /// `x * sigmoid(alpha * x)`: returns x and sets alpha.
 Value matchSilu(Value value, double &alpha) {
@@ -365,10 +377,11 @@ Value matchClip(Value value, double &low, double &high) {
   return input(clip, 0);
 }
 
-/// Recognises the activation applied to the pre-activation along `axis`; returns
-/// the pre-activation.
+/// Recognises the activation applied to the pre-activation along `axis`;
+/// returns the pre-activation.
 Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
-  // Gated: act = silu(gate') * up', gate' = min(gate, limit), up' = clip(up) + beta.
+  // Gated: act = silu(gate') * up', gate' = min(gate, limit), up' = clip(up) +
+  // beta.
   for (auto [activated, upSide] : bothOrders(node(act, "Mul"))) {
     double alpha;
     Value gate = matchSilu(activated, alpha);
@@ -416,7 +429,8 @@ Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
     return input(relu, 0);
   }
   if (NodeOp gelu = node(act, "Gelu")) {
-    auto approximate = dyn_cast_or_null<StringAttr>(gelu.getOnnxAttr("approximate"));
+    auto approximate =
+        dyn_cast_or_null<StringAttr>(gelu.getOnnxAttr("approximate"));
     match.fn = approximate && approximate.getValue() == "tanh"
                    ? ActivationFn::GeluTanh
                    : ActivationFn::Gelu;
@@ -478,23 +492,25 @@ std::optional<ExpertMatch> matchBatchedExperts(Value out, Value ids) {
   layout.inputMajor = inputMajor;
   layout.featureAxis = inputMajor ? 3 : 2;
   layout.biasAxis = inputMajor ? 2 : 3;
-  layout.tokenAxes = inputMajor ? SmallVector<int64_t>{1, 2}
-                                : SmallVector<int64_t>{1, 3};
+  layout.tokenAxes =
+      inputMajor ? SmallVector<int64_t>{1, 2} : SmallVector<int64_t>{1, 3};
   return matchExpertBody(input(squeeze, 0), layout);
 }
 
-/// What the decomposed forms share: building the moe.layer from what was matched.
+/// What the decomposed forms share: building the moe.layer from what was
+/// matched.
 class RaiseDecomposedPattern : public ::moe::RaisePattern {
 public:
   using RaisePattern::RaisePattern;
 
 protected:
-  /// Replaces `sum` by a moe.layer built from the matched routing and experts, or
-  /// records a near miss when the layer would not verify; counts a raise in `raised`.
+  /// Replaces `sum` by a moe.layer built from the matched routing and experts,
+  /// or records a near miss when the layer would not verify; counts a raise in
+  /// `raised`.
   LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
-                        const ExpertMatch &experts,
-                        PatternRewriter &rewriter, int64_t &raised,
-                        Value up = Value()) const {
+                               const ExpertMatch &experts,
+                               PatternRewriter &rewriter, int64_t &raised,
+                               Value up = Value()) const {
     Location loc = sum.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(sum);
@@ -525,7 +541,8 @@ protected:
     if (!activation || !resultType) {
       for (Operation *op : llvm::reverse(created))
         rewriter.eraseOp(op);
-      return nearMiss(sum, rewriter, "the activation has no #moe.activation form");
+      return nearMiss(sum, rewriter,
+                      "the activation has no #moe.activation form");
     }
     auto layer = rewriter.create<LayerOp>(
         loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
@@ -576,11 +593,10 @@ public:
     }
     return failure();
   }
-
 };
 
-/// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights spread
-/// into a dense [T, E] matrix.
+/// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights
+/// spread into a dense [T, E] matrix.
 std::optional<RoutingMatch> matchScatteredRouting(Value value) {
   NodeOp scatter = node(value, "ScatterElements");
   if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
@@ -593,8 +609,9 @@ std::optional<RoutingMatch> matchScatteredRouting(Value value) {
   return routing;
 }
 
-/// Dense form: the weights operand is `Unsqueeze(Transpose(ScatterElements(zeros,
-/// ids, w, axis = 1), [1, 0]), [2])`, the routing weights scattered into [T, E].
+/// Dense form: the weights operand is
+/// `Unsqueeze(Transpose(ScatterElements(zeros, ids, w, axis = 1), [1, 0]),
+/// [2])`, the routing weights scattered into [T, E].
 std::optional<RoutingMatch> matchDenseRouting(Value value) {
   NodeOp unsqueeze = node(value, "Unsqueeze");
   if (!unsqueeze || axes(unsqueeze, 3) != SmallVector<int64_t>{2})
@@ -635,9 +652,8 @@ public:
   }
 };
 
-
-/// One expert of the per-expert (ModuleList) dense form: `down(act(x @ w1) [* x @ w3])`
-/// with its own 2-D weights.
+/// One expert of the per-expert (ModuleList) dense form: `down(act(x @ w1) [* x
+/// @ w3])` with its own 2-D weights.
 struct ModuleExpert {
   Value w1, w3, w2;
 };
@@ -653,8 +669,8 @@ Value rowWeight(Value value, Value tokens) {
   return external && rankOf(weight) == 2 ? weight : Value();
 }
 
-/// Matches one expert's output; fills `activation` the first time and checks that
-/// later experts use the same one.
+/// Matches one expert's output; fills `activation` the first time and checks
+/// that later experts use the same one.
 std::optional<ModuleExpert> matchModuleExpert(Value out, Value tokens,
                                               ExpertMatch &activation,
                                               bool first) {
@@ -720,11 +736,10 @@ Value stackTransposed(PatternRewriter &rewriter, Location loc,
   for (auto [e, weight] : llvm::enumerate(weights)) {
     Value init = rewriter.create<tensor::EmptyOp>(
         loc, ArrayRef<int64_t>{out, in}, type.getElementType());
-    Value transposed =
-        rewriter
-            .create<linalg::TransposeOp>(loc, weight, init,
-                                         ArrayRef<int64_t>{1, 0})
-            .getResult()[0];
+    Value transposed = rewriter
+                           .create<linalg::TransposeOp>(loc, weight, init,
+                                                        ArrayRef<int64_t>{1, 0})
+                           .getResult()[0];
     SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(e),
                                       rewriter.getIndexAttr(0),
                                       rewriter.getIndexAttr(0)};
@@ -750,8 +765,9 @@ void collectSum(Value value, SmallVectorImpl<Value> &terms) {
 }
 
 /// Per-expert dense form (transformers' ModuleList of experts, exported without
-/// loops): every expert runs on every token with its own weights, and the outputs
-/// are weighted by columns of a scattered [T, E] routing matrix and added up.
+/// loops): every expert runs on every token with its own weights, and the
+/// outputs are weighted by columns of a scattered [T, E] routing matrix and
+/// added up.
 class RaiseModuleListMoE : public RaiseDecomposedPattern {
 public:
   using RaiseDecomposedPattern::RaiseDecomposedPattern;
@@ -782,7 +798,8 @@ public:
       bool matched = false;
       for (auto [out, column] : bothOrders(node(term, "Mul"))) {
         NodeOp unsqueeze = node(column, "Unsqueeze");
-        NodeOp gather = unsqueeze ? node(input(unsqueeze, 0), "Gather") : NodeOp();
+        NodeOp gather =
+            unsqueeze ? node(input(unsqueeze, 0), "Gather") : NodeOp();
         if (!gather || axes(unsqueeze, 2) != SmallVector<int64_t>{1} ||
             !isAxis(intAttr(gather, "axis", 0), 1, 2))
           continue;
@@ -809,10 +826,11 @@ public:
         break;
       }
       if (!matched)
-        return routingMatrix ? nearMiss(root, rewriter,
-                                        "a sum of per-expert outputs weighted by a "
-                                        "routing matrix, but an expert does not match")
-                             : failure();
+        return routingMatrix
+                   ? nearMiss(root, rewriter,
+                              "a sum of per-expert outputs weighted by a "
+                              "routing matrix, but an expert does not match")
+                   : failure();
     }
     int64_t numExperts = static_cast<int64_t>(experts.size());
     auto matrixType = dyn_cast<RankedTensorType>(routingMatrix.getType());
@@ -860,8 +878,8 @@ private:
 } // namespace
 
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
-                                                ::moe::RaiseCounts &counts,
-                                                bool explain) {
+                                               ::moe::RaiseCounts &counts,
+                                               bool explain) {
   patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE>(
       patterns.getContext(), counts, explain);
 }

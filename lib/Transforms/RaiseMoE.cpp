@@ -1,14 +1,15 @@
 //===- RaiseMoE.cpp - ONNX forms of MoE layers to moe.layer ---------------===//
 //
-// One pattern per form an exporter writes; each builds the moe.layer, checks it with
-// the op's verifier, and leaves the graph untouched when anything does not fit.
+// One pattern per form an exporter writes; each builds the moe.layer, checks it
+// with the op's verifier, and leaves the graph untouched when anything does not
+// fit.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Transforms/Passes.h"
 
-#include "OnnxMatchers.h"
 #include "RaisePatterns.h"
+#include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
@@ -89,11 +90,13 @@ public:
       return nearMiss(node, rewriter,
                       "the sparse-mixer routing has no #moe.routing form");
 
-    StringRef activationName = ::moe::match::stringAttr(node, "activation_type", "relu");
+    StringRef activationName =
+        ::moe::match::stringAttr(node, "activation_type", "relu");
     std::optional<ActivationFn> fn =
         llvm::StringSwitch<std::optional<ActivationFn>>(activationName)
             .Case("relu", ActivationFn::Relu)
-            // ONNX Runtime's MoE kernels compute gelu with the tanh approximation.
+            // ONNX Runtime's MoE kernels compute gelu with the tanh
+            // approximation.
             .Case("gelu", ActivationFn::GeluTanh)
             .Case("silu", ActivationFn::Silu)
             .Case("swiglu", ActivationFn::Silu)
@@ -120,16 +123,21 @@ public:
         limit = clamp;
     }
 
-    Value tokens = ::moe::match::input(node, 0), logits = ::moe::match::input(node, 1);
-    Value fc1 = ::moe::match::input(node, 2), fc1Bias = ::moe::match::input(node, 3);
-    Value fc2 = ::moe::match::input(node, 4), fc2Bias = ::moe::match::input(node, 5);
-    Value fc3 = ::moe::match::input(node, 6), fc3Bias = ::moe::match::input(node, 7);
+    Value tokens = ::moe::match::input(node, 0),
+          logits = ::moe::match::input(node, 1);
+    Value fc1 = ::moe::match::input(node, 2),
+          fc1Bias = ::moe::match::input(node, 3);
+    Value fc2 = ::moe::match::input(node, 4),
+          fc2Bias = ::moe::match::input(node, 5);
+    Value fc3 = ::moe::match::input(node, 6),
+          fc3Bias = ::moe::match::input(node, 7);
     if (!tokens || !logits || !fc1 || !fc2)
       return nearMiss(node, rewriter,
                       "input, router_probs, fc1 and fc2 weights are required");
     if (fc3 && gated != GateLayout::Separate)
-      return nearMiss(node, rewriter,
-                      "fc3 weights are only used by swiglu with swiglu_fusion = 0");
+      return nearMiss(
+          node, rewriter,
+          "fc3 weights are only used by swiglu with swiglu_fusion = 0");
     auto tokensType = dyn_cast<RankedTensorType>(tokens.getType());
     auto fc1Type = dyn_cast<RankedTensorType>(fc1.getType());
     auto fc2Type = dyn_cast<RankedTensorType>(fc2.getType());
@@ -143,10 +151,13 @@ public:
     if (ShapedType::isDynamic(hidden))
       return nearMiss(node, rewriter, "the hidden size is dynamic");
 
-    // Current ONNX Runtime: fc1 [E, F, H], fc2 [E, H, I]. Earlier: fc1 [E, H, F],
-    // fc2 [E, I, H] (column-major). Only the current layout is taken when both fit.
-    bool current = fc1Type.getDimSize(2) == hidden && fc2Type.getDimSize(1) == hidden;
-    bool earlier = fc1Type.getDimSize(1) == hidden && fc2Type.getDimSize(2) == hidden;
+    // Current ONNX Runtime: fc1 [E, F, H], fc2 [E, H, I]. Earlier: fc1 [E, H,
+    // F], fc2 [E, I, H] (column-major). Only the current layout is taken when
+    // both fit.
+    bool current =
+        fc1Type.getDimSize(2) == hidden && fc2Type.getDimSize(1) == hidden;
+    bool earlier =
+        fc1Type.getDimSize(1) == hidden && fc2Type.getDimSize(2) == hidden;
     if (!current && !earlier)
       return nearMiss(node, rewriter,
                       "expert weight shapes match neither MoE weight layout");
@@ -169,15 +180,17 @@ public:
     // A [B, S, H] input runs as [B*S, H] tokens.
     SmallVector<ReassociationIndices> flatten{{0, 1}, {2}};
     if (tokensType.getRank() == 3)
-      tokens = track(rewriter.create<tensor::CollapseShapeOp>(loc, tokens, flatten));
+      tokens =
+          track(rewriter.create<tensor::CollapseShapeOp>(loc, tokens, flatten));
     auto logitsType = dyn_cast<RankedTensorType>(logits.getType());
     if (logitsType && logitsType.getRank() == 3)
-      logits = track(rewriter.create<tensor::CollapseShapeOp>(loc, logits, flatten));
+      logits =
+          track(rewriter.create<tensor::CollapseShapeOp>(loc, logits, flatten));
 
     MLIRContext *context = rewriter.getContext();
-    auto routing = RoutingAttr::get(context, RoutingKind::SoftmaxTopK,
-                                    ::moe::match::intAttr(node, "k", 1),
-                                    ::moe::match::intAttr(node, "normalize_routing_weights", 0) != 0);
+    auto routing = RoutingAttr::get(
+        context, RoutingKind::SoftmaxTopK, ::moe::match::intAttr(node, "k", 1),
+        ::moe::match::intAttr(node, "normalize_routing_weights", 0) != 0);
     auto activation = ActivationAttr::get(
         context, *fn, gated, APFloat(alpha), APFloat(beta),
         limit ? std::optional<APFloat>(APFloat(*limit)) : std::nullopt);
@@ -194,8 +207,8 @@ public:
 
     Value result = layer.getResult();
     if (tokensType.getRank() == 3)
-      result = rewriter.create<tensor::ExpandShapeOp>(loc, tokensType,
-                                                      result, flatten);
+      result = rewriter.create<tensor::ExpandShapeOp>(loc, tokensType, result,
+                                                      flatten);
     Type expected = node.getResult(0).getType();
     if (result.getType() != expected)
       result = rewriter.create<tensor::CastOp>(loc, expected, result);
@@ -208,7 +221,7 @@ public:
 } // namespace
 
 void ::moe::populateRaiseContribMoEPatterns(RewritePatternSet &patterns,
-                                          RaiseCounts &counts, bool explain) {
+                                            RaiseCounts &counts, bool explain) {
   patterns.add<RaiseContribMoE>(patterns.getContext(), counts, explain);
 }
 
@@ -235,8 +248,8 @@ public:
           << "moe-raise: " << raised
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE
           << ", batched matmul: " << counts.batchedMatmul
-          << ", dense: " << counts.dense << "), "
-          << counts.nearMisses << " near miss(es) left as they were";
+          << ", dense: " << counts.dense << "), " << counts.nearMisses
+          << " near miss(es) left as they were";
   }
 };
 

@@ -1,4 +1,5 @@
-//===- RaisePatterns.h - shared pieces of the moe-raise patterns -*- C++ -*-===//
+//===- RaisePatterns.h - shared pieces of the moe-raise patterns -*- C++
+//-*-===//
 #ifndef MOE_LIB_TRANSFORMS_RAISEPATTERNS_H
 #define MOE_LIB_TRANSFORMS_RAISEPATTERNS_H
 
@@ -47,7 +48,7 @@ void populateRaiseContribMoEPatterns(mlir::RewritePatternSet &patterns,
                                      RaiseCounts &counts, bool explain);
 /// The batched-matmul and dense all-experts forms.
 void populateRaiseDecomposedMoEPatterns(mlir::RewritePatternSet &patterns,
-                                           RaiseCounts &counts, bool explain);
+                                        RaiseCounts &counts, bool explain);
 
 } // namespace moe
 

@@ -1,8 +1,8 @@
 //===- OnnxImportFuzzer.cpp - libFuzzer target for the ONNX importer ------===//
 //
-// Any byte string must import cleanly or be rejected with a diagnostic: no crash, no
-// sanitizer report, and whatever imports must verify. Inputs starting with '<' go to
-// the text parser, the rest to the protobuf parser.
+// Any byte string must import cleanly or be rejected with a diagnostic: no
+// crash, no sanitizer report, and whatever imports must verify. Inputs starting
+// with '<' go to the text parser, the rest to the protobuf parser.
 //
 //===----------------------------------------------------------------------===//
 

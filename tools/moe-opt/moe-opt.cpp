@@ -1,7 +1,7 @@
 //===- moe-opt.cpp - the moe-mlir compiler driver -------------------------===//
 //
-// IR in, IR out, like mlir-opt, with the moe and onnx dialects and every pass. An
-// input named *.onnx or *.onnxtext is imported first.
+// IR in, IR out, like mlir-opt, with the moe and onnx dialects and every pass.
+// An input named *.onnx or *.onnxtext is imported first.
 //
 //===----------------------------------------------------------------------===//
 
@@ -45,17 +45,20 @@ mlir::LogicalResult runOnOnnxModel(llvm::StringRef inputPath,
   std::string bytecode;
   {
     mlir::MLIRContext context(registry);
-    // Import errors name the node or initializer at fault; the file is the location.
-    mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
-      const char *severity =
-          diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
-          : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
-                                                                    : "note";
-      llvm::errs() << inputPath << ": " << severity << ": " << diag << "\n";
-      for (mlir::Diagnostic &note : diag.getNotes())
-        llvm::errs() << inputPath << ": note: " << note << "\n";
-      return mlir::success();
-    });
+    // Import errors name the node or initializer at fault; the file is the
+    // location.
+    mlir::ScopedDiagnosticHandler handler(
+        &context, [&](mlir::Diagnostic &diag) {
+          const char *severity =
+              diag.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
+              : diag.getSeverity() == mlir::DiagnosticSeverity::Warning
+                  ? "warning"
+                  : "note";
+          llvm::errs() << inputPath << ": " << severity << ": " << diag << "\n";
+          for (mlir::Diagnostic &note : diag.getNotes())
+            llvm::errs() << inputPath << ": note: " << note << "\n";
+          return mlir::success();
+        });
     mlir::OwningOpRef<mlir::ModuleOp> module =
         moe::importOnnxFile(&context, inputPath, options);
     if (!module)
@@ -72,8 +75,9 @@ mlir::LogicalResult runOnOnnxModel(llvm::StringRef inputPath,
     return mlir::failure();
   }
   if (mlir::failed(mlir::MlirOptMain(
-          output->os(), llvm::MemoryBuffer::getMemBufferCopy(bytecode, inputPath),
-          registry, mlir::MlirOptMainConfig::createFromCLOptions())))
+          output->os(),
+          llvm::MemoryBuffer::getMemBufferCopy(bytecode, inputPath), registry,
+          mlir::MlirOptMainConfig::createFromCLOptions())))
     return mlir::failure();
   output->keep();
   return mlir::success();

@@ -84,7 +84,8 @@ public:
     return matchAs("result", name, value, symbols);
   }
 
-  /// Where the size of `symbol` came from (an operand, result or attribute name).
+  /// Where the size of `symbol` came from (an operand, result or attribute
+  /// name).
   StringRef sourceOf(StringRef symbol) const {
     auto it = bindings.find(symbol);
     return it == bindings.end() ? StringRef() : StringRef(it->second.source);
@@ -183,9 +184,12 @@ struct ExpertBank {
 
 /// The routed bank's values by operand name, for element-type checks.
 SmallVector<std::pair<StringRef, Value>> namedWeights(const ExpertBank &bank) {
-  return {{"gate_up", bank.gateUp},         {"down", bank.down},
-          {"up", bank.up},                  {"gate_up_bias", bank.gateUpBias},
-          {"down_bias", bank.downBias},     {"up_bias", bank.upBias}};
+  return {{"gate_up", bank.gateUp},
+          {"down", bank.down},
+          {"up", bank.up},
+          {"gate_up_bias", bank.gateUpBias},
+          {"down_bias", bank.downBias},
+          {"up_bias", bank.upBias}};
 }
 
 /// Verifies the weight shapes of an expert bank against `activation`: the
@@ -271,7 +275,8 @@ int64_t mulDims(int64_t a, int64_t b) {
 // moe.layer
 //===----------------------------------------------------------------------===//
 
-/// Bound on num_zero_experts and num_copy_experts, which keeps their sums exact.
+/// Bound on num_zero_experts and num_copy_experts, which keeps their sums
+/// exact.
 constexpr uint64_t kMaxNullExperts = (uint64_t(1) << 31) - 1;
 
 int64_t LayerOp::getNumExperts() {
@@ -283,7 +288,8 @@ int64_t LayerOp::getNumNullExperts() {
   if (Value c = getConstantExperts())
     constants = cast<ShapedType>(c.getType()).getDimSize(0);
   // The counts are verified to be below 2^31, so the sum cannot overflow.
-  if (ShapedType::isDynamic(constants) || getNumZeroExperts() > kMaxNullExperts ||
+  if (ShapedType::isDynamic(constants) ||
+      getNumZeroExperts() > kMaxNullExperts ||
       getNumCopyExperts() > kMaxNullExperts)
     return ShapedType::kDynamic;
   return static_cast<int64_t>(getNumZeroExperts() + getNumCopyExperts()) +
@@ -361,9 +367,8 @@ LogicalResult RouteOp::verify() {
       failed(shapes.matchResult("weights", getWeights(), {"T", "k"})) ||
       failed(shapes.matchResult("ids", getIds(), {"T", "k"})))
     return failure();
-  if (failed(
-          verifyRoutingColumns(*this, getRouting(), shapes.get("E"),
-                           shapes.sourceOf("E"))))
+  if (failed(verifyRoutingColumns(*this, getRouting(), shapes.get("E"),
+                                  shapes.sourceOf("E"))))
     return failure();
   return checkElementTypes(*this, "logits", getLogits(),
                            {{"bias", getBias()}, {"weights", getWeights()}});

@@ -32,8 +32,8 @@ void NodeOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {
   static const llvm::StringSet<> kRandom = {
-      "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-      "Multinomial",  "Bernoulli"};
+      "RandomNormal",      "RandomNormalLike", "RandomUniform",
+      "RandomUniformLike", "Multinomial",      "Bernoulli"};
   if (getDomainName().empty() && !kRandom.contains(getOpType()))
     return;
   effects.emplace_back(MemoryEffects::Read::get());

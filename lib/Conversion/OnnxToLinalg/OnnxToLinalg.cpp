@@ -1,14 +1,16 @@
 //===- OnnxToLinalg.cpp - onnx.node to linalg, tensor, arith and math -----===//
 //
 // Handlers are keyed by (domain, op type, since-version) and looked up with the
-// model's opset, the way ONNX versions operator semantics. Every node is checked
-// before anything is rewritten, so an unsupported node leaves the function intact.
+// model's opset, the way ONNX versions operator semantics. Every node is
+// checked before anything is rewritten, so an unsupported node leaves the
+// function intact.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/Passes.h"
 
 #include "dialects/onnx/IR/OnnxDialect.h"
+#include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -30,10 +32,12 @@ namespace moe {
 
 using namespace mlir;
 using mlir::onnx::NodeOp;
+using namespace ::moe::match;
 
 namespace {
 
-/// Lowers one node; returns its results, or failure after emitting an error on it.
+/// Lowers one node; returns its results, or failure after emitting an error on
+/// it.
 using Lowering = FailureOr<SmallVector<Value>> (*)(NodeOp node, OpBuilder &b);
 
 struct Handler {
@@ -41,21 +45,15 @@ struct Handler {
   Lowering lower;
 };
 
-/// Operand `index`, or null when absent or an onnx.none.
-Value input(NodeOp node, unsigned index) {
-  if (index >= node.getInputs().size())
-    return Value();
-  Value value = node.getInputs()[index];
-  return isa<NoneType>(value.getType()) ? Value() : value;
+/// One result, or the failure that produced none.
+FailureOr<SmallVector<Value>> single(FailureOr<Value> value) {
+  if (failed(value))
+    return failure();
+  return SmallVector<Value>{*value};
 }
 
-int64_t intAttr(NodeOp node, StringRef name, int64_t fallback) {
-  if (auto attr = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr(name)))
-    return attr.getValue().getSExtValue();
-  return fallback;
-}
-
-/// The node's inputs as ranked tensors, or an error naming the first that is not.
+/// The node's inputs as ranked tensors, or an error naming the first that is
+/// not.
 FailureOr<SmallVector<Value>> rankedInputs(NodeOp node, unsigned count) {
   SmallVector<Value> values;
   for (unsigned i = 0; i < count; ++i) {
@@ -82,8 +80,8 @@ OpFoldResult dimOf(OpBuilder &b, Location loc, Value value, int64_t dim) {
   return b.create<tensor::DimOp>(loc, value, dim).getResult();
 }
 
-/// The leading `shape` of `value` that takes part in broadcasting (all of it for
-/// elementwise ops, the batch dimensions for MatMul).
+/// The leading `shape` of `value` that takes part in broadcasting (all of it
+/// for elementwise ops, the batch dimensions for MatMul).
 struct BroadcastInput {
   Value value;
   ArrayRef<int64_t> shape;
@@ -92,8 +90,8 @@ struct BroadcastInput {
 /// ONNX multidirectional broadcasting of `inputs` (aligned at the trailing
 /// dimension): the result's sizes and, per input, the map from the result's
 /// iteration space into it (over `loops` dimensions, of which the first
-/// `sizes.size()` are the broadcast ones). A static 1 broadcasts; dynamic sizes are
-/// taken to be equal to the other inputs' sizes.
+/// `sizes.size()` are the broadcast ones). A static 1 broadcasts; dynamic sizes
+/// are taken to be equal to the other inputs' sizes.
 LogicalResult broadcast(NodeOp node, OpBuilder &b,
                         ArrayRef<BroadcastInput> inputs,
                         SmallVector<OpFoldResult> &sizes,
@@ -132,8 +130,8 @@ LogicalResult broadcast(NodeOp node, OpBuilder &b,
     int64_t offset = rank - static_cast<int64_t>(in.shape.size());
     for (auto [dim, size] : llvm::enumerate(in.shape)) {
       int64_t d = static_cast<int64_t>(dim) + offset;
-      bool broadcasts =
-          size == 1 && getConstantIntValue(sizes[d]) != std::optional<int64_t>(1);
+      bool broadcasts = size == 1 && getConstantIntValue(sizes[d]) !=
+                                         std::optional<int64_t>(1);
       mapExprs.push_back(broadcasts ? b.getAffineConstantExpr(0)
                                     : b.getAffineDimExpr(d));
     }
@@ -161,7 +159,8 @@ broadcastGeneric(NodeOp node, OpBuilder &b, ValueRange operands,
     return failure();
   SmallVector<AffineMap> maps;
   for (ArrayRef<AffineExpr> operandExprs : exprs)
-    maps.push_back(AffineMap::get(sizes.size(), 0, operandExprs, b.getContext()));
+    maps.push_back(
+        AffineMap::get(sizes.size(), 0, operandExprs, b.getContext()));
   maps.push_back(b.getMultiDimIdentityMap(sizes.size()));
   Value init = b.create<tensor::EmptyOp>(loc, sizes, resultElement);
   SmallVector<utils::IteratorType> iterators(sizes.size(),
@@ -169,8 +168,8 @@ broadcastGeneric(NodeOp node, OpBuilder &b, ValueRange operands,
   auto generic = b.create<linalg::GenericOp>(
       loc, init.getType(), operands, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        nested.create<linalg::YieldOp>(nestedLoc,
-                                       body(nested, nestedLoc, args.drop_back()));
+        nested.create<linalg::YieldOp>(
+            nestedLoc, body(nested, nestedLoc, args.drop_back()));
       });
   return generic.getResult(0);
 }
@@ -178,18 +177,21 @@ broadcastGeneric(NodeOp node, OpBuilder &b, ValueRange operands,
 /// Checks that `element` is one the arith and math dialects compute on.
 LogicalResult checkComputable(NodeOp node, Type element, bool floatOnly) {
   if (floatOnly && !isa<FloatType>(element))
-    return node.emitError() << node.getOpType()
-                            << " is supported on floating-point tensors only, got "
-                            << element;
-  // arith works on signless integers; ONNX's unsigned types need their own path.
+    return node.emitError()
+           << node.getOpType()
+           << " is supported on floating-point tensors only, got " << element;
+  // arith works on signless integers; ONNX's unsigned types need their own
+  // path.
   if (!isa<FloatType>(element) && !element.isSignlessInteger())
-    return node.emitError() << node.getOpType() << " does not support element type "
-                            << element << " yet";
+    return node.emitError()
+           << node.getOpType() << " does not support element type " << element
+           << " yet";
   return success();
 }
 
-/// An elementwise op over `count` broadcast inputs of one element type, `fn` per
-/// element; the result has `resultElement`, or the inputs' element type when null.
+/// An elementwise op over `count` broadcast inputs of one element type, `fn`
+/// per element; the result has `resultElement`, or the inputs' element type
+/// when null.
 FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
                                           unsigned count, ScalarFn fn,
                                           bool floatOnly,
@@ -200,19 +202,16 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
   Type element = elementTypeOf((*operands)[0]);
   for (Value operand : *operands)
     if (elementTypeOf(operand) != element)
-      return node.emitError() << node.getOpType()
-                              << " inputs must share an element type, got "
-                              << element << " and " << elementTypeOf(operand);
+      return node.emitError()
+             << node.getOpType() << " inputs must share an element type, got "
+             << element << " and " << elementTypeOf(operand);
   if (failed(checkComputable(node, element, floatOnly)))
     return failure();
-  FailureOr<Value> result = broadcastGeneric(
+  return single(broadcastGeneric(
       node, b, *operands, resultElement ? resultElement : element,
       [&](OpBuilder &nested, Location loc, ValueRange args) {
         return fn(nested, loc, element, args);
-      });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+      }));
 }
 
 bool isFloat(Type type) { return isa<FloatType>(type); }
@@ -289,12 +288,14 @@ FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, OpBuilder &b) {
   Location loc = node.getLoc();
   if (auto elements = dyn_cast_or_null<TypedAttr>(value))
     return SmallVector<Value>{b.create<arith::ConstantOp>(loc, elements)};
-  if (auto scalar = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("value_float"))) {
+  if (auto scalar =
+          dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("value_float"))) {
     auto type = RankedTensorType::get({}, b.getF32Type());
     return SmallVector<Value>{b.create<arith::ConstantOp>(
         loc, DenseElementsAttr::get(type, scalar.getValue()))};
   }
-  if (auto scalar = dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr("value_int"))) {
+  if (auto scalar =
+          dyn_cast_or_null<IntegerAttr>(node.getOnnxAttr("value_int"))) {
     auto type = RankedTensorType::get({}, b.getI64Type());
     return SmallVector<Value>{b.create<arith::ConstantOp>(
         loc, DenseElementsAttr::get(type, scalar.getValue().getSExtValue()))};
@@ -313,21 +314,22 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
   auto rhsType = cast<RankedTensorType>(rhs.getType());
   Type element = lhsType.getElementType();
   if (element != rhsType.getElementType() || !isFloat(element))
-    return node.emitError() << "MatMul needs floating-point inputs of one element "
-                               "type, got "
-                            << lhsType << " and " << rhsType;
+    return node.emitError()
+           << "MatMul needs floating-point inputs of one element "
+              "type, got "
+           << lhsType << " and " << rhsType;
   if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
     return node.emitError("MatMul of a 1-D input is not supported yet");
   int64_t lhsK = lhsType.getShape().back();
   int64_t rhsK = rhsType.getDimSize(rhsType.getRank() - 2);
   if (!ShapedType::isDynamic(lhsK) && !ShapedType::isDynamic(rhsK) &&
       lhsK != rhsK)
-    return node.emitError() << "MatMul inner dimensions differ: " << lhsK
-                            << " and " << rhsK;
+    return node.emitError()
+           << "MatMul inner dimensions differ: " << lhsK << " and " << rhsK;
   Location loc = node.getLoc();
 
-  // Batch dimensions broadcast like elementwise operands; the iteration space is
-  // batch..., m, n, k.
+  // Batch dimensions broadcast like elementwise operands; the iteration space
+  // is batch..., m, n, k.
   int64_t batchRank = std::max(lhsType.getRank(), rhsType.getRank()) - 2;
   int64_t loops = batchRank + 3;
   SmallVector<OpFoldResult> batchSizes;
@@ -375,8 +377,8 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
 /// bufferize, tile and fuse like any other linalg op.
 FailureOr<Value> softmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
   Location loc = node.getLoc();
-  Value init = b.create<tensor::EmptyOp>(
-      loc, tensor::getMixedSizes(b, loc, x), elementTypeOf(x));
+  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
+                                         elementTypeOf(x));
   auto op = b.create<linalg::SoftmaxOp>(loc, init.getType(), x, init, dim);
   FailureOr<SmallVector<Value>> parts =
       cast<linalg::AggregatedOpInterface>(op.getOperation())
@@ -396,17 +398,15 @@ FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
   auto type = cast<RankedTensorType>(x.getType());
   int64_t axis = intAttr(node, "axis", -1);
   if (axis < -type.getRank() || axis >= type.getRank())
-    return node.emitError() << "Softmax axis " << axis << " is out of range for "
-                            << type;
+    return node.emitError()
+           << "Softmax axis " << axis << " is out of range for " << type;
   if (axis < 0)
     axis += type.getRank();
-  FailureOr<Value> result = softmax(node, b, x, axis);
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+  return single(softmax(node, b, x, axis));
 }
 
-/// Softmax before opset 13: over the input flattened to 2-D at `axis` (default 1).
+/// Softmax before opset 13: over the input flattened to 2-D at `axis` (default
+/// 1).
 FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -421,12 +421,8 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
     return node.emitError() << "Softmax axis " << intAttr(node, "axis", 1)
                             << " is out of range for " << type;
   Location loc = node.getLoc();
-  if (axis == rank - 1) {
-    FailureOr<Value> result = softmax(node, b, x, axis);
-    if (failed(result))
-      return failure();
-    return SmallVector<Value>{*result};
-  }
+  if (axis == rank - 1)
+    return single(softmax(node, b, x, axis));
   // [d0 .. d(axis-1)] and [d(axis) .. d(rank-1)] become the two dimensions.
   SmallVector<ReassociationIndices> groups(2);
   for (int64_t d = 0; d < rank; ++d)
@@ -442,35 +438,21 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
       loc, type, *soft, groups, tensor::getMixedSizes(b, loc, x))};
 }
 
-
 /// Integer list given as attribute `name` (older opsets) or as constant input
 /// `index` (newer ones); nullopt when absent, failure when not constant.
 FailureOr<std::optional<SmallVector<int64_t>>>
 intListOperand(NodeOp node, StringRef name, unsigned index) {
   if (Value value = input(node, index)) {
-    DenseIntElementsAttr dense;
-    if (auto constant = value.getDefiningOp<arith::ConstantOp>())
-      dense = dyn_cast<DenseIntElementsAttr>(constant.getValue());
-    else if (auto producer = value.getDefiningOp<NodeOp>();
-             producer && producer.getOpType() == "Constant")
-      dense = dyn_cast_or_null<DenseIntElementsAttr>(producer.getOnnxAttr("value"));
-    if (!dense)
+    std::optional<SmallVector<int64_t>> values = constInts(value);
+    if (!values)
       return node.emitError() << node.getOpType() << " needs constant " << name;
-    SmallVector<int64_t> values;
-    for (const APInt &v : dense)
-      values.push_back(v.getSExtValue());
-    return std::optional<SmallVector<int64_t>>(values);
+    return std::optional<SmallVector<int64_t>>(*values);
   }
-  if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr(name))) {
-    SmallVector<int64_t> values;
-    for (Attribute item : list)
-      values.push_back(cast<IntegerAttr>(item).getValue().getSExtValue());
-    return std::optional<SmallVector<int64_t>>(values);
-  }
-  return std::optional<SmallVector<int64_t>>();
+  return intsAttr(node, name);
 }
 
-/// `axes` made non-negative and sorted; an error when one is out of range or repeated.
+/// `axes` made non-negative and sorted; an error when one is out of range or
+/// repeated.
 LogicalResult normalizeAxes(NodeOp node, SmallVector<int64_t> &axes,
                             int64_t rank) {
   for (int64_t &axis : axes) {
@@ -516,6 +498,36 @@ FailureOr<SmallVector<Value>> lowerTranspose(NodeOp node, OpBuilder &b) {
       b.create<linalg::TransposeOp>(loc, x, init, perm).getResult()[0]};
 }
 
+/// The reassociation between a rank-`rank` shape whose `unitDims` are 1 and the
+/// shape without them: each kept dimension takes the unit dimensions before it,
+/// the last one those after it. Empty when every dimension is a unit one (a
+/// scalar).
+SmallVector<ReassociationIndices> unitDimGroups(int64_t rank,
+                                                ArrayRef<int64_t> unitDims) {
+  SmallVector<ReassociationIndices> groups;
+  ReassociationIndices pending;
+  for (int64_t d = 0; d < rank; ++d) {
+    pending.push_back(d);
+    if (llvm::is_contained(unitDims, d))
+      continue;
+    groups.push_back(pending);
+    pending.clear();
+  }
+  if (!groups.empty())
+    groups.back().append(pending.begin(), pending.end());
+  return groups;
+}
+
+/// Adds the unit dimensions `unitDims` to `x`, giving `resultShape`.
+Value expandUnitDims(OpBuilder &b, Location loc, Value x,
+                     ArrayRef<int64_t> resultShape,
+                     ArrayRef<int64_t> unitDims) {
+  auto type = RankedTensorType::get(resultShape, elementTypeOf(x));
+  return b.create<tensor::ExpandShapeOp>(
+      loc, type, x,
+      unitDimGroups(static_cast<int64_t>(resultShape.size()), unitDims));
+}
+
 /// Unsqueeze: axes (attribute before opset 13, input since) index the result.
 FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
@@ -533,33 +545,16 @@ FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, OpBuilder &b) {
   int64_t rank = type.getRank() + static_cast<int64_t>(axes.size());
   if (failed(normalizeAxes(node, axes, rank)))
     return failure();
-  // Each input dimension takes the new unit dimensions that precede it; trailing
-  // ones join the last group.
   SmallVector<int64_t> shape;
-  SmallVector<ReassociationIndices> groups;
-  ReassociationIndices pending;
   int64_t source = 0;
-  for (int64_t d = 0; d < rank; ++d) {
-    pending.push_back(d);
-    if (llvm::is_contained(axes, d)) {
-      shape.push_back(1);
-      continue;
-    }
-    shape.push_back(type.getDimSize(source++));
-    groups.push_back(pending);
-    pending.clear();
-  }
-  Location loc = node.getLoc();
-  auto resultType = RankedTensorType::get(shape, type.getElementType());
-  if (groups.empty()) // a scalar becomes [1, ..., 1]
-    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
-        loc, resultType, x, SmallVector<ReassociationIndices>{})};
-  groups.back().append(pending.begin(), pending.end());
-  return SmallVector<Value>{
-      b.create<tensor::ExpandShapeOp>(loc, resultType, x, groups)};
+  for (int64_t d = 0; d < rank; ++d)
+    shape.push_back(llvm::is_contained(axes, d) ? 1
+                                                : type.getDimSize(source++));
+  return SmallVector<Value>{expandUnitDims(b, node.getLoc(), x, shape, axes)};
 }
 
-/// Squeeze: the listed unit dimensions (all static unit dimensions without axes).
+/// Squeeze: the listed unit dimensions (all static unit dimensions without
+/// axes).
 FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -585,21 +580,12 @@ FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, OpBuilder &b) {
       return node.emitError() << "Squeeze axis " << axis
                               << " is not a static unit dimension of " << type;
   SmallVector<int64_t> shape;
-  SmallVector<ReassociationIndices> groups;
-  ReassociationIndices pending;
-  for (int64_t d = 0; d < type.getRank(); ++d) {
-    pending.push_back(d);
-    if (llvm::is_contained(axes, d))
-      continue;
-    shape.push_back(type.getDimSize(d));
-    groups.push_back(pending);
-    pending.clear();
-  }
-  if (!groups.empty())
-    groups.back().append(pending.begin(), pending.end());
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (!llvm::is_contained(axes, d))
+      shape.push_back(type.getDimSize(d));
   auto resultType = RankedTensorType::get(shape, type.getElementType());
-  return SmallVector<Value>{
-      b.create<tensor::CollapseShapeOp>(node.getLoc(), resultType, x, groups)};
+  return SmallVector<Value>{b.create<tensor::CollapseShapeOp>(
+      node.getLoc(), resultType, x, unitDimGroups(type.getRank(), axes))};
 }
 
 enum class ReduceKind { Sum, Mean, Max, Min };
@@ -615,9 +601,9 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
   if (!isFloat(element))
-    return node.emitError() << node.getOpType()
-                            << " is supported on floating-point tensors only, got "
-                            << element;
+    return node.emitError()
+           << node.getOpType()
+           << " is supported on floating-point tensors only, got " << element;
   FailureOr<std::optional<SmallVector<int64_t>>> list =
       intListOperand(node, "axes", 1);
   if (failed(list))
@@ -642,26 +628,31 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   TypedAttr start =
       Kind == ReduceKind::Max
           ? TypedAttr(b.getFloatAttr(
-                element, APFloat::getInf(cast<FloatType>(element).getFloatSemantics(),
-                                         /*Negative=*/true)))
+                element,
+                APFloat::getInf(cast<FloatType>(element).getFloatSemantics(),
+                                /*Negative=*/true)))
       : Kind == ReduceKind::Min
           ? TypedAttr(b.getFloatAttr(
-                element, APFloat::getInf(cast<FloatType>(element).getFloatSemantics())))
+                element,
+                APFloat::getInf(cast<FloatType>(element).getFloatSemantics())))
           : b.getZeroAttr(element);
   Value filled =
-      b.create<linalg::FillOp>(loc, b.create<arith::ConstantOp>(loc, start).getResult(),
-                               init)
+      b.create<linalg::FillOp>(
+           loc, b.create<arith::ConstantOp>(loc, start).getResult(), init)
           .getResult(0);
   Value reduced =
       b.create<linalg::ReduceOp>(
            loc, ValueRange{x}, ValueRange{filled}, axes,
            [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
              Value combined =
-                 Kind == ReduceKind::Max
-                     ? nested.create<arith::MaximumFOp>(nestedLoc, args[0], args[1])
-                           .getResult()
+                 Kind == ReduceKind::Max ? nested
+                                               .create<arith::MaximumFOp>(
+                                                   nestedLoc, args[0], args[1])
+                                               .getResult()
                  : Kind == ReduceKind::Min
-                     ? nested.create<arith::MinimumFOp>(nestedLoc, args[0], args[1])
+                     ? nested
+                           .create<arith::MinimumFOp>(nestedLoc, args[0],
+                                                      args[1])
                            .getResult()
                      : nested.create<arith::AddFOp>(nestedLoc, args[0], args[1])
                            .getResult();
@@ -669,7 +660,8 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
            })
           .getResult(0);
   if (Kind == ReduceKind::Mean) {
-    // Divide by the number of reduced elements, known only at run time when dynamic.
+    // Divide by the number of reduced elements, known only at run time when
+    // dynamic.
     Value count = b.create<arith::ConstantIndexOp>(loc, 1);
     for (int64_t axis : axes)
       count = b.create<arith::MulIOp>(
@@ -680,19 +672,21 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
     auto reducedType = cast<RankedTensorType>(reduced.getType());
     Value meanInit = b.create<tensor::EmptyOp>(
         loc, tensor::getMixedSizes(b, loc, reduced), element);
-    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(reducedType.getRank()));
+    SmallVector<AffineMap> maps(
+        2, b.getMultiDimIdentityMap(reducedType.getRank()));
     SmallVector<utils::IteratorType> iterators(reducedType.getRank(),
                                                utils::IteratorType::parallel);
-    reduced = b.create<linalg::GenericOp>(
-                   loc, reducedType, ValueRange{reduced}, ValueRange{meanInit},
-                   maps, iterators,
-                   [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-                     nested.create<linalg::YieldOp>(
-                         nestedLoc, nested.create<arith::DivFOp>(
-                                        nestedLoc, args[0], countFloat)
-                                        .getResult());
-                   })
-                  .getResult(0);
+    reduced =
+        b.create<linalg::GenericOp>(
+             loc, reducedType, ValueRange{reduced}, ValueRange{meanInit}, maps,
+             iterators,
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               nested.create<linalg::YieldOp>(
+                   nestedLoc,
+                   nested.create<arith::DivFOp>(nestedLoc, args[0], countFloat)
+                       .getResult());
+             })
+            .getResult(0);
   }
   if (!intAttr(node, "keepdims", 1))
     return SmallVector<Value>{reduced};
@@ -700,34 +694,20 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   SmallVector<int64_t> shape;
   for (int64_t d = 0; d < type.getRank(); ++d)
     shape.push_back(llvm::is_contained(axes, d) ? 1 : type.getDimSize(d));
-  SmallVector<ReassociationIndices> groups;
-  ReassociationIndices pending;
-  for (int64_t d = 0; d < type.getRank(); ++d) {
-    pending.push_back(d);
-    if (llvm::is_contained(axes, d))
-      continue;
-    groups.push_back(pending);
-    pending.clear();
-  }
-  if (groups.empty())
-    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
-        loc, RankedTensorType::get(shape, element), reduced,
-        SmallVector<ReassociationIndices>{})};
-  groups.back().append(pending.begin(), pending.end());
-  return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
-      loc, RankedTensorType::get(shape, element), reduced, groups)};
+  return SmallVector<Value>{expandUnitDims(b, loc, reduced, shape, axes)};
 }
 
-
 /// Comparisons produce i1.
-template <arith::CmpFPredicate FloatPredicate, arith::CmpIPredicate IntPredicate>
+template <arith::CmpFPredicate FloatPredicate,
+          arith::CmpIPredicate IntPredicate>
 Value compare(OpBuilder &b, Location loc, Type type, ValueRange args) {
   if (isFloat(type))
     return b.create<arith::CmpFOp>(loc, FloatPredicate, args[0], args[1]);
   return b.create<arith::CmpIOp>(loc, IntPredicate, args[0], args[1]);
 }
 
-template <arith::CmpFPredicate FloatPredicate, arith::CmpIPredicate IntPredicate>
+template <arith::CmpFPredicate FloatPredicate,
+          arith::CmpIPredicate IntPredicate>
 FailureOr<SmallVector<Value>> lowerCompare(NodeOp node, OpBuilder &b) {
   return elementwise(node, b, 2, compare<FloatPredicate, IntPredicate>,
                      /*floatOnly=*/false, b.getI1Type());
@@ -749,8 +729,9 @@ FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, OpBuilder &b) {
     return failure();
   for (Value operand : *operands)
     if (!elementTypeOf(operand).isInteger(1))
-      return node.emitError() << node.getOpType() << " needs boolean inputs, got "
-                              << elementTypeOf(operand);
+      return node.emitError()
+             << node.getOpType() << " needs boolean inputs, got "
+             << elementTypeOf(operand);
   return elementwise(node, b, Count, Fn, /*floatOnly=*/false);
 }
 
@@ -762,16 +743,14 @@ FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, OpBuilder &b) {
   Type element = elementTypeOf((*operands)[1]);
   if (!elementTypeOf((*operands)[0]).isInteger(1) ||
       elementTypeOf((*operands)[2]) != element)
-    return node.emitError() << "Where needs a boolean condition and two inputs of "
-                               "one element type";
-  FailureOr<Value> result = broadcastGeneric(
+    return node.emitError()
+           << "Where needs a boolean condition and two inputs of "
+              "one element type";
+  return single(broadcastGeneric(
       node, b, *operands, element,
       [](OpBuilder &nested, Location loc, ValueRange args) -> Value {
         return nested.create<arith::SelectOp>(loc, args[0], args[1], args[2]);
-      });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+      }));
 }
 
 /// Converts one scalar between element types with ONNX Cast semantics (float to
@@ -786,12 +765,14 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
                ? b.create<arith::ExtFOp>(loc, to, value).getResult()
                : b.create<arith::TruncFOp>(loc, to, value).getResult();
   if (!fromFloat && toFloat)
-    return from.isInteger(1) ? b.create<arith::UIToFPOp>(loc, to, value).getResult()
-                             : b.create<arith::SIToFPOp>(loc, to, value).getResult();
+    return from.isInteger(1)
+               ? b.create<arith::UIToFPOp>(loc, to, value).getResult()
+               : b.create<arith::SIToFPOp>(loc, to, value).getResult();
   if (fromFloat) {
     if (to.isInteger(1)) {
       Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
-      return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value, zero);
+      return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value,
+                                     zero);
     }
     return b.create<arith::FPToSIOp>(loc, to, value);
   }
@@ -802,8 +783,9 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
     return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, value, zero);
   }
   if (fromWidth < toWidth)
-    return from.isInteger(1) ? b.create<arith::ExtUIOp>(loc, to, value).getResult()
-                             : b.create<arith::ExtSIOp>(loc, to, value).getResult();
+    return from.isInteger(1)
+               ? b.create<arith::ExtUIOp>(loc, to, value).getResult()
+               : b.create<arith::ExtSIOp>(loc, to, value).getResult();
   return b.create<arith::TruncIOp>(loc, to, value);
 }
 
@@ -819,14 +801,11 @@ FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
   if (failed(checkComputable(node, from, false)) ||
       failed(checkComputable(node, to, false)))
     return failure();
-  FailureOr<Value> result = broadcastGeneric(
-      node, b, *operands, to,
-      [&](OpBuilder &nested, Location loc, ValueRange args) {
-        return convertScalar(nested, loc, args[0], to);
-      });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+  return single(
+      broadcastGeneric(node, b, *operands, to,
+                       [&](OpBuilder &nested, Location loc, ValueRange args) {
+                         return convertScalar(nested, loc, args[0], to);
+                       }));
 }
 
 /// Clip since opset 11: optional min and max inputs (scalars).
@@ -841,11 +820,13 @@ FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
   SmallVector<Value> all{x};
   for (Value bound : {low, high})
     if (bound) {
-      if (!isa<RankedTensorType>(bound.getType()) || elementTypeOf(bound) != element)
-        return node.emitError("Clip bounds must be tensors of the input's type");
+      if (!isa<RankedTensorType>(bound.getType()) ||
+          elementTypeOf(bound) != element)
+        return node.emitError(
+            "Clip bounds must be tensors of the input's type");
       all.push_back(bound);
     }
-  FailureOr<Value> result = broadcastGeneric(
+  return single(broadcastGeneric(
       node, b, all, element,
       [&](OpBuilder &nested, Location loc, ValueRange args) {
         Value value = args[0];
@@ -855,10 +836,7 @@ FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
         if (high)
           value = nested.create<arith::MinimumFOp>(loc, value, args[next]);
         return value;
-      });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+      }));
 }
 
 /// Concat along `axis`: each input inserted into its slice of the result
@@ -873,8 +851,8 @@ FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
   int64_t rank = cast<RankedTensorType>((*operands)[0].getType()).getRank();
   int64_t axis = intAttr(node, "axis", 0);
   if (axis < -rank || axis >= rank)
-    return node.emitError() << "Concat axis " << axis
-                            << " is out of range for rank " << rank;
+    return node.emitError()
+           << "Concat axis " << axis << " is out of range for rank " << rank;
   if (axis < 0)
     axis += rank;
   for (Value operand : *operands) {
@@ -886,7 +864,8 @@ FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
   if (operands->size() == 1)
     return SmallVector<Value>{(*operands)[0]};
   Location loc = node.getLoc();
-  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, (*operands)[0]);
+  SmallVector<OpFoldResult> sizes =
+      tensor::getMixedSizes(b, loc, (*operands)[0]);
   SmallVector<OpFoldResult> offsets;
   AffineExpr s0, s1;
   bindSymbols(b.getContext(), s0, s1);
@@ -923,8 +902,8 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
   int64_t rank = dataType.getRank();
   int64_t axis = intAttr(node, "axis", 0);
   if (axis < -rank || axis >= rank)
-    return node.emitError() << "Gather axis " << axis
-                            << " is out of range for rank " << rank;
+    return node.emitError()
+           << "Gather axis " << axis << " is out of range for rank " << rank;
   if (axis < 0)
     axis += rank;
   Location loc = node.getLoc();
@@ -946,17 +925,20 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
       b.getMultiDimIdentityMap(loops)};
   SmallVector<utils::IteratorType> iterators(loops,
                                              utils::IteratorType::parallel);
-  Value axisSize = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
+  Value axisSize =
+      getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
   auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps, iterators,
-      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+      loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value index = nested.create<arith::IndexCastOp>(
             nestedLoc, nested.getIndexType(), args[0]);
         Value zero = nested.create<arith::ConstantIndexOp>(nestedLoc, 0);
         Value negative = nested.create<arith::CmpIOp>(
             nestedLoc, arith::CmpIPredicate::slt, index, zero);
-        Value wrapped = nested.create<arith::AddIOp>(nestedLoc, index, axisSize);
-        index = nested.create<arith::SelectOp>(nestedLoc, negative, wrapped, index);
+        Value wrapped =
+            nested.create<arith::AddIOp>(nestedLoc, index, axisSize);
+        index =
+            nested.create<arith::SelectOp>(nestedLoc, negative, wrapped, index);
         SmallVector<Value> coords;
         for (int64_t d = 0; d < axis; ++d)
           coords.push_back(nested.create<linalg::IndexOp>(nestedLoc, d));
@@ -964,29 +946,11 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
         for (int64_t d = axis + 1; d < rank; ++d)
           coords.push_back(
               nested.create<linalg::IndexOp>(nestedLoc, d - 1 + indexRank));
-        Value element = nested.create<tensor::ExtractOp>(nestedLoc, data, coords);
+        Value element =
+            nested.create<tensor::ExtractOp>(nestedLoc, data, coords);
         nested.create<linalg::YieldOp>(nestedLoc, element);
       });
   return SmallVector<Value>{generic.getResult(0)};
-}
-
-
-/// The values of a constant 1-D integer tensor (arith.constant or onnx Constant).
-std::optional<SmallVector<int64_t>> constantInts(Value value) {
-  if (!value)
-    return std::nullopt;
-  DenseIntElementsAttr dense;
-  if (auto constant = value.getDefiningOp<arith::ConstantOp>())
-    dense = dyn_cast<DenseIntElementsAttr>(constant.getValue());
-  else if (auto producer = value.getDefiningOp<NodeOp>();
-           producer && producer.getOpType() == "Constant")
-    dense = dyn_cast_or_null<DenseIntElementsAttr>(producer.getOnnxAttr("value"));
-  if (!dense)
-    return std::nullopt;
-  SmallVector<int64_t> values;
-  for (const APInt &v : dense)
-    values.push_back(v.getSExtValue());
-  return values;
 }
 
 /// The sizes a 1-D integer shape tensor holds: constants where it is constant,
@@ -996,11 +960,11 @@ FailureOr<SmallVector<OpFoldResult>> shapeValues(NodeOp node, OpBuilder &b,
   auto type = dyn_cast<RankedTensorType>(shape.getType());
   if (!type || type.getRank() != 1 || type.isDynamicDim(0) ||
       !isa<IntegerType>(type.getElementType()))
-    return node.emitError() << node.getOpType()
-                            << " needs a shape of static length, got "
-                            << shape.getType();
+    return node.emitError()
+           << node.getOpType() << " needs a shape of static length, got "
+           << shape.getType();
   SmallVector<OpFoldResult> sizes;
-  if (std::optional<SmallVector<int64_t>> values = constantInts(shape)) {
+  if (std::optional<SmallVector<int64_t>> values = constInts(shape)) {
     for (int64_t v : *values)
       sizes.push_back(b.getIndexAttr(v));
     return sizes;
@@ -1009,8 +973,8 @@ FailureOr<SmallVector<OpFoldResult>> shapeValues(NodeOp node, OpBuilder &b,
   for (int64_t i = 0; i < type.getDimSize(0); ++i) {
     Value position = b.create<arith::ConstantIndexOp>(loc, i);
     Value element = b.create<tensor::ExtractOp>(loc, shape, position);
-    sizes.push_back(
-        b.create<arith::IndexCastOp>(loc, b.getIndexType(), element).getResult());
+    sizes.push_back(b.create<arith::IndexCastOp>(loc, b.getIndexType(), element)
+                        .getResult());
   }
   return sizes;
 }
@@ -1041,7 +1005,8 @@ FailureOr<SmallVector<Value>> lowerShape(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{b.create<tensor::FromElementsOp>(loc, type, dims)};
 }
 
-/// ConstantOfShape: a tensor of the given shape filled with `value` (f32 0 default).
+/// ConstantOfShape: a tensor of the given shape filled with `value` (f32 0
+/// default).
 FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
   Value shape = input(node, 0);
   if (!shape)
@@ -1051,7 +1016,8 @@ FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
     return failure();
   Location loc = node.getLoc();
   TypedAttr fill = b.getF32FloatAttr(0.0f);
-  if (auto value = dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"))) {
+  if (auto value =
+          dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"))) {
     if (value.getNumElements() != 1)
       return node.emitError("ConstantOfShape value must hold one element");
     fill = cast<TypedAttr>(*value.getValues<Attribute>().begin());
@@ -1062,9 +1028,10 @@ FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
       b.create<linalg::FillOp>(loc, scalar, init).getResult(0)};
 }
 
-/// Expand: broadcast the input to a shape (numpy rules, a 1 keeps the input's size).
-/// A shape computed at run time is read element by element; its dynamic sizes are
-/// taken to be the result's (a run-time 1 against a larger input is not detected).
+/// Expand: broadcast the input to a shape (numpy rules, a 1 keeps the input's
+/// size). A shape computed at run time is read element by element; its dynamic
+/// sizes are taken to be the result's (a run-time 1 against a larger input is
+/// not detected).
 FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
@@ -1078,12 +1045,9 @@ FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
   Location loc = node.getLoc();
   Type element = elementTypeOf(x);
   Value placeholder = b.create<tensor::EmptyOp>(loc, *shape, element);
-  FailureOr<Value> result = broadcastGeneric(
+  return single(broadcastGeneric(
       node, b, ValueRange{x, placeholder}, element,
-      [](OpBuilder &, Location, ValueRange args) { return args[0]; });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+      [](OpBuilder &, Location, ValueRange args) { return args[0]; }));
 }
 
 /// Reshape with a constant shape: 0 copies the input's dimension (unless
@@ -1094,7 +1058,7 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
     return failure();
   Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
-  std::optional<SmallVector<int64_t>> shape = constantInts((*operands)[1]);
+  std::optional<SmallVector<int64_t>> shape = constInts((*operands)[1]);
   if (!shape)
     return node.emitError("Reshape needs a constant shape");
   bool allowZero = intAttr(node, "allowzero", 0) != 0;
@@ -1103,7 +1067,8 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
   Value total = b.create<arith::ConstantIndexOp>(loc, 1);
   for (int64_t d = 0; d < type.getRank(); ++d)
     total = b.create<arith::MulIOp>(
-        loc, total, getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
+        loc, total,
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
   SmallVector<OpFoldResult> sizes;
   SmallVector<int64_t> staticShape;
   int64_t inferred = -1;
@@ -1131,8 +1096,8 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
     sizes.push_back(dim);
     std::optional<int64_t> constant = getConstantIntValue(dim);
     staticShape.push_back(constant ? *constant : ShapedType::kDynamic);
-    known = b.create<arith::MulIOp>(loc, known,
-                                    getValueOrCreateConstantIndexOp(b, loc, dim));
+    known = b.create<arith::MulIOp>(
+        loc, known, getValueOrCreateConstantIndexOp(b, loc, dim));
   }
   if (inferred >= 0) {
     sizes[inferred] = b.create<arith::DivUIOp>(loc, total, known).getResult();
@@ -1160,8 +1125,8 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
       b.create<tensor::ReshapeOp>(loc, resultType, x, shapeTensor)};
 }
 
-/// Split along `axis` into equal parts (num_outputs, or as many as outputs) or into
-/// the sizes given (input since opset 13, attribute before).
+/// Split along `axis` into equal parts (num_outputs, or as many as outputs) or
+/// into the sizes given (input since opset 13, attribute before).
 FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -1171,8 +1136,8 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
   int64_t rank = type.getRank();
   int64_t axis = intAttr(node, "axis", 0);
   if (axis < -rank || axis >= rank)
-    return node.emitError() << "Split axis " << axis
-                            << " is out of range for rank " << rank;
+    return node.emitError()
+           << "Split axis " << axis << " is out of range for rank " << rank;
   if (axis < 0)
     axis += rank;
   FailureOr<std::optional<SmallVector<int64_t>>> given =
@@ -1190,8 +1155,8 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
     for (int64_t size : **given)
       sizes.push_back(b.getIndexAttr(size));
   } else {
-    // Equal parts; a dynamic size is divided at run time (the last part takes the
-    // rest when it does not divide, as ONNX specifies since opset 18).
+    // Equal parts; a dynamic size is divided at run time (the last part takes
+    // the rest when it does not divide, as ONNX specifies since opset 18).
     std::optional<int64_t> constant = getConstantIntValue(axisSize);
     for (unsigned i = 0; i < parts; ++i) {
       if (constant) {
@@ -1201,10 +1166,10 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
             b.getIndexAttr(std::min<int64_t>(chunk, *constant - start)));
       } else {
         Value count = b.create<arith::ConstantIndexOp>(loc, parts);
-        sizes.push_back(b.create<arith::DivUIOp>(
-                             loc, getValueOrCreateConstantIndexOp(b, loc, axisSize),
-                             count)
-                            .getResult());
+        sizes.push_back(
+            b.create<arith::DivUIOp>(
+                 loc, getValueOrCreateConstantIndexOp(b, loc, axisSize), count)
+                .getResult());
       }
     }
   }
@@ -1223,19 +1188,18 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
     if (o && z)
       offset = b.getIndexAttr(*o + *z);
     else
-      offset = b.create<arith::AddIOp>(loc,
-                                       getValueOrCreateConstantIndexOp(b, loc, offset),
-                                       getValueOrCreateConstantIndexOp(b, loc, size))
+      offset = b.create<arith::AddIOp>(
+                    loc, getValueOrCreateConstantIndexOp(b, loc, offset),
+                    getValueOrCreateConstantIndexOp(b, loc, size))
                    .getResult();
   }
   return results;
 }
 
-
 /// TopK over the last axis. Each row is scanned k times; pass j takes the best
-/// element that ranks after the one pass j-1 took, ranking by value (descending for
-/// largest) and then by index (ascending), which is ONNX's order for equal values.
-/// O(k * n) per row, meant for router widths.
+/// element that ranks after the one pass j-1 took, ranking by value (descending
+/// for largest) and then by index (ascending), which is ONNX's order for equal
+/// values. O(k * n) per row, meant for router widths.
 FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
@@ -1244,8 +1208,9 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
   if (!isFloat(element))
-    return node.emitError() << "TopK is supported on floating-point tensors only, got "
-                            << element;
+    return node.emitError()
+           << "TopK is supported on floating-point tensors only, got "
+           << element;
   int64_t rank = type.getRank();
   int64_t axis = intAttr(node, "axis", -1);
   if (axis < 0)
@@ -1256,7 +1221,7 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   Location loc = node.getLoc();
   Value kTensor = (*operands)[1];
   Value k;
-  if (std::optional<SmallVector<int64_t>> ks = constantInts(kTensor)) {
+  if (std::optional<SmallVector<int64_t>> ks = constInts(kTensor)) {
     if (ks->size() != 1 || (*ks)[0] < 0)
       return node.emitError("TopK needs one non-negative k");
     k = b.create<arith::ConstantIndexOp>(loc, (*ks)[0]);
@@ -1282,7 +1247,8 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   }
   OpFoldResult rows = dimOf(b, loc, rows2d, 0);
   Value rowCount = getValueOrCreateConstantIndexOp(b, loc, rows);
-  Value width = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, rows2d, 1));
+  Value width =
+      getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, rows2d, 1));
   auto kStatic = getConstantIntValue(getAsOpFoldResult(k));
   int64_t kDim = kStatic ? *kStatic : ShapedType::kDynamic;
   Type i64 = b.getI64Type();
@@ -1295,8 +1261,9 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
   Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
   auto floatType = cast<FloatType>(element);
   Value worst = b.create<arith::ConstantOp>(
-      loc, b.getFloatAttr(element, APFloat::getInf(floatType.getFloatSemantics(),
-                                                   /*Negative=*/largest)));
+      loc,
+      b.getFloatAttr(element, APFloat::getInf(floatType.getFloatSemantics(),
+                                              /*Negative=*/largest)));
   Value none = b.create<arith::ConstantIndexOp>(loc, -1);
   auto rowLoop = b.create<scf::ForOp>(
       loc, c0, rowCount, c1, ValueRange{valuesInit, indicesInit},
@@ -1317,7 +1284,8 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
                     // Ranks after the previous pick?
                     Value first = sb.create<arith::CmpIOp>(
                         sl, arith::CmpIPredicate::eq, previousIndex, none);
-                    Value lower = sb.create<arith::CmpFOp>(sl, after, v, previous);
+                    Value lower =
+                        sb.create<arith::CmpFOp>(sl, after, v, previous);
                     Value equal = sb.create<arith::CmpFOp>(
                         sl, arith::CmpFPredicate::OEQ, v, previous);
                     Value laterIndex = sb.create<arith::CmpIOp>(
@@ -1325,23 +1293,27 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
                     Value tieAfter =
                         sb.create<arith::AndIOp>(sl, equal, laterIndex);
                     Value eligible = sb.create<arith::OrIOp>(
-                        sl, first, sb.create<arith::OrIOp>(sl, lower, tieAfter));
+                        sl, first,
+                        sb.create<arith::OrIOp>(sl, lower, tieAfter));
                     // Better than the best so far (ties keep the lower index)?
                     Value noBest = sb.create<arith::CmpIOp>(
                         sl, arith::CmpIPredicate::eq, best[1], none);
-                    Value beats = sb.create<arith::CmpFOp>(sl, before, v, best[0]);
+                    Value beats =
+                        sb.create<arith::CmpFOp>(sl, before, v, best[0]);
                     Value better = sb.create<arith::OrIOp>(sl, noBest, beats);
                     Value take = sb.create<arith::AndIOp>(sl, eligible, better);
                     Value bestValue =
                         sb.create<arith::SelectOp>(sl, take, v, best[0]);
                     Value bestIndex =
                         sb.create<arith::SelectOp>(sl, take, col, best[1]);
-                    sb.create<scf::YieldOp>(sl, ValueRange{bestValue, bestIndex});
+                    sb.create<scf::YieldOp>(sl,
+                                            ValueRange{bestValue, bestIndex});
                   });
               Value chosen = scan.getResult(0), chosenIndex = scan.getResult(1);
               Value values = pb.create<tensor::InsertOp>(
                   pl, chosen, pickIter[0], ValueRange{row, pick});
-              Value index64 = pb.create<arith::IndexCastOp>(pl, i64, chosenIndex);
+              Value index64 =
+                  pb.create<arith::IndexCastOp>(pl, i64, chosenIndex);
               Value indices = pb.create<tensor::InsertOp>(
                   pl, index64, pickIter[1], ValueRange{row, pick});
               pb.create<scf::YieldOp>(
@@ -1368,18 +1340,17 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
         b.create<tensor::CollapseShapeOp>(loc, indicesType, indices, all)};
   }
   if (rank > 2)
-    return SmallVector<Value>{
-        b.create<tensor::ExpandShapeOp>(loc, valuesType, values, groups, outSizes),
-        b.create<tensor::ExpandShapeOp>(loc, indicesType, indices, groups,
-                                        outSizes)};
-  // Rank 2: the loop results are the outputs (the imported type may be less precise;
-  // the pass casts to it).
+    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+                                  loc, valuesType, values, groups, outSizes),
+                              b.create<tensor::ExpandShapeOp>(
+                                  loc, indicesType, indices, groups, outSizes)};
+  // Rank 2: the loop results are the outputs (the imported type may be less
+  // precise; the pass casts to it).
   return SmallVector<Value>{values, indices};
 }
 
-
-/// Slice with constant starts, ends, axes and steps (opset 10 and later), clamped
-/// as ONNX specifies; only positive steps.
+/// Slice with constant starts, ends, axes and steps (opset 10 and later),
+/// clamped as ONNX specifies; only positive steps.
 FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -1387,13 +1358,13 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
   Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
-  std::optional<SmallVector<int64_t>> starts = constantInts(input(node, 1));
-  std::optional<SmallVector<int64_t>> ends = constantInts(input(node, 2));
+  std::optional<SmallVector<int64_t>> starts = constInts(input(node, 1));
+  std::optional<SmallVector<int64_t>> ends = constInts(input(node, 2));
   if (!starts || !ends || starts->size() != ends->size())
     return node.emitError("Slice needs constant starts and ends of one length");
   SmallVector<int64_t> axes, steps(starts->size(), 1);
   if (Value axesInput = input(node, 3)) {
-    std::optional<SmallVector<int64_t>> given = constantInts(axesInput);
+    std::optional<SmallVector<int64_t>> given = constInts(axesInput);
     if (!given || given->size() != starts->size())
       return node.emitError("Slice needs constant axes, one per start");
     axes = *given;
@@ -1402,7 +1373,7 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
       axes.push_back(i);
   }
   if (Value stepsInput = input(node, 4)) {
-    std::optional<SmallVector<int64_t>> given = constantInts(stepsInput);
+    std::optional<SmallVector<int64_t>> given = constInts(stepsInput);
     if (!given || given->size() != starts->size())
       return node.emitError("Slice needs constant steps, one per start");
     steps = *given;
@@ -1418,7 +1389,8 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
                               << " is out of range for rank " << rank;
     int64_t step = steps[i];
     if (step <= 0)
-      return node.emitError("Slice with a negative or zero step is not supported");
+      return node.emitError(
+          "Slice with a negative or zero step is not supported");
     int64_t dim = type.getDimSize(axis);
     if (ShapedType::isDynamic(dim))
       return node.emitError() << "Slice of dynamic dimension " << axis
@@ -1449,7 +1421,8 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
   Type element = lhsType.getElementType();
   if (lhsType.getRank() != 2 || rhsType.getRank() != 2 ||
       rhsType.getElementType() != element || !isFloat(element))
-    return node.emitError("Gemm needs two 2-D floating-point inputs of one type");
+    return node.emitError(
+        "Gemm needs two 2-D floating-point inputs of one type");
   bool transA = intAttr(node, "transA", 0) != 0;
   bool transB = intAttr(node, "transB", 0) != 0;
   double alpha = 1.0, beta = 1.0;
@@ -1462,9 +1435,13 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
   AffineExpr m = getAffineDimExpr(0, context), n = getAffineDimExpr(1, context),
              k = getAffineDimExpr(2, context);
   SmallVector<AffineMap> maps{
-      AffineMap::get(3, 0, transA ? ArrayRef<AffineExpr>{k, m} : ArrayRef<AffineExpr>{m, k},
+      AffineMap::get(3, 0,
+                     transA ? ArrayRef<AffineExpr>{k, m}
+                            : ArrayRef<AffineExpr>{m, k},
                      context),
-      AffineMap::get(3, 0, transB ? ArrayRef<AffineExpr>{n, k} : ArrayRef<AffineExpr>{k, n},
+      AffineMap::get(3, 0,
+                     transB ? ArrayRef<AffineExpr>{n, k}
+                            : ArrayRef<AffineExpr>{k, n},
                      context),
       AffineMap::get(3, 0, {m, n}, context)};
   SmallVector<OpFoldResult> sizes{dimOf(b, loc, lhs, transA ? 1 : 0),
@@ -1474,49 +1451,49 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
       b.create<linalg::FillOp>(loc, zeroOf(b, loc, element), init).getResult(0);
   Value product =
       b.create<linalg::GenericOp>(
-           loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled}, maps,
+           loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled},
+           maps,
            SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
                                             utils::IteratorType::parallel,
                                             utils::IteratorType::reduction},
            [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-             Value mul = nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+             Value mul =
+                 nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
              nested.create<linalg::YieldOp>(
                  nestedLoc,
-                 nested.create<arith::AddFOp>(nestedLoc, args[2], mul).getResult());
+                 nested.create<arith::AddFOp>(nestedLoc, args[2], mul)
+                     .getResult());
            })
           .getResult(0);
   if (alpha == 1.0 && (!addend || beta == 0.0))
     return SmallVector<Value>{product};
   SmallVector<Value> terms{product};
   if (addend && beta != 0.0) {
-    if (!isa<RankedTensorType>(addend.getType()) || elementTypeOf(addend) != element)
+    if (!isa<RankedTensorType>(addend.getType()) ||
+        elementTypeOf(addend) != element)
       return node.emitError("Gemm's C must be a tensor of the inputs' type");
     terms.push_back(addend);
   }
-  FailureOr<Value> result = broadcastGeneric(
+  return single(broadcastGeneric(
       node, b, terms, element,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value scaled = args[0];
         if (alpha != 1.0)
           scaled = nested.create<arith::MulFOp>(
               nestedLoc, scaled,
-              nested.create<arith::ConstantOp>(nestedLoc,
-                                               nested.getFloatAttr(element, alpha)));
+              nested.create<arith::ConstantOp>(
+                  nestedLoc, nested.getFloatAttr(element, alpha)));
         if (args.size() == 1)
           return scaled;
         Value c = args[1];
         if (beta != 1.0)
           c = nested.create<arith::MulFOp>(
               nestedLoc, c,
-              nested.create<arith::ConstantOp>(nestedLoc,
-                                               nested.getFloatAttr(element, beta)));
+              nested.create<arith::ConstantOp>(
+                  nestedLoc, nested.getFloatAttr(element, beta)));
         return nested.create<arith::AddFOp>(nestedLoc, scaled, c).getResult();
-      });
-  if (failed(result))
-    return failure();
-  return SmallVector<Value>{*result};
+      }));
 }
-
 
 /// Normalises `x` over its dimensions from `axis` on: LayerNorm
 /// `(x - mean) / sqrt(var + eps) * scale + bias`, or with `rms` the RMS norm
@@ -1533,14 +1510,16 @@ FailureOr<Value> normalize(NodeOp node, OpBuilder &b, Value x, int64_t axis,
   if (axis < 0)
     axis += rank;
   if (axis < 0 || axis >= rank)
-    return node.emitError() << node.getOpType() << " axis is out of range for rank "
-                            << rank;
+    return node.emitError()
+           << node.getOpType() << " axis is out of range for rank " << rank;
   for (Value v : {scale, bias})
-    if (v && (!isa<RankedTensorType>(v.getType()) || elementTypeOf(v) != element ||
-              cast<RankedTensorType>(v.getType()).getRank() > rank - axis))
-      return node.emitError() << node.getOpType()
-                              << " scale and bias must be tensors of the input's "
-                                 "type over the normalised dimensions";
+    if (v &&
+        (!isa<RankedTensorType>(v.getType()) || elementTypeOf(v) != element ||
+         cast<RankedTensorType>(v.getType()).getRank() > rank - axis))
+      return node.emitError()
+             << node.getOpType()
+             << " scale and bias must be tensors of the input's "
+                "type over the normalised dimensions";
   Location loc = node.getLoc();
   MLIRContext *context = b.getContext();
   SmallVector<OpFoldResult> outer;
@@ -1551,23 +1530,26 @@ FailureOr<Value> normalize(NodeOp node, OpBuilder &b, Value x, int64_t axis,
   }
   AffineMap identity = b.getMultiDimIdentityMap(rank);
   AffineMap toOuter = AffineMap::get(rank, 0, outerExprs, context);
-  SmallVector<utils::IteratorType> reduceIterators(rank,
-                                                   utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> reduceIterators(
+      rank, utils::IteratorType::parallel);
   for (int64_t d = axis; d < rank; ++d)
     reduceIterators[d] = utils::IteratorType::reduction;
-  SmallVector<utils::IteratorType> parallel(rank, utils::IteratorType::parallel);
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
 
   // Number of normalised elements, as a float.
   Value count = b.create<arith::ConstantIndexOp>(loc, 1);
   for (int64_t d = axis; d < rank; ++d)
     count = b.create<arith::MulIOp>(
-        loc, count, getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
+        loc, count,
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
   Value countFloat = b.create<arith::SIToFPOp>(
       loc, element, b.create<arith::IndexCastOp>(loc, b.getI64Type(), count));
 
   /// Mean over the normalised dimensions of f(x, outer-value).
   auto reduceMean = [&](Value centre,
-                        function_ref<Value(OpBuilder &, Location, Value, Value)> f) {
+                        function_ref<Value(OpBuilder &, Location, Value, Value)>
+                            f) {
     Value init = b.create<tensor::EmptyOp>(loc, outer, element);
     Value zero = b.create<linalg::FillOp>(loc, zeroOf(b, loc, element), init)
                      .getResult(0);
@@ -1578,37 +1560,42 @@ FailureOr<Value> normalize(NodeOp node, OpBuilder &b, Value x, int64_t axis,
       maps.push_back(toOuter);
     }
     maps.push_back(toOuter);
-    Value sum = b.create<linalg::GenericOp>(
-                     loc, zero.getType(), ins, ValueRange{zero}, maps,
-                     reduceIterators,
-                     [&](OpBuilder &nb, Location nl, ValueRange args) {
-                       Value term = f(nb, nl, args[0], centre ? args[1] : Value());
-                       nb.create<linalg::YieldOp>(
-                           nl, nb.create<arith::AddFOp>(nl, args.back(), term)
-                                   .getResult());
-                     })
-                    .getResult(0);
+    Value sum =
+        b.create<linalg::GenericOp>(
+             loc, zero.getType(), ins, ValueRange{zero}, maps, reduceIterators,
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value term = f(nb, nl, args[0], centre ? args[1] : Value());
+               nb.create<linalg::YieldOp>(
+                   nl,
+                   nb.create<arith::AddFOp>(nl, args.back(), term).getResult());
+             })
+            .getResult(0);
     Value meanInit = b.create<tensor::EmptyOp>(loc, outer, element);
     SmallVector<AffineMap> unary(2, b.getMultiDimIdentityMap(axis));
-    return b.create<linalg::GenericOp>(
-                loc, meanInit.getType(), ValueRange{sum}, ValueRange{meanInit},
-                unary, SmallVector<utils::IteratorType>(axis, utils::IteratorType::parallel),
-                [&](OpBuilder &nb, Location nl, ValueRange args) {
-                  nb.create<linalg::YieldOp>(
-                      nl, nb.create<arith::DivFOp>(nl, args[0], countFloat)
-                              .getResult());
-                })
+    return b
+        .create<linalg::GenericOp>(
+            loc, meanInit.getType(), ValueRange{sum}, ValueRange{meanInit},
+            unary,
+            SmallVector<utils::IteratorType>(axis,
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              nb.create<linalg::YieldOp>(
+                  nl, nb.create<arith::DivFOp>(nl, args[0], countFloat)
+                          .getResult());
+            })
         .getResult(0);
   };
 
   Value mean;
   if (!rms)
-    mean = reduceMean(Value(), [](OpBuilder &, Location, Value v, Value) { return v; });
-  Value variance = reduceMean(mean, [&](OpBuilder &nb, Location nl, Value v,
-                                        Value centre) -> Value {
-    Value d = centre ? nb.create<arith::SubFOp>(nl, v, centre).getResult() : v;
-    return nb.create<arith::MulFOp>(nl, d, d);
-  });
+    mean = reduceMean(Value(),
+                      [](OpBuilder &, Location, Value v, Value) { return v; });
+  Value variance = reduceMean(
+      mean, [&](OpBuilder &nb, Location nl, Value v, Value centre) -> Value {
+        Value d =
+            centre ? nb.create<arith::SubFOp>(nl, v, centre).getResult() : v;
+        return nb.create<arith::MulFOp>(nl, d, d);
+      });
 
   // y = (x - mean) / sqrt(variance + eps) * scale + bias.
   SmallVector<Value> ins{x};
@@ -1636,32 +1623,28 @@ FailureOr<Value> normalize(NodeOp node, OpBuilder &b, Value x, int64_t axis,
       maps.push_back(trailingMap(v));
     }
   maps.push_back(identity);
-  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
-                                         element);
-  Value eps = b.create<arith::ConstantOp>(loc, b.getFloatAttr(element, epsilon));
-  return b.create<linalg::GenericOp>(
-              loc, init.getType(), ins, ValueRange{init}, maps, parallel,
-              [&](OpBuilder &nb, Location nl, ValueRange args) {
-                unsigned next = 1;
-                Value centred = args[0];
-                if (mean)
-                  centred = nb.create<arith::SubFOp>(nl, centred, args[next++]);
-                Value deviation = nb.create<math::SqrtOp>(
-                    nl, nb.create<arith::AddFOp>(nl, args[next++], eps));
-                Value y = nb.create<arith::DivFOp>(nl, centred, deviation);
-                if (scale)
-                  y = nb.create<arith::MulFOp>(nl, y, args[next++]);
-                if (bias)
-                  y = nb.create<arith::AddFOp>(nl, y, args[next++]);
-                nb.create<linalg::YieldOp>(nl, y);
-              })
+  Value init =
+      b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x), element);
+  Value eps =
+      b.create<arith::ConstantOp>(loc, b.getFloatAttr(element, epsilon));
+  return b
+      .create<linalg::GenericOp>(
+          loc, init.getType(), ins, ValueRange{init}, maps, parallel,
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            unsigned next = 1;
+            Value centred = args[0];
+            if (mean)
+              centred = nb.create<arith::SubFOp>(nl, centred, args[next++]);
+            Value deviation = nb.create<math::SqrtOp>(
+                nl, nb.create<arith::AddFOp>(nl, args[next++], eps));
+            Value y = nb.create<arith::DivFOp>(nl, centred, deviation);
+            if (scale)
+              y = nb.create<arith::MulFOp>(nl, y, args[next++]);
+            if (bias)
+              y = nb.create<arith::AddFOp>(nl, y, args[next++]);
+            nb.create<linalg::YieldOp>(nl, y);
+          })
       .getResult(0);
-}
-
-double floatAttr(NodeOp node, StringRef name, double fallback) {
-  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name)))
-    return attr.getValueAsDouble();
-  return fallback;
 }
 
 /// Only the first output is produced; the statistics outputs must be unused.
@@ -1680,9 +1663,10 @@ FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands) || failed(onlyFirstOutputUsed(node)))
     return failure();
-  FailureOr<Value> y = normalize(node, b, (*operands)[0], intAttr(node, "axis", -1),
-                                 floatAttr(node, "epsilon", 1e-5), input(node, 1),
-                                 Rms ? Value() : input(node, 2), Rms);
+  FailureOr<Value> y =
+      normalize(node, b, (*operands)[0], intAttr(node, "axis", -1),
+                floatAttr(node, "epsilon", 1e-5), input(node, 1),
+                Rms ? Value() : input(node, 2), Rms);
   if (failed(y))
     return failure();
   // The statistics outputs are unused (checked above): nothing replaces them.
@@ -1691,9 +1675,10 @@ FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, OpBuilder &b) {
   return results;
 }
 
-/// com.microsoft.SkipSimplifiedLayerNormalization: s = input + skip (+ bias), then
-/// the RMS norm of s; output 3, when used, is s.
-FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node, OpBuilder &b) {
+/// com.microsoft.SkipSimplifiedLayerNormalization: s = input + skip (+ bias),
+/// then the RMS norm of s; output 3, when used, is s.
+FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node,
+                                                      OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
     return failure();
@@ -1706,7 +1691,8 @@ FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node, OpBuilder &b)
     terms.push_back(bias);
   Type element = elementTypeOf(terms[0]);
   for (Value term : terms)
-    if (!isa<RankedTensorType>(term.getType()) || elementTypeOf(term) != element)
+    if (!isa<RankedTensorType>(term.getType()) ||
+        elementTypeOf(term) != element)
       return node.emitError() << node.getOpType()
                               << " inputs must be tensors of one element type";
   FailureOr<Value> sum = broadcastGeneric(
@@ -1718,8 +1704,9 @@ FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node, OpBuilder &b)
       });
   if (failed(sum))
     return failure();
-  FailureOr<Value> y = normalize(node, b, *sum, -1, floatAttr(node, "epsilon", 1e-5),
-                                 input(node, 2), Value(), /*rms=*/true);
+  FailureOr<Value> y =
+      normalize(node, b, *sum, -1, floatAttr(node, "epsilon", 1e-5),
+                input(node, 2), Value(), /*rms=*/true);
   if (failed(y))
     return failure();
   SmallVector<Value> results{*y};
@@ -1740,20 +1727,17 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Add", 7,
         lowerElementwise<arithmetic<arith::AddFOp, arith::AddIOp>, 2, false>);
     add("", "Sub", 7,
-        lowerElementwise<arithmetic<arith::SubFOp, arith::SubIOp>, 2,
-                         false>);
+        lowerElementwise<arithmetic<arith::SubFOp, arith::SubIOp>, 2, false>);
     add("", "Mul", 7,
-        lowerElementwise<arithmetic<arith::MulFOp, arith::MulIOp>, 2,
-                         false>);
+        lowerElementwise<arithmetic<arith::MulFOp, arith::MulIOp>, 2, false>);
     add("", "Div", 7,
-        lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>,
-                         2, false>);
+        lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>, 2, false>);
     add("", "Max", 8,
-        lowerElementwise<
-            arithmetic<arith::MaximumFOp, arith::MaxSIOp>, 2, false>);
+        lowerElementwise<arithmetic<arith::MaximumFOp, arith::MaxSIOp>, 2,
+                         false>);
     add("", "Min", 8,
-        lowerElementwise<
-            arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2, false>);
+        lowerElementwise<arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2,
+                         false>);
     add("", "Pow", 7, lowerElementwise<power, 2, true>);
     add("", "Neg", 6, lowerElementwise<negate, 1, false>);
     add("", "Abs", 6, lowerElementwise<absolute, 1, false>);
@@ -1806,8 +1790,8 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Gemm", 11, lowerGemm);
     add("", "LayerNormalization", 17, lowerNorm<false>);
     add("", "RMSNormalization", 23, lowerNorm<true>);
-    // ONNX Runtime registers SimplifiedLayerNormalization in the default domain;
-    // some exporters write it under com.microsoft.
+    // ONNX Runtime registers SimplifiedLayerNormalization in the default
+    // domain; some exporters write it under com.microsoft.
     add("", "SimplifiedLayerNormalization", 1, lowerNorm<true>);
     add("com.microsoft", "SimplifiedLayerNormalization", 1, lowerNorm<true>);
     add("com.microsoft", "SkipSimplifiedLayerNormalization", 1,
@@ -1830,9 +1814,9 @@ FailureOr<Lowering> findHandler(NodeOp node) {
     where += " '" + name->str() + "'";
   StringRef domainName = domain.empty() ? StringRef("ai.onnx") : domain;
   if (it == handlers().end()) {
-    node.emitError() << where << ": ONNX op " << node.getOpType()
-                     << " (domain " << domainName << ", opset "
-                     << node.getOpset() << ") has no lowering";
+    node.emitError() << where << ": ONNX op " << node.getOpType() << " (domain "
+                     << domainName << ", opset " << node.getOpset()
+                     << ") has no lowering";
     return failure();
   }
   const Handler *chosen = nullptr;
@@ -1840,9 +1824,9 @@ FailureOr<Lowering> findHandler(NodeOp node) {
     if (handler.sinceVersion <= static_cast<int64_t>(node.getOpset()))
       chosen = &handler;
   if (!chosen) {
-    node.emitError() << where << ": ONNX op " << node.getOpType()
-                     << " (domain " << domainName << ") at opset "
-                     << node.getOpset() << " is not supported; supported from opset "
+    node.emitError() << where << ": ONNX op " << node.getOpType() << " (domain "
+                     << domainName << ") at opset " << node.getOpset()
+                     << " is not supported; supported from opset "
                      << it->second.front().sinceVersion;
     return failure();
   }
@@ -1855,7 +1839,8 @@ public:
   using MoELegalizeOnnxBase::MoELegalizeOnnxBase;
 
   void runOnOperation() override {
-    // Check every node first: one error per unsupported node, nothing rewritten.
+    // Check every node first: one error per unsupported node, nothing
+    // rewritten.
     SmallVector<std::pair<NodeOp, Lowering>> work;
     bool supported = true;
     getOperation().walk([&](NodeOp node) {
@@ -1882,14 +1867,14 @@ public:
         if (replacement.getType() != old.getType()) {
           if (!tensor::CastOp::areCastCompatible(replacement.getType(),
                                                  old.getType())) {
-            node.emitError() << "lowering " << node.getOpType() << " computed "
-                             << replacement.getType()
-                             << ", which does not match the imported type "
-                             << old.getType();
+            node.emitError()
+                << "lowering " << node.getOpType() << " computed "
+                << replacement.getType()
+                << ", which does not match the imported type " << old.getType();
             return signalPassFailure();
           }
-          replacement = builder.create<tensor::CastOp>(node.getLoc(),
-                                                       old.getType(), replacement);
+          replacement = builder.create<tensor::CastOp>(
+              node.getLoc(), old.getType(), replacement);
         }
         old.replaceAllUsesWith(replacement);
       }

@@ -1,6 +1,6 @@
 //===- OnnxMatchers.cpp - reading imported ONNX graphs --------------------===//
 
-#include "OnnxMatchers.h"
+#include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"

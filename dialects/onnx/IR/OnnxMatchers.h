@@ -1,13 +1,14 @@
 //===- OnnxMatchers.h - reading imported ONNX graphs ------------*- C++ -*-===//
 //
-// Small queries the raising patterns ask of onnx.node graphs: which node defines a
-// value, what a constant holds, which axes a node reduces. They hide the differences
-// between opsets (axes as attribute or input, Split sizes as input or num_outputs).
+// Small queries that raising and legalisation ask of onnx.node graphs: which
+// node defines a value, what a constant holds, which axes a node reduces. They
+// hide the differences between opsets (axes as attribute or input, Split sizes
+// as input or num_outputs).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MOE_LIB_TRANSFORMS_ONNXMATCHERS_H
-#define MOE_LIB_TRANSFORMS_ONNXMATCHERS_H
+#ifndef MOE_DIALECTS_ONNX_IR_ONNXMATCHERS_H
+#define MOE_DIALECTS_ONNX_IR_ONNXMATCHERS_H
 
 #include "dialects/onnx/IR/OnnxDialect.h"
 
@@ -39,8 +40,8 @@ bool isZeroFill(NodeOp node);
 /// The integers a constant holds (arith.constant or an onnx Constant node).
 std::optional<llvm::SmallVector<int64_t>> constInts(mlir::Value value);
 
-/// An f32 value read back through its shortest decimal form, so that 1.702f means
-/// 1.702 rather than 1.7020000219345093 (ONNX float attributes are f32).
+/// An f32 value read back through its shortest decimal form, so that 1.702f
+/// means 1.702 rather than 1.7020000219345093 (ONNX float attributes are f32).
 double fromSingle(float value);
 
 /// The float attribute `name` of `node` (see fromSingle), or `fallback`.
@@ -50,19 +51,21 @@ double floatAttr(NodeOp node, llvm::StringRef name, double fallback);
 llvm::StringRef stringAttr(NodeOp node, llvm::StringRef name,
                            llvm::StringRef fallback);
 
-/// The value of a single-element floating-point constant (f32 through fromSingle).
+/// The value of a single-element floating-point constant (f32 through
+/// fromSingle).
 std::optional<double> constFloat(mlir::Value value);
 
-/// The axes of a Reduce*, Squeeze or Unsqueeze node (input 1 or attribute `axes`),
-/// made non-negative for `rank`; nullopt when not constant.
+/// The axes of a Reduce*, Squeeze or Unsqueeze node (input 1 or attribute
+/// `axes`), made non-negative for `rank`; nullopt when not constant.
 std::optional<llvm::SmallVector<int64_t>> axes(NodeOp node, int64_t rank);
 
 /// The rank of a ranked tensor value, or -1.
 int64_t rankOf(mlir::Value value);
 
-/// True when `axis` (possibly negative) names dimension `dim` of a rank-`rank` tensor.
+/// True when `axis` (possibly negative) names dimension `dim` of a rank-`rank`
+/// tensor.
 bool isAxis(int64_t axis, int64_t dim, int64_t rank);
 
 } // namespace moe::match
 
-#endif // MOE_LIB_TRANSFORMS_ONNXMATCHERS_H
+#endif // MOE_DIALECTS_ONNX_IR_ONNXMATCHERS_H
