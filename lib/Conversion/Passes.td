@@ -27,7 +27,7 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     13, as the stable max / exp / sum / divide sequence), Constant (tensor `value`), Transpose, Unsqueeze and Squeeze (axes as attribute
     or constant input), ReduceSum, ReduceMean, ReduceMax, ReduceMin (axes as attribute
     or constant input, keepdims, noop_with_empty_axes), Equal, Less, LessOrEqual,
-    Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (11), Concat,
+    Greater, GreaterOrEqual, And, Or, Xor, Not, Where, Cast, Clip (6 and 11), Concat,
     Gather, Shape, ConstantOfShape, Expand (constant shape), Reshape (constant shape,
     0 and -1), Split (sizes, num_outputs or equal parts), TopK (10: k as input, over
     the last axis; scf loops, O(k n) per row, ties to the lower index), Slice (10:

@@ -25,6 +25,8 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <cmath>
+
 namespace moe {
 #define GEN_PASS_DEF_MOELEGALIZEONNX
 #include "lib/Conversion/Passes.h.inc"
@@ -808,12 +810,9 @@ FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
                        }));
 }
 
-/// Clip since opset 11: optional min and max inputs (scalars).
-FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
-    return failure();
-  Value x = (*operands)[0], low = input(node, 1), high = input(node, 2);
+/// `x` clamped to the optional scalar tensors `low` and `high`.
+FailureOr<SmallVector<Value>> clip(NodeOp node, OpBuilder &b, Value x, Value low,
+                                   Value high) {
   Type element = elementTypeOf(x);
   if (failed(checkComputable(node, element, /*floatOnly=*/true)))
     return failure();
@@ -837,6 +836,38 @@ FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
           value = nested.create<arith::MinimumFOp>(loc, value, args[next]);
         return value;
       }));
+}
+
+/// Clip since opset 11: optional min and max inputs (scalars).
+FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  return clip(node, b, (*operands)[0], input(node, 1), input(node, 2));
+}
+
+/// Clip before opset 11: bounds in the `min` and `max` attributes.
+FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  Type element = elementTypeOf(x);
+  if (!isFloat(element))
+    return node.emitError() << "Clip is supported on floating-point tensors only, got "
+                            << element;
+  auto bound = [&](StringRef name, double fallback) -> Value {
+    double value = fallback;
+    if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name)))
+      value = attr.getValueAsDouble();
+    auto type = RankedTensorType::get({}, element);
+    return b.create<arith::ConstantOp>(
+        node.getLoc(),
+        DenseElementsAttr::get(type, b.getFloatAttr(element, value).getValue()));
+  };
+  Value low = bound("min", -INFINITY);
+  Value high = bound("max", INFINITY);
+  return clip(node, b, x, low, high);
 }
 
 /// Concat along `axis`: each input inserted into its slice of the result
@@ -1777,6 +1808,7 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Not", 1, lowerLogical<logicalNot, 1>);
     add("", "Where", 9, lowerWhere);
     add("", "Cast", 6, lowerCast);
+    add("", "Clip", 6, lowerClip6);
     add("", "Clip", 11, lowerClip);
     add("", "Concat", 4, lowerConcat);
     add("", "Gather", 1, lowerGather);

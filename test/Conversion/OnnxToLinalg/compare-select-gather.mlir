@@ -38,6 +38,10 @@ func.func @casts(%i: tensor<4xi64>, %f: tensor<4xf32>, %b: tensor<4xi1>) {
 
 // gpt-oss's clamp of the gate: only a maximum.
 // CHECK-LABEL: func.func @clip
+// Before opset 11 the bounds are attributes.
+// CHECK:       %[[LO:.*]] = arith.constant dense<-1.000000e+00> : tensor<f32>
+// CHECK:       %[[HI:.*]] = arith.constant dense<0x7F800000> : tensor<f32>
+// CHECK:       linalg.generic {{.*}} ins(%arg0, %[[LO]], %[[HI]] : tensor<?x8xf32>, tensor<f32>, tensor<f32>)
 // CHECK:       linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<?x8xf32>, tensor<f32>)
 // CHECK-NOT:     arith.maximumf
 // CHECK:         arith.minimumf
@@ -46,6 +50,7 @@ func.func @casts(%i: tensor<4xi64>, %f: tensor<4xf32>, %b: tensor<4xi1>) {
 // CHECK:         arith.minimumf
 func.func @clip(%x: tensor<?x8xf32>, %hi: tensor<f32>, %lo: tensor<f32>) {
   %none = onnx.none
+  %old = onnx.node "Clip" opset 6 (%x) attributes {min = -1.0 : f32} : (tensor<?x8xf32>) -> tensor<?x8xf32>
   %0 = onnx.node "Clip" opset 13 (%x, %none, %hi) : (tensor<?x8xf32>, none, tensor<f32>) -> tensor<?x8xf32>
   %1 = onnx.node "Clip" opset 13 (%x, %lo, %hi) : (tensor<?x8xf32>, tensor<f32>, tensor<f32>) -> tensor<?x8xf32>
   return
