@@ -26,7 +26,10 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     - the per-expert dense form (a ModuleList of experts exported without loops):
       each expert's own 2-D weights (`x @ w1`, `x @ w3`, `@ w2`) run on every token,
       weighted by its column of the scattered routing matrix, and added up; the
-      weights are transposed and stacked into `[E, out, in]`.
+      weights are transposed and stacked into `[E, out, in]`;
+    - the unrolled expert loop of TorchScript exports: a OneHot routing mask, per
+      expert NonZero of its column, Gather of its tokens, its own weights, GatherND
+      of the routing weight and ScatterND with reduction = add into zeros.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
     not), TopK→Softmax over the k chosen logits, or sigmoid scores with GatherElements

@@ -875,11 +875,182 @@ private:
   }
 };
 
+/// One iteration of the unrolled expert loop: which expert, its tokens and
+/// output.
+struct LoopLink {
+  int64_t expert;
+  Value slots, tokens, output, routingWeights, oneHotIds;
+};
+
+/// `Gather(value, index, axis = 0)` with a constant scalar index; returns the
+/// data.
+Value gatherConstant(Value value, int64_t &index) {
+  NodeOp gather = node(value, "Gather");
+  if (!gather || intAttr(gather, "axis", 0) != 0)
+    return Value();
+  std::optional<SmallVector<int64_t>> at = constInts(input(gather, 1));
+  if (!at || at->size() != 1)
+    return Value();
+  index = (*at)[0];
+  return input(gather, 0);
+}
+
+/// `Unsqueeze(value, [1])`; returns `value`.
+Value unsqueezedColumn(Value value) {
+  NodeOp unsqueeze = node(value, "Unsqueeze");
+  if (!unsqueeze || axes(unsqueeze, 2) != SmallVector<int64_t>{1})
+    return Value();
+  return input(unsqueeze, 0);
+}
+
+/// Matches `ScatterND(acc, Unsqueeze(token, 1), out * Unsqueeze(GatherND(w,
+/// Concat(token, slot)), 1), reduction = add)` with token and slot the rows of
+/// `NonZero(Gather(Transpose(OneHot(ids)), e))`.
+std::optional<LoopLink> matchLoopLink(NodeOp scatter) {
+  LoopLink link;
+  link.tokens = unsqueezedColumn(input(scatter, 1));
+  int64_t row = -1;
+  Value nonZero = link.tokens ? gatherConstant(link.tokens, row) : Value();
+  NodeOp nz = node(nonZero, "NonZero");
+  if (!nz || row != 1)
+    return std::nullopt;
+  NodeOp transpose =
+      node(gatherConstant(input(nz, 0), link.expert), "Transpose");
+  NodeOp oneHot = transpose ? node(input(transpose, 0), "OneHot") : NodeOp();
+  if (!oneHot || intsAttr(transpose, "perm") != SmallVector<int64_t>{2, 1, 0})
+    return std::nullopt;
+  link.oneHotIds = input(oneHot, 0);
+  for (auto [out, scaled] : bothOrders(node(input(scatter, 2), "Mul"))) {
+    NodeOp gatherNd = node(unsqueezedColumn(scaled), "GatherND");
+    NodeOp concat = gatherNd ? node(input(gatherNd, 1), "Concat") : NodeOp();
+    if (!concat || concat.getInputs().size() != 2 ||
+        !isAxis(intAttr(concat, "axis", 0), 1, 2))
+      continue;
+    int64_t slotRow = -1;
+    Value slotSource =
+        gatherConstant(unsqueezedColumn(input(concat, 1)), slotRow);
+    if (unsqueezedColumn(input(concat, 0)) != link.tokens ||
+        slotSource != nonZero || slotRow != 0)
+      continue;
+    link.routingWeights = input(gatherNd, 0);
+    link.output = out;
+    return link;
+  }
+  return std::nullopt;
+}
+
+/// The unrolled expert loop of TorchScript exports: per expert, NonZero of its
+/// column of the one-hot routing mask picks its tokens, they go through the
+/// expert's own weights, and ScatterND with reduction = add accumulates the
+/// weighted outputs into zeros. Only the routed tokens ever reach an expert, so
+/// the raised layer computes the same thing without the data-dependent shapes.
+class RaiseExpertLoopMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp top,
+                                PatternRewriter &rewriter) const override {
+    auto isAccumulate = [](NodeOp op) {
+      return op && op.getOpType() == "ScatterND" &&
+             op.getDomainName().empty() &&
+             stringAttr(op, "reduction", "none") == "add";
+    };
+    if (!isAccumulate(top))
+      return failure();
+    // Start from the last accumulation of the chain.
+    for (Operation *user : top->getUsers())
+      if (isAccumulate(dyn_cast<NodeOp>(user)))
+        return failure();
+    SmallVector<NodeOp> chain;
+    Value acc = top.getResult(0);
+    while (NodeOp step = node(acc, "ScatterND")) {
+      if (!isAccumulate(step) || (!chain.empty() && !step->hasOneUse()))
+        return failure();
+      chain.push_back(step);
+      acc = input(step, 0);
+    }
+    if (!isZeroFill(node(acc, "ConstantOfShape")) || chain.size() < 2)
+      return failure();
+
+    SmallVector<std::optional<ModuleExpert>> experts(chain.size());
+    Value tokens, routingWeights, oneHotIds;
+    ExpertMatch activation;
+    bool haveActivation = false;
+    for (NodeOp step : chain) {
+      std::optional<LoopLink> link = matchLoopLink(step);
+      if (!link)
+        return nearMiss(top, rewriter,
+                        "an accumulation of expert outputs by ScatterND, but a "
+                        "step is not one routed expert");
+      Value selected = findSelectedTokens(link->output);
+      NodeOp gather = node(selected, "Gather");
+      if (!gather || input(gather, 1) != link->tokens ||
+          intAttr(gather, "axis", 0) != 0 ||
+          (tokens && input(gather, 0) != tokens) ||
+          (routingWeights && link->routingWeights != routingWeights) ||
+          (oneHotIds && link->oneHotIds != oneHotIds) || link->expert < 0 ||
+          link->expert >= static_cast<int64_t>(experts.size()) ||
+          experts[link->expert])
+        return nearMiss(top, rewriter,
+                        "the loop's steps do not share tokens and routing, or "
+                        "repeat an expert");
+      tokens = input(gather, 0);
+      routingWeights = link->routingWeights;
+      oneHotIds = link->oneHotIds;
+      experts[link->expert] = matchModuleExpert(link->output, selected,
+                                                activation, !haveActivation);
+      if (!experts[link->expert])
+        return nearMiss(
+            top, rewriter,
+            "an expert of the loop is not one moe.layer represents");
+      haveActivation = true;
+    }
+    std::optional<RoutingMatch> routing = matchRouting(routingWeights);
+    if (!routing || routing->ids != oneHotIds)
+      return nearMiss(
+          top, rewriter,
+          "the loop's routing weights are not a recognised routing");
+
+    Location loc = top.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(top);
+    SmallVector<Value> w1, w3, w2;
+    for (const std::optional<ModuleExpert> &expert : experts) {
+      w1.push_back(expert->w1);
+      w2.push_back(expert->w2);
+      if (expert->w3)
+        w3.push_back(expert->w3);
+    }
+    ExpertMatch match = activation;
+    match.tokens = tokens;
+    match.gateUp = stackTransposed(rewriter, loc, w1);
+    match.down = stackTransposed(rewriter, loc, w2);
+    Value up = w3.empty() ? Value() : stackTransposed(rewriter, loc, w3);
+    return rewriteToLayer(top, *routing, match, rewriter, counts.loop, up);
+  }
+
+private:
+  /// The selected tokens `Gather(x, token)` an expert's first MatMul reads.
+  static Value findSelectedTokens(Value out) {
+    SmallVector<Value> worklist{out};
+    for (unsigned i = 0; i < worklist.size() && i < 16; ++i) {
+      NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
+      if (!op)
+        continue;
+      if (op.getOpType() == "MatMul" && node(input(op, 0), "Gather"))
+        return input(op, 0);
+      for (Value operand : op.getInputs())
+        worklist.push_back(operand);
+    }
+    return Value();
+  }
+};
+
 } // namespace
 
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                ::moe::RaiseCounts &counts,
                                                bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE>(
-      patterns.getContext(), counts, explain);
+  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE,
+               RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }

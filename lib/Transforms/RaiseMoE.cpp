@@ -242,14 +242,15 @@ public:
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
-    int64_t raised = counts.contribMoE + counts.batchedMatmul + counts.dense;
+    int64_t raised =
+        counts.contribMoE + counts.batchedMatmul + counts.dense + counts.loop;
     if (remarks && (raised || counts.nearMisses))
       getOperation().emitRemark()
           << "moe-raise: " << raised
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE
           << ", batched matmul: " << counts.batchedMatmul
-          << ", dense: " << counts.dense << "), " << counts.nearMisses
-          << " near miss(es) left as they were";
+          << ", dense: " << counts.dense << ", loop: " << counts.loop << "), "
+          << counts.nearMisses << " near miss(es) left as they were";
   }
 };
 

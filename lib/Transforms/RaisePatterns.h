@@ -17,6 +17,7 @@ struct RaiseCounts {
   int64_t contribMoE = 0;
   int64_t batchedMatmul = 0;
   int64_t dense = 0;
+  int64_t loop = 0;
   int64_t nearMisses = 0;
 };
 
