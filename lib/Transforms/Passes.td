@@ -28,8 +28,9 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       weighted by its column of the scattered routing matrix, and added up; the
       weights are transposed and stacked into `[E, out, in]`;
     - the unrolled expert loop of TorchScript exports: a OneHot routing mask, per
-      expert NonZero of its column, Gather of its tokens, its own weights, GatherND
-      of the routing weight and ScatterND with reduction = add into zeros.
+      expert NonZero of its column, Gather of its tokens, its own weights (MatMul, or
+      Gemm with biases), GatherND of the routing weight and ScatterND, or
+      ScatterElements along tokens, with reduction = add into zeros.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
     not), TopK→Softmax over the k chosen logits, or sigmoid scores with GatherElements

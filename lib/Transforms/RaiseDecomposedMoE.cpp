@@ -652,54 +652,82 @@ public:
   }
 };
 
-/// One expert of the per-expert (ModuleList) dense form: `down(act(x @ w1) [* x
-/// @ w3])` with its own 2-D weights.
-struct ModuleExpert {
-  Value w1, w3, w2;
+/// One expert's linear layer with its own weights: `x @ W` (MatMul, W [in,
+/// out]) or `Gemm(x, W, b)` with W [in, out], or [out, in] with transB, and an
+/// optional bias.
+struct Projection {
+  Value input, weight, bias;
+  bool outMajor = false;
 };
 
-/// A 2-D weight applied as `x @ w`, when `value` is `MatMul(tokens, w)`.
-Value rowWeight(Value value, Value tokens) {
-  NodeOp matmul = node(value, "MatMul");
-  if (!matmul || input(matmul, 0) != tokens)
-    return Value();
-  Value weight = input(matmul, 1);
-  bool external = weight && (weight.getDefiningOp<arith::ConstantOp>() ||
-                             isa<BlockArgument>(weight));
-  return external && rankOf(weight) == 2 ? weight : Value();
+/// True for a value that is a weight rather than something computed: a constant
+/// or a function argument.
+bool isExternal(Value value) {
+  return value && (value.getDefiningOp<arith::ConstantOp>() ||
+                   isa<BlockArgument>(value));
 }
 
-/// Matches one expert's output; fills `activation` the first time and checks
-/// that later experts use the same one.
+std::optional<Projection> matchProjection(Value value) {
+  Projection projection;
+  if (NodeOp matmul = node(value, "MatMul")) {
+    projection.input = input(matmul, 0);
+    projection.weight = input(matmul, 1);
+  } else if (NodeOp gemm = node(value, "Gemm")) {
+    if (intAttr(gemm, "transA", 0) != 0 ||
+        floatAttr(gemm, "alpha", 1.0) != 1.0 ||
+        floatAttr(gemm, "beta", 1.0) != 1.0)
+      return std::nullopt;
+    projection.input = input(gemm, 0);
+    projection.weight = input(gemm, 1);
+    projection.bias = input(gemm, 2);
+    projection.outMajor = intAttr(gemm, "transB", 0) != 0;
+    if (projection.bias &&
+        (!isExternal(projection.bias) || rankOf(projection.bias) != 1))
+      return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (!isExternal(projection.weight) || rankOf(projection.weight) != 2)
+    return std::nullopt;
+  return projection;
+}
+
+/// One expert of the per-expert forms: `down(act(gate) [* up])`, each a
+/// Projection.
+struct ModuleExpert {
+  Projection gate, down;
+  std::optional<Projection> up;
+};
+
+/// Matches one expert's output computed from `tokens`; fills `activation` the
+/// first time and checks that later experts use the same one.
 std::optional<ModuleExpert> matchModuleExpert(Value out, Value tokens,
                                               ExpertMatch &activation,
                                               bool first) {
-  NodeOp down = node(out, "MatMul");
+  std::optional<Projection> down = matchProjection(out);
   if (!down)
     return std::nullopt;
   ModuleExpert expert;
-  expert.w2 = input(down, 1);
-  if (!expert.w2 || rankOf(expert.w2) != 2 ||
-      !(expert.w2.getDefiningOp<arith::ConstantOp>() ||
-        isa<BlockArgument>(expert.w2)))
-    return std::nullopt;
+  expert.down = *down;
   ExpertMatch seen;
-  Value act = input(down, 0);
+  Value act = down->input;
+  std::optional<Projection> gate;
   for (auto [activated, upSide] : bothOrders(node(act, "Mul"))) {
     double alpha;
-    Value gate = matchSilu(activated, alpha);
-    if (!gate)
-      continue;
-    expert.w1 = rowWeight(gate, tokens);
-    expert.w3 = rowWeight(upSide, tokens);
-    if (expert.w1 && expert.w3) {
+    Value gateValue = matchSilu(activated, alpha);
+    std::optional<Projection> g =
+        gateValue ? matchProjection(gateValue) : std::nullopt;
+    std::optional<Projection> u = matchProjection(upSide);
+    if (g && u && g->input == tokens && u->input == tokens) {
+      gate = g;
+      expert.up = u;
       seen.fn = ActivationFn::Silu;
       seen.gated = GateLayout::Separate;
       seen.alpha = alpha;
       break;
     }
   }
-  if (!expert.w1) {
+  if (!gate) {
     double alpha = 1.0;
     Value pre;
     if ((pre = matchSilu(act, alpha)))
@@ -709,11 +737,13 @@ std::optional<ModuleExpert> matchModuleExpert(Value out, Value tokens,
       seen.fn = ActivationFn::Relu;
     }
     seen.alpha = alpha;
-    expert.w1 = pre ? rowWeight(pre, tokens) : Value();
-    expert.w3 = Value();
+    gate = pre ? matchProjection(pre) : std::nullopt;
+    if (gate && gate->input != tokens)
+      gate.reset();
   }
-  if (!expert.w1)
+  if (!gate)
     return std::nullopt;
+  expert.gate = *gate;
   if (first) {
     activation.fn = seen.fn;
     activation.gated = seen.gated;
@@ -725,32 +755,84 @@ std::optional<ModuleExpert> matchModuleExpert(Value out, Value tokens,
   return expert;
 }
 
-/// Stacks per-expert 2-D weights `[in, out]` into one `[E, out, in]` weight.
-Value stackTransposed(PatternRewriter &rewriter, Location loc,
-                      ArrayRef<Value> weights) {
-  auto type = cast<RankedTensorType>(weights.front().getType());
-  int64_t in = type.getDimSize(0), out = type.getDimSize(1);
-  auto numExperts = static_cast<int64_t>(weights.size());
-  Value stacked = rewriter.create<tensor::EmptyOp>(
-      loc, ArrayRef<int64_t>{numExperts, out, in}, type.getElementType());
-  for (auto [e, weight] : llvm::enumerate(weights)) {
-    Value init = rewriter.create<tensor::EmptyOp>(
-        loc, ArrayRef<int64_t>{out, in}, type.getElementType());
-    Value transposed = rewriter
-                           .create<linalg::TransposeOp>(loc, weight, init,
-                                                        ArrayRef<int64_t>{1, 0})
-                           .getResult()[0];
-    SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(e),
-                                      rewriter.getIndexAttr(0),
-                                      rewriter.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{rewriter.getIndexAttr(1),
-                                    rewriter.getIndexAttr(out),
-                                    rewriter.getIndexAttr(in)};
-    SmallVector<OpFoldResult> strides(3, rewriter.getIndexAttr(1));
-    stacked = rewriter.create<tensor::InsertSliceOp>(loc, transposed, stacked,
+/// Stacks per-expert projections into one `[E, out, in]` weight (transposing
+/// those stored `[in, out]`), or their biases into `[E, out]`; null when none
+/// has a bias, failure when only some do.
+FailureOr<Value> stackExperts(PatternRewriter &rewriter, Location loc,
+                              ArrayRef<Projection> projections, bool biases) {
+  unsigned withBias = llvm::count_if(projections, [](const Projection &p) {
+    return static_cast<bool>(p.bias);
+  });
+  if (biases && withBias == 0)
+    return Value();
+  if (biases && withBias != projections.size())
+    return failure();
+  auto numExperts = static_cast<int64_t>(projections.size());
+  auto firstType = cast<RankedTensorType>(projections.front().weight.getType());
+  bool firstOutMajor = projections.front().outMajor;
+  int64_t out = firstType.getDimSize(firstOutMajor ? 0 : 1);
+  int64_t in = firstType.getDimSize(firstOutMajor ? 1 : 0);
+  Type element = firstType.getElementType();
+  SmallVector<int64_t> shape = biases
+                                   ? SmallVector<int64_t>{numExperts, out}
+                                   : SmallVector<int64_t>{numExperts, out, in};
+  Value stacked = rewriter.create<tensor::EmptyOp>(loc, shape, element);
+  for (auto [e, projection] : llvm::enumerate(projections)) {
+    Value piece = biases ? projection.bias : projection.weight;
+    if (!biases && !projection.outMajor) {
+      Value init = rewriter.create<tensor::EmptyOp>(
+          loc, ArrayRef<int64_t>{out, in}, element);
+      piece = rewriter
+                  .create<linalg::TransposeOp>(loc, piece, init,
+                                               ArrayRef<int64_t>{1, 0})
+                  .getResult()[0];
+    }
+    auto pieceType = cast<RankedTensorType>(piece.getType());
+    if (pieceType.getShape() != ArrayRef<int64_t>(shape).drop_front())
+      return failure();
+    SmallVector<OpFoldResult> offsets(shape.size(), rewriter.getIndexAttr(0));
+    offsets[0] = rewriter.getIndexAttr(e);
+    SmallVector<OpFoldResult> sizes{rewriter.getIndexAttr(1)};
+    for (int64_t d : pieceType.getShape())
+      sizes.push_back(rewriter.getIndexAttr(d));
+    SmallVector<OpFoldResult> strides(shape.size(), rewriter.getIndexAttr(1));
+    stacked = rewriter.create<tensor::InsertSliceOp>(loc, piece, stacked,
                                                      offsets, sizes, strides);
   }
   return stacked;
+}
+
+/// Builds the moe.layer operands from per-expert projections; false when their
+/// shapes or biases do not stack.
+bool stackModuleExperts(PatternRewriter &rewriter, Location loc,
+                        ArrayRef<std::optional<ModuleExpert>> experts,
+                        ExpertMatch &match, Value &up) {
+  SmallVector<Projection> gates, downs, ups;
+  for (const std::optional<ModuleExpert> &expert : experts) {
+    gates.push_back(expert->gate);
+    downs.push_back(expert->down);
+    if (expert->up)
+      ups.push_back(*expert->up);
+  }
+  FailureOr<Value> gateUp = stackExperts(rewriter, loc, gates, false);
+  FailureOr<Value> down = stackExperts(rewriter, loc, downs, false);
+  FailureOr<Value> gateUpBias = stackExperts(rewriter, loc, gates, true);
+  FailureOr<Value> downBias = stackExperts(rewriter, loc, downs, true);
+  if (failed(gateUp) || failed(down) || failed(gateUpBias) || failed(downBias))
+    return false;
+  match.gateUp = *gateUp;
+  match.down = *down;
+  match.gateUpBias = *gateUpBias;
+  match.downBias = *downBias;
+  up = Value();
+  if (!ups.empty()) {
+    FailureOr<Value> stackedUp = stackExperts(rewriter, loc, ups, false);
+    FailureOr<Value> upBias = stackExperts(rewriter, loc, ups, true);
+    if (failed(stackedUp) || failed(upBias) || *upBias)
+      return false;
+    up = *stackedUp;
+  }
+  return true;
 }
 
 /// The terms of a tree of Adds whose inner Adds have no other users.
@@ -811,8 +893,8 @@ public:
         if (!routingMatrix) {
           routingMatrix = input(gather, 0);
           routing = matchScatteredRouting(routingMatrix);
-          NodeOp firstDown = node(out, "MatMul");
-          tokens = findTokens(firstDown ? input(firstDown, 0) : Value());
+          std::optional<Projection> firstDown = matchProjection(out);
+          tokens = findTokens(firstDown ? firstDown->input : Value());
         }
         if (input(gather, 0) != routingMatrix || !routing || !tokens)
           break;
@@ -842,19 +924,13 @@ public:
     Location loc = root.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(root);
-    SmallVector<Value> w1, w3, w2;
-    for (const std::optional<ModuleExpert> &expert : experts) {
-      w1.push_back(expert->w1);
-      w2.push_back(expert->w2);
-      if (expert->w3)
-        w3.push_back(expert->w3);
-    }
     ExpertMatch match = activation;
     match.tokens = tokens;
-    match.inputMajor = false;
-    match.gateUp = stackTransposed(rewriter, loc, w1);
-    match.down = stackTransposed(rewriter, loc, w2);
-    Value up = w3.empty() ? Value() : stackTransposed(rewriter, loc, w3);
+    Value up;
+    if (!stackModuleExperts(rewriter, loc, experts, match, up))
+      return nearMiss(
+          root, rewriter,
+          "the experts' weights or biases do not stack into one bank");
     return rewriteToLayer(root, *routing, match, rewriter, counts.dense, up);
   }
 
@@ -866,7 +942,7 @@ private:
       NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
       if (!op)
         continue;
-      if (op.getOpType() == "MatMul")
+      if (op.getOpType() == "MatMul" || op.getOpType() == "Gemm")
         return input(op, 0);
       for (Value operand : op.getInputs())
         worklist.push_back(operand);
@@ -903,12 +979,28 @@ Value unsqueezedColumn(Value value) {
   return input(unsqueeze, 0);
 }
 
-/// Matches `ScatterND(acc, Unsqueeze(token, 1), out * Unsqueeze(GatherND(w,
-/// Concat(token, slot)), 1), reduction = add)` with token and slot the rows of
-/// `NonZero(Gather(Transpose(OneHot(ids)), e))`.
+/// An accumulation step of the loop: ScatterND, or ScatterElements along the
+/// token axis, with reduction = add.
+bool isAccumulate(NodeOp op) {
+  if (!op || !op.getDomainName().empty() ||
+      stringAttr(op, "reduction", "none") != "add")
+    return false;
+  return op.getOpType() == "ScatterND" ||
+         (op.getOpType() == "ScatterElements" && intAttr(op, "axis", 0) == 0);
+}
+
+/// Matches `ScatterND(acc, Unsqueeze(token, 1), upd, add)` or
+/// `ScatterElements(acc, Expand(Unsqueeze(token, 1)), upd, axis = 0, add)` with
+/// `upd = out * Unsqueeze(GatherND(w, Concat(token, slot)), 1)` and token and
+/// slot the rows of `NonZero(Gather(Transpose(OneHot(ids)), e))`.
 std::optional<LoopLink> matchLoopLink(NodeOp scatter) {
   LoopLink link;
-  link.tokens = unsqueezedColumn(input(scatter, 1));
+  Value indices = input(scatter, 1);
+  if (scatter.getOpType() == "ScatterElements") {
+    NodeOp expand = node(indices, "Expand");
+    indices = expand ? input(expand, 0) : Value();
+  }
+  link.tokens = unsqueezedColumn(indices);
   int64_t row = -1;
   Value nonZero = link.tokens ? gatherConstant(link.tokens, row) : Value();
   NodeOp nz = node(nonZero, "NonZero");
@@ -950,11 +1042,6 @@ public:
 
   LogicalResult matchAndRewrite(NodeOp top,
                                 PatternRewriter &rewriter) const override {
-    auto isAccumulate = [](NodeOp op) {
-      return op && op.getOpType() == "ScatterND" &&
-             op.getDomainName().empty() &&
-             stringAttr(op, "reduction", "none") == "add";
-    };
     if (!isAccumulate(top))
       return failure();
     // Start from the last accumulation of the chain.
@@ -963,8 +1050,10 @@ public:
         return failure();
     SmallVector<NodeOp> chain;
     Value acc = top.getResult(0);
-    while (NodeOp step = node(acc, "ScatterND")) {
-      if (!isAccumulate(step) || (!chain.empty() && !step->hasOneUse()))
+    while (NodeOp step = acc.getDefiningOp<NodeOp>()) {
+      if (!isAccumulate(step))
+        break;
+      if (!chain.empty() && !step->hasOneUse())
         return failure();
       chain.push_back(step);
       acc = input(step, 0);
@@ -1014,18 +1103,13 @@ public:
     Location loc = top.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(top);
-    SmallVector<Value> w1, w3, w2;
-    for (const std::optional<ModuleExpert> &expert : experts) {
-      w1.push_back(expert->w1);
-      w2.push_back(expert->w2);
-      if (expert->w3)
-        w3.push_back(expert->w3);
-    }
     ExpertMatch match = activation;
     match.tokens = tokens;
-    match.gateUp = stackTransposed(rewriter, loc, w1);
-    match.down = stackTransposed(rewriter, loc, w2);
-    Value up = w3.empty() ? Value() : stackTransposed(rewriter, loc, w3);
+    Value up;
+    if (!stackModuleExperts(rewriter, loc, experts, match, up))
+      return nearMiss(
+          top, rewriter,
+          "the experts' weights or biases do not stack into one bank");
     return rewriteToLayer(top, *routing, match, rewriter, counts.loop, up);
   }
 
@@ -1037,7 +1121,8 @@ private:
       NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
       if (!op)
         continue;
-      if (op.getOpType() == "MatMul" && node(input(op, 0), "Gather"))
+      if ((op.getOpType() == "MatMul" || op.getOpType() == "Gemm") &&
+          node(input(op, 0), "Gather"))
         return input(op, 0);
       for (Value operand : op.getInputs())
         worklist.push_back(operand);
