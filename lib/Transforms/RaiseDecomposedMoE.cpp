@@ -497,161 +497,6 @@ std::optional<ExpertMatch> matchBatchedExperts(Value out, Value ids) {
   return matchExpertBody(input(squeeze, 0), layout);
 }
 
-/// What the decomposed forms share: building the moe.layer from what was
-/// matched.
-class RaiseDecomposedPattern : public ::moe::RaisePattern {
-public:
-  using RaisePattern::RaisePattern;
-
-protected:
-  /// Replaces `sum` by a moe.layer built from the matched routing and experts,
-  /// or records a near miss when the layer would not verify; counts a raise in
-  /// `raised`.
-  LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
-                               const ExpertMatch &experts,
-                               PatternRewriter &rewriter, int64_t &raised,
-                               Value up = Value()) const {
-    Location loc = sum.getLoc();
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPoint(sum);
-    SmallVector<Operation *> created;
-    Value gateUp = experts.gateUp, down = experts.down;
-    if (experts.inputMajor) {
-      gateUp = ::moe::transposeExperts(rewriter, loc, gateUp);
-      down = ::moe::transposeExperts(rewriter, loc, down);
-      created.push_back(gateUp.getDefiningOp());
-      created.push_back(down.getDefiningOp());
-    }
-    MLIRContext *context = rewriter.getContext();
-    auto routingAttr = RoutingAttr::getChecked(
-        [&] { return emitError(loc); }, context, routing.kind, routing.k,
-        routing.normalize, APFloat(routing.scale), routing.numGroups,
-        routing.topkGroups, APFloat(0.0));
-    if (!routingAttr) {
-      for (Operation *op : llvm::reverse(created))
-        rewriter.eraseOp(op);
-      return nearMiss(sum, rewriter, "the routing has no #moe.routing form");
-    }
-    auto activation = ActivationAttr::getChecked(
-        [&] { return emitError(loc); }, context, experts.fn, experts.gated,
-        APFloat(experts.alpha), APFloat(experts.beta),
-        experts.limit ? std::optional<APFloat>(APFloat(*experts.limit))
-                      : std::nullopt);
-    auto resultType = dyn_cast<RankedTensorType>(experts.tokens.getType());
-    if (!activation || !resultType) {
-      for (Operation *op : llvm::reverse(created))
-        rewriter.eraseOp(op);
-      return nearMiss(sum, rewriter,
-                      "the activation has no #moe.activation form");
-    }
-    auto layer = rewriter.create<LayerOp>(
-        loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
-        experts.gateUpBias, experts.downBias, Value(), routing.bias, Value(),
-        Value(), Value(), Value(), Value(), routingAttr, activation);
-    created.push_back(layer);
-    if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {
-      for (Operation *op : llvm::reverse(created))
-        rewriter.eraseOp(op);
-      return nearMiss(sum, rewriter, *problem);
-    }
-    Value result = layer.getResult();
-    if (result.getType() != sum.getResult(0).getType())
-      result = rewriter.create<tensor::CastOp>(loc, sum.getResult(0).getType(),
-                                               result);
-    rewriter.replaceOp(sum, result);
-    ++raised;
-    return success();
-  }
-};
-
-class RaiseBatchedMatmulMoE : public RaiseDecomposedPattern {
-public:
-  using RaiseDecomposedPattern::RaiseDecomposedPattern;
-
-  LogicalResult matchAndRewrite(NodeOp sum,
-                                PatternRewriter &rewriter) const override {
-    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
-        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3)
-      return failure();
-    std::optional<SmallVector<int64_t>> reduced = axes(sum, 3);
-    NodeOp mul = node(input(sum, 0), "Mul");
-    if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
-      return failure();
-
-    for (auto [expertOut, weights] : bothOrders(mul)) {
-      std::optional<RoutingMatch> routing = matchRouting(weights);
-      if (!routing)
-        continue;
-      std::optional<ExpertMatch> experts =
-          matchBatchedExperts(expertOut, routing->ids);
-      if (!experts)
-        return nearMiss(sum, rewriter,
-                        "routed experts are gathered by the top-k ids, but the "
-                        "expert computation is not one moe.layer represents");
-      return rewriteToLayer(sum, *routing, *experts, rewriter,
-                            counts.batchedMatmul);
-    }
-    return failure();
-  }
-};
-
-/// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights
-/// spread into a dense [T, E] matrix.
-std::optional<RoutingMatch> matchScatteredRouting(Value value) {
-  NodeOp scatter = node(value, "ScatterElements");
-  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
-      stringAttr(scatter, "reduction", "none") != "none" ||
-      !isZeroFill(node(input(scatter, 0), "ConstantOfShape")))
-    return std::nullopt;
-  std::optional<RoutingMatch> routing = matchRouting(input(scatter, 2));
-  if (!routing || routing->ids != input(scatter, 1))
-    return std::nullopt;
-  return routing;
-}
-
-/// Dense form: the weights operand is
-/// `Unsqueeze(Transpose(ScatterElements(zeros, ids, w, axis = 1), [1, 0]),
-/// [2])`, the routing weights scattered into [T, E].
-std::optional<RoutingMatch> matchDenseRouting(Value value) {
-  NodeOp unsqueeze = node(value, "Unsqueeze");
-  if (!unsqueeze || axes(unsqueeze, 3) != SmallVector<int64_t>{2})
-    return std::nullopt;
-  NodeOp transpose = node(input(unsqueeze, 0), "Transpose");
-  if (!transpose || intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0})
-    return std::nullopt;
-  return matchScatteredRouting(input(transpose, 0));
-}
-
-class RaiseDenseMoE : public RaiseDecomposedPattern {
-public:
-  using RaiseDecomposedPattern::RaiseDecomposedPattern;
-
-  LogicalResult matchAndRewrite(NodeOp sum,
-                                PatternRewriter &rewriter) const override {
-    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
-        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
-        axes(sum, 3) != SmallVector<int64_t>{0})
-      return failure();
-    for (auto [expertOut, weights] : bothOrders(node(input(sum, 0), "Mul"))) {
-      std::optional<RoutingMatch> routing = matchDenseRouting(weights);
-      if (!routing)
-        continue;
-      // Every expert on every token: [1, T, H] @ [E, H, F] -> [E, T, F].
-      ExpertLayout layout;
-      layout.featureAxis = 2;
-      layout.biasAxis = 1;
-      layout.tokenAxes = {0};
-      std::optional<ExpertMatch> experts = matchExpertBody(expertOut, layout);
-      if (!experts)
-        return nearMiss(sum, rewriter,
-                        "a dense routing matrix weights the experts, but the "
-                        "expert computation is not one moe.layer represents");
-      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
-    }
-    return failure();
-  }
-};
-
 /// One expert's linear layer with its own weights: `x @ W` (MatMul, W [in,
 /// out]) or `Gemm(x, W, b)` with W [in, out], or [out, in] with transB, and an
 /// optional bias.
@@ -835,6 +680,198 @@ bool stackModuleExperts(PatternRewriter &rewriter, Location loc,
   return true;
 }
 
+/// The input of the first MatMul or Gemm found walking up from `from` (breadth
+/// first, a few steps): the tokens an expert reads. With `gathered`, only an
+/// input that is a Gather (the loop form's selected tokens) counts.
+Value projectionInput(Value from, bool gathered = false) {
+  SmallVector<Value> worklist{from};
+  for (unsigned i = 0; i < worklist.size() && i < 16; ++i) {
+    NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
+    if (!op)
+      continue;
+    if ((op.getOpType() == "MatMul" || op.getOpType() == "Gemm") &&
+        (!gathered || node(input(op, 0), "Gather")))
+      return input(op, 0);
+    for (Value operand : op.getInputs())
+      worklist.push_back(operand);
+  }
+  return Value();
+}
+
+/// What the decomposed forms share: building the moe.layer from what was
+/// matched.
+class RaiseDecomposedPattern : public ::moe::RaisePattern {
+public:
+  using RaisePattern::RaisePattern;
+
+protected:
+  /// Stacks per-expert weights (ModuleList and loop forms) and replaces
+  /// `anchor` by the moe.layer they make.
+  LogicalResult raisePerExpert(NodeOp anchor, const RoutingMatch &routing,
+                               const ExpertMatch &activation, Value tokens,
+                               ArrayRef<std::optional<ModuleExpert>> experts,
+                               PatternRewriter &rewriter,
+                               int64_t &raised) const {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(anchor);
+    ExpertMatch match = activation;
+    match.tokens = tokens;
+    Value up;
+    if (!stackModuleExperts(rewriter, anchor.getLoc(), experts, match, up))
+      return nearMiss(
+          anchor, rewriter,
+          "the experts' weights or biases do not stack into one bank");
+    return rewriteToLayer(anchor, routing, match, rewriter, raised, up);
+  }
+
+  /// Replaces `sum` by a moe.layer built from the matched routing and experts,
+  /// or records a near miss when the layer would not verify; counts a raise in
+  /// `raised`.
+  LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
+                               const ExpertMatch &experts,
+                               PatternRewriter &rewriter, int64_t &raised,
+                               Value up = Value()) const {
+    Location loc = sum.getLoc();
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPoint(sum);
+    SmallVector<Operation *> created;
+    Value gateUp = experts.gateUp, down = experts.down;
+    if (experts.inputMajor) {
+      gateUp = ::moe::transposeExperts(rewriter, loc, gateUp);
+      down = ::moe::transposeExperts(rewriter, loc, down);
+      created.push_back(gateUp.getDefiningOp());
+      created.push_back(down.getDefiningOp());
+    }
+    MLIRContext *context = rewriter.getContext();
+    auto routingAttr = RoutingAttr::getChecked(
+        [&] { return emitError(loc); }, context, routing.kind, routing.k,
+        routing.normalize, APFloat(routing.scale), routing.numGroups,
+        routing.topkGroups, APFloat(0.0));
+    if (!routingAttr) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter, "the routing has no #moe.routing form");
+    }
+    auto activation = ActivationAttr::getChecked(
+        [&] { return emitError(loc); }, context, experts.fn, experts.gated,
+        APFloat(experts.alpha), APFloat(experts.beta),
+        experts.limit ? std::optional<APFloat>(APFloat(*experts.limit))
+                      : std::nullopt);
+    auto resultType = dyn_cast<RankedTensorType>(experts.tokens.getType());
+    if (!activation || !resultType) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter,
+                      "the activation has no #moe.activation form");
+    }
+    auto layer = rewriter.create<LayerOp>(
+        loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
+        experts.gateUpBias, experts.downBias, Value(), routing.bias, Value(),
+        Value(), Value(), Value(), Value(), routingAttr, activation);
+    created.push_back(layer);
+    if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {
+      for (Operation *op : llvm::reverse(created))
+        rewriter.eraseOp(op);
+      return nearMiss(sum, rewriter, *problem);
+    }
+    Value result = layer.getResult();
+    if (result.getType() != sum.getResult(0).getType())
+      result = rewriter.create<tensor::CastOp>(loc, sum.getResult(0).getType(),
+                                               result);
+    rewriter.replaceOp(sum, result);
+    ++raised;
+    return success();
+  }
+};
+
+class RaiseBatchedMatmulMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3)
+      return failure();
+    std::optional<SmallVector<int64_t>> reduced = axes(sum, 3);
+    NodeOp mul = node(input(sum, 0), "Mul");
+    if (!reduced || *reduced != SmallVector<int64_t>{1} || !mul)
+      return failure();
+
+    for (auto [expertOut, weights] : bothOrders(mul)) {
+      std::optional<RoutingMatch> routing = matchRouting(weights);
+      if (!routing)
+        continue;
+      std::optional<ExpertMatch> experts =
+          matchBatchedExperts(expertOut, routing->ids);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "routed experts are gathered by the top-k ids, but the "
+                        "expert computation is not one moe.layer represents");
+      return rewriteToLayer(sum, *routing, *experts, rewriter,
+                            counts.batchedMatmul);
+    }
+    return failure();
+  }
+};
+
+/// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights
+/// spread into a dense [T, E] matrix.
+std::optional<RoutingMatch> matchScatteredRouting(Value value) {
+  NodeOp scatter = node(value, "ScatterElements");
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+      stringAttr(scatter, "reduction", "none") != "none" ||
+      !isZeroFill(node(input(scatter, 0), "ConstantOfShape")))
+    return std::nullopt;
+  std::optional<RoutingMatch> routing = matchRouting(input(scatter, 2));
+  if (!routing || routing->ids != input(scatter, 1))
+    return std::nullopt;
+  return routing;
+}
+
+/// Dense form: the weights operand is
+/// `Unsqueeze(Transpose(ScatterElements(zeros, ids, w, axis = 1), [1, 0]),
+/// [2])`, the routing weights scattered into [T, E].
+std::optional<RoutingMatch> matchDenseRouting(Value value) {
+  NodeOp unsqueeze = node(value, "Unsqueeze");
+  if (!unsqueeze || axes(unsqueeze, 3) != SmallVector<int64_t>{2})
+    return std::nullopt;
+  NodeOp transpose = node(input(unsqueeze, 0), "Transpose");
+  if (!transpose || intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0})
+    return std::nullopt;
+  return matchScatteredRouting(input(transpose, 0));
+}
+
+class RaiseDenseMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
+        axes(sum, 3) != SmallVector<int64_t>{0})
+      return failure();
+    for (auto [expertOut, weights] : bothOrders(node(input(sum, 0), "Mul"))) {
+      std::optional<RoutingMatch> routing = matchDenseRouting(weights);
+      if (!routing)
+        continue;
+      // Every expert on every token: [1, T, H] @ [E, H, F] -> [E, T, F].
+      ExpertLayout layout;
+      layout.featureAxis = 2;
+      layout.biasAxis = 1;
+      layout.tokenAxes = {0};
+      std::optional<ExpertMatch> experts = matchExpertBody(expertOut, layout);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "a dense routing matrix weights the experts, but the "
+                        "expert computation is not one moe.layer represents");
+      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
+    }
+    return failure();
+  }
+};
+
 /// The terms of a tree of Adds whose inner Adds have no other users.
 void collectSum(Value value, SmallVectorImpl<Value> &terms) {
   NodeOp add = node(value, "Add");
@@ -894,7 +931,7 @@ public:
           routingMatrix = input(gather, 0);
           routing = matchScatteredRouting(routingMatrix);
           std::optional<Projection> firstDown = matchProjection(out);
-          tokens = findTokens(firstDown ? firstDown->input : Value());
+          tokens = projectionInput(firstDown ? firstDown->input : Value());
         }
         if (input(gather, 0) != routingMatrix || !routing || !tokens)
           break;
@@ -921,33 +958,8 @@ public:
                       "the routing matrix has a column per expert, but not all "
                       "experts are added up");
 
-    Location loc = root.getLoc();
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPoint(root);
-    ExpertMatch match = activation;
-    match.tokens = tokens;
-    Value up;
-    if (!stackModuleExperts(rewriter, loc, experts, match, up))
-      return nearMiss(
-          root, rewriter,
-          "the experts' weights or biases do not stack into one bank");
-    return rewriteToLayer(root, *routing, match, rewriter, counts.dense, up);
-  }
-
-private:
-  /// The tokens `x` of `act = f(x @ w1) [* x @ w3]`.
-  static Value findTokens(Value act) {
-    SmallVector<Value> worklist{act};
-    for (unsigned i = 0; i < worklist.size() && i < 8; ++i) {
-      NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
-      if (!op)
-        continue;
-      if (op.getOpType() == "MatMul" || op.getOpType() == "Gemm")
-        return input(op, 0);
-      for (Value operand : op.getInputs())
-        worklist.push_back(operand);
-    }
-    return Value();
+    return raisePerExpert(root, *routing, activation, tokens, experts, rewriter,
+                          counts.dense);
   }
 };
 
@@ -1071,7 +1083,7 @@ public:
         return nearMiss(top, rewriter,
                         "an accumulation of expert outputs by ScatterND, but a "
                         "step is not one routed expert");
-      Value selected = findSelectedTokens(link->output);
+      Value selected = projectionInput(link->output, /*gathered=*/true);
       NodeOp gather = node(selected, "Gather");
       if (!gather || input(gather, 1) != link->tokens ||
           intAttr(gather, "axis", 0) != 0 ||
@@ -1100,34 +1112,8 @@ public:
           top, rewriter,
           "the loop's routing weights are not a recognised routing");
 
-    Location loc = top.getLoc();
-    OpBuilder::InsertionGuard guard(rewriter);
-    rewriter.setInsertionPoint(top);
-    ExpertMatch match = activation;
-    match.tokens = tokens;
-    Value up;
-    if (!stackModuleExperts(rewriter, loc, experts, match, up))
-      return nearMiss(
-          top, rewriter,
-          "the experts' weights or biases do not stack into one bank");
-    return rewriteToLayer(top, *routing, match, rewriter, counts.loop, up);
-  }
-
-private:
-  /// The selected tokens `Gather(x, token)` an expert's first MatMul reads.
-  static Value findSelectedTokens(Value out) {
-    SmallVector<Value> worklist{out};
-    for (unsigned i = 0; i < worklist.size() && i < 16; ++i) {
-      NodeOp op = worklist[i] ? worklist[i].getDefiningOp<NodeOp>() : NodeOp();
-      if (!op)
-        continue;
-      if ((op.getOpType() == "MatMul" || op.getOpType() == "Gemm") &&
-          node(input(op, 0), "Gather"))
-        return input(op, 0);
-      for (Value operand : op.getInputs())
-        worklist.push_back(operand);
-    }
-    return Value();
+    return raisePerExpert(top, *routing, activation, tokens, experts, rewriter,
+                          counts.loop);
   }
 };
 
