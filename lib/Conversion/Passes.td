@@ -32,7 +32,9 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     0 and -1), Split (sizes, num_outputs or equal parts), TopK (10: k as input, over
     the last axis; scf loops, O(k n) per row, ties to the lower index), Slice (10:
     constant starts, ends, axes and positive steps on static dimensions), Gemm (11),
-    LayerNormalization (17), RMSNormalization (23), SimplifiedLayerNormalization and
+    GatherElements (11), OneHot (9: constant depth), ScatterElements (11, 16:
+    reduction none or add, in index order), LayerNormalization (17),
+    RMSNormalization (23), SimplifiedLayerNormalization and
     com.microsoft SkipSimplifiedLayerNormalization (the normalised output and the
     skip sum; the statistics outputs must be unused). Integer arithmetic is supported on signless (signed) element types.
 

@@ -811,8 +811,8 @@ FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
 }
 
 /// `x` clamped to the optional scalar tensors `low` and `high`.
-FailureOr<SmallVector<Value>> clip(NodeOp node, OpBuilder &b, Value x, Value low,
-                                   Value high) {
+FailureOr<SmallVector<Value>> clip(NodeOp node, OpBuilder &b, Value x,
+                                   Value low, Value high) {
   Type element = elementTypeOf(x);
   if (failed(checkComputable(node, element, /*floatOnly=*/true)))
     return failure();
@@ -854,16 +854,17 @@ FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, OpBuilder &b) {
   Value x = (*operands)[0];
   Type element = elementTypeOf(x);
   if (!isFloat(element))
-    return node.emitError() << "Clip is supported on floating-point tensors only, got "
-                            << element;
+    return node.emitError()
+           << "Clip is supported on floating-point tensors only, got "
+           << element;
   auto bound = [&](StringRef name, double fallback) -> Value {
     double value = fallback;
     if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name)))
       value = attr.getValueAsDouble();
     auto type = RankedTensorType::get({}, element);
     return b.create<arith::ConstantOp>(
-        node.getLoc(),
-        DenseElementsAttr::get(type, b.getFloatAttr(element, value).getValue()));
+        node.getLoc(), DenseElementsAttr::get(
+                           type, b.getFloatAttr(element, value).getValue()));
   };
   Value low = bound("min", -INFINITY);
   Value high = bound("max", INFINITY);
@@ -919,6 +920,17 @@ FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{result};
 }
 
+/// `index` (an integer of any width) as an index, counted from the end of a
+/// dimension of `size` when negative.
+Value wrapIndex(OpBuilder &b, Location loc, Value index, Value size) {
+  Value asIndex = b.create<arith::IndexCastOp>(loc, b.getIndexType(), index);
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value negative =
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, asIndex, zero);
+  Value wrapped = b.create<arith::AddIOp>(loc, asIndex, size);
+  return b.create<arith::SelectOp>(loc, negative, wrapped, asIndex);
+}
+
 /// Gather along `axis`: out[i.., j.., k..] = data[i.., indices[j..], k..], with
 /// negative indices counted from the end.
 FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
@@ -961,15 +973,7 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
   auto generic = b.create<linalg::GenericOp>(
       loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps,
       iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        Value index = nested.create<arith::IndexCastOp>(
-            nestedLoc, nested.getIndexType(), args[0]);
-        Value zero = nested.create<arith::ConstantIndexOp>(nestedLoc, 0);
-        Value negative = nested.create<arith::CmpIOp>(
-            nestedLoc, arith::CmpIPredicate::slt, index, zero);
-        Value wrapped =
-            nested.create<arith::AddIOp>(nestedLoc, index, axisSize);
-        index =
-            nested.create<arith::SelectOp>(nestedLoc, negative, wrapped, index);
+        Value index = wrapIndex(nested, nestedLoc, args[0], axisSize);
         SmallVector<Value> coords;
         for (int64_t d = 0; d < axis; ++d)
           coords.push_back(nested.create<linalg::IndexOp>(nestedLoc, d));
@@ -1746,6 +1750,157 @@ FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node,
   return results;
 }
 
+/// GatherElements: out[i] = data[i with i[axis] replaced by indices[i]].
+FailureOr<SmallVector<Value>> lowerGatherElements(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0], indices = (*operands)[1];
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  int64_t rank = dataType.getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis >= rank || indicesType.getRank() != rank ||
+      !isa<IntegerType>(indicesType.getElementType()))
+    return node.emitError("GatherElements needs integer indices of the data's "
+                          "rank and an axis inside it");
+  Location loc = node.getLoc();
+  Value init = b.create<tensor::EmptyOp>(
+      loc, tensor::getMixedSizes(b, loc, indices), dataType.getElementType());
+  Value axisSize =
+      getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
+  SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(rank));
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nested, Location nl, ValueRange args) {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(d == axis ? wrapIndex(nested, nl, args[0], axisSize)
+                                     : nested.create<linalg::IndexOp>(nl, d));
+        nested.create<linalg::YieldOp>(
+            nl, nested.create<tensor::ExtractOp>(nl, data, coords).getResult());
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// OneHot(indices, depth, values): a new dimension of size depth at `axis`
+/// holding values[1] where it equals the (wrapped) index and values[0]
+/// elsewhere.
+FailureOr<SmallVector<Value>> lowerOneHot(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Value indices = (*operands)[0], values = (*operands)[2];
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  auto valuesType = cast<RankedTensorType>(values.getType());
+  std::optional<SmallVector<int64_t>> depths = constInts((*operands)[1]);
+  if (!depths || depths->size() != 1 || (*depths)[0] < 1)
+    return node.emitError("OneHot needs a constant positive depth");
+  if (!isa<IntegerType>(indicesType.getElementType()) ||
+      valuesType.getNumElements() != 2)
+    return node.emitError("OneHot needs integer indices and two values");
+  int64_t depth = (*depths)[0];
+  int64_t rank = indicesType.getRank() + 1;
+  int64_t axis = intAttr(node, "axis", -1);
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis >= rank)
+    return node.emitError("OneHot axis is out of range");
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<AffineExpr> indexExprs;
+  for (int64_t d = 0, source = 0; d < rank; ++d) {
+    if (d == axis) {
+      sizes.push_back(b.getIndexAttr(depth));
+      continue;
+    }
+    sizes.push_back(dimOf(b, loc, indices, source++));
+    indexExprs.push_back(b.getAffineDimExpr(d));
+  }
+  Type element = valuesType.getElementType();
+  Value c0 = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
+  Value off = b.create<tensor::ExtractOp>(loc, values, ValueRange{c0});
+  Value on = b.create<tensor::ExtractOp>(loc, values, ValueRange{c1});
+  Value depthValue = b.create<arith::ConstantIndexOp>(loc, depth);
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  SmallVector<AffineMap> maps{
+      AffineMap::get(rank, 0, indexExprs, b.getContext()),
+      b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nested, Location nl, ValueRange args) {
+        Value index = wrapIndex(nested, nl, args[0], depthValue);
+        Value position = nested.create<linalg::IndexOp>(nl, axis);
+        Value hit = nested.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq,
+                                                 index, position);
+        nested.create<linalg::YieldOp>(
+            nl, nested.create<arith::SelectOp>(nl, hit, on, off).getResult());
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// ScatterElements: a copy of data with each updates[i] written (reduction
+/// none) or added (reduction add) at i with i[axis] replaced by indices[i].
+/// Writes may collide, so it runs as loops over the indices in order.
+FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0], indices = (*operands)[1],
+        updates = (*operands)[2];
+  auto dataType = cast<RankedTensorType>(data.getType());
+  int64_t rank = dataType.getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < 0)
+    axis += rank;
+  StringRef reduction = stringAttr(node, "reduction", "none");
+  if (axis < 0 || axis >= rank ||
+      cast<RankedTensorType>(indices.getType()).getRank() != rank ||
+      cast<RankedTensorType>(updates.getType()).getRank() != rank ||
+      elementTypeOf(updates) != dataType.getElementType())
+    return node.emitError("ScatterElements needs data, indices and updates of "
+                          "one rank, updates of the data's type, and an axis "
+                          "inside them");
+  if (reduction != "none" && reduction != "add")
+    return node.emitError() << "ScatterElements reduction '" << reduction
+                            << "' is not supported yet";
+  if (reduction == "add" && !isFloat(dataType.getElementType()))
+    return node.emitError("ScatterElements with reduction add needs "
+                          "floating-point data");
+  Location loc = node.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  SmallVector<Value> lbs(rank, zero), steps(rank, one), ubs;
+  for (int64_t d = 0; d < rank; ++d)
+    ubs.push_back(
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, indices, d)));
+  Value axisSize =
+      getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{data},
+      [&](OpBuilder &nested, Location nl, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        Value index = nested.create<tensor::ExtractOp>(nl, indices, ivs);
+        Value update = nested.create<tensor::ExtractOp>(nl, updates, ivs);
+        SmallVector<Value> coords(ivs);
+        coords[axis] = wrapIndex(nested, nl, index, axisSize);
+        if (reduction == "add") {
+          Value current = nested.create<tensor::ExtractOp>(nl, iter[0], coords);
+          update = nested.create<arith::AddFOp>(nl, current, update);
+        }
+        return {nested.create<tensor::InsertOp>(nl, update, iter[0], coords)
+                    .getResult()};
+      });
+  return SmallVector<Value>{nest.results.front()};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -1820,6 +1975,9 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "TopK", 10, lowerTopK);
     add("", "Slice", 10, lowerSlice);
     add("", "Gemm", 11, lowerGemm);
+    add("", "GatherElements", 11, lowerGatherElements);
+    add("", "OneHot", 9, lowerOneHot);
+    add("", "ScatterElements", 11, lowerScatterElements);
     add("", "LayerNormalization", 17, lowerNorm<false>);
     add("", "RMSNormalization", 23, lowerNorm<true>);
     // ONNX Runtime registers SimplifiedLayerNormalization in the default

@@ -10,6 +10,11 @@ func.func @print(%t: tensor<2x3xf32>) {
   call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
   return
 }
+func.func @print8(%t: tensor<2x8xf32>) {
+  %u = tensor.cast %t : tensor<2x8xf32> to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}
 func.func @printIds(%t: tensor<2x3xi64>) {
   %u = tensor.cast %t : tensor<2x3xi64> to tensor<*xi64>
   call @printMemrefI64(%u) : (tensor<*xi64>) -> ()
@@ -125,5 +130,29 @@ func.func @main() {
   %skip:4 = onnx.node "SkipSimplifiedLayerNormalization" domain "com.microsoft" opset 1 (%z, %ones, %gamma) attributes {epsilon = 1.0e-6 : f32} : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<3xf32>) -> (tensor<2x3xf32>, tensor<*xf32>, tensor<*xf32>, tensor<2x3xf32>)
   call @print(%skip#0) : (tensor<2x3xf32>) -> ()
   call @print(%skip#3) : (tensor<2x3xf32>) -> ()
+
+  // OneHot of the top-3 ids, summed over k: which experts each row chose.
+  // CHECK:      {{\[\[}}0, 1, 0, 1, 0, 1, 0, 0],
+  // CHECK-NEXT: [1, 1, 0, 0, 0, 0, 0, 1]]
+  %depth = arith.constant dense<8> : tensor<i64>
+  %onoff = arith.constant dense<[0.0, 1.0]> : tensor<2xf32>
+  %hot = onnx.node "OneHot" opset 11 (%top#1, %depth, %onoff) attributes {axis = -1 : si64} : (tensor<2x3xi64>, tensor<i64>, tensor<2xf32>) -> tensor<2x3x8xf32>
+  %kaxis = arith.constant dense<[1]> : tensor<1xi64>
+  %chosen = onnx.node "ReduceSum" opset 13 (%hot, %kaxis) attributes {keepdims = 0 : si64} : (tensor<2x3x8xf32>, tensor<1xi64>) -> tensor<2x8xf32>
+  call @print8(%chosen) : (tensor<2x8xf32>) -> ()
+
+  // GatherElements of the input at the top-3 ids gives the top-3 values back.
+  // CHECK:      {{\[\[}}0.9, 0.9, 0.5],
+  // CHECK-NEXT: [6, 5, 4]]
+  %picked = onnx.node "GatherElements" opset 13 (%x, %top#1) attributes {axis = 1 : si64} : (tensor<2x8xf32>, tensor<2x3xi64>) -> tensor<2x3xf32>
+  call @print(%picked) : (tensor<2x3xf32>) -> ()
+
+  // ScatterElements with reduction add of the renormalised weights onto ones: the
+  // dense routing matrix, plus one.
+  // CHECK:      {{\[\[}}1, 1.3913, 1, 1.3913, 1, 1.21739, 1, 1],
+  // CHECK-NEXT: [1.33333, 1.26667, 1, 1, 1, 1, 1, 1.4]]
+  %ones8 = arith.constant dense<1.0> : tensor<2x8xf32>
+  %dense = onnx.node "ScatterElements" opset 16 (%ones8, %top#1, %norm) attributes {axis = 1 : si64, reduction = "add"} : (tensor<2x8xf32>, tensor<2x3xi64>, tensor<2x3xf32>) -> tensor<2x8xf32>
+  call @print8(%dense) : (tensor<2x8xf32>) -> ()
   return
 }
