@@ -574,12 +574,13 @@ FailureOr<Type> Importer::fallbackResultType(const proto::NodeProto &node,
       else if (attr.name() == "value_int" || attr.name() == "value_ints")
         element = builder.getIntegerType(64);
     }
-  } else if (kSameElementTypeOps.contains(op) ||
-             (op == "SkipSimplifiedLayerNormalization" && index != 1 &&
-              index != 2))
-    element = inputElement(0);
-  if (op == "SkipSimplifiedLayerNormalization" && (index == 1 || index == 2))
+  } else if (op == "SkipSimplifiedLayerNormalization" &&
+             (index == 1 || index == 2)) {
+    // Its mean and inverse standard deviation outputs are always f32.
     element = builder.getF32Type();
+  } else if (kSameElementTypeOps.contains(op)) {
+    element = inputElement(0);
+  }
   if (!element) {
     error(loc) << "cannot tell the type of output '" << node.output(index)
                << "' of " << nodeDesc << "; give it in the model's value_info";

@@ -242,8 +242,7 @@ public:
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
-    int64_t raised =
-        counts.contribMoE + counts.batchedMatmul + counts.dense + counts.loop;
+    int64_t raised = counts.raised();
     if (remarks && (raised || counts.nearMisses))
       getOperation().emitRemark()
           << "moe-raise: " << raised

@@ -19,6 +19,9 @@ struct RaiseCounts {
   int64_t dense = 0;
   int64_t loop = 0;
   int64_t nearMisses = 0;
+
+  /// Layers raised, all forms together.
+  int64_t raised() const { return contribMoE + batchedMatmul + dense + loop; }
 };
 
 /// Base of the raising patterns: failure paths that count as near misses.
@@ -47,7 +50,8 @@ std::optional<std::string> verifyQuietly(mlir::Operation *op);
 
 void populateRaiseContribMoEPatterns(mlir::RewritePatternSet &patterns,
                                      RaiseCounts &counts, bool explain);
-/// The batched-matmul and dense all-experts forms.
+/// The forms written with standard ONNX ops: batched matmul, dense (stacked or
+/// per-expert weights) and the unrolled expert loop.
 void populateRaiseDecomposedMoEPatterns(mlir::RewritePatternSet &patterns,
                                         RaiseCounts &counts, bool explain);
 
