@@ -5,6 +5,7 @@
 #include "moe/Transforms/Passes.h"
 
 #include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/Transforms/Passes.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -21,5 +22,6 @@ void moe::registerAllDialects(mlir::DialectRegistry &registry) {
 void moe::registerAllPasses() {
   mlir::registerAllPasses();
   registerMoETransformsPasses();
+  registerMoEDialectTransformsPasses();
   registerMoEConversionPasses();
 }

@@ -52,4 +52,36 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Lower moe.route, moe.dispatch, moe.experts and moe.combine to loops and linalg";
+  let description = [{
+    The target-independent lowering of the expanded MoE steps (run `moe-expand` first),
+    on tensors:
+
+    - `moe.route`: per token, the scores (softmax over all experts, the logits, or
+      sigmoid), the correction bias, grouped pre-selection, `k` passes of arg-max
+      (ties to the lower id), then softmax over the chosen logits, renormalisation and
+      scale; with a capacity factor, a second pass in token order drops the
+      assignments over capacity;
+    - `moe.dispatch`: a histogram of the ids, its exclusive prefix sum (`offsets`),
+      one stable pass that gives every assignment its row, and a gather of the rows;
+    - `moe.experts`: one `scf.for` over experts; each runs `linalg.matmul_transpose_b`
+      on its own slice of rows only (bias, activation and gate/up split as
+      `linalg.generic`), so the work grows with tokens x k, not tokens x experts;
+    - `moe.combine`: the inverse permutation, then one `linalg.generic` summing the
+      weighted rows of each token in ascending `j`.
+
+    ```
+    moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-linalg
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

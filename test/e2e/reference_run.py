@@ -65,9 +65,10 @@ def run_case(args, model_dir: pathlib.Path, manifest, case) -> str:
     shapes = [f"--shape={spec['name']}:" + "x".join(str(d) for d in spec["shape"])
               for spec in case["inputs"]]
     imported = subprocess.run(
-        [args.moe_opt, str(model_dir / manifest["model"]), *shapes, "--moe-raise",
-         "--moe-legalize-onnx"], check=True, capture_output=True, text=True).stdout
-    program = with_main(imported, inputs, mlir_type(reference))
+        [args.moe_opt, str(model_dir / manifest["model"]), *shapes,
+         *shlex.split(args.passes)], check=True, capture_output=True, text=True).stdout
+    declared = re.search(r"func\.func @main_graph\(.*?\) -> \(?(tensor<[^>]*>)", imported)
+    program = with_main(imported, inputs, declared.group(1) if declared else mlir_type(reference))
     lowered = subprocess.run([args.moe_opt, *shlex.split(args.lower)], input=program,
                              check=True, capture_output=True, text=True).stdout
     printed = subprocess.run([args.runner, "-e", "main", "-entry-point-result=void",
@@ -87,6 +88,8 @@ def main() -> int:
     parser.add_argument("--runner", required=True)
     parser.add_argument("--libs", required=True)
     parser.add_argument("--lower", required=True, help="pass flags down to LLVM")
+    parser.add_argument("--passes", default="--moe-raise --moe-legalize-onnx",
+                        help="moe-opt passes from the imported model to linalg")
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("models", nargs="+", type=pathlib.Path)
     args = parser.parse_args()
@@ -96,7 +99,11 @@ def main() -> int:
         for case in manifest["cases"]:
             if case["T"] > args.max_tokens:
                 continue
-            line = run_case(args, model_dir, manifest, case)
+            try:
+                line = run_case(args, model_dir, manifest, case)
+            except subprocess.CalledProcessError as error:
+                sys.stderr.write(error.stderr)
+                line = f"{manifest['name']} T={case['T']}: {error.cmd[0]} failed MISMATCH"
             print(line)
             failed |= line.endswith("MISMATCH")
     return 1 if failed else 0

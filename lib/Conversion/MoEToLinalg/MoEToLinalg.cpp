@@ -1,0 +1,873 @@
+//===- MoEToLinalg.cpp - moe steps to scf loops and linalg on tensors -----===//
+//
+// Routing and dispatch are short sequential scans per token; the expert FFNs are
+// one pair of matmuls per expert over its own rows only, so the work grows with
+// tokens x k, not tokens x experts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/Passes.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cmath>
+
+namespace moe {
+#define GEN_PASS_DEF_MOELOWERTOLINALG
+#include "lib/Conversion/Passes.h.inc"
+} // namespace moe
+
+using namespace mlir;
+using namespace mlir::moe;
+
+namespace {
+
+/// Small builders shared by the lowerings: constants, element access and
+/// loops carrying tensors.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+
+  Value index(int64_t value) {
+    return b.create<arith::ConstantIndexOp>(loc, value);
+  }
+  Value integer(Type type, int64_t value) {
+    return b.create<arith::ConstantOp>(loc, type,
+                                       b.getIntegerAttr(type, value));
+  }
+  Value real(Type type, double value) {
+    return b.create<arith::ConstantOp>(loc, type, b.getFloatAttr(type, value));
+  }
+  Value dim(Value tensor, int64_t d) {
+    return b.create<tensor::DimOp>(loc, tensor, d);
+  }
+  Value get(Value tensor, ValueRange indices) {
+    return b.create<tensor::ExtractOp>(loc, tensor, indices);
+  }
+  Value set(Value value, Value tensor, ValueRange indices) {
+    return b.create<tensor::InsertOp>(loc, value, tensor, indices);
+  }
+  Value toIndex(Value value) {
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), value);
+  }
+  Value fromIndex(Type type, Value value) {
+    return b.create<arith::IndexCastOp>(loc, type, value);
+  }
+  /// A value of `type` (float) widened or narrowed to `to`.
+  Value convert(Value value, Type to) {
+    Type from = value.getType();
+    if (from == to)
+      return value;
+    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+      return b.create<arith::ExtFOp>(loc, to, value);
+    return b.create<arith::TruncFOp>(loc, to, value);
+  }
+  /// A tensor of `shape` (`dynamic` sizes for its dynamic dimensions) filled
+  /// with `value`.
+  Value filled(ArrayRef<int64_t> shape, ValueRange dynamic, Value value) {
+    Value empty =
+        b.create<tensor::EmptyOp>(loc, shape, value.getType(), dynamic);
+    return b.create<linalg::FillOp>(loc, value, empty).getResult(0);
+  }
+  /// `for i in [lb, ub)` carrying `iterArgs`; `body` returns the next values.
+  ValueRange loop(Value lb, Value ub, ValueRange iterArgs,
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto forOp = b.create<scf::ForOp>(
+        loc, lb, ub, index(1), iterArgs,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(),
+                              nb.getInsertionPoint());
+          SmallVector<Value> next = body(iv, args);
+          b.create<scf::YieldOp>(loc, next);
+        });
+    return forOp.getResults();
+  }
+  /// `then` when `cond` holds, else `values` unchanged.
+  ValueRange when(Value cond, ValueRange values,
+                  function_ref<SmallVector<Value>()> then) {
+    auto ifOp = b.create<scf::IfOp>(
+        loc, cond,
+        [&](OpBuilder &nb, Location) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(),
+                              nb.getInsertionPoint());
+          b.create<scf::YieldOp>(loc, then());
+        },
+        [&](OpBuilder &nb, Location) {
+          nb.create<scf::YieldOp>(loc, values);
+        });
+    return ifOp.getResults();
+  }
+  Value sigmoid(Value x) {
+    Value one = real(x.getType(), 1.0);
+    Value e = b.create<math::ExpOp>(loc, b.create<arith::NegFOp>(loc, x));
+    return b.create<arith::DivFOp>(loc, one, b.create<arith::AddFOp>(loc, one, e));
+  }
+  Value isNaN(Value x) {
+    return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNO, x, x);
+  }
+};
+
+/// Routing is computed in f32 for narrower logits.
+Type computeType(Type element) {
+  return element.getIntOrFloatBitWidth() < 32
+             ? Float32Type::get(element.getContext())
+             : element;
+}
+
+//===----------------------------------------------------------------------===//
+// moe.route
+//===----------------------------------------------------------------------===//
+
+/// Per token: scores, optional grouped pre-selection, k passes of arg-max
+/// (chosen experts are marked NaN, ties go to the lower id), then the weights.
+/// A second pass in token order drops assignments over capacity.
+struct LowerRoute : OpRewritePattern<RouteOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RouteOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e{rewriter, op.getLoc()};
+    RoutingAttr routing = op.getRouting();
+    Value logits = op.getLogits(), bias = op.getBias();
+    auto logitsType = cast<RankedTensorType>(logits.getType());
+    int64_t columns = logitsType.getDimSize(1);
+    if (ShapedType::isDynamic(columns))
+      return rewriter.notifyMatchFailure(op, "dynamic expert count");
+    Type element = logitsType.getElementType();
+    Type ct = computeType(element);
+    Type idType = cast<ShapedType>(op.getIds().getType()).getElementType();
+    int64_t k = routing.getK();
+    RoutingKind kind = routing.getKind();
+
+    SmallVector<Value> dynamicTokens;
+    if (logitsType.isDynamicDim(0))
+      dynamicTokens.push_back(e.dim(logits, 0));
+    Value tokens = e.dim(logits, 0);
+    Value weights = rewriter.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{logitsType.getDimSize(0), k}, element,
+        dynamicTokens);
+    Value ids = rewriter.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{logitsType.getDimSize(0), k}, idType,
+        dynamicTokens);
+    Value scratch = rewriter.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{columns}, ct);
+    int64_t groups = routing.getNumGroups();
+    Value groupScratch = rewriter.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{groups}, ct);
+    Value c0 = e.index(0), cols = e.index(columns);
+    Value negInf = e.real(ct, -INFINITY);
+    Value nan = e.real(ct, NAN), zero = e.real(ct, 0.0);
+
+    ValueRange perToken = e.loop(
+        c0, tokens, {weights, ids, scratch, groupScratch},
+        [&](Value t, ValueRange args) -> SmallVector<Value> {
+          Value w = args[0], id = args[1], s = args[2], g = args[3];
+          auto logit = [&](Value c) {
+            return e.convert(e.get(logits, {t, c}), ct);
+          };
+          // Softmax statistics over all columns.
+          Value max, sum;
+          if (kind == RoutingKind::SoftmaxTopK) {
+            max = e.loop(c0, cols, {negInf},
+                         [&](Value c, ValueRange a) -> SmallVector<Value> {
+                           return {rewriter.create<arith::MaximumFOp>(
+                               e.loc, a[0], logit(c))};
+                         })[0];
+            sum = e.loop(c0, cols, {zero},
+                         [&](Value c, ValueRange a) -> SmallVector<Value> {
+                           Value x = rewriter.create<math::ExpOp>(
+                               e.loc, rewriter.create<arith::SubFOp>(
+                                          e.loc, logit(c), max));
+                           return {rewriter.create<arith::AddFOp>(e.loc, a[0],
+                                                                  x)};
+                         })[0];
+          }
+          // The score that becomes the weight of a chosen column.
+          auto score = [&](Value c) -> Value {
+            Value l = logit(c);
+            switch (kind) {
+            case RoutingKind::SoftmaxTopK:
+              return rewriter.create<arith::DivFOp>(
+                  e.loc,
+                  rewriter.create<math::ExpOp>(
+                      e.loc, rewriter.create<arith::SubFOp>(e.loc, l, max)),
+                  sum);
+            case RoutingKind::TopKSoftmax:
+              return l;
+            case RoutingKind::SigmoidTopK:
+              return e.sigmoid(l);
+            }
+            llvm_unreachable("routing kind");
+          };
+          // Selection scores: the score plus the correction bias.
+          s = e.loop(c0, cols, {s},
+                     [&](Value c, ValueRange a) -> SmallVector<Value> {
+                       Value v = score(c);
+                       if (bias)
+                         v = rewriter.create<arith::AddFOp>(
+                             e.loc, v, e.convert(e.get(bias, {c}), ct));
+                       return {e.set(v, a[0], {c})};
+                     })[0];
+          if (groups > 1)
+            s = keepBestGroups(e, routing, s, g, columns);
+          // k passes of arg-max.
+          for (int64_t j = 0; j < k; ++j) {
+            ValueRange best = e.loop(
+                c0, cols, {negInf, e.index(-1)},
+                [&](Value c, ValueRange a) -> SmallVector<Value> {
+                  Value v = e.get(s, {c});
+                  Value none = rewriter.create<arith::CmpIOp>(
+                      e.loc, arith::CmpIPredicate::slt, a[1], c0);
+                  Value better = rewriter.create<arith::CmpFOp>(
+                      e.loc, arith::CmpFPredicate::OGT, v, a[0]);
+                  Value take = rewriter.create<arith::AndIOp>(
+                      e.loc,
+                      rewriter.create<arith::XOrIOp>(
+                          e.loc, e.isNaN(v),
+                          rewriter.create<arith::ConstantIntOp>(e.loc, 1, 1)),
+                      rewriter.create<arith::OrIOp>(e.loc, none, better));
+                  return {rewriter.create<arith::SelectOp>(e.loc, take, v, a[0]),
+                          rewriter.create<arith::SelectOp>(e.loc, take, c,
+                                                           a[1])};
+                });
+            Value chosen = best[1];
+            Value cj = e.index(j);
+            s = e.set(nan, s, {chosen});
+            w = e.set(e.convert(score(chosen), element), w, {t, cj});
+            id = e.set(e.fromIndex(idType, chosen), id, {t, cj});
+          }
+          w = finishWeights(e, routing, w, t, element, ct);
+          return {w, id, s, g};
+        });
+    Value resultWeights = perToken[0], resultIds = perToken[1];
+    if (!routing.getCapacityFactor().isZero())
+      std::tie(resultWeights, resultIds) =
+          dropOverCapacity(e, routing, resultWeights, resultIds, columns);
+    rewriter.replaceOp(op, {resultWeights, resultIds});
+    return success();
+  }
+
+  /// Masks (to -inf) the selection scores of every expert outside the best
+  /// `topk_groups` groups; a group scores its best expert, or its best two
+  /// summed with sigmoid routing (DeepSeek-V3).
+  static Value keepBestGroups(Emitter &e, RoutingAttr routing, Value s,
+                              Value g, int64_t columns) {
+    OpBuilder &b = e.b;
+    int64_t groups = routing.getNumGroups();
+    int64_t size = columns / groups;
+    Type ct = cast<ShapedType>(s.getType()).getElementType();
+    Value c0 = e.index(0), negInf = e.real(ct, -INFINITY),
+          posInf = e.real(ct, INFINITY);
+    bool topTwo = routing.getKind() == RoutingKind::SigmoidTopK;
+    g = e.loop(c0, e.index(groups), {g},
+               [&](Value gi, ValueRange a) -> SmallVector<Value> {
+                 Value first = b.create<arith::MulIOp>(e.loc, gi, e.index(size));
+                 ValueRange top = e.loop(
+                     first,
+                     b.create<arith::AddIOp>(e.loc, first, e.index(size)),
+                     {negInf, negInf},
+                     [&](Value c, ValueRange m) -> SmallVector<Value> {
+                       Value v = e.get(s, {c});
+                       Value above = b.create<arith::CmpFOp>(
+                           e.loc, arith::CmpFPredicate::OGT, v, m[0]);
+                       Value second = b.create<arith::SelectOp>(
+                           e.loc, above, m[0],
+                           b.create<arith::MaximumFOp>(e.loc, m[1], v));
+                       return {b.create<arith::MaximumFOp>(e.loc, m[0], v),
+                               second};
+                     });
+                 Value groupScore =
+                     topTwo ? b.create<arith::AddFOp>(e.loc, top[0], top[1])
+                            : top[0];
+                 return {e.set(groupScore, a[0], {gi})};
+               })[0];
+    // The best groups become +inf (chosen); ties go to the lower group.
+    for (int64_t i = 0; i < routing.getTopkGroups(); ++i) {
+      ValueRange best = e.loop(
+          c0, e.index(groups), {negInf, e.index(-1)},
+          [&](Value gi, ValueRange a) -> SmallVector<Value> {
+            Value v = e.get(g, {gi});
+            Value open = b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::ONE,
+                                                 v, posInf);
+            Value none = b.create<arith::CmpIOp>(
+                e.loc, arith::CmpIPredicate::slt, a[1], c0);
+            Value better = b.create<arith::CmpFOp>(
+                e.loc, arith::CmpFPredicate::OGT, v, a[0]);
+            Value take = b.create<arith::AndIOp>(
+                e.loc, open, b.create<arith::OrIOp>(e.loc, none, better));
+            return {b.create<arith::SelectOp>(e.loc, take, v, a[0]),
+                    b.create<arith::SelectOp>(e.loc, take, gi, a[1])};
+          });
+      g = e.set(posInf, g, {best[1]});
+    }
+    return e.loop(c0, e.index(columns), {s},
+                  [&](Value c, ValueRange a) -> SmallVector<Value> {
+                    Value gi = b.create<arith::DivUIOp>(e.loc, c, e.index(size));
+                    Value kept = b.create<arith::CmpFOp>(
+                        e.loc, arith::CmpFPredicate::OEQ, e.get(g, {gi}),
+                        posInf);
+                    Value v = b.create<arith::SelectOp>(e.loc, kept,
+                                                        e.get(a[0], {c}),
+                                                        negInf);
+                    return {e.set(v, a[0], {c})};
+                  })[0];
+  }
+
+  /// Softmax over the chosen logits (topk_softmax), renormalisation and scale
+  /// of row `t`'s weights.
+  static Value finishWeights(Emitter &e, RoutingAttr routing, Value w, Value t,
+                             Type element, Type ct) {
+    OpBuilder &b = e.b;
+    int64_t k = routing.getK();
+    auto read = [&](int64_t j) {
+      return e.convert(e.get(w, {t, e.index(j)}), ct);
+    };
+    SmallVector<Value> values;
+    for (int64_t j = 0; j < k; ++j)
+      values.push_back(read(j));
+    auto sumOf = [&]() {
+      Value sum = values[0];
+      for (int64_t j = 1; j < k; ++j)
+        sum = b.create<arith::AddFOp>(e.loc, sum, values[j]);
+      return sum;
+    };
+    bool changed = false;
+    if (routing.getKind() == RoutingKind::TopKSoftmax) {
+      Value max = values[0];
+      for (int64_t j = 1; j < k; ++j)
+        max = b.create<arith::MaximumFOp>(e.loc, max, values[j]);
+      for (Value &v : values)
+        v = b.create<math::ExpOp>(e.loc, b.create<arith::SubFOp>(e.loc, v, max));
+      Value sum = sumOf();
+      for (Value &v : values)
+        v = b.create<arith::DivFOp>(e.loc, v, sum);
+      changed = true;
+    }
+    if (routing.getNormalize()) {
+      Value sum = sumOf();
+      for (Value &v : values)
+        v = b.create<arith::DivFOp>(e.loc, v, sum);
+      changed = true;
+    }
+    double scale = routing.getScale().convertToDouble();
+    if (scale != 1.0) {
+      Value factor = e.real(ct, scale);
+      for (Value &v : values)
+        v = b.create<arith::MulFOp>(e.loc, v, factor);
+      changed = true;
+    }
+    if (!changed)
+      return w;
+    for (int64_t j = 0; j < k; ++j)
+      w = e.set(e.convert(values[j], element), w, {t, e.index(j)});
+    return w;
+  }
+
+  /// Assignments beyond `ceil(capacity_factor * T * k / E)` per expert, in
+  /// token order, get id -1 and weight 0.
+  static std::pair<Value, Value> dropOverCapacity(Emitter &e,
+                                                  RoutingAttr routing, Value w,
+                                                  Value ids, int64_t columns) {
+    OpBuilder &b = e.b;
+    Type idType = cast<ShapedType>(ids.getType()).getElementType();
+    Type element = cast<ShapedType>(w.getType()).getElementType();
+    int64_t k = routing.getK();
+    Value tokens = e.dim(ids, 0);
+    Type f64 = b.getF64Type();
+    Value assignments = b.create<arith::MulIOp>(e.loc, tokens, e.index(k));
+    Value total = b.create<arith::UIToFPOp>(
+        e.loc, f64, e.fromIndex(b.getI64Type(), assignments));
+    Value capacityF = b.create<math::CeilOp>(
+        e.loc, b.create<arith::MulFOp>(
+                   e.loc, total,
+                   e.real(f64, routing.getCapacityFactor().convertToDouble() /
+                                   static_cast<double>(columns))));
+    Value capacity = b.create<arith::FPToSIOp>(e.loc, idType, capacityF);
+    Value counts = e.filled({columns}, {}, e.integer(idType, 0));
+    Value c0 = e.index(0);
+    ValueRange out = e.loop(
+        c0, assignments, {w, ids, counts},
+        [&](Value a, ValueRange args) -> SmallVector<Value> {
+          Value t = b.create<arith::DivUIOp>(e.loc, a, e.index(k));
+          Value j = b.create<arith::RemUIOp>(e.loc, a, e.index(k));
+          Value id = e.get(args[1], {t, j});
+          Value valid = b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::sge,
+                                                id, e.integer(idType, 0));
+          return llvm::to_vector(e.when(valid, args, [&]() -> SmallVector<Value> {
+            Value expert = e.toIndex(id);
+            Value count = e.get(args[2], {expert});
+            Value full = b.create<arith::CmpIOp>(
+                e.loc, arith::CmpIPredicate::sge, count, capacity);
+            Value newId = b.create<arith::SelectOp>(
+                e.loc, full, e.integer(idType, -1), id);
+            Value weight = b.create<arith::SelectOp>(
+                e.loc, full, e.real(element, 0.0), e.get(args[0], {t, j}));
+            Value newCount = b.create<arith::SelectOp>(
+                e.loc, full, count,
+                b.create<arith::AddIOp>(e.loc, count, e.integer(idType, 1)));
+            return {e.set(weight, args[0], {t, j}),
+                    e.set(newId, args[1], {t, j}),
+                    e.set(newCount, args[2], {expert})};
+          }));
+        });
+    return {out[0], out[1]};
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.dispatch
+//===----------------------------------------------------------------------===//
+
+/// A histogram of the ids, its exclusive prefix sum, then one stable pass that
+/// gives every assignment its row; the rows are gathered last.
+struct LowerDispatch : OpRewritePattern<DispatchOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DispatchOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e{rewriter, op.getLoc()};
+    OpBuilder &b = rewriter;
+    Value tokens = op.getTokens(), ids = op.getIds();
+    auto offsetsType = cast<RankedTensorType>(op.getOffsets().getType());
+    auto permType = cast<RankedTensorType>(op.getPermutation().getType());
+    auto rowsType = cast<RankedTensorType>(op.getRows().getType());
+    Type idType = cast<ShapedType>(ids.getType()).getElementType();
+    Type offType = offsetsType.getElementType();
+    Type permElement = permType.getElementType();
+    int64_t experts = offsetsType.getDimSize(0) - 1;
+    if (ShapedType::isDynamic(offsetsType.getDimSize(0)))
+      return rewriter.notifyMatchFailure(op, "dynamic expert count");
+    int64_t k = cast<ShapedType>(ids.getType()).getDimSize(1);
+    Value c0 = e.index(0), ck = e.index(k);
+    Value assignments = b.create<arith::MulIOp>(e.loc, e.dim(ids, 0), ck);
+    auto expertOf = [&](Value a, Value idsTensor) {
+      Value t = b.create<arith::DivUIOp>(e.loc, a, ck);
+      Value j = b.create<arith::RemUIOp>(e.loc, a, ck);
+      return e.get(idsTensor, {t, j});
+    };
+    auto routed = [&](Value id) {
+      return b.create<arith::AndIOp>(
+          e.loc,
+          b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::sge, id,
+                                  e.integer(idType, 0)),
+          b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::slt, id,
+                                  e.integer(idType, experts)));
+    };
+    // counts[e] per expert, then offsets = exclusive prefix sum.
+    Value counts = e.filled({experts + 1}, {}, e.integer(offType, 0));
+    counts = e.loop(c0, assignments, {counts},
+                    [&](Value a, ValueRange args) -> SmallVector<Value> {
+                      Value id = expertOf(a, ids);
+                      return llvm::to_vector(e.when(
+                          routed(id), args, [&]() -> SmallVector<Value> {
+                            Value x = e.toIndex(id);
+                            Value n = b.create<arith::AddIOp>(
+                                e.loc, e.get(args[0], {x}),
+                                e.integer(offType, 1));
+                            return {e.set(n, args[0], {x})};
+                          }));
+                    })[0];
+    Value offsets = b.create<tensor::EmptyOp>(
+        e.loc, offsetsType.getShape(), offType);
+    offsets = e.set(e.integer(offType, 0), offsets, {c0});
+    offsets = e.loop(c0, e.index(experts), {offsets},
+                     [&](Value x, ValueRange args) -> SmallVector<Value> {
+                       Value next = b.create<arith::AddIOp>(e.loc, x, e.index(1));
+                       Value v = b.create<arith::AddIOp>(
+                           e.loc, e.get(args[0], {x}), e.get(counts, {x}));
+                       return {e.set(v, args[0], {next})};
+                     })[0];
+    // Each assignment takes the next free row of its expert; the others
+    // (dropped, or a zero-computation expert) follow offsets[E].
+    SmallVector<Value> dynamicRows;
+    if (permType.isDynamicDim(0))
+      dynamicRows.push_back(assignments);
+    Value perm = b.create<tensor::EmptyOp>(e.loc, permType.getShape(),
+                                           permElement, dynamicRows);
+    Value cursor = b.create<tensor::EmptyOp>(
+        e.loc, offsetsType.getShape(), offType);
+    cursor = b.create<linalg::CopyOp>(e.loc, offsets, cursor).getResult(0);
+    Value last = e.index(experts);
+    perm = e.loop(c0, assignments, {perm, cursor},
+                  [&](Value a, ValueRange args) -> SmallVector<Value> {
+                    Value id = expertOf(a, ids);
+                    Value slot = b.create<arith::SelectOp>(
+                        e.loc, routed(id), e.toIndex(id), last);
+                    Value row = e.get(args[1], {slot});
+                    Value next = b.create<arith::AddIOp>(
+                        e.loc, row, e.integer(offType, 1));
+                    return {e.set(e.fromIndex(permElement, a), args[0],
+                                  {e.toIndex(row)}),
+                            e.set(next, args[1], {slot})};
+                  })[0];
+    // rows[r] = tokens[perm[r] / k].
+    MLIRContext *ctx = b.getContext();
+    Value rowsInit = b.create<tensor::EmptyOp>(
+        e.loc, rowsType.getShape(), rowsType.getElementType(), dynamicRows);
+    AffineMap rowOnly = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
+    Value rows =
+        b.create<linalg::GenericOp>(
+             e.loc, rowsType, ValueRange{perm}, ValueRange{rowsInit},
+             ArrayRef<AffineMap>{rowOnly,
+                                 AffineMap::getMultiDimIdentityMap(2, ctx)},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value a = nb.create<arith::IndexCastOp>(nl, nb.getIndexType(),
+                                                       args[0]);
+               Value t = nb.create<arith::DivUIOp>(
+                   nl, a, nb.create<arith::ConstantIndexOp>(nl, k));
+               Value h = nb.create<linalg::IndexOp>(nl, 1);
+               nb.create<linalg::YieldOp>(
+                   nl, ValueRange{nb.create<tensor::ExtractOp>(
+                           nl, tokens, ValueRange{t, h})});
+             })
+            .getResult(0);
+    rewriter.replaceOp(op, {rows, offsets, perm});
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.experts
+//===----------------------------------------------------------------------===//
+
+/// One loop over experts; each takes its rows as a slice and runs
+/// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them.
+struct LowerExperts : OpRewritePattern<ExpertsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ExpertsOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e{rewriter, op.getLoc()};
+    OpBuilder &b = rewriter;
+    Value rows = op.getRows(), offsets = op.getOffsets();
+    auto rowsType = cast<RankedTensorType>(rows.getType());
+    auto gateUpType = cast<RankedTensorType>(op.getGateUp().getType());
+    int64_t experts = gateUpType.getDimSize(0);
+    int64_t hidden = rowsType.getDimSize(1);
+    if (ShapedType::isDynamic(experts) || ShapedType::isDynamic(hidden) ||
+        !gateUpType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic expert weights");
+    Type element = rowsType.getElementType();
+    SmallVector<Value> dynamicRows;
+    if (rowsType.isDynamicDim(0))
+      dynamicRows.push_back(e.dim(rows, 0));
+    Value zero = e.real(element, 0.0);
+    Value out = e.filled(rowsType.getShape(), dynamicRows, zero);
+    Value result =
+        e.loop(e.index(0), e.index(experts), {out},
+               [&](Value x, ValueRange args) -> SmallVector<Value> {
+                 Value lo = e.toIndex(e.get(offsets, {x}));
+                 Value hi = e.toIndex(e.get(
+                     offsets, {b.create<arith::AddIOp>(e.loc, x, e.index(1))}));
+                 Value n = b.create<arith::SubIOp>(e.loc, hi, lo);
+                 Value mine = slice2d(e, rows, lo, n, hidden);
+                 Value y = expertFFN(e, op, x, mine, n);
+                 SmallVector<OpFoldResult> offs{lo, b.getIndexAttr(0)};
+                 SmallVector<OpFoldResult> sizes{n, b.getIndexAttr(hidden)};
+                 SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+                 return {b.create<tensor::InsertSliceOp>(e.loc, y, args[0],
+                                                         offs, sizes, strides)};
+               })[0];
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
+  /// Rows `[lo, lo + n)` of a `[R, width]` tensor, with `step`/`start`
+  /// selecting every `step`-th column from `start`.
+  static Value slice2d(Emitter &e, Value tensor, Value lo, Value n,
+                       int64_t width, int64_t start = 0, int64_t step = 1) {
+    OpBuilder &b = e.b;
+    Type element = cast<ShapedType>(tensor.getType()).getElementType();
+    SmallVector<OpFoldResult> offs{lo, b.getIndexAttr(start)};
+    SmallVector<OpFoldResult> sizes{n, b.getIndexAttr(width)};
+    SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(step)};
+    return b.create<tensor::ExtractSliceOp>(
+        e.loc, RankedTensorType::get({ShapedType::kDynamic, width}, element),
+        tensor, offs, sizes, strides);
+  }
+
+  /// Expert `x`'s `[rows, cols]` matrix of a `[E, rows, cols]` bank.
+  static Value expertMatrix(Emitter &e, Value bank, Value x) {
+    OpBuilder &b = e.b;
+    auto type = cast<RankedTensorType>(bank.getType());
+    SmallVector<OpFoldResult> offs{x, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1),
+                                    b.getIndexAttr(type.getDimSize(1)),
+                                    b.getIndexAttr(type.getDimSize(2))};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    return b.create<tensor::ExtractSliceOp>(
+        e.loc,
+        RankedTensorType::get({type.getDimSize(1), type.getDimSize(2)},
+                              type.getElementType()),
+        bank, offs, sizes, strides);
+  }
+
+  /// `input [n, in] x bank[x]^T (+ bias[x])`: `[n, out]`.
+  static Value project(Emitter &e, Value input, Value n, Value bank,
+                       Value bias, Value x) {
+    OpBuilder &b = e.b;
+    MLIRContext *ctx = b.getContext();
+    Value weight = expertMatrix(e, bank, x);
+    auto weightType = cast<RankedTensorType>(weight.getType());
+    int64_t outSize = weightType.getDimSize(0);
+    Type element = weightType.getElementType();
+    Value acc =
+        e.filled({ShapedType::kDynamic, outSize}, {n}, e.real(element, 0.0));
+    Value product =
+        b.create<linalg::MatmulTransposeBOp>(e.loc, acc.getType(),
+                                             ValueRange{input, weight},
+                                             ValueRange{acc})
+            .getResult(0);
+    if (!bias)
+      return product;
+    SmallVector<OpFoldResult> offs{x, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(outSize)};
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    Value row = b.create<tensor::ExtractSliceOp>(
+        e.loc, RankedTensorType::get({outSize}, element), bias, offs, sizes,
+        strides);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap column = AffineMap::get(2, 0, getAffineDimExpr(1, ctx), ctx);
+    return b
+        .create<linalg::GenericOp>(
+            e.loc, product.getType(), ValueRange{row}, ValueRange{product},
+            ArrayRef<AffineMap>{column, id},
+            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                          utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              nb.create<linalg::YieldOp>(
+                  nl, ValueRange{nb.create<arith::AddFOp>(nl, args[1],
+                                                          args[0])});
+            })
+        .getResult(0);
+  }
+
+  /// `fn(v)` of `#moe.activation` (silu with its alpha).
+  static Value activate(OpBuilder &b, Location loc, ActivationAttr act,
+                        Value v) {
+    Emitter e{b, loc};
+    Type t = v.getType();
+    switch (act.getFn()) {
+    case ActivationFn::Identity:
+      return v;
+    case ActivationFn::Relu:
+      return b.create<arith::MaximumFOp>(loc, v, e.real(t, 0.0));
+    case ActivationFn::Silu: {
+      double alpha = act.getAlpha().convertToDouble();
+      Value scaled =
+          alpha == 1.0 ? v : b.create<arith::MulFOp>(loc, v, e.real(t, alpha));
+      return b.create<arith::MulFOp>(loc, v, e.sigmoid(scaled));
+    }
+    case ActivationFn::Gelu: {
+      // 0.5 x (1 + erf(x / sqrt 2))
+      Value erf = b.create<math::ErfOp>(
+          loc, b.create<arith::MulFOp>(loc, v, e.real(t, M_SQRT1_2)));
+      return b.create<arith::MulFOp>(
+          loc, b.create<arith::MulFOp>(loc, v, e.real(t, 0.5)),
+          b.create<arith::AddFOp>(loc, erf, e.real(t, 1.0)));
+    }
+    case ActivationFn::GeluTanh: {
+      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      Value cube = b.create<arith::MulFOp>(
+          loc, v, b.create<arith::MulFOp>(loc, v, v));
+      Value inner = b.create<arith::MulFOp>(
+          loc,
+          b.create<arith::AddFOp>(
+              loc, v, b.create<arith::MulFOp>(loc, cube, e.real(t, 0.044715))),
+          e.real(t, std::sqrt(2.0 / M_PI)));
+      return b.create<arith::MulFOp>(
+          loc, b.create<arith::MulFOp>(loc, v, e.real(t, 0.5)),
+          b.create<arith::AddFOp>(loc, b.create<math::TanhOp>(loc, inner),
+                                  e.real(t, 1.0)));
+    }
+    }
+    llvm_unreachable("activation");
+  }
+
+  /// `[n, F]` first projection (and `[n, I]` up) → `[n, I]` activation.
+  static Value applyActivation(Emitter &e, ActivationAttr act, Value first,
+                               Value up, Value n, int64_t inter) {
+    OpBuilder &b = e.b;
+    MLIRContext *ctx = b.getContext();
+    Type element = cast<ShapedType>(first.getType()).getElementType();
+    SmallVector<Value> ins;
+    switch (act.getGated()) {
+    case GateLayout::None:
+      ins = {first};
+      break;
+    case GateLayout::Separate:
+      ins = {first, up};
+      break;
+    case GateLayout::Concatenated:
+      ins = {slice2d(e, first, e.index(0), n, inter, 0),
+             slice2d(e, first, e.index(0), n, inter, inter)};
+      break;
+    case GateLayout::Interleaved:
+      ins = {slice2d(e, first, e.index(0), n, inter, 0, 2),
+             slice2d(e, first, e.index(0), n, inter, 1, 2)};
+      break;
+    }
+    Value init = b.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{ShapedType::kDynamic, inter}, element,
+        ValueRange{n});
+    SmallVector<AffineMap> maps(ins.size() + 1,
+                                AffineMap::getMultiDimIdentityMap(2, ctx));
+    std::optional<APFloat> limit = act.getLimit();
+    double beta = act.getBeta().convertToDouble();
+    return b
+        .create<linalg::GenericOp>(
+            e.loc, init.getType(), ins, ValueRange{init}, maps,
+            ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                          utils::IteratorType::parallel},
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              Emitter ne{nb, nl};
+              Value gate = args[0];
+              if (!act.isGated()) {
+                nb.create<linalg::YieldOp>(
+                    nl, ValueRange{activate(nb, nl, act, gate)});
+                return;
+              }
+              Value upValue = args[1];
+              if (limit) {
+                double bound = limit->convertToDouble();
+                gate = nb.create<arith::MinimumFOp>(nl, gate,
+                                                    ne.real(element, bound));
+                upValue = nb.create<arith::MaximumFOp>(
+                    nl,
+                    nb.create<arith::MinimumFOp>(nl, upValue,
+                                                 ne.real(element, bound)),
+                    ne.real(element, -bound));
+              }
+              if (beta != 0.0)
+                upValue = nb.create<arith::AddFOp>(nl, upValue,
+                                                   ne.real(element, beta));
+              Value y = nb.create<arith::MulFOp>(
+                  nl, activate(nb, nl, act, gate), upValue);
+              nb.create<linalg::YieldOp>(nl, ValueRange{y});
+            })
+        .getResult(0);
+  }
+
+  static Value expertFFN(Emitter &e, ExpertsOp op, Value x, Value rows,
+                         Value n) {
+    ActivationAttr act = op.getActivation();
+    int64_t inter = cast<ShapedType>(op.getDown().getType()).getDimSize(2);
+    Value first =
+        project(e, rows, n, op.getGateUp(), op.getGateUpBias(), x);
+    Value up;
+    if (act.getGated() == GateLayout::Separate)
+      up = project(e, rows, n, op.getUp(), op.getUpBias(), x);
+    Value hidden = applyActivation(e, act, first, up, n, inter);
+    return project(e, hidden, n, op.getDown(), op.getDownBias(), x);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// moe.combine
+//===----------------------------------------------------------------------===//
+
+/// Inverts the permutation, then `result[t] = sum_j weights[t, j] *
+/// expert_rows[inverse[t*k + j]]`, summed in ascending j.
+struct LowerCombine : OpRewritePattern<CombineOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CombineOp op,
+                                PatternRewriter &rewriter) const override {
+    Emitter e{rewriter, op.getLoc()};
+    OpBuilder &b = rewriter;
+    MLIRContext *ctx = b.getContext();
+    Value rows = op.getExpertRows(), weights = op.getWeights(),
+          perm = op.getPermutation();
+    auto resultType = cast<RankedTensorType>(op.getResult().getType());
+    auto permType = cast<RankedTensorType>(perm.getType());
+    int64_t k = cast<ShapedType>(weights.getType()).getDimSize(1);
+    Value count = e.dim(perm, 0);
+    SmallVector<Value> dynamicCount;
+    if (permType.isDynamicDim(0))
+      dynamicCount.push_back(count);
+    Value inverse = b.create<tensor::EmptyOp>(
+        e.loc, permType.getShape(), b.getIndexType(), dynamicCount);
+    inverse = e.loop(e.index(0), count, {inverse},
+                     [&](Value r, ValueRange args) -> SmallVector<Value> {
+                       Value a = e.toIndex(e.get(perm, {r}));
+                       return {e.set(r, args[0], {a})};
+                     })[0];
+    Type element = resultType.getElementType();
+    SmallVector<Value> dynamicTokens;
+    if (resultType.isDynamicDim(0))
+      dynamicTokens.push_back(e.dim(weights, 0));
+    Value init =
+        e.filled(resultType.getShape(), dynamicTokens, e.real(element, 0.0));
+    AffineExpr t = getAffineDimExpr(0, ctx), h = getAffineDimExpr(1, ctx),
+               j = getAffineDimExpr(2, ctx);
+    Value result =
+        b.create<linalg::GenericOp>(
+             e.loc, resultType, ValueRange{weights},
+             ValueRange{init},
+             ArrayRef<AffineMap>{AffineMap::get(3, 0, {t, j}, ctx),
+                                 AffineMap::get(3, 0, {t, h}, ctx)},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel,
+                                           utils::IteratorType::reduction},
+             [&](OpBuilder &nb, Location nl, ValueRange args) {
+               Value ti = nb.create<linalg::IndexOp>(nl, 0);
+               Value hi = nb.create<linalg::IndexOp>(nl, 1);
+               Value ji = nb.create<linalg::IndexOp>(nl, 2);
+               Value a = nb.create<arith::AddIOp>(
+                   nl,
+                   nb.create<arith::MulIOp>(
+                       nl, ti, nb.create<arith::ConstantIndexOp>(nl, k)),
+                   ji);
+               Value r = nb.create<tensor::ExtractOp>(nl, inverse, a);
+               Value v = nb.create<tensor::ExtractOp>(nl, rows,
+                                                      ValueRange{r, hi});
+               Value term = nb.create<arith::MulFOp>(nl, args[0], v);
+               nb.create<linalg::YieldOp>(
+                   nl, ValueRange{nb.create<arith::AddFOp>(nl, args[1], term)});
+             })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct MoELowerToLinalgPass
+    : ::moe::impl::MoELowerToLinalgBase<MoELowerToLinalgPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<LowerRoute, LowerDispatch, LowerExperts, LowerCombine>(
+        &getContext());
+    GreedyRewriteConfig config;
+    config.strictMode = GreedyRewriteStrictness::ExistingOps;
+    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
+                                            config)))
+      return signalPassFailure();
+    WalkResult left = getOperation().walk([](Operation *op) {
+      if (isa<RouteOp, DispatchOp, ExpertsOp, CombineOp, LayerOp>(op)) {
+        op->emitError() << op->getName()
+                        << " cannot be lowered: its expert count or weight "
+                           "shapes are dynamic (run moe-expand first for "
+                           "moe.layer)";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (left.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
