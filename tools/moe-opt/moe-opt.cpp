@@ -7,12 +7,14 @@
 
 #include "moe/Import/OnnxImporter.h"
 #include "moe/InitAll.h"
+#include "moe/Target/CPU.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/CommandLine.h"
@@ -30,35 +32,109 @@ llvm::cl::list<std::string> inputShapes(
                    "dimension dynamic); may be repeated"),
     llvm::cl::value_desc("name:DIMS"), llvm::cl::cat(importCategory));
 
+llvm::cl::OptionCategory compileCategory("Compilation options");
+
+llvm::cl::opt<std::string> emit(
+    "emit",
+    llvm::cl::desc("Compile instead of running passes, and write: lib (a shared "
+                   "library), obj, llvm (LLVM IR) or mlir (the LLVM dialect); "
+                   "the weights go to <output>.weights"),
+    llvm::cl::value_desc("lib|obj|llvm|mlir"), llvm::cl::cat(compileCategory));
+
+llvm::cl::opt<std::string> target("target",
+                                  llvm::cl::desc("Target of --emit: cpu"),
+                                  llvm::cl::init("cpu"),
+                                  llvm::cl::cat(compileCategory));
+
+llvm::cl::opt<unsigned> optLevel(
+    "O", llvm::cl::desc("Optimisation level of --emit: -O0 .. -O3"),
+    llvm::cl::Prefix, llvm::cl::init(2), llvm::cl::cat(compileCategory));
+
+llvm::cl::opt<std::string>
+    mcpu("mcpu", llvm::cl::desc("Processor of --emit for the cpu target"),
+         llvm::cl::init("x86-64-v3"), llvm::cl::cat(compileCategory));
+
+/// Prints diagnostics as `<file>: error: ...`.
+struct FileDiagnostics {
+  FileDiagnostics(mlir::MLIRContext &context, llvm::StringRef path)
+      : handler(&context, [path](mlir::Diagnostic &diag) {
+          const char *severity =
+              diag.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
+              : diag.getSeverity() == mlir::DiagnosticSeverity::Warning
+                  ? "warning"
+                  : diag.getSeverity() == mlir::DiagnosticSeverity::Remark
+                      ? "remark"
+                      : "note";
+          llvm::errs() << path << ": " << severity << ": " << diag << "\n";
+          for (mlir::Diagnostic &note : diag.getNotes())
+            llvm::errs() << path << ": note: " << note << "\n";
+          return mlir::success();
+        }) {}
+  mlir::ScopedDiagnosticHandler handler;
+};
+
+/// Reads `inputPath` (MLIR, or an ONNX model it imports) into `context`.
+mlir::OwningOpRef<mlir::ModuleOp> loadModule(mlir::MLIRContext &context,
+                                             llvm::StringRef inputPath,
+                                             const moe::ImportOptions &options) {
+  if (moe::isOnnxModelPath(inputPath))
+    return moe::importOnnxFile(&context, inputPath, options);
+  return mlir::parseSourceFile<mlir::ModuleOp>(inputPath, &context);
+}
+
+/// `moe-opt <input> --emit=<kind> -o <output>`.
+mlir::LogicalResult compile(llvm::StringRef inputPath,
+                            llvm::StringRef outputPath,
+                            mlir::DialectRegistry &registry,
+                            const moe::ImportOptions &options) {
+  static const llvm::StringMap<moe::EmitKind> kinds{
+      {"lib", moe::EmitKind::Library},
+      {"obj", moe::EmitKind::Object},
+      {"llvm", moe::EmitKind::Llvm},
+      {"mlir", moe::EmitKind::Mlir}};
+  auto kind = kinds.find(emit);
+  if (kind == kinds.end()) {
+    llvm::errs() << "moe-opt: --emit=" << emit
+                 << " is not one of lib, obj, llvm, mlir\n";
+    return mlir::failure();
+  }
+  if (target != "cpu") {
+    llvm::errs() << "moe-opt: --target=" << target
+                 << " is not supported (targets: cpu)\n";
+    return mlir::failure();
+  }
+  if (optLevel > 3) {
+    llvm::errs() << "moe-opt: -O" << optLevel << " is not one of -O0 .. -O3\n";
+    return mlir::failure();
+  }
+  if (outputPath == "-") {
+    llvm::errs() << "moe-opt: --emit needs an output file (-o)\n";
+    return mlir::failure();
+  }
+  mlir::MLIRContext context(registry);
+  context.allowUnregisteredDialects(false);
+  FileDiagnostics diagnostics(context, inputPath);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      loadModule(context, inputPath, options);
+  if (!module)
+    return mlir::failure();
+  moe::CpuTargetOptions cpu;
+  cpu.optLevel = optLevel;
+  cpu.cpu = mcpu;
+  return moe::compileForCpu(*module, cpu, kind->second, outputPath);
+}
+
 /// Imports the ONNX model at `inputPath` and runs the moe-opt pipeline on it.
 mlir::LogicalResult runOnOnnxModel(llvm::StringRef inputPath,
                                    llvm::StringRef outputPath,
-                                   mlir::DialectRegistry &registry) {
-  moe::ImportOptions options;
-  for (const std::string &spec : inputShapes) {
-    std::string error;
-    if (!moe::parseInputShape(spec, options, error)) {
-      llvm::errs() << "moe-opt: " << error << "\n";
-      return mlir::failure();
-    }
-  }
+                                   mlir::DialectRegistry &registry,
+                                   const moe::ImportOptions &options) {
   std::string bytecode;
   {
     mlir::MLIRContext context(registry);
     // Import errors name the node or initializer at fault; the file is the
     // location.
-    mlir::ScopedDiagnosticHandler handler(
-        &context, [&](mlir::Diagnostic &diag) {
-          const char *severity =
-              diag.getSeverity() == mlir::DiagnosticSeverity::Error ? "error"
-              : diag.getSeverity() == mlir::DiagnosticSeverity::Warning
-                  ? "warning"
-                  : "note";
-          llvm::errs() << inputPath << ": " << severity << ": " << diag << "\n";
-          for (mlir::Diagnostic &note : diag.getNotes())
-            llvm::errs() << inputPath << ": note: " << note << "\n";
-          return mlir::success();
-        });
+    FileDiagnostics diagnostics(context, inputPath);
     mlir::OwningOpRef<mlir::ModuleOp> module =
         moe::importOnnxFile(&context, inputPath, options);
     if (!module)
@@ -93,9 +169,20 @@ int main(int argc, char **argv) {
       argc, argv,
       "moe-opt: the moe-mlir compiler driver (MLIR, .onnx or .onnxtext in)\n",
       registry);
+  moe::ImportOptions options;
+  for (const std::string &spec : inputShapes) {
+    std::string error;
+    if (!moe::parseInputShape(spec, options, error)) {
+      llvm::errs() << "moe-opt: " << error << "\n";
+      return 1;
+    }
+  }
+  if (!emit.empty())
+    return mlir::asMainReturnCode(
+        compile(inputPath, outputPath, registry, options));
   if (moe::isOnnxModelPath(inputPath))
     return mlir::asMainReturnCode(
-        runOnOnnxModel(inputPath, outputPath, registry));
+        runOnOnnxModel(inputPath, outputPath, registry, options));
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, inputPath, outputPath, registry));
 }

@@ -1,0 +1,477 @@
+//===- CpuTarget.cpp - modules to x86-64 shared libraries -----------------===//
+//
+// Tensor-level pipeline, bufferization, weights moved out to a file the runtime
+// maps, lowering to the LLVM dialect, LLVM's optimiser and code generator, and
+// the system linker for the shared library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Target/CPU.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kEntry = "main_graph";
+/// Constants at least this large go to the weights file.
+constexpr int64_t kExternalizeBytes = 256;
+constexpr int64_t kWeightAlignment = 64;
+
+/// The artifact's element type names (Npy.h's, without a float16 alias).
+std::optional<llvm::StringRef> dtypeName(Type type) {
+  if (type.isF32())
+    return llvm::StringRef("f32");
+  if (type.isF64())
+    return llvm::StringRef("f64");
+  if (type.isF16())
+    return llvm::StringRef("f16");
+  if (type.isInteger(64))
+    return llvm::StringRef("i64");
+  if (type.isInteger(32))
+    return llvm::StringRef("i32");
+  if (type.isInteger(8))
+    return llvm::StringRef("i8");
+  if (type.isInteger(1))
+    return llvm::StringRef("bool");
+  return std::nullopt;
+}
+
+/// `%XX`-escapes what would break the signature's space-separated lines.
+std::string escapeName(llvm::StringRef name) {
+  std::string out;
+  for (char c : name) {
+    if (llvm::isAlnum(c) || llvm::StringRef("_.:/-").contains(c)) {
+      out += c;
+      continue;
+    }
+    out += llvm::formatv("%{0:X-2}", static_cast<unsigned char>(c)).str();
+  }
+  return out.empty() ? "%" : out;
+}
+
+/// The signature text the runtime reads from the library: one line per input
+/// and output (`input <name> <dtype> <dims>`, `?` for a dynamic dimension).
+FailureOr<std::string> describeSignature(func::FuncOp entry) {
+  std::string text = "moe-artifact 1\n";
+  llvm::raw_string_ostream os(text);
+  auto describe = [&](llvm::StringRef role, unsigned index, Type type,
+                      DictionaryAttr attrs) -> LogicalResult {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    std::optional<llvm::StringRef> dtype =
+        tensor ? dtypeName(tensor.getElementType()) : std::nullopt;
+    if (!dtype)
+      return entry.emitError() << role << " " << index << " of @" << kEntry
+                               << " has type " << type
+                               << ", which artifacts do not support (ranked "
+                                  "tensors of f16, f32, f64, i8, i32, i64 or "
+                                  "i1)";
+    std::string name = (role + llvm::Twine(index)).str();
+    if (attrs)
+      if (auto onnxName = attrs.getAs<StringAttr>("onnx.name"))
+        name = onnxName.str();
+    os << role << " " << escapeName(name) << " " << *dtype << " ";
+    if (tensor.getRank() == 0)
+      os << "scalar";
+    llvm::interleave(
+        tensor.getShape(), os,
+        [&](int64_t d) {
+          if (ShapedType::isDynamic(d))
+            os << "?";
+          else
+            os << d;
+        },
+        "x");
+    os << "\n";
+    return success();
+  };
+  FunctionType type = entry.getFunctionType();
+  for (unsigned i = 0; i < type.getNumInputs(); ++i)
+    if (failed(describe("input", i, type.getInput(i), entry.getArgAttrDict(i))))
+      return failure();
+  for (unsigned i = 0; i < type.getNumResults(); ++i)
+    if (failed(describe("output", i, type.getResult(i),
+                        entry.getResultAttrDict(i))))
+      return failure();
+  return text;
+}
+
+LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
+  PassManager pm(module.getContext());
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return module.emitError() << "internal pipeline does not parse: " << error;
+  return pm.run(module);
+}
+
+/// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
+/// deallocation.
+constexpr llvm::StringLiteral kTensorPipeline =
+    "func.func(moe-raise, moe-expand, moe-lower-to-linalg, "
+    "moe-legalize-onnx), canonicalize, cse, "
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map}, "
+    "buffer-deallocation-pipeline, convert-bufferization-to-memref, canonicalize, "
+    "cse";
+
+/// memref code → the LLVM dialect.
+constexpr llvm::StringLiteral kLoweringPipeline =
+    "func.func(convert-linalg-to-loops), "
+    "expand-strided-metadata, lower-affine, convert-scf-to-cf, "
+    "convert-math-to-libm, finalize-memref-to-llvm, convert-arith-to-llvm, "
+    "convert-math-to-llvm, convert-index-to-llvm, convert-cf-to-llvm, "
+    "convert-func-to-llvm, reconcile-unrealized-casts";
+
+/// The bytes of a constant global, when they can be written as they are laid
+/// out in memory (whole-byte elements, not a splat).
+std::optional<ArrayRef<char>> rawBytes(memref::GlobalOp global) {
+  std::optional<Attribute> init = global.getInitialValue();
+  if (!init)
+    return std::nullopt;
+  auto type = global.getType();
+  if (type.getElementTypeBitWidth() % 8 != 0)
+    return std::nullopt;
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(*init)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob)
+      return std::nullopt;
+    return blob->getData();
+  }
+  if (auto dense = dyn_cast<DenseElementsAttr>(*init))
+    if (!dense.isSplat())
+      return dense.getRawData();
+  return std::nullopt;
+}
+
+/// Rewrites memref.copy as linalg.copy, which lowers to loops instead of a
+/// call into MLIR's C runner utilities for strided copies.
+void copiesAsLinalg(ModuleOp module) {
+  module.walk([](memref::CopyOp copy) {
+    OpBuilder b(copy);
+    b.create<linalg::CopyOp>(copy.getLoc(), copy.getSource(), copy.getTarget());
+    copy.erase();
+  });
+}
+
+/// Moves the large constant globals of `module` into `weights` (each at a
+/// 64-byte aligned offset) and gives the entry a trailing `memref<?xi8>`
+/// argument through which it views them.
+LogicalResult externalizeWeights(ModuleOp module, func::FuncOp entry,
+                                 std::string &weights) {
+  llvm::StringMap<int64_t> offsets;
+  SmallVector<memref::GlobalOp> moved;
+  for (auto global : module.getOps<memref::GlobalOp>()) {
+    if (!global.getConstant())
+      continue;
+    std::optional<ArrayRef<char>> bytes = rawBytes(global);
+    if (!bytes || static_cast<int64_t>(bytes->size()) < kExternalizeBytes)
+      continue;
+    int64_t expected = global.getType().getNumElements() *
+                       global.getType().getElementTypeBitWidth() / 8;
+    if (static_cast<int64_t>(bytes->size()) != expected)
+      return global.emitError() << "constant holds " << bytes->size()
+                                << " bytes, its type needs " << expected;
+    weights.resize(llvm::alignTo(weights.size(), kWeightAlignment), '\0');
+    offsets[global.getSymName()] = weights.size();
+    weights.append(bytes->begin(), bytes->end());
+    moved.push_back(global);
+  }
+  auto weightsType = MemRefType::get({ShapedType::kDynamic},
+                                     IntegerType::get(module.getContext(), 8));
+  Location loc = entry.getLoc();
+  entry.insertArgument(entry.getNumArguments(), weightsType,
+                       DictionaryAttr::get(module.getContext()), loc);
+  Value base = entry.getArguments().back();
+  WalkResult walk = module.walk([&](memref::GetGlobalOp get) {
+    auto it = offsets.find(get.getName());
+    if (it == offsets.end())
+      return WalkResult::advance();
+    if (get->getParentOfType<func::FuncOp>() != entry) {
+      get.emitError("a weight is used outside the entry function");
+      return WalkResult::interrupt();
+    }
+    OpBuilder b(get);
+    Value offset = b.create<arith::ConstantIndexOp>(get.getLoc(), it->second);
+    Value view = b.create<memref::ViewOp>(get.getLoc(), get.getType(), base,
+                                          offset, ValueRange{});
+    get.replaceAllUsesWith(view);
+    get.erase();
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  for (memref::GlobalOp global : moved)
+    global.erase();
+  return success();
+}
+
+std::unique_ptr<llvm::TargetMachine>
+createTargetMachine(ModuleOp module, const moe::CpuTargetOptions &options) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string triple = llvm::sys::getDefaultTargetTriple();
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target) {
+    module.emitError() << "no LLVM target for " << triple << ": " << error;
+    return nullptr;
+  }
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(triple, options.cpu, ""));
+  if (!subtarget->isCPUStringValid(options.cpu)) {
+    module.emitError() << "--mcpu=" << options.cpu
+                       << " is not a processor LLVM knows for " << triple;
+    return nullptr;
+  }
+  static const llvm::CodeGenOptLevel levels[] = {
+      llvm::CodeGenOptLevel::None, llvm::CodeGenOptLevel::Less,
+      llvm::CodeGenOptLevel::Default, llvm::CodeGenOptLevel::Aggressive};
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, options.cpu, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
+      std::nullopt, levels[std::min(options.optLevel, 3u)]));
+}
+
+/// Adds `void moe_entry(void **args)`, which calls the C interface of the
+/// entry with `args[i]` as its i-th pointer argument, and the signature text
+/// `moe_signature`.
+void addArtifactSymbols(llvm::Module &module, llvm::StringRef signature,
+                        uint64_t weightBytes) {
+  llvm::LLVMContext &ctx = module.getContext();
+  llvm::Function *callee =
+      module.getFunction(("_mlir_ciface_" + kEntry).str());
+  auto *ptr = llvm::PointerType::getUnqual(ctx);
+  auto *type =
+      llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false);
+  auto *entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage,
+                                       "moe_entry", module);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
+  SmallVector<llvm::Value *> args;
+  for (unsigned i = 0; i < callee->arg_size(); ++i) {
+    llvm::Value *slot = b.CreateConstGEP1_64(ptr, entry->getArg(0), i);
+    args.push_back(b.CreateLoad(ptr, slot));
+  }
+  b.CreateCall(callee, args);
+  b.CreateRetVoid();
+
+  std::string text = signature.str();
+  text += llvm::formatv("weights {0}\n", weightBytes).str();
+  auto *data = llvm::ConstantDataArray::getString(ctx, text, true);
+  new llvm::GlobalVariable(module, data->getType(), true,
+                           llvm::GlobalValue::ExternalLinkage, data,
+                           "moe_signature");
+}
+
+void optimize(llvm::Module &module, llvm::TargetMachine &machine,
+              unsigned optLevel) {
+  if (optLevel == 0)
+    return;
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder builder(&machine);
+  builder.registerModuleAnalyses(mam);
+  builder.registerCGSCCAnalyses(cgam);
+  builder.registerFunctionAnalyses(fam);
+  builder.registerLoopAnalyses(lam);
+  builder.crossRegisterProxies(lam, fam, cgam, mam);
+  static const llvm::OptimizationLevel levels[] = {
+      llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1,
+      llvm::OptimizationLevel::O2, llvm::OptimizationLevel::O3};
+  builder.buildPerModuleDefaultPipeline(levels[std::min(optLevel, 3u)])
+      .run(module, mam);
+}
+
+/// A temporary file beside `path`, removed unless kept.
+struct TempFile {
+  llvm::SmallString<128> path;
+  bool keep = false;
+  ~TempFile() {
+    if (!keep && !path.empty())
+      llvm::sys::fs::remove(path);
+  }
+};
+
+LogicalResult makeTemp(ModuleOp module, llvm::StringRef beside,
+                       llvm::StringRef suffix, TempFile &file) {
+  llvm::SmallString<128> model(beside);
+  model += ".%%%%%%";
+  model += suffix;
+  int fd;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueFile(model, fd, file.path)) {
+    file.path.clear();
+    return module.emitError() << "cannot create a file beside " << beside
+                              << ": " << ec.message();
+  }
+  llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  return success();
+}
+
+LogicalResult writeFile(ModuleOp module, llvm::StringRef path,
+                        llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return module.emitError() << "cannot write " << path << ": "
+                              << ec.message();
+  write(os);
+  os.close();
+  if (os.has_error())
+    return module.emitError() << "cannot write " << path << ": "
+                              << os.error().message();
+  return success();
+}
+
+/// Links `object` into the shared library `library` with the system's C
+/// compiler driver.
+LogicalResult linkLibrary(ModuleOp module, llvm::StringRef object,
+                          llvm::StringRef library) {
+  std::optional<std::string> driver;
+  for (llvm::StringRef name : {"cc", "gcc", "clang-19", "clang"}) {
+    if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName(name)) {
+      driver = *found;
+      break;
+    }
+  }
+  if (!driver)
+    return module.emitError(
+        "no C compiler driver (cc, gcc or clang) found to link the library");
+  SmallVector<llvm::StringRef> args{*driver, "-shared", "-o",
+                                    library, object, "-lm"};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
+                                     &error);
+  if (rc != 0)
+    return module.emitError() << "linking " << library << " with " << *driver
+                              << " failed"
+                              << (error.empty() ? "" : ": ") << error;
+  return success();
+}
+
+} // namespace
+
+std::string moe::weightsPathFor(llvm::StringRef libraryPath) {
+  return (libraryPath + ".weights").str();
+}
+
+LogicalResult moe::compileForCpu(ModuleOp module,
+                                 const CpuTargetOptions &options,
+                                 EmitKind kind, llvm::StringRef outputPath) {
+  MLIRContext *ctx = module.getContext();
+  auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
+  if (!entry)
+    return module.emitError() << "no @" << kEntry << " function to compile";
+  // The signature is the tensor-level one, with the ONNX names.
+  FailureOr<std::string> signature = describeSignature(entry);
+  if (failed(signature) || failed(runPipeline(module, kTensorPipeline)))
+    return failure();
+  std::string weights;
+  if (failed(externalizeWeights(module, entry, weights)))
+    return failure();
+  copiesAsLinalg(module);
+  entry->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  entry.removeArgAttrsAttr();
+  entry.removeResAttrsAttr();
+  if (failed(runPipeline(module, kLoweringPipeline)))
+    return failure();
+
+  TempFile output, weightsFile;
+  if (failed(makeTemp(module, outputPath, "", output)) ||
+      failed(makeTemp(module, outputPath, ".weights", weightsFile)) ||
+      failed(writeFile(module, weightsFile.path,
+                       [&](llvm::raw_ostream &os) { os << weights; })))
+    return failure();
+  auto finish = [&]() -> LogicalResult {
+    std::string weightsPath = weightsPathFor(outputPath);
+    if (std::error_code ec = llvm::sys::fs::rename(weightsFile.path, weightsPath))
+      return module.emitError() << "cannot write " << weightsPath << ": "
+                                << ec.message();
+    weightsFile.keep = true;
+    if (std::error_code ec = llvm::sys::fs::rename(output.path, outputPath))
+      return module.emitError() << "cannot write " << outputPath << ": "
+                                << ec.message();
+    output.keep = true;
+    return success();
+  };
+  if (kind == EmitKind::Mlir) {
+    if (failed(writeFile(module, output.path,
+                         [&](llvm::raw_ostream &os) { module.print(os); })))
+      return failure();
+    return finish();
+  }
+
+  registerBuiltinDialectTranslation(*ctx);
+  registerLLVMDialectTranslation(*ctx);
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, "moe-artifact");
+  if (!llvmModule)
+    return module.emitError("translation to LLVM IR failed");
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(module, options);
+  if (!machine)
+    return failure();
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple().str());
+  addArtifactSymbols(*llvmModule, *signature, weights.size());
+  optimize(*llvmModule, *machine, options.optLevel);
+  if (kind == EmitKind::Llvm) {
+    if (failed(writeFile(module, output.path, [&](llvm::raw_ostream &os) {
+          llvmModule->print(os, nullptr);
+        })))
+      return failure();
+    return finish();
+  }
+
+  TempFile object;
+  if (kind == EmitKind::Library &&
+      failed(makeTemp(module, outputPath, ".o", object)))
+    return failure();
+  llvm::StringRef objectPath =
+      kind == EmitKind::Library ? object.path.str() : output.path.str();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objectPath, ec);
+    if (ec)
+      return module.emitError() << "cannot write " << objectPath << ": "
+                                << ec.message();
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, os, nullptr,
+                                     llvm::CodeGenFileType::ObjectFile))
+      return module.emitError("the target cannot emit object files");
+    codegen.run(*llvmModule);
+  }
+  if (kind == EmitKind::Library &&
+      failed(linkLibrary(module, object.path, output.path)))
+    return failure();
+  return finish();
+}
