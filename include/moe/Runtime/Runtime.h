@@ -1,0 +1,84 @@
+/*===- Runtime.h - load and run compiled moe-mlir artifacts -------*- C -*-===*
+ *
+ * The C API of the runtime: load an artifact (the shared library written by
+ * `moe-opt --emit=lib` and its weights file), query its signature, and run it
+ * on caller buffers. No LLVM or MLIR dependency. docs/artifact.md describes
+ * the artifact format.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef MOE_RUNTIME_RUNTIME_H
+#define MOE_RUNTIME_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types, with NumPy's names in moe_dtype_name. */
+typedef enum moe_dtype {
+  MOE_DTYPE_F16 = 0,
+  MOE_DTYPE_F32 = 1,
+  MOE_DTYPE_F64 = 2,
+  MOE_DTYPE_I8 = 3,
+  MOE_DTYPE_I32 = 4,
+  MOE_DTYPE_I64 = 5,
+  MOE_DTYPE_BOOL = 6,
+} moe_dtype;
+
+const char *moe_dtype_name(moe_dtype dtype);
+size_t moe_dtype_size(moe_dtype dtype);
+
+/* A failure: a message naming what is at fault. NULL means success. */
+typedef struct moe_error moe_error;
+const char *moe_error_message(const moe_error *error);
+void moe_error_free(moe_error *error);
+
+/* An input or output of an artifact: dims[i] == -1 marks a dynamic size. */
+typedef struct moe_tensor_info {
+  const char *name;
+  moe_dtype dtype;
+  int32_t rank;
+  const int64_t *dims;
+} moe_tensor_info;
+
+/* A tensor in host memory, dense and row-major. */
+#define MOE_MAX_RANK 8
+typedef struct moe_tensor {
+  void *data;
+  moe_dtype dtype;
+  int32_t rank;
+  int64_t dims[MOE_MAX_RANK];
+} moe_tensor;
+
+typedef struct moe_artifact moe_artifact;
+
+/* Loads the library at `path` and maps `<path>.weights`. */
+moe_error *moe_artifact_load(const char *path, moe_artifact **out);
+void moe_artifact_free(moe_artifact *artifact);
+
+size_t moe_artifact_num_inputs(const moe_artifact *artifact);
+size_t moe_artifact_num_outputs(const moe_artifact *artifact);
+moe_tensor_info moe_artifact_input(const moe_artifact *artifact, size_t index);
+moe_tensor_info moe_artifact_output(const moe_artifact *artifact,
+                                    size_t index);
+
+/* Runs the artifact. `inputs` are read in place. For each output, a NULL
+ * `data` asks the runtime to allocate it (free it with moe_free), a non-NULL
+ * one must have the output's dtype, rank and dims, and receives a copy. On
+ * error nothing is written to the outputs. Calls on one artifact from several
+ * threads are safe. */
+moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
+                            size_t num_inputs, moe_tensor *outputs,
+                            size_t num_outputs);
+
+/* Frees output memory allocated by moe_artifact_run. */
+void moe_free(void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOE_RUNTIME_RUNTIME_H */

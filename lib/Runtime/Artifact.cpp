@@ -1,0 +1,397 @@
+//===- Artifact.cpp - load and run compiled CPU artifacts -----------------===//
+//
+// The library is opened with dlopen, its weights file mapped read-only, and
+// its `moe_entry` called with MLIR memref descriptors built from the caller's
+// buffers (docs/artifact.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Runtime.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+struct moe_error {
+  std::string message;
+};
+
+namespace {
+
+struct TensorInfo {
+  std::string name;
+  moe_dtype dtype;
+  std::vector<int64_t> dims;
+};
+
+moe_error *fail(std::string message) {
+  return new moe_error{std::move(message)};
+}
+
+bool parseDtype(const std::string &text, moe_dtype &out) {
+  static const struct {
+    const char *name;
+    moe_dtype dtype;
+  } kNames[] = {{"f16", MOE_DTYPE_F16}, {"f32", MOE_DTYPE_F32},
+                {"f64", MOE_DTYPE_F64}, {"i8", MOE_DTYPE_I8},
+                {"i32", MOE_DTYPE_I32}, {"i64", MOE_DTYPE_I64},
+                {"bool", MOE_DTYPE_BOOL}};
+  for (const auto &entry : kNames)
+    if (text == entry.name) {
+      out = entry.dtype;
+      return true;
+    }
+  return false;
+}
+
+/// Undoes the compiler's `%XX` escapes of names.
+std::string unescape(const std::string &text) {
+  if (text == "%")
+    return "";
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+bool parseDims(const std::string &text, std::vector<int64_t> &dims) {
+  dims.clear();
+  if (text == "scalar")
+    return true;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, 'x')) {
+    if (part == "?") {
+      dims.push_back(-1);
+      continue;
+    }
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    dims.push_back(std::stoll(part));
+  }
+  return !dims.empty() && dims.size() <= MOE_MAX_RANK;
+}
+
+std::string shapeString(moe_dtype dtype, const int64_t *dims, int32_t rank) {
+  std::string out = std::string(moe_dtype_name(dtype)) + " [";
+  for (int32_t i = 0; i < rank; ++i) {
+    if (i)
+      out += ", ";
+    out += dims[i] < 0 ? "?" : std::to_string(dims[i]);
+  }
+  return out + "]";
+}
+
+int64_t elementCount(const int64_t *dims, int32_t rank) {
+  int64_t count = 1;
+  for (int32_t i = 0; i < rank; ++i)
+    count *= dims[i];
+  return count;
+}
+
+/// An MLIR memref descriptor: allocated and aligned pointers, offset, sizes,
+/// strides, all 64-bit.
+std::vector<int64_t> descriptor(void *data, const int64_t *dims,
+                                int32_t rank) {
+  std::vector<int64_t> d(3 + 2 * rank);
+  d[0] = d[1] = static_cast<int64_t>(reinterpret_cast<intptr_t>(data));
+  d[2] = 0;
+  int64_t stride = 1;
+  for (int32_t i = rank - 1; i >= 0; --i) {
+    d[3 + i] = dims[i];
+    d[3 + rank + i] = stride;
+    stride *= dims[i];
+  }
+  return d;
+}
+
+} // namespace
+
+struct moe_artifact {
+  void *library = nullptr;
+  void (*entry)(void **) = nullptr;
+  std::vector<TensorInfo> inputs, outputs;
+  void *weights = nullptr;
+  size_t weightBytes = 0;
+  int64_t weightDims[1] = {0};
+
+  ~moe_artifact() {
+    if (weights)
+      munmap(weights, weightBytes);
+    if (library)
+      dlclose(library);
+  }
+};
+
+namespace {
+
+moe_error *parseSignature(const std::string &path, const char *text,
+                          moe_artifact &artifact, uint64_t &weightBytes) {
+  std::stringstream lines(text);
+  std::string line;
+  if (!std::getline(lines, line) || line != "moe-artifact 1")
+    return fail(path + ": not a moe-mlir artifact of a version this runtime "
+                       "reads (signature starts '" + line + "')");
+  bool sawWeights = false;
+  while (std::getline(lines, line)) {
+    std::stringstream words(line);
+    std::string role, name, dtype, dims;
+    words >> role;
+    if (role == "weights" && (words >> weightBytes)) {
+      sawWeights = true;
+      continue;
+    }
+    TensorInfo info;
+    if ((role != "input" && role != "output") || !(words >> name >> dtype >> dims) ||
+        !parseDtype(dtype, info.dtype) || !parseDims(dims, info.dims))
+      return fail(path + ": malformed signature line '" + line + "'");
+    info.name = unescape(name);
+    (role == "input" ? artifact.inputs : artifact.outputs).push_back(info);
+  }
+  if (!sawWeights)
+    return fail(path + ": signature lacks its weights line");
+  return nullptr;
+}
+
+moe_error *mapWeights(const std::string &path, uint64_t expected,
+                      moe_artifact &artifact) {
+  std::string weightsPath = path + ".weights";
+  int fd = open(weightsPath.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(weightsPath + ": cannot open the artifact's weights: " +
+                std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != expected) {
+    close(fd);
+    return fail(weightsPath + ": holds " + std::to_string(st.st_size) +
+                " bytes, the library expects " + std::to_string(expected));
+  }
+  if (expected > 0) {
+    void *data = mmap(nullptr, expected, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (data == MAP_FAILED) {
+      close(fd);
+      return fail(weightsPath + ": cannot map: " + std::strerror(errno));
+    }
+    artifact.weights = data;
+    artifact.weightBytes = expected;
+  }
+  close(fd);
+  artifact.weightDims[0] = static_cast<int64_t>(expected);
+  return nullptr;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *moe_dtype_name(moe_dtype dtype) {
+  switch (dtype) {
+  case MOE_DTYPE_F16:
+    return "f16";
+  case MOE_DTYPE_F32:
+    return "f32";
+  case MOE_DTYPE_F64:
+    return "f64";
+  case MOE_DTYPE_I8:
+    return "i8";
+  case MOE_DTYPE_I32:
+    return "i32";
+  case MOE_DTYPE_I64:
+    return "i64";
+  case MOE_DTYPE_BOOL:
+    return "bool";
+  }
+  return "unknown";
+}
+
+size_t moe_dtype_size(moe_dtype dtype) {
+  switch (dtype) {
+  case MOE_DTYPE_F16:
+    return 2;
+  case MOE_DTYPE_F32:
+  case MOE_DTYPE_I32:
+    return 4;
+  case MOE_DTYPE_F64:
+  case MOE_DTYPE_I64:
+    return 8;
+  case MOE_DTYPE_I8:
+  case MOE_DTYPE_BOOL:
+    return 1;
+  }
+  return 0;
+}
+
+const char *moe_error_message(const moe_error *error) {
+  return error ? error->message.c_str() : "";
+}
+
+void moe_error_free(moe_error *error) { delete error; }
+
+moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
+  *out = nullptr;
+  std::string file(path);
+  // dlopen searches the library path for names without a slash.
+  std::string openPath = file.find('/') == std::string::npos ? "./" + file : file;
+  auto artifact = std::make_unique<moe_artifact>();
+  artifact->library = dlopen(openPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!artifact->library)
+    return fail(file + ": cannot load: " + dlerror());
+  const char *signature =
+      static_cast<const char *>(dlsym(artifact->library, "moe_signature"));
+  artifact->entry = reinterpret_cast<void (*)(void **)>(
+      dlsym(artifact->library, "moe_entry"));
+  if (!signature || !artifact->entry)
+    return fail(file + ": not a moe-mlir artifact (no moe_signature or "
+                       "moe_entry symbol)");
+  uint64_t weightBytes = 0;
+  if (moe_error *error =
+          parseSignature(file, signature, *artifact, weightBytes))
+    return error;
+  if (moe_error *error = mapWeights(file, weightBytes, *artifact))
+    return error;
+  *out = artifact.release();
+  return nullptr;
+}
+
+void moe_artifact_free(moe_artifact *artifact) { delete artifact; }
+
+size_t moe_artifact_num_inputs(const moe_artifact *artifact) {
+  return artifact->inputs.size();
+}
+
+size_t moe_artifact_num_outputs(const moe_artifact *artifact) {
+  return artifact->outputs.size();
+}
+
+static moe_tensor_info infoOf(const TensorInfo &info) {
+  return {info.name.c_str(), info.dtype, static_cast<int32_t>(info.dims.size()),
+          info.dims.data()};
+}
+
+moe_tensor_info moe_artifact_input(const moe_artifact *artifact, size_t index) {
+  return infoOf(artifact->inputs.at(index));
+}
+
+moe_tensor_info moe_artifact_output(const moe_artifact *artifact,
+                                    size_t index) {
+  return infoOf(artifact->outputs.at(index));
+}
+
+moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
+                            size_t numInputs, moe_tensor *outputs,
+                            size_t numOutputs) {
+  if (numInputs != artifact->inputs.size())
+    return fail("the model takes " + std::to_string(artifact->inputs.size()) +
+                " inputs, " + std::to_string(numInputs) + " were given");
+  if (numOutputs != artifact->outputs.size())
+    return fail("the model has " + std::to_string(artifact->outputs.size()) +
+                " outputs, " + std::to_string(numOutputs) + " were given");
+  std::vector<std::vector<int64_t>> descriptors;
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorInfo &info = artifact->inputs[i];
+    const moe_tensor &in = inputs[i];
+    int32_t rank = static_cast<int32_t>(info.dims.size());
+    bool matches = in.dtype == info.dtype && in.rank == rank;
+    for (int32_t d = 0; matches && d < rank; ++d)
+      matches = in.dims[d] >= 0 && (info.dims[d] < 0 || info.dims[d] == in.dims[d]);
+    if (!matches)
+      return fail("input '" + info.name + "' expects " +
+                  shapeString(info.dtype, info.dims.data(), rank) + ", got " +
+                  shapeString(in.dtype, in.dims,
+                              std::min<int32_t>(std::max(in.rank, 0),
+                                                MOE_MAX_RANK)));
+    if (!in.data && elementCount(in.dims, rank) > 0)
+      return fail("input '" + info.name + "' has no data");
+    descriptors.push_back(descriptor(in.data, in.dims, rank));
+  }
+  descriptors.push_back(
+      descriptor(artifact->weights, artifact->weightDims, 1));
+
+  // The outputs come back as one struct of descriptors.
+  size_t resultWords = 0;
+  for (const TensorInfo &info : artifact->outputs)
+    resultWords += 3 + 2 * info.dims.size();
+  std::vector<int64_t> results(resultWords);
+  std::vector<void *> args;
+  if (numOutputs)
+    args.push_back(results.data());
+  for (std::vector<int64_t> &d : descriptors)
+    args.push_back(d.data());
+  artifact->entry(args.data());
+
+  // Check every output before writing any.
+  struct Result {
+    void *allocated;
+    char *data;
+    std::vector<int64_t> dims;
+  };
+  std::vector<Result> produced;
+  size_t word = 0;
+  for (const TensorInfo &info : artifact->outputs) {
+    int32_t rank = static_cast<int32_t>(info.dims.size());
+    Result r;
+    r.allocated = reinterpret_cast<void *>(static_cast<intptr_t>(results[word]));
+    r.data = reinterpret_cast<char *>(static_cast<intptr_t>(results[word + 1])) +
+             results[word + 2] * moe_dtype_size(info.dtype);
+    r.dims.assign(results.begin() + word + 3, results.begin() + word + 3 + rank);
+    produced.push_back(std::move(r));
+    word += 3 + 2 * rank;
+  }
+  moe_error *error = nullptr;
+  for (size_t i = 0; i < numOutputs && !error; ++i) {
+    const TensorInfo &info = artifact->outputs[i];
+    const moe_tensor &out = outputs[i];
+    if (!out.data)
+      continue;
+    int32_t rank = static_cast<int32_t>(info.dims.size());
+    bool matches = out.dtype == info.dtype && out.rank == rank;
+    for (int32_t d = 0; matches && d < rank; ++d)
+      matches = out.dims[d] == produced[i].dims[d];
+    if (!matches)
+      error = fail("output '" + info.name + "' is " +
+                   shapeString(info.dtype, produced[i].dims.data(), rank) +
+                   ", the buffer given is " +
+                   shapeString(out.dtype, out.dims,
+                               std::min<int32_t>(std::max(out.rank, 0),
+                                                 MOE_MAX_RANK)));
+  }
+  for (size_t i = 0; i < numOutputs; ++i) {
+    const TensorInfo &info = artifact->outputs[i];
+    Result &r = produced[i];
+    int32_t rank = static_cast<int32_t>(info.dims.size());
+    size_t bytes = elementCount(r.dims.data(), rank) * moe_dtype_size(info.dtype);
+    if (!error) {
+      moe_tensor &out = outputs[i];
+      if (!out.data) {
+        out.data = std::malloc(bytes ? bytes : 1);
+        out.dtype = info.dtype;
+        out.rank = rank;
+        std::copy(r.dims.begin(), r.dims.end(), out.dims);
+      }
+      std::memcpy(out.data, r.data, bytes);
+    }
+    std::free(r.allocated);
+  }
+  return error;
+}
+
+void moe_free(void *data) { std::free(data); }
+
+} // extern "C"

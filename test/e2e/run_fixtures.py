@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Compiles fixture models (test/models/<name>) with `moe-opt --emit=lib --target=cpu`, runs
+each compiled artifact with `moe-run` at every token count in the fixture's manifest (one
+artifact serves them all), and compares the outputs with the numpy references under the
+manifest's tolerance, and with ONNX Runtime where it runs the form and is installed.
+
+    run_fixtures.py --bin build/bin test/models/batched_mm_gptoss [...]
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+try:
+    import onnxruntime
+except ImportError:  # the numpy references still apply
+    onnxruntime = None
+
+
+def bound_of(manifest, reference):
+    tolerance = manifest["tolerance"]
+    return tolerance["rtol"] * float(np.max(np.abs(reference))) + tolerance["atol"]
+
+
+def check_model(args, model_dir: pathlib.Path, work: pathlib.Path) -> bool:
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    name = manifest["name"]
+    library = work / f"{name}.so"
+    compiled = subprocess.run(
+        [str(args.bin / "moe-opt"), str(model_dir / manifest["model"]), "--emit=lib",
+         "--target=cpu", f"-O{args.opt}", "-o", str(library)],
+        capture_output=True, text=True)
+    if compiled.returncode != 0:
+        print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
+        return False
+    session = None
+    if onnxruntime is not None and manifest.get("ort", False):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(model_dir / manifest["model"]), options,
+                                               providers=["CPUExecutionProvider"])
+    ok = True
+    for case in manifest["cases"]:
+        out = work / f"{name}_T{case['T']}.npy"
+        inputs = [f"--input={spec['name']}=@{model_dir / spec['file']}" for spec in case["inputs"]]
+        ran = subprocess.run([str(args.bin / "moe-run"), str(library), *inputs,
+                              f"--output=@{out}"], capture_output=True, text=True)
+        if ran.returncode != 0:
+            print(f"{name} T={case['T']}: moe-run failed MISMATCH\n{ran.stderr}")
+            ok = False
+            continue
+        output = np.load(out)
+        reference = np.load(model_dir / case["outputs"][0]["file"])
+        if output.shape != reference.shape:
+            print(f"{name} T={case['T']}: shape {output.shape} != reference {reference.shape} "
+                  "MISMATCH")
+            ok = False
+            continue
+        error = float(np.max(np.abs(output - reference)))
+        bound = bound_of(manifest, reference)
+        line = f"{name} T={case['T']}: numpy max abs error {error:.3g} (bound {bound:.3g})"
+        good = error <= bound
+        if session is not None:
+            feeds = {spec["name"]: np.load(model_dir / spec["file"]) for spec in case["inputs"]}
+            theirs = session.run(None, feeds)[0]
+            ort_error = float(np.max(np.abs(output - theirs)))
+            line += f", onnxruntime {ort_error:.3g}"
+            good &= ort_error <= bound_of(manifest, theirs)
+        print(line + (" ok" if good else " MISMATCH"))
+        ok &= good
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", required=True, type=pathlib.Path,
+                        help="folder holding moe-opt and moe-run")
+    parser.add_argument("--opt", default=2, type=int, help="optimisation level, 0..3")
+    parser.add_argument("models", nargs="+", type=pathlib.Path)
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="moe-e2e-") as work:
+        for model_dir in args.models:
+            ok &= check_model(args, model_dir, pathlib.Path(work))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
