@@ -61,4 +61,24 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEFoldWeightLayouts : Pass<"moe-fold-weight-layouts", "::mlir::func::FuncOp"> {
+  let summary = "Apply layout changes of constant weights at compile time";
+  let description = [{
+    Exporters keep weights in their framework's layout and move them into place in the
+    graph: a transpose per expert, the experts stacked with `tensor.insert_slice` into
+    an empty tensor, reshapes and slices. Run as they are, these copy every weight on
+    every call. This pass evaluates each chain of `linalg.transpose`,
+    `tensor.insert_slice`, `tensor.extract_slice`, `tensor.expand_shape`,
+    `tensor.collapse_shape` and `tensor.empty` whose leaves are constants (inline or
+    dense resources) and replaces its result by one `dense_resource` constant; the
+    chain is left for canonicalisation to remove. Elements of `tensor.empty` that no
+    slice writes read as zero.
+
+    ```
+    moe-opt model.onnx --moe-raise --moe-fold-weight-layouts --canonicalize
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // MOE_LIB_TRANSFORMS_PASSES_TD

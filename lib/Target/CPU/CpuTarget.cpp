@@ -135,7 +135,7 @@ LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
 /// deallocation.
 constexpr llvm::StringLiteral kTensorPipeline =
     "func.func(moe-raise, moe-expand, moe-lower-to-linalg, "
-    "moe-legalize-onnx), canonicalize, cse, "
+    "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-deallocation-pipeline, convert-bufferization-to-memref, canonicalize, "
