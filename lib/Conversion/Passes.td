@@ -84,4 +84,29 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> {
+  let summary = "Register-blocked vector kernels for linalg.matmul_transpose_b on memrefs";
+  let description = [{
+    The expert projections are `rows [M, K] x W [N, K]^T`, both contiguous along `K`.
+    This pass replaces each f32 `linalg.matmul_transpose_b` on memrefs with static `N`
+    and `K` (`K` a multiple of 8, `N` of 2) by a kernel that keeps a 4 x 2 block of
+    rows x weight rows as `vector<8xf32>` accumulators over all of `K` (`vector.fma`),
+    reduces each once (`vector.reduction <add>`) and adds it to `C`. Leftover rows go
+    one at a time against 4 weight rows. The weight is walked in blocks of about
+    256 KiB that stay in cache while every row block passes over them, so a weight is
+    read from memory once per call however many rows its expert has; `M` may be
+    dynamic. Other matmuls are left as they are.
+
+    ```
+    moe-opt lowered.mlir --moe-vectorize-matmuls
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

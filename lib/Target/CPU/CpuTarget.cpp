@@ -143,9 +143,10 @@ constexpr llvm::StringLiteral kTensorPipeline =
 
 /// memref code → the LLVM dialect.
 constexpr llvm::StringLiteral kLoweringPipeline =
-    "func.func(convert-linalg-to-loops), "
+    "func.func(moe-vectorize-matmuls, convert-linalg-to-loops), "
     "expand-strided-metadata, lower-affine, convert-scf-to-cf, "
-    "convert-math-to-libm, finalize-memref-to-llvm, convert-arith-to-llvm, "
+    "convert-math-to-libm, convert-vector-to-llvm{reassociate-fp-reductions=true}, "
+    "finalize-memref-to-llvm, convert-arith-to-llvm, "
     "convert-math-to-llvm, convert-index-to-llvm, convert-cf-to-llvm, "
     "convert-func-to-llvm, reconcile-unrealized-casts";
 
