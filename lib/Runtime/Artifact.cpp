@@ -128,6 +128,7 @@ struct moe_artifact {
   void *library = nullptr;
   void (*entry)(void **) = nullptr;
   std::vector<TensorInfo> inputs, outputs;
+  std::vector<moe_layer_info> layers;
   void *weights = nullptr;
   size_t weightBytes = 0;
   int64_t weightDims[1] = {0};
@@ -156,6 +157,15 @@ moe_error *parseSignature(const std::string &path, const char *text,
     words >> role;
     if (role == "weights" && (words >> weightBytes)) {
       sawWeights = true;
+      continue;
+    }
+    if (role == "layer") {
+      moe_layer_info layer{};
+      if (!(words >> layer.experts >> layer.k >> layer.hidden >>
+            layer.gate_up_rows >> layer.intermediate >> layer.separate_up >>
+            layer.element_bytes))
+        return fail(path + ": malformed signature line '" + line + "'");
+      artifact.layers.push_back(layer);
       continue;
     }
     TensorInfo info;
@@ -292,6 +302,14 @@ moe_tensor_info moe_artifact_input(const moe_artifact *artifact, size_t index) {
 moe_tensor_info moe_artifact_output(const moe_artifact *artifact,
                                     size_t index) {
   return infoOf(artifact->outputs.at(index));
+}
+
+size_t moe_artifact_num_layers(const moe_artifact *artifact) {
+  return artifact->layers.size();
+}
+
+moe_layer_info moe_artifact_layer(const moe_artifact *artifact, size_t index) {
+  return artifact->layers.at(index);
 }
 
 moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,

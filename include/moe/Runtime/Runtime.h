@@ -65,6 +65,17 @@ moe_tensor_info moe_artifact_input(const moe_artifact *artifact, size_t index);
 moe_tensor_info moe_artifact_output(const moe_artifact *artifact,
                                     size_t index);
 
+/* The shape of a MoE layer the compiler raised, for FLOP and byte counts:
+ * E experts, k per token, hidden H, first-projection rows F (2*I with
+ * concatenated or interleaved gate/up), intermediate I, whether a separate up
+ * projection exists, bytes per weight element. */
+typedef struct moe_layer_info {
+  int64_t experts, k, hidden, gate_up_rows, intermediate;
+  int32_t separate_up, element_bytes;
+} moe_layer_info;
+size_t moe_artifact_num_layers(const moe_artifact *artifact);
+moe_layer_info moe_artifact_layer(const moe_artifact *artifact, size_t index);
+
 /* Runs the artifact. `inputs` are read in place. For each output, a NULL
  * `data` asks the runtime to allocate it (free it with moe_free), a non-NULL
  * one must have the output's dtype, rank and dims, and receives a copy. On

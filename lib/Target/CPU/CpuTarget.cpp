@@ -8,6 +8,8 @@
 
 #include "moe/Target/CPU.h"
 
+#include "dialects/moe/IR/MoEOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -122,6 +124,23 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
   return text;
 }
 
+/// `layer <E> <k> <H> <F> <I> <separate up: 0|1> <element bytes>` per
+/// moe.layer.
+std::string describeLayers(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.walk([&](mlir::moe::LayerOp layer) {
+    auto gateUp = cast<RankedTensorType>(layer.getGateUp().getType());
+    auto down = cast<RankedTensorType>(layer.getDown().getType());
+    os << "layer " << gateUp.getDimSize(0) << " "
+       << layer.getRouting().getK() << " " << gateUp.getDimSize(2) << " "
+       << gateUp.getDimSize(1) << " " << down.getDimSize(2) << " "
+       << (layer.getUp() ? 1 : 0) << " "
+       << gateUp.getElementTypeBitWidth() / 8 << "\n";
+  });
+  return text;
+}
+
 LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
   PassManager pm(module.getContext());
   std::string error;
@@ -134,7 +153,7 @@ LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
 /// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
 /// deallocation.
 constexpr llvm::StringLiteral kTensorPipeline =
-    "func.func(moe-raise, moe-expand, moe-lower-to-linalg, "
+    "func.func(moe-expand, moe-lower-to-linalg, "
     "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
@@ -234,7 +253,7 @@ LogicalResult externalizeWeights(ModuleOp module, func::FuncOp entry,
 }
 
 std::unique_ptr<llvm::TargetMachine>
-createTargetMachine(ModuleOp module, const moe::CpuTargetOptions &options) {
+createTargetMachine(ModuleOp module, const ::moe::CpuTargetOptions &options) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   std::string triple = llvm::sys::getDefaultTargetTriple();
@@ -380,20 +399,25 @@ LogicalResult linkLibrary(ModuleOp module, llvm::StringRef object,
 
 } // namespace
 
-std::string moe::weightsPathFor(llvm::StringRef libraryPath) {
+namespace moe {
+
+std::string weightsPathFor(llvm::StringRef libraryPath) {
   return (libraryPath + ".weights").str();
 }
 
-LogicalResult moe::compileForCpu(ModuleOp module,
-                                 const CpuTargetOptions &options,
-                                 EmitKind kind, llvm::StringRef outputPath) {
+LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
+                           EmitKind kind, llvm::StringRef outputPath) {
   MLIRContext *ctx = module.getContext();
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
-  // The signature is the tensor-level one, with the ONNX names.
+  // The signature is the tensor-level one, with the ONNX names, and the
+  // shapes of the raised MoE layers (for the benchmarks' FLOP and byte counts).
   FailureOr<std::string> signature = describeSignature(entry);
-  if (failed(signature) || failed(runPipeline(module, kTensorPipeline)))
+  if (failed(signature) || failed(runPipeline(module, "func.func(moe-raise)")))
+    return failure();
+  *signature += describeLayers(module);
+  if (failed(runPipeline(module, kTensorPipeline)))
     return failure();
   std::string weights;
   if (failed(externalizeWeights(module, entry, weights)))
@@ -476,3 +500,5 @@ LogicalResult moe::compileForCpu(ModuleOp module,
     return failure();
   return finish();
 }
+
+} // namespace moe

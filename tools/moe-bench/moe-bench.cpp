@@ -1,0 +1,162 @@
+//===- moe-bench.cpp - time a compiled moe-mlir artifact ------------------===//
+//
+// moe-bench model.so --input=@x.npy [--warmup=N] [--iterations=N]
+// Prints median / p10 / p90 latency, tokens/s, GB/s of expert weights read and
+// GFLOP/s of the MoE layers (from the layer shapes the artifact records).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Tools.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace moe::runtime;
+
+namespace {
+
+constexpr const char *kUsage =
+    "usage: moe-bench <model.so | model.onnx | ...> --input=... [--input=...]\n"
+    "                 [--warmup=N] [--iterations=N] [--tokens=T] [--json]\n"
+    "Inputs as for moe-run. T, the token count, defaults to the first input's "
+    "first dimension.\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "moe-bench: error: %s\n", message.c_str());
+  return 1;
+}
+
+bool parseCount(const std::string &arg, const char *flag, int64_t &out) {
+  size_t length = std::strlen(flag);
+  if (arg.compare(0, length, flag) != 0)
+    return false;
+  char *end = nullptr;
+  out = std::strtoll(arg.c_str() + length, &end, 10);
+  if (*end || out < 0)
+    out = -1;
+  return true;
+}
+
+double percentile(std::vector<double> sorted, double p) {
+  std::sort(sorted.begin(), sorted.end());
+  double position = p * static_cast<double>(sorted.size() - 1);
+  size_t lower = static_cast<size_t>(position);
+  size_t upper = std::min(lower + 1, sorted.size() - 1);
+  double fraction = position - static_cast<double>(lower);
+  return sorted[lower] * (1 - fraction) + sorted[upper] * fraction;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string model;
+  std::vector<std::string> inputSpecs;
+  int64_t warmup = 3, iterations = 20, tokens = -2;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg.rfind("--input=", 0) == 0)
+      inputSpecs.push_back(arg.substr(8));
+    else if (parseCount(arg, "--warmup=", warmup) ||
+             parseCount(arg, "--iterations=", iterations) ||
+             parseCount(arg, "--tokens=", tokens)) {
+      if (warmup < 0 || iterations < 1 || tokens == -1)
+        return fail(arg + " needs a count (iterations at least 1)");
+    } else if (arg == "--json")
+      json = true;
+    else if (arg[0] == '-')
+      return fail("unknown option " + arg + "\n" + kUsage);
+    else if (model.empty())
+      model = arg;
+    else
+      return fail("more than one model given: " + model + ", " + arg);
+  }
+  if (model.empty())
+    return fail(std::string("no model given\n") + kUsage);
+
+  LoadedArtifact artifact;
+  Status status = artifact.load(model, "moe-bench");
+  if (!status.ok)
+    return fail(status.message);
+  std::vector<InputSpec> inputs(inputSpecs.size());
+  for (size_t i = 0; i < inputSpecs.size(); ++i) {
+    status = parseInputSpec(inputSpecs[i], inputs[i]);
+    if (!status.ok)
+      return fail(status.message);
+  }
+  std::vector<moe_tensor> bound;
+  status = bindInputs(artifact.get(), inputs, bound);
+  if (!status.ok)
+    return fail(status.message);
+  if (tokens == -2)
+    tokens = bound.empty() || bound[0].rank == 0 ? 1 : bound[0].dims[0];
+
+  size_t numOutputs = moe_artifact_num_outputs(artifact.get());
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < warmup + iterations; ++i) {
+    std::vector<moe_tensor> outputs(numOutputs);
+    auto start = std::chrono::steady_clock::now();
+    moe_error *error = moe_artifact_run(artifact.get(), bound.data(),
+                                        bound.size(), outputs.data(),
+                                        outputs.size());
+    auto stop = std::chrono::steady_clock::now();
+    for (moe_tensor &out : outputs)
+      moe_free(out.data);
+    if (error) {
+      std::string message = moe_error_message(error);
+      moe_error_free(error);
+      return fail(message);
+    }
+    if (i >= warmup)
+      seconds.push_back(std::chrono::duration<double>(stop - start).count());
+  }
+
+  // Work of the MoE layers: each token runs k experts; the weights read are
+  // those of min(E, T*k) distinct experts (all of them once T*k >= E).
+  double flops = 0, bytes = 0;
+  for (size_t l = 0; l < moe_artifact_num_layers(artifact.get()); ++l) {
+    moe_layer_info layer = moe_artifact_layer(artifact.get(), l);
+    double perExpertMacs = static_cast<double>(layer.hidden) *
+                           (layer.gate_up_rows + layer.intermediate +
+                            (layer.separate_up ? layer.intermediate : 0));
+    flops += 2.0 * perExpertMacs * static_cast<double>(tokens * layer.k);
+    double touched = static_cast<double>(
+        std::min<int64_t>(layer.experts, tokens * layer.k));
+    bytes += perExpertMacs * layer.element_bytes * touched;
+  }
+  double median = percentile(seconds, 0.5);
+  double p10 = percentile(seconds, 0.1), p90 = percentile(seconds, 0.9);
+  if (json) {
+    std::printf("{\"median_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, "
+                "\"tokens\": %lld, \"tokens_per_s\": %.6g, "
+                "\"weight_gb_per_s\": %.6g, \"gflop_per_s\": %.6g, "
+                "\"iterations\": %lld}\n",
+                median * 1e3, p10 * 1e3, p90 * 1e3,
+                static_cast<long long>(tokens), tokens / median,
+                bytes / median / 1e9, flops / median / 1e9,
+                static_cast<long long>(iterations));
+    return 0;
+  }
+  std::printf("latency   median %.3f ms, p10 %.3f ms, p90 %.3f ms (%lld "
+              "iterations after %lld warm-up)\n",
+              median * 1e3, p10 * 1e3, p90 * 1e3,
+              static_cast<long long>(iterations),
+              static_cast<long long>(warmup));
+  std::printf("tokens/s  %.1f (T = %lld)\n", tokens / median,
+              static_cast<long long>(tokens));
+  if (flops > 0) {
+    std::printf("weights   %.2f GB/s (%.1f MB of expert weights per call)\n",
+                bytes / median / 1e9, bytes / 1e6);
+    std::printf("compute   %.2f GFLOP/s (%.3f GFLOP per call)\n",
+                flops / median / 1e9, flops / 1e9);
+  }
+  return 0;
+}
