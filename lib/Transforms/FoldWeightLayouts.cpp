@@ -16,6 +16,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/BuiltinDialect.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseMap.h"
 
 #include <cstring>
@@ -62,6 +63,18 @@ public:
     return isa<linalg::TransposeOp, tensor::InsertSliceOp,
                tensor::ExtractSliceOp, tensor::ExpandShapeOp,
                tensor::CollapseShapeOp, tensor::EmptyOp>(op);
+  }
+
+  /// Whether `op` is a layout op this pass can evaluate when its operands are
+  /// constant (its offsets, sizes and strides are static).
+  static bool isStaticLayoutOp(Operation *op) {
+    if (!isLayoutOp(op))
+      return false;
+    if (auto slice = dyn_cast<OffsetSizeAndStrideOpInterface>(op))
+      return !ShapedType::isDynamicShape(slice.getStaticOffsets()) &&
+             !ShapedType::isDynamicShape(slice.getStaticSizes()) &&
+             !ShapedType::isDynamicShape(slice.getStaticStrides());
+    return true;
   }
 
   /// The bytes of `value`, or nullopt when it is not a foldable constant.
@@ -179,13 +192,14 @@ private:
 struct MoEFoldWeightLayoutsPass
     : ::moe::impl::MoEFoldWeightLayoutsBase<MoEFoldWeightLayoutsPass> {
   void runOnOperation() override {
-    // Roots: layout ops whose result leaves the layout ops.
+    // Roots: layout ops whose result leaves the foldable layout ops (to
+    // compute, or to a slice at a run-time offset).
     SmallVector<Operation *> roots;
     getOperation().walk([&](Operation *op) {
       if (!LayoutEvaluator::isLayoutOp(op) || isa<tensor::EmptyOp>(op))
         return;
       for (Operation *user : op->getUsers())
-        if (!LayoutEvaluator::isLayoutOp(user)) {
+        if (!LayoutEvaluator::isStaticLayoutOp(user)) {
           roots.push_back(op);
           return;
         }
@@ -204,7 +218,7 @@ struct MoEFoldWeightLayoutsPass
       OpBuilder b(root);
       Value folded = b.create<arith::ConstantOp>(root->getLoc(), type, attr);
       result.replaceUsesWithIf(folded, [&](OpOperand &use) {
-        return !LayoutEvaluator::isLayoutOp(use.getOwner());
+        return !LayoutEvaluator::isStaticLayoutOp(use.getOwner());
       });
     }
   }

@@ -153,7 +153,7 @@ LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
 /// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
 /// deallocation.
 constexpr llvm::StringLiteral kTensorPipeline =
-    "func.func(moe-expand, moe-lower-to-linalg, "
+    "func.func(moe-fold-weight-layouts, moe-expand, moe-lower-to-linalg, "
     "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
