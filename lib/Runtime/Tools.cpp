@@ -202,8 +202,16 @@ Status parseInputSpec(const std::string &spec, InputSpec &out) {
                            "2x4xf32=values");
     std::vector<int64_t> shape;
     DType dtype;
-    if (!parseTypeSpec(rest.substr(0, eq), shape, dtype)) {
-      out.name = rest.substr(0, eq);
+    std::string head = rest.substr(0, eq);
+    if (!parseTypeSpec(head, shape, dtype)) {
+      // `4x8xq7=...` is a type gone wrong rather than an input's name.
+      size_t lastX = head.rfind('x');
+      if (lastX != std::string::npos && lastX > 0 &&
+          head.substr(0, lastX).find_first_not_of("0123456789x") ==
+              std::string::npos)
+        return Status::error("--input=" + spec + ": '" + head +
+                             "' is not a type such as 2x4xf32");
+      out.name = head;
       rest = rest.substr(eq + 1);
     }
   }

@@ -1,0 +1,97 @@
+//===- RuntimeTest.cpp - the runtime's C API and the tools' input parsing -===//
+//
+// What needs no compiled artifact: load errors, input specifications and
+// binding them to a signature. Running artifacts is covered end to end
+// (test/e2e, test/tools).
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Runtime.h"
+#include "moe/Runtime/Tools.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+using namespace moe::runtime;
+
+namespace {
+
+TEST(RuntimeTest, LoadMissingLibraryNamesTheFile) {
+  moe_artifact *artifact = reinterpret_cast<moe_artifact *>(0x1);
+  moe_error *error = moe_artifact_load("/nonexistent/model.so", &artifact);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(artifact, nullptr);
+  EXPECT_NE(std::string(moe_error_message(error)).find("/nonexistent/model.so: cannot load"),
+            std::string::npos)
+      << moe_error_message(error);
+  moe_error_free(error);
+}
+
+TEST(RuntimeTest, DtypeNamesAndSizes) {
+  EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_F32), "f32");
+  EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_BOOL), "bool");
+  EXPECT_EQ(moe_dtype_size(MOE_DTYPE_F16), 2u);
+  EXPECT_EQ(moe_dtype_size(MOE_DTYPE_I64), 8u);
+}
+
+TEST(ToolsTest, InlineInputFillsFromOneValue) {
+  InputSpec spec;
+  Status status = parseInputSpec("2x3xf32=1.5", spec);
+  ASSERT_TRUE(status.ok) << status.message;
+  EXPECT_TRUE(spec.name.empty());
+  EXPECT_EQ(spec.tensor.shape, (std::vector<int64_t>{2, 3}));
+  ASSERT_EQ(spec.tensor.data.size(), 24u);
+  float last;
+  std::memcpy(&last, spec.tensor.data.data() + 20, 4);
+  EXPECT_EQ(last, 1.5f);
+}
+
+TEST(ToolsTest, NamedInlineInputWithEveryValue) {
+  InputSpec spec;
+  Status status = parseInputSpec("ids=2x2xi64=[1, 2][3, -4]", spec);
+  ASSERT_TRUE(status.ok) << status.message;
+  EXPECT_EQ(spec.name, "ids");
+  EXPECT_EQ(spec.tensor.dtype, DType::I64);
+  int64_t values[4];
+  std::memcpy(values, spec.tensor.data.data(), sizeof(values));
+  EXPECT_EQ(values[3], -4);
+}
+
+TEST(ToolsTest, HalfPrecisionRoundsToNearestEven) {
+  InputSpec spec;
+  ASSERT_TRUE(parseInputSpec("2xf16=1 0.1", spec).ok);
+  uint16_t half[2];
+  std::memcpy(half, spec.tensor.data.data(), sizeof(half));
+  EXPECT_EQ(half[0], 0x3c00);
+  EXPECT_EQ(half[1], 0x2e66); // 0.1 -> 0.0999755859375
+}
+
+TEST(ToolsTest, BadSpecificationsSayWhatIsWrong) {
+  InputSpec spec;
+  Status status = parseInputSpec("2x2xf32=1 2 3", spec);
+  EXPECT_FALSE(status.ok);
+  EXPECT_NE(status.message.find("2x2xf32 needs 4 values (or one to fill it), got 3"),
+            std::string::npos)
+      << status.message;
+  status = parseInputSpec("2x2xq7=1", spec);
+  EXPECT_FALSE(status.ok);
+  EXPECT_NE(status.message.find("'2x2xq7' is not a type such as 2x4xf32"),
+            std::string::npos)
+      << status.message;
+  status = parseInputSpec("x=2x2xf32=1 oops 3 4", spec);
+  EXPECT_FALSE(status.ok);
+  EXPECT_NE(status.message.find("'oops'"), std::string::npos) << status.message;
+  status = parseInputSpec("nothing", spec);
+  EXPECT_FALSE(status.ok);
+}
+
+TEST(ToolsTest, FormatsRowsInBrackets) {
+  InputSpec spec;
+  ASSERT_TRUE(parseInputSpec("2x2xi32=1 2 3 4", spec).ok);
+  EXPECT_EQ(formatTensor("y", spec.tensor, 100), "y: 2x2xi32=[1 2][3 4]");
+  EXPECT_EQ(formatTensor("y", spec.tensor, 3), "y: 2x2xi32=[1 2][3 ...]");
+}
+
+} // namespace
