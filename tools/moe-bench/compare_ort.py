@@ -86,8 +86,9 @@ def main() -> int:
     tokens = [int(t) for t in args.tokens.split(",")]
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}")
-    print("| shape | form | T | moe-mlir ms | ORT ms | ORT / moe-mlir | moe-mlir GFLOP/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| shape | form | T | moe-mlir ms | ORT ms | ORT / moe-mlir | moe-mlir GFLOP/s "
+          "| max error / bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="moe-bench-") as work:
         work = pathlib.Path(work)
         for shape in args.shapes.split(","):
@@ -123,6 +124,13 @@ def main() -> int:
                         env={"OMP_NUM_THREADS": str(args.threads)}).stdout
                     ours = json.loads(out)
                     ours_ms = ours["median_ms"]
+                    # The timed artifact's output against the fixtures' numpy reference.
+                    result = work / f"y_{t}.npy"
+                    subprocess.run([str(args.bin / "moe-run"), str(library), *files,
+                                    f"--output=@{result}"], check=True)
+                    reference = generate.reference(spec, inputs)
+                    error = float(np.abs(np.load(result) - reference).max())
+                    bound = (generate.RTOL * float(np.abs(reference).max()) + generate.ATOL)
                     gathered = t * spec.k * 3 * spec.H * spec.I * 4
                     if session is None:
                         theirs = f"refused: {reason}"
@@ -135,7 +143,7 @@ def main() -> int:
                         theirs = f"{ort_ms:.3f}"
                         ratio = f"{ort_ms / ours_ms:.2f}"
                     print(f"| {shape} | {label} | {t} | {ours_ms:.3f} | {theirs} | {ratio} | "
-                          f"{ours['gflop_per_s']:.1f} |", flush=True)
+                          f"{ours['gflop_per_s']:.1f} | {error / bound:.2f} |", flush=True)
     return 0
 
 
