@@ -144,8 +144,9 @@ def MoE_DispatchOp : MoE_Op<"dispatch", [Pure]> {
     token `t` for each of its assignments, grouped by expert (stable: ascending token
     order within an expert), `offsets [E + 1]` where expert `e` owns rows
     `offsets[e] ..< offsets[e+1]`, and `permutation [T*k]` where `permutation[r] = t*k + j`
-    names the assignment that row `r` holds. Dropped assignments (id -1) come after
-    `offsets[E]`.
+    names the assignment that row `r` holds. Assignments to no routed expert (id -1
+    for a dropped one, `E` or above for a zero-computation expert) come after
+    `offsets[E]`, in token order.
 
     ```mlir
     %rows, %offsets, %perm = moe.dispatch %x, %ids
