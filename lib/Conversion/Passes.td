@@ -95,7 +95,9 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     one at a time against 4 weight rows. The weight is walked in blocks of about
     256 KiB that stay in cache while every row block passes over them, so a weight is
     read from memory once per call however many rows its expert has; `M` may be
-    dynamic. Other matmuls are left as they are.
+    dynamic. For weights of 1 MiB or more the weight blocks are an `scf.parallel`
+    loop (they write disjoint columns of `C`), which the CPU pipeline hands to
+    OpenMP. Other matmuls are left as they are.
 
     ```
     moe-opt lowered.mlir --moe-vectorize-matmuls

@@ -6,7 +6,8 @@ moe-mlir is faster).
 The models are MoE layers in the forms exporters write (built by
 test/models/generate.py at benchmark sizes): a Mixtral-shaped layer scaled to a CPU
 (H 1024, I 3584, E 8, k 2) and a many-expert layer (H 1024, I 512, E 64, k 4).
-moe-mlir runs through moe-bench; ONNX Runtime runs with the same thread count.
+moe-mlir runs through moe-bench (its parallel loops on OpenMP threads); ONNX Runtime
+runs with the same thread count (intra-op threads).
 
     python3 tools/moe-bench/compare_ort.py --bin build/bin [--threads 1] [--tokens 1,8,128,512]
 
@@ -119,9 +120,9 @@ def main() -> int:
                     warmup, iterations = iterations_for(t)
                     out = subprocess.run(
                         [str(args.bin / "moe-bench"), str(library), *files,
-                         f"--warmup={warmup}", f"--iterations={iterations}", "--json"],
-                        check=True, capture_output=True, text=True,
-                        env={"OMP_NUM_THREADS": str(args.threads)}).stdout
+                         f"--warmup={warmup}", f"--iterations={iterations}",
+                         f"--threads={args.threads}", "--json"],
+                        check=True, capture_output=True, text=True).stdout
                     ours = json.loads(out)
                     ours_ms = ours["median_ms"]
                     # The timed artifact's output against the fixtures' numpy reference.

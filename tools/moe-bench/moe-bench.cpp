@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -23,7 +24,7 @@ namespace {
 
 constexpr const char *kUsage =
     "usage: moe-bench <model.so | model.onnx | ...> --input=... [--input=...]\n"
-    "                 [--warmup=N] [--iterations=N] [--tokens=T] [--json]\n"
+    "                 [--warmup=N] [--iterations=N] [--tokens=T] [--threads=N] [--json]\n"
     "       moe-bench --peak   (this core's f32 FMA peak, GFLOP/s)\n"
     "Inputs as for moe-run. T, the token count, defaults to the first input's "
     "first dimension.\n";
@@ -83,7 +84,7 @@ double percentile(std::vector<double> sorted, double p) {
 int main(int argc, char **argv) {
   std::string model;
   std::vector<std::string> inputSpecs;
-  int64_t warmup = 3, iterations = 20, tokens = -2;
+  int64_t warmup = 3, iterations = 20, tokens = -2, threads = 0;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -102,8 +103,9 @@ int main(int argc, char **argv) {
       inputSpecs.push_back(arg.substr(8));
     else if (parseCount(arg, "--warmup=", warmup) ||
              parseCount(arg, "--iterations=", iterations) ||
-             parseCount(arg, "--tokens=", tokens)) {
-      if (warmup < 0 || iterations < 1 || tokens == -1)
+             parseCount(arg, "--tokens=", tokens) ||
+             parseCount(arg, "--threads=", threads)) {
+      if (warmup < 0 || iterations < 1 || tokens == -1 || threads < 0)
         return fail(arg + " needs a count (iterations at least 1)");
     } else if (arg == "--json")
       json = true;
@@ -117,6 +119,10 @@ int main(int argc, char **argv) {
   if (model.empty())
     return fail(std::string("no model given\n") + kUsage);
 
+  // The OpenMP runtime of parallel artifacts reads its thread count when the
+  // library loads.
+  if (threads > 0)
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   LoadedArtifact artifact;
   Status status = artifact.load(model, "moe-bench");
   if (!status.ok)

@@ -35,6 +35,9 @@ constexpr int64_t kRowBlock = 4, kColBlock = 2;
 constexpr int64_t kTailColBlock = 4;
 /// Bytes of weight kept in cache while all row blocks pass over them.
 constexpr int64_t kWeightBlockBytes = 256 * 1024;
+/// Weights at least this large split their row blocks across threads
+/// (`scf.parallel`); smaller ones are not worth a fork.
+constexpr int64_t kParallelWeightBytes = 1 << 20;
 
 bool hasUnitInnerStride(MemRefType type) {
   SmallVector<int64_t> strides;
@@ -130,9 +133,8 @@ struct VectorizeMatmulTransposeB
     Value M = b.create<memref::DimOp>(loc, A, 0);
     Value mMain = b.create<arith::SubIOp>(
         loc, M, b.create<arith::RemUIOp>(loc, M, cst(kRowBlock)));
-    b.create<scf::ForOp>(
-        loc, cst(0), cst(N), cst(weightRows), ValueRange{},
-        [&](OpBuilder &nb, Location nl, Value nBlock, ValueRange) {
+    // Weight row blocks write disjoint columns of C: they may run in parallel.
+    auto blockBody = [&](OpBuilder &nb, Location nl, Value nBlock) {
           Value nEnd = nb.create<arith::MinSIOp>(
               nl, nb.create<arith::AddIOp>(nl, nBlock, cst(weightRows)),
               cst(N));
@@ -159,8 +161,21 @@ struct VectorizeMatmulTransposeB
                     });
                 mb.create<scf::YieldOp>(ml);
               });
-          nb.create<scf::YieldOp>(nl);
-        });
+    };
+    if (N * K * 4 >= kParallelWeightBytes) {
+      b.create<scf::ParallelOp>(
+          loc, ValueRange{cst(0)}, ValueRange{cst(N)}, ValueRange{cst(weightRows)},
+          [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+            blockBody(nb, nl, ivs[0]);
+          });
+    } else {
+      b.create<scf::ForOp>(
+          loc, cst(0), cst(N), cst(weightRows), ValueRange{},
+          [&](OpBuilder &nb, Location nl, Value nBlock, ValueRange) {
+            blockBody(nb, nl, nBlock);
+            nb.create<scf::YieldOp>(nl);
+          });
+    }
     rewriter.eraseOp(op);
     return success();
   }

@@ -20,6 +20,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -160,14 +161,28 @@ constexpr llvm::StringLiteral kTensorPipeline =
     "buffer-deallocation-pipeline, convert-bufferization-to-memref, canonicalize, "
     "cse";
 
-/// memref code → the LLVM dialect.
+/// memref code → the LLVM dialect; `@openmp@` is where scf.parallel loops
+/// become OpenMP (or nothing, to run them serially).
 constexpr llvm::StringLiteral kLoweringPipeline =
-    "func.func(moe-vectorize-matmuls, convert-linalg-to-loops), "
-    "expand-strided-metadata, lower-affine, convert-scf-to-cf, "
-    "convert-math-to-libm, convert-vector-to-llvm{reassociate-fp-reductions=true}, "
-    "finalize-memref-to-llvm, convert-arith-to-llvm, "
-    "convert-math-to-llvm, convert-index-to-llvm, convert-cf-to-llvm, "
+    "func.func(moe-vectorize-matmuls, convert-linalg-to-loops), @openmp@"
+    "expand-strided-metadata, lower-affine, finalize-memref-to-llvm, "
+    "convert-scf-to-cf, convert-math-to-libm, "
+    "convert-vector-to-llvm{reassociate-fp-reductions=true}, "
+    "finalize-memref-to-llvm, convert-arith-to-llvm, convert-math-to-llvm, "
+    "convert-index-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
     "convert-func-to-llvm, reconcile-unrealized-casts";
+
+/// The folder of LLVM's OpenMP runtime (libomp), which parallel loops call;
+/// empty when it is not installed, and the loops then run serially.
+std::string findOpenMPRuntime() {
+  for (llvm::StringRef dir : {"/usr/lib/llvm-19/lib", "/usr/lib/x86_64-linux-gnu"}) {
+    llvm::SmallString<128> path(dir);
+    llvm::sys::path::append(path, "libomp.so");
+    if (llvm::sys::fs::exists(path))
+      return dir.str();
+  }
+  return "";
+}
 
 /// The bytes of a constant global, when they can be written as they are laid
 /// out in memory (whole-byte elements, not a splat).
@@ -374,7 +389,7 @@ LogicalResult writeFile(ModuleOp module, llvm::StringRef path,
 /// Links `object` into the shared library `library` with the system's C
 /// compiler driver.
 LogicalResult linkLibrary(ModuleOp module, llvm::StringRef object,
-                          llvm::StringRef library) {
+                          llvm::StringRef library, llvm::StringRef openmp) {
   std::optional<std::string> driver;
   for (llvm::StringRef name : {"cc", "gcc", "clang-19", "clang"}) {
     if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName(name)) {
@@ -385,10 +400,16 @@ LogicalResult linkLibrary(ModuleOp module, llvm::StringRef object,
   if (!driver)
     return module.emitError(
         "no C compiler driver (cc, gcc or clang) found to link the library");
-  SmallVector<llvm::StringRef> args{*driver, "-shared", "-o",
-                                    library, object, "-lm"};
+  SmallVector<std::string> args{*driver, "-shared", "-o", library.str(),
+                                object.str(), "-lm"};
+  if (!openmp.empty()) {
+    args.push_back(("-L" + openmp).str());
+    args.push_back(("-Wl,-rpath," + openmp).str());
+    args.push_back("-lomp");
+  }
+  SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
   std::string error;
-  int rc = llvm::sys::ExecuteAndWait(*driver, args, std::nullopt, {}, 0, 0,
+  int rc = llvm::sys::ExecuteAndWait(*driver, argRefs, std::nullopt, {}, 0, 0,
                                      &error);
   if (rc != 0)
     return module.emitError() << "linking " << library << " with " << *driver
@@ -426,7 +447,11 @@ LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
   entry->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   entry.removeArgAttrsAttr();
   entry.removeResAttrsAttr();
-  if (failed(runPipeline(module, kLoweringPipeline)))
+  std::string openmp = findOpenMPRuntime();
+  std::string lowering = kLoweringPipeline.str();
+  lowering.replace(lowering.find("@openmp@"), 8,
+                   openmp.empty() ? "" : "convert-scf-to-openmp, ");
+  if (failed(runPipeline(module, lowering)))
     return failure();
 
   TempFile output, weightsFile;
@@ -456,6 +481,7 @@ LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
 
   registerBuiltinDialectTranslation(*ctx);
   registerLLVMDialectTranslation(*ctx);
+  registerOpenMPDialectTranslation(*ctx);
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmContext, "moe-artifact");
@@ -496,7 +522,9 @@ LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
     codegen.run(*llvmModule);
   }
   if (kind == EmitKind::Library &&
-      failed(linkLibrary(module, object.path, output.path)))
+      failed(linkLibrary(module, object.path, output.path,
+                         llvmModule->getFunction("__kmpc_fork_call") ? openmp
+                                                                     : "")))
     return failure();
   return finish();
 }
