@@ -33,7 +33,11 @@ def MoELegalizeOnnx : Pass<"moe-legalize-onnx", "::mlir::func::FuncOp"> {
     the last axis; scf loops, O(k n) per row, ties to the lower index), Slice (10:
     constant starts, ends, axes and positive steps on static dimensions), Gemm (11),
     GatherElements (11), OneHot (9: constant depth), ScatterElements (11, 16:
-    reduction none or add, in index order), LayerNormalization (17),
+    reduction none or add, in index order), ArgMax and ArgMin (11: keepdims,
+    select_last_index), Range (11: length computed at run time), NonZero (9: a
+    counting pass, then a filling one), GatherND (11: batch_dims, static tuple
+    length), ScatterND (11, 16, 18: reduction none, add, mul, max or min, in index
+    order), Pow with an integer or other-width exponent (12), LayerNormalization (17),
     RMSNormalization (23), SimplifiedLayerNormalization and
     com.microsoft SkipSimplifiedLayerNormalization (the normalised output and the
     skip sum; the statistics outputs must be unused). Integer arithmetic is supported on signless (signed) element types.

@@ -1901,6 +1901,411 @@ FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{nest.results.front()};
 }
 
+/// Pow: a base and an exponent of possibly different types (opset 12 and
+/// later); the exponent is converted to the base's floating-point type.
+FailureOr<SmallVector<Value>> lowerPow(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  Type exponent = elementTypeOf((*operands)[1]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)) ||
+      failed(checkComputable(node, exponent, /*floatOnly=*/false)))
+    return failure();
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
+        Value e = args[1];
+        if (isa<IntegerType>(exponent))
+          e = nested.create<arith::SIToFPOp>(loc, element, e);
+        else if (exponent.getIntOrFloatBitWidth() <
+                 element.getIntOrFloatBitWidth())
+          e = nested.create<arith::ExtFOp>(loc, element, e);
+        else if (exponent != element)
+          e = nested.create<arith::TruncFOp>(loc, element, e);
+        return nested.create<math::PowFOp>(loc, args[0], e);
+      }));
+}
+
+/// ArgMax / ArgMin: the int64 position of the largest (smallest) element
+/// along `axis`, the first one unless select_last_index; keepdims keeps the
+/// axis with size 1.
+template <bool Max>
+FailureOr<SmallVector<Value>> lowerArgExtreme(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0];
+  auto type = cast<RankedTensorType>(data.getType());
+  Type element = type.getElementType();
+  if (failed(checkComputable(node, element, /*floatOnly=*/false)))
+    return failure();
+  int64_t rank = type.getRank();
+  int64_t axis = intAttr(node, "axis", 0);
+  if (axis < 0)
+    axis += rank;
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return node.emitError() << node.getOpType()
+                            << " axis is out of range for rank " << rank;
+  bool last = intAttr(node, "select_last_index", 0) != 0;
+  bool keepdims = intAttr(node, "keepdims", 1) != 0;
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<AffineExpr> kept;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis) {
+      sizes.push_back(dimOf(b, loc, data, d));
+      kept.push_back(b.getAffineDimExpr(d));
+    }
+  TypedAttr worst;
+  if (auto floatType = dyn_cast<FloatType>(element))
+    worst = b.getFloatAttr(
+        element, APFloat::getInf(floatType.getFloatSemantics(), Max));
+  else
+    worst = b.getIntegerAttr(
+        element, Max ? APInt::getSignedMinValue(element.getIntOrFloatBitWidth())
+                     : APInt::getSignedMaxValue(element.getIntOrFloatBitWidth()));
+  Value bestInit = b.create<linalg::FillOp>(
+                        loc, ValueRange{b.create<arith::ConstantOp>(loc, worst)},
+                        ValueRange{b.create<tensor::EmptyOp>(loc, sizes, element)})
+                       .getResult(0);
+  Value indexInit =
+      b.create<linalg::FillOp>(
+           loc, ValueRange{b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(0))},
+           ValueRange{b.create<tensor::EmptyOp>(loc, sizes, b.getI64Type())})
+          .getResult(0);
+  AffineMap reduced = AffineMap::get(rank, 0, kept, b.getContext());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators[axis] = utils::IteratorType::reduction;
+  auto generic = b.create<linalg::GenericOp>(
+      loc, TypeRange{bestInit.getType(), indexInit.getType()}, ValueRange{data},
+      ValueRange{bestInit, indexInit},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank), reduced, reduced},
+      iterators, [&](OpBuilder &nested, Location nl, ValueRange args) {
+        Value value = args[0], best = args[1];
+        Value position = nested.create<arith::IndexCastOp>(
+            nl, nested.getI64Type(), nested.create<linalg::IndexOp>(nl, axis));
+        Value better;
+        if (isFloat(element)) {
+          auto predicate = Max ? (last ? arith::CmpFPredicate::OGE
+                                       : arith::CmpFPredicate::OGT)
+                               : (last ? arith::CmpFPredicate::OLE
+                                       : arith::CmpFPredicate::OLT);
+          better = nested.create<arith::CmpFOp>(nl, predicate, value, best);
+        } else {
+          auto predicate = Max ? (last ? arith::CmpIPredicate::sge
+                                       : arith::CmpIPredicate::sgt)
+                               : (last ? arith::CmpIPredicate::sle
+                                       : arith::CmpIPredicate::slt);
+          better = nested.create<arith::CmpIOp>(nl, predicate, value, best);
+        }
+        // The first element always counts, so an all -inf row answers 0.
+        Value first = nested.create<arith::CmpIOp>(
+            nl, arith::CmpIPredicate::eq, position,
+            nested.create<arith::ConstantOp>(nl, nested.getI64IntegerAttr(0)));
+        better = nested.create<arith::OrIOp>(nl, better, first);
+        nested.create<linalg::YieldOp>(
+            nl, ValueRange{
+                    nested.create<arith::SelectOp>(nl, better, value, best),
+                    nested.create<arith::SelectOp>(nl, better, position,
+                                                   args[2])});
+      });
+  Value indices = generic.getResult(1);
+  if (!keepdims)
+    return SmallVector<Value>{indices};
+  SmallVector<int64_t> shape(type.getShape());
+  shape[axis] = 1;
+  return SmallVector<Value>{expandUnitDims(b, loc, indices, shape, {axis})};
+}
+
+/// Range(start, limit, delta): max(ceil((limit - start) / delta), 0) values
+/// start, start + delta, ...
+FailureOr<SmallVector<Value>> lowerRange(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  for (Value operand : *operands)
+    if (cast<RankedTensorType>(operand.getType()).getRank() != 0 ||
+        elementTypeOf(operand) != element)
+      return node.emitError("Range needs three scalars of one type");
+  if (failed(checkComputable(node, element, /*floatOnly=*/false)))
+    return failure();
+  Location loc = node.getLoc();
+  Value start = b.create<tensor::ExtractOp>(loc, (*operands)[0], ValueRange{});
+  Value limit = b.create<tensor::ExtractOp>(loc, (*operands)[1], ValueRange{});
+  Value delta = b.create<tensor::ExtractOp>(loc, (*operands)[2], ValueRange{});
+  Value span = isFloat(element)
+                   ? b.create<arith::SubFOp>(loc, limit, start).getResult()
+                   : b.create<arith::SubIOp>(loc, limit, start).getResult();
+  Value count;
+  if (isFloat(element)) {
+    Value steps = b.create<math::CeilOp>(
+        loc, b.create<arith::DivFOp>(loc, span, delta));
+    count = b.create<arith::FPToSIOp>(loc, b.getI64Type(), steps);
+  } else {
+    // ceil(span / delta): the truncated quotient, plus one when a remainder
+    // has the sign of delta.
+    Value quotient = b.create<arith::DivSIOp>(loc, span, delta);
+    Value remainder = b.create<arith::RemSIOp>(loc, span, delta);
+    Value zeroInt = zeroOf(b, loc, element);
+    Value inexact = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne,
+                                            remainder, zeroInt);
+    Value sameSign = b.create<arith::CmpIOp>(
+        loc, arith::CmpIPredicate::eq,
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt, remainder,
+                                zeroInt),
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt, delta, zeroInt));
+    Value up = b.create<arith::AndIOp>(loc, inexact, sameSign);
+    count = b.create<arith::AddIOp>(
+        loc, quotient,
+        b.create<arith::SelectOp>(loc, up, oneOf(b, loc, element), zeroInt));
+    if (element.getIntOrFloatBitWidth() < 64)
+      count = b.create<arith::ExtSIOp>(loc, b.getI64Type(), count);
+  }
+  count = b.create<arith::MaxSIOp>(
+      loc, count, b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(0)));
+  Value size = b.create<arith::IndexCastOp>(loc, b.getIndexType(), count);
+  Value init =
+      b.create<tensor::EmptyOp>(loc, ArrayRef<OpFoldResult>{size}, element);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(1)},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+      [&](OpBuilder &nested, Location nl, ValueRange) {
+        Value i = nested.create<arith::IndexCastOp>(
+            nl, nested.getI64Type(), nested.create<linalg::IndexOp>(nl, 0));
+        Value value;
+        if (isFloat(element)) {
+          Value fi = nested.create<arith::SIToFPOp>(nl, element, i);
+          value = nested.create<arith::AddFOp>(
+              nl, start, nested.create<arith::MulFOp>(nl, fi, delta));
+        } else {
+          Value ii = i;
+          if (element.getIntOrFloatBitWidth() < 64)
+            ii = nested.create<arith::TruncIOp>(nl, element, i);
+          value = nested.create<arith::AddIOp>(
+              nl, start, nested.create<arith::MulIOp>(nl, ii, delta));
+        }
+        nested.create<linalg::YieldOp>(nl, value);
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// Whether element `ivs` of `data` is nonzero (NaN counts as nonzero).
+Value isNonZero(OpBuilder &b, Location loc, Value data, ValueRange ivs) {
+  Value value = b.create<tensor::ExtractOp>(loc, data, ivs);
+  Type type = value.getType();
+  if (isFloat(type))
+    return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value,
+                                   zeroOf(b, loc, type));
+  return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, value,
+                                 zeroOf(b, loc, type));
+}
+
+/// NonZero: the int64 coordinates [rank, N] of the nonzero elements in
+/// row-major order; one pass counts them, a second writes them.
+FailureOr<SmallVector<Value>> lowerNonZero(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0];
+  auto type = cast<RankedTensorType>(data.getType());
+  if (failed(checkComputable(node, type.getElementType(), false)))
+    return failure();
+  int64_t rank = std::max<int64_t>(type.getRank(), 1);
+  Location loc = node.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  SmallVector<Value> lbs(type.getRank(), zero), steps(type.getRank(), one), ubs;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    ubs.push_back(
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, d)));
+  Value count =
+      scf::buildLoopNest(
+          b, loc, lbs, ubs, steps, ValueRange{zero},
+          [&](OpBuilder &nested, Location nl, ValueRange ivs,
+              ValueRange iter) -> scf::ValueVector {
+            Value hit = isNonZero(nested, nl, data, ivs);
+            Value next = nested.create<arith::AddIOp>(
+                nl, iter[0], nested.create<arith::ConstantIndexOp>(nl, 1));
+            return {nested.create<arith::SelectOp>(nl, hit, next, iter[0])};
+          })
+          .results.front();
+  Value init = b.create<tensor::EmptyOp>(
+      loc, ArrayRef<OpFoldResult>{b.getIndexAttr(rank), count}, b.getI64Type());
+  scf::LoopNest fill = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{init, zero},
+      [&](OpBuilder &nested, Location nl, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        Value hit = isNonZero(nested, nl, data, ivs);
+        auto ifOp = nested.create<scf::IfOp>(
+            nl, hit,
+            [&](OpBuilder &then, Location tl) {
+              Value out = iter[0];
+              for (int64_t d = 0; d < type.getRank(); ++d) {
+                Value coordinate = then.create<arith::IndexCastOp>(
+                    tl, then.getI64Type(), ivs[d]);
+                out = then.create<tensor::InsertOp>(
+                    tl, coordinate, out,
+                    ValueRange{then.create<arith::ConstantIndexOp>(tl, d),
+                               iter[1]});
+              }
+              if (type.getRank() == 0)
+                out = then.create<tensor::InsertOp>(
+                    tl, then.create<arith::ConstantOp>(tl, then.getI64IntegerAttr(0)),
+                    out, ValueRange{then.create<arith::ConstantIndexOp>(tl, 0),
+                                    iter[1]});
+              Value next = then.create<arith::AddIOp>(
+                  tl, iter[1], then.create<arith::ConstantIndexOp>(tl, 1));
+              then.create<scf::YieldOp>(tl, ValueRange{out, next});
+            },
+            [&](OpBuilder &otherwise, Location ol) {
+              otherwise.create<scf::YieldOp>(ol, iter);
+            });
+        return {ifOp.getResult(0), ifOp.getResult(1)};
+      });
+  return SmallVector<Value>{fill.results.front()};
+}
+
+/// The data coordinates an index tuple of GatherND / ScatterND names: the
+/// `batch` leading coordinates, then `m` (wrapped) values read from
+/// `indices[prefix.., 0 ..< m]`.
+SmallVector<Value> indexTuple(OpBuilder &b, Location loc, Value data,
+                              Value indices, ValueRange prefix, int64_t batch,
+                              int64_t m) {
+  SmallVector<Value> coords(prefix.take_front(batch));
+  for (int64_t j = 0; j < m; ++j) {
+    SmallVector<Value> at(prefix);
+    at.push_back(b.create<arith::ConstantIndexOp>(loc, j));
+    Value raw = b.create<tensor::ExtractOp>(loc, indices, at);
+    Value size = getValueOrCreateConstantIndexOp(
+        b, loc, dimOf(b, loc, data, batch + j));
+    coords.push_back(wrapIndex(b, loc, raw, size));
+  }
+  return coords;
+}
+
+/// GatherND: out[i.., k..] = data[b.., indices[i.., :], k..] with `b` the
+/// batch_dims leading coordinates of `i`.
+FailureOr<SmallVector<Value>> lowerGatherND(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0], indices = (*operands)[1];
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  int64_t r = dataType.getRank(), q = indicesType.getRank();
+  int64_t batch = intAttr(node, "batch_dims", 0);
+  int64_t m = q > 0 ? indicesType.getDimSize(q - 1) : ShapedType::kDynamic;
+  if (!isa<IntegerType>(indicesType.getElementType()) || q < 1 ||
+      ShapedType::isDynamic(m) || batch < 0 || batch >= q ||
+      batch + m > r)
+    return node.emitError("GatherND needs integer indices whose last "
+                          "dimension is static and fits the data after "
+                          "batch_dims");
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d + 1 < q; ++d)
+    sizes.push_back(dimOf(b, loc, indices, d));
+  for (int64_t d = batch + m; d < r; ++d)
+    sizes.push_back(dimOf(b, loc, data, d));
+  int64_t outRank = static_cast<int64_t>(sizes.size());
+  Value init =
+      b.create<tensor::EmptyOp>(loc, sizes, dataType.getElementType());
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(outRank)},
+      SmallVector<utils::IteratorType>(outRank, utils::IteratorType::parallel),
+      [&](OpBuilder &nested, Location nl, ValueRange) {
+        SmallVector<Value> prefix;
+        for (int64_t d = 0; d + 1 < q; ++d)
+          prefix.push_back(nested.create<linalg::IndexOp>(nl, d));
+        SmallVector<Value> coords =
+            indexTuple(nested, nl, data, indices, prefix, batch, m);
+        for (int64_t d = q - 1; d < outRank; ++d)
+          coords.push_back(nested.create<linalg::IndexOp>(nl, d));
+        nested.create<linalg::YieldOp>(
+            nl, nested.create<tensor::ExtractOp>(nl, data, coords).getResult());
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// ScatterND: a copy of data with updates[i.., k..] written (or combined by
+/// `reduction`) at data[indices[i.., :], k..], in index order.
+FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Value data = (*operands)[0], indices = (*operands)[1],
+        updates = (*operands)[2];
+  auto dataType = cast<RankedTensorType>(data.getType());
+  auto indicesType = cast<RankedTensorType>(indices.getType());
+  Type element = dataType.getElementType();
+  int64_t r = dataType.getRank(), q = indicesType.getRank();
+  int64_t m = q > 0 ? indicesType.getDimSize(q - 1) : ShapedType::kDynamic;
+  if (!isa<IntegerType>(indicesType.getElementType()) || q < 1 ||
+      ShapedType::isDynamic(m) || m > r ||
+      cast<RankedTensorType>(updates.getType()).getRank() != q - 1 + r - m ||
+      elementTypeOf(updates) != element)
+    return node.emitError("ScatterND needs integer indices with a static last "
+                          "dimension m <= rank(data), and updates of rank "
+                          "q - 1 + r - m and the data's type");
+  StringRef reduction = stringAttr(node, "reduction", "none");
+  if (!llvm::is_contained({"none", "add", "mul", "max", "min"}, reduction))
+    return node.emitError() << "ScatterND reduction '" << reduction
+                            << "' is not one of none, add, mul, max, min";
+  if (failed(checkComputable(node, element, /*floatOnly=*/false)))
+    return failure();
+  Location loc = node.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  int64_t loops = q - 1 + r - m;
+  SmallVector<Value> lbs(loops, zero), steps(loops, one), ubs;
+  for (int64_t d = 0; d < loops; ++d)
+    ubs.push_back(
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, updates, d)));
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{data},
+      [&](OpBuilder &nested, Location nl, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        SmallVector<Value> coords = indexTuple(
+            nested, nl, data, indices, ivs.take_front(q - 1), 0, m);
+        for (Value iv : ivs.drop_front(q - 1))
+          coords.push_back(iv);
+        Value update = nested.create<tensor::ExtractOp>(nl, updates, ivs);
+        if (reduction != "none") {
+          Value current =
+              nested.create<tensor::ExtractOp>(nl, iter[0], coords);
+          bool f = isFloat(element);
+          if (reduction == "add")
+            update = f ? nested.create<arith::AddFOp>(nl, current, update)
+                             .getResult()
+                       : nested.create<arith::AddIOp>(nl, current, update)
+                             .getResult();
+          else if (reduction == "mul")
+            update = f ? nested.create<arith::MulFOp>(nl, current, update)
+                             .getResult()
+                       : nested.create<arith::MulIOp>(nl, current, update)
+                             .getResult();
+          else if (reduction == "max")
+            update = f ? nested.create<arith::MaximumFOp>(nl, current, update)
+                             .getResult()
+                       : nested.create<arith::MaxSIOp>(nl, current, update)
+                             .getResult();
+          else
+            update = f ? nested.create<arith::MinimumFOp>(nl, current, update)
+                             .getResult()
+                       : nested.create<arith::MinSIOp>(nl, current, update)
+                             .getResult();
+        }
+        return {nested.create<tensor::InsertOp>(nl, update, iter[0], coords)
+                    .getResult()};
+      });
+  return SmallVector<Value>{nest.results.front()};
+}
+
 /// The lowerings, by domain and op type, each with the opset it applies from.
 const llvm::StringMap<SmallVector<Handler>> &handlers() {
   static const llvm::StringMap<SmallVector<Handler>> table = [] {
@@ -1925,6 +2330,7 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
         lowerElementwise<arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2,
                          false>);
     add("", "Pow", 7, lowerElementwise<power, 2, true>);
+    add("", "Pow", 12, lowerPow);
     add("", "Neg", 6, lowerElementwise<negate, 1, false>);
     add("", "Abs", 6, lowerElementwise<absolute, 1, false>);
     add("", "Exp", 6, lowerElementwise<unaryFloat<math::ExpOp>, 1, true>);
@@ -1977,6 +2383,12 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Gemm", 11, lowerGemm);
     add("", "GatherElements", 11, lowerGatherElements);
     add("", "OneHot", 9, lowerOneHot);
+    add("", "ArgMax", 11, lowerArgExtreme<true>);
+    add("", "ArgMin", 11, lowerArgExtreme<false>);
+    add("", "Range", 11, lowerRange);
+    add("", "NonZero", 9, lowerNonZero);
+    add("", "GatherND", 11, lowerGatherND);
+    add("", "ScatterND", 11, lowerScatterND);
     add("", "ScatterElements", 11, lowerScatterElements);
     add("", "LayerNormalization", 17, lowerNorm<false>);
     add("", "RMSNormalization", 23, lowerNorm<true>);

@@ -129,3 +129,35 @@ func.func @slice_dynamic(%a: tensor<?x8xf32>) {
   %y = onnx.node "Slice" opset 13 (%a, %st, %en) : (tensor<?x8xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x8xf32>
   return
 }
+
+// -----
+
+func.func @gathernd_dynamic_tuple(%d: tensor<4x4xf32>, %i: tensor<2x?xi64>) {
+  // expected-error @+1 {{GatherND needs integer indices whose last dimension is static and fits the data after batch_dims}}
+  %y = onnx.node "GatherND" opset 13 (%d, %i) : (tensor<4x4xf32>, tensor<2x?xi64>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @scatternd_reduction(%d: tensor<4xf32>, %i: tensor<2x1xi64>, %u: tensor<2xf32>) {
+  // expected-error @+1 {{ScatterND reduction 'mean' is not one of none, add, mul, max, min}}
+  %y = onnx.node "ScatterND" opset 18 (%d, %i, %u) attributes {reduction = "mean"} : (tensor<4xf32>, tensor<2x1xi64>, tensor<2xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @range_not_scalar(%s: tensor<1xf32>) {
+  // expected-error @+1 {{Range needs three scalars of one type}}
+  %y = onnx.node "Range" opset 11 (%s, %s, %s) : (tensor<1xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @argmax_axis(%x: tensor<2x3xf32>) {
+  // expected-error @+1 {{ArgMax axis is out of range for rank 2}}
+  %y = onnx.node "ArgMax" opset 13 (%x) attributes {axis = 2 : si64} : (tensor<2x3xf32>) -> tensor<2x3xi64>
+  return
+}
