@@ -873,6 +873,148 @@ and any fc3 input, so those fixtures carry the numpy reference only.
 """
 
 
+# --------------------------------------------------------------------------- dense block
+
+
+DENSE_BLOCK = "dense_block"
+DENSE_BLOCK_SUMMARY = ("dense transformer block without MoE: LayerNormalization, 2-head "
+                       "self-attention (Reshape, Transpose, MatMul, Softmax), residual, RMS norm "
+                       "written as ReduceMean/Sqrt/Div, SwiGLU MLP, residual")
+
+
+def dense_block_weights():
+    rng = np.random.default_rng(zlib.crc32(DENSE_BLOCK.encode()))
+    H, I = 16, 32
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(F32)
+
+    return {
+        "ln.gamma": (1.0 + rng.standard_normal(H) * 0.1).astype(F32),
+        "ln.beta": normal((H,), 0.1),
+        "attn.wq": normal((H, H), 1 / math.sqrt(H)),
+        "attn.wk": normal((H, H), 1 / math.sqrt(H)),
+        "attn.wv": normal((H, H), 1 / math.sqrt(H)),
+        "attn.wo": normal((H, H), 1 / math.sqrt(H)),
+        "rms.gamma": (1.0 + rng.standard_normal(H) * 0.1).astype(F32),
+        "mlp.w1": normal((H, I), 1 / math.sqrt(H)),
+        "mlp.w3": normal((H, I), 1 / math.sqrt(H)),
+        "mlp.w2": normal((I, H), 1 / math.sqrt(I)),
+    }
+
+
+def dense_block_reference(w, x):
+    x = x.astype(F64)
+    w = {k: v.astype(F64) for k, v in w.items()}
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    n1 = (x - mean) / np.sqrt(var + 1e-5) * w["ln.gamma"] + w["ln.beta"]
+    T = x.shape[0]
+    heads = lambda m: m.reshape(T, 2, 8).transpose(1, 0, 2)
+    q, k, v = heads(n1 @ w["attn.wq"]), heads(n1 @ w["attn.wk"]), heads(n1 @ w["attn.wv"])
+    s = q @ k.transpose(0, 2, 1) / math.sqrt(8)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    o = (p @ v).transpose(1, 0, 2).reshape(T, 16)
+    h = x + o @ w["attn.wo"]
+    n2 = h / np.sqrt((h ** 2).mean(-1, keepdims=True) + 1e-6) * w["rms.gamma"]
+    g, u = n2 @ w["mlp.w1"], n2 @ w["mlp.w3"]
+    return (h + (g / (1 + np.exp(-g)) * u) @ w["mlp.w2"]).astype(F32)
+
+
+def build_dense_block(w):
+    nodes, inits = [], [numpy_helper.from_array(v, k) for k, v in w.items()]
+
+    def const(name, array):
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(op, ins, out, **attrs):
+        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    node("LayerNormalization", ["x", "ln.gamma", "ln.beta"], "n1", axis=-1, epsilon=1e-5)
+    split_heads = const("heads_shape", np.array([0, 2, 8], np.int64))
+    for name in "qkv":
+        node("MatMul", ["n1", f"attn.w{name}"], f"{name}_flat")
+        node("Reshape", [f"{name}_flat", split_heads], f"{name}_heads")
+    node("Transpose", ["q_heads"], "q", perm=[1, 0, 2])
+    node("Transpose", ["k_heads"], "kt", perm=[1, 2, 0])
+    node("Transpose", ["v_heads"], "v", perm=[1, 0, 2])
+    node("MatMul", ["q", "kt"], "scores_raw")
+    node("Mul", ["scores_raw", const("inv_sqrt_d", np.array(1 / math.sqrt(8), F32))], "scores")
+    node("Softmax", ["scores"], "probs", axis=-1)
+    node("MatMul", ["probs", "v"], "ctx_heads")
+    node("Transpose", ["ctx_heads"], "ctx_t", perm=[1, 0, 2])
+    node("Reshape", ["ctx_t", const("merge_shape", np.array([-1, 16], np.int64))], "ctx")
+    node("MatMul", ["ctx", "attn.wo"], "attn_out")
+    node("Add", ["x", "attn_out"], "h")
+    node("Mul", ["h", "h"], "h2")
+    node("ReduceMean", ["h2"], "ms", axes=[-1], keepdims=1)
+    node("Add", ["ms", const("rms_eps", np.array(1e-6, F32))], "ms_eps")
+    node("Sqrt", ["ms_eps"], "rms")
+    node("Div", ["h", "rms"], "h_normed")
+    node("Mul", ["h_normed", "rms.gamma"], "n2")
+    node("MatMul", ["n2", "mlp.w1"], "gate")
+    node("MatMul", ["n2", "mlp.w3"], "up")
+    node("Sigmoid", ["gate"], "gate_sig")
+    node("Mul", ["gate", "gate_sig"], "gate_act")
+    node("Mul", ["gate_act", "up"], "mlp_in")
+    node("MatMul", ["mlp_in", "mlp.w2"], "mlp_out")
+    node("Add", ["h", "mlp_out"], "y")
+    graph = helper.make_graph(
+        nodes, DENSE_BLOCK, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", 16])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="moe-mlir-tests", ir_version=IR_VERSION[17])
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def write_dense_block():
+    """The dense transformer-block fixture: the same files and manifest as the MoE
+    fixtures, `is_moe: false`."""
+    import onnxruntime as ort
+
+    out = HERE / DENSE_BLOCK
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    w = dense_block_weights()
+    model = build_dense_block(w)
+    (out / "model.onnx").write_bytes(model.SerializeToString())
+    session = ort_session(model)
+    cases = []
+    for T in TOKEN_COUNTS:
+        rng = np.random.default_rng([zlib.crc32(DENSE_BLOCK.encode()), T])
+        x = rng.standard_normal((T, 16)).astype(F32)
+        ref = dense_block_reference(w, x)
+        got = session.run(None, {"x": x})[0]
+        scale = float(np.abs(ref).max())
+        if not float(np.abs(got.astype(F64) - ref).max()) <= RTOL * scale + ATOL:
+            raise AssertionError(f"{DENSE_BLOCK}: ONNX Runtime differs from the reference at T={T}")
+        (out / f"T{T}").mkdir()
+        np.save(out / f"T{T}" / "input_0.npy", x)
+        np.save(out / f"T{T}" / "output_0.npy", ref)
+        cases.append({"T": T,
+                      "inputs": [{"name": "x", "file": f"T{T}/input_0.npy", "shape": [T, 16],
+                                  "dtype": "float32"}],
+                      "outputs": [{"name": "y", "file": f"T{T}/output_0.npy", "shape": [T, 16],
+                                   "dtype": "float32"}]})
+    manifest = {
+        "name": DENSE_BLOCK, "form": "dense_block", "summary": DENSE_BLOCK_SUMMARY,
+        "is_moe": False, "model": "model.onnx", "opset_imports": {"": 17},
+        "dims": {"T": "symbolic", "H": 16, "I": 32, "heads": 2},
+        "inputs": [{"name": "x", "shape": ["T", 16], "dtype": "float32"}],
+        "outputs": [{"name": "y", "shape": ["T", 16], "dtype": "float32"}],
+        "tolerance": {"rtol": RTOL, "atol": ATOL,
+                      "rule": "max|out - ref| <= rtol * max|ref| + atol"},
+        "reference": "numpy float64, stored as float32",
+        "ort": True, "ort_version": ort.__version__, "cases": cases,
+    }
+    (out / "manifest.json").write_text(to_json(manifest) + "\n")
+
+
 def main():
     import onnxruntime as ort
 
@@ -880,6 +1022,8 @@ def main():
     for spec in MODELS:
         ran = write_model(spec)
         rows.append(f"| `{spec.name}` | {spec.form} | {'yes' if ran else 'no'} | {spec.summary} |")
+    write_dense_block()
+    rows.append(f"| `{DENSE_BLOCK}` | dense_block | yes | {DENSE_BLOCK_SUMMARY} |")
     (HERE / "README.md").write_text(README_HEAD.replace("{ort_version}", ort.__version__) +
                                     "\n".join(rows) + "\n")
 
