@@ -309,6 +309,19 @@ Status bindInputs(const moe_artifact *artifact, std::vector<InputSpec> &specs,
   return Status::success();
 }
 
+Status parseAndBindInputs(const moe_artifact *artifact,
+                          const std::vector<std::string> &specs,
+                          std::vector<InputSpec> &inputs,
+                          std::vector<moe_tensor> &bound) {
+  inputs.assign(specs.size(), InputSpec{});
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Status status = parseInputSpec(specs[i], inputs[i]);
+    if (!status.ok)
+      return status;
+  }
+  return bindInputs(artifact, inputs, bound);
+}
+
 namespace {
 
 bool endsWith(const std::string &text, const std::string &suffix) {

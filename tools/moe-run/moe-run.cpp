@@ -96,14 +96,9 @@ int main(int argc, char **argv) {
       return 0;
   }
 
-  std::vector<InputSpec> inputs(inputSpecs.size());
-  for (size_t i = 0; i < inputSpecs.size(); ++i) {
-    status = parseInputSpec(inputSpecs[i], inputs[i]);
-    if (!status.ok)
-      return fail(status.message);
-  }
+  std::vector<InputSpec> inputs;
   std::vector<moe_tensor> bound;
-  status = bindInputs(artifact.get(), inputs, bound);
+  status = parseAndBindInputs(artifact.get(), inputSpecs, inputs, bound);
   if (!status.ok)
     return fail(status.message);
 

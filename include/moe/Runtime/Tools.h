@@ -31,6 +31,12 @@ Status parseInputSpec(const std::string &spec, InputSpec &out);
 Status bindInputs(const moe_artifact *artifact, std::vector<InputSpec> &specs,
                   std::vector<moe_tensor> &bound);
 
+/// Parses every `--input=` of `specs` and binds them as bindInputs does.
+Status parseAndBindInputs(const moe_artifact *artifact,
+                          const std::vector<std::string> &specs,
+                          std::vector<InputSpec> &inputs,
+                          std::vector<moe_tensor> &bound);
+
 /// The runtime's view of a host tensor, and a host tensor holding an output.
 Status toRuntime(HostTensor &tensor, moe_tensor &out);
 Status fromRuntime(const moe_tensor &tensor, HostTensor &out);
