@@ -1,0 +1,160 @@
+"""The moe_mlir package: every fixture compiled and run against its numpy reference and
+ONNX Runtime, the signature queries, the IR entry points and every error path."""
+import json
+import pathlib
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import moe_mlir
+
+MODELS = pathlib.Path(__file__).resolve().parents[1] / "models"
+FIXTURES = sorted(p.parent.name for p in MODELS.glob("*/manifest.json"))
+
+try:
+    import onnxruntime
+except ImportError:
+    onnxruntime = None
+
+
+def manifest(name):
+    return json.loads((MODELS / name / "manifest.json").read_text())
+
+
+def feeds_of(name, case):
+    return {spec["name"]: np.load(MODELS / name / spec["file"]) for spec in case["inputs"]}
+
+
+def bound(m, reference):
+    tolerance = m["tolerance"]
+    return tolerance["rtol"] * float(np.abs(reference).max()) + tolerance["atol"]
+
+
+@pytest.fixture(scope="module")
+def silu():
+    return moe_mlir.InferenceSession(str(MODELS / "contrib_moe_silu" / "model.onnx"))
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_matches_references(name):
+    m = manifest(name)
+    session = moe_mlir.InferenceSession(str(MODELS / name / m["model"]))
+    ort = None
+    if onnxruntime is not None and m.get("ort", False):
+        ort = onnxruntime.InferenceSession(str(MODELS / name / m["model"]),
+                                           providers=["CPUExecutionProvider"])
+    for case in m["cases"]:
+        feeds = feeds_of(name, case)
+        (out,) = session.run(None, feeds)
+        reference = np.load(MODELS / name / case["outputs"][0]["file"])
+        assert out.shape == reference.shape
+        assert np.abs(out - reference).max() <= bound(m, reference), f"T={case['T']}"
+        if ort is not None:
+            theirs = ort.run(None, feeds)[0]
+            assert np.abs(out - theirs).max() <= bound(m, theirs), f"T={case['T']} vs ORT"
+
+
+def test_signature(silu):
+    inputs, outputs = silu.get_inputs(), silu.get_outputs()
+    assert [(i.name, i.shape, i.type) for i in inputs] == [
+        ("x", [None, 16], "tensor(float)"), ("router_probs", [None, 8], "tensor(float)")]
+    assert [(o.name, o.shape, o.type) for o in outputs] == [("y", [None, 16], "tensor(float)")]
+
+
+def test_outputs_by_name_and_without_copies(silu):
+    feeds = {"x": np.ones((3, 16), np.float32), "router_probs": np.zeros((3, 8), np.float32)}
+    (y,) = silu.run(["y"], feeds)
+    assert y.shape == (3, 16) and y.dtype == np.float32
+    # The array is a view of the runtime's buffer, not a copy of it.
+    assert not y.flags["OWNDATA"] and y.base is not None
+    everything = silu.run(None, feeds)
+    assert np.array_equal(everything[0], y)
+
+
+def test_compile_from_bytes_and_to_a_path(tmp_path):
+    data = (MODELS / "batched_mm_gptoss" / "model.onnx").read_bytes()
+    artifact = moe_mlir.compile(data, output=tmp_path / "m.so")
+    assert pathlib.Path(artifact.path).exists()
+    assert (tmp_path / "m.so.weights").exists()
+    session = moe_mlir.InferenceSession(str(tmp_path / "m.so"))
+    case = manifest("batched_mm_gptoss")["cases"][1]
+    (y,) = session.run(None, feeds_of("batched_mm_gptoss", case))
+    reference = np.load(MODELS / "batched_mm_gptoss" / case["outputs"][0]["file"])
+    assert np.abs(y - reference).max() < 1e-4
+
+
+def test_ir_entry_points():
+    text = moe_mlir.import_onnx(MODELS / "batched_mm_gptoss" / "model.onnx")
+    assert "func.func @main_graph" in text and 'onnx.node "TopK"' in text
+    raised = moe_mlir.run_pipeline(text, "builtin.module(func.func(moe-raise))")
+    assert raised.count("moe.layer") == 1
+
+
+def test_threads_run_at_once(silu):
+    case = manifest("contrib_moe_silu")["cases"][3]
+    feeds = feeds_of("contrib_moe_silu", case)
+    expected = silu.run(None, feeds)[0]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = silu.run(None, feeds)[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert np.array_equal(r, expected)
+
+
+def test_beside_onnx():
+    # The native module carries no ONNX protobuf descriptors: both import in one process,
+    # in either order.
+    for order in ("import onnx, moe_mlir", "import moe_mlir, onnx"):
+        code = f"{order}; onnx.helper.make_tensor_value_info('x', 1, [1]); print('ok')"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if "No module named 'onnx'" in out.stderr:
+            pytest.skip("onnx is not installed")
+        assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("feeds, error, message", [
+    ({"x": np.ones((2, 16), np.float32)}, ValueError, "input 'router_probs' is missing"),
+    ({"x": np.ones((2, 16), np.float32), "router_probs": np.ones((2, 8), np.float32),
+      "z": np.ones(1, np.float32)}, ValueError, "unknown input(s) z"),
+    ({"x": np.ones((2, 16), np.float64), "router_probs": np.ones((2, 8), np.float32)},
+     TypeError, "input 'x' must be float32 (tensor(float)), got float64"),
+    ({"x": [[1.0] * 16], "router_probs": np.ones((1, 8), np.float32)},
+     TypeError, "input 'x' must be a numpy.ndarray, got list"),
+    ({"x": np.ones((2, 15), np.float32), "router_probs": np.ones((2, 8), np.float32)},
+     ValueError, "input 'x' expects shape ['?', 16], got [2, 15]"),
+])
+def test_bad_feeds(silu, feeds, error, message):
+    with pytest.raises(error) as info:
+        silu.run(None, feeds)
+    assert message in str(info.value)
+
+
+def test_unknown_output(silu):
+    feeds = {"x": np.ones((1, 16), np.float32), "router_probs": np.ones((1, 8), np.float32)}
+    with pytest.raises(ValueError, match="unknown output 'z'"):
+        silu.run(["z"], feeds)
+
+
+def test_compile_errors(tmp_path):
+    with pytest.raises(moe_mlir.CompileError, match="error"):
+        moe_mlir.compile(b"this is not an onnx model")
+    with pytest.raises(moe_mlir.CompileError, match="target 'cuda' is not supported yet"):
+        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="cuda")
+    with pytest.raises(moe_mlir.CompileError, match="precision 'bf16'"):
+        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", precision="bf16")
+    with pytest.raises(FileNotFoundError):
+        moe_mlir.compile(tmp_path / "missing.onnx")
+    with pytest.raises(moe_mlir.CompileError, match="cannot load"):
+        moe_mlir.InferenceSession(str(tmp_path / "missing.so"))
+    with pytest.raises(moe_mlir.CompileError, match="does not refer to a registered pass"):
+        moe_mlir.run_pipeline("module {}", "builtin.module(no-such-pass)")
