@@ -158,3 +158,12 @@ def test_compile_errors(tmp_path):
         moe_mlir.InferenceSession(str(tmp_path / "missing.so"))
     with pytest.raises(moe_mlir.CompileError, match="does not refer to a registered pass"):
         moe_mlir.run_pipeline("module {}", "builtin.module(no-such-pass)")
+
+
+def test_readme_example_runs_as_written():
+    readme = (MODELS.parents[1] / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
+                         cwd=MODELS.parents[1])
+    assert out.returncode == 0, out.stderr
+    assert "(7, 16)" in out.stdout
