@@ -51,9 +51,16 @@ const char *numpyName(moe_dtype dtype) {
 
 py::dict describe(moe_tensor_info info) {
   py::list shape;
-  for (int32_t d = 0; d < info.rank; ++d)
-    shape.append(info.dims[d] < 0 ? py::object(py::none())
-                                  : py::object(py::int_(info.dims[d])));
+  // A dynamic dimension is its symbolic name when the model gives one (as
+  // ONNX Runtime reports it), else None.
+  for (int32_t d = 0; d < info.rank; ++d) {
+    if (info.dims[d] >= 0)
+      shape.append(py::int_(info.dims[d]));
+    else if (info.dim_names && info.dim_names[d] && *info.dim_names[d])
+      shape.append(py::str(info.dim_names[d]));
+    else
+      shape.append(py::none());
+  }
   py::dict out;
   out["name"] = info.name;
   out["shape"] = shape;

@@ -303,6 +303,22 @@ FailureOr<Type> Importer::convertType(const proto::TypeProto &type,
   return Type(RankedTensorType::get(shape, *element));
 }
 
+/// The symbolic names of a tensor type's dimensions (`dim_param`, "" where a
+/// dimension has none), or null when it has none at all.
+ArrayAttr dimParams(OpBuilder &builder, const proto::TypeProto &type) {
+  if (!type.has_tensor_type() || !type.tensor_type().has_shape())
+    return nullptr;
+  SmallVector<Attribute> names;
+  bool any = false;
+  for (const proto::TensorShapeProto_Dimension &dim :
+       type.tensor_type().shape().dim()) {
+    names.push_back(builder.getStringAttr(dim.has_dim_param() ? dim.dim_param()
+                                                              : ""));
+    any |= dim.has_dim_param() && !dim.dim_param().empty();
+  }
+  return any ? builder.getArrayAttr(names) : nullptr;
+}
+
 /// Copies ONNX's typed repeated fields (used when raw_data is absent) into the
 /// raw little-endian layout of `elementType`.
 template <typename Field>
@@ -797,6 +813,8 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   builder.setInsertionPointToStart(body);
   for (auto [i, input] : llvm::enumerate(args)) {
     func.setArgAttr(i, "onnx.name", builder.getStringAttr(input->name()));
+    if (ArrayAttr names = dimParams(builder, input->type()))
+      func.setArgAttr(i, "onnx.dim_params", names);
     if (failed(defineValue(input->name(), body->getArgument(i), fileLoc)))
       return nullptr;
   }
@@ -834,8 +852,11 @@ OwningOpRef<ModuleOp> Importer::run(const proto::ModelProto &model) {
   builder.create<func::ReturnOp>(fileLoc, results);
   func.setType(
       builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
-  for (auto [i, output] : llvm::enumerate(graph.output()))
+  for (auto [i, output] : llvm::enumerate(graph.output())) {
     func.setResultAttr(i, "onnx.name", builder.getStringAttr(output.name()));
+    if (ArrayAttr names = dimParams(builder, output.type()))
+      func.setResultAttr(i, "onnx.dim_params", names);
+  }
   // Every check above should make this redundant; it keeps a missed case from
   // reaching later passes as invalid IR.
   if (failed(verify(*module)))

@@ -33,6 +33,8 @@ struct TensorInfo {
   std::string name;
   moe_dtype dtype;
   std::vector<int64_t> dims;
+  std::vector<std::string> dimNames;
+  std::vector<const char *> dimNamePointers;
 };
 
 moe_error *fail(std::string message) {
@@ -173,6 +175,16 @@ moe_error *parseSignature(const std::string &path, const char *text,
         !parseDtype(dtype, info.dtype) || !parseDims(dims, info.dims))
       return fail(path + ": malformed signature line '" + line + "'");
     info.name = unescape(name);
+    // Optional: the dimensions' symbolic names, comma-separated.
+    std::string names;
+    info.dimNames.assign(info.dims.size(), "");
+    if (words >> names) {
+      std::stringstream list(names);
+      std::string item;
+      size_t d = 0;
+      while (std::getline(list, item, ',') && d < info.dims.size())
+        info.dimNames[d++] = unescape(item);
+    }
     (role == "input" ? artifact.inputs : artifact.outputs).push_back(info);
   }
   if (!sawWeights)
@@ -276,6 +288,10 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
     return error;
   if (moe_error *error = mapWeights(file, weightBytes, *artifact))
     return error;
+  for (std::vector<TensorInfo> *list : {&artifact->inputs, &artifact->outputs})
+    for (TensorInfo &info : *list)
+      for (const std::string &name : info.dimNames)
+        info.dimNamePointers.push_back(name.c_str());
   *out = artifact.release();
   return nullptr;
 }
@@ -292,7 +308,7 @@ size_t moe_artifact_num_outputs(const moe_artifact *artifact) {
 
 static moe_tensor_info infoOf(const TensorInfo &info) {
   return {info.name.c_str(), info.dtype, static_cast<int32_t>(info.dims.size()),
-          info.dims.data()};
+          info.dims.data(), info.dimNamePointers.data()};
 }
 
 moe_tensor_info moe_artifact_input(const moe_artifact *artifact, size_t index) {

@@ -73,7 +73,8 @@ def run_pipeline(mlir, pipeline):
 
 
 class NodeArg:
-    """An input or output: name, shape (None for a dynamic dimension) and ONNX type."""
+    """An input or output: name, shape (a dynamic dimension is its symbolic name, or
+    None) and ONNX type."""
 
     def __init__(self, name, shape, dtype):
         self.name, self.shape, self.dtype = name, shape, np.dtype(dtype)
@@ -178,9 +179,10 @@ class InferenceSession:
             if value.dtype != arg.dtype:
                 raise TypeError(f"input '{arg.name}' must be {arg.dtype.name} ({arg.type}), "
                                 f"got {value.dtype.name}")
-            expected = ["?" if d is None else d for d in arg.shape]
+            expected = [d if isinstance(d, int) else "?" if d is None else d
+                        for d in arg.shape]
             if value.ndim != len(arg.shape) or any(
-                    d is not None and d != s for d, s in zip(arg.shape, value.shape)):
+                    isinstance(d, int) and d != s for d, s in zip(arg.shape, value.shape)):
                 raise ValueError(f"input '{arg.name}' expects shape {expected}, got "
                                  f"{list(value.shape)}")
             feeds.append(np.ascontiguousarray(value))

@@ -40,7 +40,7 @@ void printSignature(const moe_artifact *artifact) {
     std::printf("%s %s: ", role, info.name);
     for (int32_t d = 0; d < info.rank; ++d) {
       if (info.dims[d] < 0)
-        std::printf("?x");
+        std::printf("%sx", info.dim_names[d][0] ? info.dim_names[d] : "?");
       else
         std::printf("%lldx", static_cast<long long>(info.dims[d]));
     }

@@ -36,12 +36,15 @@ typedef struct moe_error moe_error;
 const char *moe_error_message(const moe_error *error);
 void moe_error_free(moe_error *error);
 
-/* An input or output of an artifact: dims[i] == -1 marks a dynamic size. */
+/* An input or output of an artifact: dims[i] == -1 marks a dynamic size, and
+ * dim_names[i] is the ONNX model's symbolic name for dimension i ("" when it
+ * has none). */
 typedef struct moe_tensor_info {
   const char *name;
   moe_dtype dtype;
   int32_t rank;
   const int64_t *dims;
+  const char *const *dim_names;
 } moe_tensor_info;
 
 /* A tensor in host memory, dense and row-major. */

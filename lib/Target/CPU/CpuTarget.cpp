@@ -111,6 +111,17 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
             os << d;
         },
         "x");
+    // The symbolic names of the dimensions, when the model gives any.
+    if (auto names = attrs ? attrs.getAs<ArrayAttr>("onnx.dim_params") : nullptr;
+        names && static_cast<int64_t>(names.size()) == tensor.getRank()) {
+      os << " ";
+      llvm::interleave(
+          names, os,
+          [&](Attribute name) {
+            os << escapeName(cast<StringAttr>(name).getValue());
+          },
+          ",");
+    }
     os << "\n";
     return success();
   };
