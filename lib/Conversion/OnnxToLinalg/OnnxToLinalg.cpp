@@ -26,6 +26,7 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <cmath>
+#include <limits>
 
 namespace moe {
 #define GEN_PASS_DEF_MOELEGALIZEONNX
@@ -1427,9 +1428,34 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
       return node.emitError(
           "Slice with a negative or zero step is not supported");
     int64_t dim = type.getDimSize(axis);
-    if (ShapedType::isDynamic(dim))
-      return node.emitError() << "Slice of dynamic dimension " << axis
-                              << " is not supported yet";
+    if (ShapedType::isDynamic(dim)) {
+      // The bounds are clamped to the size at run time:
+      // count = ceil(max(end - start, 0) / step).
+      Value size = b.create<tensor::DimOp>(loc, x, axis);
+      Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+      auto bound = [&](int64_t v) -> Value {
+        if (v >= 0)
+          return b.create<arith::MinSIOp>(
+              loc, b.create<arith::ConstantIndexOp>(loc, v), size);
+        Value fromEnd = b.create<arith::AddIOp>(
+            loc, size,
+            b.create<arith::ConstantIndexOp>(
+                loc, std::max<int64_t>(v, std::numeric_limits<int32_t>::min())));
+        return b.create<arith::MaxSIOp>(loc, fromEnd, zero);
+      };
+      Value start = bound((*starts)[i]), end = bound((*ends)[i]);
+      Value span = b.create<arith::MaxSIOp>(
+          loc, b.create<arith::SubIOp>(loc, end, start), zero);
+      Value count = b.create<arith::DivUIOp>(
+          loc,
+          b.create<arith::AddIOp>(
+              loc, span, b.create<arith::ConstantIndexOp>(loc, step - 1)),
+          b.create<arith::ConstantIndexOp>(loc, step));
+      offsets[axis] = start;
+      sizes[axis] = count;
+      strides[axis] = b.getIndexAttr(step);
+      continue;
+    }
     auto clampTo = [&](int64_t v) {
       if (v < 0)
         v += dim;

@@ -122,16 +122,6 @@ func.func @slice_negative_step(%a: tensor<4x8xf32>) {
 
 // -----
 
-func.func @slice_dynamic(%a: tensor<?x8xf32>) {
-  %st = arith.constant dense<[1]> : tensor<1xi64>
-  %en = arith.constant dense<[3]> : tensor<1xi64>
-  // expected-error @+1 {{Slice of dynamic dimension 0 is not supported yet}}
-  %y = onnx.node "Slice" opset 13 (%a, %st, %en) : (tensor<?x8xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x8xf32>
-  return
-}
-
-// -----
-
 func.func @gathernd_dynamic_tuple(%d: tensor<4x4xf32>, %i: tensor<2x?xi64>) {
   // expected-error @+1 {{GatherND needs integer indices whose last dimension is static and fits the data after batch_dims}}
   %y = onnx.node "GatherND" opset 13 (%d, %i) : (tensor<4x4xf32>, tensor<2x?xi64>) -> tensor<?xf32>

@@ -98,5 +98,26 @@ func.func @main() {
   %p = onnx.node "Pow" opset 15 (%base, %exp) : (tensor<2xf32>, tensor<2xi64>) -> tensor<2xf32>
   %u12 = tensor.cast %p : tensor<2xf32> to tensor<*xf32>
   call @printMemrefF32(%u12) : (tensor<*xf32>) -> ()
+
+  // Slice of a dynamic dimension, bounds clamped at run time: rows -7..9 step 2
+  // of a 5-row input are rows 0, 2, 4; rows 3..-4 are none.
+  // CHECK:      {{\[\[}}0,  1],
+  // CHECK-NEXT:  [4,  5],
+  // CHECK-NEXT:  [8,  9]]
+  // CHECK:      Unranked Memref {{.*}} sizes = [0, 2]
+  %rows5 = arith.constant dense<[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0], [8.0, 9.0]]> : tensor<5x2xf32>
+  %dyn = tensor.cast %rows5 : tensor<5x2xf32> to tensor<?x2xf32>
+  %sst = arith.constant dense<[-7]> : tensor<1xi64>
+  %sen = arith.constant dense<[9]> : tensor<1xi64>
+  %sax = arith.constant dense<[0]> : tensor<1xi64>
+  %ssp = arith.constant dense<[2]> : tensor<1xi64>
+  %sl = onnx.node "Slice" opset 13 (%dyn, %sst, %sen, %sax, %ssp) : (tensor<?x2xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x2xf32>
+  %u13 = tensor.cast %sl : tensor<?x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%u13) : (tensor<*xf32>) -> ()
+  %est = arith.constant dense<[3]> : tensor<1xi64>
+  %een = arith.constant dense<[-4]> : tensor<1xi64>
+  %empty = onnx.node "Slice" opset 13 (%dyn, %est, %een) : (tensor<?x2xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x2xf32>
+  %u14 = tensor.cast %empty : tensor<?x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%u14) : (tensor<*xf32>) -> ()
   return
 }
