@@ -115,4 +115,38 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
   ];
 }
 
+def MoEOffloadToGPU : Pass<"moe-offload-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Move the work of bufferized host functions into gpu.launch kernels";
+  let description = [{
+    The CUDA target's first GPU step, run on bufferized code after
+    `convert-linalg-to-parallel-loops`. In every function of the module:
+
+    - each outermost `scf.parallel` without results becomes a `gpu.launch` over its
+      iteration space, linearised: blocks of 256 threads, one iteration per thread,
+      threads past the end doing nothing;
+    - an operation that reads or writes memory and holds no parallel loop (a serial
+      `scf.for`, a `memref.store`, a scalar loop nest) becomes a one-thread launch,
+      so that every access to a buffer happens on the device;
+    - a loop that holds parallel loops, or that yields values the host needs, stays
+      on the host and its body is treated the same way;
+    - a `memref.load` left on the host (a loop bound, an allocation size) reads the
+      element from device memory through `moe_gpu_read(host, device, bytes)`.
+
+    Allocations stay `memref.alloc`: the CUDA target lowers them to the runtime's
+    device allocator. Buffers on the host stack (`memref.alloca`) are rejected, as
+    no kernel can reach them.
+
+    ```
+    moe-opt bufferized.mlir --convert-linalg-to-parallel-loops --moe-offload-to-gpu --gpu-kernel-outlining
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

@@ -7,7 +7,9 @@
 
 #include "moe/Import/OnnxImporter.h"
 #include "moe/InitAll.h"
-#include "moe/Target/CPU.h"
+#include "moe/Target/Artifact.h"
+
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -37,14 +39,21 @@ llvm::cl::OptionCategory compileCategory("Compilation options");
 llvm::cl::opt<std::string> emit(
     "emit",
     llvm::cl::desc("Compile instead of running passes, and write: lib (a shared "
-                   "library), obj, llvm (LLVM IR) or mlir (the LLVM dialect); "
-                   "the weights go to <output>.weights"),
-    llvm::cl::value_desc("lib|obj|llvm|mlir"), llvm::cl::cat(compileCategory));
+                   "library), obj, llvm (LLVM IR of the host code), mlir (the "
+                   "LLVM dialect) or ptx (the kernels of --target=cuda); the "
+                   "weights go to <output>.weights"),
+    llvm::cl::value_desc("lib|obj|llvm|mlir|ptx"),
+    llvm::cl::cat(compileCategory));
 
-llvm::cl::opt<std::string> target("target",
-                                  llvm::cl::desc("Target of --emit: cpu"),
-                                  llvm::cl::init("cpu"),
-                                  llvm::cl::cat(compileCategory));
+llvm::cl::opt<std::string>
+    target("target", llvm::cl::desc("Target of --emit: cpu or cuda"),
+           llvm::cl::init("cpu"), llvm::cl::cat(compileCategory));
+
+llvm::cl::opt<std::string>
+    arch("arch",
+         llvm::cl::desc("GPU architecture of --target=cuda: sm_80, sm_90, "
+                        "sm_90a (default)"),
+         llvm::cl::init("sm_90a"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<unsigned> optLevel(
     "O", llvm::cl::desc("Optimisation level of --emit: -O0 .. -O3"),
@@ -91,16 +100,17 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
       {"lib", moe::EmitKind::Library},
       {"obj", moe::EmitKind::Object},
       {"llvm", moe::EmitKind::Llvm},
-      {"mlir", moe::EmitKind::Mlir}};
+      {"mlir", moe::EmitKind::Mlir},
+      {"ptx", moe::EmitKind::Ptx}};
   auto kind = kinds.find(emit);
   if (kind == kinds.end()) {
     llvm::errs() << "moe-opt: --emit=" << emit
-                 << " is not one of lib, obj, llvm, mlir\n";
+                 << " is not one of lib, obj, llvm, mlir, ptx\n";
     return mlir::failure();
   }
-  if (target != "cpu") {
+  if (target != "cpu" && target != "cuda") {
     llvm::errs() << "moe-opt: --target=" << target
-                 << " is not supported (targets: cpu)\n";
+                 << " is not supported (targets: cpu, cuda)\n";
     return mlir::failure();
   }
   if (optLevel > 3) {
@@ -118,10 +128,13 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
       loadModule(context, inputPath, options);
   if (!module)
     return mlir::failure();
-  moe::CpuTargetOptions cpu;
-  cpu.optLevel = optLevel;
-  cpu.cpu = mcpu;
-  return moe::compileForCpu(*module, cpu, kind->second, outputPath);
+  moe::TargetOptions targetOptions;
+  targetOptions.device =
+      target == "cuda" ? moe::Device::Cuda : moe::Device::Cpu;
+  targetOptions.optLevel = optLevel;
+  targetOptions.cpu = mcpu;
+  targetOptions.arch = arch;
+  return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);
 }
 
 /// Imports the ONNX model at `inputPath` and runs the moe-opt pipeline on it.
@@ -164,6 +177,8 @@ mlir::LogicalResult runOnOnnxModel(llvm::StringRef inputPath,
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   moe::registerAllDialects(registry);
+  // gpu-module-to-binary translates kernel modules to LLVM IR.
+  mlir::registerAllToLLVMIRTranslations(registry);
   moe::registerAllPasses();
   auto [inputPath, outputPath] = mlir::registerAndParseCLIOptions(
       argc, argv,

@@ -1,12 +1,14 @@
-//===- CpuTarget.cpp - modules to x86-64 shared libraries -----------------===//
+//===- Artifact.cpp - modules to shared libraries for the CPU or CUDA -----===//
 //
 // Tensor-level pipeline, bufferization, weights moved out to a file the runtime
-// maps, lowering to the LLVM dialect, LLVM's optimiser and code generator, and
-// the system linker for the shared library.
+// maps, lowering to the LLVM dialect (the CUDA target first moves the work into
+// NVPTX kernels), LLVM's optimiser and code generator for the host, and the
+// system linker for the shared library.
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Target/CPU.h"
+#include "moe/Target/Artifact.h"
+#include "moe/Target/NVPTX.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -153,15 +155,6 @@ std::string describeLayers(ModuleOp module) {
   return text;
 }
 
-LogicalResult runPipeline(ModuleOp module, llvm::StringRef pipeline) {
-  PassManager pm(module.getContext());
-  std::string error;
-  llvm::raw_string_ostream errorStream(error);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
-    return module.emitError() << "internal pipeline does not parse: " << error;
-  return pm.run(module);
-}
-
 /// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
 /// deallocation.
 constexpr llvm::StringLiteral kTensorPipeline =
@@ -195,25 +188,42 @@ std::string findOpenMPRuntime() {
   return "";
 }
 
-/// The bytes of a constant global, when they can be written as they are laid
-/// out in memory (whole-byte elements, not a splat).
-std::optional<ArrayRef<char>> rawBytes(memref::GlobalOp global) {
+/// The bytes of a constant global as they are laid out in memory (booleans
+/// one byte each), when its initial value has whole-byte elements or is a
+/// dense boolean array; splats are written out.
+std::optional<std::string> rawBytes(memref::GlobalOp global) {
   std::optional<Attribute> init = global.getInitialValue();
   if (!init)
     return std::nullopt;
   auto type = global.getType();
-  if (type.getElementTypeBitWidth() % 8 != 0)
-    return std::nullopt;
   if (auto resource = dyn_cast<DenseResourceElementsAttr>(*init)) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob)
+    if (!blob || type.getElementTypeBitWidth() % 8 != 0)
       return std::nullopt;
-    return blob->getData();
+    return std::string(blob->getData().begin(), blob->getData().end());
   }
-  if (auto dense = dyn_cast<DenseElementsAttr>(*init))
-    if (!dense.isSplat())
-      return dense.getRawData();
-  return std::nullopt;
+  auto dense = dyn_cast<DenseElementsAttr>(*init);
+  if (!dense)
+    return std::nullopt;
+  int64_t count = type.getNumElements();
+  if (dense.getElementType().isInteger(1)) {
+    std::string bytes;
+    for (bool value : dense.getValues<bool>())
+      bytes += static_cast<char>(value);
+    if (dense.isSplat())
+      bytes.assign(count, bytes.empty() ? 0 : bytes[0]);
+    return bytes;
+  }
+  if (type.getElementTypeBitWidth() % 8 != 0)
+    return std::nullopt;
+  ArrayRef<char> raw = dense.getRawData();
+  if (!dense.isSplat())
+    return std::string(raw.begin(), raw.end());
+  std::string bytes;
+  bytes.reserve(raw.size() * count);
+  for (int64_t i = 0; i < count; ++i)
+    bytes.append(raw.begin(), raw.end());
+  return bytes;
 }
 
 /// Rewrites memref.copy as linalg.copy, which lowers to loops instead of a
@@ -226,21 +236,22 @@ void copiesAsLinalg(ModuleOp module) {
   });
 }
 
-/// Moves the large constant globals of `module` into `weights` (each at a
-/// 64-byte aligned offset) and gives the entry a trailing `memref<?xi8>`
-/// argument through which it views them.
+/// Moves the constant globals of `module` of at least `minBytes` into
+/// `weights` (each at a 64-byte aligned offset) and gives the entry a trailing
+/// `memref<?xi8>` argument through which it views them.
 LogicalResult externalizeWeights(ModuleOp module, func::FuncOp entry,
-                                 std::string &weights) {
+                                 int64_t minBytes, std::string &weights) {
   llvm::StringMap<int64_t> offsets;
   SmallVector<memref::GlobalOp> moved;
   for (auto global : module.getOps<memref::GlobalOp>()) {
     if (!global.getConstant())
       continue;
-    std::optional<ArrayRef<char>> bytes = rawBytes(global);
-    if (!bytes || static_cast<int64_t>(bytes->size()) < kExternalizeBytes)
+    std::optional<std::string> bytes = rawBytes(global);
+    if (!bytes || static_cast<int64_t>(bytes->size()) < minBytes)
       continue;
-    int64_t expected = global.getType().getNumElements() *
-                       global.getType().getElementTypeBitWidth() / 8;
+    int64_t expected =
+        global.getType().getNumElements() *
+        std::max<int64_t>(1, global.getType().getElementTypeBitWidth() / 8);
     if (static_cast<int64_t>(bytes->size()) != expected)
       return global.emitError() << "constant holds " << bytes->size()
                                 << " bytes, its type needs " << expected;
@@ -279,7 +290,7 @@ LogicalResult externalizeWeights(ModuleOp module, func::FuncOp entry,
 }
 
 std::unique_ptr<llvm::TargetMachine>
-createTargetMachine(ModuleOp module, const ::moe::CpuTargetOptions &options) {
+createTargetMachine(ModuleOp module, const ::moe::TargetOptions &options) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   std::string triple = llvm::sys::getDefaultTargetTriple();
@@ -437,33 +448,84 @@ std::string weightsPathFor(llvm::StringRef libraryPath) {
   return (libraryPath + ".weights").str();
 }
 
-LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
-                           EmitKind kind, llvm::StringRef outputPath) {
+LogicalResult runPassPipeline(ModuleOp module, llvm::StringRef pipeline) {
+  PassManager pm(module.getContext());
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    return module.emitError() << "internal pipeline does not parse: " << error;
+  return pm.run(module);
+}
+
+LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
+                              EmitKind kind, llvm::StringRef outputPath) {
   MLIRContext *ctx = module.getContext();
+  bool cuda = options.device == Device::Cuda;
+  if (cuda && !isKnownCudaArch(options.arch))
+    return module.emitError() << "--arch=" << options.arch
+                              << " is not a GPU architecture LLVM's NVPTX "
+                                 "back end knows (sm_80, sm_90, sm_90a...)";
+  if (!cuda && kind == EmitKind::Ptx)
+    return module.emitError("--emit=ptx needs --target=cuda");
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
   // The signature is the tensor-level one, with the ONNX names, and the
   // shapes of the raised MoE layers (for the benchmarks' FLOP and byte counts).
   FailureOr<std::string> signature = describeSignature(entry);
-  if (failed(signature) || failed(runPipeline(module, "func.func(moe-raise)")))
+  if (failed(signature) ||
+      failed(runPassPipeline(module, "func.func(moe-raise)")))
     return failure();
   *signature += describeLayers(module);
-  if (failed(runPipeline(module, kTensorPipeline)))
+  if (cuda)
+    *signature += "target cuda " + options.arch + "\n";
+  if (failed(runPassPipeline(module, kTensorPipeline)))
     return failure();
+  // Kernels read every constant from device memory: all of them go to the
+  // weights file, which the runtime uploads.
   std::string weights;
-  if (failed(externalizeWeights(module, entry, weights)))
+  if (failed(externalizeWeights(module, entry, cuda ? 0 : kExternalizeBytes,
+                                weights)))
     return failure();
+  if (cuda) {
+    WalkResult left = module.walk([](memref::GetGlobalOp get) {
+      get.emitError() << "constant @" << get.getName()
+                      << " cannot be placed in device memory";
+      return WalkResult::interrupt();
+    });
+    if (left.wasInterrupted())
+      return failure();
+  }
   copiesAsLinalg(module);
   entry->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
   entry.removeArgAttrsAttr();
   entry.removeResAttrsAttr();
-  std::string openmp = findOpenMPRuntime();
-  std::string lowering = kLoweringPipeline.str();
-  lowering.replace(lowering.find("@openmp@"), 8,
-                   openmp.empty() ? "" : "convert-scf-to-openmp, ");
-  if (failed(runPipeline(module, lowering)))
-    return failure();
+  std::string openmp, ptx;
+  if (cuda) {
+    FailureOr<std::string> kernels = lowerForCuda(module, options.arch);
+    if (failed(kernels))
+      return failure();
+    ptx = std::move(*kernels);
+  } else {
+    openmp = findOpenMPRuntime();
+    std::string lowering = kLoweringPipeline.str();
+    lowering.replace(lowering.find("@openmp@"), 8,
+                     openmp.empty() ? "" : "convert-scf-to-openmp, ");
+    if (failed(runPassPipeline(module, lowering)))
+      return failure();
+  }
+  if (kind == EmitKind::Ptx) {
+    TempFile output;
+    if (failed(makeTemp(module, outputPath, "", output)) ||
+        failed(writeFile(module, output.path,
+                         [&](llvm::raw_ostream &os) { os << ptx; })))
+      return failure();
+    if (std::error_code ec = llvm::sys::fs::rename(output.path, outputPath))
+      return module.emitError() << "cannot write " << outputPath << ": "
+                                << ec.message();
+    output.keep = true;
+    return success();
+  }
 
   TempFile output, weightsFile;
   if (failed(makeTemp(module, outputPath, "", output)) ||
@@ -505,6 +567,19 @@ LogicalResult compileForCpu(ModuleOp module, const CpuTargetOptions &options,
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple().str());
   addArtifactSymbols(*llvmModule, *signature, weights.size());
+  if (cuda) {
+    // The cubin when ptxas is installed; the driver compiles the PTX otherwise.
+    std::string cubin;
+    if (std::optional<std::string> ptxas = findPtxas()) {
+      FailureOr<std::string> assembled =
+          assemblePtx(module, *ptxas, ptx, options.arch);
+      if (failed(assembled))
+        return failure();
+      cubin = std::move(*assembled);
+    }
+    if (failed(addCudaSymbols(module, *llvmModule, ptx, cubin)))
+      return failure();
+  }
   optimize(*llvmModule, *machine, options.optLevel);
   if (kind == EmitKind::Llvm) {
     if (failed(writeFile(module, output.path, [&](llvm::raw_ostream &os) {

@@ -1,0 +1,57 @@
+//===- Artifact.h - compile a module to a runnable artifact -----*- C++ -*-===//
+//
+// The targets: ONNX-level or moe-level IR in, a shared library plus its
+// weights file out, whose work runs on the CPU (x86-64 code) or on an NVIDIA
+// GPU (NVPTX kernels launched through the runtime). docs/artifact.md
+// describes the format.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TARGET_ARTIFACT_H
+#define MOE_TARGET_ARTIFACT_H
+
+#include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+
+namespace mlir {
+class ModuleOp;
+} // namespace mlir
+
+namespace moe {
+
+/// What `moe-opt --emit=...` writes. Ptx is the CUDA target's kernels only.
+enum class EmitKind { Mlir, Llvm, Object, Library, Ptx };
+
+enum class Device { Cpu, Cuda };
+
+struct TargetOptions {
+  Device device = Device::Cpu;
+  /// LLVM optimisation level of the host code, 0 to 3.
+  unsigned optLevel = 2;
+  /// The host processor to tune and select instructions for (`--mcpu`).
+  std::string cpu = "x86-64-v3";
+  /// The GPU architecture of the CUDA target (`--arch`): sm_80, sm_90, sm_90a.
+  std::string arch = "sm_90a";
+};
+
+/// Runs the textual pass `pipeline` (anchored on the module, without the
+/// `builtin.module(...)` around it) on `module`.
+mlir::LogicalResult runPassPipeline(mlir::ModuleOp module,
+                                    llvm::StringRef pipeline);
+
+/// The weights file that goes with the library at `libraryPath`.
+std::string weightsPathFor(llvm::StringRef libraryPath);
+
+/// Compiles `module` (onnx, moe or linalg-on-tensors level, entry
+/// `@main_graph`) and writes `kind` to `outputPath` (for a library, also its
+/// weights file beside it). Errors are reported on the module's context;
+/// nothing is left at `outputPath` after a failure.
+mlir::LogicalResult compileArtifact(mlir::ModuleOp module,
+                                    const TargetOptions &options, EmitKind kind,
+                                    llvm::StringRef outputPath);
+
+} // namespace moe
+
+#endif // MOE_TARGET_ARTIFACT_H

@@ -1,0 +1,218 @@
+//===- OffloadToGPU.cpp - the work of host functions into GPU kernels -----===//
+//
+// Parallel loops become linearised launches, serial work becomes one-thread
+// launches, and the few loads the host needs read device memory through the
+// runtime, so that no buffer is touched on the host.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+namespace moe {
+#define GEN_PASS_DEF_MOEOFFLOADTOGPU
+#include "lib/Conversion/Passes.h.inc"
+} // namespace moe
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kThreadsPerBlock = 256;
+constexpr llvm::StringLiteral kReadFunction = "moe_gpu_read";
+
+/// Whether `op` or anything nested in it reads or writes a buffer. Ops that
+/// only allocate or free do not count; an op that says nothing of its effects
+/// does.
+bool touchesMemory(Operation *op) {
+  WalkResult walk = op->walk([](Operation *nested) {
+    if (nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
+      return WalkResult::advance();
+    auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
+    if (!effects)
+      return WalkResult::interrupt();
+    if (effects.hasEffect<MemoryEffects::Read>() ||
+        effects.hasEffect<MemoryEffects::Write>())
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return walk.wasInterrupted();
+}
+
+bool holdsParallelLoop(Operation *op) {
+  return op
+      ->walk([](scf::ParallelOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
+/// A launch of `blocks` x `threads` (x dimension only) whose body the caller
+/// fills before the terminator it returns.
+std::pair<gpu::LaunchOp, Operation *> createLaunch(OpBuilder &b, Location loc,
+                                                   Value blocks, Value threads) {
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  auto launch = b.create<gpu::LaunchOp>(loc, blocks, one, one, threads, one, one);
+  Block &body = launch.getBody().front();
+  OpBuilder inner = OpBuilder::atBlockEnd(&body);
+  Operation *terminator = inner.create<gpu::TerminatorOp>(loc);
+  return {launch, terminator};
+}
+
+/// Runs `op` (no results) on one thread.
+void launchSerial(Operation *op) {
+  OpBuilder b(op);
+  Location loc = op->getLoc();
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  auto [launch, terminator] = createLaunch(b, loc, one, one);
+  op->moveBefore(terminator);
+}
+
+/// One thread per iteration of `loop`, whose iteration space is linearised in
+/// row-major order of its induction variables.
+void launchParallel(scf::ParallelOp loop) {
+  OpBuilder b(loop);
+  Location loc = loop.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  SmallVector<Value> trips;
+  Value total = one;
+  for (auto [lb, ub, step] : llvm::zip(loop.getLowerBound(), loop.getUpperBound(),
+                                       loop.getStep())) {
+    Value span = b.create<arith::SubIOp>(loc, ub, lb);
+    Value trip = b.create<arith::CeilDivSIOp>(loc, span, step);
+    trip = b.create<arith::MaxSIOp>(loc, trip, zero);
+    trips.push_back(trip);
+    total = b.create<arith::MulIOp>(loc, total, trip);
+  }
+  Value threads = b.create<arith::ConstantIndexOp>(loc, kThreadsPerBlock);
+  Value blocks = b.create<arith::CeilDivSIOp>(loc, total, threads);
+  auto [launch, terminator] = createLaunch(b, loc, blocks, threads);
+
+  OpBuilder in(terminator);
+  Value id = in.create<arith::AddIOp>(
+      loc, in.create<arith::MulIOp>(loc, launch.getBlockIds().x, threads),
+      launch.getThreadIds().x);
+  Value inRange =
+      in.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, id, total);
+  auto guard = in.create<scf::IfOp>(loc, inRange, /*withElseRegion=*/false);
+  OpBuilder body = guard.getThenBodyBuilder();
+  IRMapping mapping;
+  Value rest = id;
+  for (int64_t i = static_cast<int64_t>(trips.size()) - 1; i >= 0; --i) {
+    Value index = i == 0 ? rest : body.create<arith::RemSIOp>(loc, rest, trips[i]);
+    if (i > 0)
+      rest = body.create<arith::DivSIOp>(loc, rest, trips[i]);
+    Value iv = body.create<arith::AddIOp>(
+        loc, loop.getLowerBound()[i],
+        body.create<arith::MulIOp>(loc, index, loop.getStep()[i]));
+    mapping.map(loop.getInductionVars()[i], iv);
+  }
+  for (Operation &op : loop.getBody()->without_terminator())
+    body.clone(op, mapping);
+  loop.erase();
+}
+
+/// The first operation of the function `op` is in, where host scalars go so
+/// that loops do not grow the stack.
+Block &entryBlock(Operation *op) {
+  return op->getParentOfType<FunctionOpInterface>().getFunctionBody().front();
+}
+
+/// Replaces a host `memref.load` of device memory with a copy of that element
+/// into a host scalar.
+void readBack(memref::LoadOp load) {
+  OpBuilder b(load);
+  Location loc = load.getLoc();
+  MemRefType type = load.getMemRefType();
+  Type element = type.getElementType();
+  int64_t bytes = std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
+  if (isa<IndexType>(element))
+    bytes = 8;
+  auto metadata = b.create<memref::ExtractStridedMetadataOp>(loc, load.getMemRef());
+  Value linear = metadata.getOffset();
+  for (auto [index, stride] : llvm::zip(load.getIndices(), metadata.getStrides()))
+    linear = b.create<arith::AddIOp>(loc, linear,
+                                     b.create<arith::MulIOp>(loc, index, stride));
+  Value base = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, load.getMemRef());
+  Value size = b.create<arith::ConstantIndexOp>(loc, bytes);
+  Value address = b.create<arith::AddIOp>(
+      loc, base, b.create<arith::MulIOp>(loc, linear, size));
+
+  OpBuilder atEntry = OpBuilder::atBlockBegin(&entryBlock(load));
+  Value host = atEntry.create<memref::AllocaOp>(loc, MemRefType::get({1}, element));
+  Value hostAddress = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, host);
+  b.create<func::CallOp>(loc, kReadFunction, TypeRange{},
+                         ValueRange{hostAddress, address, size});
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value value = b.create<memref::LoadOp>(loc, host, zero);
+  load.replaceAllUsesWith(value);
+  load.erase();
+}
+
+/// Moves the memory accesses of `block`, a host block, onto the device.
+LogicalResult offloadBlock(Block &block) {
+  for (Operation &op : llvm::make_early_inc_range(block.without_terminator())) {
+    if (auto loop = dyn_cast<scf::ParallelOp>(op);
+        loop && loop.getNumResults() == 0) {
+      launchParallel(loop);
+      continue;
+    }
+    if (auto load = dyn_cast<memref::LoadOp>(op)) {
+      readBack(load);
+      continue;
+    }
+    if (isa<memref::AllocaOp>(op))
+      return op.emitError("a buffer on the host stack cannot be reached by GPU "
+                          "kernels; allocate it with memref.alloc");
+    if (isa<gpu::LaunchOp>(op) || !touchesMemory(&op))
+      continue;
+    if (op.getNumRegions() > 0 &&
+        (holdsParallelLoop(&op) || op.getNumResults() > 0)) {
+      for (Region &region : op.getRegions())
+        for (Block &nested : region)
+          if (failed(offloadBlock(nested)))
+            return failure();
+      continue;
+    }
+    if (op.getNumResults() > 0)
+      return op.emitError("reads memory and yields a value on the host; the "
+                          "CUDA target cannot run it");
+    launchSerial(&op);
+  }
+  return success();
+}
+
+struct MoEOffloadToGPU
+    : public ::moe::impl::MoEOffloadToGPUBase<MoEOffloadToGPU> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (func.isExternal())
+        continue;
+      for (Block &block : func.getBody())
+        if (failed(offloadBlock(block)))
+          return signalPassFailure();
+    }
+    bool reads = false;
+    module.walk([&](func::CallOp call) {
+      reads |= call.getCallee() == kReadFunction;
+    });
+    if (reads && !module.lookupSymbol(kReadFunction)) {
+      OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+      Type index = b.getIndexType();
+      auto decl = b.create<func::FuncOp>(
+          module.getLoc(), kReadFunction,
+          b.getFunctionType({index, index, index}, {}));
+      decl.setPrivate();
+    }
+  }
+};
+
+} // namespace

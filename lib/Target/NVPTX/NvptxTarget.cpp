@@ -1,0 +1,422 @@
+//===- NvptxTarget.cpp - kernels to PTX and cubin, launches to the runtime ===//
+//
+// The CUDA target's device half. Bufferized work moves into gpu.launch kernels
+// (moe-offload-to-gpu), which are outlined into one gpu.module, lowered to NVVM
+// and serialised by LLVM's NVPTX back end with libdevice linked in. Host code
+// reaches the runtime through a table of function pointers in the artifact
+// (`moe_gpu_api`), which the runtime fills when it loads the library; the
+// table's users are the only functions the host code calls.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Target/NVPTX.h"
+#include "moe/Target/Artifact.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "llvm/AsmParser/Parser.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Linker/Linker.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+
+extern "C" void LLVMInitializeNVPTXTargetInfo();
+extern "C" void LLVMInitializeNVPTXTarget();
+extern "C" void LLVMInitializeNVPTXTargetMC();
+extern "C" void LLVMInitializeNVPTXAsmPrinter();
+
+using namespace mlir;
+
+namespace {
+
+constexpr llvm::StringLiteral kKernelModule = "moe_kernels";
+constexpr llvm::StringLiteral kLaunchFunction = "moe_gpu_launch";
+constexpr llvm::StringLiteral kImageSymbol = "moe_cuda_module";
+constexpr llvm::StringLiteral kNvptxTriple = "nvptx64-nvidia-cuda";
+
+/// The PTX ISA version the kernels are written in: 8.0 is the first with
+/// sm_90a, and every ptxas and driver from CUDA 12.0 on reads it.
+constexpr llvm::StringLiteral kPtxFeatures = "+ptx80";
+
+/// Host code after kernel outlining → the LLVM dialect. Buffers come from the
+/// runtime's device allocator (memref's generic allocation functions).
+constexpr llvm::StringLiteral kHostLowering =
+    "expand-strided-metadata, lower-affine, arith-expand, "
+    "finalize-memref-to-llvm{use-generic-functions}, convert-scf-to-cf, "
+    "convert-arith-to-llvm, convert-index-to-llvm, convert-cf-to-llvm, "
+    "gpu-to-llvm, convert-func-to-llvm, reconcile-unrealized-casts";
+
+/// What host code calls, defined over the runtime's table: alloc, free, read,
+/// launch, in the order of `moe_gpu_api` (docs/artifact.md).
+constexpr llvm::StringLiteral kRuntimeShims = R"(
+@moe_gpu_api = global [4 x ptr] zeroinitializer
+
+define ptr @_mlir_memref_to_llvm_alloc(i64 %bytes) {
+  %f = load ptr, ptr @moe_gpu_api
+  %p = call ptr %f(i64 %bytes)
+  ret ptr %p
+}
+
+define ptr @_mlir_memref_to_llvm_aligned_alloc(i64 %alignment, i64 %bytes) {
+  %f = load ptr, ptr @moe_gpu_api
+  %p = call ptr %f(i64 %bytes)
+  ret ptr %p
+}
+
+define void @_mlir_memref_to_llvm_free(ptr %p) {
+  %slot = getelementptr [4 x ptr], ptr @moe_gpu_api, i64 0, i64 1
+  %f = load ptr, ptr %slot
+  call void %f(ptr %p)
+  ret void
+}
+
+define void @moe_gpu_read(i64 %host, i64 %device, i64 %bytes) {
+  %slot = getelementptr [4 x ptr], ptr @moe_gpu_api, i64 0, i64 2
+  %f = load ptr, ptr %slot
+  call void %f(i64 %host, i64 %device, i64 %bytes)
+  ret void
+}
+
+define void @moe_gpu_launch(ptr %image, ptr %function, ptr %name, i64 %gx,
+                            i64 %gy, i64 %gz, i64 %bx, i64 %by, i64 %bz,
+                            i32 %shared, ptr %params) {
+  %slot = getelementptr [4 x ptr], ptr @moe_gpu_api, i64 0, i64 3
+  %f = load ptr, ptr %slot
+  call void %f(ptr %image, ptr %function, ptr %name, i64 %gx, i64 %gy,
+               i64 %gz, i64 %bx, i64 %by, i64 %bz, i32 %shared, ptr %params)
+  ret void
+}
+)";
+
+/// The CUDA installation: CUDA_HOME, CUDA_PATH, then /usr/local/cuda.
+std::optional<std::string> findCudaRoot() {
+  for (const char *variable : {"CUDA_HOME", "CUDA_PATH"})
+    if (std::optional<std::string> root = llvm::sys::Process::GetEnv(variable))
+      if (llvm::sys::fs::is_directory(*root))
+        return root;
+  if (llvm::sys::fs::is_directory("/usr/local/cuda"))
+    return std::string("/usr/local/cuda");
+  return std::nullopt;
+}
+
+std::string findLibdevice() {
+  if (std::optional<std::string> root = findCudaRoot()) {
+    llvm::SmallString<128> path(*root);
+    llvm::sys::path::append(path, "nvvm", "libdevice", "libdevice.10.bc");
+    if (llvm::sys::fs::exists(path))
+      return path.str().str();
+  }
+  return "";
+}
+
+/// Moves every outlined kernel into one gpu.module, so that an artifact has
+/// one PTX module, loaded once.
+LogicalResult mergeKernelModules(ModuleOp module) {
+  SmallVector<gpu::GPUModuleOp> modules(module.getOps<gpu::GPUModuleOp>());
+  if (modules.empty())
+    return success();
+  OpBuilder b(modules.front());
+  auto merged = b.create<gpu::GPUModuleOp>(module.getLoc(), kKernelModule);
+  SymbolTable mergedSymbols(merged);
+  // Outlining names each module uniquely and each kernel after the function
+  // it came from: a kernel takes its module's name.
+  llvm::DenseMap<std::pair<StringAttr, StringAttr>, StringAttr> renamed;
+  for (gpu::GPUModuleOp kernels : modules) {
+    for (Operation &op :
+         llvm::make_early_inc_range(kernels.getBody()->getOperations())) {
+      if (op.hasTrait<OpTrait::IsTerminator>())
+        continue;
+      auto symbol = dyn_cast<SymbolOpInterface>(op);
+      if (auto function = dyn_cast<gpu::GPUFuncOp>(op);
+          function && function.isKernel()) {
+        StringAttr name = kernels.getNameAttr();
+        renamed[{kernels.getNameAttr(), function.getNameAttr()}] = name;
+        function.setName(name);
+      }
+      if (symbol)
+        if (Operation *existing = mergedSymbols.lookup(symbol.getName())) {
+          if (!OperationEquivalence::isEquivalentTo(
+                  existing, &op, OperationEquivalence::ignoreValueEquivalence,
+                  nullptr, OperationEquivalence::IgnoreLocations))
+            return op.emitError() << "two kernel modules define @"
+                                  << symbol.getName() << " differently";
+          op.erase();
+          continue;
+        }
+      op.remove();
+      mergedSymbols.insert(&op);
+    }
+  }
+  MLIRContext *ctx = module.getContext();
+  WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
+    auto it = renamed.find({launch.getKernelModuleName(), launch.getKernelName()});
+    if (it == renamed.end()) {
+      launch.emitError("launches a kernel that outlining did not produce");
+      return WalkResult::interrupt();
+    }
+    launch.setKernelAttr(SymbolRefAttr::get(
+        ctx, kKernelModule, {FlatSymbolRefAttr::get(it->second)}));
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  for (gpu::GPUModuleOp kernels : modules)
+    kernels.erase();
+  return success();
+}
+
+/// An internal global holding a null pointer: where the runtime caches the
+/// CUfunction of one launch site.
+LLVM::GlobalOp createFunctionSlot(ModuleOp module, unsigned index) {
+  MLIRContext *ctx = module.getContext();
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  auto slot = b.create<LLVM::GlobalOp>(
+      module.getLoc(), ptrType, /*isConstant=*/false, LLVM::Linkage::Internal,
+      llvm::formatv("moe_kernel_function_{0}", index).str(), Attribute());
+  Block *init = b.createBlock(&slot.getInitializerRegion());
+  b.setInsertionPointToEnd(init);
+  b.create<LLVM::ReturnOp>(module.getLoc(),
+                           b.create<LLVM::ZeroOp>(module.getLoc(), ptrType).getResult());
+  return slot;
+}
+
+/// Each gpu.launch_func (its operands already LLVM values) becomes
+/// `moe_gpu_launch(image, function slot, name, grid, block, shared, params)`,
+/// params being an array of pointers to the kernel's arguments, as
+/// cuLaunchKernel takes them.
+void rewriteLaunches(ModuleOp module) {
+  MLIRContext *ctx = module.getContext();
+  Location loc = module.getLoc();
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = IntegerType::get(ctx, 64);
+  auto i32 = IntegerType::get(ctx, 32);
+  auto imageType = LLVM::LLVMStructType::getLiteral(ctx, {ptrType, i64, ptrType, i64});
+  OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
+  auto launchFunction = top.create<LLVM::LLVMFuncOp>(
+      loc, kLaunchFunction,
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                  {ptrType, ptrType, ptrType, i64, i64, i64, i64,
+                                   i64, i64, i32, ptrType}));
+  auto image = top.create<LLVM::GlobalOp>(loc, imageType, /*isConstant=*/false,
+                                          LLVM::Linkage::External, kImageSymbol,
+                                          Attribute());
+  SmallVector<gpu::LaunchFuncOp> launches;
+  module.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
+  for (auto [index, launch] : llvm::enumerate(launches)) {
+    LLVM::GlobalOp slot = createFunctionSlot(module, index);
+    auto function = launch->getParentOfType<LLVM::LLVMFuncOp>();
+    OpBuilder entry = OpBuilder::atBlockBegin(&function.getBody().front());
+    Value one = entry.create<LLVM::ConstantOp>(loc, i64, 1);
+    OpBuilder b(launch);
+    ValueRange operands = launch.getKernelOperands();
+    auto arrayType = LLVM::LLVMArrayType::get(
+        ptrType, std::max<size_t>(1, operands.size()));
+    Value params = entry.create<LLVM::AllocaOp>(loc, ptrType, arrayType, one);
+    for (auto [i, operand] : llvm::enumerate(operands)) {
+      Value cell = entry.create<LLVM::AllocaOp>(loc, ptrType, operand.getType(), one);
+      b.create<LLVM::StoreOp>(loc, operand, cell);
+      Value element = b.create<LLVM::GEPOp>(
+          loc, ptrType, arrayType, params,
+          ArrayRef<LLVM::GEPArg>{0, static_cast<int32_t>(i)});
+      b.create<LLVM::StoreOp>(loc, cell, element);
+    }
+    Value name = LLVM::createGlobalString(
+        loc, b, llvm::formatv("moe_kernel_name_{0}", index).str(),
+        (launch.getKernelName().getValue() + llvm::StringRef("\0", 1)).str(),
+        LLVM::Linkage::Internal);
+    Value shared = launch.getDynamicSharedMemorySize();
+    if (!shared)
+      shared = b.create<LLVM::ConstantOp>(loc, i32, 0);
+    b.create<LLVM::CallOp>(
+        loc, launchFunction,
+        ValueRange{b.create<LLVM::AddressOfOp>(loc, image),
+                   b.create<LLVM::AddressOfOp>(loc, slot), name,
+                   launch.getGridSizeX(), launch.getGridSizeY(),
+                   launch.getGridSizeZ(), launch.getBlockSizeX(),
+                   launch.getBlockSizeY(), launch.getBlockSizeZ(), shared,
+                   params});
+    launch.erase();
+  }
+}
+
+/// Writes `text` to a new temporary file with `suffix`.
+FailureOr<std::string> writeTemporary(ModuleOp module, llvm::StringRef suffix,
+                                      llvm::StringRef text) {
+  llvm::SmallString<128> path;
+  int fd;
+  if (std::error_code ec =
+          llvm::sys::fs::createTemporaryFile("moe-kernels", suffix, fd, path))
+    return module.emitError() << "cannot create a temporary file: "
+                              << ec.message();
+  llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+  os << text;
+  os.close();
+  if (os.has_error())
+    return module.emitError() << "cannot write " << path;
+  return path.str().str();
+}
+
+} // namespace
+
+namespace moe {
+
+bool isKnownCudaArch(llvm::StringRef arch) {
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTarget();
+  LLVMInitializeNVPTXTargetMC();
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(kNvptxTriple.str(), error);
+  if (!target)
+    return false;
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(kNvptxTriple, arch, kPtxFeatures));
+  return subtarget && subtarget->isCPUStringValid(arch);
+}
+
+FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch) {
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTarget();
+  LLVMInitializeNVPTXTargetMC();
+  LLVMInitializeNVPTXAsmPrinter();
+  MLIRContext *ctx = module.getContext();
+  registerBuiltinDialectTranslation(*ctx);
+  registerLLVMDialectTranslation(*ctx);
+  registerNVVMDialectTranslation(*ctx);
+  registerGPUDialectTranslation(*ctx);
+  if (failed(runPassPipeline(
+          module, "func.func(convert-linalg-to-parallel-loops), "
+                  "moe-offload-to-gpu, gpu-kernel-outlining")) ||
+      failed(mergeKernelModules(module)))
+    return failure();
+  std::string libdevice = findLibdevice();
+  std::string pipeline =
+      llvm::formatv("nvvm-attach-target{{chip={0} features={1} O=3{2}}, "
+                    "gpu.module(expand-strided-metadata, lower-affine, "
+                    "arith-expand, convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, "
+                    "reconcile-unrealized-casts), {3}, "
+                    "gpu-module-to-binary{{format=isa}",
+                    arch, kPtxFeatures,
+                    libdevice.empty() ? "" : " l=" + libdevice, kHostLowering)
+          .str();
+  if (failed(runPassPipeline(module, pipeline)))
+    return failure();
+  std::string ptx;
+  for (auto binary : module.getOps<gpu::BinaryOp>())
+    for (Attribute attr : binary.getObjects())
+      ptx += cast<gpu::ObjectAttr>(attr).getObject().getValue().rtrim('\0');
+  if (libdevice.empty() && llvm::StringRef(ptx).contains("__nv_"))
+    return module.emitError(
+        "the kernels call libdevice's math functions, and no libdevice.10.bc "
+        "was found (set CUDA_HOME to the CUDA toolkit)");
+  rewriteLaunches(module);
+  for (auto binary : llvm::make_early_inc_range(module.getOps<gpu::BinaryOp>()))
+    binary.erase();
+  module->removeAttr(gpu::GPUDialect::getContainerModuleAttrName());
+  return ptx;
+}
+
+std::optional<std::string> findPtxas() {
+  if (std::optional<std::string> root = findCudaRoot()) {
+    llvm::SmallString<128> path(*root);
+    llvm::sys::path::append(path, "bin", "ptxas");
+    if (llvm::sys::fs::can_execute(path))
+      return path.str().str();
+  }
+  if (llvm::ErrorOr<std::string> found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  return std::nullopt;
+}
+
+FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
+                                   llvm::StringRef ptx, llvm::StringRef arch) {
+  FailureOr<std::string> input = writeTemporary(module, "ptx", ptx);
+  FailureOr<std::string> log = writeTemporary(module, "log", "");
+  FailureOr<std::string> output = writeTemporary(module, "cubin", "");
+  if (failed(input) || failed(log) || failed(output))
+    return failure();
+  llvm::SmallVector<llvm::StringRef> args{ptxas, "-arch", arch, "-O3", "-o",
+                                          *output, *input};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0, 0,
+                                     &error);
+  auto read = [](llvm::StringRef path) {
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+        llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                    /*RequiresNullTerminator=*/false);
+    return buffer ? (*buffer)->getBuffer().str() : std::string();
+  };
+  std::string messages = read(*log), cubin = read(*output);
+  for (const std::string &path : {*input, *log, *output})
+    llvm::sys::fs::remove(path);
+  if (rc != 0 || cubin.empty())
+    return module.emitError() << "ptxas " << arch
+                              << " rejected the kernels' PTX: "
+                              << (messages.empty() ? error : messages);
+  return cubin;
+}
+
+LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
+                             llvm::StringRef ptx, llvm::StringRef cubin) {
+  llvm::LLVMContext &ctx = host.getContext();
+  llvm::SMDiagnostic diagnostic;
+  std::unique_ptr<llvm::Module> shims =
+      llvm::parseAssemblyString(kRuntimeShims, diagnostic, ctx);
+  if (!shims)
+    return module.emitError() << "internal runtime shims do not parse: "
+                              << diagnostic.getMessage();
+  shims->setDataLayout(host.getDataLayout());
+  shims->setTargetTriple(host.getTargetTriple());
+  llvm::SmallVector<std::string> defined;
+  for (llvm::Function &function : *shims)
+    defined.push_back(function.getName().str());
+  if (llvm::Linker::linkModules(host, std::move(shims)))
+    return module.emitError("internal runtime shims do not link");
+  for (const std::string &name : defined)
+    if (llvm::Function *function = host.getFunction(name))
+      function->setLinkage(llvm::GlobalValue::InternalLinkage);
+
+  auto *ptrType = llvm::PointerType::getUnqual(ctx);
+  auto *i64 = llvm::Type::getInt64Ty(ctx);
+  auto *imageType = llvm::StructType::get(ctx, {ptrType, i64, ptrType, i64});
+  auto bytes = [&](llvm::StringRef data, llvm::StringRef name, bool text) {
+    auto *init = llvm::ConstantDataArray::getString(ctx, data, text);
+    auto *global = new llvm::GlobalVariable(
+        host, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, name);
+    global->setAlignment(llvm::Align(64));
+    return global;
+  };
+  llvm::Constant *init = llvm::ConstantStruct::get(
+      imageType, {bytes(ptx, "moe_cuda_ptx", true),
+                  llvm::ConstantInt::get(i64, ptx.size()),
+                  bytes(cubin, "moe_cuda_cubin", false),
+                  llvm::ConstantInt::get(i64, cubin.size())});
+  llvm::GlobalVariable *image = host.getNamedGlobal(kImageSymbol);
+  if (!image)
+    image = new llvm::GlobalVariable(host, imageType, true,
+                                     llvm::GlobalValue::ExternalLinkage, nullptr,
+                                     kImageSymbol);
+  image->setInitializer(init);
+  image->setConstant(true);
+  image->setLinkage(llvm::GlobalValue::ExternalLinkage);
+  return success();
+}
+
+} // namespace moe
