@@ -1,12 +1,15 @@
-//===- Artifact.cpp - load and run compiled CPU artifacts -----------------===//
+//===- Artifact.cpp - load and run compiled artifacts ---------------------===//
 //
 // The library is opened with dlopen, its weights file mapped read-only, and
 // its `moe_entry` called with MLIR memref descriptors built from the caller's
-// buffers (docs/artifact.md).
+// buffers (docs/artifact.md). A CUDA artifact's inputs, weights and outputs
+// are copied to and from device memory around the call (Cuda.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Runtime.h"
+
+#include "Cuda.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -19,6 +22,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -134,8 +139,18 @@ struct moe_artifact {
   void *weights = nullptr;
   size_t weightBytes = 0;
   int64_t weightDims[1] = {0};
+  // CUDA artifacts: the architecture compiled for, the kernel image, and,
+  // once a run has readied them, the module reference and device weights.
+  std::string cudaArch;
+  const moe::cuda::Image *image = nullptr;
+  std::mutex deviceMutex;
+  bool imageAcquired = false;
+  void *deviceWeights = nullptr;
 
   ~moe_artifact() {
+    moe::cuda::freeUploaded(deviceWeights);
+    if (imageAcquired)
+      moe::cuda::releaseImage(image);
     if (weights)
       munmap(weights, weightBytes);
     if (library)
@@ -157,6 +172,12 @@ moe_error *parseSignature(const std::string &path, const char *text,
     std::stringstream words(line);
     std::string role, name, dtype, dims;
     words >> role;
+    if (role == "target") {
+      std::string device;
+      if (!(words >> device >> artifact.cudaArch) || device != "cuda")
+        return fail(path + ": malformed signature line '" + line + "'");
+      continue;
+    }
     if (role == "weights" && (words >> weightBytes)) {
       sawWeights = true;
       continue;
@@ -288,6 +309,15 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
     return error;
   if (moe_error *error = mapWeights(file, weightBytes, *artifact))
     return error;
+  if (!artifact->cudaArch.empty()) {
+    auto **table = static_cast<void **>(dlsym(artifact->library, "moe_gpu_api"));
+    artifact->image = static_cast<const moe::cuda::Image *>(
+        dlsym(artifact->library, "moe_cuda_module"));
+    if (!table || !artifact->image)
+      return fail(file + ": a CUDA artifact without its kernel image "
+                         "(moe_cuda_module) or runtime table (moe_gpu_api)");
+    moe::cuda::fillApiTable(table);
+  }
   for (std::vector<TensorInfo> *list : {&artifact->inputs, &artifact->outputs})
     for (TensorInfo &info : *list)
       for (const std::string &name : info.dimNames)
@@ -328,6 +358,14 @@ moe_layer_info moe_artifact_layer(const moe_artifact *artifact, size_t index) {
   return artifact->layers.at(index);
 }
 
+const char *moe_artifact_device(const moe_artifact *artifact) {
+  return artifact->cudaArch.empty() ? "cpu" : "cuda";
+}
+
+const char *moe_artifact_arch(const moe_artifact *artifact) {
+  return artifact->cudaArch.c_str();
+}
+
 moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                             size_t numInputs, moe_tensor *outputs,
                             size_t numOutputs) {
@@ -337,7 +375,7 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   if (numOutputs != artifact->outputs.size())
     return fail("the model has " + std::to_string(artifact->outputs.size()) +
                 " outputs, " + std::to_string(numOutputs) + " were given");
-  std::vector<std::vector<int64_t>> descriptors;
+  // Every input is checked before anything runs.
   for (size_t i = 0; i < numInputs; ++i) {
     const TensorInfo &info = artifact->inputs[i];
     const moe_tensor &in = inputs[i];
@@ -353,10 +391,42 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                                                 MOE_MAX_RANK)));
     if (!in.data && elementCount(in.dims, rank) > 0)
       return fail("input '" + info.name + "' has no data");
-    descriptors.push_back(descriptor(in.data, in.dims, rank));
   }
-  descriptors.push_back(
-      descriptor(artifact->weights, artifact->weightDims, 1));
+
+  // On a GPU, the inputs and weights are copied to device memory first, and
+  // outputs come back from it.
+  std::unique_ptr<moe::cuda::Run> device;
+  void *weights = artifact->weights;
+  if (!artifact->cudaArch.empty()) {
+    std::lock_guard<std::mutex> lock(artifact->deviceMutex);
+    device = std::make_unique<moe::cuda::Run>(artifact->image, artifact->cudaArch,
+                                              !artifact->imageAcquired);
+    if (!device->failed()) {
+      artifact->imageAcquired = true;
+      if (!artifact->deviceWeights)
+        artifact->deviceWeights =
+            device->upload(artifact->weights, artifact->weightBytes);
+    }
+    if (device->failed())
+      return fail("this artifact runs on CUDA (" + artifact->cudaArch +
+                  "): " + device->error());
+    weights = artifact->deviceWeights;
+  }
+  std::vector<void *> deviceInputs;
+  std::vector<std::vector<int64_t>> descriptors;
+  for (size_t i = 0; i < numInputs; ++i) {
+    const moe_tensor &in = inputs[i];
+    int32_t rank = static_cast<int32_t>(artifact->inputs[i].dims.size());
+    void *data = in.data;
+    if (device) {
+      size_t bytes = elementCount(in.dims, rank) * moe_dtype_size(in.dtype);
+      data = device->allocate(bytes);
+      device->copyToDevice(data, in.data, bytes);
+      deviceInputs.push_back(data);
+    }
+    descriptors.push_back(descriptor(data, in.dims, rank));
+  }
+  descriptors.push_back(descriptor(weights, artifact->weightDims, 1));
 
   // The outputs come back as one struct of descriptors.
   size_t resultWords = 0;
@@ -369,6 +439,8 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   for (std::vector<int64_t> &d : descriptors)
     args.push_back(d.data());
   artifact->entry(args.data());
+  if (device)
+    device->synchronize();
 
   // Check every output before writing any.
   struct Result {
@@ -389,6 +461,9 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     word += 3 + 2 * rank;
   }
   moe_error *error = nullptr;
+  if (device && device->failed())
+    error = fail("the run on CUDA (" + artifact->cudaArch +
+                 ") failed: " + device->error());
   for (size_t i = 0; i < numOutputs && !error; ++i) {
     const TensorInfo &info = artifact->outputs[i];
     const moe_tensor &out = outputs[i];
@@ -419,10 +494,21 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
         out.rank = rank;
         std::copy(r.dims.begin(), r.dims.end(), out.dims);
       }
-      std::memcpy(out.data, r.data, bytes);
+      if (device)
+        device->copyToHost(out.data, r.data, bytes);
+      else
+        std::memcpy(out.data, r.data, bytes);
     }
-    std::free(r.allocated);
+    if (device)
+      device->release(r.allocated);
+    else
+      std::free(r.allocated);
   }
+  for (void *input : deviceInputs)
+    device->release(input);
+  if (!error && device && device->failed())
+    error = fail("the run on CUDA (" + artifact->cudaArch +
+                 ") failed: " + device->error());
   return error;
 }
 

@@ -356,7 +356,11 @@ LoadedArtifact::~LoadedArtifact() {
   }
 }
 
-Status LoadedArtifact::load(const std::string &path, const std::string &tool) {
+Status LoadedArtifact::load(const std::string &path, const std::string &tool,
+                           const std::string &device) {
+  if (!device.empty() && device != "cpu" && device != "cuda")
+    return Status::error(tool + ": --device=" + device +
+                         " is not one of cpu, cuda");
   std::string library = path;
   if (endsWith(path, ".onnx") || endsWith(path, ".onnxtext") ||
       endsWith(path, ".mlir")) {
@@ -370,7 +374,9 @@ Status LoadedArtifact::load(const std::string &path, const std::string &tool) {
     tempDir = buffer.data();
     library = tempDir + "/model.so";
     std::string compiler = findCompiler();
-    std::vector<std::string> args{compiler, path, "--emit=lib", "-o", library};
+    std::vector<std::string> args{compiler, path, "--emit=lib",
+                                  "--target=" + (device.empty() ? "cpu" : device),
+                                  "-o", library};
     std::vector<char *> argv;
     for (std::string &arg : args)
       argv.push_back(arg.data());
@@ -391,6 +397,10 @@ Status LoadedArtifact::load(const std::string &path, const std::string &tool) {
     moe_error_free(error);
     return status;
   }
+  std::string compiledFor = moe_artifact_device(artifact);
+  if (!device.empty() && device != compiledFor)
+    return Status::error(path + " is compiled for " + compiledFor +
+                         ", not for --device=" + device);
   return Status::success();
 }
 

@@ -25,6 +25,7 @@ namespace {
 constexpr const char *kUsage =
     "usage: moe-bench <model.so | model.onnx | ...> --input=... [--input=...]\n"
     "                 [--warmup=N] [--iterations=N] [--tokens=T] [--threads=N] [--json]\n"
+    "                 [--device=cpu|cuda]   (on cuda, a run includes its copies)\n"
     "       moe-bench --peak   (this core's f32 FMA peak, GFLOP/s)\n"
     "Inputs as for moe-run. T, the token count, defaults to the first input's "
     "first dimension.\n";
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> inputSpecs;
   int64_t warmup = 3, iterations = 20, tokens = -2, threads = 0;
   bool json = false;
+  std::string device;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -109,6 +111,8 @@ int main(int argc, char **argv) {
         return fail(arg + " needs a count (iterations at least 1)");
     } else if (arg == "--json")
       json = true;
+    else if (arg.rfind("--device=", 0) == 0)
+      device = arg.substr(9);
     else if (arg[0] == '-')
       return fail("unknown option " + arg + "\n" + kUsage);
     else if (model.empty())
@@ -124,7 +128,7 @@ int main(int argc, char **argv) {
   if (threads > 0)
     setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   LoadedArtifact artifact;
-  Status status = artifact.load(model, "moe-bench");
+  Status status = artifact.load(model, "moe-bench", device);
   if (!status.ok)
     return fail(status.message);
   std::vector<InputSpec> inputs;

@@ -22,7 +22,7 @@ constexpr const char *kUsage =
     "               [--input=@x.npy | --input=name=@x.npy | "
     "--input=\"2x4xf32=1 2 ...\"]...\n"
     "               [--output=@y.npy | --output=name=@y.npy]... "
-    "[--print-max=N] [--signature]\n"
+    "[--print-max=N] [--signature] [--device=cpu|cuda]\n"
     "Inputs go in the model's order unless named; an output with no --output "
     "is printed.\n";
 
@@ -46,6 +46,8 @@ void printSignature(const moe_artifact *artifact) {
     }
     std::printf("%s\n", moe_dtype_name(info.dtype));
   };
+  if (*moe_artifact_arch(artifact))
+    std::printf("device cuda %s\n", moe_artifact_arch(artifact));
   for (size_t i = 0; i < moe_artifact_num_inputs(artifact); ++i)
     print("input", moe_artifact_input(artifact, i));
   for (size_t i = 0; i < moe_artifact_num_outputs(artifact); ++i)
@@ -59,6 +61,7 @@ int main(int argc, char **argv) {
   std::vector<std::string> inputSpecs, outputSpecs;
   int64_t printMax = 1024;
   bool signature = false;
+  std::string device;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -76,6 +79,8 @@ int main(int argc, char **argv) {
         return fail("--print-max needs a non-negative number");
     } else if (arg == "--signature")
       signature = true;
+    else if (startsWith(arg, "--device="))
+      device = arg.substr(9);
     else if (startsWith(arg, "-"))
       return fail("unknown option " + arg + "\n" + kUsage);
     else if (model.empty())
@@ -87,7 +92,7 @@ int main(int argc, char **argv) {
     return fail(std::string("no model given\n") + kUsage);
 
   LoadedArtifact artifact;
-  Status status = artifact.load(model, "moe-run");
+  Status status = artifact.load(model, "moe-run", device);
   if (!status.ok)
     return fail(status.message);
   if (signature) {

@@ -58,7 +58,10 @@ typedef struct moe_tensor {
 
 typedef struct moe_artifact moe_artifact;
 
-/* Loads the library at `path` and maps `<path>.weights`. */
+/* Loads the library at `path` and maps `<path>.weights`. A CUDA artifact
+ * loads without a GPU (its signature can be read anywhere); the driver
+ * (libcuda.so.1, or MOE_CUDA_DRIVER) is opened by its first run, which fails
+ * with a message saying why when there is none. */
 moe_error *moe_artifact_load(const char *path, moe_artifact **out);
 void moe_artifact_free(moe_artifact *artifact);
 
@@ -78,6 +81,11 @@ typedef struct moe_layer_info {
 } moe_layer_info;
 size_t moe_artifact_num_layers(const moe_artifact *artifact);
 moe_layer_info moe_artifact_layer(const moe_artifact *artifact, size_t index);
+
+/* Where the artifact runs: "cpu" or "cuda"; for CUDA, the GPU architecture
+ * it was compiled for ("sm_90a"), else "". */
+const char *moe_artifact_device(const moe_artifact *artifact);
+const char *moe_artifact_arch(const moe_artifact *artifact);
 
 /* Runs the artifact. `inputs` are read in place. For each output, a NULL
  * `data` asks the runtime to allocate it (free it with moe_free), a non-NULL

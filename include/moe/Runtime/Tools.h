@@ -43,11 +43,13 @@ Status fromRuntime(const moe_tensor &tensor, HostTensor &out);
 
 /// A loaded artifact. A path to a model (`.onnx`, `.onnxtext`, `.mlir`) is
 /// first compiled with the moe-opt beside the running tool (or on PATH) into
-/// a temporary folder that goes away with the object.
+/// a temporary folder that goes away with the object, for `device` ("cpu"
+/// when empty). A library must have been compiled for `device`, when given.
 class LoadedArtifact {
 public:
   ~LoadedArtifact();
-  Status load(const std::string &path, const std::string &tool);
+  Status load(const std::string &path, const std::string &tool,
+              const std::string &device = "");
   moe_artifact *get() const { return artifact; }
 
 private:
