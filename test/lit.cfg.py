@@ -46,3 +46,22 @@ if not config.moe_enable_compiler:
 for tool in ("FileCheck", "not", "count"):
     if not shutil.which(tool, path=config.environment["PATH"]):
         lit_config.fatal(f"lit needs {tool}; install llvm-19-tools")
+
+# The CUDA toolkit: ptxas assembles the CUDA target's kernels (without it the
+# artifacts carry PTX only), and its driver stub exercises the runtime's
+# driver loading on machines without a GPU.
+cuda_root = next((r for r in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+                              "/usr/local/cuda") if r and os.path.isdir(r)), None)
+ptxas = shutil.which("ptxas", path=os.path.join(cuda_root, "bin") if cuda_root else None) \
+    or shutil.which("ptxas")
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+else:
+    lit_config.note("no ptxas: the CUDA target's kernels are not assembled by these tests")
+if cuda_root and os.path.exists(os.path.join(cuda_root, "nvvm", "libdevice", "libdevice.10.bc")):
+    config.available_features.add("libdevice")
+stub = os.path.join(cuda_root, "lib64", "stubs", "libcuda.so") if cuda_root else ""
+if stub and os.path.exists(stub):
+    config.available_features.add("cuda-stub")
+    config.substitutions.append(("%cuda_stub", stub))
