@@ -149,4 +149,35 @@ def MoEOffloadToGPU : Pass<"moe-offload-to-gpu", "::mlir::ModuleOp"> {
   ];
 }
 
+def MoEMatmulsToMma : Pass<"moe-matmuls-to-mma", "::mlir::func::FuncOp"> {
+  let summary = "Tensor-core kernels (mma.sync m16n8k16) for f32 matmuls on memrefs";
+  let description = [{
+    The CUDA target's GEMMs in reduced precision. Each f32 `linalg.matmul_transpose_b`
+    (`C += A W^T`, the expert projections) and `linalg.matmul` (`C += A B`) on
+    memrefs whose reduction size `K` is static and a multiple of 16 becomes a
+    `gpu.launch`: a block of 4 warps computes a 16 x 128 tile of `C`, each warp
+    16 x 32 as four `mma.sync.aligned.m16n8k16.row.col.f32.{bf16|f16}` per step of
+    16 along `K`, emitted with `llvm.inline_asm` (MLIR 19's nvgpu.mma.sync has no
+    bf16). Operands are rounded to the compute type as they are loaded, and
+    accumulation is f32. Rows and columns past `M` and `N` (which may be dynamic)
+    load zeros and are not stored. Fragment layouts follow the PTX ISA (9.7.14.5.8,
+    "Matrix Fragments for mma.m16n8k16 with floating point type").
+
+    ```
+    moe-opt bufferized.mlir --moe-matmuls-to-mma=precision=bf16
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"bf16\"",
+           "Compute type of the operands: bf16 or fp16">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

@@ -141,7 +141,7 @@ struct moe_artifact {
   int64_t weightDims[1] = {0};
   // CUDA artifacts: the architecture compiled for, the kernel image, and,
   // once a run has readied them, the module reference and device weights.
-  std::string cudaArch;
+  std::string cudaArch, cudaPrecision;
   const moe::cuda::Image *image = nullptr;
   std::mutex deviceMutex;
   bool imageAcquired = false;
@@ -174,7 +174,8 @@ moe_error *parseSignature(const std::string &path, const char *text,
     words >> role;
     if (role == "target") {
       std::string device;
-      if (!(words >> device >> artifact.cudaArch) || device != "cuda")
+      if (!(words >> device >> artifact.cudaArch >> artifact.cudaPrecision) ||
+          device != "cuda")
         return fail(path + ": malformed signature line '" + line + "'");
       continue;
     }

@@ -467,6 +467,14 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
                                  "back end knows (sm_80, sm_90, sm_90a...)";
   if (!cuda && kind == EmitKind::Ptx)
     return module.emitError("--emit=ptx needs --target=cuda");
+  if (options.precision != "fp32" && options.precision != "bf16" &&
+      options.precision != "fp16")
+    return module.emitError() << "--precision=" << options.precision
+                              << " is not one of fp32, bf16, fp16";
+  if (!cuda && options.precision != "fp32")
+    return module.emitError() << "--precision=" << options.precision
+                              << " needs --target=cuda (the CPU computes in "
+                                 "fp32)";
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
@@ -478,7 +486,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     return failure();
   *signature += describeLayers(module);
   if (cuda)
-    *signature += "target cuda " + options.arch + "\n";
+    *signature += "target cuda " + options.arch + " " + options.precision + "\n";
   if (failed(runPassPipeline(module, kTensorPipeline)))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
@@ -502,7 +510,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   entry.removeResAttrsAttr();
   std::string openmp, ptx;
   if (cuda) {
-    FailureOr<std::string> kernels = lowerForCuda(module, options.arch);
+    FailureOr<std::string> kernels =
+        lowerForCuda(module, options.arch, options.precision);
     if (failed(kernels))
       return failure();
     ptx = std::move(*kernels);

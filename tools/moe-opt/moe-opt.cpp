@@ -55,6 +55,13 @@ llvm::cl::opt<std::string>
                         "sm_90a (default)"),
          llvm::cl::init("sm_90a"), llvm::cl::cat(compileCategory));
 
+llvm::cl::opt<std::string> precision(
+    "precision",
+    llvm::cl::desc("Compute type of --target=cuda's matmuls for f32 models: "
+                   "fp32 (default, CUDA cores), bf16 or fp16 (tensor cores, "
+                   "f32 accumulation)"),
+    llvm::cl::init("fp32"), llvm::cl::cat(compileCategory));
+
 llvm::cl::opt<unsigned> optLevel(
     "O", llvm::cl::desc("Optimisation level of --emit: -O0 .. -O3"),
     llvm::cl::Prefix, llvm::cl::init(2), llvm::cl::cat(compileCategory));
@@ -123,6 +130,8 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   }
   mlir::MLIRContext context(registry);
   context.allowUnregisteredDialects(false);
+  // Errors say what is at fault; a dump of the module they arose in is noise.
+  context.printOpOnDiagnostic(false);
   FileDiagnostics diagnostics(context, inputPath);
   mlir::OwningOpRef<mlir::ModuleOp> module =
       loadModule(context, inputPath, options);
@@ -134,6 +143,7 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   targetOptions.optLevel = optLevel;
   targetOptions.cpu = mcpu;
   targetOptions.arch = arch;
+  targetOptions.precision = precision;
   return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);
 }
 

@@ -34,6 +34,10 @@ struct TargetOptions {
   std::string cpu = "x86-64-v3";
   /// The GPU architecture of the CUDA target (`--arch`): sm_80, sm_90, sm_90a.
   std::string arch = "sm_90a";
+  /// The compute type of the CUDA target's matmuls for f32 models
+  /// (`--precision`): fp32 (CUDA cores), or bf16 / fp16 (tensor cores, f32
+  /// accumulation).
+  std::string precision = "fp32";
 };
 
 /// Runs the textual pass `pipeline` (anchored on the module, without the

@@ -28,11 +28,13 @@ namespace moe {
 /// Whether LLVM's NVPTX back end supports `arch` (sm_80, sm_90, sm_90a...).
 bool isKnownCudaArch(llvm::StringRef arch);
 
-/// Moves the work of the bufferized `module` into one gpu.module of kernels,
-/// lowers the host code to the LLVM dialect with kernel launches and buffer
-/// allocations as calls into the runtime, and returns the kernels' PTX.
+/// Moves the work of the bufferized `module` into one gpu.module of kernels
+/// (matmuls on tensor cores unless `precision` is fp32), lowers the host code
+/// to the LLVM dialect with kernel launches and buffer allocations as calls
+/// into the runtime, and returns the kernels' PTX.
 mlir::FailureOr<std::string> lowerForCuda(mlir::ModuleOp module,
-                                          llvm::StringRef arch);
+                                          llvm::StringRef arch,
+                                          llvm::StringRef precision);
 
 /// The path of ptxas (CUDA_HOME, CUDA_PATH, /usr/local/cuda, then PATH), if
 /// there is one.

@@ -47,9 +47,15 @@ bool touchesMemory(Operation *op) {
   return walk.wasInterrupted();
 }
 
-bool holdsParallelLoop(Operation *op) {
+/// Whether `op` holds a parallel loop or a kernel already launched (a tensor
+/// core matmul), which must stay launches of their own.
+bool holdsKernelWork(Operation *op) {
   return op
-      ->walk([](scf::ParallelOp) { return WalkResult::interrupt(); })
+      ->walk([](Operation *nested) {
+        return isa<scf::ParallelOp, gpu::LaunchOp>(nested)
+                   ? WalkResult::interrupt()
+                   : WalkResult::advance();
+      })
       .wasInterrupted();
 }
 
@@ -174,7 +180,7 @@ LogicalResult offloadBlock(Block &block) {
     if (isa<gpu::LaunchOp>(op) || !touchesMemory(&op))
       continue;
     if (op.getNumRegions() > 0 &&
-        (holdsParallelLoop(&op) || op.getNumResults() > 0)) {
+        (holdsKernelWork(&op) || op.getNumResults() > 0)) {
       for (Region &region : op.getRegions())
         for (Block &nested : region)
           if (failed(offloadBlock(nested)))

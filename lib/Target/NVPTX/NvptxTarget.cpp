@@ -290,7 +290,8 @@ bool isKnownCudaArch(llvm::StringRef arch) {
   return subtarget && subtarget->isCPUStringValid(arch);
 }
 
-FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch) {
+FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
+                                    llvm::StringRef precision) {
   LLVMInitializeNVPTXTargetInfo();
   LLVMInitializeNVPTXTarget();
   LLVMInitializeNVPTXTargetMC();
@@ -300,9 +301,13 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch) {
   registerLLVMDialectTranslation(*ctx);
   registerNVVMDialectTranslation(*ctx);
   registerGPUDialectTranslation(*ctx);
+  std::string mma =
+      precision == "fp32"
+          ? ""
+          : ("func.func(moe-matmuls-to-mma{precision=" + precision + "}), ").str();
   if (failed(runPassPipeline(
-          module, "func.func(convert-linalg-to-parallel-loops), "
-                  "moe-offload-to-gpu, gpu-kernel-outlining")) ||
+          module, mma + "func.func(convert-linalg-to-parallel-loops), "
+                        "moe-offload-to-gpu, gpu-kernel-outlining")) ||
       failed(mergeKernelModules(module)))
     return failure();
   std::string libdevice = findLibdevice();
