@@ -79,6 +79,9 @@ public:
   Artifact(const Artifact &) = delete;
   Artifact &operator=(const Artifact &) = delete;
 
+  std::string device() const { return moe_artifact_device(artifact); }
+  std::string arch() const { return moe_artifact_arch(artifact); }
+
   py::list inputs() const {
     py::list out;
     for (size_t i = 0; i < moe_artifact_num_inputs(artifact); ++i)
@@ -145,6 +148,8 @@ PYBIND11_MODULE(_runtime, m) {
   m.doc() = "Loads and runs compiled moe-mlir artifacts.";
   py::class_<Artifact>(m, "Artifact")
       .def(py::init<const std::string &>(), py::arg("path"))
+      .def("device", &Artifact::device)
+      .def("arch", &Artifact::arch)
       .def("inputs", &Artifact::inputs)
       .def("outputs", &Artifact::outputs)
       .def("run", &Artifact::run, py::arg("feeds"));

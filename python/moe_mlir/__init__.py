@@ -96,6 +96,9 @@ class Artifact:
         self.inputs = [NodeArg(i["name"], i["shape"], i["dtype"]) for i in self._native.inputs()]
         self.outputs = [NodeArg(o["name"], o["shape"], o["dtype"])
                         for o in self._native.outputs()]
+        # "cpu" or "cuda", and for CUDA the GPU architecture compiled for.
+        self.device = self._native.device()
+        self.arch = self._native.arch() or None
         if _owned_dir is not None:
             self._cleanup = weakref.finalize(self, shutil.rmtree, _owned_dir, True)
 
@@ -106,11 +109,13 @@ class Artifact:
 def compile(model, *, target="cpu", arch=None, output=None, precision=None, options=()):
     """Compiles `model` (a path to .onnx / .onnxtext / .mlir, or ONNX bytes) and returns
     its Artifact. Without `output` the files go to a temporary folder that lives as
-    long as the Artifact. `arch` is the processor for the CPU (`--mcpu`); `options`
+    long as the Artifact. `target` is "cpu" or "cuda"; `arch` is the processor for the
+    CPU (`--mcpu`) or the GPU architecture for CUDA (`--arch`, default sm_90a);
+    `precision` is CUDA's matmul compute type ("fp32", "bf16", "fp16"); `options`
     are further moe-opt flags."""
-    if target != "cpu":
-        raise CompileError(f"target {target!r} is not supported yet (targets: 'cpu')")
-    if precision not in (None, "fp32"):
+    if target not in ("cpu", "cuda"):
+        raise CompileError(f"target {target!r} is not supported (targets: 'cpu', 'cuda')")
+    if target == "cpu" and precision not in (None, "fp32"):
         raise CompileError(f"precision {precision!r} is not supported on the CPU (fp32 only)")
     work = tempfile.mkdtemp(prefix="moe_mlir-")
     try:
@@ -125,7 +130,9 @@ def compile(model, *, target="cpu", arch=None, output=None, precision=None, opti
         library = os.fspath(output) if output is not None else os.path.join(work, "model.so")
         args = [source, "--emit=lib", f"--target={target}", "-o", library, *options]
         if arch:
-            args.append(f"--mcpu={arch}")
+            args.append(f"--mcpu={arch}" if target == "cpu" else f"--arch={arch}")
+        if precision:
+            args.append(f"--precision={precision}")
         _moe_opt(args)
         if output is not None:
             shutil.rmtree(work, True)
@@ -138,17 +145,22 @@ def compile(model, *, target="cpu", arch=None, output=None, precision=None, opti
 
 class InferenceSession:
     """Runs a compiled model the way onnxruntime.InferenceSession does. `model` is an
-    Artifact, the path of a compiled library (.so), or a model compile() takes."""
+    Artifact, the path of a compiled library (.so), or a model compile() takes (for
+    `device`: "cpu" or "cuda"). A CUDA session needs a GPU and its driver when it
+    runs, not before."""
 
     def __init__(self, model, device="cpu"):
-        if device != "cpu":
-            raise ValueError(f"device {device!r} is not supported yet (devices: 'cpu')")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device {device!r} is not supported (devices: 'cpu', 'cuda')")
         if isinstance(model, Artifact):
             self._artifact = model
         elif isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".so"):
             self._artifact = Artifact(model)
         else:
-            self._artifact = compile(model)
+            self._artifact = compile(model, target=device)
+        if self._artifact.device != device:
+            raise ValueError(f"{self._artifact.path} is compiled for {self._artifact.device}, "
+                             f"not for device {device!r}")
 
     @property
     def artifact(self):

@@ -1,6 +1,7 @@
 """The moe_mlir package: every fixture compiled and run against its numpy reference and
 ONNX Runtime, the signature queries, the IR entry points and every error path."""
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -148,8 +149,11 @@ def test_unknown_output(silu):
 def test_compile_errors(tmp_path):
     with pytest.raises(moe_mlir.CompileError, match="error"):
         moe_mlir.compile(b"this is not an onnx model")
-    with pytest.raises(moe_mlir.CompileError, match="target 'cuda' is not supported yet"):
-        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="cuda")
+    with pytest.raises(moe_mlir.CompileError, match="target 'tpu' is not supported"):
+        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="tpu")
+    with pytest.raises(moe_mlir.CompileError, match="--precision=int4 is not one of"):
+        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="cuda",
+                         precision="int4")
     with pytest.raises(moe_mlir.CompileError, match="precision 'bf16'"):
         moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", precision="bf16")
     with pytest.raises(FileNotFoundError):
@@ -158,6 +162,28 @@ def test_compile_errors(tmp_path):
         moe_mlir.InferenceSession(str(tmp_path / "missing.so"))
     with pytest.raises(moe_mlir.CompileError, match="does not refer to a registered pass"):
         moe_mlir.run_pipeline("module {}", "builtin.module(no-such-pass)")
+
+
+@pytest.mark.skipif(not pathlib.Path("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc").exists()
+                    and not os.environ.get("CUDA_HOME"), reason="no CUDA toolkit (libdevice)")
+def test_cuda_session_without_driver(monkeypatch, silu):
+    artifact = moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="cuda",
+                                arch="sm_80", precision="bf16")
+    assert (artifact.device, artifact.arch) == ("cuda", "sm_80")
+    assert [i.name for i in artifact.inputs] == ["x", "router_probs"]
+    with pytest.raises(ValueError, match="compiled for cuda, not for device 'cpu'"):
+        moe_mlir.InferenceSession(artifact)
+    with pytest.raises(ValueError, match="compiled for cpu, not for device 'cuda'"):
+        moe_mlir.InferenceSession(silu.artifact, device="cuda")
+    session = moe_mlir.InferenceSession(artifact, device="cuda")
+    # Feeds are checked before the device is touched; then the missing driver is named.
+    with pytest.raises(ValueError, match="input 'x'"):
+        session.run(None, {"x": np.ones((2, 8), np.float32),
+                           "router_probs": np.ones((2, 8), np.float32)})
+    monkeypatch.setenv("MOE_CUDA_DRIVER", "/nonexistent/libcuda.so.1")
+    with pytest.raises(Exception, match="runs on CUDA \\(sm_80\\): no CUDA driver"):
+        session.run(None, {"x": np.ones((2, 16), np.float32),
+                           "router_probs": np.ones((2, 8), np.float32)})
 
 
 def test_readme_example_runs_as_written():
