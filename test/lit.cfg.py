@@ -10,7 +10,7 @@ config.suffixes = [".mlir", ".test", ".onnxtext"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moe_obj_root, "test")
 # Folders that hold other suites or inputs, not lit tests.
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "e2e",
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit",
                    "python", "models", "Inputs", "fuzz"]
 
 path = [config.moe_tools_dir, config.llvm_tools_dir]

@@ -180,4 +180,29 @@ def MoEMatmulsToMma : Pass<"moe-matmuls-to-mma", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"> {
+  let summary = "Run gpu.launch kernels as loops on the host (the CUDA emulator)";
+  let description = [{
+    Executes what `moe-offload-to-gpu` produced on the CPU, so that the CUDA
+    target's lowering (its kernels' index arithmetic, guards, serial launches and
+    read-backs) can be checked against the CPU's numbers without a GPU. Each
+    `gpu.launch` becomes `scf.for` loops over its blocks and threads, outermost to
+    innermost z, y, x of the grid then of the block, with the launch's ids and
+    sizes substituted. This is exact for kernels whose threads do not communicate:
+    a launch holding `gpu.barrier`, shuffles or inline assembly (the tensor-core
+    matmuls) is an error. The runtime call `moe_gpu_read(host, device, bytes)` gets
+    a body that copies the bytes.
+
+    ```
+    moe-opt offloaded.mlir --moe-gpu-launches-to-loops
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

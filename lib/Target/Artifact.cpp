@@ -169,7 +169,7 @@ constexpr llvm::StringLiteral kTensorPipeline =
 /// become OpenMP (or nothing, to run them serially).
 constexpr llvm::StringLiteral kLoweringPipeline =
     "func.func(moe-vectorize-matmuls, convert-linalg-to-loops), @openmp@"
-    "expand-strided-metadata, lower-affine, finalize-memref-to-llvm, "
+    "expand-strided-metadata, lower-affine, arith-expand, finalize-memref-to-llvm, "
     "convert-scf-to-cf, convert-math-to-libm, "
     "convert-vector-to-llvm{reassociate-fp-reductions=true}, "
     "finalize-memref-to-llvm, convert-arith-to-llvm, convert-math-to-llvm, "
@@ -461,6 +461,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
                               EmitKind kind, llvm::StringRef outputPath) {
   MLIRContext *ctx = module.getContext();
   bool cuda = options.device == Device::Cuda;
+  bool emulated = options.device == Device::CudaEmulator;
   if (cuda && !isKnownCudaArch(options.arch))
     return module.emitError() << "--arch=" << options.arch
                               << " is not a GPU architecture LLVM's NVPTX "
@@ -473,8 +474,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
                               << " is not one of fp32, bf16, fp16";
   if (!cuda && options.precision != "fp32")
     return module.emitError() << "--precision=" << options.precision
-                              << " needs --target=cuda (the CPU computes in "
-                                 "fp32)";
+                              << " needs --target=cuda (the CPU and the CUDA "
+                                 "emulator compute in fp32)";
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
@@ -492,10 +493,11 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   // Kernels read every constant from device memory: all of them go to the
   // weights file, which the runtime uploads.
   std::string weights;
-  if (failed(externalizeWeights(module, entry, cuda ? 0 : kExternalizeBytes,
+  if (failed(externalizeWeights(module, entry,
+                                cuda || emulated ? 0 : kExternalizeBytes,
                                 weights)))
     return failure();
-  if (cuda) {
+  if (cuda || emulated) {
     WalkResult left = module.walk([](memref::GetGlobalOp get) {
       get.emitError() << "constant @" << get.getName()
                       << " cannot be placed in device memory";
@@ -516,6 +518,13 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
       return failure();
     ptx = std::move(*kernels);
   } else {
+    // The emulator runs the CUDA target's device mapping, then its kernels
+    // as loops, before the CPU lowering.
+    if (emulated &&
+        failed(runPassPipeline(module,
+                               "func.func(convert-linalg-to-parallel-loops), "
+                               "moe-offload-to-gpu, moe-gpu-launches-to-loops")))
+      return failure();
     openmp = findOpenMPRuntime();
     std::string lowering = kLoweringPipeline.str();
     lowering.replace(lowering.find("@openmp@"), 8,

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compiles fixture models (test/models/<name>) with `moe-opt --emit=lib --target=cpu`, runs
+"""Compiles fixture models (test/models/<name>) with `moe-opt --emit=lib --target=cpu` (or
+another target that makes CPU artifacts, `--target=cuda-emulator`), runs
 each compiled artifact with `moe-run` at every token count in the fixture's manifest (one
 artifact serves them all), and compares the outputs with the numpy references under the
 manifest's tolerance, and with ONNX Runtime where it runs the form and is installed.
@@ -32,7 +33,7 @@ def check_model(args, model_dir: pathlib.Path, work: pathlib.Path) -> bool:
     library = work / f"{name}.so"
     compiled = subprocess.run(
         [str(args.bin / "moe-opt"), str(model_dir / manifest["model"]), "--emit=lib",
-         "--target=cpu", f"-O{args.opt}", "-o", str(library)],
+         f"--target={args.target}", f"-O{args.opt}", "-o", str(library)],
         capture_output=True, text=True)
     if compiled.returncode != 0:
         print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
@@ -80,6 +81,8 @@ def main() -> int:
     parser.add_argument("--bin", required=True, type=pathlib.Path,
                         help="folder holding moe-opt and moe-run")
     parser.add_argument("--opt", default=2, type=int, help="optimisation level, 0..3")
+    parser.add_argument("--target", default="cpu", choices=("cpu", "cuda-emulator"),
+                        help="moe-opt's --target")
     parser.add_argument("models", nargs="+", type=pathlib.Path)
     args = parser.parse_args()
     ok = True

@@ -46,7 +46,10 @@ llvm::cl::opt<std::string> emit(
     llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string>
-    target("target", llvm::cl::desc("Target of --emit: cpu or cuda"),
+    target("target",
+           llvm::cl::desc("Target of --emit: cpu, cuda, or cuda-emulator (the "
+                          "CUDA lowering with its kernels run as loops on the "
+                          "CPU, to check its numbers without a GPU)"),
            llvm::cl::init("cpu"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string>
@@ -115,9 +118,9 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
                  << " is not one of lib, obj, llvm, mlir, ptx\n";
     return mlir::failure();
   }
-  if (target != "cpu" && target != "cuda") {
+  if (target != "cpu" && target != "cuda" && target != "cuda-emulator") {
     llvm::errs() << "moe-opt: --target=" << target
-                 << " is not supported (targets: cpu, cuda)\n";
+                 << " is not supported (targets: cpu, cuda, cuda-emulator)\n";
     return mlir::failure();
   }
   if (optLevel > 3) {
@@ -138,8 +141,9 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   if (!module)
     return mlir::failure();
   moe::TargetOptions targetOptions;
-  targetOptions.device =
-      target == "cuda" ? moe::Device::Cuda : moe::Device::Cpu;
+  targetOptions.device = target == "cuda" ? moe::Device::Cuda
+                         : target == "cuda-emulator" ? moe::Device::CudaEmulator
+                                                     : moe::Device::Cpu;
   targetOptions.optLevel = optLevel;
   targetOptions.cpu = mcpu;
   targetOptions.arch = arch;

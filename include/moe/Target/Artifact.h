@@ -24,7 +24,10 @@ namespace moe {
 /// What `moe-opt --emit=...` writes. Ptx is the CUDA target's kernels only.
 enum class EmitKind { Mlir, Llvm, Object, Library, Ptx };
 
-enum class Device { Cpu, Cuda };
+/// Where the artifact's work runs. CudaEmulator is the CUDA target's lowering
+/// with its kernels run as loops on the host: a CPU artifact that computes
+/// what the GPU would (with fp32 matmuls), for checking without a GPU.
+enum class Device { Cpu, Cuda, CudaEmulator };
 
 struct TargetOptions {
   Device device = Device::Cpu;

@@ -1,0 +1,52 @@
+// RUN: moe-opt %s --split-input-file --moe-gpu-launches-to-loops --verify-diagnostics | FileCheck %s
+
+// A launch runs its body once per (block, thread): loops over the grid's z, y, x,
+// then the block's, with the ids and sizes substituted.
+// CHECK-LABEL: func.func @launch
+// CHECK-SAME:    (%[[OUT:.*]]: memref<?xf32>, %[[BLOCKS:.*]]: index)
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK:             scf.for %[[BX:.*]] = %{{.*}} to %[[BLOCKS]] step
+// CHECK:               scf.for
+// CHECK:                 scf.for
+// CHECK:                   scf.for %[[TX:.*]] = %{{.*}} to %[[C256:.*]] step
+// CHECK:                     %[[ROW:.*]] = arith.muli %[[BX]], %[[C256]]
+// CHECK:                     %[[ID:.*]] = arith.addi %[[ROW]], %[[TX]]
+// CHECK:                     memref.store %{{.*}}, %[[OUT]][%[[ID]]]
+// CHECK-NOT:     gpu.launch
+func.func @launch(%out: memref<?xf32>, %blocks: index) {
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  %v = arith.constant 2.0 : f32
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %blocks, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c256, %sy = %c1, %sz = %c1) {
+    %row = arith.muli %bx, %sx : index
+    %id = arith.addi %row, %tx : index
+    memref.store %v, %out[%id] : memref<?xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// The runtime's read-back becomes a copy in host memory.
+// CHECK-LABEL: func.func private @moe_gpu_read
+// CHECK-SAME:    (%[[DST:.*]]: index, %[[SRC:.*]]: index, %[[N:.*]]: index)
+// CHECK:         %[[D:.*]] = llvm.inttoptr
+// CHECK:         %[[S:.*]] = llvm.inttoptr
+// CHECK:         "llvm.intr.memcpy"(%[[D]], %[[S]], %{{.*}}) <{isVolatile = false}>
+func.func private @moe_gpu_read(index, index, index)
+
+// -----
+
+func.func @communicating(%a: i32, %b: i32) {
+  %c1 = arith.constant 1 : index
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    // expected-error @+1 {{'llvm.inline_asm' lets the threads of a kernel communicate, so the CUDA emulator cannot run it (tensor-core matmuls need --precision=fp32 there)}}
+    %r = llvm.inline_asm "mov.b32 $0, $1;", "=r,r" %a : (i32) -> i32
+    gpu.terminator
+  }
+  return
+}
