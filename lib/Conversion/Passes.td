@@ -65,15 +65,17 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
     - `moe.route`: per token, the scores (softmax over all experts, the logits, or
       sigmoid), the correction bias, grouped pre-selection, `k` passes of arg-max
       (ties to the lower id), then softmax over the chosen logits, renormalisation and
-      scale; with a capacity factor, a second pass in token order drops the
-      assignments over capacity;
+      scale, each token in its own iteration with its own scratch row, the loop marked
+      `moe.independent_iterations`; with a capacity factor, a second pass in token
+      order drops the assignments over capacity;
     - `moe.dispatch`: a histogram of the ids, its exclusive prefix sum (`offsets`),
       one stable pass that gives every assignment its row, and a gather of the rows;
     - `moe.experts`: one `scf.for` over experts; each runs `linalg.matmul_transpose_b`
       on its own slice of rows only (bias, activation and gate/up split as
       `linalg.generic`), so the work grows with tokens x k, not tokens x experts;
-    - `moe.combine`: the inverse permutation, then one `linalg.generic` summing the
-      weighted rows of each token in ascending `j`.
+    - `moe.combine`: the inverse permutation (a loop marked
+      `moe.independent_iterations`), then one `linalg.generic` summing the weighted
+      rows of each token in ascending `j`.
 
     ```
     moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-linalg
@@ -121,9 +123,11 @@ def MoEOffloadToGPU : Pass<"moe-offload-to-gpu", "::mlir::ModuleOp"> {
     The CUDA target's first GPU step, run on bufferized code after
     `convert-linalg-to-parallel-loops`. In every function of the module:
 
-    - each outermost `scf.parallel` without results becomes a `gpu.launch` over its
-      iteration space, linearised: blocks of 256 threads, one iteration per thread,
-      threads past the end doing nothing;
+    - each outermost `scf.parallel` without results, and each `scf.for` marked
+      `moe.independent_iterations` (routing's per-token loop, the inversion of the
+      dispatch permutation), becomes a `gpu.launch` over its iteration space,
+      linearised: blocks of 256 threads, one iteration per thread, threads past the
+      end doing nothing;
     - an operation that reads or writes memory and holds no parallel loop (a serial
       `scf.for`, a `memref.store`, a scalar loop nest) becomes a one-thread launch,
       so that every access to a buffer happens on the device;

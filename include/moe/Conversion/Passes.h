@@ -14,6 +14,12 @@ class FuncOp;
 
 namespace moe {
 
+/// A unit attribute on an `scf.for` whose iterations read and write disjoint
+/// elements (routing's per-token loop): moe-offload-to-gpu runs one iteration
+/// per GPU thread.
+constexpr llvm::StringLiteral kIndependentIterations =
+    "moe.independent_iterations";
+
 #define GEN_PASS_DECL
 #include "lib/Conversion/Passes.h.inc"
 

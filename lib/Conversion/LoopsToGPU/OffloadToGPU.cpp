@@ -80,17 +80,18 @@ void launchSerial(Operation *op) {
   op->moveBefore(terminator);
 }
 
-/// One thread per iteration of `loop`, whose iteration space is linearised in
-/// row-major order of its induction variables.
-void launchParallel(scf::ParallelOp loop) {
+/// One thread per iteration of the loop nest `loop` (bounds `lbs`, `ubs`,
+/// `steps`, induction variables `ivs`, body `body` without its terminator),
+/// whose iteration space is linearised in row-major order.
+void launchParallel(Operation *loop, ValueRange lbs, ValueRange ubs,
+                    ValueRange steps, ValueRange ivs, Block *body) {
   OpBuilder b(loop);
-  Location loc = loop.getLoc();
+  Location loc = loop->getLoc();
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
   SmallVector<Value> trips;
   Value total = one;
-  for (auto [lb, ub, step] : llvm::zip(loop.getLowerBound(), loop.getUpperBound(),
-                                       loop.getStep())) {
+  for (auto [lb, ub, step] : llvm::zip(lbs, ubs, steps)) {
     Value span = b.create<arith::SubIOp>(loc, ub, lb);
     Value trip = b.create<arith::CeilDivSIOp>(loc, span, step);
     trip = b.create<arith::MaxSIOp>(loc, trip, zero);
@@ -108,21 +109,26 @@ void launchParallel(scf::ParallelOp loop) {
   Value inRange =
       in.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, id, total);
   auto guard = in.create<scf::IfOp>(loc, inRange, /*withElseRegion=*/false);
-  OpBuilder body = guard.getThenBodyBuilder();
+  OpBuilder inner = guard.getThenBodyBuilder();
   IRMapping mapping;
   Value rest = id;
   for (int64_t i = static_cast<int64_t>(trips.size()) - 1; i >= 0; --i) {
-    Value index = i == 0 ? rest : body.create<arith::RemSIOp>(loc, rest, trips[i]);
+    Value index =
+        i == 0 ? rest : inner.create<arith::RemSIOp>(loc, rest, trips[i]);
     if (i > 0)
-      rest = body.create<arith::DivSIOp>(loc, rest, trips[i]);
-    Value iv = body.create<arith::AddIOp>(
-        loc, loop.getLowerBound()[i],
-        body.create<arith::MulIOp>(loc, index, loop.getStep()[i]));
-    mapping.map(loop.getInductionVars()[i], iv);
+      rest = inner.create<arith::DivSIOp>(loc, rest, trips[i]);
+    Value iv = inner.create<arith::AddIOp>(
+        loc, lbs[i], inner.create<arith::MulIOp>(loc, index, steps[i]));
+    mapping.map(ivs[i], iv);
   }
-  for (Operation &op : loop.getBody()->without_terminator())
-    body.clone(op, mapping);
-  loop.erase();
+  for (Operation &op : body->without_terminator())
+    inner.clone(op, mapping);
+  loop->erase();
+}
+
+void launchParallel(scf::ParallelOp loop) {
+  launchParallel(loop, loop.getLowerBound(), loop.getUpperBound(),
+                 loop.getStep(), loop.getInductionVars(), loop.getBody());
 }
 
 /// The first operation of the function `op` is in, where host scalars go so
@@ -170,6 +176,13 @@ LogicalResult offloadBlock(Block &block) {
       launchParallel(loop);
       continue;
     }
+    if (auto loop = dyn_cast<scf::ForOp>(op);
+        loop && loop.getNumResults() == 0 &&
+        loop->hasAttr(::moe::kIndependentIterations)) {
+      launchParallel(loop, loop.getLowerBound(), loop.getUpperBound(),
+                     loop.getStep(), loop.getInductionVar(), loop.getBody());
+      continue;
+    }
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
       readBack(load);
       continue;
@@ -206,6 +219,19 @@ struct MoEOffloadToGPU
         if (failed(offloadBlock(block)))
           return signalPassFailure();
     }
+    // Kernels get their buffers from the host: one allocated per thread
+    // would need device-side malloc.
+    WalkResult inKernel = module.walk([](gpu::LaunchOp launch) {
+      WalkResult alloc = launch.getBody().walk([](memref::AllocOp op) {
+        op.emitError("a buffer allocated inside work that runs on the GPU; "
+                     "the CUDA target needs it allocated outside the loop");
+        return WalkResult::interrupt();
+      });
+      return alloc.wasInterrupted() ? WalkResult::interrupt()
+                                    : WalkResult::advance();
+    });
+    if (inKernel.wasInterrupted())
+      return signalPassFailure();
     bool reads = false;
     module.walk([&](func::CallOp call) {
       reads |= call.getCallee() == kReadFunction;

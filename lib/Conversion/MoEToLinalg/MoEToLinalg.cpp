@@ -79,8 +79,11 @@ struct Emitter {
     return b.create<linalg::FillOp>(loc, value, empty).getResult(0);
   }
   /// `for i in [lb, ub)` carrying `iterArgs`; `body` returns the next values.
+  /// `independent` marks a loop whose iterations touch disjoint elements
+  /// (`moe.independent_iterations`), which the GPU runs one per thread.
   ValueRange loop(Value lb, Value ub, ValueRange iterArgs,
-                  function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+                  function_ref<SmallVector<Value>(Value, ValueRange)> body,
+                  bool independent = false) {
     auto forOp = b.create<scf::ForOp>(
         loc, lb, ub, index(1), iterArgs,
         [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
@@ -90,6 +93,8 @@ struct Emitter {
           SmallVector<Value> next = body(iv, args);
           b.create<scf::YieldOp>(loc, next);
         });
+    if (independent)
+      forOp->setAttr(::moe::kIndependentIterations, b.getUnitAttr());
     return forOp.getResults();
   }
   /// `then` when `cond` holds, else `values` unchanged.
@@ -160,11 +165,14 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     Value ids = rewriter.create<tensor::EmptyOp>(
         e.loc, ArrayRef<int64_t>{logitsType.getDimSize(0), k}, idType,
         dynamicTokens);
+    // Each token has its own scratch row, so tokens are independent.
     Value scratch = rewriter.create<tensor::EmptyOp>(
-        e.loc, ArrayRef<int64_t>{columns}, ct);
+        e.loc, ArrayRef<int64_t>{logitsType.getDimSize(0), columns}, ct,
+        dynamicTokens);
     int64_t groups = routing.getNumGroups();
     Value groupScratch = rewriter.create<tensor::EmptyOp>(
-        e.loc, ArrayRef<int64_t>{groups}, ct);
+        e.loc, ArrayRef<int64_t>{logitsType.getDimSize(0), groups}, ct,
+        dynamicTokens);
     Value c0 = e.index(0), cols = e.index(columns);
     Value negInf = e.real(ct, -INFINITY);
     Value nan = e.real(ct, NAN), zero = e.real(ct, 0.0);
@@ -217,16 +225,16 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                        if (bias)
                          v = rewriter.create<arith::AddFOp>(
                              e.loc, v, e.convert(e.get(bias, {c}), ct));
-                       return {e.set(v, a[0], {c})};
+                       return {e.set(v, a[0], {t, c})};
                      })[0];
           if (groups > 1)
-            s = keepBestGroups(e, routing, s, g, columns);
+            s = keepBestGroups(e, routing, s, g, t, columns);
           // k passes of arg-max.
           for (int64_t j = 0; j < k; ++j) {
             ValueRange best = e.loop(
                 c0, cols, {negInf, e.index(-1)},
                 [&](Value c, ValueRange a) -> SmallVector<Value> {
-                  Value v = e.get(s, {c});
+                  Value v = e.get(s, {t, c});
                   Value none = rewriter.create<arith::CmpIOp>(
                       e.loc, arith::CmpIPredicate::slt, a[1], c0);
                   Value better = rewriter.create<arith::CmpFOp>(
@@ -243,13 +251,14 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                 });
             Value chosen = best[1];
             Value cj = e.index(j);
-            s = e.set(nan, s, {chosen});
+            s = e.set(nan, s, {t, chosen});
             w = e.set(e.convert(score(chosen), element), w, {t, cj});
             id = e.set(e.fromIndex(idType, chosen), id, {t, cj});
           }
           w = finishWeights(e, routing, w, t, element, ct);
           return {w, id, s, g};
-        });
+        },
+        /*independent=*/true);
     Value resultWeights = perToken[0], resultIds = perToken[1];
     if (!routing.getCapacityFactor().isZero())
       std::tie(resultWeights, resultIds) =
@@ -261,8 +270,9 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
   /// Masks (to -inf) the selection scores of every expert outside the best
   /// `topk_groups` groups; a group scores its best expert, or its best two
   /// summed with sigmoid routing (DeepSeek-V3).
+  /// `g` is the token's group scratch, updated in place.
   static Value keepBestGroups(Emitter &e, RoutingAttr routing, Value s,
-                              Value g, int64_t columns) {
+                              Value &g, Value t, int64_t columns) {
     OpBuilder &b = e.b;
     int64_t groups = routing.getNumGroups();
     int64_t size = columns / groups;
@@ -278,7 +288,7 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                      b.create<arith::AddIOp>(e.loc, first, e.index(size)),
                      {negInf, negInf},
                      [&](Value c, ValueRange m) -> SmallVector<Value> {
-                       Value v = e.get(s, {c});
+                       Value v = e.get(s, {t, c});
                        Value above = b.create<arith::CmpFOp>(
                            e.loc, arith::CmpFPredicate::OGT, v, m[0]);
                        Value second = b.create<arith::SelectOp>(
@@ -290,14 +300,14 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                  Value groupScore =
                      topTwo ? b.create<arith::AddFOp>(e.loc, top[0], top[1])
                             : top[0];
-                 return {e.set(groupScore, a[0], {gi})};
+                 return {e.set(groupScore, a[0], {t, gi})};
                })[0];
     // The best groups become +inf (chosen); ties go to the lower group.
     for (int64_t i = 0; i < routing.getTopkGroups(); ++i) {
       ValueRange best = e.loop(
           c0, e.index(groups), {negInf, e.index(-1)},
           [&](Value gi, ValueRange a) -> SmallVector<Value> {
-            Value v = e.get(g, {gi});
+            Value v = e.get(g, {t, gi});
             Value open = b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::ONE,
                                                  v, posInf);
             Value none = b.create<arith::CmpIOp>(
@@ -309,18 +319,18 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
             return {b.create<arith::SelectOp>(e.loc, take, v, a[0]),
                     b.create<arith::SelectOp>(e.loc, take, gi, a[1])};
           });
-      g = e.set(posInf, g, {best[1]});
+      g = e.set(posInf, g, {t, best[1]});
     }
     return e.loop(c0, e.index(columns), {s},
                   [&](Value c, ValueRange a) -> SmallVector<Value> {
                     Value gi = b.create<arith::DivUIOp>(e.loc, c, e.index(size));
                     Value kept = b.create<arith::CmpFOp>(
-                        e.loc, arith::CmpFPredicate::OEQ, e.get(g, {gi}),
+                        e.loc, arith::CmpFPredicate::OEQ, e.get(g, {t, gi}),
                         posInf);
                     Value v = b.create<arith::SelectOp>(e.loc, kept,
-                                                        e.get(a[0], {c}),
+                                                        e.get(a[0], {t, c}),
                                                         negInf);
-                    return {e.set(v, a[0], {c})};
+                    return {e.set(v, a[0], {t, c})};
                   })[0];
   }
 
@@ -804,7 +814,8 @@ struct LowerCombine : OpRewritePattern<CombineOp> {
                      [&](Value r, ValueRange args) -> SmallVector<Value> {
                        Value a = e.toIndex(e.get(perm, {r}));
                        return {e.set(r, args[0], {a})};
-                     })[0];
+                     },
+                     /*independent=*/true)[0];
     Type element = resultType.getElementType();
     SmallVector<Value> dynamicTokens;
     if (resultType.isDynamicDim(0))

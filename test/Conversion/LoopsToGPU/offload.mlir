@@ -100,3 +100,42 @@ func.func @stack_buffer(%v: f32) {
   memref.store %v, %a[%c0] : memref<4xf32>
   return
 }
+
+// -----
+
+func.func @allocation_in_kernel(%out: memref<?x4xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    // expected-error @+1 {{a buffer allocated inside work that runs on the GPU; the CUDA target needs it allocated outside the loop}}
+    %a = memref.alloc() : memref<4xf32>
+    memref.dealloc %a : memref<4xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A loop whose iterations are marked independent (routing's per-token loop) runs
+// one iteration per thread, like a parallel loop.
+// CHECK-LABEL: func.func @independent
+// CHECK:         %[[TRIP:.*]] = arith.maxsi
+// CHECK:         gpu.launch
+// CHECK:           %[[ID:.*]] = arith.addi
+// CHECK:           scf.if
+// CHECK:             %[[T:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// CHECK:             scf.for %{{.*}} = %{{.*}} to %{{.*}} step
+// CHECK:               memref.store %{{.*}}, %{{.*}}[%[[T]], %{{.*}}]
+// CHECK-NOT:     moe.independent_iterations
+func.func @independent(%out: memref<?x8xf32>, %n: index, %v: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  scf.for %t = %c0 to %n step %c1 {
+    scf.for %c = %c0 to %c8 step %c1 {
+      memref.store %v, %out[%t, %c] : memref<?x8xf32>
+    }
+  } {moe.independent_iterations}
+  return
+}

@@ -28,19 +28,21 @@ func.func @experts(%rows: tensor<?x16xf32>, %offsets: tensor<9xi32>, %w1: tensor
 
 // -----
 
-// Route: a loop over tokens carrying the weights, the ids and a score scratch; k = 2
+// Route: a loop over tokens carrying the weights, the ids and a score scratch with a
+// row per token, so that its iterations are independent (and marked so); k = 2
 // arg-max passes over the 8 columns, each marking its choice NaN.
 // CHECK-LABEL: func.func @route
-// CHECK:     %[[SCRATCH:.*]] = tensor.empty() : tensor<8xf32>
-// CHECK:     scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (tensor<?x2xf32>, tensor<?x2xi32>, tensor<8xf32>, tensor<1xf32>)
+// CHECK:     %[[SCRATCH:.*]] = tensor.empty(%{{.*}}) : tensor<?x8xf32>
+// CHECK:     scf.for %[[T:.*]] = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x8xf32>, tensor<?x1xf32>)
 // CHECK:       math.exp
 // CHECK:       scf.for
 // CHECK:         arith.cmpf ogt
-// CHECK:       tensor.insert %cst{{.*}} : tensor<8xf32>
+// CHECK:       tensor.insert %cst{{.*}}[%[[T]], %{{.*}}] : tensor<?x8xf32>
 // CHECK:       scf.for
 // CHECK:         arith.cmpf ogt
-// CHECK:       tensor.insert %cst{{.*}} : tensor<8xf32>
+// CHECK:       tensor.insert %cst{{.*}}[%[[T]], %{{.*}}] : tensor<?x8xf32>
 // CHECK:       arith.divf
+// CHECK:     } {moe.independent_iterations}
 func.func @route(%logits: tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>) {
   %w, %ids = moe.route %logits {routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
                : (tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
