@@ -133,8 +133,11 @@ def MoEOffloadToGPU : Pass<"moe-offload-to-gpu", "::mlir::ModuleOp"> {
       so that every access to a buffer happens on the device;
     - a loop that holds parallel loops, or that yields values the host needs, stays
       on the host and its body is treated the same way;
-    - a `memref.load` left on the host (a loop bound, an allocation size) reads the
-      element from device memory through `moe_gpu_read(host, device, bytes)`.
+    - a `memref.load` left on the host (a loop bound, an allocation size) reads
+      device memory through `moe_gpu_read(host, device, bytes)`: a small static buffer
+      that a host loop only reads (the dispatch offsets an expert loop bounds its
+      launches with) is copied whole, once, before the outermost such loop; any other
+      load reads its element.
 
     Allocations stay `memref.alloc`: the CUDA target lowers them to the runtime's
     device allocator. Buffers on the host stack (`memref.alloca`) are rejected, as

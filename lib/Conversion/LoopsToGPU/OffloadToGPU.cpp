@@ -137,31 +137,93 @@ Block &entryBlock(Operation *op) {
   return op->getParentOfType<FunctionOpInterface>().getFunctionBody().front();
 }
 
-/// Replaces a host `memref.load` of device memory with a copy of that element
-/// into a host scalar.
-void readBack(memref::LoadOp load) {
+/// Copies `bytes` at device address `device` to host address `host`.
+void emitRead(OpBuilder &b, Location loc, Value host, Value device, int64_t bytes) {
+  b.create<func::CallOp>(
+      loc, kReadFunction, TypeRange{},
+      ValueRange{host, device, b.create<arith::ConstantIndexOp>(loc, bytes)});
+}
+
+int64_t elementBytes(Type element) {
+  if (isa<IndexType>(element))
+    return 8;
+  return std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
+}
+
+/// The outermost host loop around `load` in which its buffer is only read,
+/// when the buffer is small, static and not viewed through another value:
+/// the whole buffer can then be copied to the host once, before that loop.
+scf::ForOp mirrorLoop(memref::LoadOp load) {
+  constexpr int64_t kMaxMirrorBytes = 64 * 1024;
+  Value buffer = load.getMemRef();
+  auto type = load.getMemRefType();
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
+      type.getNumElements() * elementBytes(type.getElementType()) >
+          kMaxMirrorBytes ||
+      !buffer.getDefiningOp<memref::AllocOp>())
+    return nullptr;
+  for (Operation *user : buffer.getUsers())
+    if (isa<ViewLikeOpInterface>(user) ||
+        isa<memref::ExtractStridedMetadataOp, memref::CastOp>(user))
+      return nullptr;
+  scf::ForOp outermost;
+  for (auto loop = load->getParentOfType<scf::ForOp>(); loop;
+       loop = loop->getParentOfType<scf::ForOp>()) {
+    if (loop->isAncestor(buffer.getDefiningOp()))
+      break;
+    bool onlyRead = llvm::all_of(buffer.getUsers(), [&](Operation *user) {
+      return !loop->isAncestor(user) || isa<memref::LoadOp>(user);
+    });
+    if (!onlyRead)
+      break;
+    outermost = loop;
+  }
+  return outermost;
+}
+
+/// Host copies of device buffers, keyed by buffer and the loop they serve.
+using Mirrors = llvm::DenseMap<std::pair<Value, Operation *>, Value>;
+
+/// Replaces a host `memref.load` of device memory with a read of a host
+/// copy: of the whole buffer, made once before the loop that reads it when
+/// that is safe (an expert loop reading the dispatch offsets), else of the
+/// element alone.
+void readBack(memref::LoadOp load, Mirrors &mirrors) {
   OpBuilder b(load);
   Location loc = load.getLoc();
   MemRefType type = load.getMemRefType();
   Type element = type.getElementType();
-  int64_t bytes = std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
-  if (isa<IndexType>(element))
-    bytes = 8;
+  int64_t bytes = elementBytes(element);
+  OpBuilder atEntry = OpBuilder::atBlockBegin(&entryBlock(load));
+  if (scf::ForOp loop = mirrorLoop(load)) {
+    Value &mirror = mirrors[{load.getMemRef(), loop}];
+    if (!mirror) {
+      mirror = atEntry.create<memref::AllocaOp>(
+          loc, MemRefType::get(type.getShape(), element));
+      OpBuilder before(loop);
+      Value host = before.create<memref::ExtractAlignedPointerAsIndexOp>(loc, mirror);
+      Value device = before.create<memref::ExtractAlignedPointerAsIndexOp>(
+          loc, load.getMemRef());
+      emitRead(before, loc, host, device, type.getNumElements() * bytes);
+    }
+    Value value = b.create<memref::LoadOp>(loc, mirror, load.getIndices());
+    load.replaceAllUsesWith(value);
+    load.erase();
+    return;
+  }
   auto metadata = b.create<memref::ExtractStridedMetadataOp>(loc, load.getMemRef());
   Value linear = metadata.getOffset();
   for (auto [index, stride] : llvm::zip(load.getIndices(), metadata.getStrides()))
     linear = b.create<arith::AddIOp>(loc, linear,
                                      b.create<arith::MulIOp>(loc, index, stride));
   Value base = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, load.getMemRef());
-  Value size = b.create<arith::ConstantIndexOp>(loc, bytes);
   Value address = b.create<arith::AddIOp>(
-      loc, base, b.create<arith::MulIOp>(loc, linear, size));
-
-  OpBuilder atEntry = OpBuilder::atBlockBegin(&entryBlock(load));
+      loc, base,
+      b.create<arith::MulIOp>(loc, linear,
+                              b.create<arith::ConstantIndexOp>(loc, bytes)));
   Value host = atEntry.create<memref::AllocaOp>(loc, MemRefType::get({1}, element));
   Value hostAddress = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, host);
-  b.create<func::CallOp>(loc, kReadFunction, TypeRange{},
-                         ValueRange{hostAddress, address, size});
+  emitRead(b, loc, hostAddress, address, bytes);
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value value = b.create<memref::LoadOp>(loc, host, zero);
   load.replaceAllUsesWith(value);
@@ -169,7 +231,7 @@ void readBack(memref::LoadOp load) {
 }
 
 /// Moves the memory accesses of `block`, a host block, onto the device.
-LogicalResult offloadBlock(Block &block) {
+LogicalResult offloadBlock(Block &block, Mirrors &mirrors) {
   for (Operation &op : llvm::make_early_inc_range(block.without_terminator())) {
     if (auto loop = dyn_cast<scf::ParallelOp>(op);
         loop && loop.getNumResults() == 0) {
@@ -184,7 +246,7 @@ LogicalResult offloadBlock(Block &block) {
       continue;
     }
     if (auto load = dyn_cast<memref::LoadOp>(op)) {
-      readBack(load);
+      readBack(load, mirrors);
       continue;
     }
     if (isa<memref::AllocaOp>(op))
@@ -196,7 +258,7 @@ LogicalResult offloadBlock(Block &block) {
         (holdsKernelWork(&op) || op.getNumResults() > 0)) {
       for (Region &region : op.getRegions())
         for (Block &nested : region)
-          if (failed(offloadBlock(nested)))
+          if (failed(offloadBlock(nested, mirrors)))
             return failure();
       continue;
     }
@@ -215,8 +277,9 @@ struct MoEOffloadToGPU
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
       if (func.isExternal())
         continue;
+      Mirrors mirrors;
       for (Block &block : func.getBody())
-        if (failed(offloadBlock(block)))
+        if (failed(offloadBlock(block, mirrors)))
           return signalPassFailure();
     }
     // Kernels get their buffers from the host: one allocated per thread

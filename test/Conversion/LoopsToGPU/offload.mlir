@@ -139,3 +139,39 @@ func.func @independent(%out: memref<?x8xf32>, %n: index, %v: f32) {
   } {moe.independent_iterations}
   return
 }
+
+// -----
+
+// An expert loop reading the dispatch offsets, which nothing in it writes: the
+// whole buffer is copied to the host once, before the loop.
+// CHECK-LABEL: func.func @expert_loop
+// CHECK:         %[[MIRROR:.*]] = memref.alloca() : memref<9xi32>
+// CHECK:         %[[DST:.*]] = memref.extract_aligned_pointer_as_index %[[MIRROR]]
+// CHECK:         %[[SRC:.*]] = memref.extract_aligned_pointer_as_index %[[OFFSETS:.*]] : memref<9xi32>
+// CHECK:         call @moe_gpu_read(%[[DST]], %[[SRC]], %c36)
+// CHECK-NEXT:    scf.for %[[E:.*]] =
+// CHECK:           memref.load %[[MIRROR]][%[[E]]] : memref<9xi32>
+// CHECK:           memref.load %[[MIRROR]][%{{.*}}] : memref<9xi32>
+// CHECK-NOT:       moe_gpu_read
+// CHECK:           gpu.launch
+func.func @expert_loop(%rows: memref<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c8 = arith.constant 8 : index
+  %v = arith.constant 1.0 : f32
+  %offsets = memref.alloc() : memref<9xi32>
+  scf.for %e = %c0 to %c8 step %c1 {
+    %lo32 = memref.load %offsets[%e] : memref<9xi32>
+    %e1 = arith.addi %e, %c1 : index
+    %hi32 = memref.load %offsets[%e1] : memref<9xi32>
+    %lo = arith.index_cast %lo32 : i32 to index
+    %hi = arith.index_cast %hi32 : i32 to index
+    scf.parallel (%r, %h) = (%lo, %c0) to (%hi, %c4) step (%c1, %c1) {
+      memref.store %v, %rows[%r, %h] : memref<?x4xf32>
+      scf.reduce
+    }
+  }
+  memref.dealloc %offsets : memref<9xi32>
+  return
+}
