@@ -68,8 +68,11 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
       scale, each token in its own iteration with its own scratch row, the loop marked
       `moe.independent_iterations`; with a capacity factor, a second pass in token
       order drops the assignments over capacity;
-    - `moe.dispatch`: a histogram of the ids, its exclusive prefix sum (`offsets`),
-      one stable pass that gives every assignment its row, and a gather of the rows;
+    - `moe.dispatch`: per slot (each expert, and one for assignments to no routed
+      expert), a count of its assignments and then, from its offset (the exclusive
+      prefix sum of the counts), a stable placement of them; the per-slot loops scan
+      all assignments and are marked `moe.independent_iterations`; then a gather of
+      the rows;
     - `moe.experts`: one `scf.for` over experts; each runs `linalg.matmul_transpose_b`
       on its own slice of rows only (bias, activation and gate/up split as
       `linalg.generic`), so the work grows with tokens x k, not tokens x experts;

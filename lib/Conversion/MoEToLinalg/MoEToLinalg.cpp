@@ -474,20 +474,33 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
           b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::slt, id,
                                   e.integer(idType, experts)));
     };
-    // counts[e] per expert, then offsets = exclusive prefix sum.
-    Value counts = e.filled({experts + 1}, {}, e.integer(offType, 0));
-    counts = e.loop(c0, assignments, {counts},
-                    [&](Value a, ValueRange args) -> SmallVector<Value> {
-                      Value id = expertOf(a, ids);
-                      return llvm::to_vector(e.when(
-                          routed(id), args, [&]() -> SmallVector<Value> {
-                            Value x = e.toIndex(id);
-                            Value n = b.create<arith::AddIOp>(
-                                e.loc, e.get(args[0], {x}),
-                                e.integer(offType, 1));
-                            return {e.set(n, args[0], {x})};
-                          }));
-                    })[0];
+    // The slot of an assignment: its expert, or E for the others (dropped,
+    // or a zero-computation expert), which follow offsets[E].
+    Value last = e.integer(idType, experts);
+    auto slotOf = [&](Value a) -> Value {
+      Value id = expertOf(a, ids);
+      return b.create<arith::SelectOp>(e.loc, routed(id), id, last);
+    };
+    // counts[x]: each slot scans the assignments for its own, so slots are
+    // independent (one GPU thread each; the scans read the ids in step).
+    Value slots = e.index(experts + 1);
+    Value counts = b.create<tensor::EmptyOp>(
+        e.loc, ArrayRef<int64_t>{experts + 1}, offType);
+    counts = e.loop(
+        c0, slots, {counts},
+        [&](Value x, ValueRange args) -> SmallVector<Value> {
+          Value mine = e.fromIndex(idType, x);
+          Value n = e.loop(c0, assignments, {e.integer(offType, 0)},
+                           [&](Value a, ValueRange count) -> SmallVector<Value> {
+                             Value match = b.create<arith::CmpIOp>(
+                                 e.loc, arith::CmpIPredicate::eq, slotOf(a), mine);
+                             Value one = b.create<arith::ExtUIOp>(e.loc, offType, match);
+                             return {b.create<arith::AddIOp>(e.loc, count[0], one)};
+                           })[0];
+          return {e.set(n, args[0], {x})};
+        },
+        /*independent=*/true)[0];
+    // offsets = exclusive prefix sum of the experts' counts.
     Value offsets = b.create<tensor::EmptyOp>(
         e.loc, offsetsType.getShape(), offType);
     offsets = e.set(e.integer(offType, 0), offsets, {c0});
@@ -498,29 +511,33 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
                            e.loc, e.get(args[0], {x}), e.get(counts, {x}));
                        return {e.set(v, args[0], {next})};
                      })[0];
-    // Each assignment takes the next free row of its expert; the others
-    // (dropped, or a zero-computation expert) follow offsets[E].
+    // Each slot places its assignments, in order, from its offset: a stable
+    // placement, independent across slots.
     SmallVector<Value> dynamicRows;
     if (permType.isDynamicDim(0))
       dynamicRows.push_back(assignments);
     Value perm = b.create<tensor::EmptyOp>(e.loc, permType.getShape(),
                                            permElement, dynamicRows);
-    Value cursor = b.create<tensor::EmptyOp>(
-        e.loc, offsetsType.getShape(), offType);
-    cursor = b.create<linalg::CopyOp>(e.loc, offsets, cursor).getResult(0);
-    Value last = e.index(experts);
-    perm = e.loop(c0, assignments, {perm, cursor},
-                  [&](Value a, ValueRange args) -> SmallVector<Value> {
-                    Value id = expertOf(a, ids);
-                    Value slot = b.create<arith::SelectOp>(
-                        e.loc, routed(id), e.toIndex(id), last);
-                    Value row = e.get(args[1], {slot});
-                    Value next = b.create<arith::AddIOp>(
-                        e.loc, row, e.integer(offType, 1));
-                    return {e.set(e.fromIndex(permElement, a), args[0],
-                                  {e.toIndex(row)}),
-                            e.set(next, args[1], {slot})};
-                  })[0];
+    perm = e.loop(
+        c0, slots, {perm},
+        [&](Value x, ValueRange args) -> SmallVector<Value> {
+          Value mine = e.fromIndex(idType, x);
+          Value start = e.get(offsets, {x});
+          return {e.loop(c0, assignments, {args[0], start},
+                         [&](Value a, ValueRange state) -> SmallVector<Value> {
+                           Value match = b.create<arith::CmpIOp>(
+                               e.loc, arith::CmpIPredicate::eq, slotOf(a), mine);
+                           return llvm::to_vector(e.when(
+                               match, state, [&]() -> SmallVector<Value> {
+                                 Value row = state[1];
+                                 return {e.set(e.fromIndex(permElement, a),
+                                               state[0], {e.toIndex(row)}),
+                                         b.create<arith::AddIOp>(
+                                             e.loc, row, e.integer(offType, 1))};
+                               }));
+                         })[0]};
+        },
+        /*independent=*/true)[0];
     // rows[r] = tokens[perm[r] / k].
     MLIRContext *ctx = b.getContext();
     Value rowsInit = b.create<tensor::EmptyOp>(

@@ -51,18 +51,24 @@ func.func @route(%logits: tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
 
 // -----
 
-// Dispatch: histogram, prefix sum over experts, one stable pass placing assignments,
-// and a gather of the rows by permutation[r] / k.
+// Dispatch: a count per slot (the 8 experts and one for the unrouted), each slot
+// scanning the assignments for its own, a prefix sum over experts, a stable placement
+// per slot from its offset, and a gather of the rows by permutation[r] / k. The
+// per-slot loops are independent (one GPU thread each).
 // CHECK-LABEL: func.func @dispatch
-// CHECK:     %[[COUNTS:.*]] = scf.for {{.*}} -> (tensor<9xi32>)
-// CHECK:       scf.if
+// CHECK:     %[[COUNTS:.*]] = scf.for %{{.*}} = %c0 to %c9 {{.*}} -> (tensor<9xi32>)
+// CHECK:       scf.for {{.*}} -> (i32)
+// CHECK:     } {moe.independent_iterations}
 // CHECK:     %[[OFFSETS:.*]] = scf.for %{{.*}} = %c0 to %c8 {{.*}} -> (tensor<9xi32>)
-// CHECK:     %[[CURSOR:.*]] = linalg.copy ins(%[[OFFSETS]] : tensor<9xi32>)
-// CHECK:     %[[PERM:.*]]:2 = scf.for {{.*}} -> (tensor<?xi32>, tensor<9xi32>)
-// CHECK:     %[[ROWS:.*]] = linalg.generic {{.*}} ins(%[[PERM]]#0 : tensor<?xi32>)
+// CHECK:     %[[PERM:.*]] = scf.for %{{.*}} = %c0 to %c9 {{.*}} -> (tensor<?xi32>)
+// CHECK:       %[[START:.*]] = tensor.extract %[[OFFSETS]]
+// CHECK:       scf.for {{.*}} iter_args({{.*}}, %{{.*}} = %[[START]]) -> (tensor<?xi32>, i32)
+// CHECK:         scf.if
+// CHECK:     } {moe.independent_iterations}
+// CHECK:     %[[ROWS:.*]] = linalg.generic {{.*}} ins(%[[PERM]] : tensor<?xi32>)
 // CHECK:       arith.divui
 // CHECK:       tensor.extract %arg0
-// CHECK:     return %[[ROWS]], %[[OFFSETS]], %[[PERM]]#0
+// CHECK:     return %[[ROWS]], %[[OFFSETS]], %[[PERM]]
 func.func @dispatch(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>)
     -> (tensor<?x16xf32>, tensor<9xi32>, tensor<?xi32>) {
   %rows, %offsets, %perm = moe.dispatch %x, %ids
