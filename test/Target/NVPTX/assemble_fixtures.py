@@ -3,9 +3,13 @@
 For each fixture under test/models: `moe-opt --emit=ptx` for sm_80 and sm_90a,
 in fp32 and in bf16 (whose matmuls must use mma.sync), each PTX assembled by
 ptxas for its architecture, and `moe-opt --emit=lib --target=cuda` (which
-embeds the cubin) for sm_90a. Prints one line per failure and a summary.
+embeds the cubin) for sm_90a. With --mock-driver, each sm_90a artifact (fp32 and
+bf16) also runs under that CPU-side CUDA driver on the fixture's T = 7 inputs, which
+checks the host code's launches against the kernels' PTX declarations. Prints one
+line per failure and a summary.
 """
 import argparse
+import os
 import pathlib
 import subprocess
 import sys
@@ -22,11 +26,14 @@ def main():
     parser.add_argument("--moe-opt", required=True)
     parser.add_argument("--ptxas", required=True)
     parser.add_argument("--models", required=True)
+    parser.add_argument("--moe-run")
+    parser.add_argument("--mock-driver")
     args = parser.parse_args()
     models = sorted(pathlib.Path(args.models).glob("*/model.onnx"))
     failures = 0
     kernels = 0
     tensor_core = set()
+    mocked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             name = model.parent.name
@@ -54,17 +61,39 @@ def main():
                     if rc != 0:
                         print(f"FAIL {what}: ptxas: {err}")
                         failures += 1
-            library = pathlib.Path(tmp, f"{name}.so")
-            rc, err = run([args.moe_opt, str(model), "--emit=lib", "--target=cuda",
-                           "--arch=sm_90a", "-o", str(library)])
-            if rc != 0 or not library.exists():
-                print(f"FAIL {name}: artifact: {err}")
-                failures += 1
+            for precision in ("fp32", "bf16"):
+                library = pathlib.Path(tmp, f"{name}.{precision}.so")
+                rc, err = run([args.moe_opt, str(model), "--emit=lib", "--target=cuda",
+                               "--arch=sm_90a", f"--precision={precision}", "-o",
+                               str(library)])
+                if rc != 0 or not library.exists():
+                    print(f"FAIL {name} {precision}: artifact: {err}")
+                    failures += 1
+                    continue
+                if not args.mock_driver:
+                    continue
+                inputs = sorted(model.parent.glob("T7/input_*.npy"))
+                result = subprocess.run(
+                    [args.moe_run, str(library), "--device=cuda", "--print-max=0",
+                     *[f"--input=@{i}" for i in inputs]],
+                    capture_output=True, text=True,
+                    env={**os.environ, "MOE_CUDA_DRIVER": args.mock_driver})
+                report = [line for line in result.stderr.splitlines()
+                          if line.startswith("mock-cuda: ") and "launches" in line]
+                if result.returncode != 0 or not report or not report[-1].endswith(
+                        " 0 errors") or report[-1].startswith("mock-cuda: 0 launches"):
+                    print(f"FAIL {name} {precision}: under the mock driver: "
+                          f"{result.stderr.strip()}")
+                    failures += 1
+                else:
+                    mocked += 1
     without = sorted(m.parent.name for m in models if m.parent.name not in tensor_core)
     print(f"{len(models)} fixtures, {kernels} kernels assembled for sm_80 and sm_90a, "
           f"{failures} failures")
     print(f"bf16 matmuls on mma.sync in {len(tensor_core)} fixtures; without: "
           f"{' '.join(without) or 'none'}")
+    if args.mock_driver:
+        print(f"{mocked} artifacts ran under the mock driver")
     return 1 if failures or not models else 0
 
 

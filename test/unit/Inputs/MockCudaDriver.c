@@ -1,0 +1,202 @@
+/* A CUDA driver on the CPU, for checking the host half of CUDA artifacts and the
+ * runtime without a GPU (MOE_CUDA_DRIVER=<this library>). Device memory is host
+ * memory, copies are memcpy, and kernels do not run: a launch checks that its
+ * kernel exists in the module's PTX, that its grid and block are valid, and that
+ * every parameter the PTX declares was passed (each is read, with its PTX size).
+ * It reports a compute capability of 8.6, so the runtime loads the PTX, whose
+ * `.entry` declarations it parses. At exit it prints one line of counts. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+enum {
+  kSuccess = 0,
+  kInvalidValue = 1,
+  kInvalidImage = 200,
+  kNotFound = 500,
+};
+
+#define kMaxKernels 4096
+#define kMaxParams 512
+
+struct kernel {
+  char name[128];
+  int params;
+  int sizes[kMaxParams];
+};
+
+struct module {
+  int count;
+  struct kernel kernels[kMaxKernels];
+};
+
+static long launches, allocations, frees, copies, errors;
+
+static void fail(const char *what) {
+  ++errors;
+  fprintf(stderr, "mock-cuda: %s\n", what);
+}
+
+static void __attribute__((destructor)) report(void) {
+  fprintf(stderr,
+          "mock-cuda: %ld launches, %ld allocations, %ld frees, %ld copies, "
+          "%ld errors\n",
+          launches, allocations, frees, copies, errors);
+}
+
+CUresult cuInit(unsigned flags) { return flags == 0 ? kSuccess : kInvalidValue; }
+CUresult cuDeviceGet(int *device, int ordinal) {
+  *device = ordinal;
+  return ordinal == 0 ? kSuccess : 101;
+}
+CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
+  (void)device;
+  *value = attribute == 75 ? 8 : attribute == 76 ? 6 : 0;
+  return kSuccess;
+}
+CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
+  (void)device;
+  static int primary;
+  *context = &primary;
+  return kSuccess;
+}
+CUresult cuCtxSetCurrent(void *context) { return context ? kSuccess : 201; }
+
+/* The size in bytes of a `.param .<type>` declaration. */
+static int paramSize(const char *type) {
+  if (!strncmp(type, "u64", 3) || !strncmp(type, "s64", 3) ||
+      !strncmp(type, "b64", 3) || !strncmp(type, "f64", 3))
+    return 8;
+  if (!strncmp(type, "u16", 3) || !strncmp(type, "s16", 3) ||
+      !strncmp(type, "b16", 3) || !strncmp(type, "f16", 3))
+    return 2;
+  if (!strncmp(type, "u8", 2) || !strncmp(type, "s8", 2) || !strncmp(type, "b8", 2))
+    return 1;
+  return 4;
+}
+
+CUresult cuModuleLoadDataEx(void **out, const void *image, unsigned options,
+                            int *names, void **values) {
+  (void)options, (void)names, (void)values;
+  const char *ptx = (const char *)image;
+  if (!strstr(ptx, ".version") || !strstr(ptx, ".target"))
+    return kInvalidImage;
+  struct module *m = calloc(1, sizeof(struct module));
+  for (const char *p = strstr(ptx, ".entry "); p; p = strstr(p + 1, ".entry ")) {
+    if (m->count == kMaxKernels)
+      return kInvalidImage;
+    struct kernel *k = &m->kernels[m->count++];
+    const char *name = p + 7, *open = strchr(name, '(');
+    if (!open || open - name >= (long)sizeof(k->name))
+      return kInvalidImage;
+    memcpy(k->name, name, open - name);
+    const char *close = strchr(open, ')');
+    for (const char *q = strstr(open, ".param ."); q && q < close;
+         q = strstr(q + 1, ".param .")) {
+      if (k->params == kMaxParams)
+        return kInvalidImage;
+      k->sizes[k->params++] = paramSize(q + 8);
+    }
+  }
+  *out = m;
+  return kSuccess;
+}
+
+CUresult cuModuleLoadData(void **out, const void *image) {
+  return cuModuleLoadDataEx(out, image, 0, 0, 0);
+}
+
+CUresult cuModuleUnload(void *module) {
+  free(module);
+  return kSuccess;
+}
+
+CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
+  struct module *m = module;
+  for (int i = 0; i < m->count; ++i)
+    if (!strcmp(m->kernels[i].name, name)) {
+      *function = &m->kernels[i];
+      return kSuccess;
+    }
+  fail("a launch names a kernel the PTX does not define");
+  return kNotFound;
+}
+
+CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
+  (void)function, (void)attribute, (void)value;
+  return kSuccess;
+}
+
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                        void *stream, void **params, void **extra) {
+  (void)shared, (void)stream;
+  struct kernel *k = function;
+  ++launches;
+  if (!gx || !gy || !gz || !bx || !by || !bz || (uint64_t)bx * by * bz > 1024) {
+    fail("a launch with an invalid grid or block");
+    return kInvalidValue;
+  }
+  if (extra || (k->params && !params)) {
+    fail("a launch without its parameters");
+    return kInvalidValue;
+  }
+  /* Reads every parameter the kernel declares, as wide as it declares it. */
+  volatile unsigned char sink = 0;
+  for (int i = 0; i < k->params; ++i) {
+    const unsigned char *value = params[i];
+    if (!value) {
+      fail("a null kernel parameter");
+      return kInvalidValue;
+    }
+    for (int b = 0; b < k->sizes[i]; ++b)
+      sink ^= value[b];
+  }
+  (void)sink;
+  return kSuccess;
+}
+
+CUresult cuMemAlloc_v2(uint64_t *pointer, size_t bytes) {
+  void *p = calloc(1, bytes ? bytes : 1);
+  if (!p)
+    return 2;
+  ++allocations;
+  *pointer = (uint64_t)(uintptr_t)p;
+  return kSuccess;
+}
+
+CUresult cuMemFree_v2(uint64_t pointer) {
+  ++frees;
+  free((void *)(uintptr_t)pointer);
+  return kSuccess;
+}
+
+CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes,
+                              void *stream) {
+  (void)stream;
+  ++copies;
+  memcpy((void *)(uintptr_t)device, host, bytes);
+  return kSuccess;
+}
+
+CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes,
+                              void *stream) {
+  (void)stream;
+  ++copies;
+  memcpy(host, (const void *)(uintptr_t)device, bytes);
+  return kSuccess;
+}
+
+CUresult cuStreamCreate(void **stream, unsigned flags) {
+  static int streams;
+  (void)flags;
+  *stream = &streams;
+  return kSuccess;
+}
+
+CUresult cuStreamSynchronize(void *stream) {
+  (void)stream;
+  return kSuccess;
+}
