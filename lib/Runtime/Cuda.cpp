@@ -32,7 +32,8 @@ using CUstream = void *;
 
 constexpr int kComputeCapabilityMajor = 75;
 constexpr int kComputeCapabilityMinor = 76;
-constexpr int kMaxDynamicSharedMemory = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+constexpr int kMaxDynamicSharedMemory =
+    8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 constexpr unsigned kStreamNonBlocking = 1;
 constexpr int kJitErrorLogBuffer = 5, kJitErrorLogBufferSize = 6;
 constexpr int32_t kDefaultSharedLimit = 48 * 1024;
@@ -71,8 +72,8 @@ const char *resultName(CUresult result) {
 
 std::string describe(const std::string &call, CUresult result) {
   const char *name = resultName(result);
-  return call + " failed: " +
-         (name ? name : "CUresult " + std::to_string(result));
+  return call +
+         " failed: " + (name ? name : "CUresult " + std::to_string(result));
 }
 
 /// The driver entry points the runtime uses.
@@ -99,13 +100,13 @@ struct Driver {
   CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamDestroy)(CUstream);
   CUcontext context = nullptr;
   CUdevice device = 0;
   int major = 0, minor = 0;
 };
 
-template <typename F>
-bool bind(Driver &driver, F &slot, const char *name) {
+template <typename F> bool bind(Driver &driver, F &slot, const char *name) {
   slot = reinterpret_cast<F>(dlsym(driver.library, name));
   if (!slot)
     driver.error = std::string("the CUDA driver lacks ") + name;
@@ -137,7 +138,8 @@ Driver loadDriver() {
       !bind(d, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2") ||
       !bind(d, d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2") ||
       !bind(d, d.cuStreamCreate, "cuStreamCreate") ||
-      !bind(d, d.cuStreamSynchronize, "cuStreamSynchronize"))
+      !bind(d, d.cuStreamSynchronize, "cuStreamSynchronize") ||
+      !bind(d, d.cuStreamDestroy, "cuStreamDestroy_v2"))
     return d;
   int ordinal = 0;
   if (const char *chosen = std::getenv("MOE_CUDA_DEVICE"))
@@ -180,14 +182,29 @@ std::map<const Image *, LoadedModule> &modules() {
   return loaded;
 }
 
-/// Device blocks kept by size class (powers of two from 256 bytes), one pool
-/// per thread, whose stream orders every use of them.
-struct Pool {
+/// A thread's stream and its device blocks, kept by size class (powers of
+/// two from 256 bytes) for the thread's next runs; the stream orders every
+/// use of them. Both go back to the driver when the thread ends.
+struct ThreadState {
+  CUstream stream = nullptr;
   std::map<size_t, std::vector<CUdeviceptr>> free;
   std::map<CUdeviceptr, size_t> sizes;
+
+  ~ThreadState() {
+    Driver &d = driver();
+    if (!d.error.empty())
+      return;
+    // Errors are ignored: at process exit the driver may be gone already.
+    for (auto &[size, blocks] : free)
+      for (CUdeviceptr block : blocks)
+        d.cuMemFree(block);
+    for (auto &[block, size] : sizes)
+      d.cuMemFree(block);
+    if (stream)
+      d.cuStreamDestroy(stream);
+  }
 };
-thread_local Pool pool;
-thread_local CUstream threadStream = nullptr;
+thread_local ThreadState pool;
 thread_local Run *current = nullptr;
 
 size_t sizeClass(size_t bytes) {
@@ -210,7 +227,8 @@ extern "C" void apiRead(int64_t host, int64_t device, int64_t bytes) {
     std::memset(dst, 0, bytes);
     return;
   }
-  current->copyToHost(dst, reinterpret_cast<void *>(static_cast<intptr_t>(device)),
+  current->copyToHost(dst,
+                      reinterpret_cast<void *>(static_cast<intptr_t>(device)),
                       static_cast<size_t>(bytes));
 }
 extern "C" void apiLaunch(const Image *image, void **function, const char *name,
@@ -243,11 +261,12 @@ Run::Run(const Image *image, const std::string &arch, bool acquire) {
     error_ = describe("cuCtxSetCurrent", r);
     return;
   }
-  if (!threadStream && (r = d.cuStreamCreate(&threadStream, kStreamNonBlocking))) {
+  if (!pool.stream &&
+      (r = d.cuStreamCreate(&pool.stream, kStreamNonBlocking))) {
     error_ = describe("cuStreamCreate", r);
     return;
   }
-  stream_ = threadStream;
+  stream_ = pool.stream;
   std::lock_guard<std::mutex> lock(modulesMutex);
   LoadedModule &loaded = modules()[image];
   if (!loaded.module && image->ptxBytes > 0) {
@@ -262,8 +281,8 @@ Run::Run(const Image *image, const std::string &arch, bool acquire) {
       r = d.cuModuleLoadDataEx(&loaded.module, image->ptx, 2, options, values);
       if (r != 0) {
         error_ = describe("loading the kernels (" + arch + " PTX, device sm_" +
-                              std::to_string(d.major) + std::to_string(d.minor) +
-                              ")",
+                              std::to_string(d.major) +
+                              std::to_string(d.minor) + ")",
                           r) +
                  (log[0] ? std::string(": ") + log : "");
         return;
@@ -362,7 +381,8 @@ void Run::launch(const Image *image, void **function, const char *name,
       return;
     }
     if (shared > kDefaultSharedLimit)
-      if (CUresult r = d.cuFuncSetAttribute(found, kMaxDynamicSharedMemory, shared)) {
+      if (CUresult r =
+              d.cuFuncSetAttribute(found, kMaxDynamicSharedMemory, shared)) {
         fail("kernel " + std::string(name) + ": " +
              describe("cuFuncSetAttribute", r));
         return;
@@ -400,7 +420,8 @@ void *Run::upload(const void *host, size_t bytes) {
 
 void freeUploaded(void *device) {
   if (device && driver().error.empty())
-    driver().cuMemFree(static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(device)));
+    driver().cuMemFree(
+        static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(device)));
 }
 
 void releaseImage(const Image *image) {

@@ -63,8 +63,10 @@ LogicalResult toLoops(gpu::LaunchOp launch) {
     b.setInsertionPoint(loop.getBody()->getTerminator());
   }
   IRMapping mapping;
-  gpu::KernelDim3 blockIds = launch.getBlockIds(), threadIds = launch.getThreadIds();
-  gpu::KernelDim3 gridSizes = launch.getGridSize(), blockSizes = launch.getBlockSize();
+  gpu::KernelDim3 blockIds = launch.getBlockIds(),
+                  threadIds = launch.getThreadIds();
+  gpu::KernelDim3 gridSizes = launch.getGridSize(),
+                  blockSizes = launch.getBlockSize();
   mapping.map(blockIds.z, ivs[0]);
   mapping.map(blockIds.y, ivs[1]);
   mapping.map(blockIds.x, ivs[2]);
@@ -99,8 +101,10 @@ void defineRead(ModuleOp module) {
   };
   Value destination = pointer(body->getArgument(0));
   Value source = pointer(body->getArgument(1));
-  Value bytes = b.create<arith::IndexCastOp>(loc, b.getI64Type(), body->getArgument(2));
-  b.create<LLVM::MemcpyOp>(loc, destination, source, bytes, /*isVolatile=*/false);
+  Value bytes =
+      b.create<arith::IndexCastOp>(loc, b.getI64Type(), body->getArgument(2));
+  b.create<LLVM::MemcpyOp>(loc, destination, source, bytes,
+                           /*isVolatile=*/false);
   b.create<func::ReturnOp>(loc);
   read.setPrivate();
 }

@@ -61,10 +61,11 @@ bool holdsKernelWork(Operation *op) {
 
 /// A launch of `blocks` x `threads` (x dimension only) whose body the caller
 /// fills before the terminator it returns.
-std::pair<gpu::LaunchOp, Operation *> createLaunch(OpBuilder &b, Location loc,
-                                                   Value blocks, Value threads) {
+std::pair<gpu::LaunchOp, Operation *>
+createLaunch(OpBuilder &b, Location loc, Value blocks, Value threads) {
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
-  auto launch = b.create<gpu::LaunchOp>(loc, blocks, one, one, threads, one, one);
+  auto launch =
+      b.create<gpu::LaunchOp>(loc, blocks, one, one, threads, one, one);
   Block &body = launch.getBody().front();
   OpBuilder inner = OpBuilder::atBlockEnd(&body);
   Operation *terminator = inner.create<gpu::TerminatorOp>(loc);
@@ -138,7 +139,8 @@ Block &entryBlock(Operation *op) {
 }
 
 /// Copies `bytes` at device address `device` to host address `host`.
-void emitRead(OpBuilder &b, Location loc, Value host, Value device, int64_t bytes) {
+void emitRead(OpBuilder &b, Location loc, Value host, Value device,
+              int64_t bytes) {
   b.create<func::CallOp>(
       loc, kReadFunction, TypeRange{},
       ValueRange{host, device, b.create<arith::ConstantIndexOp>(loc, bytes)});
@@ -201,7 +203,8 @@ void readBack(memref::LoadOp load, Mirrors &mirrors) {
       mirror = atEntry.create<memref::AllocaOp>(
           loc, MemRefType::get(type.getShape(), element));
       OpBuilder before(loop);
-      Value host = before.create<memref::ExtractAlignedPointerAsIndexOp>(loc, mirror);
+      Value host =
+          before.create<memref::ExtractAlignedPointerAsIndexOp>(loc, mirror);
       Value device = before.create<memref::ExtractAlignedPointerAsIndexOp>(
           loc, load.getMemRef());
       emitRead(before, loc, host, device, type.getNumElements() * bytes);
@@ -211,18 +214,23 @@ void readBack(memref::LoadOp load, Mirrors &mirrors) {
     load.erase();
     return;
   }
-  auto metadata = b.create<memref::ExtractStridedMetadataOp>(loc, load.getMemRef());
+  auto metadata =
+      b.create<memref::ExtractStridedMetadataOp>(loc, load.getMemRef());
   Value linear = metadata.getOffset();
-  for (auto [index, stride] : llvm::zip(load.getIndices(), metadata.getStrides()))
-    linear = b.create<arith::AddIOp>(loc, linear,
-                                     b.create<arith::MulIOp>(loc, index, stride));
-  Value base = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, load.getMemRef());
+  for (auto [index, stride] :
+       llvm::zip(load.getIndices(), metadata.getStrides()))
+    linear = b.create<arith::AddIOp>(
+        loc, linear, b.create<arith::MulIOp>(loc, index, stride));
+  Value base =
+      b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, load.getMemRef());
   Value address = b.create<arith::AddIOp>(
       loc, base,
       b.create<arith::MulIOp>(loc, linear,
                               b.create<arith::ConstantIndexOp>(loc, bytes)));
-  Value host = atEntry.create<memref::AllocaOp>(loc, MemRefType::get({1}, element));
-  Value hostAddress = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, host);
+  Value host =
+      atEntry.create<memref::AllocaOp>(loc, MemRefType::get({1}, element));
+  Value hostAddress =
+      b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, host);
   emitRead(b, loc, hostAddress, address, bytes);
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value value = b.create<memref::LoadOp>(loc, host, zero);
@@ -274,7 +282,8 @@ struct MoEOffloadToGPU
     : public ::moe::impl::MoEOffloadToGPUBase<MoEOffloadToGPU> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+    for (auto func :
+         llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
       if (func.isExternal())
         continue;
       Mirrors mirrors;
@@ -296,15 +305,14 @@ struct MoEOffloadToGPU
     if (inKernel.wasInterrupted())
       return signalPassFailure();
     bool reads = false;
-    module.walk([&](func::CallOp call) {
-      reads |= call.getCallee() == kReadFunction;
-    });
+    module.walk(
+        [&](func::CallOp call) { reads |= call.getCallee() == kReadFunction; });
     if (reads && !module.lookupSymbol(kReadFunction)) {
       OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
       Type index = b.getIndexType();
-      auto decl = b.create<func::FuncOp>(
-          module.getLoc(), kReadFunction,
-          b.getFunctionType({index, index, index}, {}));
+      auto decl =
+          b.create<func::FuncOp>(module.getLoc(), kReadFunction,
+                                 b.getFunctionType({index, index, index}, {}));
       decl.setPrivate();
     }
   }

@@ -49,23 +49,27 @@ public:
     Value group = b.create<arith::DivUIOp>(loc, lane, index(4));
     Value inGroup = b.create<arith::RemUIOp>(loc, lane, index(4));
     Value row0 = b.create<arith::AddIOp>(
-        loc, b.create<arith::MulIOp>(loc, launch.getBlockIds().x, index(kBlockRows)),
+        loc,
+        b.create<arith::MulIOp>(loc, launch.getBlockIds().x, index(kBlockRows)),
         group);
     Value row1 = b.create<arith::AddIOp>(loc, row0, index(8));
     Value colBase = b.create<arith::AddIOp>(
-        loc, b.create<arith::MulIOp>(loc, launch.getBlockIds().y, index(kBlockCols)),
+        loc,
+        b.create<arith::MulIOp>(loc, launch.getBlockIds().y, index(kBlockCols)),
         b.create<arith::MulIOp>(loc, warp, index(kTilesPerWarp * 8)));
     Value pairCol = b.create<arith::MulIOp>(loc, inGroup, index(2));
 
     Value zero = b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f));
     SmallVector<Value> init(kTilesPerWarp * 4, zero);
-    auto loop = b.create<scf::ForOp>(loc, index(0), index(depth), index(16), init);
+    auto loop =
+        b.create<scf::ForOp>(loc, index(0), index(depth), index(16), init);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(loop.getBody());
       Value k = b.create<arith::AddIOp>(loc, loop.getInductionVar(), pairCol);
       Value k8 = b.create<arith::AddIOp>(loc, k, index(8));
-      // A, row-major 16 x 16: {row g, k}, {row g+8, k}, {row g, k+8}, {row g+8, k+8}.
+      // A, row-major 16 x 16: {row g, k}, {row g+8, k}, {row g, k+8}, {row g+8,
+      // k+8}.
       Value fragA[4] = {pairA(row0, k), pairA(row1, k), pairA(row0, k8),
                         pairA(row1, k8)};
       SmallVector<Value> next;
@@ -109,7 +113,8 @@ private:
       j = b.create<arith::SelectOp>(loc, check, j, zeroIndex);
     Value v = b.create<memref::LoadOp>(loc, source, ValueRange{i, j});
     return b.create<arith::SelectOp>(
-        loc, check, v, b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
+        loc, check, v,
+        b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f)));
   }
 
   /// Two f32 values rounded to the compute type, packed into one b32 register
@@ -129,7 +134,8 @@ private:
   Value pairA(Value row, Value k) {
     Value ok = less(row, m);
     Value k1 = b.create<arith::AddIOp>(loc, k, index(1));
-    return pack(guardedLoad(a, ok, row, k, true), guardedLoad(a, ok, row, k1, true));
+    return pack(guardedLoad(a, ok, row, k, true),
+                guardedLoad(a, ok, row, k1, true));
   }
 
   Value pairB(Value col, Value k) {
@@ -149,11 +155,11 @@ private:
     SmallVector<Value> operands(fragA.begin(), fragA.end());
     operands.append(fragB.begin(), fragB.end());
     operands.append(acc.begin(), acc.end());
-    std::string text = ("mma.sync.aligned.m16n8k16.row.col.f32." + ptxType + "." +
-                        ptxType +
-                        ".f32 {$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, "
-                        "{$10,$11,$12,$13};")
-                           .str();
+    std::string text =
+        ("mma.sync.aligned.m16n8k16.row.col.f32." + ptxType + "." + ptxType +
+         ".f32 {$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, "
+         "{$10,$11,$12,$13};")
+            .str();
     auto asmOp = b.create<LLVM::InlineAsmOp>(
         loc, result, operands, text, "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f",
         /*has_side_effects=*/false, /*is_align_stack=*/false,
@@ -185,8 +191,8 @@ private:
 };
 
 /// Whether `op` is a matmul this pass handles; sets its operands.
-bool matches(linalg::LinalgOp op, Value &a, Value &b, Value &c, bool &transposed,
-             int64_t &depth) {
+bool matches(linalg::LinalgOp op, Value &a, Value &b, Value &c,
+             bool &transposed, int64_t &depth) {
   transposed = isa<linalg::MatmulTransposeBOp>(op);
   if (!transposed && !isa<linalg::MatmulOp>(op))
     return false;
@@ -204,7 +210,8 @@ bool matches(linalg::LinalgOp op, Value &a, Value &b, Value &c, bool &transposed
   return !ShapedType::isDynamic(depth) && depth > 0 && depth % 16 == 0;
 }
 
-struct MoEMatmulsToMma : public ::moe::impl::MoEMatmulsToMmaBase<MoEMatmulsToMma> {
+struct MoEMatmulsToMma
+    : public ::moe::impl::MoEMatmulsToMmaBase<MoEMatmulsToMma> {
   using MoEMatmulsToMmaBase::MoEMatmulsToMmaBase;
 
   void runOnOperation() override {
@@ -233,7 +240,9 @@ struct MoEMatmulsToMma : public ::moe::impl::MoEMatmulsToMmaBase<MoEMatmulsToMma
       Location loc = op.getLoc();
       Value rows = b.create<memref::DimOp>(loc, c, 0);
       Value cols = b.create<memref::DimOp>(loc, c, 1);
-      auto cst = [&](int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); };
+      auto cst = [&](int64_t v) {
+        return b.create<arith::ConstantIndexOp>(loc, v);
+      };
       Value gridX = b.create<arith::CeilDivUIOp>(loc, rows, cst(kBlockRows));
       Value gridY = b.create<arith::CeilDivUIOp>(loc, cols, cst(kBlockCols));
       Value one = cst(1);

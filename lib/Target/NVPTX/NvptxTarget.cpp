@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "moe/Target/NVPTX.h"
 #include "moe/Target/Artifact.h"
+#include "moe/Target/NVPTX.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
@@ -164,7 +164,8 @@ LogicalResult mergeKernelModules(ModuleOp module) {
   }
   MLIRContext *ctx = module.getContext();
   WalkResult walk = module.walk([&](gpu::LaunchFuncOp launch) {
-    auto it = renamed.find({launch.getKernelModuleName(), launch.getKernelName()});
+    auto it =
+        renamed.find({launch.getKernelModuleName(), launch.getKernelName()});
     if (it == renamed.end()) {
       launch.emitError("launches a kernel that outlining did not produce");
       return WalkResult::interrupt();
@@ -191,8 +192,9 @@ LLVM::GlobalOp createFunctionSlot(ModuleOp module, unsigned index) {
       llvm::formatv("moe_kernel_function_{0}", index).str(), Attribute());
   Block *init = b.createBlock(&slot.getInitializerRegion());
   b.setInsertionPointToEnd(init);
-  b.create<LLVM::ReturnOp>(module.getLoc(),
-                           b.create<LLVM::ZeroOp>(module.getLoc(), ptrType).getResult());
+  b.create<LLVM::ReturnOp>(
+      module.getLoc(),
+      b.create<LLVM::ZeroOp>(module.getLoc(), ptrType).getResult());
   return slot;
 }
 
@@ -206,13 +208,14 @@ void rewriteLaunches(ModuleOp module) {
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   auto i64 = IntegerType::get(ctx, 64);
   auto i32 = IntegerType::get(ctx, 32);
-  auto imageType = LLVM::LLVMStructType::getLiteral(ctx, {ptrType, i64, ptrType, i64});
+  auto imageType =
+      LLVM::LLVMStructType::getLiteral(ctx, {ptrType, i64, ptrType, i64});
   OpBuilder top = OpBuilder::atBlockEnd(module.getBody());
   auto launchFunction = top.create<LLVM::LLVMFuncOp>(
       loc, kLaunchFunction,
       LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                  {ptrType, ptrType, ptrType, i64, i64, i64, i64,
-                                   i64, i64, i32, ptrType}));
+                                  {ptrType, ptrType, ptrType, i64, i64, i64,
+                                   i64, i64, i64, i32, ptrType}));
   auto image = top.create<LLVM::GlobalOp>(loc, imageType, /*isConstant=*/false,
                                           LLVM::Linkage::External, kImageSymbol,
                                           Attribute());
@@ -225,11 +228,12 @@ void rewriteLaunches(ModuleOp module) {
     Value one = entry.create<LLVM::ConstantOp>(loc, i64, 1);
     OpBuilder b(launch);
     ValueRange operands = launch.getKernelOperands();
-    auto arrayType = LLVM::LLVMArrayType::get(
-        ptrType, std::max<size_t>(1, operands.size()));
+    auto arrayType =
+        LLVM::LLVMArrayType::get(ptrType, std::max<size_t>(1, operands.size()));
     Value params = entry.create<LLVM::AllocaOp>(loc, ptrType, arrayType, one);
     for (auto [i, operand] : llvm::enumerate(operands)) {
-      Value cell = entry.create<LLVM::AllocaOp>(loc, ptrType, operand.getType(), one);
+      Value cell =
+          entry.create<LLVM::AllocaOp>(loc, ptrType, operand.getType(), one);
       b.create<LLVM::StoreOp>(loc, operand, cell);
       Value element = b.create<LLVM::GEPOp>(
           loc, ptrType, arrayType, params,
@@ -262,8 +266,8 @@ FailureOr<std::string> writeTemporary(ModuleOp module, llvm::StringRef suffix,
   int fd;
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("moe-kernels", suffix, fd, path))
-    return module.emitError() << "cannot create a temporary file: "
-                              << ec.message();
+    return module.emitError()
+           << "cannot create a temporary file: " << ec.message();
   llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
   os << text;
   os.close();
@@ -304,7 +308,8 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   std::string mma =
       precision == "fp32"
           ? ""
-          : ("func.func(moe-matmuls-to-mma{precision=" + precision + "}), ").str();
+          : ("func.func(moe-matmuls-to-mma{precision=" + precision + "}), ")
+                .str();
   if (failed(runPassPipeline(
           module, mma + "func.func(convert-linalg-to-parallel-loops), "
                         "moe-offload-to-gpu, gpu-kernel-outlining")) ||
@@ -314,7 +319,8 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   std::string pipeline =
       llvm::formatv("nvvm-attach-target{{chip={0} features={1} O=3{2}}, "
                     "gpu.module(expand-strided-metadata, lower-affine, "
-                    "arith-expand, convert-scf-to-cf, convert-gpu-to-nvvm, canonicalize, cse, "
+                    "arith-expand, convert-scf-to-cf, convert-gpu-to-nvvm, "
+                    "canonicalize, cse, "
                     "reconcile-unrealized-casts), {3}, "
                     "gpu-module-to-binary{{format=isa}",
                     arch, kPtxFeatures,
@@ -356,8 +362,8 @@ FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
   FailureOr<std::string> output = writeTemporary(module, "cubin", "");
   if (failed(input) || failed(log) || failed(output))
     return failure();
-  llvm::SmallVector<llvm::StringRef> args{ptxas, "-arch", arch, "-O3", "-o",
-                                          *output, *input};
+  llvm::SmallVector<llvm::StringRef> args{ptxas, "-arch", arch,  "-O3",
+                                          "-o",  *output, *input};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
   std::string error;
   int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0, 0,
@@ -372,9 +378,9 @@ FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
   for (const std::string &path : {*input, *log, *output})
     llvm::sys::fs::remove(path);
   if (rc != 0 || cubin.empty())
-    return module.emitError() << "ptxas " << arch
-                              << " rejected the kernels' PTX: "
-                              << (messages.empty() ? error : messages);
+    return module.emitError()
+           << "ptxas " << arch << " rejected the kernels' PTX: "
+           << (messages.empty() ? error : messages);
   return cubin;
 }
 
@@ -403,8 +409,9 @@ LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
   auto *imageType = llvm::StructType::get(ctx, {ptrType, i64, ptrType, i64});
   auto bytes = [&](llvm::StringRef data, llvm::StringRef name, bool text) {
     auto *init = llvm::ConstantDataArray::getString(ctx, data, text);
-    auto *global = new llvm::GlobalVariable(
-        host, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, name);
+    auto *global =
+        new llvm::GlobalVariable(host, init->getType(), true,
+                                 llvm::GlobalValue::PrivateLinkage, init, name);
     global->setAlignment(llvm::Align(64));
     return global;
   };
@@ -416,8 +423,8 @@ LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
   llvm::GlobalVariable *image = host.getNamedGlobal(kImageSymbol);
   if (!image)
     image = new llvm::GlobalVariable(host, imageType, true,
-                                     llvm::GlobalValue::ExternalLinkage, nullptr,
-                                     kImageSymbol);
+                                     llvm::GlobalValue::ExternalLinkage,
+                                     nullptr, kImageSymbol);
   image->setInitializer(init);
   image->setConstant(true);
   image->setLinkage(llvm::GlobalValue::ExternalLinkage);

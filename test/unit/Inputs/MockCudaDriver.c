@@ -196,6 +196,11 @@ CUresult cuStreamCreate(void **stream, unsigned flags) {
   return kSuccess;
 }
 
+CUresult cuStreamDestroy_v2(void *stream) {
+  (void)stream;
+  return kSuccess;
+}
+
 CUresult cuStreamSynchronize(void *stream) {
   (void)stream;
   return kSuccess;
