@@ -61,6 +61,7 @@ else:
     lit_config.note("no ptxas: the CUDA target's kernels are not assembled by these tests")
 if cuda_root and os.path.exists(os.path.join(cuda_root, "nvvm", "libdevice", "libdevice.10.bc")):
     config.available_features.add("libdevice")
+    config.substitutions.append(("%cuda_root", cuda_root))
 config.substitutions.append(
     ("%mock_cuda_driver", os.path.join(config.moe_obj_root, "lib", "libmoe-mock-cuda-driver.so")))
 stub = os.path.join(cuda_root, "lib64", "stubs", "libcuda.so") if cuda_root else ""

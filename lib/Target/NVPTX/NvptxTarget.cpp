@@ -27,6 +27,7 @@
 #include "llvm/Linker/Linker.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -49,9 +50,36 @@ constexpr llvm::StringLiteral kLaunchFunction = "moe_gpu_launch";
 constexpr llvm::StringLiteral kImageSymbol = "moe_cuda_module";
 constexpr llvm::StringLiteral kNvptxTriple = "nvptx64-nvidia-cuda";
 
-/// The PTX ISA version the kernels are written in: 8.0 is the first with
-/// sm_90a, and every ptxas and driver from CUDA 12.0 on reads it.
-constexpr llvm::StringLiteral kPtxFeatures = "+ptx80";
+/// The PTX ISA version (times ten) the kernels of `arch` are written in: the
+/// first with that architecture (PTX ISA 8.5, "Release Notes"), as the kernels
+/// use nothing newer, so that the oldest ptxas and driver that know the
+/// architecture read them.
+unsigned ptxVersionFor(llvm::StringRef arch) {
+  static const std::pair<llvm::StringLiteral, unsigned> kFirst[] = {
+      {"sm_90a", 80}, {"sm_90", 78}, {"sm_89", 78}, {"sm_87", 74},
+      {"sm_86", 71},  {"sm_80", 70}, {"sm_75", 63}, {"sm_72", 61},
+      {"sm_70", 60}};
+  for (const auto &[name, version] : kFirst)
+    if (arch == name)
+      return version;
+  return 80;
+}
+
+std::string ptxFeatures(llvm::StringRef arch) {
+  return "+ptx" + std::to_string(ptxVersionFor(arch));
+}
+
+/// The newest PTX ISA version (times ten) the ptxas of CUDA `major.minor`
+/// reads (PTX ISA 8.5, "Release Notes").
+unsigned newestPtxOf(unsigned major, unsigned minor) {
+  if (major >= 12)
+    return 80 + 10 * (major - 12) + minor;
+  if (major == 11)
+    return 70 + minor;
+  if (major == 10)
+    return 63 + minor;
+  return 60;
+}
 
 /// Host code after kernel outlining → the LLVM dialect. Buffers come from the
 /// runtime's device allocator (memref's generic allocation functions).
@@ -290,7 +318,7 @@ bool isKnownCudaArch(llvm::StringRef arch) {
   if (!target)
     return false;
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
-      target->createMCSubtargetInfo(kNvptxTriple, arch, kPtxFeatures));
+      target->createMCSubtargetInfo(kNvptxTriple, arch, ptxFeatures(arch)));
   return subtarget && subtarget->isCPUStringValid(arch);
 }
 
@@ -323,7 +351,7 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
                     "canonicalize, cse, "
                     "reconcile-unrealized-casts), {3}, "
                     "gpu-module-to-binary{{format=isa}",
-                    arch, kPtxFeatures,
+                    arch, ptxFeatures(arch),
                     libdevice.empty() ? "" : " l=" + libdevice, kHostLowering)
           .str();
   if (failed(runPassPipeline(module, pipeline)))
@@ -357,6 +385,36 @@ std::optional<std::string> findPtxas() {
 
 FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
                                    llvm::StringRef ptx, llvm::StringRef arch) {
+  // A ptxas older than the PTX is named as such rather than left to fail.
+  if (FailureOr<std::string> log = writeTemporary(module, "version", "");
+      succeeded(log)) {
+    std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
+    llvm::sys::ExecuteAndWait(ptxas, {ptxas, "--version"}, std::nullopt,
+                              redirects);
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> text =
+        llvm::MemoryBuffer::getFile(*log);
+    llvm::sys::fs::remove(*log);
+    unsigned major = 0, minor = 0;
+    if (text) {
+      llvm::StringRef rest = (*text)->getBuffer();
+      size_t at = rest.find("release ");
+      if (at != llvm::StringRef::npos) {
+        rest = rest.drop_front(at + 8);
+        llvm::StringRef majorText = rest.take_while([](char c) { return llvm::isDigit(c); });
+        rest = rest.drop_front(majorText.size());
+        if (rest.consume_front(".") && !majorText.getAsInteger(10, major))
+          rest.take_while([](char c) { return llvm::isDigit(c); }).getAsInteger(10, minor);
+      }
+    }
+    unsigned needed = ptxVersionFor(arch);
+    if (major > 0 && newestPtxOf(major, minor) < needed)
+      return module.emitError()
+             << ptxas << " (CUDA " << major << "." << minor
+             << ") reads PTX ISA up to " << newestPtxOf(major, minor) / 10
+             << "." << newestPtxOf(major, minor) % 10 << "; " << arch
+             << " needs PTX ISA " << needed / 10 << "." << needed % 10
+             << " (set CUDA_HOME to a newer toolkit)";
+  }
   FailureOr<std::string> input = writeTemporary(module, "ptx", ptx);
   FailureOr<std::string> log = writeTemporary(module, "log", "");
   FailureOr<std::string> output = writeTemporary(module, "cubin", "");
