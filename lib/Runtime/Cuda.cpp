@@ -164,12 +164,17 @@ Driver &driver() {
   return instance;
 }
 
-/// The compute capability an sm_XY[a] architecture runs on.
+/// Whether a cubin for `arch` runs on the device: one for sm_XY runs on
+/// compute capability X.Z for Z >= Y; one for an architecture-specific sm_XYa
+/// only on X.Y (CUDA Programming Guide, "Binary Compatibility").
 bool runsOn(const std::string &arch, const Driver &d) {
   if (arch.size() < 5 || arch.compare(0, 3, "sm_") != 0)
     return false;
   int number = std::atoi(arch.c_str() + 3);
-  return number / 10 == d.major && number % 10 == d.minor;
+  int major = number / 10, minor = number % 10;
+  if (arch.back() == 'a')
+    return major == d.major && minor == d.minor;
+  return major == d.major && minor <= d.minor;
 }
 
 struct LoadedModule {

@@ -3,7 +3,8 @@
  * memory, copies are memcpy, and kernels do not run: a launch checks that its
  * kernel exists in the module's PTX, that its grid and block are valid, and that
  * every parameter the PTX declares was passed (each is read, with its PTX size).
- * It reports a compute capability of 8.6, so the runtime loads the PTX, whose
+ * It reports a compute capability of 8.6, so the runtime loads the PTX of an
+ * sm_90 or sm_90a artifact (an sm_80 cubin would run there and be loaded), whose
  * `.entry` declarations it parses. At exit it prints one line of counts. */
 #include <stdint.h>
 #include <stdio.h>
