@@ -1872,6 +1872,55 @@ FailureOr<SmallVector<Value>> lowerOneHot(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{generic.getResult(0)};
 }
 
+/// `current` combined with `update` by a scatter's `reduction` (none, add,
+/// mul, max, min), on floats or signed integers.
+Value scatterCombine(OpBuilder &b, Location loc, StringRef reduction,
+                     Value current, Value update) {
+  bool f = isFloat(update.getType());
+  if (reduction == "add")
+    return f ? b.create<arith::AddFOp>(loc, current, update).getResult()
+             : b.create<arith::AddIOp>(loc, current, update).getResult();
+  if (reduction == "mul")
+    return f ? b.create<arith::MulFOp>(loc, current, update).getResult()
+             : b.create<arith::MulIOp>(loc, current, update).getResult();
+  if (reduction == "max")
+    return f ? b.create<arith::MaximumFOp>(loc, current, update).getResult()
+             : b.create<arith::MaxSIOp>(loc, current, update).getResult();
+  if (reduction == "min")
+    return f ? b.create<arith::MinimumFOp>(loc, current, update).getResult()
+             : b.create<arith::MinSIOp>(loc, current, update).getResult();
+  return update;
+}
+
+/// `data` with each element of `updates` written at (or, with `reduction`,
+/// combined into) the coordinates `coordsOf` gives for its indices, in index
+/// order: one loop nest over the first `loops` dimensions of `space`.
+Value scatter(OpBuilder &b, Location loc, Value data, Value updates,
+              Value space, int64_t loops, StringRef reduction,
+              function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)>
+                  coordsOf) {
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  SmallVector<Value> lbs(loops, zero), steps(loops, one), ubs;
+  for (int64_t d = 0; d < loops; ++d)
+    ubs.push_back(
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, space, d)));
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{data},
+      [&](OpBuilder &nested, Location nl, ValueRange ivs,
+          ValueRange iter) -> scf::ValueVector {
+        SmallVector<Value> coords = coordsOf(nested, nl, ivs);
+        Value update = nested.create<tensor::ExtractOp>(nl, updates, ivs);
+        if (reduction != "none")
+          update = scatterCombine(
+              nested, nl, reduction,
+              nested.create<tensor::ExtractOp>(nl, iter[0], coords), update);
+        return {nested.create<tensor::InsertOp>(nl, update, iter[0], coords)
+                    .getResult()};
+      });
+  return nest.results.front();
+}
+
 /// ScatterElements: a copy of data with each updates[i] written (reduction
 /// none) or added (reduction add) at i with i[axis] replaced by indices[i].
 /// Writes may collide, so it runs as loops over the indices in order.
@@ -1901,30 +1950,16 @@ FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, OpBuilder &b) {
     return node.emitError("ScatterElements with reduction add needs "
                           "floating-point data");
   Location loc = node.getLoc();
-  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
-  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
-  SmallVector<Value> lbs(rank, zero), steps(rank, one), ubs;
-  for (int64_t d = 0; d < rank; ++d)
-    ubs.push_back(
-        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, indices, d)));
   Value axisSize =
       getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, data, axis));
-  scf::LoopNest nest = scf::buildLoopNest(
-      b, loc, lbs, ubs, steps, ValueRange{data},
-      [&](OpBuilder &nested, Location nl, ValueRange ivs,
-          ValueRange iter) -> scf::ValueVector {
-        Value index = nested.create<tensor::ExtractOp>(nl, indices, ivs);
-        Value update = nested.create<tensor::ExtractOp>(nl, updates, ivs);
+  return SmallVector<Value>{scatter(
+      b, loc, data, updates, indices, rank, reduction,
+      [&](OpBuilder &nested, Location nl, ValueRange ivs) {
         SmallVector<Value> coords(ivs);
+        Value index = nested.create<tensor::ExtractOp>(nl, indices, ivs);
         coords[axis] = wrapIndex(nested, nl, index, axisSize);
-        if (reduction == "add") {
-          Value current = nested.create<tensor::ExtractOp>(nl, iter[0], coords);
-          update = nested.create<arith::AddFOp>(nl, current, update);
-        }
-        return {nested.create<tensor::InsertOp>(nl, update, iter[0], coords)
-                    .getResult()};
-      });
-  return SmallVector<Value>{nest.results.front()};
+        return coords;
+      })};
 }
 
 /// Pow: a base and an exponent of possibly different types (opset 12 and
@@ -2285,51 +2320,15 @@ FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, OpBuilder &b) {
   if (failed(checkComputable(node, element, /*floatOnly=*/false)))
     return failure();
   Location loc = node.getLoc();
-  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
-  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
-  int64_t loops = q - 1 + r - m;
-  SmallVector<Value> lbs(loops, zero), steps(loops, one), ubs;
-  for (int64_t d = 0; d < loops; ++d)
-    ubs.push_back(
-        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, updates, d)));
-  scf::LoopNest nest = scf::buildLoopNest(
-      b, loc, lbs, ubs, steps, ValueRange{data},
-      [&](OpBuilder &nested, Location nl, ValueRange ivs,
-          ValueRange iter) -> scf::ValueVector {
+  return SmallVector<Value>{scatter(
+      b, loc, data, updates, updates, q - 1 + r - m, reduction,
+      [&](OpBuilder &nested, Location nl, ValueRange ivs) {
         SmallVector<Value> coords = indexTuple(
             nested, nl, data, indices, ivs.take_front(q - 1), 0, m);
         for (Value iv : ivs.drop_front(q - 1))
           coords.push_back(iv);
-        Value update = nested.create<tensor::ExtractOp>(nl, updates, ivs);
-        if (reduction != "none") {
-          Value current =
-              nested.create<tensor::ExtractOp>(nl, iter[0], coords);
-          bool f = isFloat(element);
-          if (reduction == "add")
-            update = f ? nested.create<arith::AddFOp>(nl, current, update)
-                             .getResult()
-                       : nested.create<arith::AddIOp>(nl, current, update)
-                             .getResult();
-          else if (reduction == "mul")
-            update = f ? nested.create<arith::MulFOp>(nl, current, update)
-                             .getResult()
-                       : nested.create<arith::MulIOp>(nl, current, update)
-                             .getResult();
-          else if (reduction == "max")
-            update = f ? nested.create<arith::MaximumFOp>(nl, current, update)
-                             .getResult()
-                       : nested.create<arith::MaxSIOp>(nl, current, update)
-                             .getResult();
-          else
-            update = f ? nested.create<arith::MinimumFOp>(nl, current, update)
-                             .getResult()
-                       : nested.create<arith::MinSIOp>(nl, current, update)
-                             .getResult();
-        }
-        return {nested.create<tensor::InsertOp>(nl, update, iter[0], coords)
-                    .getResult()};
-      });
-  return SmallVector<Value>{nest.results.front()};
+        return coords;
+      })};
 }
 
 /// The lowerings, by domain and op type, each with the opset it applies from.
