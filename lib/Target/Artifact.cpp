@@ -393,6 +393,15 @@ LogicalResult makeTemp(ModuleOp module, llvm::StringRef beside,
   return success();
 }
 
+/// Moves the finished temporary `file` to `path`, where it stays.
+LogicalResult keepAs(ModuleOp module, TempFile &file, llvm::StringRef path) {
+  if (std::error_code ec = llvm::sys::fs::rename(file.path, path))
+    return module.emitError() << "cannot write " << path << ": "
+                              << ec.message();
+  file.keep = true;
+  return success();
+}
+
 LogicalResult writeFile(ModuleOp module, llvm::StringRef path,
                         llvm::function_ref<void(llvm::raw_ostream &)> write) {
   std::error_code ec;
@@ -521,9 +530,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
     if (emulated &&
-        failed(runPassPipeline(module,
-                               "func.func(convert-linalg-to-parallel-loops), "
-                               "moe-offload-to-gpu, moe-gpu-launches-to-loops")))
+        failed(runPassPipeline(
+            module, (kOffloadPipeline + ", moe-gpu-launches-to-loops").str())))
       return failure();
     // The emulator checks numbers: its loops run serially.
     openmp = emulated ? "" : findOpenMPRuntime();
@@ -539,11 +547,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
         failed(writeFile(module, output.path,
                          [&](llvm::raw_ostream &os) { os << ptx; })))
       return failure();
-    if (std::error_code ec = llvm::sys::fs::rename(output.path, outputPath))
-      return module.emitError() << "cannot write " << outputPath << ": "
-                                << ec.message();
-    output.keep = true;
-    return success();
+    return keepAs(module, output, outputPath);
   }
 
   TempFile output, weightsFile;
@@ -553,16 +557,9 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
                        [&](llvm::raw_ostream &os) { os << weights; })))
     return failure();
   auto finish = [&]() -> LogicalResult {
-    std::string weightsPath = weightsPathFor(outputPath);
-    if (std::error_code ec = llvm::sys::fs::rename(weightsFile.path, weightsPath))
-      return module.emitError() << "cannot write " << weightsPath << ": "
-                                << ec.message();
-    weightsFile.keep = true;
-    if (std::error_code ec = llvm::sys::fs::rename(output.path, outputPath))
-      return module.emitError() << "cannot write " << outputPath << ": "
-                                << ec.message();
-    output.keep = true;
-    return success();
+    if (failed(keepAs(module, weightsFile, weightsPathFor(outputPath))))
+      return failure();
+    return keepAs(module, output, outputPath);
   };
   if (kind == EmitKind::Mlir) {
     if (failed(writeFile(module, output.path,

@@ -18,12 +18,17 @@
 
 namespace {
 
+/// Puts the empty weights file the fake artifacts' signatures ask for beside
+/// `library`.
+void writeEmptyWeights(const std::string &library) {
+  if (std::FILE *weights = std::fopen((library + ".weights").c_str(), "wb"))
+    std::fclose(weights);
+}
+
 /// Loads `library` (with an empty weights file beside it); fails the test on
 /// error.
 moe_artifact *load(const std::string &library) {
-  std::FILE *weights = std::fopen((library + ".weights").c_str(), "wb");
-  if (weights)
-    std::fclose(weights);
+  writeEmptyWeights(library);
   moe_artifact *artifact = nullptr;
   moe_error *error = moe_artifact_load(library.c_str(), &artifact);
   EXPECT_EQ(error, nullptr) << moe_error_message(error);
@@ -89,9 +94,7 @@ TEST_F(CudaRuntimeTest, RunChecksInputsThenNamesTheMissingDriver) {
 
 TEST_F(CudaRuntimeTest, ArtifactWithoutKernelImageIsRejected) {
   std::string library = MOE_FAKE_CUDA_ARTIFACT_NO_IMAGE;
-  std::FILE *weights = std::fopen((library + ".weights").c_str(), "wb");
-  if (weights)
-    std::fclose(weights);
+  writeEmptyWeights(library);
   moe_artifact *artifact = nullptr;
   moe_error *error = moe_artifact_load(library.c_str(), &artifact);
   ASSERT_NE(error, nullptr);

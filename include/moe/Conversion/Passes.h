@@ -20,6 +20,10 @@ namespace moe {
 constexpr llvm::StringLiteral kIndependentIterations =
     "moe.independent_iterations";
 
+/// `moe_gpu_read(host, device, bytes)`, through which moe-offload-to-gpu's
+/// host code reads device memory (the runtime's, or the CUDA emulator's copy).
+constexpr llvm::StringLiteral kGpuReadFunction = "moe_gpu_read";
+
 #define GEN_PASS_DECL
 #include "lib/Conversion/Passes.h.inc"
 

@@ -24,8 +24,6 @@ using namespace mlir;
 
 namespace {
 
-constexpr llvm::StringLiteral kReadFunction = "moe_gpu_read";
-
 /// Whether threads of `launch` may communicate: then loops are not exact.
 Operation *findCommunication(gpu::LaunchOp launch) {
   Operation *found = nullptr;
@@ -87,7 +85,7 @@ LogicalResult toLoops(gpu::LaunchOp launch) {
 
 /// `moe_gpu_read(host, device, bytes)` as a copy within host memory.
 void defineRead(ModuleOp module) {
-  auto read = module.lookupSymbol<func::FuncOp>(kReadFunction);
+  auto read = module.lookupSymbol<func::FuncOp>(::moe::kGpuReadFunction);
   if (!read || !read.isExternal())
     return;
   MLIRContext *ctx = module.getContext();

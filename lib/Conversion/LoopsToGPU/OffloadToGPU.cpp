@@ -27,7 +27,6 @@ using namespace mlir;
 namespace {
 
 constexpr int64_t kThreadsPerBlock = 256;
-constexpr llvm::StringLiteral kReadFunction = "moe_gpu_read";
 
 /// Whether `op` or anything nested in it reads or writes a buffer. Ops that
 /// only allocate or free do not count; an op that says nothing of its effects
@@ -142,7 +141,7 @@ Block &entryBlock(Operation *op) {
 void emitRead(OpBuilder &b, Location loc, Value host, Value device,
               int64_t bytes) {
   b.create<func::CallOp>(
-      loc, kReadFunction, TypeRange{},
+      loc, ::moe::kGpuReadFunction, TypeRange{},
       ValueRange{host, device, b.create<arith::ConstantIndexOp>(loc, bytes)});
 }
 
@@ -293,25 +292,24 @@ struct MoEOffloadToGPU
     }
     // Kernels get their buffers from the host: one allocated per thread
     // would need device-side malloc.
-    WalkResult inKernel = module.walk([](gpu::LaunchOp launch) {
-      WalkResult alloc = launch.getBody().walk([](memref::AllocOp op) {
-        op.emitError("a buffer allocated inside work that runs on the GPU; "
-                     "the CUDA target needs it allocated outside the loop");
-        return WalkResult::interrupt();
-      });
-      return alloc.wasInterrupted() ? WalkResult::interrupt()
-                                    : WalkResult::advance();
+    WalkResult inKernel = module.walk([](memref::AllocOp op) {
+      if (!op->getParentOfType<gpu::LaunchOp>())
+        return WalkResult::advance();
+      op.emitError("a buffer allocated inside work that runs on the GPU; "
+                   "the CUDA target needs it allocated outside the loop");
+      return WalkResult::interrupt();
     });
     if (inKernel.wasInterrupted())
       return signalPassFailure();
     bool reads = false;
-    module.walk(
-        [&](func::CallOp call) { reads |= call.getCallee() == kReadFunction; });
-    if (reads && !module.lookupSymbol(kReadFunction)) {
+    module.walk([&](func::CallOp call) {
+      reads |= call.getCallee() == ::moe::kGpuReadFunction;
+    });
+    if (reads && !module.lookupSymbol(::moe::kGpuReadFunction)) {
       OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
       Type index = b.getIndexType();
       auto decl =
-          b.create<func::FuncOp>(module.getLoc(), kReadFunction,
+          b.create<func::FuncOp>(module.getLoc(), ::moe::kGpuReadFunction,
                                  b.getFunctionType({index, index, index}, {}));
       decl.setPrivate();
     }

@@ -21,13 +21,13 @@
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/AsmParser/Parser.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Linker/Linker.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -56,9 +56,9 @@ constexpr llvm::StringLiteral kNvptxTriple = "nvptx64-nvidia-cuda";
 /// architecture read them.
 unsigned ptxVersionFor(llvm::StringRef arch) {
   static const std::pair<llvm::StringLiteral, unsigned> kFirst[] = {
-      {"sm_90a", 80}, {"sm_90", 78}, {"sm_89", 78}, {"sm_87", 74},
-      {"sm_86", 71},  {"sm_80", 70}, {"sm_75", 63}, {"sm_72", 61},
-      {"sm_70", 60}};
+      {"sm_90a", 80}, {"sm_90", 78}, {"sm_89", 78},
+      {"sm_87", 74},  {"sm_86", 71}, {"sm_80", 70},
+      {"sm_75", 63},  {"sm_72", 61}, {"sm_70", 60}};
   for (const auto &[name, version] : kFirst)
     if (arch == name)
       return version;
@@ -304,6 +304,53 @@ FailureOr<std::string> writeTemporary(ModuleOp module, llvm::StringRef suffix,
   return path.str().str();
 }
 
+/// The bytes of the file at `path`, "" when it cannot be read.
+std::string readFile(llvm::StringRef path) {
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                  /*RequiresNullTerminator=*/false);
+  return buffer ? (*buffer)->getBuffer().str() : std::string();
+}
+
+/// A tool's exit status and what it printed (or why it could not run).
+struct ToolRun {
+  int status;
+  std::string output;
+};
+
+/// Runs `args` (the program first) with its standard output and error
+/// captured.
+FailureOr<ToolRun> runTool(ModuleOp module, ArrayRef<llvm::StringRef> args) {
+  FailureOr<std::string> log = writeTemporary(module, "log", "");
+  if (failed(log))
+    return failure();
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
+  std::string error;
+  int status = llvm::sys::ExecuteAndWait(args.front(), args, std::nullopt,
+                                         redirects, 0, 0, &error);
+  std::string output = readFile(*log);
+  llvm::sys::fs::remove(*log);
+  return ToolRun{status, output.empty() ? error : output};
+}
+
+/// The CUDA release a tool's `--version` names ("release 12.4"), or 0.0.
+std::pair<unsigned, unsigned> cudaRelease(llvm::StringRef text) {
+  unsigned major = 0, minor = 0;
+  size_t at = text.find("release ");
+  if (at == llvm::StringRef::npos)
+    return {0, 0};
+  llvm::StringRef rest = text.drop_front(at + 8);
+  auto digits = [](char c) { return llvm::isDigit(c); };
+  llvm::StringRef majorText = rest.take_while(digits);
+  rest = rest.drop_front(majorText.size());
+  if (majorText.getAsInteger(10, major))
+    return {0, 0};
+  if (rest.consume_front(".") &&
+      rest.take_while(digits).getAsInteger(10, minor))
+    minor = 0;
+  return {major, minor};
+}
+
 } // namespace
 
 namespace moe {
@@ -338,9 +385,8 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
           ? ""
           : ("func.func(moe-matmuls-to-mma{precision=" + precision + "}), ")
                 .str();
-  if (failed(runPassPipeline(
-          module, mma + "func.func(convert-linalg-to-parallel-loops), "
-                        "moe-offload-to-gpu, gpu-kernel-outlining")) ||
+  if (failed(runPassPipeline(module, mma + kOffloadPipeline.str() +
+                                         ", gpu-kernel-outlining")) ||
       failed(mergeKernelModules(module)))
     return failure();
   std::string libdevice = findLibdevice();
@@ -386,59 +432,33 @@ std::optional<std::string> findPtxas() {
 FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
                                    llvm::StringRef ptx, llvm::StringRef arch) {
   // A ptxas older than the PTX is named as such rather than left to fail.
-  if (FailureOr<std::string> log = writeTemporary(module, "version", "");
-      succeeded(log)) {
-    std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
-    llvm::sys::ExecuteAndWait(ptxas, {ptxas, "--version"}, std::nullopt,
-                              redirects);
-    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> text =
-        llvm::MemoryBuffer::getFile(*log);
-    llvm::sys::fs::remove(*log);
-    unsigned major = 0, minor = 0;
-    if (text) {
-      llvm::StringRef rest = (*text)->getBuffer();
-      size_t at = rest.find("release ");
-      if (at != llvm::StringRef::npos) {
-        rest = rest.drop_front(at + 8);
-        llvm::StringRef majorText = rest.take_while([](char c) { return llvm::isDigit(c); });
-        rest = rest.drop_front(majorText.size());
-        if (rest.consume_front(".") && !majorText.getAsInteger(10, major))
-          rest.take_while([](char c) { return llvm::isDigit(c); }).getAsInteger(10, minor);
-      }
-    }
-    unsigned needed = ptxVersionFor(arch);
-    if (major > 0 && newestPtxOf(major, minor) < needed)
-      return module.emitError()
-             << ptxas << " (CUDA " << major << "." << minor
-             << ") reads PTX ISA up to " << newestPtxOf(major, minor) / 10
-             << "." << newestPtxOf(major, minor) % 10 << "; " << arch
-             << " needs PTX ISA " << needed / 10 << "." << needed % 10
-             << " (set CUDA_HOME to a newer toolkit)";
-  }
-  FailureOr<std::string> input = writeTemporary(module, "ptx", ptx);
-  FailureOr<std::string> log = writeTemporary(module, "log", "");
-  FailureOr<std::string> output = writeTemporary(module, "cubin", "");
-  if (failed(input) || failed(log) || failed(output))
+  FailureOr<ToolRun> version = runTool(module, {ptxas, "--version"});
+  if (failed(version))
     return failure();
-  llvm::SmallVector<llvm::StringRef> args{ptxas, "-arch", arch,  "-O3",
-                                          "-o",  *output, *input};
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, *log, *log};
-  std::string error;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0, 0,
-                                     &error);
-  auto read = [](llvm::StringRef path) {
-    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-        llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                    /*RequiresNullTerminator=*/false);
-    return buffer ? (*buffer)->getBuffer().str() : std::string();
-  };
-  std::string messages = read(*log), cubin = read(*output);
-  for (const std::string &path : {*input, *log, *output})
-    llvm::sys::fs::remove(path);
-  if (rc != 0 || cubin.empty())
+  auto [major, minor] = cudaRelease(version->output);
+  unsigned needed = ptxVersionFor(arch), newest = newestPtxOf(major, minor);
+  if (major > 0 && newest < needed)
     return module.emitError()
-           << "ptxas " << arch << " rejected the kernels' PTX: "
-           << (messages.empty() ? error : messages);
+           << ptxas << " (CUDA " << major << "." << minor
+           << ") reads PTX ISA up to " << newest / 10 << "." << newest % 10
+           << "; " << arch << " needs PTX ISA " << needed / 10 << "."
+           << needed % 10 << " (set CUDA_HOME to a newer toolkit)";
+
+  FailureOr<std::string> input = writeTemporary(module, "ptx", ptx);
+  FailureOr<std::string> output = writeTemporary(module, "cubin", "");
+  if (failed(input) || failed(output))
+    return failure();
+  FailureOr<ToolRun> assembled =
+      runTool(module, {ptxas, "-arch", arch, "-O3", "-o", *output, *input});
+  std::string cubin = readFile(*output);
+  for (const std::string &path : {*input, *output})
+    llvm::sys::fs::remove(path);
+  if (failed(assembled))
+    return failure();
+  if (assembled->status != 0 || cubin.empty())
+    return module.emitError()
+           << "ptxas " << arch
+           << " rejected the kernels' PTX: " << assembled->output;
   return cubin;
 }
 
