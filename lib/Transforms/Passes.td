@@ -5,6 +5,38 @@
 
 include "mlir/Pass/PassBase.td"
 
+def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
+  let summary = "Fold shape arithmetic and rewrite exporter idioms into one spelling";
+  let description = [{
+    Exporters write one meaning in many node sequences. This pass, which `moe-raise`
+    runs first, gives the matchers one graph:
+
+    - integer shape arithmetic on small tensors (`Shape`, `Size`, `Gather`, `Slice`,
+      `Concat`, `Unsqueeze`, `Squeeze`, `Reshape`, `Cast`, `Add`, `Sub`, `Mul`,
+      `Div`, `Max`, `Min`, `Range`, `ConstantOfShape`, `OneHot`) is evaluated where
+      its elements are known, also when only some dimensions of a `Shape` are
+      (`Shape(x[?, 32])[1]` is 32), and replaced by constants;
+    - every node's result gets the most precise type its inputs and known shape
+      operands imply (elementwise and broadcast ops, `Reshape`, `Flatten`, `Tile`,
+      `Expand`, `Slice`, `Squeeze`, `Unsqueeze`, `MatMul`, `Gather`, `Transpose`),
+      so a `Tile` by repeats computed in the graph has a ranked, static result;
+    - `Identity`, a `Cast` to the same type, and a `Reshape`, `Squeeze`,
+      `Unsqueeze` or `Flatten` that keeps the shape (at most one dynamic
+      dimension) are removed;
+    - `Tile` of size-1 axes becomes `Expand`, `Flatten` becomes `Reshape`, and
+      `GatherND` with one index column (`batch_dims = 0`) becomes `Gather` on axis 0;
+    - nodes left unused are erased.
+
+    It never changes what the graph computes; values the function returns keep
+    their types.
+
+    ```
+    moe-opt model.onnx --moe-normalize-onnx
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
   let summary = "Rewrite every ONNX form of a MoE layer into one moe.layer";
   let description = [{

@@ -340,6 +340,28 @@ Value matchGateUpSplit(Value gate, Value up, int64_t axis, GateLayout &layout) {
   if (!gateSlice || !upSlice || input(gateSlice, 0) != input(upSlice, 0))
     return Value();
   int64_t rank = rankOf(input(gateSlice, 0));
+  // Concatenated, taken by two Slices: gate = h[..., :F/2], up = h[..., F/2:].
+  auto featureType = dyn_cast<RankedTensorType>(input(gateSlice, 0).getType());
+  int64_t features = featureType && axis < featureType.getRank()
+                         ? featureType.getDimSize(axis)
+                         : ShapedType::kDynamic;
+  auto halfIs = [&](NodeOp slice, int64_t begin, int64_t end) {
+    std::optional<SmallVector<int64_t>> starts = constInts(input(slice, 1));
+    std::optional<SmallVector<int64_t>> ends = constInts(input(slice, 2));
+    std::optional<SmallVector<int64_t>> sliceAxes = constInts(input(slice, 3));
+    std::optional<SmallVector<int64_t>> steps =
+        input(slice, 4) ? constInts(input(slice, 4)) : SmallVector<int64_t>{1};
+    return starts && ends && sliceAxes && steps && starts->size() == 1 &&
+           ends->size() == 1 && sliceAxes->size() == 1 && steps->size() == 1 &&
+           (*steps)[0] == 1 && isAxis((*sliceAxes)[0], axis, rank) &&
+           (*starts)[0] == begin && std::min((*ends)[0], features) == end;
+  };
+  if (!ShapedType::isDynamic(features) && features % 2 == 0 &&
+      halfIs(gateSlice, 0, features / 2) &&
+      halfIs(upSlice, features / 2, features)) {
+    layout = GateLayout::Concatenated;
+    return input(gateSlice, 0);
+  }
   auto sliceIs = [&](NodeOp slice, int64_t start) {
     std::optional<SmallVector<int64_t>> starts = constInts(input(slice, 1));
     std::optional<SmallVector<int64_t>> sliceAxes = constInts(input(slice, 3));
@@ -815,6 +837,161 @@ public:
   }
 };
 
+/// The `[T, k]` tensor that `value` holds row by row as `[T * k]` (a Reshape to
+/// rank 1), or as `[T * k, 1]` (a Reshape to that, or an Unsqueeze of the rank-1
+/// form); null otherwise.
+Value flatRowsOf(Value value) {
+  if (NodeOp unsqueeze = node(value, "Unsqueeze");
+      unsqueeze && rankOf(value) == 2 &&
+      axes(unsqueeze, 2) == SmallVector<int64_t>{1})
+    value = input(unsqueeze, 0);
+  NodeOp reshape = node(value, "Reshape");
+  if (!reshape || rankOf(input(reshape, 0)) != 2)
+    return Value();
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || (type.getRank() != 1 &&
+                !(type.getRank() == 2 && type.getDimSize(1) == 1)))
+    return Value();
+  return input(reshape, 0);
+}
+
+/// The tokens `[T, H]` that `value` repeats k times row by row (`[T * k, H]`,
+/// row t * k + j is token t): Reshape(Expand(Unsqueeze(x, 1), [., k, .])).
+/// Tile has become Expand and Flatten Reshape in moe-normalize-onnx.
+Value replicatedTokens(Value value, int64_t k) {
+  NodeOp reshape = node(value, "Reshape");
+  NodeOp expand = reshape ? node(input(reshape, 0), "Expand") : NodeOp();
+  NodeOp unsqueeze = expand ? node(input(expand, 0), "Unsqueeze") : NodeOp();
+  if (!unsqueeze || rankOf(value) != 2 ||
+      axes(unsqueeze, 3) != SmallVector<int64_t>{1} ||
+      rankOf(input(unsqueeze, 0)) != 2)
+    return Value();
+  auto expanded = dyn_cast<RankedTensorType>(expand.getResult(0).getType());
+  if (!expanded || expanded.getRank() != 3 || expanded.getDimSize(1) != k)
+    return Value();
+  // Expand may also broadcast the token axis when there is one token; with
+  // k > 1 the routing weights' T * k rows fix it to T, so only k = 1 needs
+  // the shape to say so.
+  std::optional<SmallVector<int64_t>> shape = constInts(input(expand, 1));
+  if (k == 1 && (!shape || shape->size() != 3 || (*shape)[0] != 1))
+    return Value();
+  return input(unsqueeze, 0);
+}
+
+/// One flattened projection: `Squeeze(MatMul(Gather(W, ids), Unsqueeze(x, 2)),
+/// 2)` with `W [E, out, in]`, or `Squeeze(MatMul(Unsqueeze(x, 1), Gather(W,
+/// ids)), 1)` with `W [E, in, out]`, where the ids are the `[T * k]` top-k ids;
+/// optionally plus `Gather(b, ids)`. Returns the input rows `x [T * k, in]`.
+struct FlatProjection {
+  Value input, weight, bias;
+  bool inputMajor = false;
+};
+
+std::optional<FlatProjection> matchFlatProjection(Value value, Value ids) {
+  FlatProjection projection;
+  auto gathered = [&](Value v, int64_t rank) -> Value {
+    NodeOp gather = node(v, "Gather");
+    if (!gather || intAttr(gather, "axis", 0) != 0 ||
+        flatRowsOf(input(gather, 1)) != ids ||
+        rankOf(input(gather, 0)) != rank)
+      return Value();
+    return input(gather, 0);
+  };
+  for (auto [main, bias] : bothOrders(node(value, "Add")))
+    if (Value b = gathered(bias, 2)) {
+      projection.bias = b;
+      value = main;
+      break;
+    }
+  NodeOp squeeze = node(value, "Squeeze");
+  std::optional<SmallVector<int64_t>> squeezed =
+      squeeze ? axes(squeeze, 3) : std::nullopt;
+  NodeOp matmul = squeeze ? node(input(squeeze, 0), "MatMul") : NodeOp();
+  if (!matmul || !squeezed || squeezed->size() != 1 ||
+      rankOf(input(squeeze, 0)) != 3)
+    return std::nullopt;
+  projection.inputMajor = (*squeezed)[0] == 1;
+  if (!projection.inputMajor && (*squeezed)[0] != 2)
+    return std::nullopt;
+  unsigned weightSide = projection.inputMajor ? 1 : 0;
+  projection.weight = gathered(input(matmul, weightSide), 3);
+  NodeOp unsqueeze = node(input(matmul, 1 - weightSide), "Unsqueeze");
+  if (!projection.weight || !unsqueeze ||
+      axes(unsqueeze, 3) != SmallVector<int64_t>{(*squeezed)[0]})
+    return std::nullopt;
+  projection.input = input(unsqueeze, 0);
+  return projection;
+}
+
+/// The expert FFN of the flattened batched form on `[T * k, .]` rows.
+std::optional<ExpertMatch> matchFlatExperts(Value out, Value ids, int64_t k) {
+  std::optional<FlatProjection> down = matchFlatProjection(out, ids);
+  if (!down)
+    return std::nullopt;
+  ExpertMatch match;
+  match.inputMajor = down->inputMajor;
+  match.down = down->weight;
+  match.downBias = down->bias;
+  Value preActivation = matchActivation(down->input, 1, match);
+  if (!preActivation)
+    return std::nullopt;
+  std::optional<FlatProjection> gateUp =
+      matchFlatProjection(preActivation, ids);
+  if (!gateUp || gateUp->inputMajor != down->inputMajor)
+    return std::nullopt;
+  match.gateUp = gateUp->weight;
+  match.gateUpBias = gateUp->bias;
+  match.tokens = replicatedTokens(gateUp->input, k);
+  if (!match.tokens)
+    return std::nullopt;
+  return match;
+}
+
+/// The batched form as torch.onnx (dynamo and TorchScript) writes transformers'
+/// `batched_mm` experts: every (token, slot) pair is a row of `[T * k, .]`
+/// tensors, tokens repeated k times, weights gathered by the flattened top-k ids
+/// (GatherND, normalised to Gather), per-row matrix-vector MatMuls, the rows
+/// weighted, reshaped to `[T, k, H]` and summed over k.
+class RaiseFlatBatchedMatmulMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
+        axes(sum, 3) != SmallVector<int64_t>{1})
+      return failure();
+    NodeOp reshape = node(input(sum, 0), "Reshape");
+    NodeOp mul = reshape ? node(input(reshape, 0), "Mul") : NodeOp();
+    if (!mul || rankOf(input(reshape, 0)) != 2)
+      return failure();
+    auto split = cast<RankedTensorType>(reshape.getResult(0).getType());
+    for (auto [expertOut, weights] : bothOrders(mul)) {
+      Value perSlot = flatRowsOf(weights);
+      std::optional<RoutingMatch> routing =
+          perSlot ? matchRouting(perSlot) : std::nullopt;
+      if (!routing)
+        continue;
+      if (split.getDimSize(1) != routing->k)
+        return nearMiss(sum, rewriter,
+                        "the weighted rows are summed in groups of " +
+                            Twine(split.getDimSize(1)) + ", not of k = " +
+                            Twine(routing->k));
+      std::optional<ExpertMatch> experts =
+          matchFlatExperts(expertOut, routing->ids, routing->k);
+      if (!experts)
+        return nearMiss(sum, rewriter,
+                        "(token, slot) rows weighted by the routing, but the "
+                        "expert computation on them is not one moe.layer "
+                        "represents");
+      return rewriteToLayer(sum, *routing, *experts, rewriter,
+                            counts.batchedMatmul);
+    }
+    return failure();
+  }
+};
+
 /// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights
 /// spread into a dense [T, E] matrix.
 std::optional<RoutingMatch> matchScatteredRouting(Value value) {
@@ -1122,6 +1299,6 @@ public:
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                ::moe::RaiseCounts &counts,
                                                bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE,
+  patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE,
                RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }

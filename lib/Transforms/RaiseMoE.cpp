@@ -8,6 +8,7 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "NormalizeOnnx.h"
 #include "RaisePatterns.h"
 #include "dialects/onnx/IR/OnnxMatchers.h"
 
@@ -232,6 +233,7 @@ public:
   using MoERaiseBase::MoERaiseBase;
 
   void runOnOperation() override {
+    ::moe::normalizeOnnxGraph(getOperation());
     ::moe::RaiseCounts counts;
     RewritePatternSet patterns(&getContext());
     ::moe::populateRaiseContribMoEPatterns(patterns, counts, remarks);
@@ -243,7 +245,7 @@ public:
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
     int64_t raised = counts.raised();
-    if (remarks && (raised || counts.nearMisses))
+    if (remarks)
       getOperation().emitRemark()
           << "moe-raise: " << raised
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Writes the real-export fixtures: the first MoE block of every transformers MoE
+architecture that builds from its config, exported by real exporters.
+
+Needs torch, transformers and onnxscript (pinned in requirements.txt beside this file);
+CI does not, since the small files it writes are committed. For each
+(architecture, exporter) it writes `<arch>__<exporter>/model.onnx`, the inputs and the
+eager PyTorch outputs at T = 1, 7, 33 (`T<n>/input_0.npy`, `output_0.npy`), and a
+manifest in the format of test/models (plus `moe_layers`, `arch`, `exporter`). A file
+is kept only when ONNX Runtime reproduces torch on it (`"ort": true`) or cannot run it
+(`ort_reason`); one the exporter writes wrong, or cannot write, is listed in
+`exports.json` with the reason, which docs/exports.md reports.
+
+    python3 test/models/real/generate.py [--only ARCH[,ARCH]] [--exporters E[,E]]
+"""
+import argparse
+import contextlib
+import io
+import json
+import pathlib
+import shutil
+import sys
+import traceback
+import warnings
+
+import numpy as np
+import onnx
+import torch
+import transformers
+
+HERE = pathlib.Path(__file__).resolve().parent
+TOKENS = (1, 7, 33)
+RTOL, ATOL = 1e-4, 1e-6
+
+# Architecture -> config class. Each is built with SIZES where the config has the field,
+# one decoder layer, and random weights; the first module with an `experts` child is
+# the MoE block exported.
+ARCHS = {
+    "mixtral": "MixtralConfig",
+    "qwen2_moe": "Qwen2MoeConfig",
+    "qwen3_moe": "Qwen3MoeConfig",
+    "deepseek_v2": "DeepseekV2Config",
+    "deepseek_v3": "DeepseekV3Config",
+    "gpt_oss": "GptOssConfig",
+    "phimoe": "PhimoeConfig",
+    "olmoe": "OlmoeConfig",
+    "flex_olmo": "FlexOlmoConfig",
+    "granitemoe": "GraniteMoeConfig",
+    "granitemoeshared": "GraniteMoeSharedConfig",
+    "granitemoehybrid": "GraniteMoeHybridConfig",
+    "dbrx": "DbrxConfig",
+    "jetmoe": "JetMoeConfig",
+    "llama4": "Llama4TextConfig",
+    "ernie4_5_moe": "Ernie4_5_MoeConfig",
+    "glm4_moe": "Glm4MoeConfig",
+    "hunyuan_v1_moe": "HunYuanMoEV1Config",
+    "dots1": "Dots1Config",
+    "longcat_flash": "LongcatFlashConfig",
+    "lfm2_moe": "Lfm2MoeConfig",
+    "minimax": "MiniMaxConfig",
+}
+HIDDEN = 32
+SIZES = dict(
+    hidden_size=HIDDEN, intermediate_size=64, moe_intermediate_size=32,
+    shared_expert_intermediate_size=64, num_hidden_layers=1, num_layers=1,
+    num_attention_heads=4, num_key_value_heads=2, head_dim=8, vocab_size=128,
+    num_local_experts=8, num_experts=8, n_routed_experts=8, moe_num_experts=8,
+    num_experts_per_tok=2, top_k=2, moe_k=2, n_group=4, topk_group=2,
+    first_k_dense_replace=0, num_dense_layers=0, max_position_embeddings=256,
+    kv_lora_rank=16, q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8,
+    v_head_dim=8, mlp_only_layers=[], decoder_sparse_step=1, moe_layer_freq=1,
+    d_model=HIDDEN, n_heads=4, n_layers=1,
+    ffn_config={"ffn_hidden_size": 64, "moe_num_experts": 8, "moe_top_k": 2},
+    attn_config={"kv_n_heads": 2}, kv_channels=8, expert_ffn_hidden_size=32,
+)
+
+# Exporter -> (experts implementation, how to export).
+EXPORTERS = ("dynamo_batched_mm", "torchscript_batched_mm")
+
+
+def build_block(arch):
+    """The first MoE block of a one-layer `arch` model with random weights."""
+    cls = getattr(transformers, ARCHS[arch])
+    defaults = cls()
+    kwargs = {k: v for k, v in SIZES.items() if hasattr(defaults, k)}
+    config = cls(**kwargs)
+    for k, v in kwargs.items():
+        with contextlib.suppress(Exception):
+            setattr(config, k, v)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    for module in model.modules():
+        if any(name == "experts" for name, _ in module.named_children()):
+            block = module
+            break
+    else:
+        raise RuntimeError("no module with an `experts` child")
+    # Weights large enough that routing and outputs are not all ties and zeros.
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in block.named_parameters():
+            fan = p.shape[-1] if p.dim() > 1 else 1
+            p.copy_(torch.randn(p.shape, generator=generator) / fan ** 0.5)
+        for name, b in block.named_buffers():
+            if b.is_floating_point():
+                b.copy_(0.1 * torch.randn(b.shape, generator=generator))
+    return model, block
+
+
+class Block(torch.nn.Module):
+    """The block on [1, T, H] hidden states, returning only the hidden states."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        y = self.block(x)
+        return y[0] if isinstance(y, tuple) else y
+
+
+def set_experts(model, implementation):
+    with contextlib.suppress(Exception):
+        model.set_experts_implementation(implementation)
+        return
+    model.config._experts_implementation = implementation
+
+
+def export(wrapper, exporter, path):
+    x = torch.randn(1, 7, HIDDEN)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if exporter.startswith("dynamo"):
+            tokens = torch.export.Dim("T", min=1, max=4096)
+            torch.onnx.export(wrapper, (x,), str(path), dynamo=True, input_names=["x"],
+                              output_names=["y"], dynamic_shapes=({1: tokens},),
+                              opset_version=18, external_data=False)
+        else:
+            torch.onnx.export(wrapper, (x,), str(path), dynamo=False, input_names=["x"],
+                              output_names=["y"], dynamic_axes={"x": {1: "T"}, "y": {1: "T"}},
+                              opset_version=17)
+
+
+def inputs_for(block, tokens, seed):
+    """Inputs whose routing is stable: a token whose float32 and float64 outputs
+    disagree (a near tie in the top-k) is redrawn."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, tokens, HIDDEN, generator=generator)
+    wrapper64 = Block(block).double()
+    for _ in range(20):
+        with torch.no_grad():
+            y64 = wrapper64(x.double())
+            y32 = Block(block.float())(x)
+        wrapper64 = Block(block).double()
+        bad = ((y32.double() - y64).abs().amax(-1) >
+               1e-5 * y64.abs().amax() + 1e-7)[0]
+        if not bad.any():
+            break
+        x[0, bad] = torch.randn(int(bad.sum()), HIDDEN, generator=generator)
+    block.float()
+    with torch.no_grad():
+        y = Block(block)(x)
+    return x.numpy(), y.numpy()
+
+
+def check_ort(path, cases):
+    import onnxruntime
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - the reason is recorded
+        return None, f"ONNX Runtime cannot load it: {str(e).splitlines()[0][:200]}"
+    worst = 0.0
+    for x, y in cases:
+        try:
+            (out,) = session.run(None, {session.get_inputs()[0].name: x})
+        except Exception as e:  # noqa: BLE001
+            return None, f"ONNX Runtime cannot run it: {str(e).splitlines()[0][:200]}"
+        if out.shape != y.shape:
+            return False, f"ONNX Runtime gives shape {out.shape}, torch {y.shape}"
+        err = float(np.max(np.abs(out - y)))
+        worst = max(worst, err / (RTOL * float(np.max(np.abs(y))) + ATOL))
+        if err > RTOL * float(np.max(np.abs(y))) + ATOL:
+            return False, f"ONNX Runtime differs from torch by {err:.3g} at T={x.shape[1]}"
+    return True, f"within {worst:.2g} of the tolerance"
+
+
+def write_fixture(arch, exporter, model, block, status):
+    name = f"{arch}__{exporter}"
+    folder = HERE / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    implementation = exporter.split("_", 1)[1]
+    set_experts(model, implementation)
+    path = folder / "model.onnx"
+    try:
+        export(Block(block).eval(), exporter, path)
+    except Exception as e:  # noqa: BLE001 - the reason is the result
+        shutil.rmtree(folder)
+        lines = [l for l in str(e).splitlines() if l.strip()]
+        status[name] = {"written": False, "reason": (lines[0] if lines else repr(e))[:300]}
+        return
+    onnx.checker.check_model(str(path))
+    set_experts(model, "eager")
+    cases = [inputs_for(block, t, 100 + t) for t in TOKENS]
+    ort_ok, ort_note = check_ort(path, cases)
+    contrib = any(n.domain not in ("", "ai.onnx") for n in onnx.load(str(path)).graph.node)
+    if ort_ok is None and not contrib:
+        # Only the contrib ops of a file may be beyond ONNX Runtime's CPU kernels.
+        ort_ok = False
+    if ort_ok is False:
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
+        return
+    manifest_cases = []
+    for (x, y) in cases:
+        t = x.shape[1]
+        (folder / f"T{t}").mkdir()
+        np.save(folder / f"T{t}" / "input_0.npy", x)
+        np.save(folder / f"T{t}" / "output_0.npy", y)
+        manifest_cases.append({
+            "T": t,
+            "inputs": [{"name": "x", "file": f"T{t}/input_0.npy", "shape": list(x.shape),
+                        "dtype": "float32"}],
+            "outputs": [{"name": "y", "file": f"T{t}/output_0.npy", "shape": list(y.shape),
+                         "dtype": "float32"}],
+        })
+    manifest = {
+        "name": name, "arch": arch, "exporter": exporter,
+        "block": type(block).__name__, "form": "real_export", "is_moe": True,
+        "moe_layers": 1, "model": "model.onnx",
+        "tolerance": {"rtol": RTOL, "atol": ATOL,
+                      "rule": "max|out - ref| <= rtol * max|ref| + atol"},
+        "reference": f"transformers {transformers.__version__} eager experts, torch "
+                     f"{torch.__version__.split('+')[0]}, float32",
+        "ort": bool(ort_ok), "cases": manifest_cases,
+    }
+    if ort_ok is None:
+        manifest["ort_reason"] = ort_note
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    status[name] = {"written": True, "ort": ort_note}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated architectures")
+    parser.add_argument("--exporters", help="comma-separated exporters")
+    args = parser.parse_args()
+    archs = args.only.split(",") if args.only else list(ARCHS)
+    exporters = args.exporters.split(",") if args.exporters else list(EXPORTERS)
+    status_path = HERE / "exports.json"
+    status = json.loads(status_path.read_text()) if status_path.exists() else {}
+    for arch in archs:
+        try:
+            model, block = build_block(arch)
+        except Exception as e:  # noqa: BLE001
+            for exporter in exporters:
+                status[f"{arch}__{exporter}"] = {
+                    "written": False, "reason": f"does not build from its config: {e}"[:300]}
+            continue
+        for exporter in exporters:
+            try:
+                write_fixture(arch, exporter, model, block, status)
+            except Exception:  # noqa: BLE001
+                status[f"{arch}__{exporter}"] = {
+                    "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}
+            print(f"{arch}__{exporter}: {status[f'{arch}__{exporter}']}", flush=True)
+    status_path.write_text(json.dumps(dict(sorted(status.items())), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
