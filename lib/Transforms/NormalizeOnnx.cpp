@@ -20,11 +20,15 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dominance.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/CSE.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringSet.h"
 
 #include <algorithm>
+#include <map>
 
 #include <optional>
 
@@ -74,6 +78,15 @@ public:
         continue;
       changed |= visit(node);
     }
+    // Equal nodes (two Reshapes of the input by equal constants) become one.
+    {
+      IRRewriter rewriter(func.getContext());
+      DominanceInfo dominance(func);
+      bool merged = false;
+      eliminateCommonSubExpressions(rewriter, dominance, func, &merged);
+      changed |= merged;
+    }
+    changed |= mergeEqualNodes();
     // Nodes the rewrites left unused (the default domain has no effects).
     Block &body = func.getBody().front();
     for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
@@ -85,6 +98,39 @@ public:
   }
 
 private:
+  /// Merges default-domain nodes that differ only in their names: same op,
+  /// opset, operands, attributes and result types (CSE sees the names).
+  bool mergeEqualNodes() {
+    auto key = [](NodeOp n) {
+      SmallVector<const void *> parts{n.getOpTypeAttr().getAsOpaquePointer(),
+                                      n.getNodeAttributesAttr()
+                                          ? n.getNodeAttributesAttr()
+                                                .getAsOpaquePointer()
+                                          : nullptr};
+      for (Value v : n.getInputs())
+        parts.push_back(v.getAsOpaquePointer());
+      for (Type t : n.getResultTypes())
+        parts.push_back(t.getAsOpaquePointer());
+      parts.push_back(reinterpret_cast<const void *>(n.getOpset()));
+      return parts;
+    };
+    std::map<SmallVector<const void *>, NodeOp> seen;
+    bool merged = false;
+    for (Operation &op :
+         llvm::make_early_inc_range(func.getBody().front())) {
+      auto n = dyn_cast<NodeOp>(&op);
+      if (!n || !n.getDomainName().empty() || !isMemoryEffectFree(n))
+        continue;
+      auto [it, inserted] = seen.try_emplace(key(n), n);
+      if (inserted)
+        continue;
+      n->replaceAllUsesWith(it->second);
+      n->erase();
+      merged = true;
+    }
+    return merged;
+  }
+
   // --- known integer values -------------------------------------------------
 
   std::optional<Partial> known(Value value) {
@@ -673,20 +719,73 @@ private:
            llvm::count_if(ranked.getShape(), ShapedType::isDynamic) <= 1;
   }
 
+  /// x, when `node` reshapes back what a reshape of x made: a chain of
+  /// Reshape / Squeeze / Unsqueeze / Flatten that ends in the type of x (at
+  /// most one dynamic dimension), as Squeeze(Unsqueeze(x, 1), 1).
+  Value undoneReshape(NodeOp node) {
+    auto isView = [](NodeOp op) {
+      StringRef name = op ? op.getOpType() : "";
+      return name == "Reshape" || name == "Squeeze" || name == "Unsqueeze" ||
+             name == "Flatten";
+    };
+    if (!isView(node) || node.getNumResults() != 1)
+      return Value();
+    auto type = dyn_cast<RankedTensorType>(node.getResult(0).getType());
+    if (!type || llvm::count_if(type.getShape(), ShapedType::isDynamic) > 1)
+      return Value();
+    Value at = input(node, 0);
+    for (int depth = 0; depth < 4; ++depth) {
+      NodeOp inner = at ? at.getDefiningOp<NodeOp>() : NodeOp();
+      if (!isView(inner) || !inner.getDomainName().empty())
+        return Value();
+      at = input(inner, 0);
+      if (at && at.getType() == type)
+        return at;
+    }
+    return Value();
+  }
+
   /// Tile(x, r) where every repeated axis of x has size 1 is Expand(x, r).
   bool tileToExpand(NodeOp node) {
     auto in = dyn_cast<RankedTensorType>(input(node, 0).getType());
     std::optional<SmallVector<int64_t>> repeats = knownInts(input(node, 1));
     if (!in || !repeats || static_cast<int64_t>(repeats->size()) != in.getRank())
       return false;
+    bool broadcasts = true;
     for (auto [d, r] : llvm::zip(in.getShape(), *repeats))
       if (r != 1 && d != 1)
-        return false;
+        broadcasts = false;
+    if (!broadcasts)
+      return tileToConcat(node, *repeats);
     Value shape = (builder.setInsertionPoint(node),
                    intConstant(node.getLoc(), *repeats));
     NodeOp expand = createNode(node, "Expand", {input(node, 0), shape},
                                node.getResult(0).getType(), {});
     node.getResult(0).replaceAllUsesWith(expand.getResult(0));
+    return true;
+  }
+
+  /// Tile(x, r) that repeats one axis a few times is the Concat of that many
+  /// copies of x along it.
+  bool tileToConcat(NodeOp node, ArrayRef<int64_t> repeats) {
+    constexpr int64_t kMaxCopies = 64;
+    int64_t axis = -1;
+    for (auto [i, r] : llvm::enumerate(repeats)) {
+      if (r == 1)
+        continue;
+      if (axis >= 0 || r < 1 || r > kMaxCopies)
+        return false;
+      axis = static_cast<int64_t>(i);
+    }
+    if (axis < 0)
+      return false;
+    SmallVector<Value> copies(repeats[axis], input(node, 0));
+    NodeOp concat = createNode(
+        node, "Concat", copies, node.getResult(0).getType(),
+        {builder.getNamedAttr(
+            "axis", builder.getIntegerAttr(
+                        builder.getIntegerType(64, /*isSigned=*/true), axis))});
+    node.getResult(0).replaceAllUsesWith(concat.getResult(0));
     return true;
   }
 
@@ -762,7 +861,21 @@ private:
     return true;
   }
 
+  /// An ONNX Constant holding a tensor becomes an arith.constant, the one
+  /// spelling of a constant after import.
+  bool constantToArith(NodeOp node) {
+    auto value = dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"));
+    if (!value || value.getType() != node.getResult(0).getType())
+      return false;
+    builder.setInsertionPoint(node);
+    auto constant = builder.create<arith::ConstantOp>(node.getLoc(), value);
+    node.getResult(0).replaceAllUsesWith(constant.getResult());
+    return true;
+  }
+
   bool visit(NodeOp node) {
+    if (node.getOpType() == "Constant")
+      return constantToArith(node);
     bool changed = refineType(node);
     if (std::optional<Partial> p = evaluate(node)) {
       if (allKnown(*p)) {
@@ -777,6 +890,10 @@ private:
     StringRef op = node.getOpType();
     if (isNoOp(node)) {
       node.getResult(0).replaceAllUsesWith(input(node, 0));
+      return true;
+    }
+    if (Value original = undoneReshape(node)) {
+      node.getResult(0).replaceAllUsesWith(original);
       return true;
     }
     if (op == "Tile")

@@ -23,9 +23,11 @@ def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
     - `Identity`, a `Cast` to the same type, and a `Reshape`, `Squeeze`,
       `Unsqueeze` or `Flatten` that keeps the shape (at most one dynamic
       dimension) are removed;
-    - `Tile` of size-1 axes becomes `Expand`, `Flatten` becomes `Reshape`, and
+    - `Tile` of size-1 axes becomes `Expand`, a `Tile` of one axis (up to 64 times)
+      the `Concat` of the copies, `Flatten` becomes `Reshape`, and
       `GatherND` with one index column (`batch_dims = 0`) becomes `Gather` on axis 0;
-    - nodes left unused are erased.
+    - `Constant` nodes become `arith.constant`, equal nodes are merged (CSE) and nodes
+      left unused are erased.
 
     It never changes what the graph computes; values the function returns keep
     their types.

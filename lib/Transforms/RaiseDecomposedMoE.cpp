@@ -98,35 +98,72 @@ Value splitSelectionBias(Value value, Value &bias) {
   return value;
 }
 
-/// DeepSeek-V3 group selection: `Where(mask, scores, -inf)` where the mask
-/// keeps the experts of the `topk_groups` groups whose two best scores sum
-/// highest:
-///   g  = TopK(ReduceSum(TopK(Reshape(scores, [T, G, E/G]), 2).values, -1),
-///   topk_groups) mask = Cast(Reshape(Expand(Unsqueeze(ScatterElements(zeros,
-///   g.ids, ones)))))
-/// Returns the ungrouped scores and sets the group counts.
-Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups) {
+/// True when `value` is a tensor of `fill` everywhere: a splat constant,
+/// ConstantOfShape, or an Expand of one.
+bool isFilledWith(Value value, double fill) {
+  if (NodeOp expand = node(value, "Expand"))
+    value = input(expand, 0);
+  if (NodeOp constantOfShape = node(value, "ConstantOfShape")) {
+    auto attr = dyn_cast_or_null<DenseElementsAttr>(
+        constantOfShape.getOnnxAttr("value"));
+    if (!attr)
+      return fill == 0.0;
+    if (!attr.isSplat())
+      return false;
+    if (auto floats = dyn_cast<DenseFPElementsAttr>(attr))
+      return floats.getSplatValue<APFloat>().convertToDouble() == fill;
+    return static_cast<double>(attr.getSplatValue<APInt>().getSExtValue()) ==
+           fill;
+  }
+  if (std::optional<double> c = constFloat(value))
+    return *c == fill;
+  std::optional<SmallVector<int64_t>> ints = constInts(value);
+  return ints && ints->size() == 1 && static_cast<double>((*ints)[0]) == fill;
+}
+
+/// DeepSeek-V3 group selection: the selection scores with the experts outside
+/// the `topk_groups` groups whose two best scores sum highest replaced by
+/// `fill`, written `Where(mask, scores, fill)` or `Where(Not(mask), fill,
+/// scores)`:
+///   g    = TopK(ReduceSum(TopK(Reshape(scores, [T, G, E/G]), 2).values, -1),
+///              topk_groups)
+///   mask = Cast(Reshape(Expand(Unsqueeze(ScatterElements(zeros, g.ids,
+///              ones)))))
+/// Returns the ungrouped scores and sets the group counts and the fill.
+Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups,
+                     double &fill) {
   NodeOp where = node(value, "Where");
   if (!where)
     return Value();
-  std::optional<double> fill = constFloat(input(where, 2));
-  if (!fill || !std::isinf(*fill) || *fill > 0)
+  Value mask = input(where, 0), kept = input(where, 1),
+        dropped = input(where, 2);
+  if (NodeOp negated = node(mask, "Not")) {
+    mask = input(negated, 0);
+    std::swap(kept, dropped);
+  }
+  std::optional<double> fillValue = constFloat(dropped);
+  if (!fillValue)
     return Value();
-  Value scores = input(where, 1);
+  fill = *fillValue;
+  Value scores = kept;
   // Walk the mask back to the group scatter.
-  Value mask = input(where, 0);
   for (StringRef op : {"Cast", "Reshape", "Expand", "Unsqueeze"})
     if (NodeOp step = node(mask, op))
       mask = input(step, 0);
   NodeOp scatter = node(mask, "ScatterElements");
-  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2))
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+      stringAttr(scatter, "reduction", "none") != "none" ||
+      !isFilledWith(input(scatter, 0), 0.0) ||
+      !isFilledWith(input(scatter, 2), 1.0))
     return Value();
   NodeOp groupTop = node(input(scatter, 1), "TopK");
   if (!groupTop || groupTop.getResult(1) != input(scatter, 1))
     return Value();
-  std::optional<SmallVector<int64_t>> kept = constInts(input(groupTop, 1));
+  std::optional<SmallVector<int64_t>> keptGroups = constInts(input(groupTop, 1));
   NodeOp groupScore = node(input(groupTop, 0), "ReduceSum");
-  if (!kept || kept->size() != 1 || !groupScore)
+  if (!keptGroups || keptGroups->size() != 1 || !groupScore ||
+      intAttr(groupScore, "keepdims", 1) != 0 ||
+      axes(groupScore, 3) != SmallVector<int64_t>{2})
     return Value();
   // Groups are scored by their two best experts, as #moe.routing defines it.
   int64_t perGroupK;
@@ -134,14 +171,28 @@ Value matchGroupMask(Value value, int64_t &numGroups, int64_t &topkGroups) {
   if (!perGroup || perGroupK != 2)
     return Value();
   NodeOp reshape = node(input(perGroup, 0), "Reshape");
-  std::optional<SmallVector<int64_t>> grouped =
-      reshape ? constInts(input(reshape, 1)) : std::nullopt;
+  auto grouped = reshape ? dyn_cast<RankedTensorType>(reshape.getResult(0).getType())
+                         : RankedTensorType();
   if (!reshape || input(reshape, 0) != scores || !grouped ||
-      grouped->size() != 3)
+      grouped.getRank() != 3 || grouped.isDynamicDim(1))
     return Value();
-  numGroups = (*grouped)[1];
-  topkGroups = (*kept)[0];
+  numGroups = grouped.getDimSize(1);
+  topkGroups = (*keptGroups)[0];
   return scores;
+}
+
+/// The smallest element of a constant floating-point tensor.
+std::optional<double> constMin(Value value) {
+  auto constant = value ? value.getDefiningOp<arith::ConstantOp>()
+                        : arith::ConstantOp();
+  auto dense =
+      constant ? dyn_cast<DenseFPElementsAttr>(constant.getValue()) : nullptr;
+  if (!dense || dense.getNumElements() == 0)
+    return std::nullopt;
+  double lowest = INFINITY;
+  for (const APFloat &v : dense.getValues<APFloat>())
+    lowest = std::min(lowest, v.convertToDouble());
+  return lowest;
 }
 
 /// Sigmoid routing: weights = GatherElements(Sigmoid(logits), ids) [/ sum] [*
@@ -181,12 +232,21 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
       topKValues(topk.getResult(0), match.k) != topk)
     return std::nullopt;
   Value selection = input(topk, 0);
-  if (Value ungrouped =
-          matchGroupMask(selection, match.numGroups, match.topkGroups))
+  double fill = -INFINITY;
+  if (Value ungrouped = matchGroupMask(selection, match.numGroups,
+                                       match.topkGroups, fill))
     selection = ungrouped;
   selection = splitSelectionBias(selection, match.bias);
   if (selection != sigmoid.getResult(0))
     return std::nullopt;
+  // #moe.routing drops the experts of the other groups. A finite fill (torch's
+  // masked_fill(~mask, 0.0)) does the same only when it is below every
+  // selection score: sigmoid > 0, so below the smallest bias.
+  if (fill != -INFINITY) {
+    std::optional<double> lowest = match.bias ? constMin(match.bias) : 0.0;
+    if (!lowest || fill > *lowest)
+      return std::nullopt;
+  }
   match.kind = RoutingKind::SigmoidTopK;
   match.logits = input(sigmoid, 0);
   match.ids = topk.getResult(1);
@@ -204,6 +264,16 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
   }
   if (std::optional<RoutingMatch> sigmoid = matchSigmoidRouting(weights))
     return sigmoid;
+  // A constant factor on the final weights (DeepSeek-V2's
+  // routed_scaling_factor).
+  double scale = 1.0;
+  for (auto [value, factor] : bothOrders(node(weights, "Mul")))
+    if (std::optional<double> c = constFloat(factor)) {
+      scale = *c;
+      weights = value;
+      break;
+    }
+  match.scale = scale;
   if (NodeOp div = node(weights, "Div")) {
     NodeOp sum = node(input(div, 1), "ReduceSum");
     if (!sum || input(sum, 0) != input(div, 0) ||
@@ -855,6 +925,38 @@ Value flatRowsOf(Value value) {
   return input(reshape, 0);
 }
 
+/// Why `weights` is not a recognised routing, naming the node that makes them.
+std::string describeRouting(Value weights) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  NodeOp producer = weights.getDefiningOp<NodeOp>();
+  if (!producer) {
+    os << "they are not computed in the graph";
+    return text;
+  }
+  os << "they come from " << producer.getOpType();
+  if (std::optional<StringRef> name = producer.getName())
+    os << " '" << *name << "'";
+  // Phi-MoE's sparse mixer: ArgMax and Where masks instead of TopK.
+  bool sparseMixer = false;
+  SmallVector<Value> worklist{weights};
+  for (unsigned i = 0; i < worklist.size() && i < 64; ++i)
+    if (NodeOp op = worklist[i].getDefiningOp<NodeOp>()) {
+      if (op.getOpType() == "ArgMax")
+        sparseMixer = true;
+      for (Value operand : op.getInputs())
+        worklist.push_back(operand);
+    }
+  if (sparseMixer)
+    os << ", computed with ArgMax and masks (a sparse mixer), which has no "
+          "#moe.routing form";
+  else
+    os << "; recognised routings end in TopK values, a Softmax of them, their "
+          "Div by a ReduceSum, GatherElements of Sigmoid scores, or a constant "
+          "Mul of those";
+  return text;
+}
+
 /// The tokens `[T, H]` that `value` repeats k times row by row (`[T * k, H]`,
 /// row t * k + j is token t): Reshape(Expand(Unsqueeze(x, 1), [., k, .])).
 /// Tile has become Expand and Flatten Reshape in moe-normalize-onnx.
@@ -971,8 +1073,17 @@ public:
       Value perSlot = flatRowsOf(weights);
       std::optional<RoutingMatch> routing =
           perSlot ? matchRouting(perSlot) : std::nullopt;
-      if (!routing)
+      if (!routing) {
+        if (perSlot && rankOf(perSlot) == 2 &&
+            dyn_cast<RankedTensorType>(perSlot.getType()).getDimSize(1) ==
+                split.getDimSize(1))
+          return nearMiss(sum, rewriter,
+                          "rows weighted by a [T, k] tensor and summed over "
+                          "k, but the weights are not a routing "
+                          "#moe.routing represents: " +
+                              describeRouting(perSlot));
         continue;
+      }
       if (split.getDimSize(1) != routing->k)
         return nearMiss(sum, rewriter,
                         "the weighted rows are summed in groups of " +
@@ -1044,6 +1155,52 @@ public:
                         "a dense routing matrix weights the experts, but the "
                         "expert computation is not one moe.layer represents");
       return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
+    }
+    return failure();
+  }
+};
+
+/// Every expert on every token with the routing weights applied to the expert
+/// inputs (Llama 4: `experts(Tile(x) * Sigmoid(ScatterElements(-inf, ids,
+/// top-k logits)))`, summed over experts). moe.layer weights expert outputs,
+/// which is not the same through a nonlinear FFN: left as it was, with a
+/// remark.
+class ExplainInputScaledMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        rankOf(input(sum, 0)) != 3 || axes(sum, 3) != SmallVector<int64_t>{0})
+      return failure();
+    // Up the expert computation to the rows it starts from.
+    Value at = input(sum, 0);
+    NodeOp first;
+    SmallVector<Value> worklist{at};
+    for (unsigned i = 0; i < worklist.size() && i < 32; ++i) {
+      NodeOp op = worklist[i].getDefiningOp<NodeOp>();
+      if (!op)
+        continue;
+      if (op.getOpType() == "MatMul" && isa_and_nonnull<arith::ConstantOp>(
+                                            input(op, 1).getDefiningOp()) &&
+          rankOf(input(op, 1)) == 3)
+        first = op;
+      if (op.getOpType() == "Mul")
+        for (auto [rows, weights] : bothOrders(op)) {
+          Value w = weights;
+          for (StringRef step : {"Reshape", "Transpose", "Sigmoid"})
+            if (NodeOp through = node(w, step))
+              w = input(through, 0);
+          if (first && node(w, "ScatterElements"))
+            return nearMiss(sum, rewriter,
+                            "every expert runs on every token with the routing "
+                            "weights applied to the expert inputs (Llama 4); "
+                            "moe.layer weights expert outputs, which scale the "
+                            "expert inputs only through a linear expert");
+        }
+      for (Value operand : op.getInputs())
+        worklist.push_back(operand);
     }
     return failure();
   }
@@ -1299,6 +1456,7 @@ public:
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                ::moe::RaiseCounts &counts,
                                                bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE, RaiseDenseMoE, RaiseModuleListMoE,
+  patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE, RaiseDenseMoE,
+               ExplainInputScaledMoE, RaiseModuleListMoE,
                RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }
