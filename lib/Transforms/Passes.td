@@ -88,6 +88,7 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     "::mlir::moe::MoEDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect",
   ];
   let options = [
     Option<"remarks", "remarks", "bool", "false",

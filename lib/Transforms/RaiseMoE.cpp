@@ -15,6 +15,7 @@
 #include "dialects/moe/IR/MoEOps.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -135,10 +136,15 @@ public:
     if (!tokens || !logits || !fc1 || !fc2)
       return nearMiss(node, rewriter,
                       "input, router_probs, fc1 and fc2 weights are required");
+    // With fc3, ONNX Runtime gates every activation: act(x fc1^T) * (x fc3^T)
+    // (transformers' exporter with CUDA fusions, onnxruntime-genai's Mixtral).
+    if (fc3 && gated == GateLayout::None)
+      gated = GateLayout::Separate;
     if (fc3 && gated != GateLayout::Separate)
-      return nearMiss(
-          node, rewriter,
-          "fc3 weights are only used by swiglu with swiglu_fusion = 0");
+      return nearMiss(node, rewriter,
+                      "fc3 weights with swiglu_fusion = " +
+                          Twine(::moe::match::intAttr(node, "swiglu_fusion", 0)) +
+                          ": the up projection would be given twice");
     auto tokensType = dyn_cast<RankedTensorType>(tokens.getType());
     auto fc1Type = dyn_cast<RankedTensorType>(fc1.getType());
     auto fc2Type = dyn_cast<RankedTensorType>(fc2.getType());
@@ -207,9 +213,30 @@ public:
     }
 
     Value result = layer.getResult();
-    if (tokensType.getRank() == 3)
+    if (tokensType.getRank() == 3 &&
+        llvm::count_if(tokensType.getShape(), ShapedType::isDynamic) <= 1) {
       result = rewriter.create<tensor::ExpandShapeOp>(loc, tokensType, result,
                                                       flatten);
+    } else if (tokensType.getRank() == 3) {
+      // [B*S, H] back to [B, S, H] with B and S read at run time. MLIR 19
+      // bufferizes an expand_shape with two dynamic sizes in one group
+      // without them, so this is a tensor.reshape by the input's shape.
+      Value original = ::moe::match::input(node, 0);
+      SmallVector<Value> sizes;
+      for (int64_t d = 0; d < 3; ++d) {
+        Value size =
+            tokensType.isDynamicDim(d)
+                ? rewriter.create<tensor::DimOp>(loc, original, d).getResult()
+                : rewriter
+                      .create<arith::ConstantIndexOp>(loc,
+                                                      tokensType.getDimSize(d))
+                      .getResult();
+        sizes.push_back(rewriter.create<arith::IndexCastOp>(
+            loc, rewriter.getI64Type(), size));
+      }
+      Value shape = rewriter.create<tensor::FromElementsOp>(loc, sizes);
+      result = rewriter.create<tensor::ReshapeOp>(loc, tokensType, result, shape);
+    }
     Type expected = node.getResult(0).getType();
     if (result.getType() != expected)
       result = rewriter.create<tensor::CastOp>(loc, expected, result);

@@ -124,6 +124,30 @@ func.func @batch_sequence_input(%x: tensor<2x?x8xf32>, %r: tensor<2x?x4xf32>, %w
 
 // -----
 
+// fc3 with a plain activation gates it, act(x fc1^T) * (x fc3^T), as ONNX Runtime
+// computes it (transformers' exporter with CUDA fusions, onnxruntime-genai's Mixtral);
+// a [B, S, H] input with both dimensions dynamic and a [B*S, E] router.
+// CHECK-LABEL: func.func @silu_fc3_dynamic_batch
+// CHECK:         %[[X:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2]] : tensor<?x?x8xf32> into tensor<?x8xf32>
+// CHECK:         %[[Y:.*]] = moe.layer %[[X]], %arg1 gate_up %arg2 down %arg3 up %arg4 {activation = #moe.activation<silu, gated = separate>, routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
+// CHECK-DAG:     %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK-DAG:     %[[S:.*]] = tensor.dim %arg0, %c1
+// CHECK-DAG:     %[[B64:.*]] = arith.index_cast %[[B]] : index to i64
+// CHECK-DAG:     %[[S64:.*]] = arith.index_cast %[[S]] : index to i64
+// CHECK:         %[[SHAPE:.*]] = tensor.from_elements %[[B64]], %[[S64]], %{{.*}} : tensor<3xi64>
+// CHECK:         tensor.reshape %[[Y]](%[[SHAPE]]) : (tensor<?x8xf32>, tensor<3xi64>) -> tensor<?x?x8xf32>
+// expected-remark @+1 {{1 layer(s) raised}}
+func.func @silu_fc3_dynamic_batch(%x: tensor<?x?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
+                                  %w2: tensor<4x8x16xf32>, %w3: tensor<4x16x8xf32>) -> tensor<?x?x8xf32> {
+  %none = onnx.none
+  %y = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2, %none, %w3)
+      attributes {k = 2 : si64, activation_type = "silu", normalize_routing_weights = 1 : si64}
+      : (tensor<?x?x8xf32>, tensor<?x4xf32>, tensor<4x16x8xf32>, none, tensor<4x8x16xf32>, none, tensor<4x16x8xf32>) -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
 // Near misses stay onnx.node.
 // CHECK-LABEL: func.func @near_misses
 // CHECK-NOT:     moe.layer
@@ -141,9 +165,9 @@ func.func @near_misses(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x1
   %b = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2)
       attributes {activation_type = "tanh"}
       : (tensor<?x8xf32>, tensor<?x4xf32>, tensor<4x16x8xf32>, none, tensor<4x8x16xf32>) -> tensor<?x8xf32>
-  // expected-remark @+1 {{not raised to moe.layer: fc3 weights are only used by swiglu with swiglu_fusion = 0}}
+  // expected-remark @+1 {{not raised to moe.layer: fc3 weights with swiglu_fusion = 1: the up projection would be given twice}}
   %c = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2, %none, %w1)
-      attributes {activation_type = "silu"}
+      attributes {activation_type = "swiglu", swiglu_fusion = 1 : si64}
       : (tensor<?x8xf32>, tensor<?x4xf32>, tensor<4x16x8xf32>, none, tensor<4x8x16xf32>, none, tensor<4x16x8xf32>) -> tensor<?x8xf32>
   // expected-remark @+1 {{not raised to moe.layer: the hidden size is dynamic}}
   %d = onnx.node "MoE" domain "com.microsoft" opset 1 (%xd, %r, %w1, %none, %w2)
