@@ -74,9 +74,12 @@ public:
     // before its users; rewrites create new nodes before the node rewritten.
     for (Operation &op : llvm::make_early_inc_range(func.getBody().front())) {
       auto node = dyn_cast<NodeOp>(&op);
-      if (!node || !node.getDomainName().empty())
+      if (!node)
         continue;
-      changed |= visit(node);
+      if (node.getDomainName() == "com.microsoft")
+        changed |= refineContrib(node);
+      else if (node.getDomainName().empty())
+        changed |= visit(node);
     }
     // Equal nodes (two Reshapes of the input by equal constants) become one.
     {
@@ -670,6 +673,30 @@ private:
       if (!isa<NodeOp>(user))
         return false;
     result.setType(refined);
+    return true;
+  }
+
+  /// ONNX shape inference does not know the com.microsoft ops, so what follows
+  /// one of them is unranked after import (a chain of MoE layers with
+  /// residual Adds raised only its first). Those whose first result has the
+  /// shape of their first input take its type.
+  bool refineContrib(NodeOp node) {
+    static const llvm::StringSet<> kSameShape = {
+        "MoE", "QMoE", "RotaryEmbedding", "SkipLayerNormalization",
+        "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization",
+        "FastGelu", "BiasGelu", "Gelu", "QuickGelu", "BiasAdd"};
+    if (!kSameShape.contains(node.getOpType()) || node.getNumResults() == 0 ||
+        node.getInputs().empty())
+      return false;
+    Value result = node.getResult(0);
+    auto in = dyn_cast<RankedTensorType>(node.getInputs()[0].getType());
+    if (!in || isa<RankedTensorType>(result.getType()) ||
+        in.getElementType() != getElementTypeOrSelf(result.getType()))
+      return false;
+    for (Operation *user : result.getUsers())
+      if (!isa<NodeOp>(user))
+        return false;
+    result.setType(in);
     return true;
   }
 
