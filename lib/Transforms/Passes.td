@@ -49,6 +49,11 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     - `com.microsoft.MoE` (ONNX Runtime's contrib op), in both of its weight layouts:
       `fc1 [E, F, H]` / `fc2 [E, H, I]` (current) and `fc1 [E, H, F]` / `fc2 [E, I, H]`
       (earlier releases), told apart by which dimension matches the hidden size;
+    - transformers' `batched_mm` experts as torch.onnx writes them (dynamo and
+      TorchScript): every (token, slot) pair a row of `[T * k, .]` tensors, tokens
+      repeated k times, weights gathered by the flattened top-k ids, per-row
+      matrix-vector MatMuls, gate and up by Split, two Slice halves or Slice step 2,
+      the rows weighted and summed over k after a Reshape to `[T, k, H]`;
     - the batched-matmul form of transformers' export: the chosen experts' weights
       gathered per token by the top-k ids, batched MatMuls (`x @ W` with `[E, in, out]`
       weights, or `W @ x` with `[E, out, in]`), gate and up taken by Split or by Slice
@@ -67,11 +72,12 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       ScatterElements along tokens, with reduction = add into zeros.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
-    not), TopK→Softmax over the k chosen logits, or sigmoid scores with GatherElements
-    of the chosen ones (DeepSeek-V3): an optional selection-only correction bias,
-    optional grouped top-k (the best `topk_groups` of `num_groups` groups by the sum
-    of their two best scores, masked with Where), renormalisation and a scaling
-    factor.
+    not), TopK→Softmax over the k chosen logits, or sigmoid or softmax scores with
+    GatherElements of the chosen ones (DeepSeek-V3, LFM2, Ernie 4.5): an optional
+    selection-only correction bias, optional grouped top-k (the best `topk_groups` of
+    `num_groups` groups by the sum of their two best scores, masked with Where in
+    either order), renormalisation (with the sum's epsilon or floor kept exactly) and a
+    scaling factor.
 
     A layer that differs in anything the rewrite cannot represent (the sparse-mixer
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`

@@ -55,6 +55,8 @@ struct RoutingMatch {
   Value bias;
   double scale = 1.0;
   int64_t numGroups = 1, topkGroups = 1;
+  /// The renormalising sum is max(sum + normEpsilon, normFloor).
+  double normEpsilon = 0.0, normFloor = 0.0;
 };
 
 /// The two operands of a commutative node (Mul, Add) in both orders.
@@ -90,11 +92,16 @@ bool isLastAxisSoftmax(NodeOp softmax) {
 /// `Add(value, bias)` (either order) with a 1-D bias that is not a node's
 /// result: returns the other operand and sets `bias`.
 Value splitSelectionBias(Value value, Value &bias) {
-  for (auto [scores, candidate] : bothOrders(node(value, "Add")))
-    if (rankOf(candidate) == 1 && !candidate.getDefiningOp<NodeOp>()) {
+  for (auto [scores, candidate] : bothOrders(node(value, "Add"))) {
+    auto type = dyn_cast<RankedTensorType>(candidate.getType());
+    // [E], or [1, E] as TorchScript keeps a broadcast parameter.
+    bool vector = type && (type.getRank() == 1 ||
+                           (type.getRank() == 2 && type.getDimSize(0) == 1));
+    if (vector && !candidate.getDefiningOp<NodeOp>()) {
       bias = candidate;
       return scores;
     }
+  }
   return value;
 }
 
@@ -195,10 +202,13 @@ std::optional<double> constMin(Value value) {
   return lowest;
 }
 
-/// Sigmoid routing: weights = GatherElements(Sigmoid(logits), ids) [/ sum] [*
-/// scale], ids = TopK(selection) with selection = sigmoid scores [+ bias],
-/// optionally restricted to the best groups.
-std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
+Value matchClip(Value value, double &low, double &high);
+
+/// Routing whose weights are gathered from the scores at the chosen ids:
+/// weights = GatherElements(scores, ids) [/ max(ReduceSum + eps, floor)]
+/// [* scale], ids = TopK(scores [+ bias]), with sigmoid scores (optionally
+/// restricted to the best groups) or softmax scores.
+std::optional<RoutingMatch> matchGatheredRouting(Value weights) {
   RoutingMatch match;
   for (auto [value, factor] : bothOrders(node(weights, "Mul")))
     if (std::optional<double> c = constFloat(factor)) {
@@ -207,11 +217,18 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
       break;
     }
   if (NodeOp div = node(weights, "Div")) {
-    // The denominator may carry a tiny epsilon against division by zero.
+    // The denominator may carry an epsilon against division by zero (LFM2),
+    // or a floor (Ernie 4.5's Clip at moe_norm_min).
     Value denominator = input(div, 1);
+    double low, high;
+    if (Value clipped = matchClip(denominator, low, high);
+        clipped && low >= 0.0 && std::isinf(high)) {
+      match.normFloor = low;
+      denominator = clipped;
+    }
     for (auto [sumValue, epsilon] : bothOrders(node(denominator, "Add")))
-      if (std::optional<double> c = constFloat(epsilon);
-          c && std::abs(*c) < 1e-6) {
+      if (std::optional<double> c = constFloat(epsilon); c && *c >= 0.0) {
+        match.normEpsilon = *c;
         denominator = sumValue;
         break;
       }
@@ -226,7 +243,12 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
   NodeOp gather = node(weights, "GatherElements");
   if (!gather || !isAxis(intAttr(gather, "axis", 0), 1, 2))
     return std::nullopt;
+  // The scores: sigmoid (DeepSeek-V3, LFM2) or a softmax whose selection
+  // adds a bias (Ernie 4.5).
   NodeOp sigmoid = node(input(gather, 0), "Sigmoid");
+  NodeOp softmax = node(input(gather, 0), "Softmax");
+  if (softmax && isLastAxisSoftmax(softmax))
+    sigmoid = softmax;
   NodeOp topk = node(input(gather, 1), "TopK");
   if (!sigmoid || !topk || topk.getResult(1) != input(gather, 1) ||
       topKValues(topk.getResult(0), match.k) != topk)
@@ -247,7 +269,9 @@ std::optional<RoutingMatch> matchSigmoidRouting(Value weights) {
     if (!lowest || fill > *lowest)
       return std::nullopt;
   }
-  match.kind = RoutingKind::SigmoidTopK;
+  match.kind = softmax ? RoutingKind::SoftmaxTopK : RoutingKind::SigmoidTopK;
+  if (softmax && match.numGroups != 1)
+    return std::nullopt;
   match.logits = input(sigmoid, 0);
   match.ids = topk.getResult(1);
   return match;
@@ -262,7 +286,7 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
       return std::nullopt;
     weights = input(unsqueeze, 0);
   }
-  if (std::optional<RoutingMatch> sigmoid = matchSigmoidRouting(weights))
+  if (std::optional<RoutingMatch> sigmoid = matchGatheredRouting(weights))
     return sigmoid;
   // A constant factor on the final weights (DeepSeek-V2's
   // routed_scaling_factor).
@@ -838,7 +862,8 @@ protected:
     auto routingAttr = RoutingAttr::getChecked(
         [&] { return emitError(loc); }, context, routing.kind, routing.k,
         routing.normalize, APFloat(routing.scale), routing.numGroups,
-        routing.topkGroups, APFloat(0.0));
+        routing.topkGroups, APFloat(0.0), APFloat(routing.normEpsilon),
+        APFloat(routing.normFloor));
     if (!routingAttr) {
       for (Operation *op : llvm::reverse(created))
         rewriter.eraseOp(op);
@@ -856,9 +881,15 @@ protected:
       return nearMiss(sum, rewriter,
                       "the activation has no #moe.activation form");
     }
+    Value routingBias = routing.bias;
+    if (routingBias && rankOf(routingBias) == 2) {
+      routingBias = rewriter.create<tensor::CollapseShapeOp>(
+          loc, routingBias, ArrayRef<ReassociationIndices>{{0, 1}});
+      created.push_back(routingBias.getDefiningOp());
+    }
     auto layer = rewriter.create<LayerOp>(
         loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
-        experts.gateUpBias, experts.downBias, Value(), routing.bias, Value(),
+        experts.gateUpBias, experts.downBias, Value(), routingBias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
     created.push_back(layer);
     if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {

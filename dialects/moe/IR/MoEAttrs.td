@@ -131,8 +131,11 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
       correction bias of `moe.route` / `moe.layer`, DeepSeek-V3), the weights are `s`
       of the chosen experts, without the bias.
 
-    `normalize = true` divides the chosen weights by their sum (renormalisation). `scale`
-    multiplies the final weights (DeepSeek's `routed_scaling_factor`).
+    `normalize = true` divides the chosen weights by their sum (renormalisation), made
+    `max(sum + norm_epsilon, norm_floor)` when those are set (LFM2 adds 1e-6 to the sum,
+    Ernie 4.5 clamps it below at `moe_norm_min`). `scale` multiplies the final weights
+    (DeepSeek's `routed_scaling_factor`). A `routing_bias` operand adds to the scores for
+    selection only, with any kind (DeepSeek-V3's sigmoid scores, Ernie 4.5's softmax).
 
     Grouped top-k (DeepSeek-V2/V3): the experts are split into `num_groups` equal groups;
     each group is scored (by its largest selection score, or by the sum of its two largest
@@ -157,15 +160,18 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
     MoE_FloatParameter<"1.0", "factor applied to the final weights">:$scale,
     DefaultValuedParameter<"int64_t", "1", "expert groups for grouped top-k">:$num_groups,
     DefaultValuedParameter<"int64_t", "1", "groups kept by grouped top-k">:$topk_groups,
-    MoE_FloatParameter<"0.0", "expert capacity factor, 0 for none">:$capacity_factor
+    MoE_FloatParameter<"0.0", "expert capacity factor, 0 for none">:$capacity_factor,
+    MoE_FloatParameter<"0.0", "added to the sum of the k weights before renormalising">:$norm_epsilon,
+    MoE_FloatParameter<"0.0", "lower bound of that sum, 0 for none">:$norm_floor
   );
   let assemblyFormat = [{
-    `<` $kind `,` struct($k, $normalize, $scale, $num_groups, $topk_groups, $capacity_factor) `>`
+    `<` $kind `,` struct($k, $normalize, $scale, $num_groups, $topk_groups, $capacity_factor,
+                         $norm_epsilon, $norm_floor) `>`
   }];
   let builders = [
     AttrBuilder<(ins "RoutingKind":$kind, "int64_t":$k, CArg<"bool", "false">:$normalize), [{
       return $_get($_ctxt, kind, k, normalize, ::llvm::APFloat(1.0), 1, 1,
-                   ::llvm::APFloat(0.0));
+                   ::llvm::APFloat(0.0), ::llvm::APFloat(0.0), ::llvm::APFloat(0.0));
     }]>
   ];
   let genVerifyDecl = 1;

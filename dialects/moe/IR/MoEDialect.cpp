@@ -37,7 +37,8 @@ void MoEDialect::initialize() {
 LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   RoutingKind kind, int64_t k, bool normalize,
                                   APFloat scaleValue, int64_t numGroups,
-                                  int64_t topkGroups, APFloat capacityValue) {
+                                  int64_t topkGroups, APFloat capacityValue,
+                                  APFloat epsilonValue, APFloat floorValue) {
   double scale = scaleValue.convertToDouble();
   double capacityFactor = capacityValue.convertToDouble();
   if (k < 1)
@@ -57,6 +58,16 @@ LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
            << "#moe.routing: capacity_factor must be 0 (no dropping) "
               "or positive, got "
            << capacityFactor;
+  double epsilon = epsilonValue.convertToDouble(),
+         floor = floorValue.convertToDouble();
+  if (!(epsilon >= 0.0) || !std::isfinite(epsilon) || !(floor >= 0.0) ||
+      !std::isfinite(floor))
+    return emitError() << "#moe.routing: norm_epsilon and norm_floor must be 0 "
+                          "or positive, got "
+                       << epsilon << " and " << floor;
+  if ((epsilon != 0.0 || floor != 0.0) && !normalize)
+    return emitError() << "#moe.routing: norm_epsilon and norm_floor apply only "
+                          "with normalize = true";
   if (kind == RoutingKind::TopKSoftmax && normalize)
     return emitError() << "#moe.routing: normalize has no effect with "
                           "topk_softmax, whose weights already sum to 1";

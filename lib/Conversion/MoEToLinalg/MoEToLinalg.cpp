@@ -366,6 +366,10 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     }
     if (routing.getNormalize()) {
       Value sum = sumOf();
+      if (double epsilon = routing.getNormEpsilon().convertToDouble())
+        sum = b.create<arith::AddFOp>(e.loc, sum, e.real(ct, epsilon));
+      if (double floor = routing.getNormFloor().convertToDouble())
+        sum = b.create<arith::MaximumFOp>(e.loc, sum, e.real(ct, floor));
       for (Value &v : values)
         v = b.create<arith::DivFOp>(e.loc, v, sum);
       changed = true;

@@ -1,5 +1,6 @@
 // Numbers for the paths the fixtures do not reach: shared experts with a gate,
-// zero-computation experts and capacity dropping, expanded and lowered, then run through
+// zero-computation experts, capacity dropping and the renormalisation's epsilon and floor,
+// expanded and lowered, then run through
 // MLIR's reference lowering on mlir-cpu-runner and checked against values worked out by
 // hand (numpy float64 for the exponentials).
 // RUN: moe-opt %s --moe-expand --moe-lower-to-linalg %lower-to-llvm | %run-main | FileCheck %s
@@ -51,5 +52,20 @@ func.func @main() {
   // CHECK-NEXT:  [-1],
   // CHECK-NEXT:  [1],
   // CHECK-NEXT:  [-1]]
+
+  // Renormalising by max(sum + norm_epsilon, norm_floor): sigmoid(0) = 0.5 for both
+  // experts, so the sum is 1; with norm_epsilon = 1 each weight is 0.5 / 2 = 0.25,
+  // with norm_floor = 5 it is 0.5 / 5 = 0.1.
+  %l3 = arith.constant dense<[[0.0, 0.0]]> : tensor<1x2xf32>
+  %we, %ide = moe.route %l3 {routing = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_epsilon = 1.0>}
+                : (tensor<1x2xf32>) -> (tensor<1x2xf32>, tensor<1x2xi32>)
+  %weu = tensor.cast %we : tensor<1x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%weu) : (tensor<*xf32>) -> ()
+  // CHECK:      {{\[\[}}0.25, 0.25]]
+  %wf, %idf = moe.route %l3 {routing = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_floor = 5.0>}
+                : (tensor<1x2xf32>) -> (tensor<1x2xf32>, tensor<1x2xi32>)
+  %wfu = tensor.cast %wf : tensor<1x2xf32> to tensor<*xf32>
+  call @printMemrefF32(%wfu) : (tensor<*xf32>) -> ()
+  // CHECK:      {{\[\[}}0.1, 0.1]]
   return
 }

@@ -63,6 +63,12 @@ func.func @routing_every_field() attributes {a = #moe.routing<sigmoid_topk, k = 
   return
 }
 
+// CHECK-LABEL: func.func @routing_norm_epsilon_floor()
+// CHECK-SAME: attributes {a = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_epsilon = 9.9999999999999995E-7>, b = #moe.routing<softmax_topk, k = 2, normalize = true, norm_floor = 9.9999999999999998E-13>} {
+func.func @routing_norm_epsilon_floor() attributes {a = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_epsilon = 1.0e-6>, b = #moe.routing<softmax_topk, k = 2, normalize = true, norm_floor = 1.0e-12>} {
+  return
+}
+
 // Fields may be given in any order; they print in declaration order.
 // CHECK-LABEL: func.func @routing_reordered()
 // CHECK-SAME: attributes {a = #moe.routing<softmax_topk, k = 3, normalize = true, num_groups = 4, topk_groups = 2, capacity_factor = 2.000000e+00>} {

@@ -1329,3 +1329,17 @@ func.func @null_expert_counts_bounded(%x: tensor<4x64xf32>, %l: tensor<4x8xf32>,
 func.func @limit_infinite() attributes {a = #moe.activation<silu, gated = interleaved, limit = 0x7FF0000000000000>} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{#moe.routing: norm_epsilon and norm_floor apply only with normalize = true}}
+func.func @f() attributes {a = #moe.routing<sigmoid_topk, k = 2, norm_epsilon = 1.0e-6>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#moe.routing: norm_epsilon and norm_floor must be 0 or positive, got 0.000000e+00 and -1.000000e+00}}
+func.func @f() attributes {a = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_floor = -1.0>} {
+  return
+}

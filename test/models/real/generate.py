@@ -72,7 +72,17 @@ SIZES = dict(
     d_model=HIDDEN, n_heads=4, n_layers=1,
     ffn_config={"ffn_hidden_size": 64, "moe_num_experts": 8, "moe_top_k": 2},
     attn_config={"kv_n_heads": 2}, kv_channels=8, expert_ffn_hidden_size=32,
+    pad_token_id=0, bos_token_id=1, eos_token_id=2, n_shared_experts=1,
+    moe_num_shared_experts=1, moe_layer_start_index=0, moe_layer_interval=1,
 )
+# Per architecture: what its config needs beyond SIZES to build one MoE layer.
+OVERRIDES = {
+    "granitemoehybrid": dict(layer_types=["attention"], mamba_n_heads=4, mamba_d_head=16,
+                             shared_intermediate_size=64),
+    "lfm2_moe": dict(layer_types=["full_attention"]),
+    "dots1": dict(layer_types=["full_attention"]),
+    "longcat_flash": dict(num_layers=1, zero_expert_num=0),
+}
 
 # Exporter -> (experts implementation, how to export).
 EXPORTERS = ("dynamo_batched_mm", "torchscript_batched_mm")
@@ -83,13 +93,19 @@ def build_block(arch):
     cls = getattr(transformers, ARCHS[arch])
     defaults = cls()
     kwargs = {k: v for k, v in SIZES.items() if hasattr(defaults, k)}
+    kwargs.update(OVERRIDES.get(arch, {}))
     config = cls(**kwargs)
     for k, v in kwargs.items():
-        with contextlib.suppress(Exception):
-            setattr(config, k, v)
+        # Sub-configs given as dicts are built by the constructor; keep them.
+        if not isinstance(v, dict):
+            with contextlib.suppress(Exception):
+                setattr(config, k, v)
     torch.manual_seed(0)
     model = transformers.AutoModelForCausalLM.from_config(config).eval()
     for module in model.modules():
+        # JetMoE also has a mixture of attention heads; the FFN block is wanted.
+        if "Attention" in type(module).__name__ or "MoA" in type(module).__name__:
+            continue
         if any(name == "experts" for name, _ in module.named_children()):
             block = module
             break
