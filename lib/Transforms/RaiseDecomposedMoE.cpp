@@ -122,6 +122,14 @@ bool isFilledWith(Value value, double fill) {
     return static_cast<double>(attr.getSplatValue<APInt>().getSExtValue()) ==
            fill;
   }
+  if (auto constant = value.getDefiningOp<arith::ConstantOp>())
+    if (auto splat = dyn_cast<SplatElementsAttr>(constant.getValue())) {
+      if (auto floats = dyn_cast<DenseFPElementsAttr>(splat))
+        return floats.getSplatValue<APFloat>().convertToDouble() == fill;
+      if (auto ints = dyn_cast<DenseIntElementsAttr>(splat))
+        return static_cast<double>(
+                   ints.getSplatValue<APInt>().getSExtValue()) == fill;
+    }
   if (std::optional<double> c = constFloat(value))
     return *c == fill;
   std::optional<SmallVector<int64_t>> ints = constInts(value);
@@ -203,6 +211,7 @@ std::optional<double> constMin(Value value) {
 }
 
 Value matchClip(Value value, double &low, double &high);
+Value unsqueezedColumn(Value value);
 
 /// Routing whose weights are gathered from the scores at the chosen ids:
 /// weights = GatherElements(scores, ids) [/ max(ReduceSum + eps, floor)]
@@ -476,16 +485,25 @@ Value matchClip(Value value, double &low, double &high) {
   NodeOp clip = node(value, "Clip");
   if (!clip)
     return Value();
+  // A bound is a floating-point or (clipping integers) an integer constant.
+  auto bound = [](Value v) -> std::optional<double> {
+    if (std::optional<double> c = constFloat(v))
+      return c;
+    std::optional<SmallVector<int64_t>> ints = constInts(v);
+    if (ints && ints->size() == 1)
+      return static_cast<double>((*ints)[0]);
+    return std::nullopt;
+  };
   low = -INFINITY;
   high = INFINITY;
   if (Value min = input(clip, 1)) {
-    std::optional<double> c = constFloat(min);
+    std::optional<double> c = bound(min);
     if (!c)
       return Value();
     low = *c;
   }
   if (Value max = input(clip, 2)) {
-    std::optional<double> c = constFloat(max);
+    std::optional<double> c = bound(max);
     if (!c)
       return Value();
     high = *c;
@@ -1134,6 +1152,382 @@ public:
   }
 };
 
+/// `value` with Cast, Reshape, Squeeze and Unsqueeze nodes walked back.
+Value throughViews(Value value) {
+  for (int depth = 0; depth < 8; ++depth) {
+    NodeOp op = value ? value.getDefiningOp<NodeOp>() : NodeOp();
+    if (!op || !op.getDomainName().empty() ||
+        !llvm::is_contained({StringRef("Cast"), StringRef("Reshape"),
+                             StringRef("Squeeze"), StringRef("Unsqueeze")},
+                            op.getOpType()))
+      return value;
+    value = input(op, 0);
+  }
+  return value;
+}
+
+/// True when `count` is the length of the rank-1 `of`: Shape(of)[0] (or
+/// [-1]), or the static length as a constant.
+bool isLengthOf(Value count, Value of) {
+  count = throughViews(count);
+  auto type = dyn_cast<RankedTensorType>(of.getType());
+  if (std::optional<SmallVector<int64_t>> c = constInts(count))
+    return type && type.getRank() == 1 && !type.isDynamicDim(0) &&
+           c->size() == 1 && (*c)[0] == type.getDimSize(0);
+  NodeOp gather = node(count, "Gather");
+  NodeOp shape = gather ? node(input(gather, 0), "Shape") : NodeOp();
+  std::optional<SmallVector<int64_t>> at =
+      gather ? constInts(input(gather, 1)) : std::nullopt;
+  return shape && input(shape, 0) == of && intAttr(shape, "start", 0) == 0 &&
+         at && at->size() == 1 && ((*at)[0] == 0 || (*at)[0] == -1);
+}
+
+/// Evaluates the elementwise integer function `value` computes of `arg`
+/// (Div, Mod, Sub, Add, Mul, Less, Equal, And, Or, Not, Cast and constants) at
+/// `x`; nullopt for anything else.
+std::optional<int64_t> evalElementwise(Value value, Value arg, int64_t x,
+                                       int depth = 0) {
+  if (value == arg)
+    return x;
+  // Booleans are 0 or 1 (constInts would read true as -1).
+  if (getElementTypeOrSelf(value.getType()).isInteger(1))
+    if (auto constant = value.getDefiningOp<arith::ConstantOp>()) {
+      auto dense = dyn_cast<DenseIntElementsAttr>(constant.getValue());
+      if (!dense || dense.getNumElements() != 1)
+        return std::nullopt;
+      return (*dense.begin()).isZero() ? 0 : 1;
+    }
+  if (std::optional<SmallVector<int64_t>> c = constInts(value))
+    return c->size() == 1 ? std::optional((*c)[0]) : std::nullopt;
+  NodeOp op = value.getDefiningOp<NodeOp>();
+  if (!op || depth > 12 || !op.getDomainName().empty())
+    return std::nullopt;
+  StringRef name = op.getOpType();
+  std::optional<int64_t> a = evalElementwise(input(op, 0), arg, x, depth + 1);
+  if (!a)
+    return std::nullopt;
+  if (name == "Cast") {
+    auto to = dyn_cast<IntegerType>(getElementTypeOrSelf(op.getResult(0)));
+    if (!to)
+      return std::nullopt;
+    return to.getWidth() == 1 ? int64_t(*a != 0) : *a;
+  }
+  if (name == "Not")
+    return int64_t(*a == 0);
+  std::optional<int64_t> b =
+      op.getNumOperands() == 2 ? evalElementwise(input(op, 1), arg, x, depth + 1)
+                               : std::nullopt;
+  if (!b)
+    return std::nullopt;
+  if ((name == "Div" || name == "Mod") && *b == 0)
+    return std::nullopt;
+  if (name == "Div")
+    return *a / *b; // ONNX integer Div truncates, as C++ does.
+  if (name == "Mod") {
+    // fmod = 0: the result takes the divisor's sign, as Python's %.
+    if (intAttr(op, "fmod", 0) != 0)
+      return *a % *b;
+    int64_t r = *a % *b;
+    return (r != 0 && ((r < 0) != (*b < 0))) ? r + *b : r;
+  }
+  if (name == "Sub")
+    return *a - *b;
+  if (name == "Add")
+    return *a + *b;
+  if (name == "Mul")
+    return *a * *b;
+  if (name == "Less")
+    return int64_t(*a < *b);
+  if (name == "Equal")
+    return int64_t(*a == *b);
+  if (name == "And")
+    return int64_t(*a && *b);
+  if (name == "Or")
+    return int64_t(*a || *b);
+  return std::nullopt;
+}
+
+/// True when `value` is `arg // k` for every row index `arg` can hold (checked
+/// over [0, 4096 k)): torch's floor_divide as exporters write it.
+bool isRowDivision(Value value, Value arg, int64_t k) {
+  for (int64_t x = 0; x < 4096 * k; ++x) {
+    std::optional<int64_t> v = evalElementwise(value, arg, x);
+    if (!v || *v != x / k)
+      return false;
+  }
+  return true;
+}
+
+/// The experts' row ranges of transformers' `grouped_mm` as exporters write
+/// it: rows sorted by expert, `counts = ScatterElements(zeros [E], bin,
+/// ones, add)` a histogram of the sorted ids, `offsets = CumSum(counts)`
+/// split into E scalars, and expert e's rows `Range(offsets[e-1],
+/// offsets[e], 1)` (from 0 for e = 0).
+struct GroupedRows {
+  SmallVector<Value> ranges;
+};
+
+/// Expert e's range: `Range(start, end, 1)` whose bounds are the pieces e - 1
+/// and e of a Split of the offsets.
+bool matchExpertRange(Value range, int64_t e, int64_t numExperts,
+                      Value &offsets) {
+  NodeOp op = node(range, "Range");
+  std::optional<SmallVector<int64_t>> delta =
+      op ? constInts(input(op, 2)) : std::nullopt;
+  if (!op || !delta || delta->size() != 1 || (*delta)[0] != 1)
+    return false;
+  auto piece = [&](Value bound, int64_t index) {
+    Value v = throughViews(bound);
+    NodeOp split = node(v, "Split");
+    if (!split || static_cast<int64_t>(split.getNumResults()) != numExperts ||
+        v != split.getResult(index) || rankOf(input(split, 0)) != 1)
+      return false;
+    if (offsets && input(split, 0) != offsets)
+      return false;
+    offsets = input(split, 0);
+    return true;
+  };
+  if (e == 0) {
+    std::optional<SmallVector<int64_t>> start = constInts(input(op, 0));
+    if (!start || start->size() != 1 || (*start)[0] != 0)
+      return false;
+  } else if (!piece(input(op, 0), e - 1)) {
+    return false;
+  }
+  return piece(input(op, 1), e);
+}
+
+/// True when `offsets` is the inclusive CumSum of the histogram of `sortedIds`
+/// over `numExperts` bins.
+bool isExpertOffsets(Value offsets, Value sortedIds, int64_t numExperts) {
+  NodeOp cumsum = node(throughViews(offsets), "CumSum");
+  if (!cumsum || intAttr(cumsum, "exclusive", 0) != 0 ||
+      intAttr(cumsum, "reverse", 0) != 0)
+    return false;
+  NodeOp scatter = node(throughViews(input(cumsum, 0)), "ScatterElements");
+  auto binsType =
+      scatter ? dyn_cast<RankedTensorType>(scatter.getResult(0).getType())
+              : RankedTensorType();
+  if (!scatter || stringAttr(scatter, "reduction", "none") != "add" ||
+      !binsType || binsType.getRank() != 1 ||
+      binsType.getDimSize(0) != numExperts ||
+      !isFilledWith(input(scatter, 0), 0.0) ||
+      !isFilledWith(input(scatter, 2), 1.0))
+    return false;
+  // The bin of a row is its expert id: the id itself, or torch.histc's
+  // clamp(int(id / width), 0, E - 1) with width (E - 1) / E, which is the id
+  // for every id in [0, E) (checked in f32, as the graph computes it).
+  Value bin = throughViews(input(scatter, 1));
+  if (throughViews(bin) == throughViews(sortedIds))
+    return true;
+  double low, high;
+  Value clipped = matchClip(bin, low, high);
+  if (!clipped || low != 0.0 || high != static_cast<double>(numExperts - 1))
+    return false;
+  Value quotient = throughViews(clipped);
+  NodeOp div = node(quotient, "Div");
+  std::optional<double> width = div ? constFloat(input(div, 1)) : std::nullopt;
+  if (!div || !width || !(*width > 0.0) ||
+      throughViews(input(div, 0)) != throughViews(sortedIds))
+    return false;
+  for (int64_t id = 0; id < numExperts; ++id) {
+    float scaled = static_cast<float>(id) / static_cast<float>(*width);
+    int64_t b = std::clamp<int64_t>(static_cast<int64_t>(scaled), 0,
+                                    numExperts - 1);
+    if (b != id)
+      return false;
+  }
+  return true;
+}
+
+/// One grouped projection: `Concat_e(MatMul(Gather(rows, range_e),
+/// Squeeze(Split(Wt, E)[e])), axis = 0)` with `Wt = Transpose(W, [0, 2, 1])`
+/// (W [E, out, in]) or a constant `[E, in, out]` (the transpose folded);
+/// returns the weight and the rows it reads, sets `inputMajor`, and fills or
+/// checks the ranges.
+std::optional<std::pair<Value, Value>>
+matchGroupedProjection(Value value, SmallVectorImpl<Value> &ranges,
+                       int64_t &numExperts, bool &inputMajor) {
+  NodeOp concat = node(value, "Concat");
+  if (!concat || intAttr(concat, "axis", 0) != 0 || rankOf(value) != 2)
+    return std::nullopt;
+  auto count = static_cast<int64_t>(concat.getInputs().size());
+  if (numExperts && count != numExperts)
+    return std::nullopt;
+  numExperts = count;
+  Value rows, weight;
+  for (auto [e, part] : llvm::enumerate(concat.getInputs())) {
+    NodeOp matmul = node(part, "MatMul");
+    NodeOp gather = matmul ? node(input(matmul, 0), "Gather") : NodeOp();
+    if (!gather || intAttr(gather, "axis", 0) != 0 ||
+        (rows && input(gather, 0) != rows))
+      return std::nullopt;
+    rows = input(gather, 0);
+    if (ranges.size() > e) {
+      if (ranges[e] != input(gather, 1))
+        return std::nullopt;
+    } else {
+      ranges.push_back(input(gather, 1));
+    }
+    Value piece = throughViews(input(matmul, 1));
+    NodeOp split = node(piece, "Split");
+    if (!split || split.getResult(e) != piece ||
+        static_cast<int64_t>(split.getNumResults()) != count ||
+        intAttr(split, "axis", 0) != 0)
+      return std::nullopt;
+    Value stacked = input(split, 0);
+    NodeOp transpose = node(stacked, "Transpose");
+    bool folded = !transpose;
+    if (transpose) {
+      if (intsAttr(transpose, "perm") != SmallVector<int64_t>{0, 2, 1})
+        return std::nullopt;
+      stacked = input(transpose, 0);
+    } else if (!isExternal(stacked)) {
+      return std::nullopt;
+    }
+    if ((weight && (stacked != weight || folded != inputMajor)) ||
+        rankOf(stacked) != 3)
+      return std::nullopt;
+    weight = stacked;
+    inputMajor = folded;
+  }
+  return std::make_pair(weight, rows);
+}
+
+/// transformers' `grouped_mm` experts as its exporter (and torch.onnx dynamo)
+/// writes them: the (token, slot) rows sorted by expert id, each expert's
+/// contiguous rows through its own matmuls, the weighted rows put back in
+/// their order and summed over k.
+class RaiseGroupedMatmulMoE : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp sum,
+                                PatternRewriter &rewriter) const override {
+    if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
+        axes(sum, 3) != SmallVector<int64_t>{1})
+      return failure();
+    NodeOp reshape = node(input(sum, 0), "Reshape");
+    // Rows back in (token, slot) order: Gather by the inverse permutation
+    // (ScatterND(_, perm, Range(0, S))), or ScatterND by the permutation.
+    Value sortedRows, perm;
+    Value restored = reshape ? input(reshape, 0) : Value();
+    if (NodeOp gather = node(restored, "Gather")) {
+      NodeOp inverse = node(input(gather, 1), "ScatterND");
+      NodeOp iota = inverse ? node(input(inverse, 2), "Range") : NodeOp();
+      if (!iota || intAttr(gather, "axis", 0) != 0 ||
+          stringAttr(inverse, "reduction", "none") != "none")
+        return failure();
+      std::optional<SmallVector<int64_t>> start = constInts(input(iota, 0)),
+                                          step = constInts(input(iota, 2));
+      NodeOp unsqueeze = node(input(inverse, 1), "Unsqueeze");
+      if (!start || !step || (*start)[0] != 0 || (*step)[0] != 1 || !unsqueeze)
+        return failure();
+      // ScatterND needs one update per index, so the Range has the length of
+      // the permutation (written T * k in the graph).
+      perm = input(unsqueeze, 0);
+      sortedRows = input(gather, 0);
+    } else if (NodeOp scatter = node(restored, "ScatterND")) {
+      NodeOp unsqueeze = node(input(scatter, 1), "Unsqueeze");
+      if (!unsqueeze || stringAttr(scatter, "reduction", "none") != "none")
+        return failure();
+      perm = input(unsqueeze, 0);
+      sortedRows = input(scatter, 2);
+    } else {
+      return failure();
+    }
+    // perm sorts the flattened ids: TopK(ids, all of them, largest = 0).
+    NodeOp sort = node(perm, "TopK");
+    if (!sort || sort.getResult(1) != perm || intAttr(sort, "largest", 1) != 0 ||
+        rankOf(input(sort, 0)) != 1 || !isLengthOf(input(sort, 1), input(sort, 0)))
+      return failure();
+    Value flatIds = input(sort, 0), sortedIds = sort.getResult(0);
+    NodeOp flatten = node(flatIds, "Reshape");
+    Value ids = flatten ? input(flatten, 0) : Value();
+
+    for (auto [expertOut, weights] : bothOrders(node(sortedRows, "Mul"))) {
+      // The sorted rows' weights: Gather(Reshape(w, [-1]), perm).
+      NodeOp gatherWeights = node(unsqueezedColumn(weights), "Gather");
+      Value perSlot =
+          gatherWeights && input(gatherWeights, 1) == perm
+              ? flatRowsOf(input(gatherWeights, 0))
+              : Value();
+      std::optional<RoutingMatch> routing =
+          perSlot ? matchRouting(perSlot) : std::nullopt;
+      if (!routing && perSlot)
+        return nearMiss(sum, rewriter,
+                        "rows sorted by expert id (grouped_mm) and weighted, "
+                        "but the weights are not a routing #moe.routing "
+                        "represents: " +
+                            describeRouting(perSlot));
+      if (!routing)
+        continue;
+      if (routing->ids != ids)
+        return nearMiss(sum, rewriter,
+                        "rows sorted by expert, but not by the routing's ids");
+      auto fail = [&](const Twine &why) {
+        return nearMiss(sum, rewriter,
+                        "rows sorted by expert id (grouped_mm), but " + why);
+      };
+      // A bias per sorted row: Gather(b [E, out], sorted ids) (gpt-oss).
+      auto splitBias = [&](Value value, Value &bias) {
+        for (auto [main, term] : bothOrders(node(value, "Add")))
+          if (NodeOp gather = node(term, "Gather");
+              gather && intAttr(gather, "axis", 0) == 0 &&
+              rankOf(input(gather, 0)) == 2 && isExternal(input(gather, 0)) &&
+              throughViews(input(gather, 1)) == sortedIds) {
+            bias = input(gather, 0);
+            return main;
+          }
+        return value;
+      };
+      SmallVector<Value> ranges;
+      int64_t numExperts = 0;
+      bool downInputMajor = false, gateUpInputMajor = false;
+      ExpertMatch match;
+      std::optional<std::pair<Value, Value>> down =
+          matchGroupedProjection(splitBias(expertOut, match.downBias), ranges,
+                                 numExperts, downInputMajor);
+      if (!down)
+        return fail("the second projection is not one matmul per expert");
+      Value preActivation = matchActivation(down->second, 1, match);
+      std::optional<std::pair<Value, Value>> gateUp =
+          preActivation
+              ? matchGroupedProjection(splitBias(preActivation, match.gateUpBias),
+                                       ranges, numExperts, gateUpInputMajor)
+              : std::nullopt;
+      if (gateUp && gateUpInputMajor != downInputMajor)
+        return fail("one projection's weights are [E, in, out], the other's "
+                    "[E, out, in]");
+      match.inputMajor = downInputMajor;
+      if (!gateUp)
+        return fail("the activation or the first projection is not one "
+                    "moe.layer represents");
+      Value offsets;
+      for (auto [e, range] : llvm::enumerate(ranges))
+        if (!matchExpertRange(range, e, numExperts, offsets))
+          return fail("expert " + Twine(e) + "'s rows are not its range of "
+                      "the sorted rows");
+      if (!isExpertOffsets(offsets, sortedIds, numExperts))
+        return fail("the experts' ranges are not the CumSum of a histogram "
+                    "of the sorted ids");
+      // The first projection reads token perm[i] // k for sorted row i.
+      NodeOp tokenGather = node(gateUp->second, "Gather");
+      if (!tokenGather || intAttr(tokenGather, "axis", 0) != 0 ||
+          rankOf(input(tokenGather, 0)) != 2 ||
+          !isRowDivision(input(tokenGather, 1), perm, routing->k))
+        return fail("sorted row i does not read token perm[i] / k");
+      match.tokens = input(tokenGather, 0);
+      match.gateUp = gateUp->first;
+      match.down = down->first;
+      return rewriteToLayer(sum, *routing, match, rewriter,
+                            counts.batchedMatmul);
+    }
+    return failure();
+  }
+};
+
 /// `ScatterElements(zeros [T, E], ids, w, axis = 1)`: the routing weights
 /// spread into a dense [T, E] matrix.
 std::optional<RoutingMatch> matchScatteredRouting(Value value) {
@@ -1487,7 +1881,8 @@ public:
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                ::moe::RaiseCounts &counts,
                                                bool explain) {
-  patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE, RaiseDenseMoE,
+  patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE,
+               RaiseGroupedMatmulMoE, RaiseDenseMoE,
                ExplainInputScaledMoE, RaiseModuleListMoE,
                RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }
