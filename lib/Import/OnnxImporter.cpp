@@ -635,6 +635,15 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
   }
   std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
   auto opset = opsets.find(domain);
+  if (opset == opsets.end() && domain == "com.microsoft") {
+    // transformers' exporter writes ONNX Runtime's contrib ops without
+    // importing their domain; ONNX Runtime takes them as version 1.
+    emitWarning(loc) << nodeDesc
+                     << " uses domain 'com.microsoft', which the model does not "
+                        "import (opset_import); taken as version 1, as ONNX "
+                        "Runtime does";
+    opset = opsets.emplace(domain, 1).first;
+  }
   if (opset == opsets.end()) {
     error(loc) << nodeDesc << " uses domain '"
                << (domain.empty() ? "ai.onnx" : domain)

@@ -63,9 +63,16 @@ def graph_cases(out: pathlib.Path) -> None:
     opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
     graph = helper.make_graph([moe, ident], "contrib_moe", [x, router, fc1, fc2], [y])
     save(helper.make_model(graph, opset_imports=opsets), out / "contrib-moe.onnx")
-    # The same layer in a model that forgets to import com.microsoft.
+    # The same layer in a model that forgets to import com.microsoft, as transformers'
+    # exporter writes it with its CUDA fusions.
     save(helper.make_model(graph, opset_imports=opsets[:1]),
          out / "domain-not-imported.onnx")
+    # A node of a domain the model does not import and no runtime knows.
+    unknown = helper.make_graph(
+        [helper.make_node("Foo", ["x"], ["y"], name="custom", domain="org.example")],
+        "unknown_domain", [helper.make_tensor_value_info("x", f, [2])],
+        [helper.make_tensor_value_info("y", f, [2])])
+    save(helper.make_model(unknown, opset_imports=opsets[:1]), out / "domain-unknown.onnx")
 
     a = helper.make_tensor_value_info("a", f, [2])
     c = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
