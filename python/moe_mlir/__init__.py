@@ -22,8 +22,9 @@ import weakref
 import numpy as np
 
 from . import _runtime
+from .export import export
 
-__all__ = ["Artifact", "CompileError", "InferenceSession", "NodeArg", "compile",
+__all__ = ["Artifact", "CompileError", "InferenceSession", "NodeArg", "compile", "export",
            "import_onnx", "run_pipeline"]
 
 

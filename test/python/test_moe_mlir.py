@@ -193,3 +193,9 @@ def test_readme_example_runs_as_written():
                          cwd=MODELS.parents[1])
     assert out.returncode == 0, out.stderr
     assert "(7, 16)" in out.stdout
+
+
+def test_export_without_torch_names_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match="moe_mlir.export needs torch"):
+        moe_mlir.export(object(), (), "unused.onnx")

@@ -256,7 +256,11 @@ def write_fixture(arch, exporter, model, block, status):
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": export_failure(e)}
         return
-    onnx.checker.check_model(str(path))
+    # onnx's checker does not know com.microsoft ops (nor a domain left out of
+    # opset_import, as transformers' exporter writes them); ONNX Runtime's load
+    # below checks those files.
+    if all(n.domain in ("", "ai.onnx") for n in onnx.load(str(path)).graph.node):
+        onnx.checker.check_model(str(path))
     set_experts(model, "eager")
     cases = [inputs_for(block, t, 100 + t) for t in TOKENS]
     ort_ok, ort_note = check_ort(path, cases)
