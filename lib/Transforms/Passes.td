@@ -79,6 +79,12 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     either order), renormalisation (with the sum's epsilon or floor kept exactly) and a
     scaling factor.
 
+    Shared experts (Qwen-MoE with its sigmoid gate, DeepSeek, GLM-4-MoE, Ernie 4.5,
+    HunYuan, dots.llm1) are plain MLPs of the same tokens added to the layer's output;
+    when their activation is the routed experts' they become the layer's
+    `shared_gate_up` / `shared_down` / `shared_up` / `shared_gate` operands (gate and up
+    joined in the routed layout), also when the sum is taken on the `[1, T, H]` input.
+
     A layer that differs in anything the rewrite cannot represent (the sparse-mixer
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`
     verifier rejects) is left as it was: raising never changes what the model

@@ -35,6 +35,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include <cmath>
 
@@ -1876,7 +1877,198 @@ public:
   }
 };
 
+/// The shared expert `value` computes from `tokens`, with an optional gate
+/// `sigmoid(x . g)` (Qwen-MoE): `down(act(gate(x)) [* up(x)]) [* gate]`.
+struct SharedExpert {
+  ModuleExpert expert;
+  ExpertMatch activation;
+  Value gateWeight; // [1, H] or [H, 1] (outMajor false)
+  bool gateOutMajor = false;
+};
+
+std::optional<SharedExpert> matchSharedExpert(Value value, Value tokens) {
+  SharedExpert shared;
+  for (auto [mlp, scale] : bothOrders(node(value, "Mul"))) {
+    NodeOp sigmoid = node(scale, "Sigmoid");
+    std::optional<Projection> gate =
+        sigmoid ? matchProjection(input(sigmoid, 0)) : std::nullopt;
+    if (!gate || gate->input != tokens || gate->bias)
+      continue;
+    auto type = cast<RankedTensorType>(gate->weight.getType());
+    if (type.getDimSize(gate->outMajor ? 0 : 1) != 1)
+      continue;
+    shared.gateWeight = gate->weight;
+    shared.gateOutMajor = gate->outMajor;
+    value = mlp;
+    break;
+  }
+  std::optional<ModuleExpert> expert =
+      matchModuleExpert(value, tokens, shared.activation, /*first=*/true);
+  if (!expert || expert->gate.bias || expert->down.bias ||
+      (expert->up && expert->up->bias))
+    return std::nullopt;
+  shared.expert = *expert;
+  return shared;
+}
+
+/// `[1, out, in]` from one projection's weight (transposed when [in, out]).
+Value oneBank(IRRewriter &rewriter, Location loc, const Projection &p) {
+  auto type = cast<RankedTensorType>(p.weight.getType());
+  Value weight = p.weight;
+  if (!p.outMajor) {
+    Value init = rewriter.create<tensor::EmptyOp>(
+        loc, ArrayRef<int64_t>{type.getDimSize(1), type.getDimSize(0)},
+        type.getElementType());
+    weight = rewriter
+                 .create<linalg::TransposeOp>(loc, weight, init,
+                                              ArrayRef<int64_t>{1, 0})
+                 .getResult()[0];
+  }
+  return rewriter.create<tensor::ExpandShapeOp>(
+      loc,
+      RankedTensorType::get(
+          {1, cast<RankedTensorType>(weight.getType()).getDimSize(0),
+           cast<RankedTensorType>(weight.getType()).getDimSize(1)},
+          type.getElementType()),
+      weight, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+}
+
+/// `gate` and `up` ([1, I, H] each) as one [1, 2I, H] bank in `layout`.
+Value joinGateUp(IRRewriter &rewriter, Location loc, Value gate, Value up,
+                 GateLayout layout) {
+  auto type = cast<RankedTensorType>(gate.getType());
+  int64_t rows = type.getDimSize(1), hidden = type.getDimSize(2);
+  Value joined = rewriter.create<tensor::EmptyOp>(
+      loc, ArrayRef<int64_t>{1, 2 * rows, hidden}, type.getElementType());
+  bool interleaved = layout == GateLayout::Interleaved;
+  SmallVector<Value, 2> parts{gate, up};
+  for (auto [i, part] : llvm::enumerate(parts)) {
+    int64_t offset = interleaved ? static_cast<int64_t>(i)
+                                 : static_cast<int64_t>(i) * rows;
+    SmallVector<OpFoldResult> offsets{rewriter.getIndexAttr(0),
+                                      rewriter.getIndexAttr(offset),
+                                      rewriter.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{rewriter.getIndexAttr(1),
+                                    rewriter.getIndexAttr(rows),
+                                    rewriter.getIndexAttr(hidden)};
+    SmallVector<OpFoldResult> strides{rewriter.getIndexAttr(1),
+                                      rewriter.getIndexAttr(interleaved ? 2 : 1),
+                                      rewriter.getIndexAttr(1)};
+    joined = rewriter.create<tensor::InsertSliceOp>(loc, part, joined, offsets,
+                                                    sizes, strides);
+  }
+  return joined;
+}
+
 } // namespace
+
+/// Shared experts added to a raised layer's output (Qwen-MoE with its sigmoid
+/// gate, DeepSeek, GLM-4-MoE, ...) become the layer's shared operands:
+/// `Add(layer, shared(x))`, or `Add(Reshape(layer), shared(x3))` where the
+/// layer's tokens are `Reshape(x3)` of a `[1, T, H]` input.
+void ::moe::foldSharedExperts(func::FuncOp func, RaiseCounts &counts,
+                              bool explain) {
+  SmallVector<NodeOp> adds;
+  func.walk([&](NodeOp add) {
+    if (add.getOpType() == "Add" && add.getDomainName().empty())
+      adds.push_back(add);
+  });
+  IRRewriter rewriter(func.getContext());
+  for (NodeOp add : adds) {
+    for (auto [routed, sharedOut] : bothOrders(add)) {
+      Value layerValue = routed;
+      NodeOp reshape = node(routed, "Reshape");
+      if (reshape)
+        layerValue = input(reshape, 0);
+      auto layer = layerValue.getDefiningOp<LayerOp>();
+      if (!layer || layer.getSharedGateUp() || !layer->hasOneUse())
+        continue;
+      // The shared expert reads the layer's tokens, or the [1, T, H] value
+      // they are reshaped from when the sum is taken in that shape.
+      Value tokens = layer.getTokens();
+      if (reshape) {
+        NodeOp flatten = node(tokens, "Reshape");
+        auto outer = dyn_cast<RankedTensorType>(routed.getType());
+        if (!flatten || !outer || outer.getRank() != 3 ||
+            outer.getDimSize(0) != 1 ||
+            input(flatten, 0).getType() != routed.getType())
+          continue;
+        tokens = input(flatten, 0);
+      }
+      std::optional<SharedExpert> shared = matchSharedExpert(sharedOut, tokens);
+      if (!shared)
+        continue;
+      ActivationAttr activation = layer.getActivation();
+      bool gatedShared = static_cast<bool>(shared->expert.up);
+      bool gatedLayer = activation.getGated() != GateLayout::None;
+      if (shared->activation.fn != activation.getFn() ||
+          gatedShared != gatedLayer ||
+          shared->activation.alpha != activation.getAlpha().convertToDouble() ||
+          activation.getLimit() || !activation.getBeta().isZero()) {
+        ++counts.nearMisses;
+        if (explain)
+          add.emitRemark()
+              << "shared expert not folded into moe.layer: its activation is "
+                 "not the routed experts' "
+              << activation;
+        continue;
+      }
+      Location loc = add.getLoc();
+      rewriter.setInsertionPoint(layer);
+      Value gate = oneBank(rewriter, loc, shared->expert.gate);
+      Value down = oneBank(rewriter, loc, shared->expert.down);
+      Value up;
+      if (gatedShared) {
+        up = oneBank(rewriter, loc, *shared->expert.up);
+        if (activation.getGated() != GateLayout::Separate) {
+          gate = joinGateUp(rewriter, loc, gate, up, activation.getGated());
+          up = Value();
+        }
+      }
+      Value sharedGate;
+      if (shared->gateWeight) {
+        auto type = cast<RankedTensorType>(shared->gateWeight.getType());
+        // [1, H] as it is, [H, 1] transposed.
+        sharedGate = shared->gateWeight;
+        if (!shared->gateOutMajor)
+          sharedGate = rewriter.create<tensor::CollapseShapeOp>(
+              loc, shared->gateWeight, ArrayRef<ReassociationIndices>{{0, 1}});
+        if (!shared->gateOutMajor)
+          sharedGate = rewriter.create<tensor::ExpandShapeOp>(
+              loc, RankedTensorType::get({1, type.getDimSize(0)},
+                                         type.getElementType()),
+              sharedGate, ArrayRef<ReassociationIndices>{{0, 1}});
+      }
+      auto folded = rewriter.create<LayerOp>(
+          layer.getLoc(), layer.getType(), layer.getTokens(), layer.getLogits(),
+          layer.getGateUp(), layer.getDown(), layer.getUp(),
+          layer.getGateUpBias(), layer.getDownBias(), layer.getUpBias(),
+          layer.getRoutingBias(), gate, down, up, sharedGate,
+          layer.getConstantExperts(), layer.getRouting(), activation);
+      folded.setNumZeroExpertsAttr(layer.getNumZeroExpertsAttr());
+      folded.setNumCopyExpertsAttr(layer.getNumCopyExpertsAttr());
+      if (std::optional<std::string> problem = verifyQuietly(folded)) {
+        rewriter.eraseOp(folded);
+        ++counts.nearMisses;
+        if (explain)
+          add.emitRemark() << "shared expert not folded into moe.layer: "
+                           << *problem;
+        continue;
+      }
+      rewriter.replaceOp(layer, folded.getResult());
+      // The Add now only passes the layer's output on (reshaped back or not).
+      rewriter.replaceOp(add, reshape ? reshape.getResult(0)
+                                      : folded.getResult());
+      ++counts.sharedExperts;
+      break;
+    }
+  }
+  // The shared experts' nodes are unused now.
+  Block &body = func.getBody().front();
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
+    if (isOpTriviallyDead(&op))
+      rewriter.eraseOp(&op);
+}
 
 void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                ::moe::RaiseCounts &counts,

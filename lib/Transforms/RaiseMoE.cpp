@@ -271,6 +271,7 @@ public:
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     (void)applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
                                        config);
+    ::moe::foldSharedExperts(getOperation(), counts, remarks);
     int64_t raised = counts.raised();
     if (remarks)
       getOperation().emitRemark()
@@ -278,6 +279,7 @@ public:
           << " layer(s) raised (com.microsoft.MoE: " << counts.contribMoE
           << ", batched matmul: " << counts.batchedMatmul
           << ", dense: " << counts.dense << ", loop: " << counts.loop << "), "
+          << counts.sharedExperts << " shared expert(s) folded, "
           << counts.nearMisses << " near miss(es) left as they were";
   }
 };

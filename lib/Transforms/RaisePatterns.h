@@ -5,6 +5,7 @@
 
 #include "dialects/onnx/IR/OnnxDialect.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 #include <optional>
@@ -19,6 +20,8 @@ struct RaiseCounts {
   int64_t dense = 0;
   int64_t loop = 0;
   int64_t nearMisses = 0;
+  /// Shared experts folded into a raised layer.
+  int64_t sharedExperts = 0;
 
   /// Layers raised, all forms together.
   int64_t raised() const { return contribMoE + batchedMatmul + dense + loop; }
@@ -54,6 +57,11 @@ void populateRaiseContribMoEPatterns(mlir::RewritePatternSet &patterns,
 /// per-expert weights) and the unrolled expert loop.
 void populateRaiseDecomposedMoEPatterns(mlir::RewritePatternSet &patterns,
                                         RaiseCounts &counts, bool explain);
+
+/// Folds shared experts added to raised layers' outputs into the layers' shared
+/// operands; near misses are counted (and explained with `explain`).
+void foldSharedExperts(mlir::func::FuncOp func, RaiseCounts &counts,
+                       bool explain);
 
 } // namespace moe
 

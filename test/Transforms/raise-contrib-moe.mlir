@@ -10,7 +10,7 @@
 // CHECK-NEXT:    %[[C:.*]] = tensor.cast %[[Y]] : tensor<?x8xf32> to tensor<*xf32>
 // CHECK-NEXT:    return %[[C]]
 // CHECK-NOT:     onnx.node
-// expected-remark @+1 {{moe-raise: 1 layer(s) raised (com.microsoft.MoE: 1, batched matmul: 0, dense: 0, loop: 0), 0 near miss(es)}}
+// expected-remark @+1 {{moe-raise: 1 layer(s) raised (com.microsoft.MoE: 1, batched matmul: 0, dense: 0, loop: 0), 0 shared expert(s) folded, 0 near miss(es)}}
 func.func @silu_renormalised(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
                              %w2: tensor<4x8x16xf32>) -> tensor<*xf32> {
   %none = onnx.none
@@ -153,7 +153,7 @@ func.func @silu_fc3_dynamic_batch(%x: tensor<?x?x8xf32>, %r: tensor<?x4xf32>, %w
 // CHECK-NOT:     moe.layer
 // CHECK-COUNT-5: onnx.node "MoE"
 // CHECK-NOT:     moe.layer
-// expected-remark @+1 {{moe-raise: 0 layer(s) raised (com.microsoft.MoE: 0, batched matmul: 0, dense: 0, loop: 0), 5 near miss(es) left as they were}}
+// expected-remark @+1 {{moe-raise: 0 layer(s) raised (com.microsoft.MoE: 0, batched matmul: 0, dense: 0, loop: 0), 0 shared expert(s) folded, 5 near miss(es) left as they were}}
 func.func @near_misses(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
                        %w2: tensor<4x8x16xf32>, %xd: tensor<?x?xf32>, %r5: tensor<?x5xf32>) {
   %none = onnx.none
