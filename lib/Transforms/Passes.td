@@ -89,7 +89,8 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`
     verifier rejects) is left as it was: raising never changes what the model
     computes. With `remarks=true` every function gets a remark counting the layers
-    raised per form, and every near miss a remark saying why it was left alone.
+    raised per form and the shared experts folded, and every near miss a remark saying
+    why it was left alone.
 
     ```
     moe-opt model.onnx --moe-raise
