@@ -13,6 +13,8 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <climits>
+#include <string>
+#include <unordered_set>
 #include <exception>
 
 namespace moe::detail {
@@ -46,7 +48,29 @@ std::string parseTextModel(const std::string &text, onnx::ModelProto &model) {
   }
 }
 
+/// True when every node reads only graph inputs, initializers and outputs of
+/// earlier nodes. libonnx's shape inference can crash (not throw) on a graph
+/// that reads undefined names, so such a graph is left to the importer, which
+/// names the node at fault.
+static bool isWellFormed(const onnx::GraphProto &graph) {
+  std::unordered_set<std::string> defined;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    defined.insert(input.name());
+  for (const onnx::TensorProto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &name : node.input())
+      if (!name.empty() && !defined.count(name))
+        return false;
+    for (const std::string &name : node.output())
+      defined.insert(name);
+  }
+  return true;
+}
+
 std::string inferShapes(onnx::ModelProto &model) {
+  if (!isWellFormed(model.graph()))
+    return "the graph reads values nothing defines";
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/false,
                                         /*strict_mode=*/0,

@@ -73,6 +73,15 @@ def graph_cases(out: pathlib.Path) -> None:
         "unknown_domain", [helper.make_tensor_value_info("x", f, [2])],
         [helper.make_tensor_value_info("y", f, [2])])
     save(helper.make_model(unknown, opset_imports=opsets[:1]), out / "domain-unknown.onnx")
+    # A node reading a name nothing defines, whose output a Shape reads: libonnx's shape
+    # inference crashes on it, so the importer must not hand it over.
+    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    dangling = helper.make_graph(
+        [helper.make_node("MatMul", ["missing", "w"], ["m"], name="router"),
+         helper.make_node("Shape", ["m"], ["s"], name="shape")],
+        "dangling", [helper.make_tensor_value_info("x", f, [2, 3])],
+        [helper.make_tensor_value_info("s", TensorProto.INT64, [2])], [w])
+    save(helper.make_model(dangling, opset_imports=opsets[:1]), out / "undefined-input.onnx")
 
     a = helper.make_tensor_value_info("a", f, [2])
     c = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
