@@ -213,6 +213,7 @@ std::optional<double> constMin(Value value) {
 
 Value matchClip(Value value, double &low, double &high);
 Value unsqueezedColumn(Value value);
+bool isLengthOf(Value count, Value of);
 
 /// Routing whose weights are gathered from the scores at the chosen ids:
 /// weights = GatherElements(scores, ids) [/ max(ReduceSum + eps, floor)]
@@ -1011,6 +1012,32 @@ std::string describeRouting(Value weights) {
 /// row t * k + j is token t): Reshape(Expand(Unsqueeze(x, 1), [., k, .])).
 /// Tile has become Expand and Flatten Reshape in moe-normalize-onnx.
 Value replicatedTokens(Value value, int64_t k) {
+  // Gather(x, t) with t = Reshape(Expand(Unsqueeze(Range(0, T, 1), 1), [., k])):
+  // the token index of every row, built from x's own length.
+  if (NodeOp gather = node(value, "Gather");
+      gather && intAttr(gather, "axis", 0) == 0 &&
+      rankOf(input(gather, 0)) == 2 && rankOf(input(gather, 1)) == 1) {
+    Value x = input(gather, 0);
+    NodeOp flat = node(input(gather, 1), "Reshape");
+    NodeOp spread = flat ? node(input(flat, 0), "Expand") : NodeOp();
+    NodeOp column = spread ? node(input(spread, 0), "Unsqueeze") : NodeOp();
+    NodeOp iota = column ? node(input(column, 0), "Range") : NodeOp();
+    auto spreadType =
+        spread ? dyn_cast<RankedTensorType>(spread.getResult(0).getType())
+               : RankedTensorType();
+    if (!iota || !spreadType || spreadType.getRank() != 2 ||
+        spreadType.getDimSize(1) != k ||
+        axes(column, 2) != SmallVector<int64_t>{1} ||
+        constInts(input(iota, 0)) != SmallVector<int64_t>{0} ||
+        constInts(input(iota, 2)) != SmallVector<int64_t>{1} ||
+        !isLengthOf(input(iota, 1), x))
+      return Value();
+    // As below: with k > 1 the rows' count fixes the Expand to T rows.
+    std::optional<SmallVector<int64_t>> shape = constInts(input(spread, 1));
+    if (k == 1 && (!shape || shape->size() != 2 || (*shape)[0] != 1))
+      return Value();
+    return x;
+  }
   NodeOp reshape = node(value, "Reshape");
   NodeOp expand = reshape ? node(input(reshape, 0), "Expand") : NodeOp();
   NodeOp unsqueeze = expand ? node(input(expand, 0), "Unsqueeze") : NodeOp();
@@ -1167,20 +1194,35 @@ Value throughViews(Value value) {
   return value;
 }
 
-/// True when `count` is the length of the rank-1 `of`: Shape(of)[0] (or
-/// [-1]), or the static length as a constant.
+/// True when `count` is the size of dimension 0 of `of`: Shape(of)[0] (by
+/// Gather, or Slice [0:1]; [-1] when `of` is rank 1), or the static size as a
+/// constant.
 bool isLengthOf(Value count, Value of) {
   count = throughViews(count);
   auto type = dyn_cast<RankedTensorType>(of.getType());
+  if (!type || type.getRank() < 1)
+    return false;
   if (std::optional<SmallVector<int64_t>> c = constInts(count))
-    return type && type.getRank() == 1 && !type.isDynamicDim(0) &&
-           c->size() == 1 && (*c)[0] == type.getDimSize(0);
-  NodeOp gather = node(count, "Gather");
-  NodeOp shape = gather ? node(input(gather, 0), "Shape") : NodeOp();
-  std::optional<SmallVector<int64_t>> at =
-      gather ? constInts(input(gather, 1)) : std::nullopt;
-  return shape && input(shape, 0) == of && intAttr(shape, "start", 0) == 0 &&
-         at && at->size() == 1 && ((*at)[0] == 0 || (*at)[0] == -1);
+    return !type.isDynamicDim(0) && c->size() == 1 &&
+           (*c)[0] == type.getDimSize(0);
+  auto isShapeOf = [&](Value v) {
+    NodeOp shape = node(v, "Shape");
+    return shape && input(shape, 0) == of && intAttr(shape, "start", 0) == 0;
+  };
+  if (NodeOp gather = node(count, "Gather")) {
+    std::optional<SmallVector<int64_t>> at = constInts(input(gather, 1));
+    return isShapeOf(input(gather, 0)) && at && at->size() == 1 &&
+           ((*at)[0] == 0 || ((*at)[0] == -1 && type.getRank() == 1));
+  }
+  if (NodeOp slice = node(count, "Slice")) {
+    std::optional<SmallVector<int64_t>> starts = constInts(input(slice, 1)),
+                                        ends = constInts(input(slice, 2));
+    return isShapeOf(input(slice, 0)) && starts && ends &&
+           starts->size() == 1 && ends->size() == 1 && (*starts)[0] == 0 &&
+           (*ends)[0] == 1 && (!input(slice, 4) || constInts(input(slice, 4)) ==
+                                                       SmallVector<int64_t>{1});
+  }
+  return false;
 }
 
 /// Evaluates the elementwise integer function `value` computes of `arg`
