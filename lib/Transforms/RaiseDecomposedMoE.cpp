@@ -1674,6 +1674,49 @@ public:
   }
 };
 
+/// A loop over the experts a trace saw (transformers' eager experts under
+/// TorchScript): the hit experts are NonZero of the per-expert counts of the
+/// one-hot routing mask, split into as many pieces as the trace hit. The file
+/// is right only for inputs that hit that many experts (ONNX Runtime fails on
+/// the others), so it is not raised; the remark says how to export instead.
+class ExplainTracedExpertLoop : public RaiseDecomposedPattern {
+public:
+  using RaiseDecomposedPattern::RaiseDecomposedPattern;
+
+  LogicalResult matchAndRewrite(NodeOp split,
+                                PatternRewriter &rewriter) const override {
+    if (split.getOpType() != "Split" || !split.getDomainName().empty())
+      return failure();
+    NodeOp nonZero = node(throughViews(input(split, 0)), "NonZero");
+    if (NodeOp transpose = node(input(split, 0), "Transpose"))
+      nonZero = node(input(transpose, 0), "NonZero");
+    // The hit experts are a rank-1 mask (counts > 0); a per-expert NonZero of
+    // its [k, T] mask column is data-dependent but not frozen.
+    if (!nonZero || rankOf(input(nonZero, 0)) != 1 ||
+        intAttr(split, "axis", 0) != 0)
+      return failure();
+    // NonZero of counts > 0 taken from the one-hot routing mask.
+    SmallVector<Value> worklist{input(nonZero, 0)};
+    for (unsigned i = 0; i < worklist.size() && i < 8; ++i) {
+      NodeOp op = worklist[i].getDefiningOp<NodeOp>();
+      if (!op)
+        continue;
+      if (op.getOpType() == "OneHot")
+        return nearMiss(split, rewriter,
+                        "a loop over the " + Twine(split.getNumResults()) +
+                            " experts the trace hit (the NonZero of the "
+                            "experts' routing counts split into a count fixed "
+                            "when the model was traced): the file is right "
+                            "only for inputs that hit exactly that many "
+                            "experts; export the experts as batched_mm "
+                            "(moe_mlir.export) instead");
+      for (Value operand : op.getInputs())
+        worklist.push_back(operand);
+    }
+    return failure();
+  }
+};
+
 /// The terms of a tree of Adds whose inner Adds have no other users.
 void collectSum(Value value, SmallVectorImpl<Value> &terms) {
   NodeOp add = node(value, "Add");
@@ -2117,6 +2160,6 @@ void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                bool explain) {
   patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE,
                RaiseGroupedMatmulMoE, RaiseDenseMoE,
-               ExplainInputScaledMoE, RaiseModuleListMoE,
+               ExplainInputScaledMoE, ExplainTracedExpertLoop, RaiseModuleListMoE,
                RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }

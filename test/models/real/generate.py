@@ -237,8 +237,13 @@ def check_ort(path, cases):
     return True, f"within {worst:.2g} of the tolerance"
 
 
+# transformers before 5 has only the eager experts (a loop over the experts hit);
+# its files are named apart (generated in a virtual environment of their own).
+TRANSFORMERS4 = int(transformers.__version__.split(".")[0]) < 5
+
+
 def write_fixture(arch, exporter, model, block, status):
-    name = f"{arch}__{exporter}"
+    name = f"{arch}__{exporter}" + ("_transformers4" if TRANSFORMERS4 else "")
     folder = HERE / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -269,6 +274,11 @@ def write_fixture(arch, exporter, model, block, status):
         # Only the contrib ops of a file may be beyond ONNX Runtime's CPU kernels.
         ort_ok = False
     if ort_ok is False:
+        if exporter.endswith("eager") and arch == "mixtral":
+            # Kept as the near miss raising must explain: a loop over the experts
+            # the trace hit, right only for inputs that hit as many.
+            (HERE / "nearmiss").mkdir(exist_ok=True)
+            shutil.copy(path, HERE / "nearmiss" / f"{name}.onnx")
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
         return
@@ -324,12 +334,13 @@ def main():
             if not (args.full or args.exporters or arch in CORE_ARCHS or
                     exporter in EXPORTERS[:2]):
                 continue
+            name = f"{arch}__{exporter}" + ("_transformers4" if TRANSFORMERS4 else "")
             try:
                 write_fixture(arch, exporter, model, block, status)
             except Exception:  # noqa: BLE001
-                status[f"{arch}__{exporter}"] = {
+                status[name] = {
                     "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}
-            print(f"{arch}__{exporter}: {status[f'{arch}__{exporter}']}", flush=True)
+            print(f"{name}: {status[name]}", flush=True)
     status_path.write_text(json.dumps(dict(sorted(status.items())), indent=1) + "\n")
     return 0
 
