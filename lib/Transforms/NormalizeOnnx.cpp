@@ -667,12 +667,16 @@ private:
       }
     }
     auto refined = RankedTensorType::get(joined, element);
-    if (refined == result.getType())
-      return false;
-    for (Operation *user : result.getUsers())
+    return refined != result.getType() && retype(result, refined);
+  }
+
+  /// Gives `value` the type `type` when only onnx nodes use it (any other
+  /// user, func.return among them, keeps seeing the type it was built for).
+  static bool retype(Value value, Type type) {
+    for (Operation *user : value.getUsers())
       if (!isa<NodeOp>(user))
         return false;
-    result.setType(refined);
+    value.setType(type);
     return true;
   }
 
@@ -693,11 +697,7 @@ private:
     if (!in || isa<RankedTensorType>(result.getType()) ||
         in.getElementType() != getElementTypeOrSelf(result.getType()))
       return false;
-    for (Operation *user : result.getUsers())
-      if (!isa<NodeOp>(user))
-        return false;
-    result.setType(in);
-    return true;
+    return retype(result, in);
   }
 
   // --- idioms ---------------------------------------------------------------
