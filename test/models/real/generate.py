@@ -311,6 +311,42 @@ def write_fixture(arch, exporter, model, block, status):
     status[name] = {"written": True, "ort": ort_note}
 
 
+# onnxruntime-genai's model builder writes whole models (KV cache, GroupQueryAttention,
+# com.microsoft.MoE) for the architectures it knows; these are kept for raising only,
+# since running them needs the whole-model ops.
+GENAI_ARCHS = ("gpt_oss", "lfm2_moe")
+
+
+def write_genai(arch, model, status):
+    """`whole/<arch>__genai_cpu.onnx` from onnxruntime-genai's builder (fp32, CPU)."""
+    import subprocess
+    import tempfile
+
+    from tokenizers import Tokenizer, models as tokenizer_models, pre_tokenizers
+    name = f"{arch}__genai_cpu"
+    with tempfile.TemporaryDirectory() as work:
+        work = pathlib.Path(work)
+        model.save_pretrained(work / "hf")
+        # The builder reads a tokenizer; a word-level one over the tiny vocabulary.
+        vocab = {f"t{i}": i for i in range(SIZES["vocab_size"])}
+        tokenizer = Tokenizer(tokenizer_models.WordLevel(vocab=vocab, unk_token="t0"))
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        transformers.PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer, unk_token="t0", pad_token="t0", bos_token="t1",
+            eos_token="t2").save_pretrained(work / "hf")
+        built = subprocess.run(
+            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"),
+             "-o", str(work / "out"), "-p", "fp32", "-e", "cpu"], capture_output=True, text=True)
+        if built.returncode != 0:
+            lines = [l for l in built.stderr.splitlines() if l.strip()]
+            status[name] = {"written": False, "reason": (lines[-1] if lines else "failed")[:300]}
+            return
+        whole = onnx.load(str(work / "out" / "model.onnx"))
+        (HERE / "whole").mkdir(exist_ok=True)
+        onnx.save(whole, str(HERE / "whole" / f"{name}.onnx"))
+    status[name] = {"written": True, "whole_model": True}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated architectures")
@@ -330,6 +366,13 @@ def main():
                 status[f"{arch}__{exporter}"] = {
                     "written": False, "reason": f"does not build from its config: {e}"[:300]}
             continue
+        if arch in GENAI_ARCHS and not args.exporters:
+            try:
+                write_genai(arch, model, status)
+            except ImportError as e:
+                status[f"{arch}__genai_cpu"] = {"written": False,
+                                                "reason": f"onnxruntime-genai missing: {e}"}
+            print(f"{arch}__genai_cpu: {status[f'{arch}__genai_cpu']}", flush=True)
         for exporter in exporters:
             if not (args.full or args.exporters or arch in CORE_ARCHS or
                     exporter in EXPORTERS[:2]):
