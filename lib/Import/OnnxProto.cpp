@@ -68,13 +68,35 @@ static bool isWellFormed(const onnx::GraphProto &graph) {
   return true;
 }
 
-std::string inferShapes(onnx::ModelProto &model) {
-  if (!isWellFormed(model.graph()))
-    return "the graph reads values nothing defines";
+/// True when every input of a Shape or Size node has a tensor type in
+/// `inferred`. libonnx's data propagation dereferences the type of a Shape's
+/// input without checking it, and crashes where inference could not type it.
+static bool shapesAreTyped(const onnx::ModelProto &inferred) {
+  std::unordered_set<std::string> typed;
+  auto record = [&](const onnx::ValueInfoProto &info) {
+    if (info.type().has_tensor_type())
+      typed.insert(info.name());
+  };
+  const onnx::GraphProto &graph = inferred.graph();
+  for (const onnx::ValueInfoProto &info : graph.input())
+    record(info);
+  for (const onnx::ValueInfoProto &info : graph.value_info())
+    record(info);
+  for (const onnx::ValueInfoProto &info : graph.output())
+    record(info);
+  for (const onnx::TensorProto &init : graph.initializer())
+    typed.insert(init.name());
+  for (const onnx::NodeProto &node : graph.node())
+    if ((node.op_type() == "Shape" || node.op_type() == "Size") &&
+        node.input_size() > 0 && !typed.count(node.input(0)))
+      return false;
+  return true;
+}
+
+static std::string runInference(onnx::ModelProto &model, bool dataProp) {
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/false,
-                                        /*strict_mode=*/0,
-                                        /*data_prop=*/true);
+                                        /*strict_mode=*/0, dataProp);
     onnx::shape_inference::InferShapes(
         model, onnx::OpSchemaRegistry::Instance(), options);
     return "";
@@ -83,6 +105,21 @@ std::string inferShapes(onnx::ModelProto &model) {
   } catch (...) {
     return "shape inference failed";
   }
+}
+
+std::string inferShapes(onnx::ModelProto &model) {
+  if (!isWellFormed(model.graph()))
+    return "the graph reads values nothing defines";
+  // Inference without data propagation first; with it (the shapes Shape ->
+  // Gather -> Concat compute) only where that is safe.
+  onnx::ModelProto plain = model;
+  std::string reason = runInference(plain, /*dataProp=*/false);
+  if (!shapesAreTyped(plain)) {
+    model = std::move(plain);
+    return reason.empty() ? "a Shape reads a value inference cannot type"
+                          : reason;
+  }
+  return runInference(model, /*dataProp=*/true);
 }
 
 } // namespace moe::detail

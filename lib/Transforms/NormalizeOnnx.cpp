@@ -26,8 +26,10 @@
 #include "mlir/Transforms/CSE.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 
 #include <optional>
@@ -288,15 +290,24 @@ private:
             p.push_back(std::nullopt);
           continue;
         }
-        if (op == "Div" && *y == 0)
+        if (op == "Div" && (*y == 0 || (*y == -1 && *x == INT64_MIN)))
           return std::nullopt;
-        // ONNX integer Div truncates toward zero, as C++ does.
-        p.push_back(op == "Add"   ? *x + *y
-                    : op == "Sub" ? *x - *y
-                    : op == "Mul" ? *x * *y
-                    : op == "Div" ? *x / *y
-                    : op == "Max" ? std::max(*x, *y)
-                                  : std::min(*x, *y));
+        // ONNX integer Div truncates toward zero, as C++ does; a result that
+        // overflows is not folded.
+        int64_t r;
+        bool overflow = false;
+        if (op == "Add")
+          overflow = llvm::AddOverflow(*x, *y, r);
+        else if (op == "Sub")
+          overflow = llvm::SubOverflow(*x, *y, r);
+        else if (op == "Mul")
+          overflow = llvm::MulOverflow(*x, *y, r);
+        else
+          r = op == "Div" ? *x / *y : op == "Max" ? std::max(*x, *y)
+                                                  : std::min(*x, *y);
+        if (overflow)
+          return std::nullopt;
+        p.push_back(r);
       }
       return p;
     }
@@ -314,10 +325,15 @@ private:
       if (!start || !limit || !delta || (*delta)[0] == 0)
         return std::nullopt;
       Partial p;
+      // At most one element past the result's size: a Range the type does
+      // not describe is not folded.
       for (int64_t v = (*start)[0];
-           (*delta)[0] > 0 ? v < (*limit)[0] : v > (*limit)[0];
-           v += (*delta)[0])
+           ((*delta)[0] > 0 ? v < (*limit)[0] : v > (*limit)[0]) &&
+           static_cast<int64_t>(p.size()) <= size;) {
         p.push_back(v);
+        if (llvm::AddOverflow(v, (*delta)[0], v))
+          break;
+      }
       return static_cast<int64_t>(p.size()) == size ? std::optional(p)
                                                     : std::nullopt;
     }
@@ -332,6 +348,8 @@ private:
                                          !(rankOf(input(node, 0)) == 0 && axis == 0)))
         return std::nullopt;
       int64_t d = (*depth)[0];
+      if (d < 1 || d > kMaxFoldedElements)
+        return std::nullopt;
       Partial p;
       for (int64_t index : *indices)
         for (int64_t j = 0; j < d; ++j)
@@ -488,6 +506,8 @@ private:
       int64_t axis = intAttr(node, "axis", 1);
       if (axis < 0)
         axis += rank;
+      if (axis < 0 || axis > rank)
+        return std::nullopt;
       auto product = [&](int64_t from, int64_t to) {
         int64_t p = 1;
         for (int64_t d = from; d < to; ++d) {
@@ -553,6 +573,8 @@ private:
       int64_t axis = intAttr(node, "axis", 0);
       if (axis < 0)
         axis += static_cast<int64_t>(data->size());
+      if (axis < 0 || axis >= static_cast<int64_t>(data->size()))
+        return std::nullopt;
       SmallVector<int64_t> out(data->begin(), data->begin() + axis);
       out.append(at->begin(), at->end());
       out.append(data->begin() + axis + 1, data->end());
@@ -742,6 +764,13 @@ private:
         op != "Flatten")
       return false;
     auto ranked = dyn_cast_or_null<RankedTensorType>(in);
+    if (op == "Flatten") {
+      // Only axis 1 of a rank-2 input keeps its shape; another axis, valid or
+      // not, is left for legalisation to lower or name.
+      int64_t axis = intAttr(node, "axis", 1);
+      if (!ranked || ranked.getRank() != 2 || (axis != 1 && axis != -1))
+        return false;
+    }
     return ranked && in == out &&
            llvm::count_if(ranked.getShape(), ShapedType::isDynamic) <= 1;
   }
@@ -818,6 +847,9 @@ private:
 
   /// Flatten(x, axis) → Reshape(x, [a, b]) when at most one of a, b is dynamic.
   bool flattenToReshape(NodeOp node) {
+    int64_t rank = rankOf(input(node, 0)), axis = intAttr(node, "axis", 1);
+    if (rank < 0 || axis < -rank || axis > rank)
+      return false;
     auto out = dyn_cast<RankedTensorType>(node.getResult(0).getType());
     if (!out || out.getRank() != 2 ||
         llvm::count_if(out.getShape(), ShapedType::isDynamic) > 1)

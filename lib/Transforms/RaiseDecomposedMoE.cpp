@@ -37,6 +37,9 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "llvm/Support/MathExtras.h"
+
+#include <climits>
 #include <cmath>
 
 using namespace mlir;
@@ -1262,7 +1265,8 @@ std::optional<int64_t> evalElementwise(Value value, Value arg, int64_t x,
                                : std::nullopt;
   if (!b)
     return std::nullopt;
-  if ((name == "Div" || name == "Mod") && *b == 0)
+  if ((name == "Div" || name == "Mod") &&
+      (*b == 0 || (*b == -1 && *a == INT64_MIN)))
     return std::nullopt;
   if (name == "Div")
     return *a / *b; // ONNX integer Div truncates, as C++ does.
@@ -1273,12 +1277,13 @@ std::optional<int64_t> evalElementwise(Value value, Value arg, int64_t x,
     int64_t r = *a % *b;
     return (r != 0 && ((r < 0) != (*b < 0))) ? r + *b : r;
   }
+  int64_t r;
   if (name == "Sub")
-    return *a - *b;
+    return llvm::SubOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
   if (name == "Add")
-    return *a + *b;
+    return llvm::AddOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
   if (name == "Mul")
-    return *a * *b;
+    return llvm::MulOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
   if (name == "Less")
     return int64_t(*a < *b);
   if (name == "Equal")
@@ -1293,6 +1298,8 @@ std::optional<int64_t> evalElementwise(Value value, Value arg, int64_t x,
 /// True when `value` is `arg // k` for every row index `arg` can hold (checked
 /// over [0, 4096 k)): torch's floor_divide as exporters write it.
 bool isRowDivision(Value value, Value arg, int64_t k) {
+  if (k < 1 || k > 64)
+    return false;
   for (int64_t x = 0; x < 4096 * k; ++x) {
     std::optional<int64_t> v = evalElementwise(value, arg, x);
     if (!v || *v != x / k)
@@ -1414,9 +1421,8 @@ matchGroupedProjection(Value value, SmallVectorImpl<Value> &ranges,
     }
     Value piece = throughViews(input(matmul, 1));
     NodeOp split = node(piece, "Split");
-    if (!split || split.getResult(e) != piece ||
-        static_cast<int64_t>(split.getNumResults()) != count ||
-        intAttr(split, "axis", 0) != 0)
+    if (!split || static_cast<int64_t>(split.getNumResults()) != count ||
+        split.getResult(e) != piece || intAttr(split, "axis", 0) != 0)
       return std::nullopt;
     Value stacked = input(split, 0);
     NodeOp transpose = node(stacked, "Transpose");
