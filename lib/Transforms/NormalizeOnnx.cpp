@@ -250,18 +250,21 @@ private:
           return std::nullopt;
       }
       auto n = static_cast<int64_t>(data->size());
-      auto clampIndex = [&](int64_t i, bool isEnd) {
+      auto clampIndex = [&](int64_t i) {
         if (i < 0)
           i += n;
         if (step > 0)
           return std::clamp(i, int64_t(0), n);
-        return std::clamp(i, int64_t(-1), n - 1) + (isEnd ? 0 : 0);
+        return std::clamp(i, int64_t(-1), n - 1);
       };
-      int64_t begin = clampIndex((*starts)[0], false),
-              end = clampIndex((*ends)[0], true);
+      int64_t begin = clampIndex((*starts)[0]),
+              end = clampIndex((*ends)[0]);
       Partial p;
-      for (int64_t i = begin; step > 0 ? i < end : i > end; i += step)
+      for (int64_t i = begin; step > 0 ? i < end : i > end;) {
         p.push_back((*data)[i]);
+        if (llvm::AddOverflow(i, step, i))
+          break;
+      }
       return static_cast<int64_t>(p.size()) == size ? std::optional(p)
                                                     : std::nullopt;
     }
@@ -480,6 +483,8 @@ private:
         } else if (*d == -1) {
           inferred = static_cast<int64_t>(i);
           out.push_back(ShapedType::kDynamic);
+        } else if (*d < -1) {
+          return std::nullopt;
         } else {
           out.push_back(*d);
         }
@@ -488,12 +493,13 @@ private:
       if (inferred >= 0 && in && llvm::none_of(*in, ShapedType::isDynamic) &&
           llvm::count_if(out, ShapedType::isDynamic) == 1) {
         int64_t total = 1, rest = 1;
+        bool overflow = false;
         for (int64_t d : *in)
-          total *= d;
+          overflow |= llvm::MulOverflow(total, d, total);
         for (auto [i, d] : llvm::enumerate(out))
           if (static_cast<int64_t>(i) != inferred)
-            rest *= d;
-        if (rest > 0 && total % rest == 0)
+            overflow |= llvm::MulOverflow(rest, d, rest);
+        if (!overflow && rest > 0 && total % rest == 0)
           out[inferred] = total / rest;
       }
       return out;
@@ -510,11 +516,10 @@ private:
         return std::nullopt;
       auto product = [&](int64_t from, int64_t to) {
         int64_t p = 1;
-        for (int64_t d = from; d < to; ++d) {
-          if (ShapedType::isDynamic((*in)[d]))
+        for (int64_t d = from; d < to; ++d)
+          if (ShapedType::isDynamic((*in)[d]) ||
+              llvm::MulOverflow(p, (*in)[d], p))
             return ShapedType::kDynamic;
-          p *= (*in)[d];
-        }
         return p;
       };
       return SmallVector<int64_t>{product(0, axis), product(axis, rank)};
@@ -528,9 +533,15 @@ private:
         if (by->size() != in->size())
           return std::nullopt;
         SmallVector<int64_t> out;
-        for (auto [d, r] : llvm::zip(*in, *by))
-          out.push_back(!r || ShapedType::isDynamic(d) ? ShapedType::kDynamic
-                                                        : d * *r);
+        for (auto [d, r] : llvm::zip(*in, *by)) {
+          int64_t product;
+          if (r && *r < 0)
+            return std::nullopt;
+          out.push_back(!r || ShapedType::isDynamic(d) ||
+                                llvm::MulOverflow(d, *r, product)
+                            ? ShapedType::kDynamic
+                            : product);
+        }
         return out;
       }
       SmallVector<int64_t> out(std::max(in->size(), by->size()), 1);
@@ -621,10 +632,13 @@ private:
           return step > 0 ? std::clamp(v, int64_t(0), dim)
                           : std::clamp(v, int64_t(-1), dim - 1);
         };
+        if (step == INT64_MIN)
+          return std::nullopt;
         int64_t begin = clampAt((*starts)[i]), end = clampAt((*ends)[i]);
-        int64_t count = step > 0 ? (end - begin + step - 1) / step
-                                 : (begin - end - step - 1) / -step;
-        out[axis] = std::max<int64_t>(count, 0);
+        int64_t count = step > 0 ? (end > begin ? 1 + (end - begin - 1) / step : 0)
+                                 : (begin > end ? 1 + (begin - end - 1) / -step
+                                                : 0);
+        out[axis] = count;
       }
       return out;
     }
@@ -674,7 +688,10 @@ private:
     if (!isa<TensorType>(result.getType()))
       return false;
     std::optional<SmallVector<int64_t>> shape = inferShape(node);
-    if (!shape)
+    // A negative size is an invalid node's, not a type.
+    if (!shape || llvm::any_of(*shape, [](int64_t d) {
+          return d < 0 && !ShapedType::isDynamic(d);
+        }))
       return false;
     auto current = dyn_cast<RankedTensorType>(result.getType());
     SmallVector<int64_t> joined = *shape;

@@ -915,7 +915,11 @@ protected:
         experts.gateUpBias, experts.downBias, Value(), routingBias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
     created.push_back(layer);
-    if (std::optional<std::string> problem = ::moe::verifyQuietly(layer)) {
+    std::optional<std::string> problem = ::moe::verifyQuietly(layer);
+    if (!problem && !tensor::CastOp::areCastCompatible(
+                        layer.getType(), sum.getResult(0).getType()))
+      problem = "the layer's result type does not match the node's";
+    if (problem) {
       for (Operation *op : llvm::reverse(created))
         rewriter.eraseOp(op);
       return nearMiss(sum, rewriter, *problem);

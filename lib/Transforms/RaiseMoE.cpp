@@ -157,6 +157,10 @@ public:
     int64_t hidden = tokensType.getShape().back();
     if (ShapedType::isDynamic(hidden))
       return nearMiss(node, rewriter, "the hidden size is dynamic");
+    if (!tensor::CastOp::areCastCompatible(tokensType,
+                                           node.getResult(0).getType()))
+      return nearMiss(node, rewriter,
+                      "the output type does not match the input's");
 
     // Current ONNX Runtime: fc1 [E, F, H], fc2 [E, H, I]. Earlier: fc1 [E, H,
     // F], fc2 [E, I, H] (column-major). Only the current layout is taken when
