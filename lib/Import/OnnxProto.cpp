@@ -12,7 +12,10 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
+#include <cerrno>
 #include <climits>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string>
 #include <unordered_set>
 #include <exception>
@@ -68,31 +71,6 @@ static bool isWellFormed(const onnx::GraphProto &graph) {
   return true;
 }
 
-/// True when every input of a Shape or Size node has a tensor type in
-/// `inferred`. libonnx's data propagation dereferences the type of a Shape's
-/// input without checking it, and crashes where inference could not type it.
-static bool shapesAreTyped(const onnx::ModelProto &inferred) {
-  std::unordered_set<std::string> typed;
-  auto record = [&](const onnx::ValueInfoProto &info) {
-    if (info.type().has_tensor_type())
-      typed.insert(info.name());
-  };
-  const onnx::GraphProto &graph = inferred.graph();
-  for (const onnx::ValueInfoProto &info : graph.input())
-    record(info);
-  for (const onnx::ValueInfoProto &info : graph.value_info())
-    record(info);
-  for (const onnx::ValueInfoProto &info : graph.output())
-    record(info);
-  for (const onnx::TensorProto &init : graph.initializer())
-    typed.insert(init.name());
-  for (const onnx::NodeProto &node : graph.node())
-    if ((node.op_type() == "Shape" || node.op_type() == "Size") &&
-        node.input_size() > 0 && !typed.count(node.input(0)))
-      return false;
-  return true;
-}
-
 static std::string runInference(onnx::ModelProto &model, bool dataProp) {
   try {
     onnx::ShapeInferenceOptions options(/*check_type=*/false,
@@ -107,19 +85,79 @@ static std::string runInference(onnx::ModelProto &model, bool dataProp) {
   }
 }
 
+/// Shape inference with data propagation in a child process, so that a crash
+/// in libonnx (its data propagation dereferences types that inference of a
+/// malformed graph left out) cannot take the importer down. The child runs on
+/// its copy-on-write view of the model, without the data of large
+/// initializers, and sends back only the value types. False when the child
+/// did not finish.
+static bool inferInChild(onnx::ModelProto &model) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    return false;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    // Values of large initializers are never read by inference.
+    for (onnx::TensorProto &init : *model.mutable_graph()->mutable_initializer())
+      if (init.raw_data().size() > 4096)
+        init.clear_raw_data();
+    runInference(model, /*dataProp=*/true);
+    onnx::GraphProto types;
+    *types.mutable_value_info() = model.graph().value_info();
+    *types.mutable_output() = model.graph().output();
+    std::string bytes = types.SerializeAsString();
+    const char *at = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      ssize_t written = write(fds[1], at, left);
+      if (written <= 0)
+        _exit(1);
+      at += written;
+      left -= static_cast<size_t>(written);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string bytes;
+  char buffer[65536];
+  for (ssize_t got; (got = read(fds[0], buffer, sizeof(buffer))) != 0;) {
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    bytes.append(buffer, static_cast<size_t>(got));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  onnx::GraphProto types;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      !types.ParseFromString(bytes) ||
+      types.output_size() != model.graph().output_size())
+    return false;
+  // Inference merges what it finds into the outputs' declared types too.
+  *model.mutable_graph()->mutable_value_info() = types.value_info();
+  for (int i = 0; i < types.output_size(); ++i)
+    if (types.output(i).name() == model.graph().output(i).name())
+      *model.mutable_graph()->mutable_output(i) = types.output(i);
+  return true;
+}
+
 std::string inferShapes(onnx::ModelProto &model) {
   if (!isWellFormed(model.graph()))
     return "the graph reads values nothing defines";
-  // Inference without data propagation first; with it (the shapes Shape ->
-  // Gather -> Concat compute) only where that is safe.
-  onnx::ModelProto plain = model;
-  std::string reason = runInference(plain, /*dataProp=*/false);
-  if (!shapesAreTyped(plain)) {
-    model = std::move(plain);
-    return reason.empty() ? "a Shape reads a value inference cannot type"
-                          : reason;
-  }
-  return runInference(model, /*dataProp=*/true);
+  if (inferInChild(model))
+    return "";
+  // The child crashed or could not run: inference without data propagation.
+  return runInference(model, /*dataProp=*/false);
 }
 
 } // namespace moe::detail
