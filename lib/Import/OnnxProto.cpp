@@ -13,13 +13,14 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <cerrno>
-#include <csignal>
 #include <climits>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <csignal>
+#include <exception>
 #include <string>
 #include <unordered_set>
-#include <exception>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace moe::detail {
 
@@ -53,9 +54,9 @@ std::string parseTextModel(const std::string &text, onnx::ModelProto &model) {
 }
 
 /// True when every node reads only graph inputs, initializers and outputs of
-/// earlier nodes. libonnx's shape inference can crash (not throw) on a graph
-/// that reads undefined names, so such a graph is left to the importer, which
-/// names the node at fault.
+/// earlier nodes. The importer refuses any other graph, naming the node, so
+/// inference (which can crash, not throw, on such a graph, also without data
+/// propagation in this process) is not run on it.
 static bool isWellFormed(const onnx::GraphProto &graph) {
   std::unordered_set<std::string> defined;
   for (const onnx::ValueInfoProto &input : graph.input())

@@ -293,24 +293,11 @@ private:
             p.push_back(std::nullopt);
           continue;
         }
-        if (op == "Div" && (*y == 0 || (*y == -1 && *x == INT64_MIN)))
+        // A zero divisor or a result that overflows is not folded.
+        std::optional<int64_t> r = evalIntBinary(node, *x, *y);
+        if (!r)
           return std::nullopt;
-        // ONNX integer Div truncates toward zero, as C++ does; a result that
-        // overflows is not folded.
-        int64_t r;
-        bool overflow = false;
-        if (op == "Add")
-          overflow = llvm::AddOverflow(*x, *y, r);
-        else if (op == "Sub")
-          overflow = llvm::SubOverflow(*x, *y, r);
-        else if (op == "Mul")
-          overflow = llvm::MulOverflow(*x, *y, r);
-        else
-          r = op == "Div" ? *x / *y : op == "Max" ? std::max(*x, *y)
-                                                  : std::min(*x, *y);
-        if (overflow)
-          return std::nullopt;
-        p.push_back(r);
+        p.push_back(*r);
       }
       return p;
     }
@@ -490,17 +477,14 @@ private:
         }
       }
       // The -1 dimension follows from the element count when it is static.
-      if (inferred >= 0 && in && llvm::none_of(*in, ShapedType::isDynamic) &&
+      if (inferred >= 0 && in &&
           llvm::count_if(out, ShapedType::isDynamic) == 1) {
-        int64_t total = 1, rest = 1;
-        bool overflow = false;
-        for (int64_t d : *in)
-          overflow |= llvm::MulOverflow(total, d, total);
-        for (auto [i, d] : llvm::enumerate(out))
-          if (static_cast<int64_t>(i) != inferred)
-            overflow |= llvm::MulOverflow(rest, d, rest);
-        if (!overflow && rest > 0 && total % rest == 0)
-          out[inferred] = total / rest;
+        SmallVector<int64_t> others(out);
+        others.erase(others.begin() + inferred);
+        std::optional<int64_t> total = staticElementCount(*in),
+                               rest = staticElementCount(others);
+        if (total && rest && *rest > 0 && *total % *rest == 0)
+          out[inferred] = *total / *rest;
       }
       return out;
     }
@@ -515,12 +499,8 @@ private:
       if (axis < 0 || axis > rank)
         return std::nullopt;
       auto product = [&](int64_t from, int64_t to) {
-        int64_t p = 1;
-        for (int64_t d = from; d < to; ++d)
-          if (ShapedType::isDynamic((*in)[d]) ||
-              llvm::MulOverflow(p, (*in)[d], p))
-            return ShapedType::kDynamic;
-        return p;
+        return staticElementCount(ArrayRef<int64_t>(*in).slice(from, to - from))
+            .value_or(ShapedType::kDynamic);
       };
       return SmallVector<int64_t>{product(0, axis), product(axis, rank)};
     }

@@ -37,9 +37,6 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
-#include "llvm/Support/MathExtras.h"
-
-#include <climits>
 #include <cmath>
 
 using namespace mlir;
@@ -1269,34 +1266,7 @@ std::optional<int64_t> evalElementwise(Value value, Value arg, int64_t x,
                                : std::nullopt;
   if (!b)
     return std::nullopt;
-  if ((name == "Div" || name == "Mod") &&
-      (*b == 0 || (*b == -1 && *a == INT64_MIN)))
-    return std::nullopt;
-  if (name == "Div")
-    return *a / *b; // ONNX integer Div truncates, as C++ does.
-  if (name == "Mod") {
-    // fmod = 0: the result takes the divisor's sign, as Python's %.
-    if (intAttr(op, "fmod", 0) != 0)
-      return *a % *b;
-    int64_t r = *a % *b;
-    return (r != 0 && ((r < 0) != (*b < 0))) ? r + *b : r;
-  }
-  int64_t r;
-  if (name == "Sub")
-    return llvm::SubOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
-  if (name == "Add")
-    return llvm::AddOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
-  if (name == "Mul")
-    return llvm::MulOverflow(*a, *b, r) ? std::nullopt : std::optional(r);
-  if (name == "Less")
-    return int64_t(*a < *b);
-  if (name == "Equal")
-    return int64_t(*a == *b);
-  if (name == "And")
-    return int64_t(*a && *b);
-  if (name == "Or")
-    return int64_t(*a || *b);
-  return std::nullopt;
+  return evalIntBinary(op, *a, *b);
 }
 
 /// True when `value` is `arg // k` for every row index `arg` can hold (checked

@@ -5,6 +5,10 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
+#include <climits>
 
 #include <cstdio>
 #include <cstdlib>
@@ -141,6 +145,49 @@ std::optional<SmallVector<int64_t>> axes(NodeOp node, int64_t rank) {
     if (axis < 0)
       axis += rank;
   return raw;
+}
+
+std::optional<int64_t> evalIntBinary(NodeOp node, int64_t a, int64_t b) {
+  StringRef op = node.getOpType();
+  int64_t r;
+  if (op == "Add")
+    return llvm::AddOverflow(a, b, r) ? std::nullopt : std::optional(r);
+  if (op == "Sub")
+    return llvm::SubOverflow(a, b, r) ? std::nullopt : std::optional(r);
+  if (op == "Mul")
+    return llvm::MulOverflow(a, b, r) ? std::nullopt : std::optional(r);
+  if (op == "Div" || op == "Mod") {
+    if (b == 0 || (b == -1 && a == INT64_MIN))
+      return std::nullopt;
+    if (op == "Div")
+      return a / b; // ONNX integer Div truncates, as C++ does.
+    // fmod = 0: the result takes the divisor's sign, as Python's %.
+    r = a % b;
+    if (intAttr(node, "fmod", 0) == 0 && r != 0 && ((r < 0) != (b < 0)))
+      r += b;
+    return r;
+  }
+  if (op == "Max")
+    return std::max(a, b);
+  if (op == "Min")
+    return std::min(a, b);
+  if (op == "Less")
+    return int64_t(a < b);
+  if (op == "Equal")
+    return int64_t(a == b);
+  if (op == "And")
+    return int64_t(a && b);
+  if (op == "Or")
+    return int64_t(a || b);
+  return std::nullopt;
+}
+
+std::optional<int64_t> staticElementCount(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t d : shape)
+    if (ShapedType::isDynamic(d) || llvm::MulOverflow(count, d, count))
+      return std::nullopt;
+  return count;
 }
 
 int64_t rankOf(Value value) {

@@ -59,6 +59,16 @@ std::optional<double> constFloat(mlir::Value value);
 /// `axes`), made non-negative for `rank`; nullopt when not constant.
 std::optional<llvm::SmallVector<int64_t>> axes(NodeOp node, int64_t rank);
 
+/// `a op b` for an elementwise ONNX integer op on int64 elements (Add, Sub,
+/// Mul, Div truncating, Mod with its fmod attribute, Max, Min, and Less,
+/// Equal, And, Or as 0 or 1); nullopt for another op, a zero divisor or a
+/// result that overflows int64.
+std::optional<int64_t> evalIntBinary(NodeOp node, int64_t a, int64_t b);
+
+/// The element count of a static shape; nullopt when a size is dynamic or
+/// the product overflows int64 (a malformed model).
+std::optional<int64_t> staticElementCount(llvm::ArrayRef<int64_t> shape);
+
 /// The rank of a ranked tensor value, or -1.
 int64_t rankOf(mlir::Value value);
 

@@ -25,8 +25,6 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 
-#include "llvm/Support/MathExtras.h"
-
 #include <cmath>
 #include <limits>
 
@@ -1140,20 +1138,13 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
   if (inferred >= 0) {
     sizes[inferred] = b.create<arith::DivUIOp>(loc, total, known).getResult();
     // Static when the input and every other size are.
-    int64_t product = 1, total = 1;
-    bool othersStatic = true, overflow = false;
-    for (auto [i, d] : llvm::enumerate(staticShape))
-      if (static_cast<int64_t>(i) != inferred) {
-        othersStatic &= !ShapedType::isDynamic(d);
-        if (!ShapedType::isDynamic(d))
-          overflow |= llvm::MulOverflow(product, d, product);
-      }
     // Sizes whose product overflows int64 (a malformed model) stay dynamic.
-    if (type.hasStaticShape())
-      for (int64_t d : type.getShape())
-        overflow |= llvm::MulOverflow(total, d, total);
-    if (type.hasStaticShape() && othersStatic && product != 0 && !overflow)
-      staticShape[inferred] = total / product;
+    SmallVector<int64_t> others(staticShape);
+    others.erase(others.begin() + inferred);
+    std::optional<int64_t> count = staticElementCount(type.getShape()),
+                           product = staticElementCount(others);
+    if (count && product && *product != 0)
+      staticShape[inferred] = *count / *product;
   }
   SmallVector<Value> shapeValuesIndex;
   for (OpFoldResult size : sizes)
@@ -1164,13 +1155,9 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
       b.create<tensor::FromElementsOp>(loc, shapeType, shapeValuesIndex);
   auto resultType = RankedTensorType::get(staticShape, type.getElementType());
   if (type.hasStaticShape() && resultType.hasStaticShape()) {
-    int64_t from = 1, to = 1;
-    bool overflow = false;
-    for (int64_t d : type.getShape())
-      overflow |= llvm::MulOverflow(from, d, from);
-    for (int64_t d : staticShape)
-      overflow |= llvm::MulOverflow(to, d, to);
-    if (overflow || from != to)
+    std::optional<int64_t> from = staticElementCount(type.getShape()),
+                           to = staticElementCount(staticShape);
+    if (!from || !to || *from != *to)
       return node.emitError() << "Reshape of " << type << " to " << resultType
                               << ": the element counts differ";
   }
