@@ -72,7 +72,8 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
       ScatterElements along tokens, with reduction = add into zeros.
 
     Routing in the decomposed forms is Softmax→TopK (renormalised by Div(ReduceSum) or
-    not), TopK→Softmax over the k chosen logits, or sigmoid or softmax scores with
+    not), TopK→Softmax over the k chosen logits, Phi-MoE's sparse mixer (ArgMax passes
+    with masked softmaxes, `sparse_mixer`), or sigmoid or softmax scores with
     GatherElements of the chosen ones (DeepSeek-V3, LFM2, Ernie 4.5): an optional
     selection-only correction bias, optional grouped top-k (the best `topk_groups` of
     `num_groups` groups by the sum of their two best scores, masked with Where in
@@ -85,8 +86,8 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     `shared_gate_up` / `shared_down` / `shared_up` / `shared_gate` operands (gate and up
     joined in the routed layout), also when the sum is taken on the `[1, T, H]` input.
 
-    A layer that differs in anything the rewrite cannot represent (the sparse-mixer
-    routing, an unknown activation, dynamic hidden size, shapes the `moe.layer`
+    A layer that differs in anything the rewrite cannot represent (Llama 4's routing
+    weights applied to the expert input, an unknown activation, dynamic hidden size, shapes the `moe.layer`
     verifier rejects) is left as it was: raising never changes what the model
     computes. With `remarks=true` every function gets a remark counting the layers
     raised per form and the shared experts folded, and every near miss a remark saying

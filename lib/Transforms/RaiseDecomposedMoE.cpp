@@ -58,6 +58,9 @@ struct RoutingMatch {
   int64_t numGroups = 1, topkGroups = 1;
   /// The renormalising sum is max(sum + normEpsilon, normFloor).
   double normEpsilon = 0.0, normFloor = 0.0;
+  /// Sparse mixer: logits within 2 * jitterEps (relative) of the chosen one
+  /// share its softmax.
+  double jitterEps = 0.0;
 };
 
 /// The two operands of a commutative node (Mul, Add) in both orders.
@@ -288,6 +291,119 @@ std::optional<RoutingMatch> matchGatheredRouting(Value weights) {
   return match;
 }
 
+/// True when `op` reduces the last axis of its rank-2 input with keepdims
+/// (ReduceMax, ArgMax without select_last_index).
+bool reducesLastKeepingDims(NodeOp op) {
+  if (!op || intAttr(op, "keepdims", 1) != 1)
+    return false;
+  if (op.getOpType() == "ArgMax")
+    return intAttr(op, "select_last_index", 0) == 0 &&
+           isAxis(intAttr(op, "axis", 0), 1, 2);
+  std::optional<SmallVector<int64_t>> dims = axes(op, 2);
+  return dims && *dims == SmallVector<int64_t>{1};
+}
+
+/// `Where(mask, fill, x)` or `Where(Not(mask), x, fill)` with fill -inf:
+/// returns x and sets `mask`.
+Value maskedToMinusInf(Value value, Value &mask) {
+  NodeOp where = node(value, "Where");
+  if (!where)
+    return nullptr;
+  if (isFilledWith(input(where, 1), -INFINITY)) {
+    mask = input(where, 0);
+    return input(where, 2);
+  }
+  if (NodeOp negated = node(input(where, 0), "Not");
+      negated && isFilledWith(input(where, 2), -INFINITY)) {
+    mask = input(negated, 0);
+    return input(where, 1);
+  }
+  return nullptr;
+}
+
+/// Phi-MoE's sparse mixer (SparseMixer-v2 at inference), k passes over the
+/// logits: with `l_0 = logits` and `l_{j+1} = ScatterElements(l_j, a_j,
+/// -inf)`,
+///   m_j = ReduceMax(l_j), a_j = ArgMax(l_j)          (last axis, keepdims)
+///   far_j = Greater(Div(Sub(m_j, logits), Max(Abs(logits), m_j)), 2 eps)
+///   w_j = GatherElements(Softmax(Where(far_j, -inf, l_j)), a_j)
+/// and weights = Concat(w_j), ids = Concat(a_j) on the last axis.
+std::optional<RoutingMatch> matchSparseMixer(Value weights) {
+  NodeOp concat = node(weights, "Concat");
+  if (!concat || !isAxis(intAttr(concat, "axis", 0), 1, 2))
+    return std::nullopt;
+  RoutingMatch match;
+  match.kind = RoutingKind::SparseMixer;
+  match.k = concat.getInputs().size();
+  SmallVector<Value> argmaxes;
+  Value previous;
+  for (Value piece : concat.getInputs()) {
+    NodeOp gather = node(piece, "GatherElements");
+    if (!gather || !isAxis(intAttr(gather, "axis", 0), 1, 2))
+      return std::nullopt;
+    NodeOp softmax = node(input(gather, 0), "Softmax");
+    NodeOp argmax = node(input(gather, 1), "ArgMax");
+    if (!softmax || !isLastAxisSoftmax(softmax) ||
+        !reducesLastKeepingDims(argmax))
+      return std::nullopt;
+    Value far;
+    Value scores = maskedToMinusInf(input(softmax, 0), far);
+    if (!scores || input(argmax, 0) != scores)
+      return std::nullopt;
+    // The scores of pass j are the logits with the earlier choices at -inf.
+    if (argmaxes.empty()) {
+      match.logits = scores;
+    } else {
+      NodeOp scatter = node(scores, "ScatterElements");
+      if (!scatter || input(scatter, 0) != previous ||
+          input(scatter, 1) != argmaxes.back() ||
+          !isFilledWith(input(scatter, 2), -INFINITY) ||
+          !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+          stringAttr(scatter, "reduction", "none") != "none")
+        return std::nullopt;
+    }
+    // far = (m - logits) / max(|logits|, m) > 2 eps, m the pass's maximum.
+    NodeOp greater = node(far, "Greater");
+    NodeOp div = node(input(greater, 0), "Div");
+    NodeOp sub = node(input(div, 0), "Sub");
+    std::optional<double> width = constFloat(input(greater, 1));
+    if (!greater || !div || !sub || !width || !(*width >= 0.0) ||
+        input(sub, 1) != match.logits)
+      return std::nullopt;
+    Value max = input(sub, 0);
+    NodeOp reduce = node(max, "ReduceMax");
+    if (!reducesLastKeepingDims(reduce) || input(reduce, 0) != scores)
+      return std::nullopt;
+    bool factorMatches = false;
+    NodeOp factor = node(input(div, 1), "Max");
+    if (factor && factor.getInputs().size() != 2)
+      return std::nullopt;
+    for (auto [absolute, bound] : bothOrders(factor))
+      if (NodeOp abs = node(absolute, "Abs");
+          abs && input(abs, 0) == match.logits && bound == max)
+        factorMatches = true;
+    if (!factorMatches)
+      return std::nullopt;
+    if (argmaxes.empty())
+      match.jitterEps = *width / 2.0;
+    else if (*width / 2.0 != match.jitterEps)
+      return std::nullopt;
+    argmaxes.push_back(argmax.getResult(0));
+    previous = scores;
+  }
+  // The ids: the same ArgMaxes concatenated in the same order.
+  for (Operation *user : argmaxes.front().getUsers()) {
+    auto ids = dyn_cast<NodeOp>(user);
+    if (ids && ids.getOpType() == "Concat" && ids.getNumResults() == 1 &&
+        isAxis(intAttr(ids, "axis", 0), 1, 2) &&
+        llvm::equal(ids.getInputs(), argmaxes)) {
+      match.ids = ids.getResult(0);
+      return match;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<RoutingMatch> matchRouting(Value weights) {
   RoutingMatch match;
   // [T, k] weights broadcast against the [T, k, H] expert outputs.
@@ -299,6 +415,8 @@ std::optional<RoutingMatch> matchRouting(Value weights) {
   }
   if (std::optional<RoutingMatch> sigmoid = matchGatheredRouting(weights))
     return sigmoid;
+  if (std::optional<RoutingMatch> mixer = matchSparseMixer(weights))
+    return mixer;
   // A constant factor on the final weights (DeepSeek-V2's
   // routed_scaling_factor).
   double scale = 1.0;
@@ -883,7 +1001,7 @@ protected:
         [&] { return emitError(loc); }, context, routing.kind, routing.k,
         routing.normalize, APFloat(routing.scale), routing.numGroups,
         routing.topkGroups, APFloat(0.0), APFloat(routing.normEpsilon),
-        APFloat(routing.normFloor));
+        APFloat(routing.normFloor), APFloat(routing.jitterEps));
     if (!routingAttr) {
       for (Operation *op : llvm::reverse(created))
         rewriter.eraseOp(op);
@@ -1003,8 +1121,10 @@ std::string describeRouting(Value weights) {
         worklist.push_back(operand);
     }
   if (sparseMixer)
-    os << ", computed with ArgMax and masks (a sparse mixer), which has no "
-          "#moe.routing form";
+    os << ", computed with ArgMax and masks but not as the sparse mixer "
+          "(per pass: ReduceMax and ArgMax of the logits with the earlier "
+          "choices at -inf, a softmax over the logits within a relative "
+          "distance of the maximum, gathered at the ArgMax)";
   else
     os << "; recognised routings end in TopK values, a Softmax of them, their "
           "Div by a ReduceSum, GatherElements of Sigmoid scores, or a constant "

@@ -88,9 +88,15 @@ public:
     if (node.getOpType() != "MoE" || node.getDomainName() != "com.microsoft" ||
         node.getNumResults() != 1)
       return failure();
-    if (::moe::match::intAttr(node, "use_sparse_mixer", 0) != 0)
+    // ONNX Runtime's sparse mixer is Phi-MoE's, top-2 with the jitter fixed
+    // at 0.01 (Phi-3.5-MoE's router_jitter_noise); it ignores
+    // normalize_routing_weights.
+    bool sparseMixer = ::moe::match::intAttr(node, "use_sparse_mixer", 0) != 0;
+    int64_t k = ::moe::match::intAttr(node, "k", 1);
+    if (sparseMixer && k != 2)
       return nearMiss(node, rewriter,
-                      "the sparse-mixer routing has no #moe.routing form");
+                      "use_sparse_mixer = 1 needs k = 2, got k = " +
+                          std::to_string(k));
 
     StringRef activationName =
         ::moe::match::stringAttr(node, "activation_type", "relu");
@@ -199,9 +205,16 @@ public:
           track(rewriter.create<tensor::CollapseShapeOp>(loc, logits, flatten));
 
     MLIRContext *context = rewriter.getContext();
-    auto routing = RoutingAttr::get(
-        context, RoutingKind::SoftmaxTopK, ::moe::match::intAttr(node, "k", 1),
-        ::moe::match::intAttr(node, "normalize_routing_weights", 0) != 0);
+    auto routing =
+        sparseMixer
+            ? RoutingAttr::get(context, RoutingKind::SparseMixer, k,
+                               /*normalize=*/false, APFloat(1.0), 1, 1,
+                               APFloat(0.0), APFloat(0.0), APFloat(0.0),
+                               APFloat(0.01))
+            : RoutingAttr::get(
+                  context, RoutingKind::SoftmaxTopK, k,
+                  ::moe::match::intAttr(node, "normalize_routing_weights", 0) !=
+                      0);
     auto activation = ActivationAttr::get(
         context, *fn, gated, APFloat(alpha), APFloat(beta),
         limit ? std::optional<APFloat>(APFloat(*limit)) : std::nullopt);

@@ -22,6 +22,24 @@ func.func @silu_renormalised(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tens
 
 // -----
 
+// use_sparse_mixer = 1: Phi-MoE's top-2 sparse mixer with ONNX Runtime's jitter 0.01;
+// normalize_routing_weights does not apply to it.
+// CHECK-LABEL: func.func @sparse_mixer
+// CHECK:         moe.layer %arg0, %arg1 gate_up %arg2 down %arg3 up %arg4
+// CHECK-SAME:      routing = #moe.routing<sparse_mixer, k = 2, jitter_eps = 1.000000e-02>
+// expected-remark @+1 {{1 layer(s) raised}}
+func.func @sparse_mixer(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
+                        %w2: tensor<4x8x16xf32>, %w3: tensor<4x16x8xf32>) -> tensor<?x8xf32> {
+  %none = onnx.none
+  %y = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2, %none, %w3)
+      attributes {k = 2 : si64, activation_type = "silu", normalize_routing_weights = 1 : si64,
+                  use_sparse_mixer = 1 : si64}
+      : (tensor<?x8xf32>, tensor<?x4xf32>, tensor<4x16x8xf32>, none, tensor<4x8x16xf32>, none, tensor<4x16x8xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 // Defaults: k = 1, relu, no renormalisation; biases are kept.
 // CHECK-LABEL: func.func @relu_defaults_with_biases
 // CHECK:         moe.layer %arg0, %arg1 gate_up %arg2 down %arg4 gate_up_bias %arg3 down_bias %arg5
@@ -157,9 +175,9 @@ func.func @silu_fc3_dynamic_batch(%x: tensor<?x?x8xf32>, %r: tensor<?x4xf32>, %w
 func.func @near_misses(%x: tensor<?x8xf32>, %r: tensor<?x4xf32>, %w1: tensor<4x16x8xf32>,
                        %w2: tensor<4x8x16xf32>, %xd: tensor<?x?xf32>, %r5: tensor<?x5xf32>) {
   %none = onnx.none
-  // expected-remark @+1 {{not raised to moe.layer: the sparse-mixer routing has no #moe.routing form}}
+  // expected-remark @+1 {{not raised to moe.layer: use_sparse_mixer = 1 needs k = 2, got k = 1}}
   %a = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2)
-      attributes {k = 2 : si64, use_sparse_mixer = 1 : si64}
+      attributes {k = 1 : si64, use_sparse_mixer = 1 : si64}
       : (tensor<?x8xf32>, tensor<?x4xf32>, tensor<4x16x8xf32>, none, tensor<4x8x16xf32>) -> tensor<?x8xf32>
   // expected-remark @+1 {{not raised to moe.layer: unknown activation_type 'tanh'}}
   %b = onnx.node "MoE" domain "com.microsoft" opset 1 (%x, %r, %w1, %none, %w2)

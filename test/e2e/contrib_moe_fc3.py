@@ -5,7 +5,11 @@ onnxruntime-genai Mixtral builds write it: fc1 and fc3 with activation_type = si
 `[B*S, E]` router. Compiled for the CPU, run with moe-run at (B, S) = (1, 1), (1, 7),
 (3, 11), compared with numpy (ONNX Runtime's CPU kernel refuses fc3).
 
-    contrib_moe_fc3.py --bin build/bin --work DIR
+With --sparse-mixer the node has `use_sparse_mixer = 1` (Phi-MoE's routing, top-2 with
+the jitter 0.01 of ONNX Runtime's CUDA kernel, which has no CPU kernel), and the router
+logits come in near-tied groups so that the mixer's masked softmax sees several experts.
+
+    contrib_moe_fc3.py --bin build/bin --work DIR [--sparse-mixer]
 """
 import argparse
 import pathlib
@@ -19,14 +23,39 @@ from onnx import TensorProto, helper, numpy_helper
 H, I, E, K = 16, 24, 4, 2
 
 
-def reference(x, logits, fc1, fc2, fc3):
+JITTER = 0.01
+
+
+def softmax_routing(logits):
+    """Top-k of the softmax, renormalised: (ids, weights) of one token."""
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    chosen = np.argsort(-p, kind="stable")[:K]
+    return chosen, p[chosen] / p[chosen].sum()
+
+
+def sparse_mixer_routing(logits):
+    """Phi-MoE's sparse mixer at inference: per pass the largest logit m left, its
+    weight the softmax at m over the experts left whose logit l has
+    (m - l) / max(|l|, m) <= 2 * jitter."""
+    left = np.ones(E, dtype=bool)
+    chosen, weights = [], []
+    for _ in range(K):
+        scores = np.where(left, logits, -np.inf)
+        e = int(np.argmax(scores))
+        m = scores[e]
+        near = left & ((m - logits) / np.maximum(np.abs(logits), m) <= 2 * JITTER)
+        weights.append(1.0 / np.exp(logits[near] - m).sum())
+        chosen.append(e)
+        left[e] = False
+    return chosen, weights
+
+
+def reference(x, logits, fc1, fc2, fc3, route):
     tokens = x.reshape(-1, H).astype(np.float64)
-    p = np.exp(logits - logits.max(-1, keepdims=True))
-    p /= p.sum(-1, keepdims=True)
     y = np.zeros_like(tokens)
     for t in range(tokens.shape[0]):
-        chosen = np.argsort(-p[t], kind="stable")[:K]
-        weights = p[t, chosen] / p[t, chosen].sum()
+        chosen, weights = route(logits[t].astype(np.float64))
         for e, w in zip(chosen, weights):
             g = fc1[e] @ tokens[t]
             u = fc3[e] @ tokens[t]
@@ -38,7 +67,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, type=pathlib.Path)
     parser.add_argument("--work", required=True, type=pathlib.Path)
+    parser.add_argument("--sparse-mixer", action="store_true")
     args = parser.parse_args()
+    routing = {"use_sparse_mixer": 1} if args.sparse_mixer else {"normalize_routing_weights": 1}
+    route = sparse_mixer_routing if args.sparse_mixer else softmax_routing
     args.work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
     fc1 = (rng.standard_normal((E, I, H)) / H ** 0.5).astype(np.float32)
@@ -46,8 +78,7 @@ def main():
     fc2 = (rng.standard_normal((E, H, I)) / I ** 0.5).astype(np.float32)
     graph = helper.make_graph(
         [helper.make_node("MoE", ["x", "router_probs", "fc1", "", "fc2", "", "fc3"], ["y"],
-                          domain="com.microsoft", k=K, activation_type="silu",
-                          normalize_routing_weights=1)],
+                          domain="com.microsoft", k=K, activation_type="silu", **routing)],
         "moe_fc3",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", H]),
          helper.make_tensor_value_info("router_probs", TensorProto.FLOAT, ["BS", E])],
@@ -68,6 +99,9 @@ def main():
     for b, s in ((1, 1), (1, 7), (3, 11)):
         x = rng.standard_normal((b, s, H)).astype(np.float32)
         logits = (3 * rng.standard_normal((b * s, E))).astype(np.float32)
+        if args.sparse_mixer:
+            # Pairs of experts within 0-3 % of each other.
+            logits[:, 1::2] = logits[:, 0::2] * (1 - 0.03 * rng.random((b * s, E // 2)))
         np.save(args.work / "x.npy", x)
         np.save(args.work / "r.npy", logits)
         out = args.work / "y.npy"
@@ -79,7 +113,7 @@ def main():
             print(f"B={b} S={s}: moe-run failed MISMATCH\n{ran.stderr}")
             ok = False
             continue
-        y, ref = np.load(out), reference(x, logits, fc1, fc2, fc3)
+        y, ref = np.load(out), reference(x, logits, fc1, fc2, fc3, route)
         error = float(np.max(np.abs(y - ref)))
         bound = 1e-4 * float(np.max(np.abs(ref))) + 1e-6
         good = y.shape == ref.shape and error <= bound

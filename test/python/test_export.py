@@ -21,7 +21,7 @@ sys.path.insert(0, str(REAL))
 import generate  # noqa: E402  (test/models/real/generate.py: the tiny configs)
 
 # Blocks whose MoE layer has no moe.layer form (docs/exports.md says why).
-NOT_RAISED = {"phimoe", "llama4"}
+NOT_RAISED = {"llama4"}
 # Blocks torch.export cannot trace whatever the experts implementation.
 NOT_EXPORTED = {
     "longcat_flash": "its zero-computation experts loop over the experts a batch hits, "

@@ -98,8 +98,15 @@ TEST_F(MoEOpsTest, CheckedAttributesRejectBadFields) {
   EXPECT_FALSE(RoutingAttr::getChecked(
       emitError, &context, RoutingKind::SoftmaxTopK, int64_t{0}, false,
       APFloat(1.0), int64_t{1}, int64_t{1}, APFloat(0.0), APFloat(0.0),
-      APFloat(0.0)));
+      APFloat(0.0), APFloat(0.0)));
   EXPECT_NE(message.find("k must be at least 1"), std::string::npos) << message;
+  EXPECT_FALSE(RoutingAttr::getChecked(
+      emitError, &context, RoutingKind::SoftmaxTopK, int64_t{2}, false,
+      APFloat(1.0), int64_t{1}, int64_t{1}, APFloat(0.0), APFloat(0.0),
+      APFloat(0.0), APFloat(0.01)));
+  EXPECT_NE(message.find("jitter_eps applies only to sparse_mixer"),
+            std::string::npos)
+      << message;
   EXPECT_FALSE(NMAttr::getChecked(emitError, &context, int64_t{4}, int64_t{4}));
   EXPECT_NE(message.find("n must be in [1, m)"), std::string::npos) << message;
   EXPECT_FALSE(ActivationAttr::getChecked(

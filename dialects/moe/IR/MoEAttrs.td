@@ -90,7 +90,8 @@ class MoE_Attr<string name, string attrMnemonic, list<Trait> traits = []>
 def MoE_RoutingKind : I32EnumAttr<"RoutingKind", "how router logits become expert weights", [
     I32EnumAttrCase<"SoftmaxTopK", 0, "softmax_topk">,
     I32EnumAttrCase<"TopKSoftmax", 1, "topk_softmax">,
-    I32EnumAttrCase<"SigmoidTopK", 2, "sigmoid_topk">]> {
+    I32EnumAttrCase<"SigmoidTopK", 2, "sigmoid_topk">,
+    I32EnumAttrCase<"SparseMixer", 3, "sparse_mixer">]> {
   let cppNamespace = "::mlir::moe";
   let genSpecializedAttr = 0;
 }
@@ -126,10 +127,14 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
     - `softmax_topk`: `p = softmax(logits)` over all experts, the `k` largest are chosen and
       their probabilities are the weights (Mixtral, Qwen-MoE, ONNX Runtime's `MoE`);
     - `topk_softmax`: the `k` largest logits are chosen, the weights are a softmax over those
-      `k` logits only (gpt-oss, Phi-MoE's sparse mixer without jitter);
+      `k` logits only (gpt-oss);
     - `sigmoid_topk`: `s = sigmoid(logits)`; selection ranks `s + bias` (the optional
       correction bias of `moe.route` / `moe.layer`, DeepSeek-V3), the weights are `s`
-      of the chosen experts, without the bias.
+      of the chosen experts, without the bias;
+    - `sparse_mixer` (Phi-MoE's SparseMixer-v2 at inference, ONNX Runtime's `use_sparse_mixer`):
+      the `k` largest logits are chosen one after another; the weight of the `j`-th, whose logit
+      is `m`, is a softmax evaluated at it over the experts not chosen before whose logit `l`
+      is close to it, `m - l <= 2 * jitter_eps * max(|l|, m)`: `1 / sum exp(l - m)` over those.
 
     `normalize = true` divides the chosen weights by their sum (renormalisation), made
     `max(sum + norm_epsilon, norm_floor)` when those are set (LFM2 adds 1e-6 to the sum,
@@ -151,6 +156,7 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
     ```mlir
     #moe.routing<softmax_topk, k = 2, normalize = true>
     #moe.routing<sigmoid_topk, k = 8, normalize = true, scale = 2.5, num_groups = 8, topk_groups = 4>
+    #moe.routing<sparse_mixer, k = 2, jitter_eps = 0.01>
     ```
   }];
   let parameters = (ins
@@ -162,16 +168,18 @@ def MoE_RoutingAttr : MoE_Attr<"Routing", "routing"> {
     DefaultValuedParameter<"int64_t", "1", "groups kept by grouped top-k">:$topk_groups,
     MoE_FloatParameter<"0.0", "expert capacity factor, 0 for none">:$capacity_factor,
     MoE_FloatParameter<"0.0", "added to the sum of the k weights before renormalising">:$norm_epsilon,
-    MoE_FloatParameter<"0.0", "lower bound of that sum, 0 for none">:$norm_floor
+    MoE_FloatParameter<"0.0", "lower bound of that sum, 0 for none">:$norm_floor,
+    MoE_FloatParameter<"0.0", "sparse_mixer keeps logits within 2 * jitter_eps (relative) of the chosen one">:$jitter_eps
   );
   let assemblyFormat = [{
     `<` $kind `,` struct($k, $normalize, $scale, $num_groups, $topk_groups, $capacity_factor,
-                         $norm_epsilon, $norm_floor) `>`
+                         $norm_epsilon, $norm_floor, $jitter_eps) `>`
   }];
   let builders = [
     AttrBuilder<(ins "RoutingKind":$kind, "int64_t":$k, CArg<"bool", "false">:$normalize), [{
       return $_get($_ctxt, kind, k, normalize, ::llvm::APFloat(1.0), 1, 1,
-                   ::llvm::APFloat(0.0), ::llvm::APFloat(0.0), ::llvm::APFloat(0.0));
+                   ::llvm::APFloat(0.0), ::llvm::APFloat(0.0), ::llvm::APFloat(0.0),
+                   ::llvm::APFloat(0.0));
     }]>
   ];
   let genVerifyDecl = 1;

@@ -38,7 +38,8 @@ LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   RoutingKind kind, int64_t k, bool normalize,
                                   APFloat scaleValue, int64_t numGroups,
                                   int64_t topkGroups, APFloat capacityValue,
-                                  APFloat epsilonValue, APFloat floorValue) {
+                                  APFloat epsilonValue, APFloat floorValue,
+                                  APFloat jitterValue) {
   double scale = scaleValue.convertToDouble();
   double capacityFactor = capacityValue.convertToDouble();
   if (k < 1)
@@ -68,6 +69,15 @@ LogicalResult RoutingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if ((epsilon != 0.0 || floor != 0.0) && !normalize)
     return emitError() << "#moe.routing: norm_epsilon and norm_floor apply only "
                           "with normalize = true";
+  double jitter = jitterValue.convertToDouble();
+  if (!(jitter >= 0.0) || !std::isfinite(jitter))
+    return emitError() << "#moe.routing: jitter_eps must be 0 or positive, got "
+                       << jitter;
+  if (jitter != 0.0 && kind != RoutingKind::SparseMixer)
+    return emitError() << "#moe.routing: jitter_eps applies only to "
+                          "sparse_mixer";
+  if (kind == RoutingKind::SparseMixer && numGroups != 1)
+    return emitError() << "#moe.routing: sparse_mixer has no grouped top-k";
   if (kind == RoutingKind::TopKSoftmax && normalize)
     return emitError() << "#moe.routing: normalize has no effect with "
                           "topk_softmax, whose weights already sum to 1";

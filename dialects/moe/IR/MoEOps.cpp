@@ -240,7 +240,11 @@ LogicalResult verifyExpertBank(Operation *op, ShapeChecker &shapes,
 
 /// Checks that `routing` can choose among `columns` router columns.
 LogicalResult verifyRoutingColumns(Operation *op, RoutingAttr routing,
-                                   int64_t columns, StringRef source) {
+                                   int64_t columns, StringRef source,
+                                   Value bias) {
+  if (bias && routing.getKind() == RoutingKind::SparseMixer)
+    return op->emitOpError() << "sparse_mixer routing selects by the logits "
+                                "themselves and takes no routing bias";
   if (ShapedType::isDynamic(columns))
     return success();
   if (routing.getK() > columns)
@@ -325,7 +329,7 @@ LogicalResult LayerOp::verify() {
                                       std::to_string(nullExperts) + ")")))
     return failure();
   if (failed(verifyRoutingColumns(*this, getRouting(), shapes.get("EZ"),
-                                  shapes.sourceOf("EZ"))))
+                                  shapes.sourceOf("EZ"), getRoutingBias())))
     return failure();
 
   Value sharedGateUp = getSharedGateUp(), sharedDown = getSharedDown();
@@ -368,7 +372,7 @@ LogicalResult RouteOp::verify() {
       failed(shapes.matchResult("ids", getIds(), {"T", "k"})))
     return failure();
   if (failed(verifyRoutingColumns(*this, getRouting(), shapes.get("E"),
-                                  shapes.sourceOf("E"))))
+                                  shapes.sourceOf("E"), getBias())))
     return failure();
   return checkElementTypes(*this, "logits", getLogits(),
                            {{"bias", getBias()}, {"weights", getWeights()}});

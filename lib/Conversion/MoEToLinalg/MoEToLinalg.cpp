@@ -212,6 +212,7 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                       e.loc, rewriter.create<arith::SubFOp>(e.loc, l, max)),
                   sum);
             case RoutingKind::TopKSoftmax:
+            case RoutingKind::SparseMixer:
               return l;
             case RoutingKind::SigmoidTopK:
               return e.sigmoid(l);
@@ -251,8 +252,12 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
                 });
             Value chosen = best[1];
             Value cj = e.index(j);
+            Value weight = kind == RoutingKind::SparseMixer
+                               ? sparseMixerWeight(e, routing, s, t, best[0],
+                                                   logit)
+                               : score(chosen);
             s = e.set(nan, s, {t, chosen});
-            w = e.set(e.convert(score(chosen), element), w, {t, cj});
+            w = e.set(e.convert(weight, element), w, {t, cj});
             id = e.set(e.fromIndex(idType, chosen), id, {t, cj});
           }
           w = finishWeights(e, routing, w, t, element, ct);
@@ -265,6 +270,42 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
           dropOverCapacity(e, routing, resultWeights, resultIds, columns);
     rewriter.replaceOp(op, {resultWeights, resultIds});
     return success();
+  }
+
+  /// The sparse mixer's weight of the expert just chosen, whose logit is `m`:
+  /// the softmax at it over the experts not chosen before (selection score
+  /// not NaN) whose logit l has `m - l <= 2 jitter_eps max(|l|, m)`, which is
+  /// `1 / sum exp(l - m)` over them.
+  static Value sparseMixerWeight(Emitter &e, RoutingAttr routing, Value s,
+                                 Value t, Value m,
+                                 function_ref<Value(Value)> logit) {
+    OpBuilder &b = e.b;
+    Type ct = m.getType();
+    Value zero = e.real(ct, 0.0);
+    Value width =
+        e.real(ct, 2.0 * routing.getJitterEps().convertToDouble());
+    Value yes = b.create<arith::ConstantIntOp>(e.loc, 1, 1);
+    Value sum = e.loop(
+        e.index(0), e.dim(s, 1), {zero},
+        [&](Value c, ValueRange a) -> SmallVector<Value> {
+          Value l = logit(c);
+          Value open = b.create<arith::XOrIOp>(e.loc, e.isNaN(e.get(s, {t, c})),
+                                               yes);
+          Value factor = b.create<arith::MaximumFOp>(
+              e.loc, b.create<math::AbsFOp>(e.loc, l), m);
+          Value far = b.create<arith::CmpFOp>(
+              e.loc, arith::CmpFPredicate::OGT,
+              b.create<arith::SubFOp>(e.loc, m, l),
+              b.create<arith::MulFOp>(e.loc, width, factor));
+          Value keep = b.create<arith::AndIOp>(
+              e.loc, open, b.create<arith::XOrIOp>(e.loc, far, yes));
+          Value term = b.create<arith::SelectOp>(
+              e.loc, keep,
+              b.create<math::ExpOp>(e.loc, b.create<arith::SubFOp>(e.loc, l, m)),
+              zero);
+          return {b.create<arith::AddFOp>(e.loc, a[0], term)};
+        })[0];
+    return b.create<arith::DivFOp>(e.loc, e.real(ct, 1.0), sum);
   }
 
   /// Masks (to -inf) the selection scores of every expert outside the best

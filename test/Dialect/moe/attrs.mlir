@@ -69,6 +69,12 @@ func.func @routing_norm_epsilon_floor() attributes {a = #moe.routing<sigmoid_top
   return
 }
 
+// CHECK-LABEL: func.func @routing_sparse_mixer()
+// CHECK-SAME: attributes {a = #moe.routing<sparse_mixer, k = 2, jitter_eps = 1.000000e-02>} {
+func.func @routing_sparse_mixer() attributes {a = #moe.routing<sparse_mixer, k = 2, jitter_eps = 0.01>} {
+  return
+}
+
 // Fields may be given in any order; they print in declaration order.
 // CHECK-LABEL: func.func @routing_reordered()
 // CHECK-SAME: attributes {a = #moe.routing<softmax_topk, k = 3, normalize = true, num_groups = 4, topk_groups = 2, capacity_factor = 2.000000e+00>} {

@@ -1343,3 +1343,32 @@ func.func @f() attributes {a = #moe.routing<sigmoid_topk, k = 2, norm_epsilon = 
 func.func @f() attributes {a = #moe.routing<sigmoid_topk, k = 2, normalize = true, norm_floor = -1.0>} {
   return
 }
+
+// -----
+
+// expected-error @+1 {{#moe.routing: jitter_eps applies only to sparse_mixer}}
+func.func @f() attributes {a = #moe.routing<topk_softmax, k = 2, jitter_eps = 0.01>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#moe.routing: jitter_eps must be 0 or positive, got -1.000000e-02}}
+func.func @f() attributes {a = #moe.routing<sparse_mixer, k = 2, jitter_eps = -0.01>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#moe.routing: sparse_mixer has no grouped top-k}}
+func.func @f() attributes {a = #moe.routing<sparse_mixer, k = 2, num_groups = 2>} {
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<4x8xf32>, %b: tensor<8xf32>) {
+  // expected-error @+1 {{'moe.route' op sparse_mixer routing selects by the logits themselves and takes no routing bias}}
+  %w, %ids = moe.route %l bias %b {routing = #moe.routing<sparse_mixer, k = 2, jitter_eps = 0.01>} : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x2xf32>, tensor<4x2xi32>)
+  return
+}

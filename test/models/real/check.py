@@ -24,7 +24,6 @@ ROOT = HERE.parents[2]
 
 # Architectures whose block has no moe.layer form yet, and the remark that says so.
 NOT_RAISED = {
-    "phimoe": "a sparse mixer",
     "llama4": "scale the expert inputs",
 }
 
