@@ -745,8 +745,9 @@ private:
   }
 
   /// True when `node` returns its input unchanged: Identity, a Cast to the
-  /// same type, or a Reshape / Squeeze / Unsqueeze / Flatten whose result has
-  /// the input's shape with at most one dynamic dimension.
+  /// same type, an Expand by a constant shape of ones no longer than the
+  /// input's rank, or a Reshape / Squeeze / Unsqueeze / Flatten whose result
+  /// has the input's shape with at most one dynamic dimension.
   bool isNoOp(NodeOp node) {
     StringRef op = node.getOpType();
     if (node.getNumResults() != 1 || node.getInputs().empty())
@@ -757,6 +758,12 @@ private:
       return in == out;
     if (op == "Cast")
       return in == out && isa<RankedTensorType>(in);
+    if (op == "Expand") {
+      std::optional<SmallVector<int64_t>> shape = constInts(input(node, 1));
+      return in == out && shape && isa<RankedTensorType>(in) &&
+             static_cast<int64_t>(shape->size()) <= rankOf(input(node, 0)) &&
+             llvm::all_of(*shape, [](int64_t d) { return d == 1; });
+    }
     if (op != "Reshape" && op != "Squeeze" && op != "Unsqueeze" &&
         op != "Flatten")
       return false;

@@ -20,8 +20,8 @@ def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
       operands imply (elementwise and broadcast ops, `Reshape`, `Flatten`, `Tile`,
       `Expand`, `Slice`, `Squeeze`, `Unsqueeze`, `MatMul`, `Gather`, `Transpose`),
       so a `Tile` by repeats computed in the graph has a ranked, static result;
-    - `Identity`, a `Cast` to the same type, and a `Reshape`, `Squeeze`,
-      `Unsqueeze` or `Flatten` that keeps the shape (at most one dynamic
+    - `Identity`, a `Cast` to the same type, an `Expand` by ones, and a `Reshape`,
+      `Squeeze`, `Unsqueeze` or `Flatten` that keeps the shape (at most one dynamic
       dimension) are removed;
     - `Tile` of size-1 axes becomes `Expand`, a `Tile` of one axis (up to 64 times)
       the `Concat` of the copies, `Flatten` becomes `Reshape`, and
@@ -62,6 +62,9 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     - the dense all-experts form: every expert run on every token (`[1, T, H] @
       [E, H, F]`) and weighted by a dense `[T, E]` routing matrix built by
       ScatterElements of the top-k weights into zeros, summed over experts;
+    - Llama 4's input-scaled form: every expert run on every token (`[E, T, H] @
+      [E, H, F]`) with the tokens tiled E times and scaled by the Sigmoid of the top-k
+      logits scattered into -inf, summed over experts (`moe.layer`'s `scale_inputs`);
     - the per-expert dense form (a ModuleList of experts exported without loops):
       each expert's own 2-D weights (`x @ w1`, `x @ w3`, `@ w2`) run on every token,
       weighted by its column of the scattered routing matrix, and added up; the
@@ -86,9 +89,9 @@ def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {
     `shared_gate_up` / `shared_down` / `shared_up` / `shared_gate` operands (gate and up
     joined in the routed layout), also when the sum is taken on the `[1, T, H]` input.
 
-    A layer that differs in anything the rewrite cannot represent (Llama 4's routing
-    weights applied to the expert input, an unknown activation, dynamic hidden size, shapes the `moe.layer`
-    verifier rejects) is left as it was: raising never changes what the model
+    A layer that differs in anything the rewrite cannot represent (input-scaled
+    experts with biases, an unknown activation, dynamic hidden size, shapes the
+    `moe.layer` verifier rejects) is left as it was: raising never changes what the model
     computes. With `remarks=true` every function gets a remark counting the layers
     raised per form and the shared experts folded, and every near miss a remark saying
     why it was left alone.

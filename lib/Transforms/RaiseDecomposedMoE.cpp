@@ -470,6 +470,8 @@ struct ExpertMatch {
   GateLayout gated = GateLayout::None;
   double alpha = 1.0, beta = 0.0;
   std::optional<double> limit;
+  /// The routing weights scale the expert inputs (moe.layer scale_inputs).
+  bool scaleInputs = false;
 };
 
 /// Where a form keeps the dimensions of its expert computation.
@@ -693,9 +695,11 @@ Value matchActivation(Value act, int64_t axis, ExpertMatch &match) {
   return Value();
 }
 
-/// Matches the expert FFN whose second projection (bias included) is `out`.
-std::optional<ExpertMatch> matchExpertBody(Value out,
-                                           const ExpertLayout &layout) {
+/// Matches the expert FFN whose second projection (bias included) is `out`
+/// and sets `rows` to what its first projection reads; leaves the tokens
+/// unset.
+std::optional<ExpertMatch> matchExpertFfn(Value out, const ExpertLayout &layout,
+                                          Value &rows) {
   ExpertMatch match;
   match.inputMajor = layout.inputMajor;
   auto [downOut, downBias] = splitBias(out, layout);
@@ -718,14 +722,28 @@ std::optional<ExpertMatch> matchExpertBody(Value out,
   if (!upMatmul)
     return std::nullopt;
   match.gateUp = expertWeight(input(upMatmul, weightSide), layout, 3);
-  NodeOp unsqueeze = node(input(upMatmul, 1 - weightSide), "Unsqueeze");
-  if (!match.gateUp || !unsqueeze || rankOf(input(unsqueeze, 0)) != 2)
+  if (!match.gateUp)
+    return std::nullopt;
+  rows = input(upMatmul, 1 - weightSide);
+  return match;
+}
+
+/// Matches the expert FFN whose second projection (bias included) is `out`,
+/// reading the `[T, H]` tokens through an Unsqueeze at the layout's token axes.
+std::optional<ExpertMatch> matchExpertBody(Value out,
+                                           const ExpertLayout &layout) {
+  Value rows;
+  std::optional<ExpertMatch> match = matchExpertFfn(out, layout, rows);
+  if (!match)
+    return std::nullopt;
+  NodeOp unsqueeze = node(rows, "Unsqueeze");
+  if (!unsqueeze || rankOf(input(unsqueeze, 0)) != 2)
     return std::nullopt;
   std::optional<SmallVector<int64_t>> unsqueezed =
       axes(unsqueeze, 2 + static_cast<int64_t>(layout.tokenAxes.size()));
   if (!unsqueezed || *unsqueezed != layout.tokenAxes)
     return std::nullopt;
-  match.tokens = input(unsqueeze, 0);
+  match->tokens = input(unsqueeze, 0);
   return match;
 }
 
@@ -1029,6 +1047,7 @@ protected:
         loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
         experts.gateUpBias, experts.downBias, Value(), routingBias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
+    layer.setScaleInputs(experts.scaleInputs);
     created.push_back(layer);
     std::optional<std::string> problem = ::moe::verifyQuietly(layer);
     if (!problem && !tensor::CastOp::areCastCompatible(
@@ -1728,47 +1747,106 @@ public:
   }
 };
 
+/// The `[T, H]` tokens that `value` stacks `copies` times on axis 0 (row
+/// `e * T + t` is token t, torch's `x.repeat(E, 1)`): a Concat of that many
+/// copies (moe-normalize-onnx's form of a short Tile) or `Tile(x, [E, 1])`.
+Value stackedTokens(Value value, int64_t copies) {
+  if (NodeOp concat = node(value, "Concat")) {
+    OperandRange pieces = concat.getInputs();
+    if (!isAxis(intAttr(concat, "axis", 0), 0, 2) ||
+        static_cast<int64_t>(pieces.size()) != copies ||
+        !llvm::all_equal(pieces) || rankOf(pieces.front()) != 2)
+      return Value();
+    return pieces.front();
+  }
+  NodeOp tile = node(value, "Tile");
+  if (tile && rankOf(input(tile, 0)) == 2 &&
+      constInts(input(tile, 1)) == SmallVector<int64_t>{copies, 1})
+    return input(tile, 0);
+  return Value();
+}
+
+/// Llama 4's router as a scale of expert-major rows: `[E * T, 1]` =
+/// `Reshape(Transpose(Sigmoid(ScatterElements(-inf, ids, values, axis = 1)),
+/// [1, 0]))` with `values, ids = TopK(logits)`; row `e * T + t` is
+/// `sigmoid(logits[t, e])` when t chose e, else 0. Sigmoid keeps the order of
+/// the logits, so this is sigmoid_topk.
+std::optional<RoutingMatch> matchExpertMajorScale(Value value) {
+  NodeOp reshape = node(value, "Reshape");
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!reshape || !type || type.getRank() != 2 || type.getDimSize(1) != 1)
+    return std::nullopt;
+  NodeOp transpose = node(input(reshape, 0), "Transpose");
+  if (!transpose || intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0})
+    return std::nullopt;
+  NodeOp sigmoid = node(input(transpose, 0), "Sigmoid");
+  NodeOp scatter = sigmoid ? node(input(sigmoid, 0), "ScatterElements") : NodeOp();
+  if (!scatter || !isAxis(intAttr(scatter, "axis", 0), 1, 2) ||
+      stringAttr(scatter, "reduction", "none") != "none" ||
+      !isFilledWith(input(scatter, 0), -INFINITY))
+    return std::nullopt;
+  RoutingMatch match;
+  NodeOp topk = topKValues(input(scatter, 2), match.k);
+  if (!topk || topk.getResult(1) != input(scatter, 1))
+    return std::nullopt;
+  match.kind = RoutingKind::SigmoidTopK;
+  match.logits = input(topk, 0);
+  match.ids = topk.getResult(1);
+  return match;
+}
+
 /// Every expert on every token with the routing weights applied to the expert
-/// inputs (Llama 4: `experts(Tile(x) * Sigmoid(ScatterElements(-inf, ids,
-/// top-k logits)))`, summed over experts). moe.layer weights expert outputs,
-/// which is not the same through a nonlinear FFN: left as it was, with a
-/// remark.
-class ExplainInputScaledMoE : public RaiseDecomposedPattern {
+/// inputs (Llama 4): `Sum_e experts_e(Reshape(Tile(x) * scale, [E, T, H]))`
+/// with Llama 4's router scale (matchExpertMajorScale). An expert a token did
+/// not choose gets a zero input and, without biases, outputs zero, so this is
+/// moe.layer with scale_inputs.
+class RaiseInputScaledMoE : public RaiseDecomposedPattern {
 public:
   using RaiseDecomposedPattern::RaiseDecomposedPattern;
 
   LogicalResult matchAndRewrite(NodeOp sum,
                                 PatternRewriter &rewriter) const override {
     if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
-        rankOf(input(sum, 0)) != 3 || axes(sum, 3) != SmallVector<int64_t>{0})
+        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
+        axes(sum, 3) != SmallVector<int64_t>{0})
       return failure();
-    // Up the expert computation to the rows it starts from.
-    Value at = input(sum, 0);
-    NodeOp first;
-    SmallVector<Value> worklist{at};
-    for (unsigned i = 0; i < worklist.size() && i < 32; ++i) {
-      NodeOp op = worklist[i].getDefiningOp<NodeOp>();
-      if (!op)
+    // Every expert on every token: [E, T, H] @ [E, H, F] -> [E, T, F].
+    ExpertLayout layout;
+    layout.featureAxis = 2;
+    layout.biasAxis = 1;
+    Value rows;
+    std::optional<ExpertMatch> experts =
+        matchExpertFfn(input(sum, 0), layout, rows);
+    if (!experts)
+      return failure();
+    int64_t numExperts =
+        cast<ShapedType>(experts->gateUp.getType()).getDimSize(0);
+    NodeOp view = node(rows, "Reshape");
+    auto rowsType = dyn_cast<RankedTensorType>(rows.getType());
+    if (!view || !rowsType || rowsType.getDimSize(0) != numExperts ||
+        rankOf(input(view, 0)) != 2)
+      return failure();
+    NodeOp scaled = node(input(view, 0), "Mul");
+    for (auto [stacked, scale] : bothOrders(scaled)) {
+      Value tokens = stackedTokens(stacked, numExperts);
+      if (!tokens)
         continue;
-      if (op.getOpType() == "MatMul" && isa_and_nonnull<arith::ConstantOp>(
-                                            input(op, 1).getDefiningOp()) &&
-          rankOf(input(op, 1)) == 3)
-        first = op;
-      if (op.getOpType() == "Mul")
-        for (auto [rows, weights] : bothOrders(op)) {
-          Value w = weights;
-          for (StringRef step : {"Reshape", "Transpose", "Sigmoid"})
-            if (NodeOp through = node(w, step))
-              w = input(through, 0);
-          if (first && node(w, "ScatterElements"))
-            return nearMiss(sum, rewriter,
-                            "every expert runs on every token with the routing "
-                            "weights applied to the expert inputs (Llama 4); "
-                            "moe.layer weights expert outputs, which scale the "
-                            "expert inputs only through a linear expert");
-        }
-      for (Value operand : op.getInputs())
-        worklist.push_back(operand);
+      std::optional<RoutingMatch> routing = matchExpertMajorScale(scale);
+      if (!routing)
+        return nearMiss(sum, rewriter,
+                        "every expert runs on every token with its input "
+                        "scaled, but the scale is not a routing: recognised is "
+                        "Llama 4's, the Sigmoid of the top-k logits scattered "
+                        "into -inf, as expert-major rows");
+      if (experts->gateUpBias || experts->downBias)
+        return nearMiss(sum, rewriter,
+                        "every expert runs on every token with the routing "
+                        "weights applied to its input (Llama 4), but the "
+                        "experts have biases: an expert a token did not choose "
+                        "gets a zero input and still outputs its bias");
+      experts->tokens = tokens;
+      experts->scaleInputs = true;
+      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
     }
     return failure();
   }
@@ -2232,6 +2310,7 @@ void ::moe::foldSharedExperts(func::FuncOp func, RaiseCounts &counts,
           layer.getConstantExperts(), layer.getRouting(), activation);
       folded.setNumZeroExpertsAttr(layer.getNumZeroExpertsAttr());
       folded.setNumCopyExpertsAttr(layer.getNumCopyExpertsAttr());
+      folded.setScaleInputs(layer.getScaleInputs());
       if (std::optional<std::string> problem = verifyQuietly(folded)) {
         rewriter.eraseOp(folded);
         ++counts.nearMisses;
@@ -2260,6 +2339,6 @@ void ::moe::populateRaiseDecomposedMoEPatterns(RewritePatternSet &patterns,
                                                bool explain) {
   patterns.add<RaiseBatchedMatmulMoE, RaiseFlatBatchedMatmulMoE,
                RaiseGroupedMatmulMoE, RaiseDenseMoE,
-               ExplainInputScaledMoE, ExplainTracedExpertLoop, RaiseModuleListMoE,
+               RaiseInputScaledMoE, ExplainTracedExpertLoop, RaiseModuleListMoE,
                RaiseExpertLoopMoE>(patterns.getContext(), counts, explain);
 }

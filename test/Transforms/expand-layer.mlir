@@ -19,6 +19,26 @@ func.func @routed(%x: tensor<?x16xf32>, %logits: tensor<?x8xf32>, %w1: tensor<8x
 
 // -----
 
+// scale_inputs: the routing weights scale the dispatched rows and the combine sums
+// the expert outputs with weights of one.
+// CHECK-LABEL: func.func @scale_inputs
+// CHECK:      %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK:      %[[W:.*]], %[[IDS:.*]] = moe.route %arg1 {routing = #moe.routing<sigmoid_topk, k = 1>}
+// CHECK:      %[[ROWS:.*]], %[[OFF:.*]], %[[PERM:.*]] = moe.dispatch %arg0, %[[IDS]] weights %[[W]] :
+// CHECK:      %[[ONES:.*]] = linalg.fill ins(%[[ONE]] : f32) outs(%{{.*}} : tensor<?x1xf32>) -> tensor<?x1xf32>
+// CHECK:      %[[OUT:.*]] = moe.experts %[[ROWS]], %[[OFF]]
+// CHECK:      moe.combine %[[OUT]], %[[ONES]], %[[PERM]]
+func.func @scale_inputs(%x: tensor<?x16xf32>, %logits: tensor<?x8xf32>, %w1: tensor<8x64x16xf32>,
+                        %w2: tensor<8x16x32xf32>) -> tensor<?x16xf32> {
+  %y = moe.layer %x, %logits gate_up %w1 down %w2
+         {routing = #moe.routing<sigmoid_topk, k = 1>,
+          activation = #moe.activation<silu, gated = concatenated>, scale_inputs}
+         : (tensor<?x16xf32>, tensor<?x8xf32>, tensor<8x64x16xf32>, tensor<8x16x32xf32>) -> tensor<?x16xf32>
+  return %y : tensor<?x16xf32>
+}
+
+// -----
+
 // The correction bias goes to moe.route; biases stay with moe.experts.
 // CHECK-LABEL: func.func @biased
 // CHECK: moe.route %arg1 bias %arg5 {routing = #moe.routing<sigmoid_topk, k = 2, normalize = true, num_groups = 4, topk_groups = 2>}

@@ -20,8 +20,6 @@ transformers = pytest.importorskip("transformers", reason="the models come from 
 sys.path.insert(0, str(REAL))
 import generate  # noqa: E402  (test/models/real/generate.py: the tiny configs)
 
-# Blocks whose MoE layer has no moe.layer form (docs/exports.md says why).
-NOT_RAISED = {"llama4"}
 # Blocks torch.export cannot trace whatever the experts implementation.
 NOT_EXPORTED = {
     "longcat_flash": "its zero-computation experts loop over the experts a batch hits, "
@@ -55,9 +53,7 @@ def test_export_block_raises_and_matches(arch, tmp_path):
     before = model.config._experts_implementation
     path = moe_mlir.export(generate.Block(block), (x,), tmp_path / f"{arch}.onnx")
     assert model.config._experts_implementation == before
-    assert raised_layers(path) == (0 if arch in NOT_RAISED else 1)
-    if arch in NOT_RAISED:
-        return
+    assert raised_layers(path) == 1
     session = moe_mlir.InferenceSession(str(path))
     for tokens in (1, 7, 33):
         xt = torch.randn(1, tokens, generate.HIDDEN,

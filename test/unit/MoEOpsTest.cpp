@@ -168,7 +168,8 @@ TEST_F(MoEOpsTest, ExpandedStagesChainTogether) {
   auto route = builder.create<RouteOp>(loc, f32({kDyn, 2}), i32({kDyn, 2}),
                                        args[1], Value(), routing);
   auto dispatch = builder.create<DispatchOp>(
-      loc, f32({kDyn, 64}), i32({9}), i32({kDyn}), args[0], route.getIds());
+      loc, f32({kDyn, 64}), i32({9}), i32({kDyn}), args[0], route.getIds(),
+      Value());
   auto experts = builder.create<ExpertsOp>(
       loc, f32({kDyn, 64}), dispatch.getRows(), dispatch.getOffsets(), args[2],
       args[3], args[4], Value(), Value(), Value(),

@@ -306,6 +306,9 @@ LogicalResult LayerOp::verify() {
     return emitOpError() << "num_zero_experts and num_copy_experts must be at "
                             "most "
                          << kMaxNullExperts;
+  if (getScaleInputs() && (getNumZeroExperts() || getNumCopyExperts() ||
+                           getConstantExperts()))
+    return emitOpError("scale_inputs takes no zero-computation experts");
   ShapeChecker shapes(*this);
   if (failed(shapes.match("tokens", getTokens(), {"T", "H"})) ||
       failed(shapes.match("logits", getLogits(), {"T", "EZ"})) ||
@@ -386,6 +389,7 @@ LogicalResult DispatchOp::verify() {
   ShapeChecker shapes(*this);
   if (failed(shapes.match("tokens", getTokens(), {"T", "H"})) ||
       failed(shapes.match("ids", getIds(), {"T", "k"})) ||
+      failed(shapes.match("weights", getWeights(), {"T", "k"})) ||
       failed(shapes.matchResult("rows", getRows(), {"R", "H"})) ||
       failed(shapes.matchResult("permutation", getPermutation(), {"R"})) ||
       failed(shapes.matchResult("offsets", getOffsets(), {""})))
@@ -395,7 +399,8 @@ LogicalResult DispatchOp::verify() {
     return failure();
   if (cast<ShapedType>(getOffsets().getType()).getDimSize(0) == 0)
     return emitOpError("result 'offsets' needs at least one element (E + 1)");
-  return checkElementTypes(*this, "tokens", getTokens(), {{"rows", getRows()}});
+  return checkElementTypes(*this, "tokens", getTokens(),
+                           {{"rows", getRows()}, {"weights", getWeights()}});
 }
 
 //===----------------------------------------------------------------------===//

@@ -46,6 +46,10 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     `num_zero_experts` experts that output zeros, then `num_copy_experts` that output
     the token itself, then one constant expert per row of `constant_experts`.
 
+    With `scale_inputs` the routing weights scale each chosen expert's input instead of
+    its output (Llama 4): `result[t] = sum_j expert_{id[t,j]}(weights[t,j] * tokens[t])`,
+    which differs through a nonlinear FFN; it takes no zero-computation experts.
+
     ```mlir
     %y = moe.layer %x, %logits gate_up %w1 down %w2 up %w3
            {activation = #moe.activation<silu, gated = separate>,
@@ -72,7 +76,8 @@ def MoE_LayerOp : MoE_Op<"layer", [Pure, AttrSizedOperandSegments]> {
     MoE_RoutingAttr:$routing,
     MoE_ActivationAttr:$activation,
     DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$num_zero_experts,
-    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$num_copy_experts
+    DefaultValuedAttr<ConfinedAttr<I64Attr, [IntNonNegative]>, "0">:$num_copy_experts,
+    UnitAttr:$scale_inputs
   );
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
@@ -146,18 +151,20 @@ def MoE_DispatchOp : MoE_Op<"dispatch", [Pure]> {
     `offsets[e] ..< offsets[e+1]`, and `permutation [T*k]` where `permutation[r] = t*k + j`
     names the assignment that row `r` holds. Assignments to no routed expert (id -1
     for a dropped one, `E` or above for a zero-computation expert) come after
-    `offsets[E]`, in token order.
+    `offsets[E]`, in token order. With `weights [T, k]`, the row of assignment `t*k + j`
+    is `weights[t, j] * tokens[t]` (`moe.layer`'s `scale_inputs`).
 
     ```mlir
     %rows, %offsets, %perm = moe.dispatch %x, %ids
         : (tensor<?x64xf32>, tensor<?x2xi32>) -> (tensor<?x64xf32>, tensor<9xi32>, tensor<?xi32>)
     ```
   }];
-  let arguments = (ins MoE_FloatTensor:$tokens, MoE_IndexTensor:$ids);
+  let arguments = (ins MoE_FloatTensor:$tokens, MoE_IndexTensor:$ids,
+                       Optional<MoE_FloatTensor>:$weights);
   let results = (outs MoE_FloatTensor:$rows, MoE_IndexTensor:$offsets,
                       MoE_IndexTensor:$permutation);
   let assemblyFormat = [{
-    $tokens `,` $ids attr-dict `:` functional-type(operands, results)
+    $tokens `,` $ids (`weights` $weights^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -228,18 +228,34 @@ struct ExpandLayer : OpRewritePattern<LayerOp> {
       weights = rewriter.create<arith::ExtFOp>(
           loc, RankedTensorType::get({tokens, k}, element), weights);
     int64_t rows = scaled(tokens, k);
+    // scale_inputs: the weights scale the dispatched rows, the combine sums.
+    bool scaleInputs = layer.getScaleInputs();
     auto dispatch = rewriter.create<DispatchOp>(
         loc, RankedTensorType::get({rows, hidden}, element),
         RankedTensorType::get({experts + 1}, rewriter.getI32Type()),
         RankedTensorType::get({rows}, rewriter.getI32Type()),
-        layer.getTokens(), route.getIds());
+        layer.getTokens(), route.getIds(), scaleInputs ? weights : Value());
+    Value combineWeights = weights;
+    if (scaleInputs) {
+      SmallVector<Value> dynamicTokens;
+      if (ShapedType::isDynamic(tokens))
+        dynamicTokens.push_back(
+            rewriter.create<tensor::DimOp>(loc, layer.getTokens(), 0));
+      Value empty = rewriter.create<tensor::EmptyOp>(
+          loc, ArrayRef<int64_t>{tokens, k}, element, dynamicTokens);
+      Value one = rewriter.create<arith::ConstantOp>(
+          loc, rewriter.getFloatAttr(element, 1.0));
+      combineWeights =
+          rewriter.create<linalg::FillOp>(loc, one, empty).getResult(0);
+    }
     auto expertsOp = rewriter.create<ExpertsOp>(
         loc, dispatch.getRows().getType(), dispatch.getRows(),
         dispatch.getOffsets(), layer.getGateUp(), layer.getDown(),
         layer.getUp(), layer.getGateUpBias(), layer.getDownBias(),
         layer.getUpBias(), layer.getActivation());
     Value result = rewriter.create<CombineOp>(loc, tokensType,
-                                              expertsOp.getResult(), weights,
+                                              expertsOp.getResult(),
+                                              combineWeights,
                                               dispatch.getPermutation());
 
     if (layer.getNumNullExperts() > 0)

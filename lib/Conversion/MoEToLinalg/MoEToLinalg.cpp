@@ -583,8 +583,10 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
                          })[0]};
         },
         /*independent=*/true)[0];
-    // rows[r] = tokens[perm[r] / k].
+    // rows[r] = tokens[perm[r] / k] (times weights[perm[r] / k, perm[r] % k]
+    // when the weights scale the inputs).
     MLIRContext *ctx = b.getContext();
+    Value weights = op.getWeights();
     Value rowsInit = b.create<tensor::EmptyOp>(
         e.loc, rowsType.getShape(), rowsType.getElementType(), dynamicRows);
     AffineMap rowOnly = AffineMap::get(2, 0, getAffineDimExpr(0, ctx), ctx);
@@ -601,9 +603,18 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
                Value t = nb.create<arith::DivUIOp>(
                    nl, a, nb.create<arith::ConstantIndexOp>(nl, k));
                Value h = nb.create<linalg::IndexOp>(nl, 1);
-               nb.create<linalg::YieldOp>(
-                   nl, ValueRange{nb.create<tensor::ExtractOp>(
-                           nl, tokens, ValueRange{t, h})});
+               Value v = nb.create<tensor::ExtractOp>(nl, tokens,
+                                                      ValueRange{t, h});
+               if (weights) {
+                 Value j = nb.create<arith::RemUIOp>(
+                     nl, a, nb.create<arith::ConstantIndexOp>(nl, k));
+                 v = nb.create<arith::MulFOp>(
+                     nl,
+                     nb.create<tensor::ExtractOp>(nl, weights,
+                                                  ValueRange{t, j}),
+                     v);
+               }
+               nb.create<linalg::YieldOp>(nl, ValueRange{v});
              })
             .getResult(0);
     rewriter.replaceOp(op, {rows, offsets, perm});

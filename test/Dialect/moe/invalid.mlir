@@ -1372,3 +1372,27 @@ func.func @f(%l: tensor<4x8xf32>, %b: tensor<8xf32>) {
   %w, %ids = moe.route %l bias %b {routing = #moe.routing<sparse_mixer, k = 2, jitter_eps = 0.01>} : (tensor<4x8xf32>, tensor<8xf32>) -> (tensor<4x2xf32>, tensor<4x2xi32>)
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<4x64xf32>, %ids: tensor<4x2xi32>, %w: tensor<4x3xf32>) {
+  // expected-error @+1 {{'moe.dispatch' op operand 'weights' dimension 1 (k, experts per token) is 3, but 'ids' gives k = 2}}
+  %rows, %off, %perm = moe.dispatch %x, %ids weights %w : (tensor<4x64xf32>, tensor<4x2xi32>, tensor<4x3xf32>) -> (tensor<8x64xf32>, tensor<9xi32>, tensor<8xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x64xf32>, %ids: tensor<4x2xi32>, %w: tensor<4x2xf16>) {
+  // expected-error @+1 {{'moe.dispatch' op operand 'weights' has element type 'f16', but 'tokens' has 'f32'}}
+  %rows, %off, %perm = moe.dispatch %x, %ids weights %w : (tensor<4x64xf32>, tensor<4x2xi32>, tensor<4x2xf16>) -> (tensor<8x64xf32>, tensor<9xi32>, tensor<8xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<4x64xf32>, %l: tensor<4x9xf32>, %w1: tensor<8x32x64xf32>, %w2: tensor<8x64x32xf32>) {
+  // expected-error @+1 {{'moe.layer' op scale_inputs takes no zero-computation experts}}
+  %y = moe.layer %x, %l gate_up %w1 down %w2 {routing = #moe.routing<sigmoid_topk, k = 2>, activation = #moe.activation<relu>, num_zero_experts = 1, scale_inputs} : (tensor<4x64xf32>, tensor<4x9xf32>, tensor<8x32x64xf32>, tensor<8x64x32xf32>) -> tensor<4x64xf32>
+  return
+}

@@ -186,6 +186,15 @@ func.func @dispatch(%x: tensor<?x64xf32>, %ids: tensor<?x2xi32>) -> (tensor<?x64
   return %rows, %off, %perm : tensor<?x64xf32>, tensor<9xi32>, tensor<?xi32>
 }
 
+// Weights that scale the dispatched rows (moe.layer scale_inputs).
+// CHECK-LABEL: func.func @dispatch_weighted
+// CHECK: moe.dispatch %arg0, %arg1 weights %arg2 : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> (tensor<?x64xf32>, tensor<9xi32>, tensor<?xi32>)
+func.func @dispatch_weighted(%x: tensor<?x64xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>) -> tensor<?x64xf32> {
+  %rows, %off, %perm = moe.dispatch %x, %ids weights %w
+      : (tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>) -> (tensor<?x64xf32>, tensor<9xi32>, tensor<?xi32>)
+  return %rows : tensor<?x64xf32>
+}
+
 // CHECK-LABEL: func.func @dispatch_static
 // CHECK: moe.dispatch %arg0, %arg1 : (tensor<4x16xf16>, tensor<4x2xi64>) -> (tensor<8x16xf16>, tensor<5xi64>, tensor<8xi64>)
 func.func @dispatch_static(%x: tensor<4x16xf16>, %ids: tensor<4x2xi64>) -> (tensor<8x16xf16>, tensor<5xi64>, tensor<8xi64>) {

@@ -2,8 +2,7 @@
 """Checks every real-export fixture in this folder (written by generate.py):
 
 - `moe-opt --moe-raise=remarks=true` raises exactly the model's MoE blocks
-  (`moe_layers` in the manifest), or, for the architectures in NOT_RAISED, none,
-  with a remark that says why;
+  (`moe_layers` in the manifest);
 - no Gather of expert weights by per-token ids is left in a raised file;
 - the compiled model matches torch (and ONNX Runtime) at every token count
   (test/e2e/run_fixtures.py).
@@ -22,11 +21,6 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
-# Architectures whose block has no moe.layer form yet, and the remark that says so.
-NOT_RAISED = {
-    "llama4": "scale the expert inputs",
-}
-
 # A gather of rank-3 expert weights: what raising removes.
 WEIGHT_GATHER = re.compile(r'onnx\.node "Gather(ND)?".*: \(tensor<\d+x\d+x\d+xf32>')
 
@@ -41,10 +35,6 @@ def check_raise(bin_dir, folder, manifest):
     layers = len(re.findall(r"= moe\.layer ", raised.stdout))
     misses = [line.split("remark: ", 1)[1] for line in raised.stderr.splitlines()
               if "remark: not raised" in line]
-    reason = NOT_RAISED.get(manifest["arch"])
-    if reason:
-        ok = layers == 0 and any(reason in m for m in misses)
-        return ok, layers, misses[0] if misses else "no remark"
     ok = layers == manifest["moe_layers"] and not WEIGHT_GATHER.search(raised.stdout)
     note = "per-token weight gather left" if WEIGHT_GATHER.search(raised.stdout) else ""
     return ok, layers, note or (misses[0] if misses else "")
@@ -85,7 +75,8 @@ def write_table(path, results, status):
                 cells.append(cell)
             elif name in status:
                 cells.append("-")
-                notes.append(f"- `{name}`: {status[name]['reason']}")
+                reason = re.sub(r"\x1b\[[0-9;]*m", "", status[name]["reason"])
+                notes.append(f"- `{name}`: {reason}")
             else:
                 cells.append("·")
         lines.append(f"| {arch} | " + " | ".join(cells) + " |")
@@ -108,10 +99,9 @@ def write_table(path, results, status):
         "```",
         "",
         "`test/python/test_export.py` runs it on the block of every architecture above that",
-        "builds (each raises and matches at T = 1, 7, 33, but Phi-MoE and Llama 4, whose",
-        "layers have no `moe.layer` form, and LongCat-Flash, whose zero-computation experts",
-        "loop over the experts a batch hits, which torch.export cannot trace) and on a whole",
-        "Mixtral. By hand, with torch.onnx:",
+        "builds (each raises and matches at T = 1, 7, 33, but LongCat-Flash, whose",
+        "zero-computation experts loop over the experts a batch hits, which torch.export",
+        "cannot trace) and on a whole Mixtral. By hand, with torch.onnx:",
         "",
         "```python",
         "model.set_experts_implementation(\"batched_mm\")",
@@ -140,12 +130,6 @@ def main():
             [sys.executable, str(ROOT / "test/e2e/run_fixtures.py"), "--bin", str(args.bin),
              str(folder)], capture_output=True, text=True)
         matches = numerics.returncode == 0
-        unsupported = re.search(r"ONNX op (\w+) .* has no lowering", numerics.stdout)
-        if not matches and manifest["arch"] in NOT_RAISED and unsupported:
-            # A block left as it was runs only where the generic lowering covers
-            # every op it uses (CumSum and Mod come with whole-model support).
-            remark += f"; not compiled: the unraised graph uses {unsupported.group(1)}"
-            matches = None
         results[manifest["name"]] = {"layers": layers, "numerics": matches, "remark": remark}
         verdict = "ok" if ok and matches is not False else "FAIL"
         failed += verdict != "ok"
