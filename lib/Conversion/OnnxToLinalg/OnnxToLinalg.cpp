@@ -1086,8 +1086,71 @@ FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
       [](OpBuilder &, Location, ValueRange args) { return args[0]; }));
 }
 
-/// Reshape with a constant shape: 0 copies the input's dimension (unless
-/// allowzero), -1 takes what is left.
+/// Reshape by a shape computed at run time, read element by element: 0
+/// copies the input's dimension (unless allowzero), -1 takes what is left
+/// (zero when the other sizes multiply to zero). Sizes the node's result type
+/// states statically are taken to be right.
+FailureOr<SmallVector<Value>> lowerRuntimeReshape(NodeOp node, OpBuilder &b,
+                                                  Value x, Value shape) {
+  auto type = cast<RankedTensorType>(x.getType());
+  auto shapeType = dyn_cast<RankedTensorType>(shape.getType());
+  if (!shapeType || shapeType.getRank() != 1 || shapeType.isDynamicDim(0) ||
+      !isa<IntegerType>(shapeType.getElementType()))
+    return node.emitError() << "Reshape needs a shape of static length, got "
+                            << shape.getType();
+  int64_t rank = shapeType.getDimSize(0);
+  bool allowZero = intAttr(node, "allowzero", 0) != 0;
+  Location loc = node.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  Value minusOne = b.create<arith::ConstantIndexOp>(loc, -1);
+  Value total = one;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    total = b.create<arith::MulIOp>(
+        loc, total,
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
+  SmallVector<Value> sizes, inferred;
+  Value known = one;
+  for (int64_t i = 0; i < rank; ++i) {
+    Value v = b.create<arith::IndexCastOp>(
+        loc, b.getIndexType(),
+        b.create<tensor::ExtractOp>(loc, shape,
+                                    ValueRange{b.create<arith::ConstantIndexOp>(loc, i)}));
+    if (!allowZero && i < type.getRank()) {
+      Value copies = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, v,
+                                             zero);
+      v = b.create<arith::SelectOp>(
+          loc, copies,
+          getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, i)), v);
+    }
+    Value isInferred =
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, v, minusOne);
+    known = b.create<arith::MulIOp>(
+        loc, known, b.create<arith::SelectOp>(loc, isInferred, one, v));
+    sizes.push_back(v);
+    inferred.push_back(isInferred);
+  }
+  Value none = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, known,
+                                       zero);
+  Value rest = b.create<arith::SelectOp>(
+      loc, none, zero,
+      b.create<arith::DivUIOp>(
+          loc, total, b.create<arith::SelectOp>(loc, none, one, known)));
+  for (int64_t i = 0; i < rank; ++i)
+    sizes[i] = b.create<arith::SelectOp>(loc, inferred[i], rest, sizes[i]);
+  SmallVector<int64_t> staticShape(rank, ShapedType::kDynamic);
+  if (auto declared = dyn_cast<RankedTensorType>(node.getResult(0).getType());
+      declared && declared.getRank() == rank)
+    staticShape = llvm::to_vector(declared.getShape());
+  Value shapeTensor = b.create<tensor::FromElementsOp>(
+      loc, RankedTensorType::get({rank}, b.getIndexType()), sizes);
+  return SmallVector<Value>{b.create<tensor::ReshapeOp>(
+      loc, RankedTensorType::get(staticShape, type.getElementType()), x,
+      shapeTensor)};
+}
+
+/// Reshape: 0 copies the input's dimension (unless allowzero), -1 takes what
+/// is left; a shape computed at run time is read as the model runs.
 FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
@@ -1096,7 +1159,7 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
   auto type = cast<RankedTensorType>(x.getType());
   std::optional<SmallVector<int64_t>> shape = constInts((*operands)[1]);
   if (!shape)
-    return node.emitError("Reshape needs a constant shape");
+    return lowerRuntimeReshape(node, b, x, (*operands)[1]);
   bool allowZero = intAttr(node, "allowzero", 0) != 0;
   Location loc = node.getLoc();
   // Sizes as index values; the inferred one is the element count over the rest.
