@@ -724,17 +724,8 @@ private:
   NodeOp createNode(NodeOp like, StringRef opType, ValueRange inputs,
                     Type resultType, ArrayRef<NamedAttribute> attributes) {
     builder.setInsertionPoint(like);
-    OperationState state(like.getLoc(), NodeOp::getOperationName());
-    state.addOperands(inputs);
-    state.addTypes(resultType);
-    state.addAttribute("op_type", builder.getStringAttr(opType));
-    state.addAttribute("opset", like.getOpsetAttr());
-    if (like.getNameAttr())
-      state.addAttribute("name", like.getNameAttr());
-    if (!attributes.empty())
-      state.addAttribute("node_attributes",
-                         builder.getDictionaryAttr(attributes));
-    return cast<NodeOp>(builder.create(state));
+    return ::moe::match::createNodeLike(builder, like, opType, inputs,
+                                        resultType, attributes);
   }
 
   Value intConstant(Location loc, ArrayRef<int64_t> values) {
@@ -901,6 +892,99 @@ private:
     return true;
   }
 
+  /// `Unsqueeze(value, [axis])` beside `like`, with the axes an input from
+  /// opset 13 on and an attribute before.
+  Value unsqueezeLike(NodeOp like, Value value, int64_t axis, Type resultType) {
+    if (like.getOpset() >= 13)
+      return createNode(like, "Unsqueeze",
+                        {value, intConstant(like.getLoc(), {axis})}, resultType,
+                        {})
+          .getResult(0);
+    return createNode(like, "Unsqueeze", {value}, resultType,
+                      {builder.getNamedAttr("axes",
+                                            builder.getI64ArrayAttr({axis}))})
+        .getResult(0);
+  }
+
+  NamedAttribute axisAttr(int64_t axis) {
+    return builder.getNamedAttr(
+        "axis", builder.getIntegerAttr(
+                    builder.getIntegerType(64, /*isSigned=*/true), axis));
+  }
+
+  /// Split(Transpose(X [R, N], [1, 0]), axis 1) into R columns: column j is
+  /// row j of X, `Unsqueeze(Gather(X, j), 1)` (TorchScript's unbind of the
+  /// NonZero of a mask).
+  bool splitColumnsToRows(NodeOp node) {
+    NodeOp transpose = ::moe::match::node(input(node, 0), "Transpose");
+    if (!transpose ||
+        intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0} ||
+        !isAxis(intAttr(node, "axis", 0), 1, 2))
+      return false;
+    Value rows = input(transpose, 0);
+    auto type = dyn_cast<RankedTensorType>(rows.getType());
+    if (!type || type.getRank() != 2 ||
+        type.getDimSize(0) != static_cast<int64_t>(node.getNumResults()))
+      return false;
+    for (Value column : node.getResults()) {
+      auto t = dyn_cast<RankedTensorType>(column.getType());
+      if (!t || t.getRank() != 2 || t.getDimSize(1) != 1)
+        return false;
+    }
+    builder.setInsertionPoint(node);
+    auto scalarType = RankedTensorType::get({}, builder.getI64Type());
+    auto rowType =
+        RankedTensorType::get({type.getDimSize(1)}, type.getElementType());
+    for (auto [j, column] : llvm::enumerate(node.getResults())) {
+      Value index = builder.create<arith::ConstantOp>(
+          node.getLoc(), DenseIntElementsAttr::get(
+                             scalarType, {static_cast<int64_t>(j)}));
+      Value row = createNode(node, "Gather", {rows, index}, rowType,
+                             {axisAttr(0)})
+                      .getResult(0);
+      column.replaceAllUsesWith(
+          unsqueezeLike(node, row, 1, column.getType()));
+    }
+    return true;
+  }
+
+  /// Gather(Unsqueeze(x, [0]), idx, axis 1) with a rank-1 idx is
+  /// Unsqueeze(Gather(x, idx, axis 0), [0]) (torch's `x[None, idx]`).
+  bool gatherBehindUnitAxis(NodeOp node) {
+    NodeOp unsqueeze = ::moe::match::node(input(node, 0), "Unsqueeze");
+    auto result = dyn_cast<RankedTensorType>(node.getResult(0).getType());
+    if (!unsqueeze || !result || result.getRank() < 2 ||
+        rankOf(input(node, 1)) != 1 ||
+        !isAxis(intAttr(node, "axis", 0), 1, rankOf(input(node, 0))) ||
+        axes(unsqueeze, rankOf(input(node, 0))) != SmallVector<int64_t>{0})
+      return false;
+    builder.setInsertionPoint(node);
+    auto gatheredType = RankedTensorType::get(result.getShape().drop_front(),
+                                              result.getElementType());
+    Value gathered = createNode(node, "Gather",
+                                {input(unsqueeze, 0), input(node, 1)},
+                                gatheredType, {axisAttr(0)})
+                         .getResult(0);
+    node.getResult(0).replaceAllUsesWith(
+        unsqueezeLike(node, gathered, 0, node.getResult(0).getType()));
+    return true;
+  }
+
+  /// NonZero(Cast(x, to = bool)) is NonZero(x): a cast to bool keeps which
+  /// elements are nonzero.
+  bool nonZeroThroughBoolCast(NodeOp node) {
+    NodeOp cast = ::moe::match::node(input(node, 0), "Cast");
+    if (!cast || intAttr(cast, "to", 0) != 9 /* BOOL */ ||
+        !isa<RankedTensorType>(input(cast, 0).getType()))
+      return false;
+    builder.setInsertionPoint(node);
+    node.getResult(0).replaceAllUsesWith(
+        createNode(node, "NonZero", {input(cast, 0)},
+                   node.getResult(0).getType(), {})
+            .getResult(0));
+    return true;
+  }
+
   /// A Reshape whose target shape has one element known only at run time
   /// takes -1 there instead: the element count fixes it, and the target
   /// becomes a constant.
@@ -967,6 +1051,12 @@ private:
       changed |= gatherNDToGather(node);
     else if (op == "Reshape")
       changed |= reshapeToInferred(node);
+    else if (op == "Split")
+      changed |= splitColumnsToRows(node);
+    else if (op == "Gather")
+      changed |= gatherBehindUnitAxis(node);
+    else if (op == "NonZero")
+      changed |= nonZeroThroughBoolCast(node);
     return changed;
   }
 

@@ -199,4 +199,20 @@ bool isAxis(int64_t axis, int64_t dim, int64_t rank) {
   return rank >= 0 && (axis == dim || axis + rank == dim);
 }
 
+NodeOp createNodeLike(mlir::OpBuilder &builder, NodeOp like,
+                      llvm::StringRef opType, mlir::ValueRange inputs,
+                      mlir::Type resultType,
+                      llvm::ArrayRef<mlir::NamedAttribute> attributes) {
+  mlir::OperationState state(like.getLoc(), NodeOp::getOperationName());
+  state.addOperands(inputs);
+  state.addTypes(resultType);
+  state.addAttribute("op_type", builder.getStringAttr(opType));
+  state.addAttribute("opset", like.getOpsetAttr());
+  if (like.getNameAttr())
+    state.addAttribute("name", like.getNameAttr());
+  if (!attributes.empty())
+    state.addAttribute("node_attributes", builder.getDictionaryAttr(attributes));
+  return llvm::cast<NodeOp>(builder.create(state));
+}
+
 } // namespace moe::match

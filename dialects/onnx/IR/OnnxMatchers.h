@@ -3,7 +3,7 @@
 // Small queries that raising and legalisation ask of onnx.node graphs: which
 // node defines a value, what a constant holds, which axes a node reduces. They
 // hide the differences between opsets (axes as attribute or input, Split sizes
-// as input or num_outputs).
+// as input or num_outputs). Rewrites that add a node build it here too.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +12,7 @@
 
 #include "dialects/onnx/IR/OnnxDialect.h"
 
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
 
@@ -68,6 +69,13 @@ std::optional<int64_t> evalIntBinary(NodeOp node, int64_t a, int64_t b);
 /// The element count of a static shape; nullopt when a size is dynamic or
 /// the product overflows int64 (a malformed model).
 std::optional<int64_t> staticElementCount(llvm::ArrayRef<int64_t> shape);
+
+/// A new default-domain node `opType` at `builder`'s insertion point, with
+/// the opset and name of `like` (the node it replaces or stands beside).
+NodeOp createNodeLike(mlir::OpBuilder &builder, NodeOp like,
+                      llvm::StringRef opType, mlir::ValueRange inputs,
+                      mlir::Type resultType,
+                      llvm::ArrayRef<mlir::NamedAttribute> attributes = {});
 
 /// The rank of a ranked tensor value, or -1.
 int64_t rankOf(mlir::Value value);
