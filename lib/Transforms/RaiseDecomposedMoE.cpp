@@ -520,6 +520,14 @@ std::pair<Value, Value> splitBias(Value value, const ExpertLayout &layout) {
     if (bias && dims && dims->size() == 1 && (*dims)[0] == layout.biasAxis)
       return {input(add, 1 - side), bias};
   }
+  // The dense form's bias may come unsqueezed already: a constant [E, 1, F]
+  // (rewriteToLayer collapses it to [E, F]).
+  if (!layout.ids && layout.biasAxis == 1)
+    for (unsigned side : {0u, 1u}) {
+      Value bias = expertWeight(input(add, side), layout, 3);
+      if (bias && cast<ShapedType>(bias.getType()).getDimSize(1) == 1)
+        return {input(add, 1 - side), bias};
+    }
   return {value, Value()};
 }
 
@@ -970,6 +978,91 @@ Value projectionInput(Value from, bool gathered = false) {
   return Value();
 }
 
+/// The `[T, H]` tokens that `value` stacks `copies` times on axis 0 (row
+/// `e * T + t` is token t, torch's `x.repeat(E, 1)`): a Concat of that many
+/// copies (moe-normalize-onnx's form of a short Tile) or `Tile(x, [E, 1])`.
+Value stackedTokens(Value value, int64_t copies) {
+  if (NodeOp concat = node(value, "Concat")) {
+    OperandRange pieces = concat.getInputs();
+    if (!isAxis(intAttr(concat, "axis", 0), 0, 2) ||
+        static_cast<int64_t>(pieces.size()) != copies ||
+        !llvm::all_equal(pieces) || rankOf(pieces.front()) != 2)
+      return Value();
+    return pieces.front();
+  }
+  NodeOp tile = node(value, "Tile");
+  if (tile && rankOf(input(tile, 0)) == 2 &&
+      constInts(input(tile, 1)) == SmallVector<int64_t>{copies, 1})
+    return input(tile, 0);
+  return Value();
+}
+
+/// The `[T, H]` tokens of `rows [E, T, H]` when it is a Reshape of E stacked
+/// copies of them (stackedTokens); null otherwise.
+Value stackedRows(Value rows, int64_t numExperts) {
+  NodeOp view = node(rows, "Reshape");
+  auto type = dyn_cast<RankedTensorType>(rows.getType());
+  if (!view || !type || type.getRank() != 3 ||
+      type.getDimSize(0) != numExperts)
+    return Value();
+  return stackedTokens(input(view, 0), numExperts);
+}
+
+/// True when the shapes `a` and `b` (Reshape shape operands) agree on their
+/// first `n` entries: equal constants, or Concats of the same pieces.
+bool sameLeadingEntries(Value a, Value b, int64_t n) {
+  std::optional<SmallVector<int64_t>> ca = constInts(a), cb = constInts(b);
+  if (ca && cb)
+    return static_cast<int64_t>(std::min(ca->size(), cb->size())) >= n &&
+           std::equal(ca->begin(), ca->begin() + n, cb->begin());
+  NodeOp x = node(a, "Concat"), y = node(b, "Concat");
+  if (!x || !y)
+    return false;
+  auto single = [](Value piece) {
+    auto type = dyn_cast<RankedTensorType>(piece.getType());
+    return type && type.getRank() == 1 && type.getDimSize(0) == 1;
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    if (i >= static_cast<int64_t>(x.getInputs().size()) ||
+        i >= static_cast<int64_t>(y.getInputs().size()))
+      return false;
+    Value p = x.getInputs()[i], q = y.getInputs()[i];
+    if (!single(p) || !single(q) ||
+        (p != q && (!constInts(p) || constInts(p) != constInts(q))))
+      return false;
+  }
+  return true;
+}
+
+/// `shape` without its first entry, built beside `like`: a constant, or the
+/// Concat of the other pieces of a Concat whose first piece is one entry.
+Value dropFirstEntry(PatternRewriter &rewriter, NodeOp like, Value shape) {
+  Location loc = like.getLoc();
+  if (std::optional<SmallVector<int64_t>> entries = constInts(shape)) {
+    if (entries->empty())
+      return Value();
+    auto type = RankedTensorType::get(
+        {static_cast<int64_t>(entries->size()) - 1}, rewriter.getI64Type());
+    return rewriter.create<arith::ConstantOp>(
+        loc, DenseIntElementsAttr::get(type, ArrayRef(*entries).drop_front()));
+  }
+  NodeOp concat = node(shape, "Concat");
+  auto type = dyn_cast<RankedTensorType>(shape.getType());
+  if (!concat || !type || type.isDynamicDim(0) || concat.getInputs().size() < 2)
+    return Value();
+  auto first = dyn_cast<RankedTensorType>(concat.getInputs()[0].getType());
+  if (!first || first.getRank() != 1 || first.getDimSize(0) != 1)
+    return Value();
+  return createNodeLike(
+             rewriter, concat, "Concat", concat.getInputs().drop_front(),
+             RankedTensorType::get({type.getDimSize(0) - 1},
+                                   type.getElementType()),
+             {rewriter.getNamedAttr(
+                 "axis", rewriter.getIntegerAttr(
+                             rewriter.getIntegerType(64, /*isSigned=*/true), 0))})
+      .getResult(0);
+}
+
 /// What the decomposed forms share: building the moe.layer from what was
 /// matched.
 class RaiseDecomposedPattern : public ::moe::RaisePattern {
@@ -996,13 +1089,14 @@ protected:
     return rewriteToLayer(anchor, routing, match, rewriter, raised, up);
   }
 
-  /// Replaces `sum` by a moe.layer built from the matched routing and experts,
-  /// or records a near miss when the layer would not verify; counts a raise in
-  /// `raised`.
+  /// Replaces `sum` by a moe.layer built from the matched routing and experts
+  /// (reshaped to `outputShape` minus its first entry when given), or records
+  /// a near miss when the layer would not verify; counts a raise in `raised`.
   LogicalResult rewriteToLayer(NodeOp sum, const RoutingMatch &routing,
                                const ExpertMatch &experts,
                                PatternRewriter &rewriter, int64_t &raised,
-                               Value up = Value()) const {
+                               Value up = Value(),
+                               Value outputShape = Value()) const {
     Location loc = sum.getLoc();
     OpBuilder::InsertionGuard guard(rewriter);
     rewriter.setInsertionPoint(sum);
@@ -1037,6 +1131,14 @@ protected:
       return nearMiss(sum, rewriter,
                       "the activation has no #moe.activation form");
     }
+    // Biases written [E, 1, F] (the dense form) become [E, F].
+    Value gateUpBias = experts.gateUpBias, downBias = experts.downBias;
+    for (Value *bias : {&gateUpBias, &downBias})
+      if (*bias && rankOf(*bias) == 3) {
+        *bias = rewriter.create<tensor::CollapseShapeOp>(
+            loc, *bias, ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+        created.push_back(bias->getDefiningOp());
+      }
     Value routingBias = routing.bias;
     if (routingBias && rankOf(routingBias) == 2) {
       routingBias = rewriter.create<tensor::CollapseShapeOp>(
@@ -1045,20 +1147,36 @@ protected:
     }
     auto layer = rewriter.create<LayerOp>(
         loc, resultType, experts.tokens, routing.logits, gateUp, down, up,
-        experts.gateUpBias, experts.downBias, Value(), routingBias, Value(),
+        gateUpBias, downBias, Value(), routingBias, Value(),
         Value(), Value(), Value(), Value(), routingAttr, activation);
     layer.setScaleInputs(experts.scaleInputs);
     created.push_back(layer);
     std::optional<std::string> problem = ::moe::verifyQuietly(layer);
+    // The sum was a view of the [T, H] result: `outputShape` without its
+    // expert dimension reshapes it back (an ONNX Reshape, -1 included).
+    Value result = layer.getResult();
+    if (!problem && outputShape) {
+      Value shape = dropFirstEntry(rewriter, sum, outputShape);
+      if (!shape) {
+        problem = "the expert outputs' view has a shape that cannot be "
+                  "taken apart";
+      } else {
+        created.push_back(shape.getDefiningOp());
+        NodeOp reshape = createNodeLike(rewriter, sum, "Reshape",
+                                        {result, shape},
+                                        sum.getResult(0).getType());
+        created.push_back(reshape);
+        result = reshape.getResult(0);
+      }
+    }
     if (!problem && !tensor::CastOp::areCastCompatible(
-                        layer.getType(), sum.getResult(0).getType()))
+                        result.getType(), sum.getResult(0).getType()))
       problem = "the layer's result type does not match the node's";
     if (problem) {
       for (Operation *op : llvm::reverse(created))
         rewriter.eraseOp(op);
       return nearMiss(sum, rewriter, *problem);
     }
-    Value result = layer.getResult();
     if (result.getType() != sum.getResult(0).getType())
       result = rewriter.create<tensor::CastOp>(loc, sum.getResult(0).getType(),
                                                result);
@@ -1717,54 +1835,73 @@ std::optional<RoutingMatch> matchDenseRouting(Value value) {
   return matchScatteredRouting(input(transpose, 0));
 }
 
+/// The dense all-experts form: `ReduceSum(Mul(out, w), axis 0)` with `out`
+/// every expert's FFN on every token and `w` the routing scattered into
+/// `[T, E]`, transposed to expert-major. The tokens reach the experts as
+/// `Unsqueeze(x, 0)` (`[1, T, H] @ [E, H, F]`) or as E stacked copies
+/// (`x.repeat(E, 1)` viewed `[E, T, H]`, transformers 4's gpt-oss), and the
+/// product may be viewed `[E, B, S, H]` (the weights `[E, B, S, 1]`), which
+/// the raised layer's result is reshaped back to.
 class RaiseDenseMoE : public RaiseDecomposedPattern {
 public:
   using RaiseDecomposedPattern::RaiseDecomposedPattern;
 
   LogicalResult matchAndRewrite(NodeOp sum,
                                 PatternRewriter &rewriter) const override {
+    int64_t rank = rankOf(input(sum, 0));
     if (sum.getOpType() != "ReduceSum" || !sum.getDomainName().empty() ||
-        intAttr(sum, "keepdims", 1) != 0 || rankOf(input(sum, 0)) != 3 ||
-        axes(sum, 3) != SmallVector<int64_t>{0})
+        intAttr(sum, "keepdims", 1) != 0 || (rank != 3 && rank != 4) ||
+        axes(sum, rank) != SmallVector<int64_t>{0})
       return failure();
-    for (auto [expertOut, weights] : bothOrders(node(input(sum, 0), "Mul"))) {
-      std::optional<RoutingMatch> routing = matchDenseRouting(weights);
+    for (auto [product, weights] : bothOrders(node(input(sum, 0), "Mul"))) {
+      Value expertOut = product, outputShape;
+      std::optional<RoutingMatch> routing;
+      if (rank == 3) {
+        routing = matchDenseRouting(weights);
+      } else {
+        // out [E, T, H] and w [E, T] viewed [E, B, S, H] and [E, B, S, 1].
+        NodeOp view = node(product, "Reshape");
+        NodeOp unsqueeze = node(weights, "Unsqueeze");
+        NodeOp weightView =
+            unsqueeze ? node(input(unsqueeze, 0), "Reshape") : NodeOp();
+        NodeOp transpose =
+            weightView ? node(input(weightView, 0), "Transpose") : NodeOp();
+        if (!view || !transpose || rankOf(input(view, 0)) != 3 ||
+            axes(unsqueeze, 4) != SmallVector<int64_t>{3} ||
+            intsAttr(transpose, "perm") != SmallVector<int64_t>{1, 0} ||
+            !sameLeadingEntries(input(view, 1), input(weightView, 1), 3))
+          continue;
+        routing = matchScatteredRouting(input(transpose, 0));
+        expertOut = input(view, 0);
+        outputShape = input(view, 1);
+      }
       if (!routing)
         continue;
-      // Every expert on every token: [1, T, H] @ [E, H, F] -> [E, T, F].
       ExpertLayout layout;
       layout.featureAxis = 2;
       layout.biasAxis = 1;
       layout.tokenAxes = {0};
       std::optional<ExpertMatch> experts = matchExpertBody(expertOut, layout);
+      if (!experts) {
+        // Every expert on E stacked copies of the tokens.
+        Value rows;
+        experts = matchExpertFfn(expertOut, layout, rows);
+        if (experts)
+          experts->tokens = stackedRows(
+              rows, cast<ShapedType>(experts->gateUp.getType()).getDimSize(0));
+        if (experts && !experts->tokens)
+          experts.reset();
+      }
       if (!experts)
         return nearMiss(sum, rewriter,
                         "a dense routing matrix weights the experts, but the "
                         "expert computation is not one moe.layer represents");
-      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense);
+      return rewriteToLayer(sum, *routing, *experts, rewriter, counts.dense,
+                            Value(), outputShape);
     }
     return failure();
   }
 };
-
-/// The `[T, H]` tokens that `value` stacks `copies` times on axis 0 (row
-/// `e * T + t` is token t, torch's `x.repeat(E, 1)`): a Concat of that many
-/// copies (moe-normalize-onnx's form of a short Tile) or `Tile(x, [E, 1])`.
-Value stackedTokens(Value value, int64_t copies) {
-  if (NodeOp concat = node(value, "Concat")) {
-    OperandRange pieces = concat.getInputs();
-    if (!isAxis(intAttr(concat, "axis", 0), 0, 2) ||
-        static_cast<int64_t>(pieces.size()) != copies ||
-        !llvm::all_equal(pieces) || rankOf(pieces.front()) != 2)
-      return Value();
-    return pieces.front();
-  }
-  NodeOp tile = node(value, "Tile");
-  if (tile && rankOf(input(tile, 0)) == 2 &&
-      constInts(input(tile, 1)) == SmallVector<int64_t>{copies, 1})
-    return input(tile, 0);
-  return Value();
-}
 
 /// Llama 4's router as a scale of expert-major rows: `[E * T, 1]` =
 /// `Reshape(Transpose(Sigmoid(ScatterElements(-inf, ids, values, axis = 1)),
@@ -1823,8 +1960,8 @@ public:
         cast<ShapedType>(experts->gateUp.getType()).getDimSize(0);
     NodeOp view = node(rows, "Reshape");
     auto rowsType = dyn_cast<RankedTensorType>(rows.getType());
-    if (!view || !rowsType || rowsType.getDimSize(0) != numExperts ||
-        rankOf(input(view, 0)) != 2)
+    if (!view || !rowsType || rowsType.getRank() != 3 ||
+        rowsType.getDimSize(0) != numExperts || rankOf(input(view, 0)) != 2)
       return failure();
     NodeOp scaled = node(input(view, 0), "Mul");
     for (auto [stacked, scale] : bothOrders(scaled)) {
@@ -2015,13 +2152,112 @@ Value unsqueezedColumn(Value value) {
 }
 
 /// An accumulation step of the loop: ScatterND, or ScatterElements along the
-/// token axis, with reduction = add.
-bool isAccumulate(NodeOp op) {
-  if (!op || !op.getDomainName().empty() ||
-      stringAttr(op, "reduction", "none") != "add")
-    return false;
-  return op.getOpType() == "ScatterND" ||
-         (op.getOpType() == "ScatterElements" && intAttr(op, "axis", 0) == 0);
+/// token axis, with reduction = add; or torch's index_add_ as TorchScript
+/// writes it, `Add(acc, ScatterElements(zeros, idx, upd, axis = 0))` (the
+/// same, since an expert's tokens are distinct). Returns the scatter and sets
+/// `previous` to the accumulator it adds to; null for anything else.
+NodeOp accumulation(NodeOp op, Value &previous) {
+  if (!op || !op.getDomainName().empty())
+    return NodeOp();
+  if (op.getOpType() == "Add") {
+    for (auto [acc, added] : bothOrders(op)) {
+      NodeOp scatter = node(added, "ScatterElements");
+      if (scatter && intAttr(scatter, "axis", 0) == 0 &&
+          stringAttr(scatter, "reduction", "none") == "none" &&
+          isZeroFill(node(input(scatter, 0), "ConstantOfShape"))) {
+        previous = acc;
+        return scatter;
+      }
+    }
+    return NodeOp();
+  }
+  if (stringAttr(op, "reduction", "none") != "add" ||
+      (op.getOpType() != "ScatterND" &&
+       (op.getOpType() != "ScatterElements" || intAttr(op, "axis", 0) != 0)))
+    return NodeOp();
+  previous = input(op, 0);
+  return op;
+}
+
+/// True when every use of `value` but `step` only reads its shape: a Shape,
+/// or a Slice whose uses are all Shapes (index_add_'s broadcasts).
+bool onlyShapeUsesBesides(Value value, Operation *step) {
+  auto isShape = [](Operation *user) {
+    auto n = dyn_cast<NodeOp>(user);
+    return n && n.getOpType() == "Shape";
+  };
+  return llvm::all_of(value.getUsers(), [&](Operation *user) {
+    if (user == step || isShape(user))
+      return true;
+    auto slice = dyn_cast<NodeOp>(user);
+    return slice && slice.getOpType() == "Slice" &&
+           llvm::all_of(slice->getUsers(), isShape);
+  });
+}
+
+/// `u` itself or `Expand(u, Shape(Slice(acc, [0, ...], [1, ...])))`:
+/// index_add_'s broadcast of the update to one row of the accumulator, which
+/// leaves it as it is.
+Value throughRowBroadcast(Value value) {
+  NodeOp expand = node(value, "Expand");
+  if (!expand)
+    return value;
+  NodeOp shape = node(input(expand, 1), "Shape");
+  NodeOp slice = shape ? node(input(shape, 0), "Slice") : NodeOp();
+  std::optional<SmallVector<int64_t>> starts =
+      slice ? constInts(input(slice, 1)) : std::nullopt;
+  std::optional<SmallVector<int64_t>> ends =
+      slice ? constInts(input(slice, 2)) : std::nullopt;
+  std::optional<SmallVector<int64_t>> sliced =
+      input(slice, 3) ? constInts(input(slice, 3)) : std::nullopt;
+  if (!starts || !ends || !sliced || starts->size() != sliced->size() ||
+      ends->size() != sliced->size() || rankOf(input(expand, 0)) != 2)
+    return Value();
+  for (auto [start, end, axis] : llvm::zip(*starts, *ends, *sliced)) {
+    bool wholeAxis = start == 0 && end >= (int64_t{1} << 62);
+    bool firstRow = axis == 0 && start == 0 && end == 1;
+    if (!wholeAxis && !firstRow)
+      return Value();
+  }
+  return input(expand, 0);
+}
+
+/// The routing weight of each of an expert's `(token, slot)` pairs as
+/// `[N, 1]`: `Unsqueeze(GatherND(w, Concat(Unsqueeze(token, 1),
+/// Unsqueeze(slot, 1))), 1)`, or `Gather(Reshape(Unsqueeze(w, [2]), [T * k,
+/// 1]), slot + token * k)` (transformers 4's `w[token, slot, None]` on the
+/// flattened weights). Returns w and sets the slot source.
+Value routingWeightAt(Value scaled, Value tokens, Value &slots) {
+  if (NodeOp gatherNd = node(unsqueezedColumn(scaled), "GatherND")) {
+    NodeOp concat = node(input(gatherNd, 1), "Concat");
+    if (!concat || concat.getInputs().size() != 2 ||
+        !isAxis(intAttr(concat, "axis", 0), 1, 2) ||
+        unsqueezedColumn(input(concat, 0)) != tokens)
+      return Value();
+    slots = unsqueezedColumn(input(concat, 1));
+    return input(gatherNd, 0);
+  }
+  NodeOp gather = node(scaled, "Gather");
+  NodeOp flat = gather ? node(input(gather, 0), "Reshape") : NodeOp();
+  if (!flat || intAttr(gather, "axis", 0) != 0)
+    return Value();
+  auto flatType = dyn_cast<RankedTensorType>(flat.getResult(0).getType());
+  Value w = input(flat, 0);
+  if (NodeOp unsqueeze = node(w, "Unsqueeze");
+      unsqueeze && axes(unsqueeze, 3) == SmallVector<int64_t>{2})
+    w = input(unsqueeze, 0);
+  auto wType = dyn_cast<RankedTensorType>(w.getType());
+  if (!flatType || flatType.getRank() != 2 || flatType.getDimSize(1) != 1 ||
+      !wType || wType.getRank() != 2 || wType.isDynamicDim(1))
+    return Value();
+  for (auto [slot, offset] : bothOrders(node(input(gather, 1), "Add")))
+    for (auto [token, k] : bothOrders(node(offset, "Mul")))
+      if (token == tokens &&
+          constInts(k) == SmallVector<int64_t>{wType.getDimSize(1)}) {
+        slots = slot;
+        return w;
+      }
+  return Value();
 }
 
 /// Matches `ScatterND(acc, Unsqueeze(token, 1), upd, add)` or
@@ -2047,19 +2283,14 @@ std::optional<LoopLink> matchLoopLink(NodeOp scatter) {
   if (!oneHot || intsAttr(transpose, "perm") != SmallVector<int64_t>{2, 1, 0})
     return std::nullopt;
   link.oneHotIds = input(oneHot, 0);
-  for (auto [out, scaled] : bothOrders(node(input(scatter, 2), "Mul"))) {
-    NodeOp gatherNd = node(unsqueezedColumn(scaled), "GatherND");
-    NodeOp concat = gatherNd ? node(input(gatherNd, 1), "Concat") : NodeOp();
-    if (!concat || concat.getInputs().size() != 2 ||
-        !isAxis(intAttr(concat, "axis", 0), 1, 2))
-      continue;
+  Value update = throughRowBroadcast(input(scatter, 2));
+  for (auto [out, scaled] : bothOrders(node(update, "Mul"))) {
+    Value slots;
+    Value weights = routingWeightAt(scaled, link.tokens, slots);
     int64_t slotRow = -1;
-    Value slotSource =
-        gatherConstant(unsqueezedColumn(input(concat, 1)), slotRow);
-    if (unsqueezedColumn(input(concat, 0)) != link.tokens ||
-        slotSource != nonZero || slotRow != 0)
+    if (!weights || gatherConstant(slots, slotRow) != nonZero || slotRow != 0)
       continue;
-    link.routingWeights = input(gatherNd, 0);
+    link.routingWeights = weights;
     link.output = out;
     return link;
   }
@@ -2077,21 +2308,26 @@ public:
 
   LogicalResult matchAndRewrite(NodeOp top,
                                 PatternRewriter &rewriter) const override {
-    if (!isAccumulate(top))
+    Value previous;
+    if (!accumulation(top, previous))
       return failure();
     // Start from the last accumulation of the chain.
     for (Operation *user : top->getUsers())
-      if (isAccumulate(dyn_cast<NodeOp>(user)))
+      if (accumulation(dyn_cast<NodeOp>(user), previous))
         return failure();
+    // The scatters of the steps, last first.
     SmallVector<NodeOp> chain;
     Value acc = top.getResult(0);
+    Operation *later = nullptr;
     while (NodeOp step = acc.getDefiningOp<NodeOp>()) {
-      if (!isAccumulate(step))
+      NodeOp scatter = accumulation(step, previous);
+      if (!scatter)
         break;
-      if (!chain.empty() && !step->hasOneUse())
+      if (later && !onlyShapeUsesBesides(acc, later))
         return failure();
-      chain.push_back(step);
-      acc = input(step, 0);
+      chain.push_back(scatter);
+      later = step;
+      acc = previous;
     }
     if (!isZeroFill(node(acc, "ConstantOfShape")) || chain.size() < 2)
       return failure();
@@ -2100,11 +2336,17 @@ public:
     Value tokens, routingWeights, oneHotIds;
     ExpertMatch activation;
     bool haveActivation = false;
+    // A chain none of whose steps is a routed expert is another form (the
+    // traced loop over the experts hit has its own remark).
+    if (llvm::none_of(chain, [](NodeOp step) {
+          return matchLoopLink(step).has_value();
+        }))
+      return failure();
     for (NodeOp step : chain) {
       std::optional<LoopLink> link = matchLoopLink(step);
       if (!link)
         return nearMiss(top, rewriter,
-                        "an accumulation of expert outputs by ScatterND, but a "
+                        "an accumulation of expert outputs by scatters, but a "
                         "step is not one routed expert");
       Value selected = projectionInput(link->output, /*gathered=*/true);
       NodeOp gather = node(selected, "Gather");

@@ -282,6 +282,13 @@ def write_fixture(arch, exporter, model, block, status):
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
         return
+    save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
+
+
+def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status):
+    """Writes the cases and the manifest of the fixture whose model.onnx is in
+    `folder`, and records it in `status`."""
+    name = folder.name
     manifest_cases = []
     for (x, y) in cases:
         t = x.shape[1]
