@@ -274,9 +274,198 @@ Value power(OpBuilder &b, Location loc, Type, ValueRange args) {
   return b.create<math::PowFOp>(loc, args[0], args[1]);
 }
 
+/// -1, 0 or 1 by the sign (NaN stays NaN).
+Value sign(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value zero = zeroOf(b, loc, type), one = oneOf(b, loc, type);
+  if (isFloat(type)) {
+    Value minusOne = b.create<arith::NegFOp>(loc, one);
+    Value positive = b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OGT,
+                                             args[0], zero);
+    Value negative = b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OLT,
+                                             args[0], zero);
+    Value nonNegative = b.create<arith::SelectOp>(
+        loc, positive, one,
+        b.create<arith::SelectOp>(
+            loc,
+            b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNO, args[0],
+                                    args[0]),
+            args[0], zero));
+    return b.create<arith::SelectOp>(loc, negative, minusOne, nonNegative);
+  }
+  Value minusOne = b.create<arith::SubIOp>(loc, zero, one);
+  Value positive = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt,
+                                           args[0], zero);
+  Value negative = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt,
+                                           args[0], zero);
+  return b.create<arith::SelectOp>(
+      loc, negative, minusOne,
+      b.create<arith::SelectOp>(loc, positive, one, zero));
+}
+
+/// log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) so large |x| stay finite.
+Value softplus(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value x = args[0];
+  Value negAbs =
+      b.create<arith::NegFOp>(loc, b.create<math::AbsFOp>(loc, x));
+  return b.create<arith::AddFOp>(
+      loc, b.create<arith::MaximumFOp>(loc, x, zeroOf(b, loc, type)),
+      b.create<math::Log1pOp>(loc, b.create<math::ExpOp>(loc, negAbs)));
+}
+
+Value isNaN(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNO, args[0],
+                                 args[0]);
+}
+
+/// Integer Mod with the divisor's sign (Python's %), fmod = 0.
+Value floorMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value r = b.create<arith::RemSIOp>(loc, args[0], args[1]);
+  Value zero = zeroOf(b, loc, type);
+  Value nonZero =
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, r, zero);
+  Value signsDiffer = b.create<arith::XOrIOp>(
+      loc,
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, r, zero),
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, args[1], zero));
+  return b.create<arith::SelectOp>(
+      loc, b.create<arith::AndIOp>(loc, nonZero, signsDiffer),
+      b.create<arith::AddIOp>(loc, r, args[1]), r);
+}
+
+/// Remainder with the dividend's sign (C's fmod), fmod = 1.
+Value truncMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::RemFOp>(loc, args[0], args[1]);
+  return b.create<arith::RemSIOp>(loc, args[0], args[1]);
+}
+
 template <ScalarFn Fn, unsigned Count, bool FloatOnly>
 FailureOr<SmallVector<Value>> lowerElementwise(NodeOp node, OpBuilder &b) {
   return elementwise(node, b, Count, Fn, FloatOnly);
+}
+
+/// IsNaN: a boolean per element.
+FailureOr<SmallVector<Value>> lowerIsNaN(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, 1, isNaN, /*floatOnly=*/true, b.getI1Type());
+}
+
+/// Mod: integer modulo with the divisor's sign, or with fmod = 1 the
+/// remainder with the dividend's sign (required for floating point).
+FailureOr<SmallVector<Value>> lowerMod(NodeOp node, OpBuilder &b) {
+  bool fmod = intAttr(node, "fmod", 0) != 0;
+  Value x = input(node, 0);
+  if (!fmod && x && isFloat(getElementTypeOrSelf(x.getType())))
+    return node.emitError("Mod of floating-point inputs needs fmod = 1");
+  return elementwise(node, b, 2, fmod ? truncMod : floorMod,
+                     /*floatOnly=*/false);
+}
+
+/// CumSum along a constant axis, with `exclusive` and `reverse` as ONNX
+/// defines them: one pass over the axis, each slice of the result the one
+/// before plus a slice of the input (the current one, or with `exclusive` the
+/// one before).
+FailureOr<SmallVector<Value>> lowerCumSum(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  Type element = type.getElementType();
+  if (failed(checkComputable(node, element, /*floatOnly=*/false)))
+    return failure();
+  std::optional<SmallVector<int64_t>> axisValue = constInts((*operands)[1]);
+  if (!axisValue || axisValue->size() != 1)
+    return node.emitError("CumSum needs a constant axis");
+  int64_t axis = (*axisValue)[0];
+  if (rank == 0 || axis < -rank || axis >= rank)
+    return node.emitError() << "CumSum axis " << axis
+                            << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  bool exclusive = intAttr(node, "exclusive", 0) != 0;
+  bool reverse = intAttr(node, "reverse", 0) != 0;
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes, sliceSizes;
+  for (int64_t d = 0; d < rank; ++d) {
+    sizes.push_back(dimOf(b, loc, x, d));
+    sliceSizes.push_back(d == axis ? b.getIndexAttr(1) : sizes.back());
+  }
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  Value c0 = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value c1 = b.create<arith::ConstantIndexOp>(loc, 1);
+  Value length = getValueOrCreateConstantIndexOp(b, loc, sizes[axis]);
+  // The i-th position visited along the axis, and the slice there.
+  auto positionOf = [&](OpBuilder &pb, Location pl, Value i) -> Value {
+    if (!reverse)
+      return i;
+    return pb.create<arith::SubIOp>(
+        pl, pb.create<arith::SubIOp>(pl, length, c1), i);
+  };
+  auto offsetsAt = [&](Value position) {
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+    offsets[axis] = position;
+    return offsets;
+  };
+  Value out = b.create<tensor::EmptyOp>(loc, sizes, element);
+  // The first slice visited: zeros, or the input's.
+  Value first = positionOf(b, loc, c0);
+  Value start =
+      exclusive
+          ? b.create<linalg::FillOp>(
+                   loc, zeroOf(b, loc, element),
+                   b.create<tensor::EmptyOp>(loc, sliceSizes, element)
+                       .getResult())
+                .getResult(0)
+          : b.create<tensor::ExtractSliceOp>(loc, x, offsetsAt(first),
+                                             sliceSizes, strides)
+                .getResult();
+  Value empty = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, length,
+                                        c0);
+  // An empty axis has no slice to write.
+  auto guarded = b.create<scf::IfOp>(
+      loc, empty,
+      [&](OpBuilder &tb, Location tl) {
+        tb.create<scf::YieldOp>(tl, out);
+      },
+      [&](OpBuilder &eb, Location el) {
+        eb.create<scf::YieldOp>(
+            el, eb.create<tensor::InsertSliceOp>(el, start, out,
+                                                 offsetsAt(first), sliceSizes,
+                                                 strides)
+                    .getResult());
+      });
+  SmallVector<AffineMap> maps(3, b.getMultiDimIdentityMap(rank));
+  auto loop = b.create<scf::ForOp>(
+      loc, c1, length, c1, ValueRange{guarded.getResult(0)},
+      [&](OpBuilder &lb, Location ll, Value i, ValueRange iter) {
+        Value position = positionOf(lb, ll, i);
+        Value before = positionOf(lb, ll, lb.create<arith::SubIOp>(ll, i, c1));
+        Value previous = lb.create<tensor::ExtractSliceOp>(
+            ll, iter[0], offsetsAt(before), sliceSizes, strides);
+        Value added = lb.create<tensor::ExtractSliceOp>(
+            ll, x, offsetsAt(exclusive ? before : position), sliceSizes,
+            strides);
+        Value init = lb.create<tensor::EmptyOp>(ll, sliceSizes, element);
+        Value sum =
+            lb.create<linalg::GenericOp>(
+                  ll, init.getType(), ValueRange{previous, added},
+                  ValueRange{init}, maps,
+                  SmallVector<utils::IteratorType>(
+                      rank, utils::IteratorType::parallel),
+                  [&](OpBuilder &eb, Location el, ValueRange args) {
+                    eb.create<linalg::YieldOp>(
+                        el, arithmetic<arith::AddFOp, arith::AddIOp>(
+                                eb, el, element, {args[0], args[1]}));
+                  })
+                .getResult(0);
+        lb.create<scf::YieldOp>(
+            ll, lb.create<tensor::InsertSliceOp>(ll, sum, iter[0],
+                                                 offsetsAt(position),
+                                                 sliceSizes, strides)
+                    .getResult());
+      });
+  return SmallVector<Value>{loop.getResult(0)};
 }
 
 FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, OpBuilder &) {
@@ -1461,27 +1650,51 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
   Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
-  std::optional<SmallVector<int64_t>> starts = constInts(input(node, 1));
-  std::optional<SmallVector<int64_t>> ends = constInts(input(node, 2));
-  if (!starts || !ends || starts->size() != ends->size())
-    return node.emitError("Slice needs constant starts and ends of one length");
-  SmallVector<int64_t> axes, steps(starts->size(), 1);
+  // Starts and ends: constants, or read as the model runs (a static count).
+  Value startsInput = input(node, 1), endsInput = input(node, 2);
+  auto boundsType = startsInput
+                        ? dyn_cast<RankedTensorType>(startsInput.getType())
+                        : RankedTensorType();
+  if (!boundsType || boundsType.getRank() != 1 ||
+      boundsType.isDynamicDim(0) || !endsInput ||
+      boundsType.getShape() !=
+          cast<ShapedType>(endsInput.getType()).getShape())
+    return node.emitError(
+        "Slice needs starts and ends of one static length");
+  std::optional<SmallVector<int64_t>> starts = constInts(startsInput);
+  std::optional<SmallVector<int64_t>> ends = constInts(endsInput);
+  int64_t numBounds = boundsType.getDimSize(0);
+  SmallVector<int64_t> axes, steps(numBounds, 1);
   if (Value axesInput = input(node, 3)) {
     std::optional<SmallVector<int64_t>> given = constInts(axesInput);
-    if (!given || given->size() != starts->size())
+    if (!given || static_cast<int64_t>(given->size()) != numBounds)
       return node.emitError("Slice needs constant axes, one per start");
     axes = *given;
   } else {
-    for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
+    for (int64_t i = 0; i < numBounds; ++i)
       axes.push_back(i);
   }
   if (Value stepsInput = input(node, 4)) {
     std::optional<SmallVector<int64_t>> given = constInts(stepsInput);
-    if (!given || given->size() != starts->size())
+    if (!given || static_cast<int64_t>(given->size()) != numBounds)
       return node.emitError("Slice needs constant steps, one per start");
     steps = *given;
   }
   Location loc = node.getLoc();
+  // Bound i of `values` (constant) or of `tensor` (read at run time), as an
+  // index with huge constants brought into range.
+  auto boundAt = [&](const std::optional<SmallVector<int64_t>> &values,
+                     Value tensor, int64_t i) -> Value {
+    if (values)
+      return b.create<arith::ConstantIndexOp>(
+          loc, std::clamp<int64_t>((*values)[i],
+                                   std::numeric_limits<int32_t>::min(),
+                                   std::numeric_limits<int32_t>::max()));
+    return b.create<arith::IndexCastOp>(
+        loc, b.getIndexType(),
+        b.create<tensor::ExtractOp>(
+            loc, tensor, ValueRange{b.create<arith::ConstantIndexOp>(loc, i)}));
+  };
   SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
   SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
@@ -1495,22 +1708,21 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
       return node.emitError(
           "Slice with a negative or zero step is not supported");
     int64_t dim = type.getDimSize(axis);
-    if (ShapedType::isDynamic(dim)) {
+    if (ShapedType::isDynamic(dim) || !starts || !ends) {
       // The bounds are clamped to the size at run time:
       // count = ceil(max(end - start, 0) / step).
-      Value size = b.create<tensor::DimOp>(loc, x, axis);
+      Value size = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, axis));
       Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
-      auto bound = [&](int64_t v) -> Value {
-        if (v >= 0)
-          return b.create<arith::MinSIOp>(
-              loc, b.create<arith::ConstantIndexOp>(loc, v), size);
-        Value fromEnd = b.create<arith::AddIOp>(
-            loc, size,
-            b.create<arith::ConstantIndexOp>(
-                loc, std::max<int64_t>(v, std::numeric_limits<int32_t>::min())));
-        return b.create<arith::MaxSIOp>(loc, fromEnd, zero);
+      auto bound = [&](Value v) -> Value {
+        Value fromStart = b.create<arith::MinSIOp>(loc, v, size);
+        Value fromEnd = b.create<arith::MaxSIOp>(
+            loc, b.create<arith::AddIOp>(loc, size, v), zero);
+        Value negative =
+            b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, v, zero);
+        return b.create<arith::SelectOp>(loc, negative, fromEnd, fromStart);
       };
-      Value start = bound((*starts)[i]), end = bound((*ends)[i]);
+      Value start = bound(boundAt(starts, startsInput, i));
+      Value end = bound(boundAt(ends, endsInput, i));
       Value span = b.create<arith::MaxSIOp>(
           loc, b.create<arith::SubIOp>(loc, end, start), zero);
       Value count = b.create<arith::DivUIOp>(
@@ -2430,6 +2642,18 @@ const llvm::StringMap<SmallVector<Handler>> &handlers() {
     add("", "Sqrt", 6, lowerElementwise<unaryFloat<math::SqrtOp>, 1, true>);
     add("", "Tanh", 6, lowerElementwise<unaryFloat<math::TanhOp>, 1, true>);
     add("", "Erf", 9, lowerElementwise<unaryFloat<math::ErfOp>, 1, true>);
+    add("", "Cos", 7, lowerElementwise<unaryFloat<math::CosOp>, 1, true>);
+    add("", "Sin", 7, lowerElementwise<unaryFloat<math::SinOp>, 1, true>);
+    add("", "Floor", 6, lowerElementwise<unaryFloat<math::FloorOp>, 1, true>);
+    add("", "Ceil", 6, lowerElementwise<unaryFloat<math::CeilOp>, 1, true>);
+    // ONNX rounds halves to even.
+    add("", "Round", 11,
+        lowerElementwise<unaryFloat<math::RoundEvenOp>, 1, true>);
+    add("", "Sign", 9, lowerElementwise<sign, 1, false>);
+    add("", "Softplus", 1, lowerElementwise<softplus, 1, true>);
+    add("", "IsNaN", 9, lowerIsNaN);
+    add("", "Mod", 10, lowerMod);
+    add("", "CumSum", 11, lowerCumSum);
     add("", "Reciprocal", 6, lowerElementwise<reciprocal, 1, true>);
     add("", "Sigmoid", 6, lowerElementwise<sigmoid, 1, true>);
     add("", "Relu", 6, lowerElementwise<relu, 1, false>);

@@ -1,0 +1,128 @@
+// Numbers for the ops whole-model exports add (rotary tables, position ids from masks,
+// NaN guards) and for shapes computed while the model runs: legalised, run through
+// MLIR's reference lowering on mlir-cpu-runner, checked against values worked out by
+// hand.
+// RUN: moe-opt %s --moe-legalize-onnx %lower-to-llvm | %run-main | FileCheck %s
+
+func.func private @printMemrefF32(tensor<*xf32>)
+func.func private @printMemrefI64(tensor<*xi64>)
+
+func.func @print(%t: tensor<8xf32>) {
+  %u = tensor.cast %t : tensor<8xf32> to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}
+func.func @printInts(%t: tensor<6xi64>) {
+  %u = tensor.cast %t : tensor<6xi64> to tensor<*xi64>
+  call @printMemrefI64(%u) : (tensor<*xi64>) -> ()
+  return
+}
+func.func @print2x4(%t: tensor<2x4xf32>) {
+  %u = tensor.cast %t : tensor<2x4xf32> to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}
+func.func @printDyn(%t: tensor<?x?xf32>) {
+  %u = tensor.cast %t : tensor<?x?xf32> to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}
+
+func.func @main() {
+  %x = arith.constant dense<[0.0, 0.5, 1.5, 2.5, -0.5, -1.7, 3.14159265, 20.0]> : tensor<8xf32>
+
+  // cos, sin: cos(0.5) = 0.877583, sin(0.5) = 0.479426, cos(pi) = -1, sin(20) = 0.912945.
+  // CHECK:      [1, 0.877583, 0.0707372, -0.801144, 0.877583, -0.128845, -1, 0.408082]
+  // CHECK:      [0, 0.479426, 0.997495, 0.598472, -0.479426, -0.991665, {{-?[0-9.e-]+}}, 0.912945]
+  %cos = onnx.node "Cos" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  %sin = onnx.node "Sin" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  call @print(%cos) : (tensor<8xf32>) -> ()
+  call @print(%sin) : (tensor<8xf32>) -> ()
+
+  // floor, ceil, round (halves to even), sign.
+  // CHECK:      [0, 0, 1, 2, -1, -2, 3, 20]
+  // CHECK:      [0, 1, 2, 3, -0, -1, 4, 20]
+  // CHECK:      [0, 0, 2, 2, -0, -2, 3, 20]
+  // CHECK:      [0, 1, 1, 1, -1, -1, 1, 1]
+  %floor = onnx.node "Floor" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  %ceil = onnx.node "Ceil" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  %round = onnx.node "Round" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  %sign = onnx.node "Sign" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  call @print(%floor) : (tensor<8xf32>) -> ()
+  call @print(%ceil) : (tensor<8xf32>) -> ()
+  call @print(%round) : (tensor<8xf32>) -> ()
+  call @print(%sign) : (tensor<8xf32>) -> ()
+
+  // softplus = log(1 + exp(x)): log 2 = 0.693147; 20 stays 20 (no overflow).
+  // CHECK:      [0.693147, 0.974077, 1.70141, 2.57889, 0.474077, 0.167786, 3.1839, 20]
+  %softplus = onnx.node "Softplus" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  call @print(%softplus) : (tensor<8xf32>) -> ()
+
+  // IsNaN, as 0 / 1.
+  // CHECK:      [0, 1, 0, 0, 0, 1]
+  %n = arith.constant dense<[1.0, 0x7FC00000, 0x7F800000, 0xFF800000, 0.0, 0xFFC00000]> : tensor<6xf32>
+  %isnan = onnx.node "IsNaN" opset 18 (%n) : (tensor<6xf32>) -> tensor<6xi1>
+  %isnan64 = onnx.node "Cast" opset 18 (%isnan) attributes {to = 7 : si64} : (tensor<6xi1>) -> tensor<6xi64>
+  call @printInts(%isnan64) : (tensor<6xi64>) -> ()
+
+  // Mod: integers take the divisor's sign; fmod = 1 the dividend's.
+  // CHECK:      [1, 2, -2, -1, 0, 3]
+  // CHECK:      [1, -1, 1, -1, 0, 3]
+  %a = arith.constant dense<[7, -7, 7, -7, 6, 3]> : tensor<6xi64>
+  %d = arith.constant dense<[3, 3, -3, -3, 3, 5]> : tensor<6xi64>
+  %mod = onnx.node "Mod" opset 18 (%a, %d) : (tensor<6xi64>, tensor<6xi64>) -> tensor<6xi64>
+  %fmod = onnx.node "Mod" opset 18 (%a, %d) attributes {fmod = 1 : si64} : (tensor<6xi64>, tensor<6xi64>) -> tensor<6xi64>
+  call @printInts(%mod) : (tensor<6xi64>) -> ()
+  call @printInts(%fmod) : (tensor<6xi64>) -> ()
+  // CHECK:      [-1.5, 1.5, 0, 0.5, -0.5, -1.7, 1.14159, 0]
+  %two = arith.constant dense<[2.0, 2.0, 1.5, -1.0, -1.0, 3.0, 2.0, 4.0]> : tensor<8xf32>
+  %fm = arith.constant dense<[-7.5, 7.5, 1.5, 2.5, -0.5, -1.7, 3.14159265, 20.0]> : tensor<8xf32>
+  %fmodf = onnx.node "Mod" opset 18 (%fm, %two) attributes {fmod = 1 : si64} : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xf32>
+  call @print(%fmodf) : (tensor<8xf32>) -> ()
+
+  // CumSum along axis 1 of [[1, 2, 3, 4], [10, 20, 30, 40]]: inclusive, exclusive,
+  // reverse, exclusive and reverse.
+  // CHECK:      {{\[\[}}1, 3, 6, 10],
+  // CHECK-NEXT: [10, 30, 60, 100]]
+  // CHECK:      {{\[\[}}0, 1, 3, 6],
+  // CHECK-NEXT: [0, 10, 30, 60]]
+  // CHECK:      {{\[\[}}10, 9, 7, 4],
+  // CHECK-NEXT: [100, 90, 70, 40]]
+  // CHECK:      {{\[\[}}9, 7, 4, 0],
+  // CHECK-NEXT: [90, 70, 40, 0]]
+  %m = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]]> : tensor<2x4xf32>
+  %axis = arith.constant dense<1> : tensor<i64>
+  %cs = onnx.node "CumSum" opset 18 (%m, %axis) : (tensor<2x4xf32>, tensor<i64>) -> tensor<2x4xf32>
+  %cse = onnx.node "CumSum" opset 18 (%m, %axis) attributes {exclusive = 1 : si64} : (tensor<2x4xf32>, tensor<i64>) -> tensor<2x4xf32>
+  %csr = onnx.node "CumSum" opset 18 (%m, %axis) attributes {reverse = 1 : si64} : (tensor<2x4xf32>, tensor<i64>) -> tensor<2x4xf32>
+  %cser = onnx.node "CumSum" opset 18 (%m, %axis) attributes {exclusive = 1 : si64, reverse = 1 : si64} : (tensor<2x4xf32>, tensor<i64>) -> tensor<2x4xf32>
+  call @print2x4(%cs) : (tensor<2x4xf32>) -> ()
+  call @print2x4(%cse) : (tensor<2x4xf32>) -> ()
+  call @print2x4(%csr) : (tensor<2x4xf32>) -> ()
+  call @print2x4(%cser) : (tensor<2x4xf32>) -> ()
+
+  // Shapes computed as the model runs (an Add keeps them from being constants):
+  // Slice [1:-1] of axis 1 with a start and end read at run time, and Reshape of
+  // the [2, 4] matrix to [0, -1, 2] -> [2, 2, 2] then to [-1, 8] -> [1, 8].
+  // CHECK:      {{\[\[}}2, 3],
+  // CHECK-NEXT: [20, 30]]
+  %zero2 = arith.constant dense<0> : tensor<1xi64>
+  %s0 = arith.constant dense<1> : tensor<1xi64>
+  %e0 = arith.constant dense<-1> : tensor<1xi64>
+  %starts = onnx.node "Add" opset 18 (%s0, %zero2) : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
+  %ends = onnx.node "Add" opset 18 (%e0, %zero2) : (tensor<1xi64>, tensor<1xi64>) -> tensor<1xi64>
+  %axes = arith.constant dense<1> : tensor<1xi64>
+  %sl = onnx.node "Slice" opset 18 (%m, %starts, %ends, %axes) : (tensor<2x4xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x?xf32>
+  call @printDyn(%sl) : (tensor<?x?xf32>) -> ()
+  // CHECK:      {{\[\[}}1, 2, 3, 4, 10, 20, 30, 40]]
+  %zeros3 = arith.constant dense<0> : tensor<3xi64>
+  %shape3 = arith.constant dense<[0, -1, 2]> : tensor<3xi64>
+  %run3 = onnx.node "Add" opset 18 (%shape3, %zeros3) : (tensor<3xi64>, tensor<3xi64>) -> tensor<3xi64>
+  %r3 = onnx.node "Reshape" opset 18 (%m, %run3) : (tensor<2x4xf32>, tensor<3xi64>) -> tensor<?x?x?xf32>
+  %zeros2 = arith.constant dense<0> : tensor<2xi64>
+  %shape2 = arith.constant dense<[-1, 8]> : tensor<2xi64>
+  %run2 = onnx.node "Add" opset 18 (%shape2, %zeros2) : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  %r2 = onnx.node "Reshape" opset 18 (%r3, %run2) : (tensor<?x?x?xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+  call @printDyn(%r2) : (tensor<?x?xf32>) -> ()
+  return
+}
