@@ -471,9 +471,14 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
       staged[i].resize(elementCount(r.dims.data(), rank) *
                        moe_dtype_size(artifact->outputs[i].dtype));
       device->copyToHost(staged[i].data(), r.data, staged[i].size());
-      device->release(r.allocated);
-      r.allocated = nullptr;
       r.data = staged[i].data();
+    }
+    // Two outputs may be one buffer (a value returned twice): released once.
+    std::set<void *> released;
+    for (Result &r : produced) {
+      if (r.allocated && released.insert(r.allocated).second)
+        device->release(r.allocated);
+      r.allocated = nullptr;
     }
     for (void *input : deviceInputs)
       device->release(input);
@@ -514,8 +519,12 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
       }
       std::memcpy(out.data, r.data, bytes);
     }
-    std::free(r.allocated);
   }
+  // Two outputs may be one buffer (a value returned twice): freed once.
+  std::set<void *> freed;
+  for (Result &r : produced)
+    if (freed.insert(r.allocated).second)
+      std::free(r.allocated);
   return error;
 }
 

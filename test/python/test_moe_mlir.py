@@ -199,3 +199,25 @@ def test_export_without_torch_names_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="moe_mlir.export needs torch"):
         moe_mlir.export(object(), (), "unused.onnx")
+
+
+def test_outputs_that_are_one_value(tmp_path):
+    # Two equal nodes become one value returned twice: both outputs come back, and
+    # the buffer is released once.
+    model = tmp_path / "twice.onnxtext"
+    model.write_text("""<
+  ir_version: 8,
+  opset_import: ["" : 18]
+>
+twice (float[2, 3] x) => (float[2, 3] a, float[2, 3] b)
+{
+  a = Relu (x)
+  b = Relu (x)
+}
+""")
+    session = moe_mlir.InferenceSession(str(model))
+    x = np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]], np.float32)
+    for _ in range(3):
+        a, b = session.run(None, {"x": x})
+        np.testing.assert_array_equal(a, np.maximum(x, 0))
+        np.testing.assert_array_equal(b, np.maximum(x, 0))
