@@ -106,6 +106,50 @@ std::string shapeString(moe_dtype dtype, const int64_t *dims, int32_t rank) {
   return out + "]";
 }
 
+/// The elements a view with `dims` and non-negative `strides` reaches from its
+/// first: 1 + sum (dim - 1) * stride; 0 when it is empty.
+size_t spanOf(const std::vector<int64_t> &dims,
+              const std::vector<int64_t> &strides) {
+  size_t span = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 0)
+      return 0;
+    span += static_cast<size_t>(dims[d] - 1) * static_cast<size_t>(strides[d]);
+  }
+  return span;
+}
+
+/// Copies the view (`dims`, `strides` in elements of `size` bytes) at `from`
+/// into the row-major buffer `to`; one memcpy when the view is row-major.
+void copyStrided(char *to, const char *from, const std::vector<int64_t> &dims,
+                 const std::vector<int64_t> &strides, size_t size) {
+  int64_t expected = 1;
+  bool rowMajor = true;
+  size_t count = 1;
+  for (size_t d = dims.size(); d-- > 0;) {
+    if (dims[d] != 1 && strides[d] != expected)
+      rowMajor = false;
+    expected *= dims[d];
+    count *= static_cast<size_t>(dims[d]);
+  }
+  if (rowMajor || count == 0) {
+    std::memcpy(to, from, count * size);
+    return;
+  }
+  std::vector<int64_t> index(dims.size(), 0);
+  for (size_t n = 0; n < count; ++n) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < dims.size(); ++d)
+      offset += index[d] * strides[d];
+    std::memcpy(to + n * size, from + offset * static_cast<int64_t>(size), size);
+    for (size_t d = dims.size(); d-- > 0;) {
+      if (++index[d] < dims[d])
+        break;
+      index[d] = 0;
+    }
+  }
+}
+
 int64_t elementCount(const int64_t *dims, int32_t rank) {
   int64_t count = 1;
   for (int32_t i = 0; i < rank; ++i)
@@ -443,11 +487,13 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   if (device)
     device->synchronize();
 
-  // Check every output before writing any.
+  // Check every output before writing any. An output may be a view of a
+  // larger buffer (a slice, a broadcast): its strides say where each element
+  // is.
   struct Result {
     void *allocated;
     char *data;
-    std::vector<int64_t> dims;
+    std::vector<int64_t> dims, strides;
   };
   std::vector<Result> produced;
   size_t word = 0;
@@ -458,6 +504,8 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     r.data = reinterpret_cast<char *>(static_cast<intptr_t>(results[word + 1])) +
              results[word + 2] * moe_dtype_size(info.dtype);
     r.dims.assign(results.begin() + word + 3, results.begin() + word + 3 + rank);
+    r.strides.assign(results.begin() + word + 3 + rank,
+                     results.begin() + word + 3 + 2 * rank);
     produced.push_back(std::move(r));
     word += 3 + 2 * rank;
   }
@@ -467,8 +515,7 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   if (device) {
     for (size_t i = 0; i < numOutputs; ++i) {
       Result &r = produced[i];
-      int32_t rank = static_cast<int32_t>(artifact->outputs[i].dims.size());
-      staged[i].resize(elementCount(r.dims.data(), rank) *
+      staged[i].resize(spanOf(r.dims, r.strides) *
                        moe_dtype_size(artifact->outputs[i].dtype));
       device->copyToHost(staged[i].data(), r.data, staged[i].size());
       r.data = staged[i].data();
@@ -517,7 +564,8 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
         out.rank = rank;
         std::copy(r.dims.begin(), r.dims.end(), out.dims);
       }
-      std::memcpy(out.data, r.data, bytes);
+      copyStrided(static_cast<char *>(out.data), r.data, r.dims, r.strides,
+                  moe_dtype_size(info.dtype));
     }
   }
   // Two outputs may be one buffer (a value returned twice): freed once.

@@ -221,3 +221,29 @@ twice (float[2, 3] x) => (float[2, 3] a, float[2, 3] b)
         a, b = session.run(None, {"x": x})
         np.testing.assert_array_equal(a, np.maximum(x, 0))
         np.testing.assert_array_equal(b, np.maximum(x, 0))
+
+
+def test_output_that_is_a_view(tmp_path):
+    # A Slice of another output whose type says nothing of its strides comes back
+    # as a view of that output's buffer: the output holds the view's elements in
+    # row-major order (rotary embeddings take the first half of the head like this).
+    model = tmp_path / "view.onnxtext"
+    model.write_text("""<
+  ir_version: 8,
+  opset_import: ["" : 18]
+>
+view (float[1, S, H, 8] x) => (float[1, H, S, 8] t, float[P, Q, R, U] y)
+<int64[1] zero = {0}, int64[1] last = {3}, int64[1] two = {2}, int64[1] axes = {-1}>
+{
+  t = Transpose <perm = [0, 2, 1, 3]> (x)
+  shape = Shape (t)
+  width = Gather (shape, last)
+  half = Div (width, two)
+  y = Slice (t, zero, half, axes)
+}
+""")
+    session = moe_mlir.InferenceSession(str(model))
+    x = np.arange(1 * 3 * 2 * 8, dtype=np.float32).reshape(1, 3, 2, 8)
+    t, y = session.run(None, {"x": x})
+    np.testing.assert_array_equal(t, x.transpose(0, 2, 1, 3))
+    np.testing.assert_array_equal(y, x.transpose(0, 2, 1, 3)[..., :4])
