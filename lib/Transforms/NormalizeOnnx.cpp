@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <limits>
 #include <map>
 
 #include <optional>
@@ -366,6 +367,17 @@ private:
 
   // --- types ----------------------------------------------------------------
 
+  /// The entries of a shape operand: what is known of them, or, for one read
+  /// as the model runs, as many unknowns as its static length.
+  std::optional<Partial> shapeEntries(Value shape) {
+    if (std::optional<Partial> entries = known(shape))
+      return entries;
+    auto type = shape ? dyn_cast<RankedTensorType>(shape.getType()) : nullptr;
+    if (!type || type.getRank() != 1 || type.isDynamicDim(0))
+      return std::nullopt;
+    return Partial(type.getDimSize(0), std::nullopt);
+  }
+
   /// The shape `node`'s result has given its inputs' types and known values,
   /// where the op's rule is simple; nullopt when it cannot tell.
   std::optional<SmallVector<int64_t>> inferShape(NodeOp node) {
@@ -453,7 +465,7 @@ private:
       return out;
     }
     if (op == "Reshape") {
-      std::optional<Partial> target = known(input(node, 1));
+      std::optional<Partial> target = shapeEntries(input(node, 1));
       std::optional<SmallVector<int64_t>> in = shapeOf(input(node, 0));
       if (!target)
         return std::nullopt;
@@ -506,7 +518,7 @@ private:
     }
     if (op == "Tile" || op == "Expand") {
       std::optional<SmallVector<int64_t>> in = shapeOf(input(node, 0));
-      std::optional<Partial> by = known(input(node, 1));
+      std::optional<Partial> by = shapeEntries(input(node, 1));
       if (!in || !by)
         return std::nullopt;
       if (op == "Tile") {
@@ -575,9 +587,23 @@ private:
       std::optional<SmallVector<int64_t>> in = shapeOf(input(node, 0));
       std::optional<SmallVector<int64_t>> starts = knownInts(input(node, 1)),
                                           ends = knownInts(input(node, 2));
-      if (!in || !starts || !ends || starts->size() != ends->size())
+      if (!in)
         return std::nullopt;
       int64_t rank = static_cast<int64_t>(in->size());
+      if (!starts || !ends) {
+        // Bounds read as the model runs: the rank stays, the sliced axes
+        // (every axis when they are not known) become dynamic.
+        SmallVector<int64_t> out(*in);
+        std::optional<SmallVector<int64_t>> sliced =
+            input(node, 3) ? knownInts(input(node, 3)) : std::nullopt;
+        for (int64_t d = 0; d < rank; ++d)
+          if (!sliced || llvm::is_contained(*sliced, d) ||
+              llvm::is_contained(*sliced, d - rank))
+            out[d] = ShapedType::kDynamic;
+        return out;
+      }
+      if (starts->size() != ends->size())
+        return std::nullopt;
       SmallVector<int64_t> sliceAxes;
       if (Value a = input(node, 3)) {
         std::optional<SmallVector<int64_t>> known = knownInts(a);
@@ -635,6 +661,62 @@ private:
         return std::nullopt;
       SmallVector<int64_t> out = *in;
       out.insert(out.begin() + axis, (*depth)[0]);
+      return out;
+    }
+    static const llvm::StringSet<> kReduce = {
+        "ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean", "ReduceProd",
+        "ReduceL1", "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare"};
+    if (kReduce.contains(op)) {
+      std::optional<SmallVector<int64_t>> in = shapeOf(input(node, 0));
+      if (!in)
+        return std::nullopt;
+      auto rank = static_cast<int64_t>(in->size());
+      std::optional<SmallVector<int64_t>> reduced = axes(node, rank);
+      bool noAxes = !reduced || reduced->empty();
+      bool hasAxesInput = input(node, 1) || intsAttr(node, "axes");
+      if (hasAxesInput && !reduced)
+        return std::nullopt;
+      if (noAxes && intAttr(node, "noop_with_empty_axes", 0) != 0)
+        return in;
+      bool keep = intAttr(node, "keepdims", 1) != 0;
+      SmallVector<int64_t> out;
+      for (int64_t d = 0; d < rank; ++d) {
+        if (noAxes || llvm::is_contained(*reduced, d)) {
+          if (keep)
+            out.push_back(1);
+          continue;
+        }
+        out.push_back((*in)[d]);
+      }
+      return out;
+    }
+    if (op == "Concat") {
+      // The inputs' sizes off the axis agree; along it they add up.
+      std::optional<SmallVector<int64_t>> out;
+      int64_t axis = intAttr(node, "axis", 0);
+      for (Value operand : node.getInputs()) {
+        std::optional<SmallVector<int64_t>> s = shapeOf(operand);
+        if (!s || (out && s->size() != out->size()))
+          return std::nullopt;
+        int64_t rank = static_cast<int64_t>(s->size());
+        if (axis < -rank || axis >= rank)
+          return std::nullopt;
+        int64_t a = axis < 0 ? axis + rank : axis;
+        if (!out) {
+          out = *s;
+          continue;
+        }
+        for (int64_t d = 0; d < rank; ++d) {
+          int64_t &o = (*out)[d], v = (*s)[d];
+          if (d == a)
+            o = ShapedType::isDynamic(o) || ShapedType::isDynamic(v) ||
+                        v > std::numeric_limits<int64_t>::max() / 2 - o
+                    ? ShapedType::kDynamic
+                    : o + v;
+          else if (ShapedType::isDynamic(o))
+            o = v;
+        }
+      }
       return out;
     }
     if (op == "Transpose") {

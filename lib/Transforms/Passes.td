@@ -18,7 +18,8 @@ def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
       (`Shape(x[?, 32])[1]` is 32), and replaced by constants;
     - every node's result gets the most precise type its inputs and known shape
       operands imply (elementwise and broadcast ops, `Reshape`, `Flatten`, `Tile`,
-      `Expand`, `Slice`, `Squeeze`, `Unsqueeze`, `MatMul`, `Gather`, `Transpose`),
+      `Expand`, `Slice`, `Squeeze`, `Unsqueeze`, `MatMul`, `Gather`, `Transpose`,
+      `Concat`),
       so a `Tile` by repeats computed in the graph has a ranked, static result;
     - `Identity`, a `Cast` to the same type, an `Expand` by ones, and a `Reshape`,
       `Squeeze`, `Unsqueeze` or `Flatten` that keeps the shape (at most one dynamic
