@@ -142,6 +142,103 @@ LogicalResult broadcast(NodeOp node, OpBuilder &b,
   return success();
 }
 
+/// ONNX broadcasting decided as the model runs: an input whose dynamic size
+/// meets a static size above 1, or another dynamic size, may be a run-time 1
+/// there. Each such input is expanded to the broadcast result first (reading
+/// index 0 of those dimensions where they are 1), so that `broadcast` may take
+/// its dynamic sizes to be the result's. The trailing dimensions of an input
+/// past its `shape` (MatMul's matrix dimensions) are copied as they are.
+void expandRuntimeBroadcasts(NodeOp node, OpBuilder &b,
+                             MutableArrayRef<BroadcastInput> inputs,
+                             SmallVectorImpl<Value> &expanded) {
+  Location loc = node.getLoc();
+  int64_t rank = 0;
+  for (const BroadcastInput &in : inputs)
+    rank = std::max(rank, static_cast<int64_t>(in.shape.size()));
+  // Per result dimension: is some size static above 1, how many are dynamic.
+  SmallVector<bool> staticBig(rank, false);
+  SmallVector<int64_t> dynamicCount(rank, 0);
+  for (const BroadcastInput &in : inputs) {
+    int64_t offset = rank - static_cast<int64_t>(in.shape.size());
+    for (auto [i, size] : llvm::enumerate(in.shape)) {
+      if (ShapedType::isDynamic(size))
+        ++dynamicCount[offset + i];
+      else if (size != 1)
+        staticBig[offset + i] = true;
+    }
+  }
+  auto ambiguous = [&](int64_t d, int64_t size) {
+    return ShapedType::isDynamic(size) && (staticBig[d] || dynamicCount[d] > 1);
+  };
+  // The result's size where an input is ambiguous: the static one, or the
+  // largest of the dynamic ones.
+  SmallVector<Value> resultSize(rank);
+  auto sizeAt = [&](int64_t d) -> Value {
+    if (resultSize[d])
+      return resultSize[d];
+    Value size;
+    for (const BroadcastInput &in : inputs) {
+      int64_t i = d - (rank - static_cast<int64_t>(in.shape.size()));
+      if (i < 0)
+        continue;
+      int64_t s = in.shape[i];
+      if (!ShapedType::isDynamic(s)) {
+        if (s != 1) {
+          size = b.create<arith::ConstantIndexOp>(loc, s);
+          break;
+        }
+        continue;
+      }
+      Value dim = b.create<tensor::DimOp>(loc, in.value, i);
+      size = size ? b.create<arith::MaxUIOp>(loc, size, dim).getResult() : dim;
+    }
+    return resultSize[d] = size;
+  };
+  for (BroadcastInput &in : inputs) {
+    auto type = cast<RankedTensorType>(in.value.getType());
+    int64_t offset = rank - static_cast<int64_t>(in.shape.size());
+    SmallVector<bool> expand;
+    for (auto [i, size] : llvm::enumerate(in.shape))
+      expand.push_back(ambiguous(offset + i, size));
+    if (llvm::none_of(expand, [](bool e) { return e; }))
+      continue;
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      sizes.push_back(i < static_cast<int64_t>(expand.size()) && expand[i]
+                          ? OpFoldResult(sizeAt(offset + i))
+                          : dimOf(b, loc, in.value, i));
+    Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
+    Value source = in.value;
+    auto generic = b.create<linalg::GenericOp>(
+        loc, init.getType(), ValueRange{}, ValueRange{init},
+        ArrayRef<AffineMap>{b.getMultiDimIdentityMap(type.getRank())},
+        SmallVector<utils::IteratorType>(type.getRank(),
+                                         utils::IteratorType::parallel),
+        [&](OpBuilder &nb, Location nl, ValueRange) {
+          SmallVector<Value> indices;
+          Value zero = nb.create<arith::ConstantIndexOp>(nl, 0);
+          Value one = nb.create<arith::ConstantIndexOp>(nl, 1);
+          for (int64_t i = 0; i < type.getRank(); ++i) {
+            Value index = nb.create<linalg::IndexOp>(nl, i);
+            if (i < static_cast<int64_t>(expand.size()) && expand[i]) {
+              Value unit = nb.create<arith::CmpIOp>(
+                  nl, arith::CmpIPredicate::eq,
+                  nb.create<tensor::DimOp>(nl, source, i), one);
+              index = nb.create<arith::SelectOp>(nl, unit, zero, index);
+            }
+            indices.push_back(index);
+          }
+          nb.create<linalg::YieldOp>(
+              nl, ValueRange{nb.create<tensor::ExtractOp>(nl, source, indices)});
+        });
+    expanded.push_back(generic.getResult(0));
+    in.value = expanded.back();
+    in.shape = cast<RankedTensorType>(in.value.getType())
+                   .getShape()
+                   .take_front(in.shape.size());
+  }
+}
+
 /// Computes one scalar of an elementwise op from the operands' scalars.
 using ScalarFn = Value (*)(OpBuilder &b, Location loc, Type type,
                            ValueRange args);
@@ -156,6 +253,12 @@ broadcastGeneric(NodeOp node, OpBuilder &b, ValueRange operands,
   SmallVector<BroadcastInput> inputs;
   for (Value operand : operands)
     inputs.push_back({operand, cast<ShapedType>(operand.getType()).getShape()});
+  SmallVector<Value> expanded;
+  expandRuntimeBroadcasts(node, b, inputs, expanded);
+  SmallVector<Value> broadcastOperands;
+  for (const BroadcastInput &in : inputs)
+    broadcastOperands.push_back(in.value);
+  operands = broadcastOperands;
   SmallVector<OpFoldResult> sizes;
   SmallVector<SmallVector<AffineExpr>> exprs;
   if (failed(broadcast(node, b, inputs, sizes, exprs)))
@@ -526,10 +629,13 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
   int64_t loops = batchRank + 3;
   SmallVector<OpFoldResult> batchSizes;
   SmallVector<SmallVector<AffineExpr>> exprs;
-  if (failed(broadcast(node, b,
-                       {{lhs, lhsType.getShape().drop_back(2)},
-                        {rhs, rhsType.getShape().drop_back(2)}},
-                       batchSizes, exprs)))
+  SmallVector<BroadcastInput> batches{{lhs, lhsType.getShape().drop_back(2)},
+                                      {rhs, rhsType.getShape().drop_back(2)}};
+  SmallVector<Value> expanded;
+  expandRuntimeBroadcasts(node, b, batches, expanded);
+  lhs = batches[0].value;
+  rhs = batches[1].value;
+  if (failed(broadcast(node, b, batches, batchSizes, exprs)))
     return failure();
   MLIRContext *context = b.getContext();
   AffineExpr m = getAffineDimExpr(batchRank, context);

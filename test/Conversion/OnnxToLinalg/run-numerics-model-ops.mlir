@@ -124,5 +124,21 @@ func.func @main() {
   %run2 = onnx.node "Add" opset 18 (%shape2, %zeros2) : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
   %r2 = onnx.node "Reshape" opset 18 (%r3, %run2) : (tensor<?x?x?xf32>, tensor<2xi64>) -> tensor<?x?xf32>
   call @printDyn(%r2) : (tensor<?x?xf32>) -> ()
+
+  // Broadcasting decided as the model runs: both operands typed [?, ?], one [1, 4]
+  // and one [2, 4] (an attention mask against the scores), and a [?, 4] against a
+  // static [2, 4].
+  // CHECK:      {{\[\[}}2, 4, 6, 8],
+  // CHECK-NEXT: [11, 22, 33, 44]]
+  // CHECK:      {{\[\[}}2, 4, 6, 8],
+  // CHECK-NEXT: [11, 22, 33, 44]]
+  %row = arith.constant dense<[[1.0, 2.0, 3.0, 4.0]]> : tensor<1x4xf32>
+  %rowDyn = tensor.cast %row : tensor<1x4xf32> to tensor<?x?xf32>
+  %mDyn = tensor.cast %m : tensor<2x4xf32> to tensor<?x?xf32>
+  %sum = onnx.node "Add" opset 18 (%mDyn, %rowDyn) : (tensor<?x?xf32>, tensor<?x?xf32>) -> tensor<?x?xf32>
+  call @printDyn(%sum) : (tensor<?x?xf32>) -> ()
+  %rowRows = tensor.cast %row : tensor<1x4xf32> to tensor<?x4xf32>
+  %sum2 = onnx.node "Add" opset 18 (%rowRows, %m) : (tensor<?x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  call @print2x4(%sum2) : (tensor<2x4xf32>) -> ()
   return
 }
