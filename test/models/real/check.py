@@ -5,7 +5,8 @@
   (`moe_layers` in the manifest);
 - no Gather of expert weights by per-token ids is left in a raised file;
 - the compiled model matches torch (and ONNX Runtime) at every token count
-  (test/e2e/run_fixtures.py).
+  (test/e2e/run_fixtures.py), for the blocks and for the whole models in
+  `whole/<arch>__whole_<tool>/` (their logits).
 
 With --table it writes docs/exports.md from what it measured and exports.json.
 
@@ -57,8 +58,11 @@ def write_table(path, results, status):
         "onnxruntime-genai's builder and optimum-onnx (`text-generation`), checked for raising",
         "only (running them needs the whole-model ops); `optimum` is the MoE block cut out of",
         "the latter, checked like the others (`generate_optimum.py`, transformers 4.57 in a",
-        "virtual environment of its own). `generate.py --full` writes every exporter for",
-        "every architecture.",
+        "virtual environment of its own). `whole_dynamo` and `whole_torchscript` are whole",
+        "one-layer causal LMs (`input_ids [1, T]` to logits, no KV cache) exported by",
+        "torch.onnx: a cell says how many MoE layers raise and whether the compiled model's",
+        "logits match torch's. `generate.py --full` writes every exporter for every",
+        "architecture.",
         "",
         "| architecture | " + " | ".join(f"`{e}`" for e in exporters) + " |",
         "| --- | " + " | ".join("---" for _ in exporters) + " |",
@@ -124,7 +128,9 @@ def main():
     parser.add_argument("--table", type=pathlib.Path, help="write the docs table here")
     parser.add_argument("fixtures", nargs="*", type=pathlib.Path)
     args = parser.parse_args()
-    folders = args.fixtures or sorted(p.parent for p in HERE.glob("*/manifest.json"))
+    folders = args.fixtures or sorted(
+        p.parent for pattern in ("*/manifest.json", "whole/*/manifest.json")
+        for p in HERE.glob(pattern))
     results, failed = {}, 0
     for folder in folders:
         manifest = json.loads((folder / "manifest.json").read_text())

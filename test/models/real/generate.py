@@ -153,8 +153,10 @@ def set_experts(model, implementation):
     model.config._experts_implementation = implementation
 
 
-def export(wrapper, exporter, path):
-    x = torch.randn(1, 7, HIDDEN)
+def export(wrapper, exporter, path, x=None):
+    """Exports `wrapper` on the example `x` ([1, 7, H] hidden states unless given),
+    its axis 1 dynamic."""
+    x = torch.randn(1, 7, HIDDEN) if x is None else x
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -298,7 +300,7 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
         manifest_cases.append({
             "T": t,
             "inputs": [{"name": "x", "file": f"T{t}/input_0.npy", "shape": list(x.shape),
-                        "dtype": "float32"}],
+                        "dtype": str(x.dtype)}],
             "outputs": [{"name": "y", "file": f"T{t}/output_0.npy", "shape": list(y.shape),
                          "dtype": "float32"}],
         })
@@ -316,6 +318,55 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
         manifest["ort_reason"] = ort_note
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     status[name] = {"written": True, "ort": ort_note}
+
+
+# Whole one-layer causal LMs (`input_ids [1, T]` -> logits, no KV cache), exported by
+# torch.onnx (dynamo and TorchScript) with the batched_mm experts, for CORE_ARCHS
+# (every architecture with --full). Written to whole/<arch>__whole_<tool>/ like the
+# blocks.
+WHOLE_EXPORTERS = ("whole_dynamo", "whole_torchscript")
+
+
+class Logits(torch.nn.Module):
+    """The model on input ids, returning only its logits (no KV cache)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(input_ids=x, use_cache=False).logits
+
+
+def write_whole_fixture(arch, exporter, model, block, status):
+    name = f"{arch}__{exporter}"
+    folder = HERE / "whole" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    path = folder / "model.onnx"
+    tool = exporter.split("_", 1)[1]
+    set_experts(model, "batched_mm")
+    ids = torch.randint(0, SIZES["vocab_size"], (1, 7), generator=torch.Generator().manual_seed(7))
+    try:
+        export(Logits(model).eval(), f"{tool}_batched_mm", path, x=ids)
+    except Exception as e:  # noqa: BLE001 - the reason is the result
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": export_failure(e)}
+        return
+    set_experts(model, "eager")
+    cases = []
+    for t in TOKENS:
+        x = torch.randint(0, SIZES["vocab_size"], (1, t),
+                          generator=torch.Generator().manual_seed(100 + t))
+        with torch.no_grad():
+            cases.append((x.numpy(), Logits(model)(x).numpy()))
+    ort_ok, ort_note = check_ort(path, cases)
+    if not ort_ok:
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
+        return
+    save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
 
 
 # onnxruntime-genai's model builder writes whole models (KV cache, GroupQueryAttention,
@@ -380,7 +431,20 @@ def main():
                 status[f"{arch}__genai_cpu"] = {"written": False,
                                                 "reason": f"onnxruntime-genai missing: {e}"}
             print(f"{arch}__genai_cpu: {status[f'{arch}__genai_cpu']}", flush=True)
+        for exporter in WHOLE_EXPORTERS:
+            if args.exporters and exporter not in exporters:
+                continue
+            if not (args.full or arch in CORE_ARCHS):
+                continue
+            try:
+                write_whole_fixture(arch, exporter, model, block, status)
+            except Exception:  # noqa: BLE001
+                status[f"{arch}__{exporter}"] = {
+                    "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}
+            print(f"{arch}__{exporter}: {status[f'{arch}__{exporter}']}", flush=True)
         for exporter in exporters:
+            if exporter in WHOLE_EXPORTERS:
+                continue
             if not (args.full or args.exporters or arch in CORE_ARCHS or
                     exporter in EXPORTERS[:2]):
                 continue
