@@ -249,12 +249,18 @@ LogicalResult externalizeWeights(ModuleOp module, func::FuncOp entry,
     std::optional<std::string> bytes = rawBytes(global);
     if (!bytes || static_cast<int64_t>(bytes->size()) < minBytes)
       continue;
-    int64_t expected =
-        global.getType().getNumElements() *
-        std::max<int64_t>(1, global.getType().getElementTypeBitWidth() / 8);
+    // Index elements are 64-bit in memory on both targets (x86-64, nvptx64).
+    Type element = global.getType().getElementType();
+    int64_t elementBytes =
+        element.isIndex()
+            ? 8
+            : std::max<int64_t>(1, element.getIntOrFloatBitWidth() / 8);
+    int64_t expected = global.getType().getNumElements() * elementBytes;
     if (static_cast<int64_t>(bytes->size()) != expected)
-      return global.emitError() << "constant holds " << bytes->size()
-                                << " bytes, its type needs " << expected;
+      return global.emitError()
+             << "constant '" << global.getSymName() << "' holds "
+             << bytes->size() << " bytes, its type " << global.getType()
+             << " needs " << expected;
     weights.resize(llvm::alignTo(weights.size(), kWeightAlignment), '\0');
     offsets[global.getSymName()] = weights.size();
     weights.append(bytes->begin(), bytes->end());
