@@ -4,9 +4,9 @@ architectures optimum-onnx exports (`text-generation`, no KV cache), built from 
 same tiny configs as generate.py, and their MoE block as the exporter wrote it.
 
 optimum-onnx pins transformers < 4.58, so this runs in a virtual environment of its
-own (requirements-optimum.txt beside this file). A file is kept in `whole/` as
-`<arch>__optimum_whole.onnx` only when ONNX Runtime reproduces the eager model's logits on
-it at T = 1, 7, 33; its first MoE block, cut out of it, becomes the block fixture
+own (requirements-optimum.txt beside this file). A file is kept in `whole/` as the
+fixture `<arch>__optimum_whole/` (inputs and eager logits at T = 1, 7, 33) only when ONNX
+Runtime reproduces the eager model's logits on it; its first MoE block, cut out of it, becomes the block fixture
 `<arch>__optimum/` (the format of generate.py's, eager torch as the reference). The
 outcome for every architecture goes into `exports.json` (`<arch>__optimum`), which
 docs/exports.md reports.
@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -78,8 +79,6 @@ def extract_block(whole, path, prefix="/model/layers.0/mlp/"):
 def write_block(arch, block, whole, status):
     """`<arch>__optimum/`: the block of the exported whole model, checked like the
     other block fixtures (ONNX Runtime against eager torch at T = 1, 7, 33)."""
-    import shutil
-
     name = f"{arch}__optimum"
     folder = HERE / name
     if folder.exists():
@@ -96,10 +95,12 @@ def write_block(arch, block, whole, status):
     generate.save_fixture(folder, arch, "optimum", block, cases, ort_ok, ort_note, status)
 
 
-def ort_matches(path, model):
-    """None when ONNX Runtime reproduces the eager logits at every T, else why not."""
+def whole_cases(path, model):
+    """The inputs and eager logits at T = 1, 7, 33, and None when ONNX Runtime
+    reproduces them, else why not."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
+    cases = []
     for tokens in generate.TOKENS:
         ids = torch.randint(0, generate.SIZES["vocab_size"], (1, tokens),
                             generator=torch.Generator().manual_seed(tokens))
@@ -112,8 +113,38 @@ def ort_matches(path, model):
         bound = generate.RTOL * float(np.max(np.abs(expected))) + generate.ATOL
         error = float(np.max(np.abs(logits - expected)))
         if error > bound:
-            return f"ONNX Runtime differs from torch at T = {tokens}: {error:.3g} > {bound:.3g}"
-    return None
+            return cases, (f"ONNX Runtime differs from torch at T = {tokens}: "
+                           f"{error:.3g} > {bound:.3g}")
+        cases.append((feeds, expected))
+    return cases, None
+
+
+def save_whole(folder, arch, block, cases):
+    """A whole-model fixture (several named inputs) in generate.py's format."""
+    manifest_cases = []
+    for feeds, logits in cases:
+        t = feeds["input_ids"].shape[1]
+        (folder / f"T{t}").mkdir()
+        inputs = []
+        for i, (name, value) in enumerate(feeds.items()):
+            np.save(folder / f"T{t}" / f"input_{i}.npy", value)
+            inputs.append({"name": name, "file": f"T{t}/input_{i}.npy",
+                           "shape": list(value.shape), "dtype": str(value.dtype)})
+        np.save(folder / f"T{t}" / "output_0.npy", logits)
+        manifest_cases.append({"T": t, "inputs": inputs, "outputs": [
+            {"name": "logits", "file": f"T{t}/output_0.npy", "shape": list(logits.shape),
+             "dtype": "float32"}]})
+    manifest = {
+        "name": folder.name, "arch": arch, "exporter": "optimum_whole",
+        "block": type(block).__name__, "form": "real_export", "is_moe": True,
+        "moe_layers": 1, "model": "model.onnx",
+        "tolerance": {"rtol": generate.RTOL, "atol": generate.ATOL,
+                      "rule": "max|out - ref| <= rtol * max|ref| + atol"},
+        "reference": f"transformers {transformers.__version__} eager model, torch "
+                     f"{torch.__version__.split('+')[0]}, float32",
+        "ort": True, "cases": manifest_cases,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def main():
@@ -143,15 +174,19 @@ def main():
                               f"`{model.config.model_type}`")
                 status[name] = {"written": False, "reason": reason[:300]}
             else:
-                wrong = ort_matches(path, model)
+                cases, wrong = whole_cases(path, model)
                 if wrong:
                     status[name] = {"written": False,
                                     "reason": f"the exporter writes a wrong file: {wrong}"}
                 else:
-                    (HERE / "whole").mkdir(exist_ok=True)
-                    whole = HERE / "whole" / f"{name}_whole.onnx"
+                    folder = HERE / "whole" / f"{name}_whole"
+                    if folder.exists():
+                        shutil.rmtree(folder)
+                    folder.mkdir(parents=True)
+                    whole = folder / "model.onnx"
                     onnx.save(onnx.load(str(path)), str(whole))
-                    status[f"{name}_whole"] = {"written": True, "whole_model": True}
+                    save_whole(folder, arch, block, cases)
+                    status[f"{name}_whole"] = {"written": True, "ort": "matches"}
                     write_block(arch, block, whole, status)
         print(f"{name}: {status[name]}", flush=True)
     status_path.write_text(json.dumps(dict(sorted(status.items())), indent=1) + "\n")
