@@ -1,0 +1,441 @@
+//===- Elementwise.cpp - elementwise onnx.node lowerings ------------------===//
+//
+// Arithmetic, unary math, activations, comparisons, logic, Where, Cast and
+// Clip: one linalg.generic over the broadcast inputs, one scalar computed per
+// element.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "dialects/onnx/IR/OnnxMatchers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace ::moe::match;
+using namespace ::moe::onnx_to_linalg;
+
+namespace {
+
+/// Computes one scalar of an elementwise op from the operands' scalars.
+using ScalarFn = Value (*)(OpBuilder &b, Location loc, Type type,
+                           ValueRange args);
+
+/// An elementwise op over `count` broadcast inputs of one element type, `fn`
+/// per element; the result has `resultElement`, or the inputs' element type
+/// when null.
+FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
+                                          unsigned count, ScalarFn fn,
+                                          bool floatOnly,
+                                          Type resultElement = nullptr) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  for (Value operand : *operands)
+    if (elementTypeOf(operand) != element)
+      return node.emitError()
+             << node.getOpType() << " inputs must share an element type, got "
+             << element << " and " << elementTypeOf(operand);
+  if (failed(checkComputable(node, element, floatOnly)))
+    return failure();
+  return single(broadcastGeneric(
+      node, b, *operands, resultElement ? resultElement : element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        return fn(nested, loc, element, args);
+      }));
+}
+
+template <typename MathOp>
+Value unaryFloat(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<MathOp>(loc, args[0]);
+}
+
+Value negate(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::NegFOp>(loc, args[0]);
+  return b.create<arith::SubIOp>(loc, zeroOf(b, loc, type), args[0]);
+}
+
+Value absolute(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<math::AbsFOp>(loc, args[0]);
+  return b.create<math::AbsIOp>(loc, args[0]);
+}
+
+Value reciprocal(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  return b.create<arith::DivFOp>(loc, oneOf(b, loc, type), args[0]);
+}
+
+Value sigmoid(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value negated = b.create<arith::NegFOp>(loc, args[0]);
+  Value exp = b.create<math::ExpOp>(loc, negated);
+  Value one = oneOf(b, loc, type);
+  Value denominator = b.create<arith::AddFOp>(loc, one, exp);
+  return b.create<arith::DivFOp>(loc, one, denominator);
+}
+
+Value relu(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::MaximumFOp>(loc, args[0], zeroOf(b, loc, type));
+  return b.create<arith::MaxSIOp>(loc, args[0], zeroOf(b, loc, type));
+}
+
+Value power(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<math::PowFOp>(loc, args[0], args[1]);
+}
+
+/// -1, 0 or 1 by the sign (NaN stays NaN).
+Value sign(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value zero = zeroOf(b, loc, type), one = oneOf(b, loc, type);
+  if (isFloat(type)) {
+    Value minusOne = b.create<arith::NegFOp>(loc, one);
+    Value positive = b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OGT,
+                                             args[0], zero);
+    Value negative = b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OLT,
+                                             args[0], zero);
+    Value nonNegative = b.create<arith::SelectOp>(
+        loc, positive, one,
+        b.create<arith::SelectOp>(
+            loc,
+            b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNO, args[0],
+                                    args[0]),
+            args[0], zero));
+    return b.create<arith::SelectOp>(loc, negative, minusOne, nonNegative);
+  }
+  Value minusOne = b.create<arith::SubIOp>(loc, zero, one);
+  Value positive = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt,
+                                           args[0], zero);
+  Value negative = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt,
+                                           args[0], zero);
+  return b.create<arith::SelectOp>(
+      loc, negative, minusOne,
+      b.create<arith::SelectOp>(loc, positive, one, zero));
+}
+
+/// log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) so large |x| stay finite.
+Value softplus(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value x = args[0];
+  Value negAbs =
+      b.create<arith::NegFOp>(loc, b.create<math::AbsFOp>(loc, x));
+  return b.create<arith::AddFOp>(
+      loc, b.create<arith::MaximumFOp>(loc, x, zeroOf(b, loc, type)),
+      b.create<math::Log1pOp>(loc, b.create<math::ExpOp>(loc, negAbs)));
+}
+
+Value isNaN(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNO, args[0],
+                                 args[0]);
+}
+
+/// Integer Mod with the divisor's sign (Python's %), fmod = 0.
+Value floorMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value r = b.create<arith::RemSIOp>(loc, args[0], args[1]);
+  Value zero = zeroOf(b, loc, type);
+  Value nonZero =
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, r, zero);
+  Value signsDiffer = b.create<arith::XOrIOp>(
+      loc,
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, r, zero),
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, args[1], zero));
+  return b.create<arith::SelectOp>(
+      loc, b.create<arith::AndIOp>(loc, nonZero, signsDiffer),
+      b.create<arith::AddIOp>(loc, r, args[1]), r);
+}
+
+/// Remainder with the dividend's sign (C's fmod), fmod = 1.
+Value truncMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::RemFOp>(loc, args[0], args[1]);
+  return b.create<arith::RemSIOp>(loc, args[0], args[1]);
+}
+
+template <ScalarFn Fn, unsigned Count, bool FloatOnly>
+FailureOr<SmallVector<Value>> lowerElementwise(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, Count, Fn, FloatOnly);
+}
+
+/// IsNaN: a boolean per element.
+FailureOr<SmallVector<Value>> lowerIsNaN(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, 1, isNaN, /*floatOnly=*/true, b.getI1Type());
+}
+
+/// Mod: integer modulo with the divisor's sign, or with fmod = 1 the
+/// remainder with the dividend's sign (required for floating point).
+FailureOr<SmallVector<Value>> lowerMod(NodeOp node, OpBuilder &b) {
+  bool fmod = intAttr(node, "fmod", 0) != 0;
+  Value x = input(node, 0);
+  if (!fmod && x && isFloat(getElementTypeOrSelf(x.getType())))
+    return node.emitError("Mod of floating-point inputs needs fmod = 1");
+  return elementwise(node, b, 2, fmod ? truncMod : floorMod,
+                     /*floatOnly=*/false);
+}
+
+/// Comparisons produce i1.
+template <arith::CmpFPredicate FloatPredicate,
+          arith::CmpIPredicate IntPredicate>
+Value compare(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (isFloat(type))
+    return b.create<arith::CmpFOp>(loc, FloatPredicate, args[0], args[1]);
+  return b.create<arith::CmpIOp>(loc, IntPredicate, args[0], args[1]);
+}
+
+template <arith::CmpFPredicate FloatPredicate,
+          arith::CmpIPredicate IntPredicate>
+FailureOr<SmallVector<Value>> lowerCompare(NodeOp node, OpBuilder &b) {
+  return elementwise(node, b, 2, compare<FloatPredicate, IntPredicate>,
+                     /*floatOnly=*/false, b.getI1Type());
+}
+
+/// And, Or, Xor, Not on booleans.
+template <typename Op>
+Value logical(OpBuilder &b, Location loc, Type, ValueRange args) {
+  return b.create<Op>(loc, args[0], args[1]);
+}
+Value logicalNot(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value one = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(type, 1));
+  return b.create<arith::XOrIOp>(loc, args[0], one);
+}
+template <ScalarFn Fn, unsigned Count>
+FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, Count);
+  if (failed(operands))
+    return failure();
+  for (Value operand : *operands)
+    if (!elementTypeOf(operand).isInteger(1))
+      return node.emitError()
+             << node.getOpType() << " needs boolean inputs, got "
+             << elementTypeOf(operand);
+  return elementwise(node, b, Count, Fn, /*floatOnly=*/false);
+}
+
+/// Where(condition, x, y), all three broadcast.
+FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[1]);
+  if (!elementTypeOf((*operands)[0]).isInteger(1) ||
+      elementTypeOf((*operands)[2]) != element)
+    return node.emitError()
+           << "Where needs a boolean condition and two inputs of "
+              "one element type";
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [](OpBuilder &nested, Location loc, ValueRange args) -> Value {
+        return nested.create<arith::SelectOp>(loc, args[0], args[1], args[2]);
+      }));
+}
+
+/// Converts one scalar between element types with ONNX Cast semantics (float to
+/// integer truncates toward zero; booleans are 0 and 1).
+Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
+  Type from = value.getType();
+  if (from == to)
+    return value;
+  auto fromFloat = dyn_cast<FloatType>(from), toFloat = dyn_cast<FloatType>(to);
+  if (fromFloat && toFloat)
+    return fromFloat.getWidth() < toFloat.getWidth()
+               ? b.create<arith::ExtFOp>(loc, to, value).getResult()
+               : b.create<arith::TruncFOp>(loc, to, value).getResult();
+  if (!fromFloat && toFloat)
+    return from.isInteger(1)
+               ? b.create<arith::UIToFPOp>(loc, to, value).getResult()
+               : b.create<arith::SIToFPOp>(loc, to, value).getResult();
+  if (fromFloat) {
+    if (to.isInteger(1)) {
+      Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
+      return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value,
+                                     zero);
+    }
+    return b.create<arith::FPToSIOp>(loc, to, value);
+  }
+  unsigned fromWidth = from.getIntOrFloatBitWidth();
+  unsigned toWidth = to.getIntOrFloatBitWidth();
+  if (to.isInteger(1)) {
+    Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, value, zero);
+  }
+  if (fromWidth < toWidth)
+    return from.isInteger(1)
+               ? b.create<arith::ExtUIOp>(loc, to, value).getResult()
+               : b.create<arith::ExtSIOp>(loc, to, value).getResult();
+  return b.create<arith::TruncIOp>(loc, to, value);
+}
+
+FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  auto resultType = dyn_cast<ShapedType>(node.getResult(0).getType());
+  if (!resultType)
+    return node.emitError("Cast needs a tensor result type");
+  Type to = resultType.getElementType();
+  Type from = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, from, false)) ||
+      failed(checkComputable(node, to, false)))
+    return failure();
+  return single(
+      broadcastGeneric(node, b, *operands, to,
+                       [&](OpBuilder &nested, Location loc, ValueRange args) {
+                         return convertScalar(nested, loc, args[0], to);
+                       }));
+}
+
+/// `x` clamped to the optional scalar tensors `low` and `high`.
+FailureOr<SmallVector<Value>> clip(NodeOp node, OpBuilder &b, Value x,
+                                   Value low, Value high) {
+  Type element = elementTypeOf(x);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  SmallVector<Value> all{x};
+  for (Value bound : {low, high})
+    if (bound) {
+      if (!isa<RankedTensorType>(bound.getType()) ||
+          elementTypeOf(bound) != element)
+        return node.emitError(
+            "Clip bounds must be tensors of the input's type");
+      all.push_back(bound);
+    }
+  return single(broadcastGeneric(
+      node, b, all, element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        Value value = args[0];
+        unsigned next = 1;
+        if (low)
+          value = nested.create<arith::MaximumFOp>(loc, value, args[next++]);
+        if (high)
+          value = nested.create<arith::MinimumFOp>(loc, value, args[next]);
+        return value;
+      }));
+}
+
+/// Clip since opset 11: optional min and max inputs (scalars).
+FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  return clip(node, b, (*operands)[0], input(node, 1), input(node, 2));
+}
+
+/// Clip before opset 11: bounds in the `min` and `max` attributes.
+FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  Type element = elementTypeOf(x);
+  if (!isFloat(element))
+    return node.emitError()
+           << "Clip is supported on floating-point tensors only, got "
+           << element;
+  auto bound = [&](StringRef name, double fallback) -> Value {
+    double value = fallback;
+    if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr(name)))
+      value = attr.getValueAsDouble();
+    auto type = RankedTensorType::get({}, element);
+    return b.create<arith::ConstantOp>(
+        node.getLoc(), DenseElementsAttr::get(
+                           type, b.getFloatAttr(element, value).getValue()));
+  };
+  Value low = bound("min", -INFINITY);
+  Value high = bound("max", INFINITY);
+  return clip(node, b, x, low, high);
+}
+
+/// Pow: a base and an exponent of possibly different types (opset 12 and
+/// later); the exponent is converted to the base's floating-point type.
+FailureOr<SmallVector<Value>> lowerPow(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  Type exponent = elementTypeOf((*operands)[1]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)) ||
+      failed(checkComputable(node, exponent, /*floatOnly=*/false)))
+    return failure();
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
+        Value e = args[1];
+        if (isa<IntegerType>(exponent))
+          e = nested.create<arith::SIToFPOp>(loc, element, e);
+        else if (exponent.getIntOrFloatBitWidth() <
+                 element.getIntOrFloatBitWidth())
+          e = nested.create<arith::ExtFOp>(loc, element, e);
+        else if (exponent != element)
+          e = nested.create<arith::TruncFOp>(loc, element, e);
+        return nested.create<math::PowFOp>(loc, args[0], e);
+      }));
+}
+
+} // namespace
+
+void moe::onnx_to_linalg::registerElementwiseLowerings(HandlerTable &table) {
+  // Binary arithmetic: multidirectional broadcasting since opset 7.
+  table.add(
+      "", "Add", 7,
+      lowerElementwise<arithmetic<arith::AddFOp, arith::AddIOp>, 2, false>);
+  table.add(
+      "", "Sub", 7,
+      lowerElementwise<arithmetic<arith::SubFOp, arith::SubIOp>, 2, false>);
+  table.add(
+      "", "Mul", 7,
+      lowerElementwise<arithmetic<arith::MulFOp, arith::MulIOp>, 2, false>);
+  table.add(
+      "", "Div", 7,
+      lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>, 2, false>);
+  table.add("", "Max", 8,
+            lowerElementwise<arithmetic<arith::MaximumFOp, arith::MaxSIOp>, 2,
+                             false>);
+  table.add("", "Min", 8,
+            lowerElementwise<arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2,
+                             false>);
+  table.add("", "Pow", 7, lowerElementwise<power, 2, true>);
+  table.add("", "Pow", 12, lowerPow);
+  table.add("", "Neg", 6, lowerElementwise<negate, 1, false>);
+  table.add("", "Abs", 6, lowerElementwise<absolute, 1, false>);
+  table.add("", "Exp", 6, lowerElementwise<unaryFloat<math::ExpOp>, 1, true>);
+  table.add("", "Log", 6, lowerElementwise<unaryFloat<math::LogOp>, 1, true>);
+  table.add("", "Sqrt", 6, lowerElementwise<unaryFloat<math::SqrtOp>, 1, true>);
+  table.add("", "Tanh", 6, lowerElementwise<unaryFloat<math::TanhOp>, 1, true>);
+  table.add("", "Erf", 9, lowerElementwise<unaryFloat<math::ErfOp>, 1, true>);
+  table.add("", "Cos", 7, lowerElementwise<unaryFloat<math::CosOp>, 1, true>);
+  table.add("", "Sin", 7, lowerElementwise<unaryFloat<math::SinOp>, 1, true>);
+  table.add("", "Floor", 6,
+            lowerElementwise<unaryFloat<math::FloorOp>, 1, true>);
+  table.add("", "Ceil", 6, lowerElementwise<unaryFloat<math::CeilOp>, 1, true>);
+  // ONNX rounds halves to even.
+  table.add("", "Round", 11,
+            lowerElementwise<unaryFloat<math::RoundEvenOp>, 1, true>);
+  table.add("", "Sign", 9, lowerElementwise<sign, 1, false>);
+  table.add("", "Softplus", 1, lowerElementwise<softplus, 1, true>);
+  table.add("", "IsNaN", 9, lowerIsNaN);
+  table.add("", "Mod", 10, lowerMod);
+  table.add("", "Reciprocal", 6, lowerElementwise<reciprocal, 1, true>);
+  table.add("", "Sigmoid", 6, lowerElementwise<sigmoid, 1, true>);
+  table.add("", "Relu", 6, lowerElementwise<relu, 1, false>);
+  table.add("", "Equal", 11,
+            lowerCompare<arith::CmpFPredicate::OEQ, arith::CmpIPredicate::eq>);
+  table.add("", "Less", 9,
+            lowerCompare<arith::CmpFPredicate::OLT, arith::CmpIPredicate::slt>);
+  table.add("", "LessOrEqual", 12,
+            lowerCompare<arith::CmpFPredicate::OLE, arith::CmpIPredicate::sle>);
+  table.add("", "Greater", 9,
+            lowerCompare<arith::CmpFPredicate::OGT, arith::CmpIPredicate::sgt>);
+  table.add("", "GreaterOrEqual", 12,
+            lowerCompare<arith::CmpFPredicate::OGE, arith::CmpIPredicate::sge>);
+  table.add("", "And", 7, lowerLogical<logical<arith::AndIOp>, 2>);
+  table.add("", "Or", 7, lowerLogical<logical<arith::OrIOp>, 2>);
+  table.add("", "Xor", 7, lowerLogical<logical<arith::XOrIOp>, 2>);
+  table.add("", "Not", 1, lowerLogical<logicalNot, 1>);
+  table.add("", "Where", 9, lowerWhere);
+  table.add("", "Cast", 6, lowerCast);
+  table.add("", "Clip", 6, lowerClip6);
+  table.add("", "Clip", 11, lowerClip);
+}

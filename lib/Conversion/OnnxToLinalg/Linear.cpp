@@ -1,0 +1,184 @@
+//===- Linear.cpp - MatMul and Gemm onnx.node lowerings -------------------===//
+//
+// Matrix products as a linalg.generic with a reduction over k; MatMul's batch
+// dimensions broadcast like elementwise operands.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "dialects/onnx/IR/OnnxMatchers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+
+using namespace mlir;
+using namespace ::moe::match;
+using namespace ::moe::onnx_to_linalg;
+
+namespace {
+
+/// numpy matmul of two operands of rank 2 or more; batch dimensions broadcast.
+FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value lhs = (*operands)[0], rhs = (*operands)[1];
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto rhsType = cast<RankedTensorType>(rhs.getType());
+  Type element = lhsType.getElementType();
+  if (element != rhsType.getElementType() || !isFloat(element))
+    return node.emitError()
+           << "MatMul needs floating-point inputs of one element "
+              "type, got "
+           << lhsType << " and " << rhsType;
+  if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
+    return node.emitError("MatMul of a 1-D input is not supported yet");
+  int64_t lhsK = lhsType.getShape().back();
+  int64_t rhsK = rhsType.getDimSize(rhsType.getRank() - 2);
+  if (!ShapedType::isDynamic(lhsK) && !ShapedType::isDynamic(rhsK) &&
+      lhsK != rhsK)
+    return node.emitError()
+           << "MatMul inner dimensions differ: " << lhsK << " and " << rhsK;
+  Location loc = node.getLoc();
+
+  // Batch dimensions broadcast like elementwise operands; the iteration space
+  // is batch..., m, n, k.
+  int64_t batchRank = std::max(lhsType.getRank(), rhsType.getRank()) - 2;
+  int64_t loops = batchRank + 3;
+  SmallVector<OpFoldResult> batchSizes;
+  SmallVector<SmallVector<AffineExpr>> exprs;
+  SmallVector<BroadcastInput> batches{{lhs, lhsType.getShape().drop_back(2)},
+                                      {rhs, rhsType.getShape().drop_back(2)}};
+  SmallVector<Value> expanded;
+  expandRuntimeBroadcasts(node, b, batches, expanded);
+  lhs = batches[0].value;
+  rhs = batches[1].value;
+  if (failed(broadcast(node, b, batches, batchSizes, exprs)))
+    return failure();
+  MLIRContext *context = b.getContext();
+  AffineExpr m = getAffineDimExpr(batchRank, context);
+  AffineExpr n = getAffineDimExpr(batchRank + 1, context);
+  AffineExpr k = getAffineDimExpr(batchRank + 2, context);
+  exprs[0].append({m, k});
+  exprs[1].append({k, n});
+  SmallVector<AffineExpr> resultExprs;
+  for (int64_t d = 0; d < batchRank + 2; ++d)
+    resultExprs.push_back(getAffineDimExpr(d, context));
+  SmallVector<AffineMap> maps{AffineMap::get(loops, 0, exprs[0], context),
+                              AffineMap::get(loops, 0, exprs[1], context),
+                              AffineMap::get(loops, 0, resultExprs, context)};
+
+  SmallVector<OpFoldResult> sizes = batchSizes;
+  sizes.push_back(dimOf(b, loc, lhs, lhsType.getRank() - 2));
+  sizes.push_back(dimOf(b, loc, rhs, rhsType.getRank() - 1));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  Value zero = zeroOf(b, loc, element);
+  Value filled = b.create<linalg::FillOp>(loc, zero, init).getResult(0);
+  SmallVector<utils::IteratorType> iterators(loops - 1,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled}, maps,
+      iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value product =
+            nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+        Value sum = nested.create<arith::AddFOp>(nestedLoc, args[2], product);
+        nested.create<linalg::YieldOp>(nestedLoc, sum);
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
+/// Gemm: alpha * A' B' + beta * C, with A' and B' optionally transposed.
+FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value lhs = (*operands)[0], rhs = (*operands)[1], addend = input(node, 2);
+  auto lhsType = cast<RankedTensorType>(lhs.getType());
+  auto rhsType = cast<RankedTensorType>(rhs.getType());
+  Type element = lhsType.getElementType();
+  if (lhsType.getRank() != 2 || rhsType.getRank() != 2 ||
+      rhsType.getElementType() != element || !isFloat(element))
+    return node.emitError(
+        "Gemm needs two 2-D floating-point inputs of one type");
+  bool transA = intAttr(node, "transA", 0) != 0;
+  bool transB = intAttr(node, "transB", 0) != 0;
+  double alpha = 1.0, beta = 1.0;
+  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("alpha")))
+    alpha = attr.getValueAsDouble();
+  if (auto attr = dyn_cast_or_null<FloatAttr>(node.getOnnxAttr("beta")))
+    beta = attr.getValueAsDouble();
+  Location loc = node.getLoc();
+  MLIRContext *context = b.getContext();
+  AffineExpr m = getAffineDimExpr(0, context), n = getAffineDimExpr(1, context),
+             k = getAffineDimExpr(2, context);
+  SmallVector<AffineMap> maps{
+      AffineMap::get(3, 0,
+                     transA ? ArrayRef<AffineExpr>{k, m}
+                            : ArrayRef<AffineExpr>{m, k},
+                     context),
+      AffineMap::get(3, 0,
+                     transB ? ArrayRef<AffineExpr>{n, k}
+                            : ArrayRef<AffineExpr>{k, n},
+                     context),
+      AffineMap::get(3, 0, {m, n}, context)};
+  SmallVector<OpFoldResult> sizes{dimOf(b, loc, lhs, transA ? 1 : 0),
+                                  dimOf(b, loc, rhs, transB ? 0 : 1)};
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  Value filled =
+      b.create<linalg::FillOp>(loc, zeroOf(b, loc, element), init).getResult(0);
+  Value product =
+      b.create<linalg::GenericOp>(
+           loc, filled.getType(), ValueRange{lhs, rhs}, ValueRange{filled},
+           maps,
+           SmallVector<utils::IteratorType>{utils::IteratorType::parallel,
+                                            utils::IteratorType::parallel,
+                                            utils::IteratorType::reduction},
+           [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+             Value mul =
+                 nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+             nested.create<linalg::YieldOp>(
+                 nestedLoc,
+                 nested.create<arith::AddFOp>(nestedLoc, args[2], mul)
+                     .getResult());
+           })
+          .getResult(0);
+  if (alpha == 1.0 && (!addend || beta == 0.0))
+    return SmallVector<Value>{product};
+  SmallVector<Value> terms{product};
+  if (addend && beta != 0.0) {
+    if (!isa<RankedTensorType>(addend.getType()) ||
+        elementTypeOf(addend) != element)
+      return node.emitError("Gemm's C must be a tensor of the inputs' type");
+    terms.push_back(addend);
+  }
+  return single(broadcastGeneric(
+      node, b, terms, element,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value scaled = args[0];
+        if (alpha != 1.0)
+          scaled = nested.create<arith::MulFOp>(
+              nestedLoc, scaled,
+              nested.create<arith::ConstantOp>(
+                  nestedLoc, nested.getFloatAttr(element, alpha)));
+        if (args.size() == 1)
+          return scaled;
+        Value c = args[1];
+        if (beta != 1.0)
+          c = nested.create<arith::MulFOp>(
+              nestedLoc, c,
+              nested.create<arith::ConstantOp>(
+                  nestedLoc, nested.getFloatAttr(element, beta)));
+        return nested.create<arith::AddFOp>(nestedLoc, scaled, c).getResult();
+      }));
+}
+
+} // namespace
+
+void moe::onnx_to_linalg::registerLinearLowerings(HandlerTable &table) {
+  table.add("", "MatMul", 1, lowerMatMul);
+  table.add("", "Gemm", 11, lowerGemm);
+}
