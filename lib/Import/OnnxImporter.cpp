@@ -292,12 +292,19 @@ FailureOr<Type> Importer::convertType(const proto::TypeProto &type,
     return Type(UnrankedTensorType::get(*element));
   SmallVector<int64_t> shape;
   for (const proto::TensorShapeProto_Dimension &dim : tensor.shape().dim()) {
+    // A symbolic size that is a number is that size (torch's exporters write
+    // the sizes they specialised as dim_params such as "2").
+    int64_t literal;
     if (dim.has_dim_value() && dim.dim_value() >= 0)
       shape.push_back(dim.dim_value());
     else if (dim.has_dim_value()) {
       error(loc) << what << " has a negative dimension " << dim.dim_value();
       return failure();
-    } else
+    } else if (dim.has_dim_param() &&
+               !llvm::StringRef(dim.dim_param()).getAsInteger(10, literal) &&
+               literal >= 0)
+      shape.push_back(literal);
+    else
       shape.push_back(ShapedType::kDynamic);
   }
   return Type(RankedTensorType::get(shape, *element));
