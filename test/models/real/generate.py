@@ -324,7 +324,7 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
 # torch.onnx (dynamo and TorchScript) with the batched_mm experts, for CORE_ARCHS
 # (every architecture with --full). Written to whole/<arch>__whole_<tool>/ like the
 # blocks.
-WHOLE_EXPORTERS = ("whole_dynamo", "whole_torchscript")
+WHOLE_EXPORTERS = ("whole_dynamo", "whole_torchscript", "whole_kv")
 
 
 class Logits(torch.nn.Module):
@@ -367,6 +367,116 @@ def write_whole_fixture(arch, exporter, model, block, status):
         status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
         return
     save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
+
+
+# Whole one-layer causal LMs with a KV cache, as transformers' exporter writes them
+# (dynamo, DynamicCache as inputs `past_key_values.layers.<l>.keys|values` and outputs
+# `cache.layers.<l>.keys|values`): each case is a past of P tokens and T new ones.
+KV_CASES = ((5, 1), (4, 7), (1, 33))
+# The architectures whose KV-cache export is committed (every one with --full).
+KV_ARCHS = ("mixtral", "qwen3_moe", "deepseek_v3", "gpt_oss", "phimoe")
+
+
+def cache_tensor(cache, name):
+    """The tensor of `cache` that an exported input or output `name` stands for."""
+    parts = name.split(".")
+    tensor = getattr(cache.layers[int(parts[2])], parts[3], None) \
+        if len(parts) == 4 and parts[1] == "layers" and parts[2].isdigit() else None
+    if not isinstance(tensor, torch.Tensor):
+        raise ValueError(f"{name} is not a tensor of the cache")
+    return tensor.detach().clone().numpy()
+
+
+def write_whole_kv_fixture(arch, model, block, status):
+    from transformers.exporters.exporter_onnx import OnnxConfig, OnnxExporter
+    import onnxruntime
+
+    name = f"{arch}__whole_kv"
+    folder = HERE / "whole" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    path = folder / "model.onnx"
+    set_experts(model, "batched_mm")
+    generator = torch.Generator().manual_seed(11)
+    try:
+        with torch.no_grad():
+            past = model(input_ids=torch.randint(0, SIZES["vocab_size"], (1, 5),
+                                                 generator=generator),
+                         use_cache=True).past_key_values
+        ids = torch.randint(0, SIZES["vocab_size"], (1, 3), generator=generator)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            exported = OnnxExporter().export(
+                model, {"input_ids": ids, "past_key_values": past, "use_cache": True},
+                config=OnnxConfig(dynamic=True))
+            exported.save_pretrained(str(folder / "export"))
+        onnx.save(onnx.load(str(folder / "export" / "model.onnx")), str(path))
+        shutil.rmtree(folder / "export")
+    except Exception as e:  # noqa: BLE001 - the reason is the result
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": export_failure(e)}
+        return
+    set_experts(model, "eager")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    manifest_cases, worst = [], 0.0
+    for p, t in KV_CASES:
+        generator = torch.Generator().manual_seed(100 * p + t)
+        prefix = torch.randint(0, SIZES["vocab_size"], (1, p), generator=generator)
+        new = torch.randint(0, SIZES["vocab_size"], (1, t), generator=generator)
+        with torch.no_grad():
+            cache = model(input_ids=prefix, use_cache=True).past_key_values
+            feeds = {n: new.numpy() if n == "input_ids" else cache_tensor(cache, n)
+                     for n in inputs}
+            result = model(input_ids=new, past_key_values=cache, use_cache=True)
+        references = [result.logits.numpy() if n == "logits" else
+                      cache_tensor(result.past_key_values, n) for n in outputs]
+        theirs = session.run(None, feeds)
+        for ref, got in zip(references, theirs):
+            bound = RTOL * float(np.max(np.abs(ref))) + ATOL
+            error = float(np.max(np.abs(ref - got)))
+            if got.shape != ref.shape or error > bound:
+                shutil.rmtree(folder)
+                status[name] = {"written": False, "reason": "the exporter writes a wrong file: "
+                                f"ONNX Runtime differs from torch at past {p}, T = {t}"}
+                return
+            worst = max(worst, error / bound)
+        case_dir = folder / f"T{t}"
+        case_dir.mkdir()
+        case = {"T": t, "past": p, "inputs": [], "outputs": []}
+        for i, n in enumerate(inputs):
+            np.save(case_dir / f"input_{i}.npy", feeds[n])
+            case["inputs"].append({"name": n, "file": f"T{t}/input_{i}.npy",
+                                   "shape": list(feeds[n].shape), "dtype": str(feeds[n].dtype)})
+        for j, (n, ref) in enumerate(zip(outputs, references)):
+            np.save(case_dir / f"output_{j}.npy", ref)
+            case["outputs"].append({"name": n, "file": f"T{t}/output_{j}.npy",
+                                    "shape": list(ref.shape), "dtype": str(ref.dtype)})
+        manifest_cases.append(case)
+    manifest = {
+        "name": name, "arch": arch, "exporter": "whole_kv", "block": type(block).__name__,
+        "form": "real_export", "is_moe": True, "moe_layers": 1, "model": "model.onnx",
+        "tolerance": {"rtol": RTOL, "atol": ATOL,
+                      "rule": "max|out - ref| <= rtol * max|ref| + atol"},
+        "reference": f"transformers {transformers.__version__} eager model with its "
+                     f"DynamicCache, torch {torch.__version__.split('+')[0]}, float32",
+        "ort": True, "cases": manifest_cases,
+    }
+    # The greedy tokens transformers' generate chooses after a prompt, for
+    # examples/generate.py to reproduce through the cache.
+    prompt = torch.randint(0, SIZES["vocab_size"], (1, 4), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        # No end-of-sequence token: plain argmax for all 8 steps.
+        greedy = transformers.GenerationConfig(max_new_tokens=8, do_sample=False,
+                                               eos_token_id=None,
+                                               pad_token_id=SIZES["pad_token_id"])
+        chosen = model.generate(prompt, generation_config=greedy)[0, prompt.shape[1]:]
+    manifest["generate"] = {"prompt": prompt[0].tolist(), "tokens": chosen.tolist()}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    status[name] = {"written": True, "ort": f"within {worst:.2g} of the tolerance"}
 
 
 # onnxruntime-genai's model builder writes whole models (KV cache, GroupQueryAttention,
@@ -434,10 +544,13 @@ def main():
         for exporter in WHOLE_EXPORTERS:
             if args.exporters and exporter not in exporters:
                 continue
-            if not (args.full or arch in CORE_ARCHS):
+            if not (args.full or arch in (KV_ARCHS if exporter == "whole_kv" else CORE_ARCHS)):
                 continue
             try:
-                write_whole_fixture(arch, exporter, model, block, status)
+                if exporter == "whole_kv":
+                    write_whole_kv_fixture(arch, model, block, status)
+                else:
+                    write_whole_fixture(arch, exporter, model, block, status)
             except Exception:  # noqa: BLE001
                 status[f"{arch}__{exporter}"] = {
                     "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Greedy decoding of an exported MoE language model, token by token through its KV
+cache, with moe-mlir.
+
+The model is an ONNX export with a KV cache, as transformers' exporter writes it:
+inputs `input_ids [1, T]` and the past `past_key_values.layers.<l>.keys|values`, outputs
+`logits [1, T, V]` and the present `cache.layers.<l>.keys|values`. The first step runs
+the prompt over an empty past; each next step feeds the chosen token and the present of
+the step before as the past.
+
+    examples/generate.py MODEL.onnx --prompt 3,17,42 [--tokens 8] [--expect 5,9,...]
+
+`--expect` checks the tokens against a reference (transformers' `generate` on the same
+weights) and exits non-zero when they differ. Needs numpy and the moe_mlir package.
+"""
+import argparse
+import sys
+
+import numpy as np
+
+import moe_mlir
+
+
+def past_name(present):
+    """The past input that a present output feeds: cache.layers.0.keys is
+    past_key_values.layers.0.keys."""
+    return "past_key_values." + present.split(".", 1)[1]
+
+
+def generate(session, prompt, count):
+    """`count` tokens chosen greedily after `prompt`."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    if "input_ids" not in inputs or outputs[0] != "logits":
+        raise ValueError("the model needs an input_ids input and a first output logits")
+    # An empty past: every past input with its run-time axis (the sequence) at 0.
+    feeds = {}
+    for name, spec in inputs.items():
+        if name == "input_ids":
+            continue
+        if not name.endswith((".keys", ".values")):
+            raise ValueError(f"input '{name}' is cache state other than keys and values "
+                             "(a sliding window's size); this example starts from an "
+                             "empty past of keys and values only")
+        shape = [d if isinstance(d, int) else 0 for d in spec.shape]
+        feeds[name] = np.zeros(shape, spec.dtype)
+    ids = np.asarray([prompt], np.int64)
+    tokens = []
+    for _ in range(count):
+        feeds["input_ids"] = ids
+        logits, *present = session.run(None, feeds)
+        token = int(np.argmax(logits[0, -1]))
+        tokens.append(token)
+        # The present of this step is the past of the next.
+        for name, value in zip(outputs[1:], present):
+            feeds[past_name(name)] = value
+        ids = np.asarray([[token]], np.int64)
+    return tokens
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="an ONNX export with a KV cache, or its compiled .so")
+    parser.add_argument("--prompt", required=True, help="comma-separated token ids")
+    parser.add_argument("--tokens", type=int, default=8, help="how many to generate")
+    parser.add_argument("--expect", help="comma-separated token ids to check against")
+    args = parser.parse_args()
+    prompt = [int(t) for t in args.prompt.split(",")]
+    tokens = generate(moe_mlir.InferenceSession(args.model), prompt, args.tokens)
+    print("tokens:", ",".join(map(str, tokens)))
+    if args.expect is not None:
+        expected = [int(t) for t in args.expect.split(",")]
+        if tokens != expected:
+            print(f"MISMATCH: expected {','.join(map(str, expected))}")
+            return 1
+        print("matches the reference")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
