@@ -23,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -436,6 +437,24 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                                                 MOE_MAX_RANK)));
     if (!in.data && elementCount(in.dims, rank) > 0)
       return fail("input '" + info.name + "' has no data");
+  }
+  // Dynamic dimensions that the model names alike are one size (the sequence
+  // of a KV cache's keys and values): inputs that disagree would be read past
+  // their ends.
+  std::map<std::string, std::pair<int64_t, const TensorInfo *>> symbols;
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorInfo &info = artifact->inputs[i];
+    for (size_t d = 0; d < info.dims.size() && d < info.dimNames.size(); ++d) {
+      const std::string &symbol = info.dimNames[d];
+      if (info.dims[d] >= 0 || symbol.empty())
+        continue;
+      auto [it, fresh] = symbols.try_emplace(symbol, inputs[i].dims[d], &info);
+      if (!fresh && it->second.first != inputs[i].dims[d])
+        return fail("input '" + info.name + "' dimension " + std::to_string(d) +
+                    " (" + symbol + ") is " + std::to_string(inputs[i].dims[d]) +
+                    ", but input '" + it->second.second->name + "' gives " +
+                    symbol + " = " + std::to_string(it->second.first));
+    }
   }
 
   // On a GPU, the inputs and weights are copied to device memory first, and

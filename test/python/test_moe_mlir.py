@@ -247,3 +247,17 @@ view (float[1, S, H, 8] x) => (float[1, H, S, 8] t, float[P, Q, R, U] y)
     t, y = session.run(None, {"x": x})
     np.testing.assert_array_equal(t, x.transpose(0, 2, 1, 3))
     np.testing.assert_array_equal(y, x.transpose(0, 2, 1, 3)[..., :4])
+
+
+def test_inputs_that_disagree_on_a_named_size():
+    # The past keys and values of a KV-cache export share the symbol of the past's
+    # length; feeds that disagree on it are refused before anything runs.
+    session = moe_mlir.InferenceSession(
+        str(MODELS / "real" / "whole" / "mixtral__whole_kv" / "model.onnx"))
+    names = [i.name for i in session.get_inputs()]
+    feeds = {names[0]: np.zeros((1, 2), np.int64),
+             names[1]: np.zeros((1, 2, 3, 8), np.float32),
+             names[2]: np.zeros((1, 2, 4, 8), np.float32)}
+    with pytest.raises(ValueError, match=r"dimension 2 \(s81\) is 4, but input "
+                                         r"'past_key_values.layers.0.keys' gives s81 = 3"):
+        session.run(None, feeds)
