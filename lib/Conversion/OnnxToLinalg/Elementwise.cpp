@@ -165,6 +165,62 @@ FailureOr<SmallVector<Value>> lowerIsNaN(NodeOp node, OpBuilder &b) {
   return elementwise(node, b, 1, isNaN, /*floatOnly=*/true, b.getI1Type());
 }
 
+/// IsInf: a boolean per element, for +inf and -inf as `detect_positive` and
+/// `detect_negative` ask (both by default).
+FailureOr<SmallVector<Value>> lowerIsInf(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  bool positive = intAttr(node, "detect_positive", 1) != 0;
+  bool negative = intAttr(node, "detect_negative", 1) != 0;
+  auto semantics = &cast<FloatType>(element).getFloatSemantics();
+  return single(broadcastGeneric(
+      node, b, *operands, b.getI1Type(),
+      [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+        Value found = nb.create<arith::ConstantIntOp>(loc, 0, 1);
+        for (auto [detect, sign] : {std::pair{positive, false},
+                                    std::pair{negative, true}}) {
+          if (!detect)
+            continue;
+          Value inf = nb.create<arith::ConstantOp>(
+              loc, nb.getFloatAttr(element, APFloat::getInf(*semantics, sign)));
+          found = nb.create<arith::OrIOp>(
+              loc, found,
+              nb.create<arith::CmpFOp>(loc, arith::CmpFPredicate::OEQ, args[0],
+                                       inf));
+        }
+        return found;
+      }));
+}
+
+/// HardSigmoid: max(0, min(1, alpha * x + beta)), alpha 0.2 and beta 0.5 by
+/// default.
+FailureOr<SmallVector<Value>> lowerHardSigmoid(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  double alpha = floatAttr(node, "alpha", 0.2), beta = floatAttr(node, "beta", 0.5);
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+        Value scaled = nb.create<arith::AddFOp>(
+            loc,
+            nb.create<arith::MulFOp>(
+                loc, args[0],
+                nb.create<arith::ConstantOp>(loc, nb.getFloatAttr(element, alpha))),
+            nb.create<arith::ConstantOp>(loc, nb.getFloatAttr(element, beta)));
+        return nb.create<arith::MaximumFOp>(
+            loc, zeroOf(nb, loc, element),
+            nb.create<arith::MinimumFOp>(loc, oneOf(nb, loc, element), scaled));
+      }));
+}
+
 /// Mod: integer modulo with the divisor's sign, or with fmod = 1 the
 /// remainder with the dividend's sign (required for floating point).
 FailureOr<SmallVector<Value>> lowerMod(NodeOp node, OpBuilder &b) {
@@ -416,6 +472,8 @@ void moe::onnx_to_linalg::registerElementwiseLowerings(HandlerTable &table) {
   table.add("", "Sign", 9, lowerElementwise<sign, 1, false>);
   table.add("", "Softplus", 1, lowerElementwise<softplus, 1, true>);
   table.add("", "IsNaN", 9, lowerIsNaN);
+  table.add("", "IsInf", 10, lowerIsInf);
+  table.add("", "HardSigmoid", 6, lowerHardSigmoid);
   table.add("", "Mod", 10, lowerMod);
   table.add("", "Reciprocal", 6, lowerElementwise<reciprocal, 1, true>);
   table.add("", "Sigmoid", 6, lowerElementwise<sigmoid, 1, true>);

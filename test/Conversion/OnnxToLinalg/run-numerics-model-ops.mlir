@@ -1,5 +1,5 @@
 // Numbers for the ops whole-model exports add (rotary tables, position ids from masks,
-// NaN guards) and for shapes computed while the model runs: legalised, run through
+// NaN and infinity guards, hard activations) and for shapes computed while the model runs: legalised, run through
 // MLIR's reference lowering on mlir-cpu-runner, checked against values worked out by
 // hand.
 // RUN: moe-opt %s --moe-legalize-onnx %lower-to-llvm | %run-main | FileCheck %s
@@ -64,6 +64,28 @@ func.func @main() {
   %isnan = onnx.node "IsNaN" opset 18 (%n) : (tensor<6xf32>) -> tensor<6xi1>
   %isnan64 = onnx.node "Cast" opset 18 (%isnan) attributes {to = 7 : si64} : (tensor<6xi1>) -> tensor<6xi64>
   call @printInts(%isnan64) : (tensor<6xi64>) -> ()
+
+  // IsInf of [1, nan, +inf, -inf, 0, -nan]: both infinities, +inf only, -inf only.
+  // CHECK:      [0, 0, 1, 1, 0, 0]
+  // CHECK:      [0, 0, 1, 0, 0, 0]
+  // CHECK:      [0, 0, 0, 1, 0, 0]
+  %isinf = onnx.node "IsInf" opset 18 (%n) : (tensor<6xf32>) -> tensor<6xi1>
+  %isinf64 = onnx.node "Cast" opset 18 (%isinf) attributes {to = 7 : si64} : (tensor<6xi1>) -> tensor<6xi64>
+  call @printInts(%isinf64) : (tensor<6xi64>) -> ()
+  %ispos = onnx.node "IsInf" opset 18 (%n) attributes {detect_negative = 0 : si64} : (tensor<6xf32>) -> tensor<6xi1>
+  %ispos64 = onnx.node "Cast" opset 18 (%ispos) attributes {to = 7 : si64} : (tensor<6xi1>) -> tensor<6xi64>
+  call @printInts(%ispos64) : (tensor<6xi64>) -> ()
+  %isneg = onnx.node "IsInf" opset 18 (%n) attributes {detect_positive = 0 : si64} : (tensor<6xf32>) -> tensor<6xi1>
+  %isneg64 = onnx.node "Cast" opset 18 (%isneg) attributes {to = 7 : si64} : (tensor<6xi1>) -> tensor<6xi64>
+  call @printInts(%isneg64) : (tensor<6xi64>) -> ()
+
+  // HardSigmoid max(0, min(1, 0.2 x + 0.5)), and with alpha 0.5, beta 0.
+  // CHECK:      [0.5, 0.6, 0.8, 1, 0.4, 0.16, 1, 1]
+  // CHECK:      [0, 0.25, 0.75, 1, 0, 0, 1, 1]
+  %hs = onnx.node "HardSigmoid" opset 18 (%x) : (tensor<8xf32>) -> tensor<8xf32>
+  call @print(%hs) : (tensor<8xf32>) -> ()
+  %hs2 = onnx.node "HardSigmoid" opset 18 (%x) attributes {alpha = 5.000000e-01 : f32, beta = 0.000000e+00 : f32} : (tensor<8xf32>) -> tensor<8xf32>
+  call @print(%hs2) : (tensor<8xf32>) -> ()
 
   // Mod: integers take the divisor's sign; fmod = 1 the dividend's.
   // CHECK:      [1, 2, -2, -1, 0, 3]
