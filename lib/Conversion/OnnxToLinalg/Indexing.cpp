@@ -34,6 +34,20 @@ Value wrapIndex(OpBuilder &b, Location loc, Value index, Value size) {
   return b.create<arith::SelectOp>(loc, negative, wrapped, asIndex);
 }
 
+/// `index` wrapped as by `wrapIndex`, then clamped into [0, size - 1], so
+/// that an out-of-range index in a model's input (a token id past the
+/// vocabulary) reads or writes the nearest element instead of memory outside
+/// the tensor, as XLA's gather and scatter do. An empty dimension has no
+/// element to read; its loops run no iterations.
+Value boundedIndex(OpBuilder &b, Location loc, Value index, Value size) {
+  Value wrapped = wrapIndex(b, loc, index, size);
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value last = b.create<arith::SubIOp>(
+      loc, size, b.create<arith::ConstantIndexOp>(loc, 1));
+  return b.create<arith::MaxSIOp>(
+      loc, zero, b.create<arith::MinSIOp>(loc, wrapped, last));
+}
+
 /// Gather along `axis`: out[i.., j.., k..] = data[i.., indices[j..], k..], with
 /// negative indices counted from the end.
 FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
@@ -76,7 +90,7 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
   auto generic = b.create<linalg::GenericOp>(
       loc, init.getType(), ValueRange{indices}, ValueRange{init}, maps,
       iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-        Value index = wrapIndex(nested, nestedLoc, args[0], axisSize);
+        Value index = boundedIndex(nested, nestedLoc, args[0], axisSize);
         SmallVector<Value> coords;
         for (int64_t d = 0; d < axis; ++d)
           coords.push_back(nested.create<linalg::IndexOp>(nestedLoc, d));
@@ -120,7 +134,7 @@ FailureOr<SmallVector<Value>> lowerGatherElements(NodeOp node, OpBuilder &b) {
       iterators, [&](OpBuilder &nested, Location nl, ValueRange args) {
         SmallVector<Value> coords;
         for (int64_t d = 0; d < rank; ++d)
-          coords.push_back(d == axis ? wrapIndex(nested, nl, args[0], axisSize)
+          coords.push_back(d == axis ? boundedIndex(nested, nl, args[0], axisSize)
                                      : nested.create<linalg::IndexOp>(nl, d));
         nested.create<linalg::YieldOp>(
             nl, nested.create<tensor::ExtractOp>(nl, data, coords).getResult());
@@ -272,7 +286,7 @@ FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, OpBuilder &b) {
       [&](OpBuilder &nested, Location nl, ValueRange ivs) {
         SmallVector<Value> coords(ivs);
         Value index = nested.create<tensor::ExtractOp>(nl, indices, ivs);
-        coords[axis] = wrapIndex(nested, nl, index, axisSize);
+        coords[axis] = boundedIndex(nested, nl, index, axisSize);
         return coords;
       })};
 }
@@ -354,7 +368,7 @@ FailureOr<SmallVector<Value>> lowerNonZero(NodeOp node, OpBuilder &b) {
 }
 
 /// The data coordinates an index tuple of GatherND / ScatterND names: the
-/// `batch` leading coordinates, then `m` (wrapped) values read from
+/// `batch` leading coordinates, then `m` (wrapped and bounded) values read from
 /// `indices[prefix.., 0 ..< m]`.
 SmallVector<Value> indexTuple(OpBuilder &b, Location loc, Value data,
                               Value indices, ValueRange prefix, int64_t batch,
@@ -366,7 +380,7 @@ SmallVector<Value> indexTuple(OpBuilder &b, Location loc, Value data,
     Value raw = b.create<tensor::ExtractOp>(loc, indices, at);
     Value size = getValueOrCreateConstantIndexOp(
         b, loc, dimOf(b, loc, data, batch + j));
-    coords.push_back(wrapIndex(b, loc, raw, size));
+    coords.push_back(boundedIndex(b, loc, raw, size));
   }
   return coords;
 }

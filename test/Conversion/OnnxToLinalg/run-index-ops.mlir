@@ -1,4 +1,4 @@
-// ArgMax/ArgMin, Range, NonZero, GatherND, ScatterND and Pow with an integer
+// ArgMax/ArgMin, Range, NonZero, Gather(Elements) out of range, GatherND, ScatterND and Pow with an integer
 // exponent, legalised and run through MLIR's reference lowering on mlir-cpu-runner,
 // against values worked out by hand.
 // RUN: moe-opt %s --moe-legalize-onnx %lower-to-llvm | %run-main | FileCheck %s
@@ -119,5 +119,18 @@ func.func @main() {
   %empty = onnx.node "Slice" opset 13 (%dyn, %est, %een) : (tensor<?x2xf32>, tensor<1xi64>, tensor<1xi64>) -> tensor<?x2xf32>
   %u14 = tensor.cast %empty : tensor<?x2xf32> to tensor<*xf32>
   call @printMemrefF32(%u14) : (tensor<*xf32>) -> ()
+  // Gather and GatherElements with indices past either end read the nearest
+  // element (7 -> 4, -9 -> 0), never memory outside the data.
+  // CHECK:      [50,  10,  20]
+  // CHECK:      [50,  10,  40]
+  %gd = arith.constant dense<[10.0, 20.0, 30.0, 40.0, 50.0]> : tensor<5xf32>
+  %gi = arith.constant dense<[7, -9, 1]> : tensor<3xi64>
+  %gg = onnx.node "Gather" opset 13 (%gd, %gi) : (tensor<5xf32>, tensor<3xi64>) -> tensor<3xf32>
+  %ug = tensor.cast %gg : tensor<3xf32> to tensor<*xf32>
+  call @printMemrefF32(%ug) : (tensor<*xf32>) -> ()
+  %gei = arith.constant dense<[12, -100, -2]> : tensor<3xi64>
+  %ge = onnx.node "GatherElements" opset 13 (%gd, %gei) : (tensor<5xf32>, tensor<3xi64>) -> tensor<3xf32>
+  %uge = tensor.cast %ge : tensor<3xf32> to tensor<*xf32>
+  call @printMemrefF32(%uge) : (tensor<*xf32>) -> ()
   return
 }
