@@ -209,10 +209,15 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
-  if (!isFloat(element))
+  bool floating = isFloat(element);
+  auto integer = dyn_cast<IntegerType>(element);
+  if (!floating &&
+      (!integer || !integer.isSignless() || integer.getWidth() == 1))
     return node.emitError()
            << node.getOpType()
-           << " is supported on floating-point tensors only, got " << element;
+           << " is supported on floating-point and signed integer tensors "
+              "only, got "
+           << element;
   FailureOr<std::optional<SmallVector<int64_t>>> list =
       intListOperand(node, "axes", 1);
   if (failed(list))
@@ -234,17 +239,20 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
     if (!llvm::is_contained(axes, d))
       kept.push_back(dimOf(b, loc, x, d));
   Value init = b.create<tensor::EmptyOp>(loc, kept, element);
-  TypedAttr start =
-      Kind == ReduceKind::Max
-          ? TypedAttr(b.getFloatAttr(
-                element,
-                APFloat::getInf(cast<FloatType>(element).getFloatSemantics(),
-                                /*Negative=*/true)))
-      : Kind == ReduceKind::Min
-          ? TypedAttr(b.getFloatAttr(
-                element,
-                APFloat::getInf(cast<FloatType>(element).getFloatSemantics())))
-          : b.getZeroAttr(element);
+  // The identity of the reduction: -inf / +inf (or the integer type's lowest
+  // and highest values) for Max / Min, 0 for sums.
+  TypedAttr start = b.getZeroAttr(element);
+  if (Kind == ReduceKind::Max || Kind == ReduceKind::Min) {
+    bool max = Kind == ReduceKind::Max;
+    if (floating)
+      start = b.getFloatAttr(
+          element,
+          APFloat::getInf(cast<FloatType>(element).getFloatSemantics(), max));
+    else
+      start = b.getIntegerAttr(
+          element, max ? APInt::getSignedMinValue(integer.getWidth())
+                       : APInt::getSignedMaxValue(integer.getWidth()));
+  }
   Value filled =
       b.create<linalg::FillOp>(
            loc, b.create<arith::ConstantOp>(loc, start).getResult(), init)
@@ -252,32 +260,33 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   Value reduced =
       b.create<linalg::ReduceOp>(
            loc, ValueRange{x}, ValueRange{filled}, axes,
-           [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-             Value combined =
-                 Kind == ReduceKind::Max ? nested
-                                               .create<arith::MaximumFOp>(
-                                                   nestedLoc, args[0], args[1])
-                                               .getResult()
-                 : Kind == ReduceKind::Min
-                     ? nested
-                           .create<arith::MinimumFOp>(nestedLoc, args[0],
-                                                      args[1])
-                           .getResult()
-                     : nested.create<arith::AddFOp>(nestedLoc, args[0], args[1])
-                           .getResult();
-             nested.create<linalg::YieldOp>(nestedLoc, combined);
+           [&](OpBuilder &nested, Location nl, ValueRange args) {
+             Value combined;
+             if (Kind == ReduceKind::Max)
+               combined = arithmetic<arith::MaximumFOp, arith::MaxSIOp>(
+                   nested, nl, element, {args[0], args[1]});
+             else if (Kind == ReduceKind::Min)
+               combined = arithmetic<arith::MinimumFOp, arith::MinSIOp>(
+                   nested, nl, element, {args[0], args[1]});
+             else
+               combined = arithmetic<arith::AddFOp, arith::AddIOp>(
+                   nested, nl, element, {args[0], args[1]});
+             nested.create<linalg::YieldOp>(nl, combined);
            })
           .getResult(0);
   if (Kind == ReduceKind::Mean) {
     // Divide by the number of reduced elements, known only at run time when
-    // dynamic.
+    // dynamic; an integer mean rounds toward zero.
     Value count = b.create<arith::ConstantIndexOp>(loc, 1);
     for (int64_t axis : axes)
       count = b.create<arith::MulIOp>(
           loc, count,
           getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, axis)));
-    Value countInt = b.create<arith::IndexCastOp>(loc, b.getI64Type(), count);
-    Value countFloat = b.create<arith::SIToFPOp>(loc, element, countInt);
+    Value countInt = b.create<arith::IndexCastOp>(
+        loc, floating ? b.getI64Type() : element, count);
+    Value divisor =
+        floating ? b.create<arith::SIToFPOp>(loc, element, countInt).getResult()
+                 : countInt;
     auto reducedType = cast<RankedTensorType>(reduced.getType());
     Value meanInit = b.create<tensor::EmptyOp>(
         loc, tensor::getMixedSizes(b, loc, reduced), element);
@@ -289,11 +298,10 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
         b.create<linalg::GenericOp>(
              loc, reducedType, ValueRange{reduced}, ValueRange{meanInit}, maps,
              iterators,
-             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+             [&](OpBuilder &nested, Location nl, ValueRange args) {
                nested.create<linalg::YieldOp>(
-                   nestedLoc,
-                   nested.create<arith::DivFOp>(nestedLoc, args[0], countFloat)
-                       .getResult());
+                   nl, arithmetic<arith::DivFOp, arith::DivSIOp>(
+                           nested, nl, element, {args[0], divisor}));
              })
             .getResult(0);
   }

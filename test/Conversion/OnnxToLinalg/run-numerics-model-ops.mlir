@@ -1,5 +1,5 @@
 // Numbers for the ops whole-model exports add (rotary tables, position ids from masks,
-// NaN and infinity guards, hard activations) and for shapes computed while the model runs: legalised, run through
+// NaN and infinity guards, hard activations, integer reductions) and for shapes computed while the model runs: legalised, run through
 // MLIR's reference lowering on mlir-cpu-runner, checked against values worked out by
 // hand.
 // RUN: moe-opt %s --moe-legalize-onnx %lower-to-llvm | %run-main | FileCheck %s
@@ -14,6 +14,11 @@ func.func @print(%t: tensor<8xf32>) {
 }
 func.func @printInts(%t: tensor<6xi64>) {
   %u = tensor.cast %t : tensor<6xi64> to tensor<*xi64>
+  call @printMemrefI64(%u) : (tensor<*xi64>) -> ()
+  return
+}
+func.func @printPair(%t: tensor<2xi64>) {
+  %u = tensor.cast %t : tensor<2xi64> to tensor<*xi64>
   call @printMemrefI64(%u) : (tensor<*xi64>) -> ()
   return
 }
@@ -162,5 +167,24 @@ func.func @main() {
   %rowRows = tensor.cast %row : tensor<1x4xf32> to tensor<?x4xf32>
   %sum2 = onnx.node "Add" opset 18 (%rowRows, %m) : (tensor<?x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
   call @print2x4(%sum2) : (tensor<2x4xf32>) -> ()
+
+  // Integer reductions of an attention mask [[1, 1, 0], [1, -4, 7]]: ReduceSum
+  // (the tokens of each row, as onnxruntime-genai's builder counts them),
+  // ReduceMax, ReduceMin and ReduceMean rounding toward zero (4/3 -> 1).
+  // CHECK:      [2,  4]
+  // CHECK:      [7,  -4]
+  // CHECK:      [0,  1]
+  %mask = arith.constant dense<[[1, 1, 0], [1, -4, 7]]> : tensor<2x3xi64>
+  %iaxes = arith.constant dense<[1]> : tensor<1xi64>
+  %isum = onnx.node "ReduceSum" opset 13 (%mask, %iaxes) attributes {keepdims = 0 : si64} : (tensor<2x3xi64>, tensor<1xi64>) -> tensor<2xi64>
+  %imax = onnx.node "ReduceMax" opset 18 (%mask) attributes {keepdims = 0 : si64} : (tensor<2x3xi64>) -> tensor<i64>
+  %imin = onnx.node "ReduceMin" opset 18 (%mask) attributes {keepdims = 0 : si64} : (tensor<2x3xi64>) -> tensor<i64>
+  %imean = onnx.node "ReduceMean" opset 18 (%mask, %iaxes) attributes {keepdims = 0 : si64} : (tensor<2x3xi64>, tensor<1xi64>) -> tensor<2xi64>
+  %vmax = tensor.extract %imax[] : tensor<i64>
+  %vmin = tensor.extract %imin[] : tensor<i64>
+  %extremes = tensor.from_elements %vmax, %vmin : tensor<2xi64>
+  call @printPair(%isum) : (tensor<2xi64>) -> ()
+  call @printPair(%extremes) : (tensor<2xi64>) -> ()
+  call @printPair(%imean) : (tensor<2xi64>) -> ()
   return
 }
