@@ -633,8 +633,12 @@ LogicalResult Importer::defineValue(llvm::StringRef name, Value value,
 
 LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
   std::string nodeDesc = describeNode(node, index);
+  // Diagnostics name the node: by its name, or as `#<index> (<op>)`.
   Location loc = NameLoc::get(
-      builder.getStringAttr(node.name().empty() ? node.op_type() : node.name()),
+      builder.getStringAttr(node.name().empty()
+                                ? "#" + std::to_string(index) + " (" +
+                                      node.op_type() + ")"
+                                : node.name()),
       fileLoc);
   if (node.op_type().empty()) {
     error(loc) << nodeDesc << " has no op_type";
@@ -685,10 +689,24 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
     attrs.push_back(builder.getNamedAttr(attr.name(), *converted));
   }
 
+  // A Constant's output is its value: the value's type stands, whatever the
+  // value_info says (onnxruntime-genai's builder declares its one-element
+  // constants as scalars, which ONNX Runtime ignores).
+  Type constantType;
+  if (node.op_type() == "Constant" && domain.empty())
+    for (const NamedAttribute &attr : attrs)
+      if (attr.getName() == "value")
+        if (auto value = dyn_cast<ElementsAttr>(attr.getValue()))
+          constantType = value.getShapedType();
+
   SmallVector<Type> resultTypes;
   for (auto [i, name] : llvm::enumerate(node.output())) {
     if (name.empty()) {
       resultTypes.push_back(builder.getNoneType());
+      continue;
+    }
+    if (constantType) {
+      resultTypes.push_back(constantType);
       continue;
     }
     auto declared = declaredTypes.find(name);

@@ -73,7 +73,20 @@ llvm::cl::opt<std::string>
     mcpu("mcpu", llvm::cl::desc("Processor of --emit for the cpu target"),
          llvm::cl::init("x86-64-v3"), llvm::cl::cat(compileCategory));
 
-/// Prints diagnostics as `<file>: error: ...`.
+/// Where in the model a diagnostic arose: `node '<name>': ` (or `node #<index>
+/// (<op>): ` when unnamed) for one located at an imported node whose message
+/// does not name it already.
+std::string nodePrefix(mlir::Diagnostic &diag, llvm::StringRef message) {
+  auto named = llvm::dyn_cast<mlir::NameLoc>(diag.getLocation());
+  llvm::StringRef name = named ? named.getName().getValue() : "";
+  if (name.empty() || message.contains(name))
+    return "";
+  if (name.starts_with("#"))
+    return ("node " + name + ": ").str();
+  return ("node '" + name + "': ").str();
+}
+
+/// Prints diagnostics as `<file>: error: [node '<name>': ]...`.
 struct FileDiagnostics {
   FileDiagnostics(mlir::MLIRContext &context, llvm::StringRef path)
       : handler(&context, [path](mlir::Diagnostic &diag) {
@@ -84,7 +97,9 @@ struct FileDiagnostics {
                   : diag.getSeverity() == mlir::DiagnosticSeverity::Remark
                       ? "remark"
                       : "note";
-          llvm::errs() << path << ": " << severity << ": " << diag << "\n";
+          std::string message = diag.str();
+          llvm::errs() << path << ": " << severity << ": "
+                       << nodePrefix(diag, message) << message << "\n";
           for (mlir::Diagnostic &note : diag.getNotes())
             llvm::errs() << path << ": note: " << note << "\n";
           return mlir::success();
