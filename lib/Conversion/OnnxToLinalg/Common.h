@@ -48,6 +48,7 @@ void registerShapeLowerings(HandlerTable &table);
 void registerIndexingLowerings(HandlerTable &table);
 void registerLinearLowerings(HandlerTable &table);
 void registerNormalizationLowerings(HandlerTable &table);
+void registerAttentionLowerings(HandlerTable &table);
 
 /// One result, or the failure that produced none.
 mlir::FailureOr<llvm::SmallVector<mlir::Value>>

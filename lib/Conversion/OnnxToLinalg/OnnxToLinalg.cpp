@@ -44,6 +44,7 @@ const HandlerTable &handlers() {
     registerIndexingLowerings(t);
     registerLinearLowerings(t);
     registerNormalizationLowerings(t);
+    registerAttentionLowerings(t);
     for (auto &entry : t)
       llvm::sort(entry.second, [](const Handler &a, const Handler &b) {
         return a.sinceVersion < b.sinceVersion;

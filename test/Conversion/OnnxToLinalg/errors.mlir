@@ -151,3 +151,23 @@ func.func @argmax_axis(%x: tensor<2x3xf32>) {
   %y = onnx.node "ArgMax" opset 13 (%x) attributes {axis = 2 : si64} : (tensor<2x3xf32>) -> tensor<2x3xi64>
   return
 }
+
+// -----
+
+// GroupQueryAttention with a window-sized (evicting) cache, and with a packed
+// QKV width that no head size divides.
+func.func @gqa_sliding_window_cache(%qkv: tensor<1x?x128xf32>, %past: tensor<1x2x?x16xf32>, %seqlens: tensor<1xi32>, %total: tensor<i32>) {
+  %none = onnx.none
+  // expected-error @+1 {{GroupQueryAttention with sliding_window_cache = 1 (a window-sized cache the kernel evicts from) is not supported yet; export with onnxruntime-genai's windowed_kv_cache=false}}
+  %y:3 = onnx.node "GroupQueryAttention" domain "com.microsoft" opset 1 (%qkv, %none, %none, %past, %past, %seqlens, %total) attributes {num_heads = 4 : si64, kv_num_heads = 2 : si64, local_window_size = 128 : si64, sliding_window_cache = 1 : si64} : (tensor<1x?x128xf32>, none, none, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1xi32>, tensor<i32>) -> (tensor<1x?x64xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>)
+  return
+}
+
+// -----
+
+func.func @gqa_head_size(%qkv: tensor<1x?x100xf32>, %seqlens: tensor<1xi32>, %total: tensor<i32>) {
+  %none = onnx.none
+  // expected-error @+1 {{GroupQueryAttention query hidden size 100 is not a multiple of 8 heads}}
+  %y:3 = onnx.node "GroupQueryAttention" domain "com.microsoft" opset 1 (%qkv, %none, %none, %none, %none, %seqlens, %total) attributes {num_heads = 4 : si64, kv_num_heads = 2 : si64} : (tensor<1x?x100xf32>, none, none, none, none, tensor<1xi32>, tensor<i32>) -> (tensor<1x?x64xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>)
+  return
+}

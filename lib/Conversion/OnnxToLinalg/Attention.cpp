@@ -1,0 +1,630 @@
+//===- Attention.cpp - attention onnx.node lowerings ----------------------===//
+//
+// ONNX Runtime's com.microsoft.GroupQueryAttention as generic linalg, with the
+// semantics of ONNX Runtime's CPU kernel: rotary embedding of the new queries
+// and keys at their positions, the present key and value caches (each batch
+// entry's past tokens followed by this step's), scores of every query against
+// the cached keys under the causal, sliding-window and padding masks, a
+// softmax that may count a sink logit, and the weighted values. Reads whose
+// coordinates the model's run-time inputs decide are guarded, so inconsistent
+// lengths read zeros, never memory outside a tensor. The sparse-attention
+// lowering replaces these loops with a fast kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common.h"
+
+#include "dialects/onnx/IR/OnnxMatchers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace ::moe::match;
+using namespace ::moe::onnx_to_linalg;
+
+namespace {
+
+using utils::IteratorType;
+
+Value indexConstant(OpBuilder &b, Location loc, int64_t value) {
+  return b.create<arith::ConstantIndexOp>(loc, value);
+}
+
+Value sizeOf(OpBuilder &b, Location loc, Value tensor, int64_t dim) {
+  return getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, tensor, dim));
+}
+
+/// `tensor[coords]` when every coordinate lies inside `sizes` (the tensor's,
+/// read before the loop), else `fallback`.
+Value guardedExtract(OpBuilder &b, Location loc, Value tensor,
+                     ArrayRef<Value> sizes, ValueRange coords, Value fallback) {
+  Value zero = indexConstant(b, loc, 0);
+  Value inside = b.create<arith::ConstantIntOp>(loc, 1, 1);
+  for (auto [coord, size] : llvm::zip(coords, sizes)) {
+    Value low =
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, coord, zero);
+    Value high =
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, coord, size);
+    inside = b.create<arith::AndIOp>(
+        loc, inside, b.create<arith::AndIOp>(loc, low, high));
+  }
+  auto guarded = b.create<scf::IfOp>(
+      loc, inside,
+      [&](OpBuilder &tb, Location tl) {
+        tb.create<scf::YieldOp>(
+            tl, tb.create<tensor::ExtractOp>(tl, tensor, coords).getResult());
+      },
+      [&](OpBuilder &eb, Location el) {
+        eb.create<scf::YieldOp>(el, fallback);
+      });
+  return guarded.getResult(0);
+}
+
+SmallVector<Value> sizesOf(OpBuilder &b, Location loc, Value tensor) {
+  SmallVector<Value> sizes;
+  for (int64_t d = 0; d < cast<RankedTensorType>(tensor.getType()).getRank();
+       ++d)
+    sizes.push_back(sizeOf(b, loc, tensor, d));
+  return sizes;
+}
+
+/// What one GroupQueryAttention node computes with: its attributes, the sizes
+/// it runs at, and the inputs the loop bodies read.
+struct Gqa {
+  NodeOp node;
+  Type element;
+  int64_t numHeads = 0, kvHeads = 0, headSize = 0;
+  double scale = 0, softcap = 0;
+  int64_t window = -1;
+  bool rotary = false, interleaved = false, smooth = false;
+  /// Index values: batch, new tokens, past buffer length, present length.
+  Value batch, seq, past, present;
+  /// Whether this is the first prompt (no past is read).
+  Value firstPrompt;
+  Value seqlensK;
+  SmallVector<Value> seqlensSizes;
+  Value cos, sin, positionIds, bias, sink;
+  SmallVector<Value> positionSizes, biasSizes;
+
+  Value zero(OpBuilder &b, Location loc) const {
+    return zeroOf(b, loc, element);
+  }
+
+  /// Batch entry `entry`'s past tokens and its total tokens, from seqlens_k
+  /// (the total less one): the past is what precedes this step's tokens,
+  /// none in the first prompt.
+  std::pair<Value, Value> lengths(OpBuilder &b, Location loc,
+                                  Value entry) const {
+    Value raw = guardedExtract(b, loc, seqlensK, seqlensSizes, entry,
+                               zeroOf(b, loc, elementTypeOf(seqlensK)));
+    Value total = b.create<arith::AddIOp>(
+        loc, b.create<arith::IndexCastOp>(loc, b.getIndexType(), raw),
+        indexConstant(b, loc, 1));
+    Value pastTokens = b.create<arith::SelectOp>(
+        loc, firstPrompt, indexConstant(b, loc, 0),
+        b.create<arith::SubIOp>(loc, total, seq));
+    return {pastTokens, total};
+  }
+};
+
+/// Heads `[offset, offset + heads)` of the `[B, S, hidden]` projection `x` as
+/// `[B, S, heads, D]`, rotated at each token's position when `rotate`.
+Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
+              int64_t heads, bool rotate) {
+  SmallVector<OpFoldResult> sizes{dimOf(b, loc, x, 0), dimOf(b, loc, x, 1),
+                                  b.getIndexAttr(heads),
+                                  b.getIndexAttr(g.headSize)};
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
+  int64_t half = rotate ? cast<RankedTensorType>(g.cos.getType()).getDimSize(1)
+                        : 0;
+  int64_t maxPosition =
+      rotate ? cast<RankedTensorType>(g.cos.getType()).getDimSize(0) : 0;
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value token = nb.create<linalg::IndexOp>(nl, 1);
+        Value head = nb.create<linalg::IndexOp>(nl, 2);
+        Value d = nb.create<linalg::IndexOp>(nl, 3);
+        Value base = nb.create<arith::MulIOp>(
+            nl,
+            nb.create<arith::AddIOp>(nl, head, indexConstant(nb, nl, offset)),
+            indexConstant(nb, nl, g.headSize));
+        auto column = [&](Value within) {
+          return nb.create<arith::AddIOp>(nl, base, within).getResult();
+        };
+        Value value = nb.create<tensor::ExtractOp>(
+            nl, x, ValueRange{entry, token, column(d)});
+        if (!rotate) {
+          nb.create<linalg::YieldOp>(nl, value);
+          return;
+        }
+        // The pair (x1, x2) element d belongs to: halves of the rotary
+        // dimensions, or neighbours when interleaved. y1 = x1 cos - x2 sin,
+        // y2 = x2 cos + x1 sin; dimensions past the rotary ones stay.
+        Value halfValue = indexConstant(nb, nl, half);
+        Value rotated = nb.create<arith::CmpIOp>(
+            nl, arith::CmpIPredicate::slt, d, indexConstant(nb, nl, 2 * half));
+        Value partner, frequency, isFirst;
+        if (g.interleaved) {
+          Value two = indexConstant(nb, nl, 2);
+          isFirst = nb.create<arith::CmpIOp>(
+              nl, arith::CmpIPredicate::eq,
+              nb.create<arith::RemUIOp>(nl, d, two), indexConstant(nb, nl, 0));
+          partner = nb.create<arith::SelectOp>(
+              nl, isFirst,
+              nb.create<arith::AddIOp>(nl, d, indexConstant(nb, nl, 1)),
+              nb.create<arith::SubIOp>(nl, d, indexConstant(nb, nl, 1)));
+          frequency = nb.create<arith::DivUIOp>(nl, d, two);
+        } else {
+          isFirst = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, d,
+                                             halfValue);
+          partner = nb.create<arith::SelectOp>(
+              nl, isFirst, nb.create<arith::AddIOp>(nl, d, halfValue),
+              nb.create<arith::SubIOp>(nl, d, halfValue));
+          frequency = nb.create<arith::SelectOp>(
+              nl, isFirst, d, nb.create<arith::SubIOp>(nl, d, halfValue));
+        }
+        // Outside the rotary dimensions both stay in range and are unused.
+        partner = nb.create<arith::SelectOp>(nl, rotated, partner, d);
+        frequency = nb.create<arith::SelectOp>(nl, rotated, frequency,
+                                               indexConstant(nb, nl, 0));
+        // Tokens sit at past + s, or where position_ids put them: in a first
+        // prompt, ONNX Runtime's kernel reads only the tensor's first element
+        // and counts on from it, for every entry.
+        Value position = nb.create<arith::AddIOp>(
+            nl, g.lengths(nb, nl, entry).first, token);
+        if (g.positionIds) {
+          Value zeroIndex = indexConstant(nb, nl, 0);
+          Value readEntry = nb.create<arith::SelectOp>(nl, g.firstPrompt,
+                                                       zeroIndex, entry);
+          Value readToken = nb.create<arith::SelectOp>(nl, g.firstPrompt,
+                                                       zeroIndex, token);
+          Value raw = guardedExtract(
+              nb, nl, g.positionIds, g.positionSizes,
+              ValueRange{readEntry, readToken},
+              zeroOf(nb, nl, elementTypeOf(g.positionIds)));
+          Value given =
+              nb.create<arith::IndexCastOp>(nl, nb.getIndexType(), raw);
+          position = nb.create<arith::SelectOp>(
+              nl, g.firstPrompt, nb.create<arith::AddIOp>(nl, given, token),
+              given);
+        }
+        // A position past the cache reads its last row (ONNX Runtime refuses
+        // it); the cache is never read outside.
+        position = nb.create<arith::MaxSIOp>(
+            nl, indexConstant(nb, nl, 0),
+            nb.create<arith::MinSIOp>(nl, position,
+                                      indexConstant(nb, nl, maxPosition - 1)));
+        Value cosine = nb.create<tensor::ExtractOp>(
+            nl, g.cos, ValueRange{position, frequency});
+        Value sine = nb.create<tensor::ExtractOp>(
+            nl, g.sin, ValueRange{position, frequency});
+        Value other = nb.create<tensor::ExtractOp>(
+            nl, x, ValueRange{entry, token, column(partner)});
+        Value signedSine = nb.create<arith::SelectOp>(
+            nl, isFirst, nb.create<arith::NegFOp>(nl, sine), sine);
+        Value y = nb.create<arith::AddFOp>(
+            nl, nb.create<arith::MulFOp>(nl, value, cosine),
+            nb.create<arith::MulFOp>(nl, other, signedSine));
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(nl, rotated, y, value).getResult());
+      });
+  return generic.getResult(0);
+}
+
+/// The present cache `[B, KV, T, D]`: entry b's past tokens from `past` (when
+/// given), then this step's `fresh` `[B, S, KV, D]` tokens, zeros after.
+Value presentCache(OpBuilder &b, Location loc, const Gqa &g, Value past,
+                   Value fresh) {
+  SmallVector<OpFoldResult> sizes{g.batch, b.getIndexAttr(g.kvHeads),
+                                  g.present, b.getIndexAttr(g.headSize)};
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
+  SmallVector<Value> pastSizes;
+  if (past)
+    pastSizes = sizesOf(b, loc, past);
+  SmallVector<Value> freshSizes = sizesOf(b, loc, fresh);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value head = nb.create<linalg::IndexOp>(nl, 1);
+        Value j = nb.create<linalg::IndexOp>(nl, 2);
+        Value d = nb.create<linalg::IndexOp>(nl, 3);
+        Value pastTokens = g.lengths(nb, nl, entry).first;
+        Value zero = g.zero(nb, nl);
+        Value fromFresh = guardedExtract(
+            nb, nl, fresh, freshSizes,
+            ValueRange{entry, nb.create<arith::SubIOp>(nl, j, pastTokens), head,
+                       d},
+            zero);
+        Value value = fromFresh;
+        if (past) {
+          Value fromPast = guardedExtract(nb, nl, past, pastSizes,
+                                          ValueRange{entry, head, j, d}, zero);
+          Value isPast = nb.create<arith::CmpIOp>(
+              nl, arith::CmpIPredicate::slt, j, pastTokens);
+          value = nb.create<arith::SelectOp>(nl, isPast, fromPast, fromFresh);
+        }
+        nb.create<linalg::YieldOp>(nl, value);
+      });
+  return generic.getResult(0);
+}
+
+/// A linalg.generic with `ins` read through `maps` (the last one the result's)
+/// into a tensor of `sizes` filled with `initial`.
+Value generic(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+              Type element, Value initial, ValueRange ins,
+              ArrayRef<AffineMap> maps, ArrayRef<IteratorType> iterators,
+              function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  if (initial)
+    init = b.create<linalg::FillOp>(loc, initial, init).getResult(0);
+  return b
+      .create<linalg::GenericOp>(loc, init.getType(), ins, ValueRange{init},
+                                 maps, iterators, body)
+      .getResult(0);
+}
+
+FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
+                                                       OpBuilder &b) {
+  auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
+    node.emitError() << "GroupQueryAttention " << message;
+    return failure();
+  };
+  Gqa g;
+  g.node = node;
+  g.numHeads = intAttr(node, "num_heads", 0);
+  g.kvHeads = intAttr(node, "kv_num_heads", 0);
+  if (g.numHeads <= 0 || g.kvHeads <= 0 || g.numHeads % g.kvHeads != 0)
+    return fail("needs num_heads and kv_num_heads above 0, num_heads a "
+                "multiple of kv_num_heads");
+  if (intAttr(node, "sliding_window_cache", 0) != 0)
+    return fail("with sliding_window_cache = 1 (a window-sized cache the "
+                "kernel evicts from) is not supported yet; export with "
+                "onnxruntime-genai's windowed_kv_cache=false");
+  if (intAttr(node, "qk_output", 0) != 0)
+    return fail("qk_output is not supported");
+  if (intAttr(node, "kv_cache_bit_width", 0) != 0 ||
+      stringAttr(node, "k_quant_type", "NONE") != "NONE" ||
+      stringAttr(node, "v_quant_type", "NONE") != "NONE")
+    return fail("with a quantized KV cache is not supported");
+  for (unsigned i = 12; i < node.getInputs().size(); ++i)
+    if (input(node, i))
+      return fail("input " + Twine(i) +
+                  " (KV-cache scales or fused QK norm) is not supported");
+  for (unsigned i = 3; i < node.getNumResults(); ++i)
+    if (!node.getResult(i).use_empty())
+      return fail("output " + Twine(i) + " (output_qk) is not supported");
+  g.window = intAttr(node, "local_window_size", -1);
+  if (g.window == 0 || g.window < -1)
+    return fail("local_window_size must be -1 or at least 1");
+  g.softcap = floatAttr(node, "softcap", 0.0);
+  g.rotary = intAttr(node, "do_rotary", 0) != 0;
+  g.interleaved = intAttr(node, "rotary_interleaved", 0) != 0;
+  g.smooth = intAttr(node, "smooth_softmax", 0) == 1;
+
+  Value query = input(node, 0), key = input(node, 1), value = input(node, 2);
+  auto rank = [](Value v, int64_t r) {
+    auto type = dyn_cast_or_null<RankedTensorType>(v ? v.getType() : Type());
+    return type && type.getRank() == r;
+  };
+  if (!rank(query, 3) ||
+      ShapedType::isDynamic(
+          cast<RankedTensorType>(query.getType()).getDimSize(2)))
+    return fail("query must be [batch, sequence, hidden] with a static hidden "
+                "size");
+  g.element = elementTypeOf(query);
+  if (!isFloat(g.element))
+    return fail("is supported on floating-point tensors only");
+  int64_t hidden = cast<RankedTensorType>(query.getType()).getDimSize(2);
+  bool packed = !key && !value;
+  int64_t packedHeads = packed ? g.numHeads + 2 * g.kvHeads : g.numHeads;
+  if (hidden % packedHeads != 0)
+    return fail("query hidden size " + Twine(hidden) + " is not a multiple of " +
+                Twine(packedHeads) + " heads");
+  g.headSize = hidden / packedHeads;
+  if (!packed) {
+    for (Value kv : {key, value})
+      if (!rank(kv, 3) ||
+          cast<RankedTensorType>(kv.getType()).getDimSize(2) !=
+              g.kvHeads * g.headSize ||
+          elementTypeOf(kv) != g.element)
+        return fail("key and value must both be [batch, sequence, " +
+                    Twine(g.kvHeads * g.headSize) + "] of the query's type");
+  }
+  Value pastKey = input(node, 3), pastValue = input(node, 4);
+  if (!pastKey != !pastValue)
+    return fail("needs both past_key and past_value, or neither");
+  for (Value past : {pastKey, pastValue}) {
+    if (!past)
+      continue;
+    auto type = dyn_cast<RankedTensorType>(past.getType());
+    if (!type || type.getRank() != 4 || type.getElementType() != g.element ||
+        (!type.isDynamicDim(1) && type.getDimSize(1) != g.kvHeads) ||
+        (!type.isDynamicDim(3) && type.getDimSize(3) != g.headSize))
+      return fail("past_key and past_value must be [batch, " +
+                  Twine(g.kvHeads) + ", past, " + Twine(g.headSize) +
+                  "] of the query's type");
+  }
+  g.seqlensK = input(node, 5);
+  Value totalInput = input(node, 6);
+  if (!rank(g.seqlensK, 1) || !isa<IntegerType>(elementTypeOf(g.seqlensK)))
+    return fail("seqlens_k (input 5) must be a 1-D integer tensor");
+  auto totalType =
+      dyn_cast_or_null<RankedTensorType>(totalInput ? totalInput.getType()
+                                                    : Type());
+  if (!totalType || !totalType.hasStaticShape() ||
+      totalType.getNumElements() != 1 ||
+      !isa<IntegerType>(totalType.getElementType()))
+    return fail("total_sequence_length (input 6) must be one integer");
+  if (g.rotary) {
+    g.cos = input(node, 7);
+    g.sin = input(node, 8);
+    auto type = dyn_cast_or_null<RankedTensorType>(g.cos ? g.cos.getType()
+                                                         : Type());
+    if (!type || !g.sin || g.sin.getType() != type || type.getRank() != 2 ||
+        !type.hasStaticShape() || type.getDimSize(0) < 1 ||
+        type.getDimSize(1) < 1 || 2 * type.getDimSize(1) > g.headSize ||
+        type.getElementType() != g.element)
+      return fail("with do_rotary needs cos_cache and sin_cache of one static "
+                  "shape [positions, rotary dim / 2 <= " +
+                  Twine(g.headSize / 2) + "] and the query's type");
+    g.positionIds = input(node, 9);
+    if (g.positionIds && (!rank(g.positionIds, 2) ||
+                          !isa<IntegerType>(elementTypeOf(g.positionIds))))
+      return fail("position_ids (input 9) must be [batch, sequence] integers");
+  }
+  g.bias = input(node, 10);
+  if (g.bias && (!rank(g.bias, 4) || elementTypeOf(g.bias) != g.element))
+    return fail("attention_bias (input 10) must be [batch or 1, heads or 1, "
+                "sequence, total] of the query's type");
+  g.sink = input(node, 11);
+  if (g.sink) {
+    auto type = dyn_cast<RankedTensorType>(g.sink.getType());
+    if (!type || type.getRank() != 1 || type.getDimSize(0) != g.numHeads ||
+        type.getElementType() != g.element)
+      return fail("head_sink (input 11) must be [" + Twine(g.numHeads) +
+                  "] of the query's type");
+  }
+
+  Location loc = node.getLoc();
+  MLIRContext *context = b.getContext();
+  g.batch = sizeOf(b, loc, query, 0);
+  g.seq = sizeOf(b, loc, query, 1);
+  g.past = pastKey ? sizeOf(b, loc, pastKey, 2) : indexConstant(b, loc, 0);
+  Value total = b.create<arith::IndexCastOp>(
+      loc, b.getIndexType(),
+      b.create<tensor::ExtractOp>(
+          loc, totalInput,
+          SmallVector<Value>(totalType.getRank(), indexConstant(b, loc, 0))));
+  g.present = b.create<arith::MaxSIOp>(loc, total, g.past);
+  g.firstPrompt = b.create<arith::AndIOp>(
+      loc,
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt, g.seq,
+                              indexConstant(b, loc, 1)),
+      b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, g.seq, total));
+  g.seqlensSizes = sizesOf(b, loc, g.seqlensK);
+  if (g.positionIds)
+    g.positionSizes = sizesOf(b, loc, g.positionIds);
+  if (g.bias)
+    g.biasSizes = sizesOf(b, loc, g.bias);
+
+  // Queries and this step's keys rotated; values as they are.
+  Value q = headsOf(b, loc, g, query, 0, g.numHeads, g.rotary);
+  Value k = packed ? headsOf(b, loc, g, query, g.numHeads, g.kvHeads, g.rotary)
+                   : headsOf(b, loc, g, key, 0, g.kvHeads, g.rotary);
+  Value v = packed ? headsOf(b, loc, g, query, g.numHeads + g.kvHeads,
+                             g.kvHeads, false)
+                   : headsOf(b, loc, g, value, 0, g.kvHeads, false);
+  Value presentKey = presentCache(b, loc, g, pastKey, k);
+  Value presentValue = presentCache(b, loc, g, pastValue, v);
+
+  // Scores [B, N, S, T]: query head n reads key head n / (N / KV).
+  int64_t group = g.numHeads / g.kvHeads;
+  auto dims = [&](unsigned count, ArrayRef<AffineExpr> exprs) {
+    return AffineMap::get(count, 0, exprs, context);
+  };
+  AffineExpr e0 = b.getAffineDimExpr(0), e1 = b.getAffineDimExpr(1),
+             e2 = b.getAffineDimExpr(2), e3 = b.getAffineDimExpr(3),
+             e4 = b.getAffineDimExpr(4);
+  SmallVector<OpFoldResult> scoreSizes{g.batch, b.getIndexAttr(g.numHeads),
+                                       g.seq, g.present};
+  SmallVector<OpFoldResult> rowSizes{g.batch, b.getIndexAttr(g.numHeads),
+                                     g.seq};
+  Value zero = g.zero(b, loc);
+  // (b, n, s, j, d): q[b, s, n, d] * k[b, n / group, j, d].
+  Value scores = generic(
+      b, loc, scoreSizes, g.element, zero, ValueRange{q, presentKey},
+      {dims(5, {e0, e2, e1, e4}), dims(5, {e0, e1.floorDiv(group), e3, e4}),
+       dims(5, {e0, e1, e2, e3})},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
+       IteratorType::parallel, IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::AddFOp>(
+                        nl, args[2],
+                        nb.create<arith::MulFOp>(nl, args[0], args[1]))
+                    .getResult());
+      });
+
+  // Scaled, capped, biased and masked logits.
+  double scale = floatAttr(node, "scale", 0.0);
+  if (scale == 0.0)
+    scale = 1.0 / std::sqrt(static_cast<double>(g.headSize));
+  AffineMap identity4 = b.getMultiDimIdentityMap(4);
+  SmallVector<IteratorType> parallel4(4, IteratorType::parallel);
+  Value minusInf = b.create<arith::ConstantOp>(
+      loc, b.getFloatAttr(g.element, -std::numeric_limits<double>::infinity()));
+  Value logits = generic(
+      b, loc, scoreSizes, g.element, Value(), ValueRange{scores},
+      {identity4, identity4}, parallel4,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value x = nb.create<arith::MulFOp>(
+            nl, args[0],
+            nb.create<arith::ConstantOp>(nl,
+                                         nb.getFloatAttr(g.element, scale)));
+        if (g.softcap > 0) {
+          Value cap = nb.create<arith::ConstantOp>(
+              nl, nb.getFloatAttr(g.element, g.softcap));
+          x = nb.create<arith::MulFOp>(
+              nl, cap,
+              nb.create<math::TanhOp>(nl,
+                                      nb.create<arith::DivFOp>(nl, x, cap)));
+        }
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value head = nb.create<linalg::IndexOp>(nl, 1);
+        Value token = nb.create<linalg::IndexOp>(nl, 2);
+        Value j = nb.create<linalg::IndexOp>(nl, 3);
+        if (g.bias) {
+          auto biasType = cast<RankedTensorType>(g.bias.getType());
+          Value zeroIndex = indexConstant(nb, nl, 0);
+          Value biasEntry = biasType.getDimSize(0) == 1 ? zeroIndex : entry;
+          Value biasHead = biasType.getDimSize(1) == 1 ? zeroIndex : head;
+          x = nb.create<arith::AddFOp>(
+              nl, x,
+              guardedExtract(nb, nl, g.bias, g.biasSizes,
+                             ValueRange{biasEntry, biasHead, token, j},
+                             g.zero(nb, nl)));
+        }
+        auto [pastTokens, totalTokens] = g.lengths(nb, nl, entry);
+        // Query s sits at past + s: it sees keys up to itself within the
+        // entry's tokens and, with a window, the last `window` of those.
+        Value end = nb.create<arith::MinSIOp>(
+            nl,
+            nb.create<arith::AddIOp>(
+                nl, nb.create<arith::AddIOp>(nl, pastTokens, token),
+                indexConstant(nb, nl, 1)),
+            totalTokens);
+        Value keep =
+            nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, j, end);
+        if (g.window > 0)
+          keep = nb.create<arith::AndIOp>(
+              nl, keep,
+              nb.create<arith::CmpIOp>(
+                  nl, arith::CmpIPredicate::sge,
+                  nb.create<arith::AddIOp>(nl, j,
+                                           indexConstant(nb, nl, g.window)),
+                  end));
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(nl, keep, x, minusInf).getResult());
+      });
+
+  // Row maxima, then the shift each row's exponentials use (the sink logit
+  // takes part; a row with every key masked shifts by 0) and the sink's share
+  // of the denominator.
+  AffineMap toRow = dims(4, {e0, e1, e2});
+  SmallVector<IteratorType> rowReduce{IteratorType::parallel,
+                                      IteratorType::parallel,
+                                      IteratorType::parallel,
+                                      IteratorType::reduction};
+  Value rowMax = generic(
+      b, loc, rowSizes, g.element, minusInf, ValueRange{logits},
+      {identity4, toRow}, rowReduce,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::MaximumFOp>(nl, args[0], args[1]).getResult());
+      });
+  AffineMap identity3 = b.getMultiDimIdentityMap(3);
+  SmallVector<IteratorType> parallel3(3, IteratorType::parallel);
+  auto sinkLogit = [&](OpBuilder &nb, Location nl) -> Value {
+    if (g.sink)
+      return nb.create<tensor::ExtractOp>(
+          nl, g.sink, ValueRange{nb.create<linalg::IndexOp>(nl, 1)});
+    if (g.smooth)
+      return g.zero(nb, nl);
+    return Value();
+  };
+  Value shift = generic(
+      b, loc, rowSizes, g.element, Value(), ValueRange{rowMax},
+      {identity3, identity3}, parallel3,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = args[0];
+        if (Value sink = sinkLogit(nb, nl))
+          m = nb.create<arith::MaximumFOp>(nl, m, sink);
+        Value masked = nb.create<arith::CmpFOp>(nl, arith::CmpFPredicate::OEQ,
+                                                m, minusInf);
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(nl, masked, g.zero(nb, nl), m)
+                    .getResult());
+      });
+  Value sinkShare = generic(
+      b, loc, rowSizes, g.element, Value(), ValueRange{shift},
+      {identity3, identity3}, parallel3,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value share = g.zero(nb, nl);
+        if (Value sink = sinkLogit(nb, nl))
+          share = nb.create<math::ExpOp>(
+              nl, nb.create<arith::SubFOp>(nl, sink, args[0]));
+        nb.create<linalg::YieldOp>(nl, share);
+      });
+  // The sums start from the sink's share.
+  Value denominator =
+      b.create<linalg::GenericOp>(
+           loc, sinkShare.getType(), ValueRange{logits, shift},
+           ValueRange{sinkShare}, ArrayRef<AffineMap>{identity4, toRow, toRow},
+           rowReduce,
+           [&](OpBuilder &nb, Location nl, ValueRange args) {
+             Value term = nb.create<math::ExpOp>(
+                 nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
+             nb.create<linalg::YieldOp>(
+                 nl, nb.create<arith::AddFOp>(nl, args[2], term).getResult());
+           })
+          .getResult(0);
+  Value probabilities = generic(
+      b, loc, scoreSizes, g.element, Value(),
+      ValueRange{logits, shift, denominator}, {identity4, toRow, toRow, identity4},
+      parallel4, [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value term = nb.create<math::ExpOp>(
+            nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
+        Value positive = nb.create<arith::CmpFOp>(
+            nl, arith::CmpFPredicate::OGT, args[2], g.zero(nb, nl));
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(
+                    nl, positive, nb.create<arith::DivFOp>(nl, term, args[2]),
+                    g.zero(nb, nl))
+                    .getResult());
+      });
+
+  // (b, s, n, d, j): p[b, n, s, j] * v[b, n / group, j, d].
+  SmallVector<OpFoldResult> outSizes{g.batch, g.seq, b.getIndexAttr(g.numHeads),
+                                     b.getIndexAttr(g.headSize)};
+  Value heads = generic(
+      b, loc, outSizes, g.element, zero, ValueRange{probabilities, presentValue},
+      {dims(5, {e0, e2, e1, e4}), dims(5, {e0, e2.floorDiv(group), e4, e3}),
+       dims(5, {e0, e1, e2, e3})},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
+       IteratorType::parallel, IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::AddFOp>(
+                        nl, args[2],
+                        nb.create<arith::MulFOp>(nl, args[0], args[1]))
+                    .getResult());
+      });
+  Value output = b.create<tensor::CollapseShapeOp>(
+      loc, heads, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
+  SmallVector<Value> results{output, presentKey, presentValue};
+  results.resize(node.getNumResults());
+  return results;
+}
+
+} // namespace
+
+void moe::onnx_to_linalg::registerAttentionLowerings(HandlerTable &table) {
+  table.add("com.microsoft", "GroupQueryAttention", 1,
+            lowerGroupQueryAttention);
+}
