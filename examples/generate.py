@@ -2,9 +2,11 @@
 """Greedy decoding of an exported MoE language model, token by token through its KV
 cache, with moe-mlir.
 
-The model is an ONNX export with a KV cache, as transformers' exporter writes it:
-inputs `input_ids [1, T]` and the past `past_key_values.layers.<l>.keys|values`, outputs
-`logits [1, T, V]` and the present `cache.layers.<l>.keys|values`. The first step runs
+The model is an ONNX export with a KV cache, as transformers' exporter writes it
+(inputs `input_ids [1, T]` and the past `past_key_values.layers.<l>.keys|values`,
+outputs `logits [1, T, V]` and the present `cache.layers.<l>.keys|values`) or as
+onnxruntime-genai's builder does (past `past_key_values.<l>.key|value`, present
+`present.<l>.key|value`, and an `attention_mask [1, past + T]`). The first step runs
 the prompt over an empty past; each next step feeds the chosen token and the present of
 the step before as the past.
 
@@ -23,8 +25,11 @@ import moe_mlir
 
 def past_name(present):
     """The past input that a present output feeds: cache.layers.0.keys is
-    past_key_values.layers.0.keys."""
+    past_key_values.layers.0.keys, present.0.key is past_key_values.0.key."""
     return "past_key_values." + present.split(".", 1)[1]
+
+
+CACHE_SUFFIXES = (".keys", ".values", ".key", ".value")
 
 
 def generate(session, prompt, count):
@@ -33,21 +38,28 @@ def generate(session, prompt, count):
     outputs = [o.name for o in session.get_outputs()]
     if "input_ids" not in inputs or outputs[0] != "logits":
         raise ValueError("the model needs an input_ids input and a first output logits")
-    # An empty past: every past input with its run-time axis (the sequence) at 0.
+    # An empty past: every past input of one sequence (a run-time batch axis at 1)
+    # with its other run-time axes at 0; a past of no tokens has no elements, whatever
+    # the size of an axis the export left symbolic (the builder's head size).
     feeds = {}
     for name, spec in inputs.items():
-        if name == "input_ids":
+        if name in ("input_ids", "attention_mask"):
             continue
-        if not name.endswith((".keys", ".values")):
+        if not name.endswith(CACHE_SUFFIXES):
             raise ValueError(f"input '{name}' is cache state other than keys and values "
                              "(a sliding window's size); this example starts from an "
                              "empty past of keys and values only")
-        shape = [d if isinstance(d, int) else 0 for d in spec.shape]
+        shape = [d if isinstance(d, int) else int(axis == 0)
+                 for axis, d in enumerate(spec.shape)]
         feeds[name] = np.zeros(shape, spec.dtype)
     ids = np.asarray([prompt], np.int64)
-    tokens = []
+    tokens, seen = [], 0
     for _ in range(count):
         feeds["input_ids"] = ids
+        seen += ids.shape[1]
+        if "attention_mask" in inputs:
+            # Every token so far, the past's and this step's, is attended.
+            feeds["attention_mask"] = np.ones((1, seen), np.int64)
         logits, *present = session.run(None, feeds)
         token = int(np.argmax(logits[0, -1]))
         tokens.append(token)

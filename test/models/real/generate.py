@@ -99,12 +99,14 @@ CORE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "gpt_oss", "ol
               "glm4_moe", "phimoe")
 
 
-def build_block(arch):
-    """The first MoE block of a one-layer `arch` model with random weights."""
+def build_block(arch, sizes=None):
+    """The first MoE block of a one-layer `arch` model with random weights;
+    `sizes` replace some of SIZES."""
     cls = getattr(transformers, ARCHS[arch])
     defaults = cls()
     kwargs = {k: v for k, v in SIZES.items() if hasattr(defaults, k)}
     kwargs.update(OVERRIDES.get(arch, {}))
+    kwargs.update({k: v for k, v in (sizes or {}).items() if hasattr(defaults, k)})
     config = cls(**kwargs)
     for k, v in kwargs.items():
         # Sub-configs given as dicts are built by the constructor; keep them.
@@ -387,9 +389,61 @@ def cache_tensor(cache, name):
     return tensor.detach().clone().numpy()
 
 
+def save_cache_cases(folder, cases):
+    """Runs `folder/model.onnx` on ONNX Runtime at each (label, past, T, feed,
+    reference) of `cases` (feed and reference map an input or output name to its
+    array) and saves the inputs and torch's outputs as `<label>/input_<i>.npy`,
+    `output_<j>.npy`. Returns
+    the manifest's cases and the worst ONNX Runtime error as a fraction of the
+    tolerance, or the reason the file is wrong."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    manifest_cases, worst = [], 0.0
+    for label, p, t, feed, reference in cases:
+        feeds = {n: feed(n) for n in inputs}
+        references = [reference(n) for n in outputs]
+        theirs = session.run(None, feeds)
+        for n, ref, got in zip(outputs, references, theirs):
+            bound = RTOL * float(np.max(np.abs(ref))) + ATOL
+            error = float(np.max(np.abs(ref - got))) if got.shape == ref.shape else np.inf
+            if error > bound:
+                return ("the exporter writes a wrong file: ONNX Runtime differs from torch "
+                        f"in {n} at past {p}, T = {t}")
+            worst = max(worst, error / bound)
+        case_dir = folder / label
+        case_dir.mkdir()
+        case = {"T": t, "past": p, "inputs": [], "outputs": []}
+        for i, n in enumerate(inputs):
+            np.save(case_dir / f"input_{i}.npy", feeds[n])
+            case["inputs"].append({"name": n, "file": f"{label}/input_{i}.npy",
+                                   "shape": list(feeds[n].shape), "dtype": str(feeds[n].dtype)})
+        for j, (n, ref) in enumerate(zip(outputs, references)):
+            np.save(case_dir / f"output_{j}.npy", ref)
+            case["outputs"].append({"name": n, "file": f"{label}/output_{j}.npy",
+                                    "shape": list(ref.shape), "dtype": str(ref.dtype)})
+        manifest_cases.append(case)
+    return manifest_cases, worst
+
+
+def greedy_tokens(model):
+    """The greedy tokens transformers' generate chooses after a fixed prompt, for
+    examples/generate.py to reproduce through the cache."""
+    prompt = torch.randint(0, SIZES["vocab_size"], (1, 4), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        # No end-of-sequence token: plain argmax for all 8 steps.
+        greedy = transformers.GenerationConfig(max_new_tokens=8, do_sample=False,
+                                               eos_token_id=None,
+                                               pad_token_id=SIZES["pad_token_id"])
+        chosen = model.generate(prompt, generation_config=greedy)[0, prompt.shape[1]:]
+    return {"prompt": prompt[0].tolist(), "tokens": chosen.tolist()}
+
+
 def write_whole_kv_fixture(arch, model, block, status):
     from transformers.exporters.exporter_onnx import OnnxConfig, OnnxExporter
-    import onnxruntime
 
     name = f"{arch}__whole_kv"
     folder = HERE / "whole" / name
@@ -419,43 +473,24 @@ def write_whole_kv_fixture(arch, model, block, status):
         status[name] = {"written": False, "reason": export_failure(e)}
         return
     set_experts(model, "eager")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    manifest_cases, worst = [], 0.0
+    cases = []
     for p, t in KV_CASES:
         generator = torch.Generator().manual_seed(100 * p + t)
         prefix = torch.randint(0, SIZES["vocab_size"], (1, p), generator=generator)
         new = torch.randint(0, SIZES["vocab_size"], (1, t), generator=generator)
         with torch.no_grad():
             cache = model(input_ids=prefix, use_cache=True).past_key_values
-            feeds = {n: new.numpy() if n == "input_ids" else cache_tensor(cache, n)
-                     for n in inputs}
             result = model(input_ids=new, past_key_values=cache, use_cache=True)
-        references = [result.logits.numpy() if n == "logits" else
-                      cache_tensor(result.past_key_values, n) for n in outputs]
-        theirs = session.run(None, feeds)
-        for ref, got in zip(references, theirs):
-            bound = RTOL * float(np.max(np.abs(ref))) + ATOL
-            error = float(np.max(np.abs(ref - got)))
-            if got.shape != ref.shape or error > bound:
-                shutil.rmtree(folder)
-                status[name] = {"written": False, "reason": "the exporter writes a wrong file: "
-                                f"ONNX Runtime differs from torch at past {p}, T = {t}"}
-                return
-            worst = max(worst, error / bound)
-        case_dir = folder / f"T{t}"
-        case_dir.mkdir()
-        case = {"T": t, "past": p, "inputs": [], "outputs": []}
-        for i, n in enumerate(inputs):
-            np.save(case_dir / f"input_{i}.npy", feeds[n])
-            case["inputs"].append({"name": n, "file": f"T{t}/input_{i}.npy",
-                                   "shape": list(feeds[n].shape), "dtype": str(feeds[n].dtype)})
-        for j, (n, ref) in enumerate(zip(outputs, references)):
-            np.save(case_dir / f"output_{j}.npy", ref)
-            case["outputs"].append({"name": n, "file": f"T{t}/output_{j}.npy",
-                                    "shape": list(ref.shape), "dtype": str(ref.dtype)})
-        manifest_cases.append(case)
+        cases.append((f"T{t}", p, t, lambda n, new=new, cache=cache:
+                      new.numpy() if n == "input_ids" else cache_tensor(cache, n),
+                      lambda n, result=result: result.logits.numpy() if n == "logits"
+                      else cache_tensor(result.past_key_values, n)))
+    written = save_cache_cases(folder, cases)
+    if isinstance(written, str):
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": written}
+        return
+    manifest_cases, worst = written
     manifest = {
         "name": name, "arch": arch, "exporter": "whole_kv", "block": type(block).__name__,
         "form": "real_export", "is_moe": True, "moe_layers": 1, "model": "model.onnx",
@@ -465,33 +500,47 @@ def write_whole_kv_fixture(arch, model, block, status):
                      f"DynamicCache, torch {torch.__version__.split('+')[0]}, float32",
         "ort": True, "cases": manifest_cases,
     }
-    # The greedy tokens transformers' generate chooses after a prompt, for
-    # examples/generate.py to reproduce through the cache.
-    prompt = torch.randint(0, SIZES["vocab_size"], (1, 4), generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        # No end-of-sequence token: plain argmax for all 8 steps.
-        greedy = transformers.GenerationConfig(max_new_tokens=8, do_sample=False,
-                                               eos_token_id=None,
-                                               pad_token_id=SIZES["pad_token_id"])
-        chosen = model.generate(prompt, generation_config=greedy)[0, prompt.shape[1]:]
-    manifest["generate"] = {"prompt": prompt[0].tolist(), "tokens": chosen.tolist()}
+    manifest["generate"] = greedy_tokens(model)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     status[name] = {"written": True, "ort": f"within {worst:.2g} of the tolerance"}
 
 
-# onnxruntime-genai's model builder writes whole models (KV cache, GroupQueryAttention,
-# com.microsoft.MoE) for the architectures it knows; these are kept for raising only,
-# since running them needs the whole-model ops.
-GENAI_ARCHS = ("gpt_oss", "lfm2_moe")
+# onnxruntime-genai's model builder writes whole models (KV cache as
+# `past_key_values.<l>.key|value` in and `present.<l>.key|value` out, attention_mask,
+# GroupQueryAttention, com.microsoft.MoE) for the architectures it knows.
+# (Its Phi-MoE is written for CUDA in int4 only.)
+GENAI_ARCHS = ("gpt_oss", "lfm2_moe", "granitemoehybrid")
+# ONNX Runtime's GroupQueryAttention takes head sizes that are multiples of 16.
+GENAI_SIZES = dict(hidden_size=64, d_model=64, head_dim=16, kv_channels=16)
+# Beyond GENAI_SIZES: Granite's Mamba heads span 2 x hidden.
+GENAI_OVERRIDES = {"granitemoehybrid": dict(mamba_d_head=32)}
+# (past, T): a first prompt, then steps over a cache.
+GENAI_CASES = ((0, 1), (0, 7), (0, 33), (5, 1), (4, 7), (1, 33))
 
 
-def write_genai(arch, model, status):
-    """`whole/<arch>__genai_cpu.onnx` from onnxruntime-genai's builder (fp32, CPU)."""
+def genai_cache_tensor(cache, name):
+    """The tensor of `cache` that the builder's `past_key_values.<l>.key` or
+    `present.<l>.value` stands for."""
+    parts = name.split(".")
+    layer, kind = int(parts[-2]), parts[-1]
+    return getattr(cache.layers[layer], {"key": "keys", "value": "values"}[kind]) \
+        .detach().clone().numpy()
+
+
+def write_genai(arch, status):
+    """`whole/<arch>__genai_cpu/` from onnxruntime-genai's builder (fp32, CPU), with
+    torch's logits and present caches at GENAI_CASES. gpt-oss is built with
+    `windowed_kv_cache=false`: its default window-sized cache (sliding_window_cache = 1)
+    is written as `<arch>__genai_cpu_windowed.onnx`, for raising only."""
     import subprocess
     import tempfile
 
     from tokenizers import Tokenizer, models as tokenizer_models, pre_tokenizers
     name = f"{arch}__genai_cpu"
+    model, block = build_block(arch, {**GENAI_SIZES, **GENAI_OVERRIDES.get(arch, {})})
+    folder = HERE / "whole" / name
+    if folder.exists():
+        shutil.rmtree(folder)
     with tempfile.TemporaryDirectory() as work:
         work = pathlib.Path(work)
         model.save_pretrained(work / "hf")
@@ -502,17 +551,67 @@ def write_genai(arch, model, status):
         transformers.PreTrainedTokenizerFast(
             tokenizer_object=tokenizer, unk_token="t0", pad_token="t0", bos_token="t1",
             eos_token="t2").save_pretrained(work / "hf")
-        built = subprocess.run(
-            [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"),
-             "-o", str(work / "out"), "-p", "fp32", "-e", "cpu"], capture_output=True, text=True)
-        if built.returncode != 0:
+
+        def build(out, *extra):
+            built = subprocess.run(
+                [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i",
+                 str(work / "hf"), "-o", str(out), "-p", "fp32", "-e", "cpu", *extra],
+                capture_output=True, text=True)
             lines = [l for l in built.stderr.splitlines() if l.strip()]
-            status[name] = {"written": False, "reason": (lines[-1] if lines else "failed")[:300]}
+            return None if built.returncode == 0 else (lines[-1] if lines else "failed")[:300]
+
+        windowed = arch == "gpt_oss"
+        failure = build(work / "out", *(["--extra_options", "windowed_kv_cache=false"]
+                                        if windowed else []))
+        if failure:
+            status[name] = {"written": False, "reason": failure}
             return
-        whole = onnx.load(str(work / "out" / "model.onnx"))
-        (HERE / "whole").mkdir(exist_ok=True)
-        onnx.save(whole, str(HERE / "whole" / f"{name}.onnx"))
-    status[name] = {"written": True, "whole_model": True}
+        folder.mkdir(parents=True)
+        onnx.save(onnx.load(str(work / "out" / "model.onnx")), str(folder / "model.onnx"))
+        if windowed and not build(work / "windowed"):
+            onnx.save(onnx.load(str(work / "windowed" / "model.onnx")),
+                      str(HERE / "whole" / f"{name}_windowed.onnx"))
+            status[f"{name}_windowed"] = {"written": True, "whole_model": True}
+    cases = []
+    for p, t in GENAI_CASES:
+        generator = torch.Generator().manual_seed(100 * p + t)
+        prefix = torch.randint(0, SIZES["vocab_size"], (1, p), generator=generator)
+        new = torch.randint(0, SIZES["vocab_size"], (1, t), generator=generator)
+        with torch.no_grad():
+            cache = transformers.DynamicCache(config=model.config)
+            if p:
+                cache = model(input_ids=prefix, past_key_values=cache, use_cache=True) \
+                    .past_key_values
+            empty = {n: np.zeros((1, model.config.num_key_value_heads, 0,
+                                  GENAI_SIZES["head_dim"]), np.float32) for n in ("key", "value")}
+
+            def feed(n, new=new, cache=cache, p=p, t=t, empty=empty):
+                if n == "input_ids":
+                    return new.numpy()
+                if n == "attention_mask":
+                    return np.ones((1, p + t), np.int64)
+                return genai_cache_tensor(cache, n) if p else empty[n.split(".")[-1]]
+            result = model(input_ids=new, past_key_values=cache, use_cache=True)
+        cases.append((f"P{p}_T{t}", p, t, feed,
+                      lambda n, result=result: result.logits.numpy() if n == "logits"
+                      else genai_cache_tensor(result.past_key_values, n)))
+    written = save_cache_cases(folder, cases)
+    if isinstance(written, str):
+        shutil.rmtree(folder)
+        status[name] = {"written": False, "reason": written}
+        return
+    manifest_cases, worst = written
+    manifest = {
+        "name": name, "arch": arch, "exporter": "genai_cpu", "block": type(block).__name__,
+        "form": "real_export", "is_moe": True, "moe_layers": 1, "model": "model.onnx",
+        "tolerance": {"rtol": RTOL, "atol": ATOL,
+                      "rule": "max|out - ref| <= rtol * max|ref| + atol"},
+        "reference": f"transformers {transformers.__version__} eager model with its "
+                     f"DynamicCache, torch {torch.__version__.split('+')[0]}, float32",
+        "ort": True, "cases": manifest_cases, "generate": greedy_tokens(model),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    status[name] = {"written": True, "ort": f"within {worst:.2g} of the tolerance"}
 
 
 def main():
@@ -534,12 +633,15 @@ def main():
                 status[f"{arch}__{exporter}"] = {
                     "written": False, "reason": f"does not build from its config: {e}"[:300]}
             continue
-        if arch in GENAI_ARCHS and not args.exporters:
+        if arch in GENAI_ARCHS and (not args.exporters or "genai_cpu" in exporters):
             try:
-                write_genai(arch, model, status)
+                write_genai(arch, status)
             except ImportError as e:
                 status[f"{arch}__genai_cpu"] = {"written": False,
                                                 "reason": f"onnxruntime-genai missing: {e}"}
+            except Exception:  # noqa: BLE001
+                status[f"{arch}__genai_cpu"] = {
+                    "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}
             print(f"{arch}__genai_cpu: {status[f'{arch}__genai_cpu']}", flush=True)
         for exporter in WHOLE_EXPORTERS:
             if args.exporters and exporter not in exporters:
@@ -556,7 +658,7 @@ def main():
                     "written": False, "reason": traceback.format_exc().splitlines()[-1][:300]}
             print(f"{arch}__{exporter}: {status[f'{arch}__{exporter}']}", flush=True)
         for exporter in exporters:
-            if exporter in WHOLE_EXPORTERS:
+            if exporter in WHOLE_EXPORTERS or exporter == "genai_cpu":
                 continue
             if not (args.full or args.exporters or arch in CORE_ARCHS or
                     exporter in EXPORTERS[:2]):
