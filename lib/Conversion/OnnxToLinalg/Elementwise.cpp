@@ -33,6 +33,12 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
                                           unsigned count, ScalarFn fn,
                                           bool floatOnly,
                                           Type resultElement = nullptr) {
+  // A count of 0 takes every input (the variadic Sum, Max, Min and Mean).
+  if (count == 0) {
+    count = node.getInputs().size();
+    if (count == 0)
+      return node.emitError() << node.getOpType() << " needs an input";
+  }
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
   if (failed(operands))
     return failure();
@@ -194,6 +200,112 @@ FailureOr<SmallVector<Value>> lowerIsInf(NodeOp node, OpBuilder &b) {
         }
         return found;
       }));
+}
+
+/// The variadic Sum, Max and Min: `Op` folded over every operand.
+template <typename FloatOp, typename IntOp>
+Value foldAll(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value result = args[0];
+  for (Value arg : args.drop_front())
+    result = arithmetic<FloatOp, IntOp>(b, loc, type, {result, arg});
+  return result;
+}
+
+/// Mean: the sum divided by the number of operands.
+Value meanAll(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value sum = foldAll<arith::AddFOp, arith::AddIOp>(b, loc, type, args);
+  return b.create<arith::DivFOp>(
+      loc, sum,
+      b.create<arith::ConstantOp>(
+          loc, b.getFloatAttr(type, static_cast<double>(args.size()))));
+}
+
+/// x * Phi(x) with the exact normal CDF, 0.5 * x * (1 + erf(x / sqrt(2))), or
+/// with `tanh` its approximation 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x +
+/// 0.044715 x^3))).
+Value gelu(OpBuilder &b, Location loc, Type type, Value x, bool tanh) {
+  auto constant = [&](double v) {
+    return b.create<arith::ConstantOp>(loc, b.getFloatAttr(type, v));
+  };
+  Value inner;
+  if (tanh) {
+    Value cube = b.create<arith::MulFOp>(
+        loc, x, b.create<arith::MulFOp>(loc, x, x));
+    Value sum = b.create<arith::AddFOp>(
+        loc, x, b.create<arith::MulFOp>(loc, constant(0.044715), cube));
+    inner = b.create<math::TanhOp>(
+        loc, b.create<arith::MulFOp>(loc, constant(std::sqrt(2.0 / M_PI)), sum));
+  } else {
+    inner = b.create<math::ErfOp>(
+        loc, b.create<arith::MulFOp>(loc, x, constant(M_SQRT1_2)));
+  }
+  return b.create<arith::MulFOp>(
+      loc, b.create<arith::MulFOp>(loc, constant(0.5), x),
+      b.create<arith::AddFOp>(loc, constant(1.0), inner));
+}
+
+/// Gelu (opset 20; `approximate` none or tanh) and ONNX Runtime's
+/// com.microsoft Gelu, FastGelu (the tanh form) and BiasGelu, which add their
+/// optional second input, a bias, first.
+template <bool Tanh>
+FailureOr<SmallVector<Value>> lowerGelu(NodeOp node, OpBuilder &b) {
+  StringRef approximate = stringAttr(node, "approximate", "none");
+  if (approximate != "none" && approximate != "tanh")
+    return node.emitError() << node.getOpType() << " approximate '"
+                            << approximate << "' is not none or tanh";
+  bool tanh = Tanh || approximate == "tanh";
+  bool biased = node.getDomainName() == "com.microsoft" && input(node, 1);
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, biased ? 2 : 1);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  if (biased && elementTypeOf((*operands)[1]) != element)
+    return node.emitError() << node.getOpType()
+                            << " bias must have the input's element type";
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+        Value x = biased ? nb.create<arith::AddFOp>(loc, args[0], args[1])
+                               .getResult()
+                         : args[0];
+        return gelu(nb, loc, element, x, tanh);
+      }));
+}
+
+/// com.microsoft.QuickGelu: x * sigmoid(alpha * x), alpha 1.702 by default.
+FailureOr<SmallVector<Value>> lowerQuickGelu(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
+    return failure();
+  double alpha = floatAttr(node, "alpha", 1.702);
+  return single(broadcastGeneric(
+      node, b, *operands, element,
+      [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
+        Value scaled = nb.create<arith::MulFOp>(
+            loc, args[0],
+            nb.create<arith::ConstantOp>(loc, nb.getFloatAttr(element, alpha)));
+        return nb.create<arith::MulFOp>(
+            loc, args[0], sigmoid(nb, loc, element, ValueRange{scaled}));
+      }));
+}
+
+/// BitwiseAnd / Or / Xor / Not (opset 18) on integers.
+template <ScalarFn Fn, unsigned Count>
+FailureOr<SmallVector<Value>> lowerBitwise(NodeOp node, OpBuilder &b) {
+  Value x = input(node, 0);
+  if (x && isFloat(getElementTypeOrSelf(x.getType())))
+    return node.emitError() << node.getOpType() << " needs integer inputs";
+  return elementwise(node, b, Count, Fn, /*floatOnly=*/false);
+}
+
+Value bitwiseNot(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  Value ones = b.create<arith::ConstantOp>(loc, b.getIntegerAttr(type, -1));
+  return b.create<arith::XOrIOp>(loc, args[0], ones);
 }
 
 /// HardSigmoid: max(0, min(1, alpha * x + beta)), alpha 0.2 and beta 0.5 by
@@ -446,12 +558,27 @@ void moe::onnx_to_linalg::registerElementwiseLowerings(HandlerTable &table) {
   table.add(
       "", "Div", 7,
       lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>, 2, false>);
-  table.add("", "Max", 8,
-            lowerElementwise<arithmetic<arith::MaximumFOp, arith::MaxSIOp>, 2,
-                             false>);
-  table.add("", "Min", 8,
-            lowerElementwise<arithmetic<arith::MinimumFOp, arith::MinSIOp>, 2,
-                             false>);
+  // Variadic since opset 8.
+  table.add(
+      "", "Max", 8,
+      lowerElementwise<foldAll<arith::MaximumFOp, arith::MaxSIOp>, 0, false>);
+  table.add(
+      "", "Min", 8,
+      lowerElementwise<foldAll<arith::MinimumFOp, arith::MinSIOp>, 0, false>);
+  table.add("", "Sum", 8,
+            lowerElementwise<foldAll<arith::AddFOp, arith::AddIOp>, 0, false>);
+  table.add("", "Mean", 8, lowerElementwise<meanAll, 0, true>);
+  table.add("", "Gelu", 20, lowerGelu<false>);
+  table.add("com.microsoft", "Gelu", 1, lowerGelu<false>);
+  table.add("com.microsoft", "BiasGelu", 1, lowerGelu<false>);
+  table.add("com.microsoft", "FastGelu", 1, lowerGelu<true>);
+  table.add("com.microsoft", "QuickGelu", 1, lowerQuickGelu);
+  table.add("", "BitwiseAnd", 18,
+            lowerBitwise<logical<arith::AndIOp>, 2>);
+  table.add("", "BitwiseOr", 18, lowerBitwise<logical<arith::OrIOp>, 2>);
+  table.add("", "BitwiseXor", 18,
+            lowerBitwise<logical<arith::XOrIOp>, 2>);
+  table.add("", "BitwiseNot", 18, lowerBitwise<bitwiseNot, 1>);
   table.add("", "Pow", 7, lowerElementwise<power, 2, true>);
   table.add("", "Pow", 12, lowerPow);
   table.add("", "Neg", 6, lowerElementwise<negate, 1, false>);

@@ -468,9 +468,59 @@ FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, OpBuilder &b) {
       })};
 }
 
+/// Trilu: the upper (default) or lower triangle of the last two dimensions,
+/// from the diagonal `k` (input 1, 0 when absent; read at run time when not
+/// constant): element (i, j) is kept where j - i >= k (upper) or j - i <= k
+/// (lower), zero elsewhere.
+FailureOr<SmallVector<Value>> lowerTrilu(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  if (rank < 2)
+    return node.emitError() << "Trilu needs at least 2 dimensions, got "
+                            << rank;
+  bool upper = intAttr(node, "upper", 1) != 0;
+  Location loc = node.getLoc();
+  Value diagonal = b.create<arith::ConstantIndexOp>(loc, 0);
+  if (Value k = input(node, 1)) {
+    auto kType = dyn_cast<RankedTensorType>(k.getType());
+    if (!kType || kType.getNumElements() != 1 ||
+        !isa<IntegerType>(kType.getElementType()))
+      return node.emitError("Trilu k must be one integer");
+    SmallVector<Value> at(kType.getRank(),
+                          b.create<arith::ConstantIndexOp>(loc, 0));
+    diagonal = b.create<arith::IndexCastOp>(
+        loc, b.getIndexType(), b.create<tensor::ExtractOp>(loc, k, at));
+  }
+  Type element = type.getElementType();
+  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
+                                         element);
+  SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(rank));
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{x}, ValueRange{init}, maps,
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value offset = nb.create<arith::SubIOp>(
+            nl, nb.create<linalg::IndexOp>(nl, rank - 1),
+            nb.create<linalg::IndexOp>(nl, rank - 2));
+        Value keep = nb.create<arith::CmpIOp>(
+            nl, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
+            offset, diagonal);
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(nl, keep, args[0],
+                                           zeroOf(nb, nl, element))
+                    .getResult());
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 } // namespace
 
 void moe::onnx_to_linalg::registerIndexingLowerings(HandlerTable &table) {
+  table.add("", "Trilu", 14, lowerTrilu);
   table.add("", "Gather", 1, lowerGather);
   table.add("", "GatherElements", 11, lowerGatherElements);
   table.add("", "OneHot", 9, lowerOneHot);

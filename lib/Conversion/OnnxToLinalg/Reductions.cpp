@@ -1,6 +1,6 @@
 //===- Reductions.cpp - reducing onnx.node lowerings ----------------------===//
 //
-// Reduce*, ArgMax and ArgMin, TopK, Softmax and CumSum: ops that combine the
+// Reduce*, ArgMax and ArgMin, TopK, (Log)Softmax and CumSum: ops that combine the
 // elements along some axes.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -148,7 +149,88 @@ FailureOr<Value> softmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
   return (*parts)[0];
 }
 
+/// LogSoftmax of `x` over `dim`: x - max - log(sum(exp(x - max))), finite
+/// where softmax underflows to 0.
+FailureOr<Value> logSoftmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+  Location loc = node.getLoc();
+  auto type = cast<RankedTensorType>(x.getType());
+  Type element = type.getElementType();
+  if (!isFloat(element))
+    return node.emitError() << "LogSoftmax is supported on floating-point "
+                               "tensors only, got "
+                            << element;
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> rowSizes;
+  SmallVector<AffineExpr> rowExprs;
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != dim) {
+      rowSizes.push_back(dimOf(b, loc, x, d));
+      rowExprs.push_back(b.getAffineDimExpr(d));
+    }
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  AffineMap toRow = AffineMap::get(rank, 0, rowExprs, b.getContext());
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators[dim] = utils::IteratorType::reduction;
+  auto reduce = [&](Value initial, ValueRange ins, ArrayRef<AffineMap> maps,
+                    function_ref<Value(OpBuilder &, Location, ValueRange)> f) {
+    Value init = b.create<linalg::FillOp>(
+                      loc, initial,
+                      b.create<tensor::EmptyOp>(loc, rowSizes, element)
+                          .getResult())
+                     .getResult(0);
+    return b
+        .create<linalg::GenericOp>(
+            loc, init.getType(), ins, ValueRange{init}, maps, iterators,
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              nb.create<linalg::YieldOp>(nl, f(nb, nl, args));
+            })
+        .getResult(0);
+  };
+  Value lowest = b.create<arith::ConstantOp>(
+      loc, b.getFloatAttr(element,
+                          APFloat::getInf(
+                              cast<FloatType>(element).getFloatSemantics(),
+                              /*Negative=*/true)));
+  Value max = reduce(lowest, ValueRange{x}, {identity, toRow},
+                     [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+                       return nb.create<arith::MaximumFOp>(nl, args[0],
+                                                           args[1]);
+                     });
+  Value sum = reduce(
+      zeroOf(b, loc, element), ValueRange{x, max}, {identity, toRow, toRow},
+      [](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+        return nb.create<arith::AddFOp>(
+            nl, args[2],
+            nb.create<math::ExpOp>(
+                nl, nb.create<arith::SubFOp>(nl, args[0], args[1])));
+      });
+  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
+                                         element);
+  return b
+      .create<linalg::GenericOp>(
+          loc, init.getType(), ValueRange{x, max, sum}, ValueRange{init},
+          ArrayRef<AffineMap>{identity, toRow, toRow, identity},
+          SmallVector<utils::IteratorType>(rank,
+                                           utils::IteratorType::parallel),
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Value shifted = nb.create<arith::SubFOp>(nl, args[0], args[1]);
+            nb.create<linalg::YieldOp>(
+                nl, nb.create<arith::SubFOp>(
+                          nl, shifted, nb.create<math::LogOp>(nl, args[2]))
+                        .getResult());
+          })
+      .getResult(0);
+}
+
+/// Softmax, or with `Log` LogSoftmax, of `x` over `dim`.
+template <bool Log>
+FailureOr<Value> softmaxOf(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+  return Log ? logSoftmax(node, b, x, dim) : softmax(node, b, x, dim);
+}
+
 /// Softmax over `axis` (opset 13 and later: that axis alone).
+template <bool Log>
 FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -158,14 +240,15 @@ FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
   int64_t axis = intAttr(node, "axis", -1);
   if (axis < -type.getRank() || axis >= type.getRank())
     return node.emitError()
-           << "Softmax axis " << axis << " is out of range for " << type;
+           << node.getOpType() << " axis " << axis << " is out of range for " << type;
   if (axis < 0)
     axis += type.getRank();
-  return single(softmax(node, b, x, axis));
+  return single(softmaxOf<Log>(node, b, x, axis));
 }
 
 /// Softmax before opset 13: over the input flattened to 2-D at `axis` (default
 /// 1).
+template <bool Log>
 FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
   if (failed(operands))
@@ -177,11 +260,11 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
   if (axis < 0)
     axis += rank;
   if (axis < 0 || axis >= rank)
-    return node.emitError() << "Softmax axis " << intAttr(node, "axis", 1)
+    return node.emitError() << node.getOpType() << " axis " << intAttr(node, "axis", 1)
                             << " is out of range for " << type;
   Location loc = node.getLoc();
   if (axis == rank - 1)
-    return single(softmax(node, b, x, axis));
+    return single(softmaxOf<Log>(node, b, x, axis));
   // [d0 .. d(axis-1)] and [d(axis) .. d(rank-1)] become the two dimensions.
   SmallVector<ReassociationIndices> groups(2);
   for (int64_t d = 0; d < rank; ++d)
@@ -190,7 +273,7 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
     groups.erase(groups.begin());
   Value flat = b.create<tensor::CollapseShapeOp>(loc, x, groups);
   int64_t softmaxDim = cast<RankedTensorType>(flat.getType()).getRank() - 1;
-  FailureOr<Value> soft = softmax(node, b, flat, softmaxDim);
+  FailureOr<Value> soft = softmaxOf<Log>(node, b, flat, softmaxDim);
   if (failed(soft))
     return failure();
   return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
@@ -563,8 +646,10 @@ FailureOr<SmallVector<Value>> lowerArgExtreme(NodeOp node, OpBuilder &b) {
 
 void moe::onnx_to_linalg::registerReductionLowerings(HandlerTable &table) {
   table.add("", "CumSum", 11, lowerCumSum);
-  table.add("", "Softmax", 1, lowerSoftmax1);
-  table.add("", "Softmax", 13, lowerSoftmax13);
+  table.add("", "Softmax", 1, lowerSoftmax1<false>);
+  table.add("", "Softmax", 13, lowerSoftmax13<false>);
+  table.add("", "LogSoftmax", 1, lowerSoftmax1<true>);
+  table.add("", "LogSoftmax", 13, lowerSoftmax13<true>);
   table.add("", "ReduceSum", 1, lowerReduce<ReduceKind::Sum>);
   table.add("", "ReduceMean", 1, lowerReduce<ReduceKind::Mean>);
   table.add("", "ReduceMax", 1, lowerReduce<ReduceKind::Max>);

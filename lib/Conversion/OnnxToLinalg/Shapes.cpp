@@ -35,6 +35,94 @@ FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, OpBuilder &) {
   return SmallVector<Value>{value};
 }
 
+/// Dropout at inference: the input itself, and a mask of all true when its
+/// second output is used. Training mode (a true `training_mode`, or one not
+/// known while compiling) is refused.
+FailureOr<SmallVector<Value>> lowerDropout(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  if (Value training = input(node, 2)) {
+    std::optional<SmallVector<int64_t>> mode = constInts(training);
+    if (!mode || mode->size() != 1 || (*mode)[0] != 0)
+      return node.emitError("Dropout in training mode is not supported; only "
+                            "inference (training_mode false) is");
+  }
+  Value x = (*operands)[0];
+  SmallVector<Value> results{x};
+  if (node.getNumResults() > 1 && !node.getResult(1).use_empty()) {
+    Location loc = node.getLoc();
+    Value init = b.create<tensor::EmptyOp>(
+        loc, tensor::getMixedSizes(b, loc, x), b.getI1Type());
+    results.push_back(
+        b.create<linalg::FillOp>(
+             loc, b.create<arith::ConstantIntOp>(loc, 1, 1).getResult(), init)
+            .getResult(0));
+  }
+  results.resize(node.getNumResults());
+  return results;
+}
+
+/// Size: the number of elements, as an i64 scalar.
+FailureOr<SmallVector<Value>> lowerSize(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  Location loc = node.getLoc();
+  Value count = b.create<arith::ConstantIndexOp>(loc, 1);
+  for (int64_t d = 0; d < cast<RankedTensorType>(x.getType()).getRank(); ++d)
+    count = b.create<arith::MulIOp>(
+        loc, count,
+        getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d)));
+  return SmallVector<Value>{b.create<tensor::FromElementsOp>(
+      loc, RankedTensorType::get({}, b.getI64Type()),
+      ValueRange{b.create<arith::IndexCastOp>(loc, b.getI64Type(), count)})};
+}
+
+/// Flatten: the dimensions before `axis` (default 1) and those from it on
+/// become the two dimensions of the result.
+FailureOr<SmallVector<Value>> lowerFlatten(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+  int64_t axis = intAttr(node, "axis", 1);
+  if (axis < -rank || axis > rank)
+    return node.emitError() << "Flatten axis " << axis
+                            << " is out of range for rank " << rank;
+  if (axis < 0)
+    axis += rank;
+  Location loc = node.getLoc();
+  auto element = elementTypeOf(x);
+  if (rank == 0)
+    return SmallVector<Value>{b.create<tensor::ExpandShapeOp>(
+        loc, RankedTensorType::get({1, 1}, element), x,
+        ArrayRef<ReassociationIndices>{})};
+  if (rank == 2 && axis == 1)
+    return SmallVector<Value>{x};
+  if (axis > 0 && axis < rank) {
+    SmallVector<ReassociationIndices> groups{
+        llvm::to_vector(llvm::seq<int64_t>(0, axis)),
+        llvm::to_vector(llvm::seq<int64_t>(axis, rank))};
+    return SmallVector<Value>{
+        b.create<tensor::CollapseShapeOp>(loc, x, groups).getResult()};
+  }
+  // Everything on one side: one dimension, and a unit one for the empty side.
+  Value flat = x;
+  if (rank > 1)
+    flat = b.create<tensor::CollapseShapeOp>(
+        loc, x,
+        ArrayRef<ReassociationIndices>{
+            llvm::to_vector(llvm::seq<int64_t>(0, rank))});
+  int64_t size = cast<RankedTensorType>(flat.getType()).getDimSize(0);
+  SmallVector<int64_t> shape = axis == 0 ? SmallVector<int64_t>{1, size}
+                                         : SmallVector<int64_t>{size, 1};
+  return SmallVector<Value>{
+      expandUnitDims(b, loc, flat, shape, {axis == 0 ? 0 : 1})};
+}
+
 FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, OpBuilder &b) {
   Attribute value = node.getOnnxAttr("value");
   Location loc = node.getLoc();
@@ -688,10 +776,66 @@ FailureOr<SmallVector<Value>> lowerRange(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{generic.getResult(0)};
 }
 
+/// Tile: the input repeated `repeats[d]` times along each dimension d.
+FailureOr<SmallVector<Value>> lowerTile(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+  FailureOr<SmallVector<OpFoldResult>> repeats =
+      shapeValues(node, b, (*operands)[1]);
+  if (failed(repeats))
+    return failure();
+  if (static_cast<int64_t>(repeats->size()) != rank)
+    return node.emitError() << "Tile needs one repeat per dimension of its "
+                            << rank << "-D input, got " << repeats->size();
+  Location loc = node.getLoc();
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<Value> inputSizes;
+  for (int64_t d = 0; d < rank; ++d) {
+    Value size = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d));
+    inputSizes.push_back(size);
+    std::optional<int64_t> staticSize = getConstantIntValue(dimOf(b, loc, x, d));
+    std::optional<int64_t> staticRepeat = getConstantIntValue((*repeats)[d]);
+    if (staticSize && staticRepeat) {
+      if (*staticRepeat < 0)
+        return node.emitError() << "Tile repeat " << *staticRepeat
+                                << " of dimension " << d << " is negative";
+      sizes.push_back(b.getIndexAttr(*staticSize * *staticRepeat));
+    } else {
+      // A negative repeat read at run time tiles nothing.
+      Value repeat = b.create<arith::MaxSIOp>(
+          loc, getValueOrCreateConstantIndexOp(b, loc, (*repeats)[d]),
+          b.create<arith::ConstantIndexOp>(loc, 0));
+      sizes.push_back(b.create<arith::MulIOp>(loc, size, repeat).getResult());
+    }
+  }
+  Type element = elementTypeOf(x);
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d)
+          coords.push_back(nb.create<arith::RemUIOp>(
+              nl, nb.create<linalg::IndexOp>(nl, d), inputSizes[d]));
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<tensor::ExtractOp>(nl, x, coords).getResult());
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 } // namespace
 
 void moe::onnx_to_linalg::registerShapeLowerings(HandlerTable &table) {
   table.add("", "Identity", 1, lowerIdentity);
+  table.add("", "Dropout", 7, lowerDropout);
+  table.add("", "Size", 1, lowerSize);
+  table.add("", "Flatten", 1, lowerFlatten);
+  table.add("", "Tile", 6, lowerTile);
   table.add("", "Constant", 9, lowerConstant);
   table.add("", "Transpose", 1, lowerTranspose);
   table.add("", "Unsqueeze", 1, lowerUnsqueeze);

@@ -1,5 +1,6 @@
 // Numbers for the ops whole-model exports add (rotary tables, position ids from masks,
-// NaN and infinity guards, hard activations, integer reductions) and for shapes computed while the model runs: legalised, run through
+// NaN and infinity guards, hard activations, integer reductions, Trilu, Tile, Flatten,
+// LogSoftmax) and for shapes computed while the model runs: legalised, run through
 // MLIR's reference lowering on mlir-cpu-runner, checked against values worked out by
 // hand.
 // RUN: moe-opt %s --moe-legalize-onnx %lower-to-llvm | %run-main | FileCheck %s
@@ -186,5 +187,38 @@ func.func @main() {
   call @printPair(%isum) : (tensor<2xi64>) -> ()
   call @printPair(%extremes) : (tensor<2xi64>) -> ()
   call @printPair(%imean) : (tensor<2xi64>) -> ()
+
+  // Trilu of [[1, 2, 3], [4, 5, 6]]: upper from k = 1, then lower (k = 0).
+  // CHECK:      {{\[\[}}0, 2, 3],
+  // CHECK-NEXT: [0, 0, 6]]
+  // CHECK:      {{\[\[}}1, 0, 0],
+  // CHECK-NEXT: [4, 5, 0]]
+  %tri = arith.constant dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32>
+  %tk = arith.constant dense<1> : tensor<i64>
+  %up = onnx.node "Trilu" opset 14 (%tri, %tk) : (tensor<2x3xf32>, tensor<i64>) -> tensor<2x3xf32>
+  %lo = onnx.node "Trilu" opset 14 (%tri) attributes {upper = 0 : si64} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %upD = tensor.cast %up : tensor<2x3xf32> to tensor<?x?xf32>
+  %loD = tensor.cast %lo : tensor<2x3xf32> to tensor<?x?xf32>
+  call @printDyn(%upD) : (tensor<?x?xf32>) -> ()
+  call @printDyn(%loD) : (tensor<?x?xf32>) -> ()
+  // Tile [[1, 2, 3], [4, 5, 6]] by (1, 2); Flatten at axis 0 to [1, 6].
+  // CHECK:      {{\[\[}}1, 2, 3, 1, 2, 3],
+  // CHECK-NEXT: [4, 5, 6, 4, 5, 6]]
+  // CHECK:      {{\[\[}}1, 2, 3, 4, 5, 6]]
+  %reps = arith.constant dense<[1, 2]> : tensor<2xi64>
+  %tiled = onnx.node "Tile" opset 13 (%tri, %reps) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<2x6xf32>
+  %tiledD = tensor.cast %tiled : tensor<2x6xf32> to tensor<?x?xf32>
+  call @printDyn(%tiledD) : (tensor<?x?xf32>) -> ()
+  %flat = onnx.node "Flatten" opset 13 (%tri) attributes {axis = 0 : si64} : (tensor<2x3xf32>) -> tensor<1x6xf32>
+  %flatD = tensor.cast %flat : tensor<1x6xf32> to tensor<?x?xf32>
+  call @printDyn(%flatD) : (tensor<?x?xf32>) -> ()
+  // LogSoftmax of [0, ln 3] is [-ln 4, ln 3 - ln 4]; of a row [1000, 0] it stays
+  // finite: [0, -1000].
+  // CHECK:      {{\[\[}}-1.38629, -0.287682],
+  // CHECK-NEXT: [0, -1000]]
+  %ls = arith.constant dense<[[0.0, 1.0986123], [1000.0, 0.0]]> : tensor<2x2xf32>
+  %lsm = onnx.node "LogSoftmax" opset 13 (%ls) : (tensor<2x2xf32>) -> tensor<2x2xf32>
+  %lsmD = tensor.cast %lsm : tensor<2x2xf32> to tensor<?x?xf32>
+  call @printDyn(%lsmD) : (tensor<?x?xf32>) -> ()
   return
 }

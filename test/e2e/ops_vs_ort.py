@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Single-op models of the ops whole-model exports use, each compiled for the CPU with
+moe-opt, run with moe-run and compared with ONNX Runtime on random inputs: every
+output, within 1e-5 * max|ref| + 1e-6 (exactly for integers and booleans). Dynamic
+dimensions are exercised at two sizes per model.
+
+    ops_vs_ort.py --bin build/bin --work DIR
+"""
+import argparse
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+FLOAT, INT64, INT32, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL
+NUMPY = {FLOAT: np.float32, INT64: np.int64, INT32: np.int32, BOOL: np.bool_}
+
+
+def case(name, op, inputs, outputs, attrs=None, domain="", opset=20, initializers=(),
+         sizes=({}, {})):
+    """A one-node model: `inputs` and `outputs` are (name, type, shape) with shapes that
+    may name dynamic dimensions, bound per run by each dict of `sizes`."""
+    return dict(name=name, op=op, inputs=inputs, outputs=outputs, attrs=attrs or {},
+                domain=domain, opset=opset, initializers=initializers, sizes=sizes)
+
+
+ROWS = ({"N": 3}, {"N": 1})
+CASES = [
+    case("sum3", "Sum", [("a", FLOAT, ["N", 4]), ("b", FLOAT, [1, 4]), ("c", FLOAT, [4])],
+         [("y", FLOAT, ["N", 4])], sizes=ROWS),
+    case("max3", "Max", [("a", FLOAT, ["N", 4]), ("b", FLOAT, [4]), ("c", FLOAT, [1, 4])],
+         [("y", FLOAT, ["N", 4])], sizes=ROWS),
+    case("min_int", "Min", [("a", INT64, ["N", 4]), ("b", INT64, [4]), ("c", INT64, [4])],
+         [("y", INT64, ["N", 4])], sizes=ROWS),
+    case("mean3", "Mean", [("a", FLOAT, ["N", 4]), ("b", FLOAT, [4]), ("c", FLOAT, ["N", 4])],
+         [("y", FLOAT, ["N", 4])], sizes=ROWS),
+    case("gelu", "Gelu", [("x", FLOAT, ["N", 8])], [("y", FLOAT, ["N", 8])], sizes=ROWS),
+    case("gelu_tanh", "Gelu", [("x", FLOAT, ["N", 8])], [("y", FLOAT, ["N", 8])],
+         attrs={"approximate": "tanh"}, sizes=ROWS),
+    case("ms_gelu", "Gelu", [("x", FLOAT, ["N", 8])], [("y", FLOAT, ["N", 8])],
+         domain="com.microsoft", sizes=ROWS),
+    case("bias_gelu", "BiasGelu", [("x", FLOAT, ["N", 8]), ("bias", FLOAT, [8])],
+         [("y", FLOAT, ["N", 8])], domain="com.microsoft", sizes=ROWS),
+    case("fast_gelu", "FastGelu", [("x", FLOAT, ["N", 8]), ("bias", FLOAT, [8])],
+         [("y", FLOAT, ["N", 8])], domain="com.microsoft", sizes=ROWS),
+    case("quick_gelu", "QuickGelu", [("x", FLOAT, ["N", 8])], [("y", FLOAT, ["N", 8])],
+         attrs={"alpha": 1.5}, domain="com.microsoft", sizes=ROWS),
+    case("bitwise_and", "BitwiseAnd", [("a", INT32, ["N", 4]), ("b", INT32, [4])],
+         [("y", INT32, ["N", 4])], sizes=ROWS),
+    case("bitwise_or", "BitwiseOr", [("a", INT64, ["N", 4]), ("b", INT64, ["N", 4])],
+         [("y", INT64, ["N", 4])], sizes=ROWS),
+    case("bitwise_xor", "BitwiseXor", [("a", INT64, ["N", 4]), ("b", INT64, [1])],
+         [("y", INT64, ["N", 4])], sizes=ROWS),
+    case("bitwise_not", "BitwiseNot", [("a", INT32, ["N", 4])], [("y", INT32, ["N", 4])],
+         sizes=ROWS),
+    case("log_softmax", "LogSoftmax", [("x", FLOAT, ["N", 6])], [("y", FLOAT, ["N", 6])],
+         sizes=ROWS),
+    case("log_softmax_axis0", "LogSoftmax", [("x", FLOAT, ["N", 2, 3])],
+         [("y", FLOAT, ["N", 2, 3])], attrs={"axis": 0}, sizes=ROWS),
+    case("log_softmax_11", "LogSoftmax", [("x", FLOAT, [2, "N", 3])],
+         [("y", FLOAT, [2, "N", 3])], attrs={"axis": 1}, opset=11, sizes=ROWS),
+    case("dropout", "Dropout", [("x", FLOAT, ["N", 4])],
+         [("y", FLOAT, ["N", 4]), ("mask", BOOL, ["N", 4])], sizes=ROWS),
+    case("size", "Size", [("x", FLOAT, ["N", 2, 3])], [("y", INT64, [])], sizes=ROWS),
+    case("flatten1", "Flatten", [("x", FLOAT, ["N", 2, 3])], [("y", FLOAT, ["N", 6])],
+         sizes=ROWS),
+    case("flatten0", "Flatten", [("x", FLOAT, ["N", 2, 3])], [("y", FLOAT, [1, None])],
+         attrs={"axis": 0}, sizes=ROWS),
+    case("flatten2", "Flatten", [("x", FLOAT, [2, "N", 3])], [("y", FLOAT, [None, 3])],
+         attrs={"axis": 2}, sizes=ROWS),
+    case("flatten3", "Flatten", [("x", FLOAT, [2, "N", 3])], [("y", FLOAT, [None, 1])],
+         attrs={"axis": 3}, sizes=ROWS),
+    case("tile", "Tile", [("x", FLOAT, ["N", 3])], [("y", FLOAT, [None, 6])],
+         initializers=[numpy_helper.from_array(np.array([2, 2], np.int64), "repeats")],
+         sizes=ROWS),
+    case("tile_runtime", "Tile", [("x", FLOAT, [2, "N"]), ("repeats", INT64, [2])],
+         [("y", FLOAT, [None, None])], sizes=ROWS),
+    case("trilu_upper", "Trilu", [("x", FLOAT, ["N", 5])], [("y", FLOAT, ["N", 5])],
+         sizes=({"N": 4}, {"N": 7})),
+    case("trilu_lower_k", "Trilu", [("x", FLOAT, [2, "N", 5])],
+         [("y", FLOAT, [2, "N", 5])], attrs={"upper": 0},
+         initializers=[numpy_helper.from_array(np.array(1, np.int64), "k")],
+         sizes=({"N": 4}, {"N": 6})),
+    case("trilu_runtime_k", "Trilu", [("x", INT64, ["N", 5]), ("k", INT64, [])],
+         [("y", INT64, ["N", 5])], sizes=({"N": 4}, {"N": 6})),
+    case("reduce_sum_int", "ReduceSum", [("x", INT64, ["N", 5])], [("y", INT64, ["N", 1])],
+         initializers=[numpy_helper.from_array(np.array([1], np.int64), "axes")],
+         opset=18, sizes=ROWS),
+    case("reduce_max_int", "ReduceMax", [("x", INT32, ["N", 5])], [("y", INT32, [])],
+         attrs={"keepdims": 0}, opset=18, sizes=ROWS),
+]
+
+
+def build(spec):
+    names = [n for n, _, _ in spec["inputs"]] + [i.name for i in spec["initializers"]]
+    node = helper.make_node(spec["op"], names, [n for n, _, _ in spec["outputs"]],
+                            domain=spec["domain"], **spec["attrs"])
+    graph = helper.make_graph(
+        [node], spec["name"],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in spec["inputs"]],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in spec["outputs"]],
+        list(spec["initializers"]))
+    opsets = [helper.make_opsetid("", spec["opset"])]
+    if spec["domain"]:
+        opsets.append(helper.make_opsetid(spec["domain"], 1))
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def random_input(rng, spec, dtype, shape, sizes):
+    dims = [sizes[d] if isinstance(d, str) else d for d in shape]
+    if spec["op"] == "Tile" and dtype == INT64:
+        return rng.integers(0, 4, dims).astype(np.int64)
+    if spec["op"] == "Trilu" and shape == []:
+        return np.array(rng.integers(-2, 3), np.int64)
+    if dtype == FLOAT:
+        return (3 * rng.standard_normal(dims)).astype(np.float32)
+    return rng.integers(-50, 50, dims).astype(NUMPY[dtype])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, type=pathlib.Path)
+    parser.add_argument("--work", required=True, type=pathlib.Path)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    ok = True
+    for spec in CASES:
+        model = build(spec)
+        path = args.work / f"{spec['name']}.onnx"
+        onnx.save(model, path)
+        library = args.work / f"{spec['name']}.so"
+        compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
+                                   "-o", str(library)], capture_output=True, text=True)
+        if compiled.returncode != 0:
+            print(f"{spec['name']}: compile failed MISMATCH\n{compiled.stderr}")
+            ok = False
+            continue
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        for sizes in spec["sizes"]:
+            feeds = {n: random_input(rng, spec, t, s, sizes) for n, t, s in spec["inputs"]}
+            want = dict(zip([n for n, _, _ in spec["outputs"]], session.run(None, feeds)))
+            command = [str(args.bin / "moe-run"), str(library)]
+            for key, value in feeds.items():
+                np.save(args.work / f"{key}.npy", value)
+                command.append(f"--input={key}=@{args.work / f'{key}.npy'}")
+            for key in want:
+                command.append(f"--output={key}=@{args.work / f'out_{key}.npy'}")
+            ran = subprocess.run(command, capture_output=True, text=True)
+            label = f"{spec['name']} {sizes}"
+            if ran.returncode != 0:
+                print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+                ok = False
+                continue
+            good = True
+            for key, ref in want.items():
+                got = np.load(args.work / f"out_{key}.npy")
+                if got.shape != ref.shape or got.dtype != ref.dtype:
+                    print(f"{label}: {key} is {got.dtype}{list(got.shape)}, ONNX Runtime "
+                          f"gives {ref.dtype}{list(ref.shape)} MISMATCH")
+                    good = False
+                    continue
+                if ref.dtype.kind == "f":
+                    bound = 1e-5 * float(np.max(np.abs(ref), initial=0.0)) + 1e-6
+                    error = float(np.max(np.abs(got - ref), initial=0.0))
+                else:
+                    bound, error = 0.0, float(np.sum(got != ref))
+                if error > bound:
+                    print(f"{label}: {key} differs by {error:.3g} (bound {bound:.3g}) MISMATCH")
+                    good = False
+            print(f"{label}: {'ok' if good else 'MISMATCH'}")
+            ok &= good
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
