@@ -5,7 +5,9 @@ caches, sliding window, softcap, head sinks, smooth softmax, attention bias,
 position ids), compiled for the CPU once per configuration with dynamic batch,
 sequence and past lengths, run with moe-run at several steps, and compared with
 ONNX Runtime and with a numpy model of its CPU kernel: the output and both
-present caches.
+present caches. Then com.microsoft.RotaryEmbedding on [B, S, hidden] and
+[B, N, S, D] inputs, whole and partial rotary dimensions, plain and interleaved,
+with [B, S] position ids or one offset.
 
     contrib_attention.py --bin build/bin --work DIR
 """
@@ -169,6 +171,92 @@ def build(name, d, attrs, packed, rotary_dim, extra, rng):
     return model, cos, sin, sink
 
 
+# com.microsoft.RotaryEmbedding: name -> (input shape with named dynamic sizes,
+# attributes, rotary dim, position_ids shape)
+ROTARY = {
+    "bsh_whole_head": (["B", "S", 64], {}, 16, ["B", "S"]),
+    "bsh_partial": (["B", "S", 128], dict(num_heads=4, rotary_embedding_dim=16), 16, ["B", "S"]),
+    "bnsd_interleaved_offset": (["B", 4, "S", 32], dict(interleaved=1), 32, [1]),
+}
+
+
+def rotary_reference(x, positions, cos, sin, attrs, rotary_dim):
+    """Every head of x rotated on its first rotary_dim dimensions."""
+    interleaved = attrs.get("interleaved", 0)
+    if x.ndim == 4:
+        batch, heads, seq, d = x.shape
+        tokens = x.transpose(0, 2, 1, 3)
+    else:
+        batch, seq, hidden = x.shape
+        d = hidden // attrs["num_heads"] if attrs.get("num_heads") else rotary_dim
+        tokens = x.reshape(batch, seq, hidden // d, d)
+    if positions.ndim == 1:
+        positions = np.broadcast_to(positions[0] + np.arange(seq), (batch, seq))
+    out = np.stack([rotate(tokens[b].astype(np.float64), positions[b], cos, sin, interleaved)
+                    for b in range(batch)])
+    return out.transpose(0, 2, 1, 3) if x.ndim == 4 else out.reshape(x.shape)
+
+
+def check_rotary(args, rng):
+    """RotaryEmbedding at (B, S) = (1, 1), (1, 7), (2, 5) against ONNX Runtime and numpy."""
+    ok = True
+    for name, (shape, attrs, rotary_dim, position_shape) in ROTARY.items():
+        angles = np.outer(np.arange(POSITIONS), rng.random(rotary_dim // 2) + 0.1)
+        cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+        node = helper.make_node("RotaryEmbedding", ["x", "position_ids", "cos", "sin"], ["y"],
+                                domain="com.microsoft", **attrs)
+        graph = helper.make_graph(
+            [node], name,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+             helper.make_tensor_value_info("position_ids", TensorProto.INT64, position_shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+            [numpy_helper.from_array(cos, "cos"), numpy_helper.from_array(sin, "sin")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("com.microsoft", 1)])
+        path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
+        onnx.save(model, path)
+        compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
+                                   "-o", str(library)], capture_output=True, text=True)
+        if compiled.returncode != 0:
+            print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
+            ok = False
+            continue
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        for batch, seq in ((1, 1), (1, 7), (2, 5)):
+            dims = [{"B": batch, "S": seq}.get(d, d) for d in shape]
+            x = rng.standard_normal(dims).astype(np.float32)
+            positions = rng.integers(0, POSITIONS - seq,
+                                     [{"B": batch, "S": seq}.get(d, d) for d in position_shape])
+            feeds = {"x": x, "position_ids": positions.astype(np.int64)}
+            for key, value in feeds.items():
+                np.save(args.work / f"{key}.npy", value)
+            out = args.work / "out_y.npy"
+            ran = subprocess.run([str(args.bin / "moe-run"), str(library),
+                                  f"--input=x=@{args.work / 'x.npy'}",
+                                  f"--input=position_ids=@{args.work / 'position_ids.npy'}",
+                                  f"--output=@{out}"], capture_output=True, text=True)
+            label = f"{name} B={batch} S={seq}"
+            if ran.returncode != 0:
+                print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+                ok = False
+                continue
+            got = np.load(out)
+            good = True
+            for against, who in ((rotary_reference(x, feeds["position_ids"], cos, sin, attrs,
+                                                   rotary_dim), "numpy"),
+                                 (session.run(None, feeds)[0], "ONNX Runtime")):
+                error = float(np.max(np.abs(got - against))) if got.shape == against.shape \
+                    else np.inf
+                bound = 1e-5 * float(np.max(np.abs(against))) + 1e-6
+                if error > bound:
+                    print(f"{label}: differs from {who} by {error:.3g}")
+                    good = False
+            print(f"{label}: and ONNX Runtime {'ok' if good else 'MISMATCH'}")
+            ok &= good
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, type=pathlib.Path)
@@ -249,6 +337,7 @@ def main():
             print(f"{label}: {'and ONNX Runtime ' if peer else ''}worst error "
                   f"{worst:.3g} of the bound {'ok' if good else 'MISMATCH'}")
             ok &= good
+    ok &= check_rotary(args, rng)
     return 0 if ok else 1
 
 

@@ -1,14 +1,15 @@
 //===- Attention.cpp - attention onnx.node lowerings ----------------------===//
 //
-// ONNX Runtime's com.microsoft.GroupQueryAttention as generic linalg, with the
-// semantics of ONNX Runtime's CPU kernel: rotary embedding of the new queries
-// and keys at their positions, the present key and value caches (each batch
-// entry's past tokens followed by this step's), scores of every query against
-// the cached keys under the causal, sliding-window and padding masks, a
-// softmax that may count a sink logit, and the weighted values. Reads whose
-// coordinates the model's run-time inputs decide are guarded, so inconsistent
-// lengths read zeros, never memory outside a tensor. The sparse-attention
-// lowering replaces these loops with a fast kernel.
+// ONNX Runtime's com.microsoft.GroupQueryAttention and RotaryEmbedding as
+// generic linalg, with the semantics of ONNX Runtime's CPU kernels.
+// GroupQueryAttention: rotary embedding of the new queries and keys at their
+// positions, the present key and value caches (each batch entry's past tokens
+// followed by this step's), scores of every query against the cached keys
+// under the causal, sliding-window and padding masks, a softmax that may count
+// a sink logit, and the weighted values. Reads whose coordinates the model's
+// run-time inputs decide are guarded, so inconsistent lengths read zeros,
+// never memory outside a tensor. The sparse-attention lowering replaces these
+// loops with a fast kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -116,6 +117,71 @@ struct Gqa {
   }
 };
 
+/// The rotary embedding of element `d` of a head (`value`, its pair partner
+/// read by `readPartner(partnerD)`) at `position`, with `cos` and `sin`
+/// `[positions, half]` caches rotating the first 2 * half dimensions: halves
+/// (x1 | x2), or neighbours (x1, x2) when `interleaved`, become
+/// y1 = x1 cos - x2 sin and y2 = x2 cos + x1 sin; later dimensions stay. A
+/// position past the cache reads its last row (ONNX Runtime refuses it): the
+/// cache is never read outside.
+Value rotaryElement(OpBuilder &nb, Location nl, Value value, Value d,
+                    Value position, Value cos, Value sin, bool interleaved,
+                    function_ref<Value(Value)> readPartner) {
+  auto cacheType = cast<RankedTensorType>(cos.getType());
+  int64_t half = cacheType.getDimSize(1);
+  Value halfValue = indexConstant(nb, nl, half);
+  Value rotated = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, d,
+                                           indexConstant(nb, nl, 2 * half));
+  Value partner, frequency, isFirst;
+  if (interleaved) {
+    Value two = indexConstant(nb, nl, 2);
+    isFirst = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq,
+                                       nb.create<arith::RemUIOp>(nl, d, two),
+                                       indexConstant(nb, nl, 0));
+    partner = nb.create<arith::SelectOp>(
+        nl, isFirst, nb.create<arith::AddIOp>(nl, d, indexConstant(nb, nl, 1)),
+        nb.create<arith::SubIOp>(nl, d, indexConstant(nb, nl, 1)));
+    frequency = nb.create<arith::DivUIOp>(nl, d, two);
+  } else {
+    isFirst =
+        nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, d, halfValue);
+    partner = nb.create<arith::SelectOp>(
+        nl, isFirst, nb.create<arith::AddIOp>(nl, d, halfValue),
+        nb.create<arith::SubIOp>(nl, d, halfValue));
+    frequency = nb.create<arith::SelectOp>(
+        nl, isFirst, d, nb.create<arith::SubIOp>(nl, d, halfValue));
+  }
+  // Outside the rotary dimensions both stay in range and are unused.
+  partner = nb.create<arith::SelectOp>(nl, rotated, partner, d);
+  frequency = nb.create<arith::SelectOp>(nl, rotated, frequency,
+                                         indexConstant(nb, nl, 0));
+  position = nb.create<arith::MaxSIOp>(
+      nl, indexConstant(nb, nl, 0),
+      nb.create<arith::MinSIOp>(
+          nl, position, indexConstant(nb, nl, cacheType.getDimSize(0) - 1)));
+  Value cosine =
+      nb.create<tensor::ExtractOp>(nl, cos, ValueRange{position, frequency});
+  Value sine =
+      nb.create<tensor::ExtractOp>(nl, sin, ValueRange{position, frequency});
+  Value other = readPartner(partner);
+  Value signedSine = nb.create<arith::SelectOp>(
+      nl, isFirst, nb.create<arith::NegFOp>(nl, sine), sine);
+  Value y = nb.create<arith::AddFOp>(
+      nl, nb.create<arith::MulFOp>(nl, value, cosine),
+      nb.create<arith::MulFOp>(nl, other, signedSine));
+  return nb.create<arith::SelectOp>(nl, rotated, y, value);
+}
+
+/// Checks that `cos` and `sin` are rotary caches of one static shape
+/// `[positions >= 1, half >= 1]` with 2 * half <= `headSize`, of `element`.
+bool isRotaryCache(Value cos, Value sin, int64_t headSize, Type element) {
+  auto type = dyn_cast_or_null<RankedTensorType>(cos ? cos.getType() : Type());
+  return type && sin && sin.getType() == type && type.getRank() == 2 &&
+         type.hasStaticShape() && type.getDimSize(0) >= 1 &&
+         type.getDimSize(1) >= 1 && 2 * type.getDimSize(1) <= headSize &&
+         type.getElementType() == element;
+}
+
 /// Heads `[offset, offset + heads)` of the `[B, S, hidden]` projection `x` as
 /// `[B, S, heads, D]`, rotated at each token's position when `rotate`.
 Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
@@ -124,10 +190,6 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
                                   b.getIndexAttr(heads),
                                   b.getIndexAttr(g.headSize)};
   Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
-  int64_t half = rotate ? cast<RankedTensorType>(g.cos.getType()).getDimSize(1)
-                        : 0;
-  int64_t maxPosition =
-      rotate ? cast<RankedTensorType>(g.cos.getType()).getDimSize(0) : 0;
   auto generic = b.create<linalg::GenericOp>(
       loc, init.getType(), ValueRange{}, ValueRange{init},
       ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
@@ -141,45 +203,19 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
             nl,
             nb.create<arith::AddIOp>(nl, head, indexConstant(nb, nl, offset)),
             indexConstant(nb, nl, g.headSize));
-        auto column = [&](Value within) {
-          return nb.create<arith::AddIOp>(nl, base, within).getResult();
+        auto read = [&](Value within) {
+          return nb
+              .create<tensor::ExtractOp>(
+                  nl, x,
+                  ValueRange{entry, token,
+                             nb.create<arith::AddIOp>(nl, base, within)})
+              .getResult();
         };
-        Value value = nb.create<tensor::ExtractOp>(
-            nl, x, ValueRange{entry, token, column(d)});
+        Value value = read(d);
         if (!rotate) {
           nb.create<linalg::YieldOp>(nl, value);
           return;
         }
-        // The pair (x1, x2) element d belongs to: halves of the rotary
-        // dimensions, or neighbours when interleaved. y1 = x1 cos - x2 sin,
-        // y2 = x2 cos + x1 sin; dimensions past the rotary ones stay.
-        Value halfValue = indexConstant(nb, nl, half);
-        Value rotated = nb.create<arith::CmpIOp>(
-            nl, arith::CmpIPredicate::slt, d, indexConstant(nb, nl, 2 * half));
-        Value partner, frequency, isFirst;
-        if (g.interleaved) {
-          Value two = indexConstant(nb, nl, 2);
-          isFirst = nb.create<arith::CmpIOp>(
-              nl, arith::CmpIPredicate::eq,
-              nb.create<arith::RemUIOp>(nl, d, two), indexConstant(nb, nl, 0));
-          partner = nb.create<arith::SelectOp>(
-              nl, isFirst,
-              nb.create<arith::AddIOp>(nl, d, indexConstant(nb, nl, 1)),
-              nb.create<arith::SubIOp>(nl, d, indexConstant(nb, nl, 1)));
-          frequency = nb.create<arith::DivUIOp>(nl, d, two);
-        } else {
-          isFirst = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, d,
-                                             halfValue);
-          partner = nb.create<arith::SelectOp>(
-              nl, isFirst, nb.create<arith::AddIOp>(nl, d, halfValue),
-              nb.create<arith::SubIOp>(nl, d, halfValue));
-          frequency = nb.create<arith::SelectOp>(
-              nl, isFirst, d, nb.create<arith::SubIOp>(nl, d, halfValue));
-        }
-        // Outside the rotary dimensions both stay in range and are unused.
-        partner = nb.create<arith::SelectOp>(nl, rotated, partner, d);
-        frequency = nb.create<arith::SelectOp>(nl, rotated, frequency,
-                                               indexConstant(nb, nl, 0));
         // Tokens sit at past + s, or where position_ids put them: in a first
         // prompt, ONNX Runtime's kernel reads only the tensor's first element
         // and counts on from it, for every entry.
@@ -201,25 +237,9 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
               nl, g.firstPrompt, nb.create<arith::AddIOp>(nl, given, token),
               given);
         }
-        // A position past the cache reads its last row (ONNX Runtime refuses
-        // it); the cache is never read outside.
-        position = nb.create<arith::MaxSIOp>(
-            nl, indexConstant(nb, nl, 0),
-            nb.create<arith::MinSIOp>(nl, position,
-                                      indexConstant(nb, nl, maxPosition - 1)));
-        Value cosine = nb.create<tensor::ExtractOp>(
-            nl, g.cos, ValueRange{position, frequency});
-        Value sine = nb.create<tensor::ExtractOp>(
-            nl, g.sin, ValueRange{position, frequency});
-        Value other = nb.create<tensor::ExtractOp>(
-            nl, x, ValueRange{entry, token, column(partner)});
-        Value signedSine = nb.create<arith::SelectOp>(
-            nl, isFirst, nb.create<arith::NegFOp>(nl, sine), sine);
-        Value y = nb.create<arith::AddFOp>(
-            nl, nb.create<arith::MulFOp>(nl, value, cosine),
-            nb.create<arith::MulFOp>(nl, other, signedSine));
         nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::SelectOp>(nl, rotated, y, value).getResult());
+            nl, rotaryElement(nb, nl, value, d, position, g.cos, g.sin,
+                              g.interleaved, read));
       });
   return generic.getResult(0);
 }
@@ -374,12 +394,7 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   if (g.rotary) {
     g.cos = input(node, 7);
     g.sin = input(node, 8);
-    auto type = dyn_cast_or_null<RankedTensorType>(g.cos ? g.cos.getType()
-                                                         : Type());
-    if (!type || !g.sin || g.sin.getType() != type || type.getRank() != 2 ||
-        !type.hasStaticShape() || type.getDimSize(0) < 1 ||
-        type.getDimSize(1) < 1 || 2 * type.getDimSize(1) > g.headSize ||
-        type.getElementType() != g.element)
+    if (!isRotaryCache(g.cos, g.sin, g.headSize, g.element))
       return fail("with do_rotary needs cos_cache and sin_cache of one static "
                   "shape [positions, rotary dim / 2 <= " +
                   Twine(g.headSize / 2) + "] and the query's type");
@@ -622,9 +637,99 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   return results;
 }
 
+/// com.microsoft.RotaryEmbedding: `input` as `[B, S, hidden]` or
+/// `[B, N, S, D]`, each head's first rotary_embedding_dim dimensions (all the
+/// cache covers when 0) rotated at `position_ids` (`[B, S]`, or one offset
+/// that token s adds s to).
+FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
+  auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
+    node.emitError() << "RotaryEmbedding " << message;
+    return failure();
+  };
+  Value x = input(node, 0), positions = input(node, 1), cos = input(node, 2),
+        sin = input(node, 3);
+  auto type = dyn_cast_or_null<RankedTensorType>(x ? x.getType() : Type());
+  if (!type || (type.getRank() != 3 && type.getRank() != 4) ||
+      type.isDynamicDim(type.getRank() - 1) || !isFloat(type.getElementType()))
+    return fail("input must be floating-point [batch, sequence, hidden] or "
+                "[batch, heads, sequence, head size] with a static last size");
+  if (intAttr(node, "is_packed_batching", 0) != 0)
+    return fail("with is_packed_batching is not supported");
+  if (floatAttr(node, "scale", 1.0) != 1.0)
+    return fail("with a scale other than 1 is not supported");
+  auto cacheType =
+      dyn_cast_or_null<RankedTensorType>(cos ? cos.getType() : Type());
+  if (!cacheType || cacheType.getRank() != 2 || cacheType.isDynamicDim(1))
+    return fail("needs cos_cache and sin_cache [positions, rotary dim / 2]");
+  int64_t rotaryDim = intAttr(node, "rotary_embedding_dim", 0);
+  if (rotaryDim == 0)
+    rotaryDim = 2 * cacheType.getDimSize(1);
+  int64_t last = type.getDimSize(type.getRank() - 1);
+  int64_t numHeads = intAttr(node, "num_heads", 0);
+  int64_t headSize = type.getRank() == 4 ? last
+                     : numHeads > 0      ? last / numHeads
+                                         : rotaryDim;
+  if (headSize <= 0 || last % headSize != 0 ||
+      2 * cacheType.getDimSize(1) != rotaryDim ||
+      !isRotaryCache(cos, sin, headSize, type.getElementType()))
+    return fail("cos_cache and sin_cache must be one static [positions, " +
+                Twine(rotaryDim / 2) + "] shape within a head of " +
+                Twine(headSize) + " of the input's type");
+  auto positionType = dyn_cast_or_null<RankedTensorType>(
+      positions ? positions.getType() : Type());
+  bool offsetOnly = positionType && positionType.getRank() == 1;
+  if (!positionType || !isa<IntegerType>(positionType.getElementType()) ||
+      (positionType.getRank() != 2 &&
+       !(offsetOnly && positionType.getDimSize(0) == 1)))
+    return fail("position_ids must be [batch, sequence] or one offset");
+  bool interleaved = intAttr(node, "interleaved", 0) != 0;
+  Location loc = node.getLoc();
+  int64_t rank = type.getRank();
+  SmallVector<Value> positionSizes = sizesOf(b, loc, positions);
+  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
+                                         type.getElementType());
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
+      SmallVector<IteratorType>(rank, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        SmallVector<Value> at;
+        for (int64_t d = 0; d < rank; ++d)
+          at.push_back(nb.create<linalg::IndexOp>(nl, d));
+        Value entry = at[0], token = at[rank == 4 ? 2 : 1];
+        Value column = at[rank - 1];
+        Value size = indexConstant(nb, nl, headSize);
+        // Within its head, and where the head starts in the last dimension.
+        Value d = nb.create<arith::RemUIOp>(nl, column, size);
+        Value base = nb.create<arith::SubIOp>(nl, column, d);
+        auto read = [&](Value within) {
+          SmallVector<Value> coords(at);
+          coords.back() = nb.create<arith::AddIOp>(nl, base, within);
+          return nb.create<tensor::ExtractOp>(nl, x, coords).getResult();
+        };
+        Value raw =
+            offsetOnly
+                ? guardedExtract(nb, nl, positions, positionSizes,
+                                 ValueRange{indexConstant(nb, nl, 0)},
+                                 zeroOf(nb, nl, positionType.getElementType()))
+                : guardedExtract(nb, nl, positions, positionSizes,
+                                 ValueRange{entry, token},
+                                 zeroOf(nb, nl, positionType.getElementType()));
+        Value position =
+            nb.create<arith::IndexCastOp>(nl, nb.getIndexType(), raw);
+        if (offsetOnly)
+          position = nb.create<arith::AddIOp>(nl, position, token);
+        nb.create<linalg::YieldOp>(
+            nl, rotaryElement(nb, nl, read(d), d, position, cos, sin,
+                              interleaved, read));
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 } // namespace
 
 void moe::onnx_to_linalg::registerAttentionLowerings(HandlerTable &table) {
   table.add("com.microsoft", "GroupQueryAttention", 1,
             lowerGroupQueryAttention);
+  table.add("com.microsoft", "RotaryEmbedding", 1, lowerRotaryEmbedding);
 }
