@@ -78,6 +78,14 @@ SmallVector<Value> sizesOf(OpBuilder &b, Location loc, Value tensor) {
   return sizes;
 }
 
+/// The sizes both rotary caches have: the fewer positions of the two.
+SmallVector<Value> cacheSizesOf(OpBuilder &b, Location loc, Value cos,
+                                Value sin) {
+  return {b.create<arith::MinSIOp>(loc, sizeOf(b, loc, cos, 0),
+                                   sizeOf(b, loc, sin, 0)),
+          sizeOf(b, loc, cos, 1)};
+}
+
 /// What one GroupQueryAttention node computes with: its attributes, the sizes
 /// it runs at, and the inputs the loop bodies read.
 struct Gqa {
@@ -94,7 +102,7 @@ struct Gqa {
   Value seqlensK;
   SmallVector<Value> seqlensSizes;
   Value cos, sin, positionIds, bias, sink;
-  SmallVector<Value> positionSizes, biasSizes;
+  SmallVector<Value> positionSizes, biasSizes, cacheSizes;
 
   Value zero(OpBuilder &b, Location loc) const {
     return zeroOf(b, loc, element);
@@ -119,13 +127,15 @@ struct Gqa {
 
 /// The rotary embedding of element `d` of a head (`value`, its pair partner
 /// read by `readPartner(partnerD)`) at `position`, with `cos` and `sin`
-/// `[positions, half]` caches rotating the first 2 * half dimensions: halves
-/// (x1 | x2), or neighbours (x1, x2) when `interleaved`, become
-/// y1 = x1 cos - x2 sin and y2 = x2 cos + x1 sin; later dimensions stay. A
-/// position past the cache reads its last row (ONNX Runtime refuses it): the
-/// cache is never read outside.
+/// `[positions, half]` caches (of `cacheSizes`, read before the loop)
+/// rotating the first 2 * half dimensions: halves (x1 | x2), or neighbours
+/// (x1, x2) when `interleaved`, become y1 = x1 cos - x2 sin and
+/// y2 = x2 cos + x1 sin; later dimensions stay. A position past the cache
+/// reads its last row (ONNX Runtime refuses it); an empty cache rotates
+/// nothing: the cache is never read outside.
 Value rotaryElement(OpBuilder &nb, Location nl, Value value, Value d,
-                    Value position, Value cos, Value sin, bool interleaved,
+                    Value position, Value cos, Value sin,
+                    ArrayRef<Value> cacheSizes, bool interleaved,
                     function_ref<Value(Value)> readPartner) {
   auto cacheType = cast<RankedTensorType>(cos.getType());
   int64_t half = cacheType.getDimSize(1);
@@ -158,11 +168,16 @@ Value rotaryElement(OpBuilder &nb, Location nl, Value value, Value d,
   position = nb.create<arith::MaxSIOp>(
       nl, indexConstant(nb, nl, 0),
       nb.create<arith::MinSIOp>(
-          nl, position, indexConstant(nb, nl, cacheType.getDimSize(0) - 1)));
-  Value cosine =
-      nb.create<tensor::ExtractOp>(nl, cos, ValueRange{position, frequency});
-  Value sine =
-      nb.create<tensor::ExtractOp>(nl, sin, ValueRange{position, frequency});
+          nl, position,
+          nb.create<arith::SubIOp>(nl, cacheSizes[0],
+                                   indexConstant(nb, nl, 1))));
+  Type element = cacheType.getElementType();
+  Value cosine = guardedExtract(nb, nl, cos, cacheSizes,
+                                ValueRange{position, frequency},
+                                oneOf(nb, nl, element));
+  Value sine = guardedExtract(nb, nl, sin, cacheSizes,
+                              ValueRange{position, frequency},
+                              zeroOf(nb, nl, element));
   Value other = readPartner(partner);
   Value signedSine = nb.create<arith::SelectOp>(
       nl, isFirst, nb.create<arith::NegFOp>(nl, sine), sine);
@@ -172,14 +187,18 @@ Value rotaryElement(OpBuilder &nb, Location nl, Value value, Value d,
   return nb.create<arith::SelectOp>(nl, rotated, y, value);
 }
 
-/// Checks that `cos` and `sin` are rotary caches of one static shape
-/// `[positions >= 1, half >= 1]` with 2 * half <= `headSize`, of `element`.
+/// Checks that `cos` and `sin` are rotary caches `[positions, half]` of one
+/// type, `element`, with a static half >= 1 and 2 * half <= `headSize` (the
+/// positions may be computed as the model runs).
 bool isRotaryCache(Value cos, Value sin, int64_t headSize, Type element) {
   auto type = dyn_cast_or_null<RankedTensorType>(cos ? cos.getType() : Type());
-  return type && sin && sin.getType() == type && type.getRank() == 2 &&
-         type.hasStaticShape() && type.getDimSize(0) >= 1 &&
+  auto sinType =
+      dyn_cast_or_null<RankedTensorType>(sin ? sin.getType() : Type());
+  return type && sinType && type.getRank() == 2 && sinType.getRank() == 2 &&
+         !type.isDynamicDim(1) && sinType.getDimSize(1) == type.getDimSize(1) &&
          type.getDimSize(1) >= 1 && 2 * type.getDimSize(1) <= headSize &&
-         type.getElementType() == element;
+         type.getElementType() == element &&
+         sinType.getElementType() == element;
 }
 
 /// Heads `[offset, offset + heads)` of the `[B, S, hidden]` projection `x` as
@@ -239,7 +258,7 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
         }
         nb.create<linalg::YieldOp>(
             nl, rotaryElement(nb, nl, value, d, position, g.cos, g.sin,
-                              g.interleaved, read));
+                              g.cacheSizes, g.interleaved, read));
       });
   return generic.getResult(0);
 }
@@ -395,9 +414,9 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
     g.cos = input(node, 7);
     g.sin = input(node, 8);
     if (!isRotaryCache(g.cos, g.sin, g.headSize, g.element))
-      return fail("with do_rotary needs cos_cache and sin_cache of one static "
-                  "shape [positions, rotary dim / 2 <= " +
-                  Twine(g.headSize / 2) + "] and the query's type");
+      return fail("with do_rotary needs cos_cache and sin_cache [positions, "
+                  "rotary dim / 2 <= " +
+                  Twine(g.headSize / 2) + "] of the query's type");
     g.positionIds = input(node, 9);
     if (g.positionIds && (!rank(g.positionIds, 2) ||
                           !isa<IntegerType>(elementTypeOf(g.positionIds))))
@@ -437,6 +456,8 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
     g.positionSizes = sizesOf(b, loc, g.positionIds);
   if (g.bias)
     g.biasSizes = sizesOf(b, loc, g.bias);
+  if (g.rotary)
+    g.cacheSizes = cacheSizesOf(b, loc, g.cos, g.sin);
 
   // Queries and this step's keys rotated; values as they are.
   Value q = headsOf(b, loc, g, query, 0, g.numHeads, g.rotary);
@@ -660,7 +681,8 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
   auto cacheType =
       dyn_cast_or_null<RankedTensorType>(cos ? cos.getType() : Type());
   if (!cacheType || cacheType.getRank() != 2 || cacheType.isDynamicDim(1))
-    return fail("needs cos_cache and sin_cache [positions, rotary dim / 2]");
+    return fail("needs cos_cache and sin_cache [positions, rotary dim / 2] "
+                "with a static rotary dim");
   int64_t rotaryDim = intAttr(node, "rotary_embedding_dim", 0);
   if (rotaryDim == 0)
     rotaryDim = 2 * cacheType.getDimSize(1);
@@ -672,9 +694,9 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
   if (headSize <= 0 || last % headSize != 0 ||
       2 * cacheType.getDimSize(1) != rotaryDim ||
       !isRotaryCache(cos, sin, headSize, type.getElementType()))
-    return fail("cos_cache and sin_cache must be one static [positions, " +
-                Twine(rotaryDim / 2) + "] shape within a head of " +
-                Twine(headSize) + " of the input's type");
+    return fail("cos_cache and sin_cache must be [positions, " +
+                Twine(rotaryDim / 2) + "] within a head of " + Twine(headSize) +
+                ", of the input's type");
   auto positionType = dyn_cast_or_null<RankedTensorType>(
       positions ? positions.getType() : Type());
   bool offsetOnly = positionType && positionType.getRank() == 1;
@@ -686,6 +708,7 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
   Location loc = node.getLoc();
   int64_t rank = type.getRank();
   SmallVector<Value> positionSizes = sizesOf(b, loc, positions);
+  SmallVector<Value> cacheSizes = cacheSizesOf(b, loc, cos, sin);
   Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
                                          type.getElementType());
   auto generic = b.create<linalg::GenericOp>(
@@ -721,7 +744,7 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
           position = nb.create<arith::AddIOp>(nl, position, token);
         nb.create<linalg::YieldOp>(
             nl, rotaryElement(nb, nl, read(d), d, position, cos, sin,
-                              interleaved, read));
+                              cacheSizes, interleaved, read));
       });
   return SmallVector<Value>{generic.getResult(0)};
 }

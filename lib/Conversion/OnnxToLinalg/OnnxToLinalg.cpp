@@ -112,20 +112,33 @@ public:
         // Outputs a handler does not produce are unused (the handler checked).
         if (!computed)
           continue;
-        Value replacement = computed;
-        if (replacement.getType() != old.getType()) {
-          if (!tensor::CastOp::areCastCompatible(replacement.getType(),
+        if (computed.getType() != old.getType()) {
+          if (!tensor::CastOp::areCastCompatible(computed.getType(),
                                                  old.getType())) {
             node.emitError()
                 << "lowering " << node.getOpType() << " computed "
-                << replacement.getType()
+                << computed.getType()
                 << ", which does not match the imported type " << old.getType();
             return signalPassFailure();
           }
-          replacement = builder.create<tensor::CastOp>(
-              node.getLoc(), old.getType(), replacement);
+          // Nodes still to be lowered take the computed type, which may know
+          // more than the imported one (the rank of a contrib op's output
+          // that ONNX shape inference does not know); other users keep the
+          // imported type through a cast.
+          Value cast;
+          for (OpOperand &use : llvm::make_early_inc_range(old.getUses())) {
+            if (isa<NodeOp>(use.getOwner())) {
+              use.set(computed);
+              continue;
+            }
+            if (!cast)
+              cast = builder.create<tensor::CastOp>(node.getLoc(),
+                                                    old.getType(), computed);
+            use.set(cast);
+          }
+          continue;
         }
-        old.replaceAllUsesWith(replacement);
+        old.replaceAllUsesWith(computed);
       }
       node.erase();
     }
