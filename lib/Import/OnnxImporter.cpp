@@ -21,6 +21,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -195,6 +196,10 @@ private:
                                      ArrayRef<Value> inputs, Location loc,
                                      llvm::StringRef nodeDesc);
   LogicalResult importNode(const proto::NodeProto &node, int index);
+  LogicalResult importIf(const proto::NodeProto &node, Location loc,
+                         llvm::StringRef nodeDesc, int64_t opset);
+  LogicalResult importBranch(const proto::GraphProto &graph, Region &region,
+                             Location loc, llvm::StringRef what);
   LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
   FailureOr<SmallVector<int>> sortNodes(const proto::GraphProto &graph,
                                         const llvm::StringSet<> &defined);
@@ -539,7 +544,8 @@ Importer::convertAttribute(const proto::AttributeProto &attr, Location loc,
   case proto::AttributeProto_AttributeType_GRAPHS:
     error(loc)
         << what()
-        << " is a subgraph; control flow (If, Loop, Scan) is not supported";
+        << " is a subgraph, which only If takes so far (Loop and Scan are not "
+           "supported yet)";
     return failure();
   default:
     error(loc) << what() << " has an unsupported attribute type ("
@@ -662,6 +668,9 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
     return failure();
   }
 
+  if (domain.empty() && node.op_type() == "If")
+    return importIf(node, loc, nodeDesc, opset->second);
+
   SmallVector<Value> inputs;
   for (const std::string &name : node.input()) {
     if (name.empty()) {
@@ -734,6 +743,192 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
   return success();
 }
 
+/// The type two branches' outputs share: the same type, or the same rank and
+/// element type with the sizes they disagree on dynamic, or an unranked tensor
+/// of `a`'s element type.
+Type joinTypes(Type a, Type b) {
+  if (a == b)
+    return a;
+  auto ra = dyn_cast<RankedTensorType>(a), rb = dyn_cast<RankedTensorType>(b);
+  if (ra && rb && ra.getRank() == rb.getRank() &&
+      ra.getElementType() == rb.getElementType()) {
+    SmallVector<int64_t> shape;
+    for (auto [x, y] : llvm::zip(ra.getShape(), rb.getShape()))
+      shape.push_back(x == y ? x : ShapedType::kDynamic);
+    return RankedTensorType::get(shape, ra.getElementType());
+  }
+  if (auto shaped = dyn_cast<ShapedType>(a))
+    return UnrankedTensorType::get(shaped.getElementType());
+  return a;
+}
+
+LogicalResult Importer::importBranch(const proto::GraphProto &graph,
+                                     Region &region, Location loc,
+                                     llvm::StringRef what) {
+  if (graph.input_size() != 0) {
+    error(loc) << what << " has inputs; an If branch takes none";
+    return failure();
+  }
+  Block *block = new Block();
+  region.push_back(block);
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(block);
+  // The branch sees the enclosing graph's values; what it defines, and the
+  // types its value_info declares, are its own (the other branch may reuse
+  // the names).
+  llvm::StringMap<Value> outerValues = values;
+  llvm::StringMap<const proto::TypeProto *> outerTypes = declaredTypes;
+  auto restore = llvm::make_scope_exit([&] {
+    values = std::move(outerValues);
+    declaredTypes = std::move(outerTypes);
+  });
+  for (const proto::ValueInfoProto &info : graph.value_info())
+    declaredTypes[info.name()] = &info.type();
+  for (const proto::ValueInfoProto &info : graph.output())
+    if (info.has_type())
+      declaredTypes[info.name()] = &info.type();
+  for (const proto::TensorProto &init : graph.initializer()) {
+    Location initLoc =
+        NameLoc::get(builder.getStringAttr(init.name()), fileLoc);
+    FailureOr<ElementsAttr> value =
+        convertTensor(init, initLoc, what + " initializer '" + init.name() + "'",
+                      init.name());
+    if (failed(value))
+      return failure();
+    auto constant =
+        builder.create<arith::ConstantOp>(initLoc, cast<TypedAttr>(*value));
+    values[init.name()] = constant;
+  }
+  llvm::StringSet<> defined;
+  for (const auto &entry : values)
+    defined.insert(entry.first());
+  FailureOr<SmallVector<int>> order = sortNodes(graph, defined);
+  if (failed(order))
+    return failure();
+  for (int index : *order)
+    if (failed(importNode(graph.node(index), index)))
+      return failure();
+  SmallVector<Value> results;
+  for (const proto::ValueInfoProto &output : graph.output()) {
+    Value value = values.lookup(output.name());
+    if (!value) {
+      error(loc) << what << " output '" << output.name() << "' is not defined";
+      return failure();
+    }
+    results.push_back(value);
+  }
+  builder.create<mlir::onnx::YieldOp>(loc, results);
+  return success();
+}
+
+LogicalResult Importer::importIf(const proto::NodeProto &node, Location loc,
+                                 llvm::StringRef nodeDesc, int64_t opset) {
+  if (node.input_size() != 1 || node.input(0).empty()) {
+    error(loc) << nodeDesc << " needs one condition input";
+    return failure();
+  }
+  Value condition = values.lookup(node.input(0));
+  if (!condition) {
+    error(loc) << nodeDesc << " reads '" << node.input(0)
+               << "', which is not defined";
+    return failure();
+  }
+  const proto::GraphProto *thenGraph = nullptr, *elseGraph = nullptr;
+  for (const proto::AttributeProto &attr : node.attribute()) {
+    const proto::GraphProto **slot = attr.name() == "then_branch" ? &thenGraph
+                                     : attr.name() == "else_branch"
+                                         ? &elseGraph
+                                         : nullptr;
+    if (!slot || !attr.has_g()) {
+      error(loc) << nodeDesc << " attribute '" << attr.name()
+                 << "' is not a then_branch or else_branch subgraph";
+      return failure();
+    }
+    *slot = &attr.g();
+  }
+  if (!thenGraph || !elseGraph) {
+    error(loc) << nodeDesc << " needs then_branch and else_branch";
+    return failure();
+  }
+  for (const proto::GraphProto *graph : {thenGraph, elseGraph})
+    if (graph->output_size() != node.output_size()) {
+      error(loc) << nodeDesc << " has " << node.output_size()
+                 << " outputs, but a branch has " << graph->output_size();
+      return failure();
+    }
+  // Both branches are imported into regions of their own first; the node's
+  // output types are the declared ones, or what the branches agree on.
+  Region thenRegion, elseRegion;
+  if (failed(importBranch(*thenGraph, thenRegion, loc,
+                          nodeDesc.str() + " then_branch")) ||
+      failed(importBranch(*elseGraph, elseRegion, loc,
+                          nodeDesc.str() + " else_branch")))
+    return failure();
+  auto yielded = [](Region &region) {
+    return cast<mlir::onnx::YieldOp>(region.front().back()).getValues();
+  };
+  SmallVector<Type> resultTypes;
+  for (auto [i, name] : llvm::enumerate(node.output())) {
+    auto declared = declaredTypes.find(name);
+    if (!name.empty() && declared != declaredTypes.end()) {
+      FailureOr<Type> type = convertType(*declared->second, loc,
+                                         nodeDesc + " output '" + name + "'");
+      if (failed(type))
+        return failure();
+      resultTypes.push_back(*type);
+      continue;
+    }
+    resultTypes.push_back(joinTypes(yielded(thenRegion)[i].getType(),
+                                    yielded(elseRegion)[i].getType()));
+  }
+  auto op = builder.create<mlir::onnx::IfOp>(
+      loc, resultTypes, condition, builder.getI64IntegerAttr(opset),
+      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+  op.getThenBranch().takeBody(thenRegion);
+  op.getElseBranch().takeBody(elseRegion);
+  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
+    if (!name.empty() && failed(defineValue(name, result, loc)))
+      return failure();
+  return success();
+}
+
+/// The names the subgraphs of `node` (and theirs) read from enclosing graphs:
+/// those they use but do not define.
+void capturedNames(const proto::NodeProto &node,
+                   llvm::SmallVectorImpl<std::string> &captured) {
+  for (const proto::AttributeProto &attr : node.attribute()) {
+    SmallVector<const proto::GraphProto *> graphs;
+    if (attr.has_g())
+      graphs.push_back(&attr.g());
+    for (const proto::GraphProto &g : attr.graphs())
+      graphs.push_back(&g);
+    for (const proto::GraphProto *graph : graphs) {
+      llvm::StringSet<> inside;
+      for (const proto::ValueInfoProto &input : graph->input())
+        inside.insert(input.name());
+      for (const proto::TensorProto &init : graph->initializer())
+        inside.insert(init.name());
+      for (const proto::NodeProto &inner : graph->node())
+        for (const std::string &name : inner.output())
+          inside.insert(name);
+      auto take = [&](const std::string &name) {
+        if (!name.empty() && !inside.contains(name))
+          captured.push_back(name);
+      };
+      for (const proto::NodeProto &inner : graph->node()) {
+        for (const std::string &name : inner.input())
+          take(name);
+        SmallVector<std::string> nested;
+        capturedNames(inner, nested);
+        for (const std::string &name : nested)
+          take(name);
+      }
+      for (const proto::ValueInfoProto &output : graph->output())
+        take(output.name());
+    }
+  }
+}
+
 FailureOr<SmallVector<int>>
 Importer::sortNodes(const proto::GraphProto &graph,
                     const llvm::StringSet<> &defined) {
@@ -748,7 +943,14 @@ Importer::sortNodes(const proto::GraphProto &graph,
   std::vector<int> missing(count, 0);
   llvm::StringMap<SmallVector<int>> consumers;
   for (int i = 0; i < count; ++i) {
-    for (const std::string &name : graph.node(i).input()) {
+    // A node also depends on the values its subgraphs read from this graph.
+    SmallVector<std::string> reads(graph.node(i).input().begin(),
+                                   graph.node(i).input().end());
+    capturedNames(graph.node(i), reads);
+    llvm::StringSet<> counted;
+    for (const std::string &name : reads) {
+      if (!name.empty() && !counted.insert(name).second)
+        continue;
       if (name.empty() || defined.contains(name))
         continue;
       if (!producer.count(name)) {

@@ -87,6 +87,53 @@ static std::string runInference(onnx::ModelProto &model, bool dataProp) {
   }
 }
 
+/// What inference found in `graph`: its value_info and outputs and, node by
+/// node, those of its subgraphs (If branches), in `types`.
+static void collectTypes(const onnx::GraphProto &graph,
+                         onnx::GraphProto &types) {
+  *types.mutable_value_info() = graph.value_info();
+  *types.mutable_output() = graph.output();
+  for (const onnx::NodeProto &node : graph.node()) {
+    onnx::NodeProto *slot = types.add_node();
+    for (const onnx::AttributeProto &attr : node.attribute()) {
+      if (!attr.has_g() && attr.graphs_size() == 0)
+        continue;
+      onnx::AttributeProto *copy = slot->add_attribute();
+      copy->set_name(attr.name());
+      if (attr.has_g())
+        collectTypes(attr.g(), *copy->mutable_g());
+      for (const onnx::GraphProto &g : attr.graphs())
+        collectTypes(g, *copy->add_graphs());
+    }
+  }
+}
+
+/// Takes the types `collectTypes` found into `graph`'s subgraphs (the
+/// graph's own value_info and outputs are taken by the caller).
+static void applySubgraphTypes(onnx::GraphProto &graph,
+                               const onnx::GraphProto &types) {
+  for (int i = 0; i < graph.node_size() && i < types.node_size(); ++i) {
+    for (onnx::AttributeProto &attr :
+         *graph.mutable_node(i)->mutable_attribute()) {
+      for (const onnx::AttributeProto &found : types.node(i).attribute()) {
+        if (found.name() != attr.name())
+          continue;
+        auto apply = [](onnx::GraphProto &g, const onnx::GraphProto &t) {
+          *g.mutable_value_info() = t.value_info();
+          for (int o = 0; o < g.output_size() && o < t.output_size(); ++o)
+            if (g.output(o).name() == t.output(o).name())
+              *g.mutable_output(o) = t.output(o);
+          applySubgraphTypes(g, t);
+        };
+        if (attr.has_g() && found.has_g())
+          apply(*attr.mutable_g(), found.g());
+        for (int k = 0; k < attr.graphs_size() && k < found.graphs_size(); ++k)
+          apply(*attr.mutable_graphs(k), found.graphs(k));
+      }
+    }
+  }
+}
+
 /// Shape inference with data propagation in a child process, so that a crash
 /// in libonnx (its data propagation dereferences types that inference of a
 /// malformed graph left out) cannot take the importer down. The child runs on
@@ -116,8 +163,7 @@ static bool inferInChild(onnx::ModelProto &model) {
         init.clear_raw_data();
     runInference(model, /*dataProp=*/true);
     onnx::GraphProto types;
-    *types.mutable_value_info() = model.graph().value_info();
-    *types.mutable_output() = model.graph().output();
+    collectTypes(model.graph(), types);
     std::string bytes = types.SerializeAsString();
     const char *at = bytes.data();
     size_t left = bytes.size();
@@ -155,6 +201,7 @@ static bool inferInChild(onnx::ModelProto &model) {
   for (int i = 0; i < types.output_size(); ++i)
     if (types.output(i).name() == model.graph().output(i).name())
       *model.mutable_graph()->mutable_output(i) = types.output(i);
+  applySubgraphTypes(*model.mutable_graph(), types);
   return true;
 }
 

@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -72,18 +73,24 @@ public:
   explicit Normalizer(func::FuncOp func) : func(func), builder(func) {}
 
   bool run() {
-    bool changed = false;
-    // The block is in topological order, so one sweep sees every producer
-    // before its users; rewrites create new nodes before the node rewritten.
-    for (Operation &op : llvm::make_early_inc_range(func.getBody().front())) {
-      auto node = dyn_cast<NodeOp>(&op);
-      if (!node)
-        continue;
-      if (node.getDomainName() == "com.microsoft")
-        changed |= refineContrib(node);
-      else if (node.getDomainName().empty())
-        changed |= visit(node);
-    }
+    bool changed = foldConstantIfs();
+    // Each block (the graph's, and If branches') is in topological order, so
+    // one sweep sees every producer before its users; rewrites create new
+    // nodes before the node rewritten. Enclosing blocks come first.
+    SmallVector<Block *> blocks;
+    func.walk<WalkOrder::PreOrder>([&](Block *block) { blocks.push_back(block); });
+    for (Block *block : blocks)
+      for (Operation &op : llvm::make_early_inc_range(*block)) {
+        auto node = dyn_cast<NodeOp>(&op);
+        if (!node)
+          continue;
+        if (node.getDomainName() == "com.microsoft")
+          changed |= refineContrib(node);
+        else if (node.getDomainName().empty())
+          changed |= visit(node);
+      }
+    for (Block *block : blocks)
+      changed |= mergeEqualNodes(*block);
     // Equal nodes (two Reshapes of the input by equal constants) become one.
     {
       IRRewriter rewriter(func.getContext());
@@ -92,21 +99,66 @@ public:
       eliminateCommonSubExpressions(rewriter, dominance, func, &merged);
       changed |= merged;
     }
-    changed |= mergeEqualNodes();
-    // Nodes the rewrites left unused (the default domain has no effects).
-    Block &body = func.getBody().front();
-    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
-      if (isOpTriviallyDead(&op)) {
-        op.erase();
-        changed = true;
-      }
+    // Nodes the rewrites left unused (the default domain has no effects),
+    // inner blocks first so that an If left without users goes last.
+    blocks.clear();
+    func.walk<WalkOrder::PostOrder>([&](Block *block) { blocks.push_back(block); });
+    for (Block *block : blocks)
+      for (Operation &op : llvm::make_early_inc_range(llvm::reverse(*block)))
+        if (isOpTriviallyDead(&op)) {
+          op.erase();
+          changed = true;
+        }
     return changed;
   }
 
 private:
-  /// Merges default-domain nodes that differ only in their names: same op,
-  /// opset, operands, attributes and result types (CSE sees the names).
-  bool mergeEqualNodes() {
+  /// An If whose condition is constant becomes the branch it takes: its
+  /// operations move before it and its yields replace its outputs.
+  bool foldConstantIfs() {
+    SmallVector<mlir::onnx::IfOp> ifs;
+    func.walk([&](mlir::onnx::IfOp op) { ifs.push_back(op); });
+    bool folded = false;
+    // Post-order: an inner If is folded before the branch holding it moves.
+    for (mlir::onnx::IfOp op : ifs) {
+      std::optional<SmallVector<int64_t>> condition =
+          constInts(op.getCondition());
+      if (!condition || condition->size() != 1)
+        continue;
+      Region &taken =
+          (*condition)[0] != 0 ? op.getThenBranch() : op.getElseBranch();
+      Block &block = taken.front();
+      auto yield = cast<mlir::onnx::YieldOp>(block.getTerminator());
+      SmallVector<Value> outputs(yield.getValues());
+      // A branch output typed otherwise than the If's (one more or less
+      // static) reaches the If's users through a cast.
+      if (!llvm::all_of(llvm::zip(op.getResultTypes(), outputs), [](auto pair) {
+            auto [type, output] = pair;
+            return type == output.getType() ||
+                   tensor::CastOp::areCastCompatible(output.getType(), type);
+          }))
+        continue;
+      yield.erase();
+      op->getBlock()->getOperations().splice(op->getIterator(),
+                                             block.getOperations());
+      OpBuilder builder(op);
+      for (auto [result, output] : llvm::zip(op.getResults(), outputs))
+        result.replaceAllUsesWith(
+            output.getType() == result.getType()
+                ? output
+                : builder.create<tensor::CastOp>(op.getLoc(), result.getType(),
+                                                 output)
+                      .getResult());
+      op.erase();
+      folded = true;
+    }
+    return folded;
+  }
+
+  /// Merges default-domain nodes of `block` that differ only in their names:
+  /// same op, opset, operands, attributes and result types (CSE sees the
+  /// names).
+  bool mergeEqualNodes(Block &block) {
     auto key = [](NodeOp n) {
       SmallVector<const void *> parts{n.getOpTypeAttr().getAsOpaquePointer(),
                                       n.getNodeAttributesAttr()
@@ -122,8 +174,7 @@ private:
     };
     std::map<SmallVector<const void *>, NodeOp> seen;
     bool merged = false;
-    for (Operation &op :
-         llvm::make_early_inc_range(func.getBody().front())) {
+    for (Operation &op : llvm::make_early_inc_range(block)) {
       auto n = dyn_cast<NodeOp>(&op);
       if (!n || !n.getDomainName().empty() || !isMemoryEffectFree(n))
         continue;

@@ -28,7 +28,10 @@ def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
       the `Concat` of the copies, `Flatten` becomes `Reshape`, and
       `GatherND` with one index column (`batch_dims = 0`) becomes `Gather` on axis 0;
     - `Constant` nodes become `arith.constant`, equal nodes are merged (CSE) and nodes
-      left unused are erased.
+      left unused are erased;
+    - an `onnx.if` whose condition is constant becomes the branch it takes (its
+      outputs cast to the If's types where they differ). The rest applies inside
+      If branches too.
 
     It never changes what the graph computes; values the function returns keep
     their types.
@@ -37,7 +40,8 @@ def MoENormalizeOnnx : Pass<"moe-normalize-onnx", "::mlir::func::FuncOp"> {
     moe-opt model.onnx --moe-normalize-onnx
     ```
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def MoERaise : Pass<"moe-raise", "::mlir::func::FuncOp"> {

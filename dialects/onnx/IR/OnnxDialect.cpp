@@ -28,6 +28,19 @@ LogicalResult NodeOp::verify() {
   return success();
 }
 
+LogicalResult IfOp::verify() {
+  for (Region *branch : {&getThenBranch(), &getElseBranch()}) {
+    Block &block = branch->front();
+    auto yield = block.empty() ? YieldOp() : dyn_cast<YieldOp>(block.back());
+    if (!yield)
+      return emitOpError("branches must end in onnx.yield");
+    if (yield.getValues().size() != getNumResults())
+      return emitOpError() << "branch yields " << yield.getValues().size()
+                           << " values for " << getNumResults() << " outputs";
+  }
+  return success();
+}
+
 void NodeOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {

@@ -10,6 +10,7 @@
 
 include "mlir/IR/OpBase.td"
 include "mlir/IR/BuiltinAttributes.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Onnx_Dialect : Dialect {
@@ -85,6 +86,47 @@ def Onnx_NoneOp : Onnx_Op<"none", [Pure]> {
   }];
   let results = (outs NoneType:$result);
   let assemblyFormat = "attr-dict";
+}
+
+def Onnx_IfOp : Onnx_Op<"if", [RecursiveMemoryEffects, NoRegionArguments]> {
+  let summary = "an ONNX If node: one of two subgraphs, by a boolean";
+  let description = [{
+    The `then` and `else` regions are the node's subgraphs, imported with the checks of
+    the importer; they read values of the enclosing graph directly and end in
+    `onnx.yield` of the subgraph's outputs. The condition is a one-element boolean
+    tensor. A constant condition is folded by `moe-normalize-onnx`; legalisation lowers
+    the rest to `scf.if`.
+
+    ```mlir
+    %y = onnx.if %use_cache opset 16 name "optimum::if" : tensor<1xi1> -> tensor<?x?x128xf32>
+    then {
+      ...
+      onnx.yield %with_past : tensor<?x?x128xf32>
+    } else {
+      ...
+      onnx.yield %without_past : tensor<?x?x128xf32>
+    }
+    ```
+  }];
+  let arguments = (ins
+    AnyType:$condition,
+    ConfinedAttr<I64Attr, [IntPositive]>:$opset,
+    OptionalAttr<StrAttr>:$name
+  );
+  let results = (outs Variadic<AnyType>:$outputs);
+  let regions = (region SizedRegion<1>:$then_branch, SizedRegion<1>:$else_branch);
+  let assemblyFormat = [{
+    $condition `opset` $opset (`name` $name^)? attr-dict `:` type($condition)
+    (`->` type($outputs)^)? `then` $then_branch `else` $else_branch
+  }];
+  let hasVerifier = 1;
+}
+
+def Onnx_YieldOp : Onnx_Op<"yield", [Pure, Terminator, ReturnLike,
+                                     HasParent<"IfOp">]> {
+  let summary = "the outputs of an onnx.if subgraph";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }
 
 #endif // ONNX_OPS_TD

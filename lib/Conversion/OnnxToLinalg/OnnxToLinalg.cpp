@@ -82,6 +82,83 @@ FailureOr<Lowering> findHandler(NodeOp node) {
   return chosen->lower;
 }
 
+/// The type two branch outputs of `a` and `b` can both be cast to: their
+/// sizes where they agree, dynamic where they do not; null when their ranks
+/// or element types differ.
+Type joinBranchTypes(Type a, Type b) {
+  if (a == b)
+    return a;
+  auto ra = dyn_cast<RankedTensorType>(a), rb = dyn_cast<RankedTensorType>(b);
+  if (!ra || !rb || ra.getRank() != rb.getRank() ||
+      ra.getElementType() != rb.getElementType())
+    return Type();
+  SmallVector<int64_t> shape;
+  for (auto [x, y] : llvm::zip(ra.getShape(), rb.getShape()))
+    shape.push_back(x == y ? x : ShapedType::kDynamic);
+  return RankedTensorType::get(shape, ra.getElementType());
+}
+
+/// onnx.if as scf.if on the condition's one element. Each branch's outputs
+/// are cast to the If's output types (to a type both branches fit when the
+/// imported one is unranked), and the If's users see the imported types.
+LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
+  Location loc = op.getLoc();
+  auto conditionType = dyn_cast<RankedTensorType>(op.getCondition().getType());
+  if (!conditionType || !conditionType.hasStaticShape() ||
+      conditionType.getNumElements() != 1 ||
+      !conditionType.getElementType().isInteger(1))
+    return op.emitError() << "If condition must be one boolean, got "
+                          << op.getCondition().getType();
+  auto thenYield =
+      cast<mlir::onnx::YieldOp>(op.getThenBranch().front().getTerminator());
+  auto elseYield =
+      cast<mlir::onnx::YieldOp>(op.getElseBranch().front().getTerminator());
+  SmallVector<Type> types;
+  for (auto [i, result] : llvm::enumerate(op.getResults())) {
+    Type thenType = thenYield.getValues()[i].getType();
+    Type elseType = elseYield.getValues()[i].getType();
+    Type type = isa<RankedTensorType>(result.getType())
+                    ? result.getType()
+                    : joinBranchTypes(thenType, elseType);
+    if (!type || !tensor::CastOp::areCastCompatible(thenType, type) ||
+        !tensor::CastOp::areCastCompatible(elseType, type))
+      return op.emitError() << "If output " << i << " is " << thenType
+                            << " in one branch and " << elseType
+                            << " in the other";
+    types.push_back(type);
+  }
+  b.setInsertionPoint(op);
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value condition = b.create<tensor::ExtractOp>(
+      loc, op.getCondition(),
+      SmallVector<Value>(conditionType.getRank(), zero));
+  auto ifOp = b.create<scf::IfOp>(loc, types, condition, /*addThenBlock=*/false,
+                                  /*addElseBlock=*/false);
+  for (auto [from, to] : {std::pair{&op.getThenBranch(), &ifOp.getThenRegion()},
+                          std::pair{&op.getElseBranch(), &ifOp.getElseRegion()}}) {
+    to->takeBody(*from);
+    auto yield = cast<mlir::onnx::YieldOp>(to->front().getTerminator());
+    b.setInsertionPoint(yield);
+    SmallVector<Value> values;
+    for (auto [value, type] : llvm::zip(yield.getValues(), types))
+      values.push_back(value.getType() == type
+                           ? value
+                           : b.create<tensor::CastOp>(loc, type, value)
+                                 .getResult());
+    b.create<scf::YieldOp>(loc, values);
+    yield.erase();
+  }
+  b.setInsertionPointAfter(ifOp);
+  for (auto [old, computed] : llvm::zip(op.getResults(), ifOp.getResults())) {
+    Value replacement = computed;
+    if (old.getType() != computed.getType())
+      replacement = b.create<tensor::CastOp>(loc, old.getType(), computed);
+    old.replaceAllUsesWith(replacement);
+  }
+  op.erase();
+  return success();
+}
+
 class LegalizeOnnxPass
     : public ::moe::impl::MoELegalizeOnnxBase<LegalizeOnnxPass> {
 public:
@@ -142,6 +219,13 @@ public:
       }
       node.erase();
     }
+    // If nodes, inner ones first, become scf.if once their branches' nodes
+    // are lowered.
+    SmallVector<mlir::onnx::IfOp> ifs;
+    getOperation().walk([&](mlir::onnx::IfOp op) { ifs.push_back(op); });
+    for (mlir::onnx::IfOp op : ifs)
+      if (failed(lowerIf(op, builder)))
+        return signalPassFailure();
     // Imported onnx.none values have no users left.
     getOperation().walk([](mlir::onnx::NoneOp none) {
       if (none->use_empty())

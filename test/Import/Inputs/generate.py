@@ -95,6 +95,20 @@ def graph_cases(out: pathlib.Path) -> None:
                               [helper.make_tensor_value_info("b", f, [2])])
     save(helper.make_model(graph, opset_imports=opsets[:1]), out / "subgraph.onnx")
 
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["acc_in", "acc_in"], ["acc_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", f, [2])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", f, [2])])
+    loop = helper.make_node("Loop", ["n", "", "a"], ["doubled"], name="repeat", body=body)
+    graph = helper.make_graph([loop], "loop",
+                              [helper.make_tensor_value_info("n", TensorProto.INT64, []), a],
+                              [helper.make_tensor_value_info("doubled", f, [2])])
+    save(helper.make_model(graph, opset_imports=opsets[:1]), out / "loop.onnx")
+
 
 def main() -> None:
     ext = HERE / "ext"

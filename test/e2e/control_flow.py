@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""ONNX If, compiled for the CPU and compared with ONNX Runtime at both values of a
+run-time condition: branches whose outputs differ in shape, that read the enclosing
+graph's values and initializers of their own, an If nested in a branch, and branches
+that reuse each other's value names. A constant condition is folded at compile time
+(checked by lit on the normalised IR).
+
+    control_flow.py --bin build/bin --work DIR
+"""
+import argparse
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+
+
+def model():
+    """y = If(c) then (If(d) then relu(x) @ w else -x @ w) else concat(x, x) * 2;
+    z = If(c) then x + 1 else x - 1 (both branches name their output `t`)."""
+    w = numpy_helper.from_array(np.arange(16, dtype=np.float32).reshape(4, 4) / 8, "w")
+    inner = helper.make_node(
+        "If", ["d"], ["inner"], name="inner_if",
+        then_branch=helper.make_graph(
+            [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["rw"])],
+            "inner_then", [], [helper.make_tensor_value_info("rw", F, ["N", 4])]),
+        else_branch=helper.make_graph(
+            [helper.make_node("Neg", ["x"], ["n"]), helper.make_node("MatMul", ["n", "w"], ["nw"])],
+            "inner_else", [], [helper.make_tensor_value_info("nw", F, ["N", 4])]))
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    outer = helper.make_node(
+        "If", ["c"], ["y"], name="outer_if",
+        then_branch=helper.make_graph([inner], "then", [],
+                                      [helper.make_tensor_value_info("inner", F, ["N", 4])]),
+        else_branch=helper.make_graph(
+            [helper.make_node("Concat", ["x", "x"], ["xx"], axis=1),
+             helper.make_node("Mul", ["xx", "two"], ["doubled"])],
+            "else", [], [helper.make_tensor_value_info("doubled", F, ["N", 8])], [two]))
+    one = numpy_helper.from_array(np.array(1.0, np.float32), "one")
+    shift = helper.make_node(
+        "If", ["c"], ["z"], name="shift_if",
+        then_branch=helper.make_graph([helper.make_node("Add", ["x", "one"], ["t"])], "up", [],
+                                      [helper.make_tensor_value_info("t", F, ["N", 4])]),
+        else_branch=helper.make_graph([helper.make_node("Sub", ["x", "one"], ["t"])], "down",
+                                      [], [helper.make_tensor_value_info("t", F, ["N", 4])]))
+    graph = helper.make_graph(
+        [outer, shift], "control_flow",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, [1]),
+         helper.make_tensor_value_info("d", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x", F, ["N", 4])],
+        [helper.make_tensor_value_info("y", F, ["N", None]),
+         helper.make_tensor_value_info("z", F, ["N", 4])], [w, one])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, type=pathlib.Path)
+    parser.add_argument("--work", required=True, type=pathlib.Path)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    m = model()
+    path, library = args.work / "control_flow.onnx", args.work / "control_flow.so"
+    onnx.save(m, path)
+    compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib", "-o",
+                               str(library)], capture_output=True, text=True)
+    if compiled.returncode != 0:
+        print(f"compile failed MISMATCH\n{compiled.stderr}")
+        return 1
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    ok = True
+    for c in (True, False):
+        for d in (True, False):
+            for n in (1, 5):
+                feeds = {"c": np.array([c]), "d": np.array(d),
+                         "x": rng.standard_normal((n, 4)).astype(np.float32)}
+                want = dict(zip(["y", "z"], session.run(None, feeds)))
+                command = [str(args.bin / "moe-run"), str(library)]
+                for key, value in feeds.items():
+                    np.save(args.work / f"{key}.npy", value)
+                    command.append(f"--input={key}=@{args.work / f'{key}.npy'}")
+                for key in want:
+                    command.append(f"--output={key}=@{args.work / f'out_{key}.npy'}")
+                ran = subprocess.run(command, capture_output=True, text=True)
+                label = f"c={int(c)} d={int(d)} N={n}"
+                if ran.returncode != 0:
+                    print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+                    ok = False
+                    continue
+                good = True
+                for key, ref in want.items():
+                    got = np.load(args.work / f"out_{key}.npy")
+                    if got.shape != ref.shape or np.max(np.abs(got - ref)) > 1e-5:
+                        print(f"{label}: {key} {list(got.shape)} differs from ONNX Runtime's "
+                              f"{list(ref.shape)} MISMATCH")
+                        good = False
+                print(f"{label}: y {list(want['y'].shape)} {'ok' if good else 'MISMATCH'}")
+                ok &= good
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
