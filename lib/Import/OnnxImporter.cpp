@@ -145,6 +145,7 @@ const llvm::StringSet<> kSameElementTypeOps = {
     "SimplifiedLayerNormalization",
     "Sin",
     "Cos",
+    "SkipLayerNormalization",
     "SkipSimplifiedLayerNormalization",
     "Slice",
     "Softmax",
@@ -603,7 +604,8 @@ FailureOr<Type> Importer::fallbackResultType(const proto::NodeProto &node,
       else if (attr.name() == "value_int" || attr.name() == "value_ints")
         element = builder.getIntegerType(64);
     }
-  } else if (op == "SkipSimplifiedLayerNormalization" &&
+  } else if ((op == "SkipSimplifiedLayerNormalization" ||
+              op == "SkipLayerNormalization") &&
              (index == 1 || index == 2)) {
     // Its mean and inverse standard deviation outputs are always f32.
     element = builder.getF32Type();

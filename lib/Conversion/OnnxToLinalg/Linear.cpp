@@ -20,8 +20,11 @@ using namespace ::moe::onnx_to_linalg;
 
 namespace {
 
-/// numpy matmul of two operands of rank 2 or more; batch dimensions broadcast.
-FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
+/// numpy matmul of two operands of rank 2 or more, batch dimensions
+/// broadcast, times `alpha`; with `transA` / `transB` an operand's last two
+/// dimensions are swapped first (ONNX Runtime's FusedMatMul).
+FailureOr<SmallVector<Value>> matmul(NodeOp node, OpBuilder &b, bool transA,
+                                     bool transB, double alpha) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
     return failure();
@@ -31,17 +34,20 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
   Type element = lhsType.getElementType();
   if (element != rhsType.getElementType() || !isFloat(element))
     return node.emitError()
-           << "MatMul needs floating-point inputs of one element "
+           << node.getOpType() << " needs floating-point inputs of one element "
               "type, got "
            << lhsType << " and " << rhsType;
   if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
-    return node.emitError("MatMul of a 1-D input is not supported yet");
-  int64_t lhsK = lhsType.getShape().back();
-  int64_t rhsK = rhsType.getDimSize(rhsType.getRank() - 2);
+    return node.emitError() << node.getOpType()
+                            << " of a 1-D input is not supported yet";
+  int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
+  int64_t lhsK = lhsType.getDimSize(transA ? lhsRank - 2 : lhsRank - 1);
+  int64_t rhsK = rhsType.getDimSize(transB ? rhsRank - 1 : rhsRank - 2);
   if (!ShapedType::isDynamic(lhsK) && !ShapedType::isDynamic(rhsK) &&
       lhsK != rhsK)
     return node.emitError()
-           << "MatMul inner dimensions differ: " << lhsK << " and " << rhsK;
+           << node.getOpType() << " inner dimensions differ: " << lhsK << " and "
+           << rhsK;
   Location loc = node.getLoc();
 
   // Batch dimensions broadcast like elementwise operands; the iteration space
@@ -62,8 +68,10 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
   AffineExpr m = getAffineDimExpr(batchRank, context);
   AffineExpr n = getAffineDimExpr(batchRank + 1, context);
   AffineExpr k = getAffineDimExpr(batchRank + 2, context);
-  exprs[0].append({m, k});
-  exprs[1].append({k, n});
+  exprs[0].append(transA ? SmallVector<AffineExpr>{k, m}
+                         : SmallVector<AffineExpr>{m, k});
+  exprs[1].append(transB ? SmallVector<AffineExpr>{n, k}
+                         : SmallVector<AffineExpr>{k, n});
   SmallVector<AffineExpr> resultExprs;
   for (int64_t d = 0; d < batchRank + 2; ++d)
     resultExprs.push_back(getAffineDimExpr(d, context));
@@ -72,8 +80,8 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
                               AffineMap::get(loops, 0, resultExprs, context)};
 
   SmallVector<OpFoldResult> sizes = batchSizes;
-  sizes.push_back(dimOf(b, loc, lhs, lhsType.getRank() - 2));
-  sizes.push_back(dimOf(b, loc, rhs, rhsType.getRank() - 1));
+  sizes.push_back(dimOf(b, loc, lhs, transA ? lhsRank - 1 : lhsRank - 2));
+  sizes.push_back(dimOf(b, loc, rhs, transB ? rhsRank - 2 : rhsRank - 1));
   Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
   Value zero = zeroOf(b, loc, element);
   Value filled = b.create<linalg::FillOp>(loc, zero, init).getResult(0);
@@ -85,10 +93,32 @@ FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
       iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value product =
             nested.create<arith::MulFOp>(nestedLoc, args[0], args[1]);
+        if (alpha != 1.0)
+          product = nested.create<arith::MulFOp>(
+              nestedLoc, product,
+              nested.create<arith::ConstantOp>(
+                  nestedLoc, nested.getFloatAttr(element, alpha)));
         Value sum = nested.create<arith::AddFOp>(nestedLoc, args[2], product);
         nested.create<linalg::YieldOp>(nestedLoc, sum);
       });
   return SmallVector<Value>{generic.getResult(0)};
+}
+
+FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
+  return matmul(node, b, false, false, 1.0);
+}
+
+/// com.microsoft.FusedMatMul: alpha * op(A) op(B), op swapping the last two
+/// dimensions where transA / transB ask. Transposing the batch dimensions
+/// (transBatchA / transBatchB) is refused.
+FailureOr<SmallVector<Value>> lowerFusedMatMul(NodeOp node, OpBuilder &b) {
+  if (intAttr(node, "transBatchA", 0) != 0 ||
+      intAttr(node, "transBatchB", 0) != 0)
+    return node.emitError(
+        "FusedMatMul with transBatchA or transBatchB is not supported yet");
+  return matmul(node, b, intAttr(node, "transA", 0) != 0,
+                intAttr(node, "transB", 0) != 0,
+                floatAttr(node, "alpha", 1.0));
 }
 
 /// Gemm: alpha * A' B' + beta * C, with A' and B' optionally transposed.
@@ -180,5 +210,6 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
 
 void moe::onnx_to_linalg::registerLinearLowerings(HandlerTable &table) {
   table.add("", "MatMul", 1, lowerMatMul);
+  table.add("com.microsoft", "FusedMatMul", 1, lowerFusedMatMul);
   table.add("", "Gemm", 11, lowerGemm);
 }

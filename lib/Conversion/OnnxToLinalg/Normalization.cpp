@@ -1,7 +1,8 @@
 //===- Normalization.cpp - normalisation onnx.node lowerings --------------===//
 //
 // LayerNormalization, RMSNormalization and ONNX Runtime's
-// SimplifiedLayerNormalization and SkipSimplifiedLayerNormalization: the mean
+// SimplifiedLayerNormalization, SkipLayerNormalization and
+// SkipSimplifiedLayerNormalization: the mean
 // (and variance) over the trailing dimensions, then one elementwise pass.
 //
 //===----------------------------------------------------------------------===//
@@ -203,10 +204,12 @@ FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, OpBuilder &b) {
   return results;
 }
 
-/// com.microsoft.SkipSimplifiedLayerNormalization: s = input + skip (+ bias),
-/// then the RMS norm of s; output 3, when used, is s.
-FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node,
-                                                      OpBuilder &b) {
+/// com.microsoft.SkipSimplifiedLayerNormalization (with `Rms`; inputs input,
+/// skip, gamma, bias) and SkipLayerNormalization (input, skip, gamma, beta,
+/// bias): s = input + skip (+ bias), then the RMS norm or the layer norm of s;
+/// output 3, when used, is s.
+template <bool Rms>
+FailureOr<SmallVector<Value>> lowerSkipNorm(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
   if (failed(operands))
     return failure();
@@ -215,7 +218,7 @@ FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node,
       return node.emitError() << node.getOpType() << " output " << i
                               << " (statistics) is not supported yet";
   SmallVector<Value> terms{(*operands)[0], (*operands)[1]};
-  if (Value bias = input(node, 3))
+  if (Value bias = input(node, Rms ? 3 : 4))
     terms.push_back(bias);
   Type element = elementTypeOf(terms[0]);
   for (Value term : terms)
@@ -234,7 +237,7 @@ FailureOr<SmallVector<Value>> lowerSkipSimplifiedNorm(NodeOp node,
     return failure();
   FailureOr<Value> y =
       normalize(node, b, *sum, -1, floatAttr(node, "epsilon", 1e-5),
-                input(node, 2), Value(), /*rms=*/true);
+                input(node, 2), Rms ? Value() : input(node, 3), Rms);
   if (failed(y))
     return failure();
   SmallVector<Value> results{*y};
@@ -254,5 +257,7 @@ void moe::onnx_to_linalg::registerNormalizationLowerings(HandlerTable &table) {
   table.add("com.microsoft", "SimplifiedLayerNormalization", 1,
             lowerNorm<true>);
   table.add("com.microsoft", "SkipSimplifiedLayerNormalization", 1,
-            lowerSkipSimplifiedNorm);
+            lowerSkipNorm<true>);
+  table.add("com.microsoft", "SkipLayerNormalization", 1,
+            lowerSkipNorm<false>);
 }

@@ -82,6 +82,20 @@ FailureOr<Lowering> findHandler(NodeOp node) {
   return chosen->lower;
 }
 
+/// Whether `computed` states every size `imported` does (and its rank).
+bool knowsAtLeast(Type computed, Type imported) {
+  auto known = dyn_cast<RankedTensorType>(imported);
+  if (!known)
+    return true;
+  auto ranked = dyn_cast<RankedTensorType>(computed);
+  if (!ranked || ranked.getRank() != known.getRank())
+    return false;
+  for (auto [c, i] : llvm::zip(ranked.getShape(), known.getShape()))
+    if (!ShapedType::isDynamic(i) && c != i)
+      return false;
+  return true;
+}
+
 /// The type two branch outputs of `a` and `b` can both be cast to: their
 /// sizes where they agree, dynamic where they do not; null when their ranks
 /// or element types differ.
@@ -198,13 +212,15 @@ public:
                 << ", which does not match the imported type " << old.getType();
             return signalPassFailure();
           }
-          // Nodes still to be lowered take the computed type, which may know
-          // more than the imported one (the rank of a contrib op's output
-          // that ONNX shape inference does not know); other users keep the
-          // imported type through a cast.
+          // Nodes still to be lowered take the computed type where it knows
+          // at least what the imported one does (the rank of a contrib op's
+          // output that ONNX shape inference does not know); other users,
+          // and nodes where the imported type knows more (a reshape read at
+          // run time), see the imported type through a cast.
+          bool refined = knowsAtLeast(computed.getType(), old.getType());
           Value cast;
           for (OpOperand &use : llvm::make_early_inc_range(old.getUses())) {
-            if (isa<NodeOp>(use.getOwner())) {
+            if (refined && isa<NodeOp>(use.getOwner())) {
               use.set(computed);
               continue;
             }
