@@ -216,7 +216,8 @@ def check_rotary(args, rng):
         path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
         onnx.save(model, path)
         compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                                   "-o", str(library)], capture_output=True, text=True)
+                                   f"--target={args.target}", "-o", str(library)],
+                                  capture_output=True, text=True)
         if compiled.returncode != 0:
             print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
             ok = False
@@ -261,6 +262,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, type=pathlib.Path)
     parser.add_argument("--work", required=True, type=pathlib.Path)
+    parser.add_argument("--target", default="cpu", help="moe-opt --target (cpu, cuda-emulator)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -271,7 +273,7 @@ def main():
         onnx.save(model, path)
         library = args.work / f"{name}.so"
         compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                                   "--target=cpu", "-o", str(library)],
+                                   f"--target={args.target}", "-o", str(library)],
                                   capture_output=True, text=True)
         if compiled.returncode != 0:
             print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")

@@ -137,6 +137,17 @@ Block &entryBlock(Operation *op) {
   return op->getParentOfType<FunctionOpInterface>().getFunctionBody().front();
 }
 
+/// The address of the first element of `buffer`, as an index. A memref.view
+/// (a weight placed in the weights file) starts its byte shift past its
+/// source's: folds take the aligned pointer of a view to be its source's,
+/// which would lose the shift.
+Value alignedAddress(OpBuilder &b, Location loc, Value buffer) {
+  if (auto view = buffer.getDefiningOp<memref::ViewOp>())
+    return b.create<arith::AddIOp>(
+        loc, alignedAddress(b, loc, view.getSource()), view.getByteShift());
+  return b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer);
+}
+
 /// Copies `bytes` at device address `device` to host address `host`.
 void emitRead(OpBuilder &b, Location loc, Value host, Value device,
               int64_t bytes) {
@@ -204,8 +215,7 @@ void readBack(memref::LoadOp load, Mirrors &mirrors) {
       OpBuilder before(loop);
       Value host =
           before.create<memref::ExtractAlignedPointerAsIndexOp>(loc, mirror);
-      Value device = before.create<memref::ExtractAlignedPointerAsIndexOp>(
-          loc, load.getMemRef());
+      Value device = alignedAddress(before, loc, load.getMemRef());
       emitRead(before, loc, host, device, type.getNumElements() * bytes);
     }
     Value value = b.create<memref::LoadOp>(loc, mirror, load.getIndices());
@@ -220,8 +230,7 @@ void readBack(memref::LoadOp load, Mirrors &mirrors) {
        llvm::zip(load.getIndices(), metadata.getStrides()))
     linear = b.create<arith::AddIOp>(
         loc, linear, b.create<arith::MulIOp>(loc, index, stride));
-  Value base =
-      b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, load.getMemRef());
+  Value base = alignedAddress(b, loc, load.getMemRef());
   Value address = b.create<arith::AddIOp>(
       loc, base,
       b.create<arith::MulIOp>(loc, linear,

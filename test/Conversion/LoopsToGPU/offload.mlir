@@ -175,3 +175,28 @@ func.func @expert_loop(%rows: memref<?x4xf32>) {
   memref.dealloc %offsets : memref<9xi32>
   return
 }
+
+// -----
+
+// A host load of a weight placed in the weights file (a memref.view at a byte
+// shift) reads from the weights' address plus that shift.
+// CHECK-LABEL: func.func @readback_of_view
+// CHECK-SAME:    (%[[WEIGHTS:.*]]: memref<?xi8>,
+// CHECK:         %[[SHIFT:.*]] = arith.constant 64 : index
+// CHECK:         %[[BASE:.*]] = memref.extract_aligned_pointer_as_index %[[WEIGHTS]] : memref<?xi8>
+// CHECK:         %[[START:.*]] = arith.addi %[[BASE]], %[[SHIFT]]
+// CHECK:         %[[ADDR:.*]] = arith.addi %[[START]]
+// CHECK:         call @moe_gpu_read(%{{.*}}, %[[ADDR]], %{{.*}})
+func.func @readback_of_view(%weights: memref<?xi8>, %out: memref<?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %shift = arith.constant 64 : index
+  %index = memref.view %weights[%shift][] : memref<?xi8> to memref<i64>
+  %n64 = memref.load %index[] : memref<i64>
+  %n = arith.index_cast %n64 : i64 to index
+  %v = arith.constant 1.0 : f32
+  scf.for %i = %c0 to %n step %c1 {
+    memref.store %v, %out[%i] : memref<?xf32>
+  }
+  return
+}
