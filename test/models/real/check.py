@@ -41,10 +41,38 @@ def check_raise(bin_dir, folder, manifest):
     return ok, layers, note or (misses[0] if misses else "")
 
 
-def write_table(path, results, status):
+FULL_INTRO = [
+    "# Real exports: the whole-model matrix",
+    "",
+    "Every transformers MoE architecture that builds from its config, exported whole (one",
+    "decoder layer, tiny random weights) by every whole-model exporter, written outside",
+    "the repository and checked there:",
+    "",
+    "```",
+    "python3 test/models/real/generate.py --full --out DIR \\",
+    "    --exporters whole_dynamo,whole_kv,whole_kv_cpu,whole_kv_cuda,genai_cpu",
+    "python3 test/models/real/check.py --bin build/bin --root DIR --table docs/whole-models.md",
+    "```",
+    "",
+    "`whole_dynamo` is torch.onnx (dynamo) on `input_ids [1, T]` to logits; `whole_kv` is",
+    "transformers' exporter with the DynamicCache, and `whole_kv_cpu` / `whole_kv_cuda` the",
+    "same with ONNX Runtime's CPU or CUDA fusions (GroupQueryAttention, RotaryEmbedding,",
+    "FusedMatMul, Skip(Simplified)LayerNormalization, com.microsoft.MoE); `genai_cpu` is",
+    "onnxruntime-genai's builder. A cell says how many MoE layers raise and whether the",
+    "compiled model matches torch's logits (and present caches) at every case; `-` is a",
+    "file the exporter does not write, or writes wrong, with the reason below. The",
+    "committed fixtures, a subset, are in [exports.md](exports.md).",
+    "",
+]
+
+
+def write_table(path, results, status, intro=None):
     archs = sorted({name.split("__")[0] for name in status})
     exporters = sorted({name.split("__")[1] for name in status})
-    lines = [
+    lines = intro + [
+        "| architecture | " + " | ".join(f"`{e}`" for e in exporters) + " |",
+        "| --- | " + " | ".join("---" for _ in exporters) + " |",
+    ] if intro else [
         "# Real exports: what raises",
         "",
         "Written by `test/models/real/check.py --table docs/exports.md` from the fixtures",
@@ -91,6 +119,9 @@ def write_table(path, results, status):
                 cells.append("·")
         lines.append(f"| {arch} | " + " | ".join(cells) + " |")
     lines += ["", "## Not raised, or not written", ""] + sorted(notes)
+    if intro:
+        path.write_text("\n".join(lines + [""]))
+        return
     lines += [
         "",
         "## How to export so that the file raises",
@@ -129,11 +160,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", required=True, type=pathlib.Path)
     parser.add_argument("--table", type=pathlib.Path, help="write the docs table here")
+    parser.add_argument("--root", type=pathlib.Path, default=HERE,
+                        help="the fixtures' folder (generate.py --out), this one by default")
     parser.add_argument("fixtures", nargs="*", type=pathlib.Path)
     args = parser.parse_args()
     folders = args.fixtures or sorted(
         p.parent for pattern in ("*/manifest.json", "whole/*/manifest.json")
-        for p in HERE.glob(pattern))
+        for p in args.root.glob(pattern))
     results, failed = {}, 0
     for folder in folders:
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -152,7 +185,7 @@ def main():
             print(numerics.stdout + numerics.stderr)
     # Whole models that do not compile yet (a window-sized GroupQueryAttention cache)
     # are checked for raising only.
-    wholes = [] if args.fixtures else sorted((HERE / "whole").glob("*.onnx"))
+    wholes = [] if args.fixtures else sorted((args.root / "whole").glob("*.onnx"))
     for path in wholes:
         raised = subprocess.run([str(args.bin / "moe-opt"), str(path), "--moe-raise"],
                                 capture_output=True, text=True)
@@ -167,8 +200,9 @@ def main():
     total = len(folders) + len(wholes)
     print(f"{total - failed} of {total} real exports ok")
     if args.table:
-        status = json.loads((HERE / "exports.json").read_text())
-        write_table(args.table, results, status)
+        status = json.loads((args.root / "exports.json").read_text())
+        write_table(args.table, results, status,
+                    None if args.root.resolve() == HERE else FULL_INTRO)
     return 1 if failed else 0
 
 

@@ -12,9 +12,11 @@ is kept only when ONNX Runtime reproduces torch on it (`"ort": true`) or cannot 
 `exports.json` with the reason, which docs/exports.md reports.
 
     python3 test/models/real/generate.py [--only ARCH[,ARCH]] [--exporters E[,E]] [--full]
+                                         [--out DIR]
 
 The committed set is the batched_mm exporters for every architecture and every
-exporter for CORE_ARCHS; --full writes the whole matrix.
+exporter for CORE_ARCHS; --full writes the whole matrix (best into --out DIR, then
+`check.py --root DIR` checks it).
 """
 import argparse
 import contextlib
@@ -33,6 +35,8 @@ import torch
 import transformers
 
 HERE = pathlib.Path(__file__).resolve().parent
+# Where fixtures and exports.json are written: this folder, or --out.
+OUT = HERE
 TOKENS = (1, 7, 33)
 RTOL, ATOL = 1e-4, 1e-6
 
@@ -85,7 +89,10 @@ OVERRIDES = {
                              shared_intermediate_size=32),
     "lfm2_moe": dict(layer_types=["full_attention"]),
     "dots1": dict(layer_types=["full_attention"]),
-    "longcat_flash": dict(num_layers=1, zero_expert_num=0),
+    "longcat_flash": dict(num_layers=1, zero_expert_num=0, num_key_value_heads=4),
+    # Multi-head latent attention keeps a key and value head per query head.
+    "deepseek_v2": dict(num_key_value_heads=4),
+    "deepseek_v3": dict(num_key_value_heads=4),
 }
 
 # Exporters, named <tool>_<experts implementation or fusions>: torch.onnx with dynamo
@@ -98,6 +105,9 @@ EXPORTERS = ("dynamo_batched_mm", "torchscript_batched_mm", "dynamo_grouped_mm",
 # Committed: the first two exporters for every architecture, every exporter for these.
 CORE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "gpt_oss", "olmoe",
               "glm4_moe", "phimoe")
+# The architectures whose whole torch.onnx exports are committed (every one with --full,
+# which docs/whole-models.md reports).
+WHOLE_ARCHS = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "gpt_oss", "phimoe")
 
 
 def build_block(arch, sizes=None):
@@ -249,7 +259,7 @@ TRANSFORMERS4 = int(transformers.__version__.split(".")[0]) < 5
 
 def write_fixture(arch, exporter, model, block, status):
     name = f"{arch}__{exporter}" + ("_transformers4" if TRANSFORMERS4 else "")
-    folder = HERE / name
+    folder = OUT / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir()
@@ -282,8 +292,8 @@ def write_fixture(arch, exporter, model, block, status):
         if exporter.endswith("eager") and arch == "mixtral":
             # Kept as the near miss raising must explain: a loop over the experts
             # the trace hit, right only for inputs that hit as many.
-            (HERE / "nearmiss").mkdir(exist_ok=True)
-            shutil.copy(path, HERE / "nearmiss" / f"{name}.onnx")
+            (OUT / "nearmiss").mkdir(exist_ok=True)
+            shutil.copy(path, OUT / "nearmiss" / f"{name}.onnx")
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
         return
@@ -324,7 +334,7 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
 
 
 # Whole one-layer causal LMs (`input_ids [1, T]` -> logits, no KV cache), exported by
-# torch.onnx (dynamo and TorchScript) with the batched_mm experts, for CORE_ARCHS
+# torch.onnx (dynamo and TorchScript) with the batched_mm experts, for WHOLE_ARCHS
 # (every architecture with --full). Written to whole/<arch>__whole_<tool>/ like the
 # blocks.
 # `whole_kv_cpu` and `whole_kv_cuda` are the KV-cache export with ONNX Runtime's CPU or
@@ -347,7 +357,7 @@ class Logits(torch.nn.Module):
 
 def write_whole_fixture(arch, exporter, model, block, status):
     name = f"{arch}__{exporter}"
-    folder = HERE / "whole" / name
+    folder = OUT / "whole" / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -464,7 +474,7 @@ def write_whole_kv_fixture(arch, model, block, status, exporter="whole_kv"):
 
     name = f"{arch}__{exporter}"
     fusions = exporter.split("_")[2] if exporter.count("_") == 2 else None
-    folder = HERE / "whole" / name
+    folder = OUT / "whole" / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -533,7 +543,8 @@ def write_whole_kv_fixture(arch, model, block, status, exporter="whole_kv"):
 # (Its Phi-MoE is written for CUDA in int4 only.)
 GENAI_ARCHS = ("gpt_oss", "lfm2_moe", "granitemoehybrid")
 # ONNX Runtime's GroupQueryAttention takes head sizes that are multiples of 16.
-ORT_ATTENTION_SIZES = dict(hidden_size=64, d_model=64, head_dim=16, kv_channels=16)
+ORT_ATTENTION_SIZES = dict(hidden_size=64, d_model=64, head_dim=16, kv_channels=16,
+                           qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=16)
 # Beyond ORT_ATTENTION_SIZES: Granite's Mamba heads span 2 x hidden.
 GENAI_OVERRIDES = {"granitemoehybrid": dict(mamba_d_head=32)}
 # (past, T): a first prompt, then steps over a cache.
@@ -560,7 +571,7 @@ def write_genai(arch, status):
     from tokenizers import Tokenizer, models as tokenizer_models, pre_tokenizers
     name = f"{arch}__genai_cpu"
     model, block = build_block(arch, {**ORT_ATTENTION_SIZES, **GENAI_OVERRIDES.get(arch, {})})
-    folder = HERE / "whole" / name
+    folder = OUT / "whole" / name
     if folder.exists():
         shutil.rmtree(folder)
     with tempfile.TemporaryDirectory() as work:
@@ -592,7 +603,7 @@ def write_genai(arch, status):
         onnx.save(onnx.load(str(work / "out" / "model.onnx")), str(folder / "model.onnx"))
         if windowed and not build(work / "windowed"):
             onnx.save(onnx.load(str(work / "windowed" / "model.onnx")),
-                      str(HERE / "whole" / f"{name}_windowed.onnx"))
+                      str(OUT / "whole" / f"{name}_windowed.onnx"))
             status[f"{name}_windowed"] = {"written": True, "whole_model": True}
     cases = []
     for p, t in GENAI_CASES:
@@ -645,10 +656,17 @@ def main():
     parser.add_argument("--exporters", help="comma-separated exporters")
     parser.add_argument("--full", action="store_true",
                         help="every exporter for every architecture, not only the committed set")
+    parser.add_argument("--out", type=pathlib.Path,
+                        help="write the fixtures and exports.json here instead (check.py "
+                             "--root checks them)")
     args = parser.parse_args()
+    global OUT
+    if args.out:
+        OUT = args.out.resolve()
+        OUT.mkdir(parents=True, exist_ok=True)
     archs = args.only.split(",") if args.only else list(ARCHS)
     exporters = args.exporters.split(",") if args.exporters else list(EXPORTERS)
-    status_path = HERE / "exports.json"
+    status_path = OUT / "exports.json"
     status = json.loads(status_path.read_text()) if status_path.exists() else {}
     for arch in archs:
         try:
@@ -672,7 +690,7 @@ def main():
             if args.exporters and exporter not in exporters:
                 continue
             committed = KV_ARCHS if exporter == "whole_kv" else \
-                FUSED_ARCHS if exporter.startswith("whole_kv_") else CORE_ARCHS
+                FUSED_ARCHS if exporter.startswith("whole_kv_") else WHOLE_ARCHS
             if not (args.full or arch in committed):
                 continue
             try:
