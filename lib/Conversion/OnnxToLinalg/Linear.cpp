@@ -206,10 +206,116 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
       }));
 }
 
+/// Einsum in explicit (`ab,bc->ac`) or implicit (`ab,bc`: the letters that
+/// appear once, sorted) form: one linalg.generic over the output's letters,
+/// then the summed ones, multiplying one element of each input. Ellipses are
+/// refused.
+FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, OpBuilder &b) {
+  std::string equation;
+  for (char c : stringAttr(node, "equation", ""))
+    if (c != ' ')
+      equation.push_back(c);
+  if (equation.find("...") != std::string::npos)
+    return node.emitError("Einsum with an ellipsis is not supported yet");
+  StringRef text(equation);
+  auto [lhs, rhs] = text.split("->");
+  bool explicitOutput = text.contains("->");
+  SmallVector<StringRef> terms;
+  lhs.split(terms, ',');
+  unsigned count = node.getInputs().size();
+  if (terms.size() != count)
+    return node.emitError() << "Einsum equation '" << equation << "' has "
+                            << terms.size() << " operands, the node " << count;
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
+  if (failed(operands))
+    return failure();
+  Type element = elementTypeOf((*operands)[0]);
+  if (failed(checkComputable(node, element, /*floatOnly=*/false)))
+    return failure();
+  llvm::StringMap<int64_t> uses;
+  for (auto [term, operand] : llvm::zip(terms, *operands)) {
+    if (static_cast<int64_t>(term.size()) !=
+            cast<RankedTensorType>(operand.getType()).getRank() ||
+        elementTypeOf(operand) != element ||
+        !llvm::all_of(term, [](char c) { return std::isalpha(c); }))
+      return node.emitError()
+             << "Einsum operand '" << term << "' does not match input "
+             << operand.getType() << " (one letter per dimension, one element "
+             << "type)";
+    for (char c : term)
+      ++uses[StringRef(&c, 1)];
+  }
+  std::string output = rhs.str();
+  if (!explicitOutput) {
+    output.clear();
+    for (char c = 'A'; c <= 'z'; ++c)
+      if (std::isalpha(c) && uses.lookup(StringRef(&c, 1)) == 1)
+        output.push_back(c);
+  }
+  // Loop order: the output's letters, then the summed ones.
+  std::string letters = output;
+  for (StringRef term : terms)
+    for (char c : term)
+      if (letters.find(c) == std::string::npos)
+        letters.push_back(c);
+  for (char c : output)
+    if (!uses.count(StringRef(&c, 1)) ||
+        std::count(output.begin(), output.end(), c) != 1)
+      return node.emitError() << "Einsum output '" << output
+                              << "' names a letter no input has, or twice";
+  Location loc = node.getLoc();
+  MLIRContext *context = b.getContext();
+  auto loopOf = [&](char c) {
+    return getAffineDimExpr(letters.find(c), context);
+  };
+  SmallVector<OpFoldResult> sizes(letters.size());
+  SmallVector<AffineMap> maps;
+  for (auto [term, operand] : llvm::zip(terms, *operands)) {
+    SmallVector<AffineExpr> exprs;
+    for (auto [d, c] : llvm::enumerate(term)) {
+      exprs.push_back(loopOf(c));
+      OpFoldResult &size = sizes[letters.find(c)];
+      OpFoldResult here = dimOf(b, loc, operand, d);
+      if (!size || (!getConstantIntValue(size) && getConstantIntValue(here)))
+        size = here;
+    }
+    maps.push_back(AffineMap::get(letters.size(), 0, exprs, context));
+  }
+  SmallVector<AffineExpr> outputExprs;
+  SmallVector<OpFoldResult> outputSizes;
+  for (char c : output) {
+    outputExprs.push_back(loopOf(c));
+    outputSizes.push_back(sizes[letters.find(c)]);
+  }
+  maps.push_back(AffineMap::get(letters.size(), 0, outputExprs, context));
+  SmallVector<utils::IteratorType> iterators(letters.size(),
+                                             utils::IteratorType::reduction);
+  for (size_t i = 0; i < output.size(); ++i)
+    iterators[i] = utils::IteratorType::parallel;
+  Value init = b.create<linalg::FillOp>(
+                    loc, zeroOf(b, loc, element),
+                    b.create<tensor::EmptyOp>(loc, outputSizes, element)
+                        .getResult())
+                   .getResult(0);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), *operands, ValueRange{init}, maps, iterators,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value product = args[0];
+        for (Value arg : args.drop_front().drop_back())
+          product = arithmetic<arith::MulFOp, arith::MulIOp>(nb, nl, element,
+                                                             {product, arg});
+        nb.create<linalg::YieldOp>(
+            nl, arithmetic<arith::AddFOp, arith::AddIOp>(
+                    nb, nl, element, {args.back(), product}));
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 } // namespace
 
 void moe::onnx_to_linalg::registerLinearLowerings(HandlerTable &table) {
   table.add("", "MatMul", 1, lowerMatMul);
+  table.add("", "Einsum", 12, lowerEinsum);
   table.add("com.microsoft", "FusedMatMul", 1, lowerFusedMatMul);
   table.add("", "Gemm", 11, lowerGemm);
 }

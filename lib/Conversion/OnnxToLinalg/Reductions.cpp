@@ -280,10 +280,12 @@ FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
       loc, type, *soft, groups, tensor::getMixedSizes(b, loc, x))};
 }
 
-enum class ReduceKind { Sum, Mean, Max, Min };
+enum class ReduceKind { Sum, Mean, Max, Min, Prod, L1, L2, SumSquare, LogSum };
 
-/// ReduceSum/Mean/Max/Min over `axes` (all axes when absent, unless
-/// noop_with_empty_axes), keeping reduced dimensions as 1 when keepdims.
+/// ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum over `axes` (all axes
+/// when absent, unless noop_with_empty_axes), keeping reduced dimensions as 1
+/// when keepdims. L2 and LogSum are the square root and the logarithm of a
+/// sum (of squares) and need floating point.
 template <ReduceKind Kind>
 FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
@@ -294,6 +296,11 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
   Type element = type.getElementType();
   bool floating = isFloat(element);
   auto integer = dyn_cast<IntegerType>(element);
+  if (!floating && (Kind == ReduceKind::L2 || Kind == ReduceKind::LogSum))
+    return node.emitError() << node.getOpType()
+                            << " is supported on floating-point tensors only, "
+                               "got "
+                            << element;
   if (!floating &&
       (!integer || !integer.isSignless() || integer.getWidth() == 1))
     return node.emitError()
@@ -323,8 +330,11 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
       kept.push_back(dimOf(b, loc, x, d));
   Value init = b.create<tensor::EmptyOp>(loc, kept, element);
   // The identity of the reduction: -inf / +inf (or the integer type's lowest
-  // and highest values) for Max / Min, 0 for sums.
+  // and highest values) for Max / Min, 1 for Prod, 0 for sums.
   TypedAttr start = b.getZeroAttr(element);
+  if (Kind == ReduceKind::Prod)
+    start = floating ? TypedAttr(b.getFloatAttr(element, 1.0))
+                     : TypedAttr(b.getIntegerAttr(element, 1));
   if (Kind == ReduceKind::Max || Kind == ReduceKind::Min) {
     bool max = Kind == ReduceKind::Max;
     if (floating)
@@ -351,12 +361,46 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
              else if (Kind == ReduceKind::Min)
                combined = arithmetic<arith::MinimumFOp, arith::MinSIOp>(
                    nested, nl, element, {args[0], args[1]});
-             else
-               combined = arithmetic<arith::AddFOp, arith::AddIOp>(
+             else if (Kind == ReduceKind::Prod)
+               combined = arithmetic<arith::MulFOp, arith::MulIOp>(
                    nested, nl, element, {args[0], args[1]});
+             else {
+               // Sums: of |x| (L1), of x^2 (L2, SumSquare), or of x.
+               Value term = args[0];
+               if (Kind == ReduceKind::L1)
+                 term = floating
+                            ? nested.create<math::AbsFOp>(nl, term).getResult()
+                            : nested.create<math::AbsIOp>(nl, term).getResult();
+               else if (Kind == ReduceKind::L2 ||
+                        Kind == ReduceKind::SumSquare)
+                 term = arithmetic<arith::MulFOp, arith::MulIOp>(
+                     nested, nl, element, {term, term});
+               combined = arithmetic<arith::AddFOp, arith::AddIOp>(
+                   nested, nl, element, {term, args[1]});
+             }
              nested.create<linalg::YieldOp>(nl, combined);
            })
           .getResult(0);
+  if (Kind == ReduceKind::L2 || Kind == ReduceKind::LogSum) {
+    auto reducedType = cast<RankedTensorType>(reduced.getType());
+    Value outInit = b.create<tensor::EmptyOp>(
+        loc, tensor::getMixedSizes(b, loc, reduced), element);
+    SmallVector<AffineMap> maps(
+        2, b.getMultiDimIdentityMap(reducedType.getRank()));
+    reduced =
+        b.create<linalg::GenericOp>(
+             loc, reducedType, ValueRange{reduced}, ValueRange{outInit}, maps,
+             SmallVector<utils::IteratorType>(reducedType.getRank(),
+                                              utils::IteratorType::parallel),
+             [&](OpBuilder &nested, Location nl, ValueRange args) {
+               Value out =
+                   Kind == ReduceKind::L2
+                       ? nested.create<math::SqrtOp>(nl, args[0]).getResult()
+                       : nested.create<math::LogOp>(nl, args[0]).getResult();
+               nested.create<linalg::YieldOp>(nl, out);
+             })
+            .getResult(0);
+  }
   if (Kind == ReduceKind::Mean) {
     // Divide by the number of reduced elements, known only at run time when
     // dynamic; an integer mean rounds toward zero.
@@ -654,6 +698,11 @@ void moe::onnx_to_linalg::registerReductionLowerings(HandlerTable &table) {
   table.add("", "ReduceMean", 1, lowerReduce<ReduceKind::Mean>);
   table.add("", "ReduceMax", 1, lowerReduce<ReduceKind::Max>);
   table.add("", "ReduceMin", 1, lowerReduce<ReduceKind::Min>);
+  table.add("", "ReduceProd", 1, lowerReduce<ReduceKind::Prod>);
+  table.add("", "ReduceL1", 1, lowerReduce<ReduceKind::L1>);
+  table.add("", "ReduceL2", 1, lowerReduce<ReduceKind::L2>);
+  table.add("", "ReduceSumSquare", 1, lowerReduce<ReduceKind::SumSquare>);
+  table.add("", "ReduceLogSum", 1, lowerReduce<ReduceKind::LogSum>);
   table.add("", "TopK", 10, lowerTopK);
   table.add("", "ArgMax", 11, lowerArgExtreme<true>);
   table.add("", "ArgMin", 11, lowerArgExtreme<false>);

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
@@ -828,6 +829,153 @@ FailureOr<SmallVector<Value>> lowerTile(NodeOp node, OpBuilder &b) {
   return SmallVector<Value>{generic.getResult(0)};
 }
 
+/// Pad (opset 11 on: pads, and axes since 18, as inputs): out[i] reads
+/// in[i - begin] where that lies inside the input, else the constant value
+/// (mode constant), the nearest edge element (edge), the mirror image without
+/// the edge (reflect) or the other end (wrap). Negative pads crop.
+FailureOr<SmallVector<Value>> lowerPad(NodeOp node, OpBuilder &b) {
+  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
+  if (failed(operands))
+    return failure();
+  Value x = (*operands)[0];
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  Type element = type.getElementType();
+  StringRef mode = stringAttr(node, "mode", "constant");
+  if (mode != "constant" && mode != "edge" && mode != "reflect" &&
+      mode != "wrap")
+    return node.emitError() << "Pad mode '" << mode
+                            << "' is not constant, edge, reflect or wrap";
+  FailureOr<SmallVector<OpFoldResult>> pads =
+      shapeValues(node, b, (*operands)[1]);
+  if (failed(pads))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (Value axesInput = input(node, 3)) {
+    std::optional<SmallVector<int64_t>> constant = constInts(axesInput);
+    if (!constant)
+      return node.emitError("Pad axes must be constant");
+    axes = *constant;
+    if (failed(normalizeAxes(node, axes, rank)))
+      return failure();
+  } else {
+    for (int64_t d = 0; d < rank; ++d)
+      axes.push_back(d);
+  }
+  if (pads->size() != 2 * axes.size())
+    return node.emitError() << "Pad needs " << 2 * axes.size()
+                            << " pads (begin and end per axis), got "
+                            << pads->size();
+  Location loc = node.getLoc();
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  SmallVector<Value> begin(rank, zero), end(rank, zero), inSizes;
+  for (auto [i, axis] : llvm::enumerate(axes)) {
+    begin[axis] = getValueOrCreateConstantIndexOp(b, loc, (*pads)[i]);
+    end[axis] =
+        getValueOrCreateConstantIndexOp(b, loc, (*pads)[i + axes.size()]);
+  }
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0; d < rank; ++d) {
+    Value size = getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, x, d));
+    inSizes.push_back(size);
+    std::optional<int64_t> known = getConstantIntValue(size),
+                           first = getConstantIntValue(begin[d]),
+                           last = getConstantIntValue(end[d]);
+    if (known && first && last) {
+      if (*known + *first + *last < 0)
+        return node.emitError() << "Pad crops dimension " << d << " of size "
+                                << *known << " below zero";
+      sizes.push_back(b.getIndexAttr(*known + *first + *last));
+      continue;
+    }
+    // A crop past the input's size at run time gives an empty dimension.
+    sizes.push_back(
+        b.create<arith::MaxSIOp>(
+             loc, zero,
+             b.create<arith::AddIOp>(
+                 loc, size, b.create<arith::AddIOp>(loc, begin[d], end[d])))
+            .getResult());
+  }
+  Value fill = zeroOf(b, loc, element);
+  if (Value constant = input(node, 2)) {
+    auto constantType = dyn_cast<RankedTensorType>(constant.getType());
+    if (!constantType || constantType.getNumElements() != 1 ||
+        constantType.getElementType() != element)
+      return node.emitError(
+          "Pad constant_value must be one element of the data's type");
+    fill = b.create<tensor::ExtractOp>(
+        loc, constant, SmallVector<Value>(constantType.getRank(), zero));
+  }
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Value inside = nb.create<arith::ConstantIntOp>(nl, 1, 1);
+        SmallVector<Value> coords;
+        Value one = nb.create<arith::ConstantIndexOp>(nl, 1);
+        for (int64_t d = 0; d < rank; ++d) {
+          Value n = inSizes[d];
+          Value i = nb.create<arith::SubIOp>(
+              nl, nb.create<linalg::IndexOp>(nl, d), begin[d]);
+          Value last = nb.create<arith::SubIOp>(nl, n, one);
+          if (mode == "reflect") {
+            // -i before the start, 2 (n - 1) - i past the end.
+            Value before =
+                nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, i, zero);
+            i = nb.create<arith::SelectOp>(
+                nl, before, nb.create<arith::SubIOp>(nl, zero, i), i);
+            Value after =
+                nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::sgt, i, last);
+            i = nb.create<arith::SelectOp>(
+                nl, after,
+                nb.create<arith::SubIOp>(
+                    nl, nb.create<arith::AddIOp>(nl, last, last), i),
+                i);
+          } else if (mode == "wrap") {
+            // (An empty dimension divides by 1; nothing is read from it.)
+            Value safe = nb.create<arith::MaxSIOp>(nl, n, one);
+            Value r = nb.create<arith::RemSIOp>(nl, i, safe);
+            Value negative =
+                nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, r, zero);
+            i = nb.create<arith::SelectOp>(
+                nl, negative, nb.create<arith::AddIOp>(nl, r, safe), r);
+          } else if (mode == "constant") {
+            inside = nb.create<arith::AndIOp>(
+                nl, inside,
+                nb.create<arith::AndIOp>(
+                    nl,
+                    nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::sge, i,
+                                             zero),
+                    nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, i,
+                                             n)));
+          }
+          if (mode != "constant")
+            // An empty input has no element to repeat: the fill stands in.
+            inside = nb.create<arith::AndIOp>(
+                nl, inside,
+                nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::sgt, n,
+                                         zero));
+          // Every read stays inside (a reflection wider than the input reads
+          // its nearest element).
+          coords.push_back(nb.create<arith::MaxSIOp>(
+              nl, zero, nb.create<arith::MinSIOp>(nl, i, last)));
+        }
+        auto guarded = nb.create<scf::IfOp>(
+            nl, inside,
+            [&](OpBuilder &tb, Location tl) {
+              tb.create<scf::YieldOp>(
+                  tl, tb.create<tensor::ExtractOp>(tl, x, coords).getResult());
+            },
+            [&](OpBuilder &eb, Location el) {
+              eb.create<scf::YieldOp>(el, fill);
+            });
+        nb.create<linalg::YieldOp>(nl, guarded.getResult(0));
+      });
+  return SmallVector<Value>{generic.getResult(0)};
+}
+
 } // namespace
 
 void moe::onnx_to_linalg::registerShapeLowerings(HandlerTable &table) {
@@ -836,6 +984,7 @@ void moe::onnx_to_linalg::registerShapeLowerings(HandlerTable &table) {
   table.add("", "Size", 1, lowerSize);
   table.add("", "Flatten", 1, lowerFlatten);
   table.add("", "Tile", 6, lowerTile);
+  table.add("", "Pad", 11, lowerPad);
   table.add("", "Constant", 9, lowerConstant);
   table.add("", "Transpose", 1, lowerTranspose);
   table.add("", "Unsqueeze", 1, lowerUnsqueeze);
