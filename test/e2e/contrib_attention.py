@@ -13,13 +13,14 @@ with [B, S] position ids or one offset.
 """
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from moe_tools import compile_model, run_model
 
 N, KV = 4, 2
 POSITIONS = 64
@@ -215,11 +216,9 @@ def check_rotary(args, rng):
                                                         helper.make_opsetid("com.microsoft", 1)])
         path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
         onnx.save(model, path)
-        compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                                   f"--target={args.target}", "-o", str(library)],
-                                  capture_output=True, text=True)
-        if compiled.returncode != 0:
-            print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
+        failure = compile_model(args.bin, path, library, args.target)
+        if failure:
+            print(f"{name}: compile failed MISMATCH\n{failure}")
             ok = False
             continue
         session = ort.InferenceSession(model.SerializeToString(),
@@ -230,19 +229,13 @@ def check_rotary(args, rng):
             positions = rng.integers(0, POSITIONS - seq,
                                      [{"B": batch, "S": seq}.get(d, d) for d in position_shape])
             feeds = {"x": x, "position_ids": positions.astype(np.int64)}
-            for key, value in feeds.items():
-                np.save(args.work / f"{key}.npy", value)
-            out = args.work / "out_y.npy"
-            ran = subprocess.run([str(args.bin / "moe-run"), str(library),
-                                  f"--input=x=@{args.work / 'x.npy'}",
-                                  f"--input=position_ids=@{args.work / 'position_ids.npy'}",
-                                  f"--output=@{out}"], capture_output=True, text=True)
+            outputs = run_model(args.bin, library, feeds, ["y"], args.work)
             label = f"{name} B={batch} S={seq}"
-            if ran.returncode != 0:
-                print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+            if isinstance(outputs, str):
+                print(f"{label}: moe-run failed MISMATCH\n{outputs}")
                 ok = False
                 continue
-            got = np.load(out)
+            got = outputs["y"]
             good = True
             for against, who in ((rotary_reference(x, feeds["position_ids"], cos, sin, attrs,
                                                    rotary_dim), "numpy"),
@@ -272,11 +265,9 @@ def main():
         path = args.work / f"{name}.onnx"
         onnx.save(model, path)
         library = args.work / f"{name}.so"
-        compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                                   f"--target={args.target}", "-o", str(library)],
-                                  capture_output=True, text=True)
-        if compiled.returncode != 0:
-            print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
+        failure = compile_model(args.bin, path, library, args.target)
+        if failure:
+            print(f"{name}: compile failed MISMATCH\n{failure}")
             ok = False
             continue
         session = ort.InferenceSession(model.SerializeToString(),
@@ -307,22 +298,16 @@ def main():
             peer = None
             if batch == 1 or seq == 1 or past == 0 and seqlens.max() + 1 == seq:
                 peer = dict(zip(["y", "present_k", "present_v"], session.run(None, feeds)))
-            command = [str(args.bin / "moe-run"), str(library)]
-            for key, value in feeds.items():
-                np.save(args.work / f"{key}.npy", value)
-                command.append(f"--input={key}=@{args.work / f'{key}.npy'}")
-            for key in want:
-                command.append(f"--output={key}=@{args.work / f'out_{key}.npy'}")
-            ran = subprocess.run(command, capture_output=True, text=True)
+            outputs = run_model(args.bin, library, feeds, want, args.work)
             label = f"{name} B={batch} S={seq} past={past}"
-            if ran.returncode != 0:
-                print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+            if isinstance(outputs, str):
+                print(f"{label}: moe-run failed MISMATCH\n{outputs}")
                 ok = False
                 continue
             worst = 0.0
             good = True
             for key, ref in want.items():
-                got = np.load(args.work / f"out_{key}.npy")
+                got = outputs[key]
                 for against in [ref] + ([peer[key]] if peer else []):
                     if got.shape != against.shape:
                         print(f"{label}: {key} shape {list(got.shape)}, expected "

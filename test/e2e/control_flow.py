@@ -9,13 +9,14 @@ that reuse each other's value names. A constant condition is folded at compile t
 """
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from moe_tools import compile_model, run_model
 
 F = TensorProto.FLOAT
 
@@ -67,10 +68,9 @@ def main():
     m = model()
     path, library = args.work / "control_flow.onnx", args.work / "control_flow.so"
     onnx.save(m, path)
-    compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib", "-o",
-                               str(library)], capture_output=True, text=True)
-    if compiled.returncode != 0:
-        print(f"compile failed MISMATCH\n{compiled.stderr}")
+    failure = compile_model(args.bin, path, library)
+    if failure:
+        print(f"compile failed MISMATCH\n{failure}")
         return 1
     session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(2)
@@ -81,21 +81,15 @@ def main():
                 feeds = {"c": np.array([c]), "d": np.array(d),
                          "x": rng.standard_normal((n, 4)).astype(np.float32)}
                 want = dict(zip(["y", "z"], session.run(None, feeds)))
-                command = [str(args.bin / "moe-run"), str(library)]
-                for key, value in feeds.items():
-                    np.save(args.work / f"{key}.npy", value)
-                    command.append(f"--input={key}=@{args.work / f'{key}.npy'}")
-                for key in want:
-                    command.append(f"--output={key}=@{args.work / f'out_{key}.npy'}")
-                ran = subprocess.run(command, capture_output=True, text=True)
+                outputs = run_model(args.bin, library, feeds, want, args.work)
                 label = f"c={int(c)} d={int(d)} N={n}"
-                if ran.returncode != 0:
-                    print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+                if isinstance(outputs, str):
+                    print(f"{label}: moe-run failed MISMATCH\n{outputs}")
                     ok = False
                     continue
                 good = True
                 for key, ref in want.items():
-                    got = np.load(args.work / f"out_{key}.npy")
+                    got = outputs[key]
                     if got.shape != ref.shape or np.max(np.abs(got - ref)) > 1e-5:
                         print(f"{label}: {key} {list(got.shape)} differs from ONNX Runtime's "
                               f"{list(ref.shape)} MISMATCH")

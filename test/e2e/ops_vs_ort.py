@@ -8,13 +8,14 @@ dimensions are exercised at two sizes per model.
 """
 import argparse
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from moe_tools import compile_model, run_model
 
 FLOAT, INT64, INT32, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL
 NUMPY = {FLOAT: np.float32, INT64: np.int64, INT32: np.int32, BOOL: np.bool_}
@@ -187,10 +188,9 @@ def main():
         path = args.work / f"{spec['name']}.onnx"
         onnx.save(model, path)
         library = args.work / f"{spec['name']}.so"
-        compiled = subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                                   "-o", str(library)], capture_output=True, text=True)
-        if compiled.returncode != 0:
-            print(f"{spec['name']}: compile failed MISMATCH\n{compiled.stderr}")
+        failure = compile_model(args.bin, path, library)
+        if failure:
+            print(f"{spec['name']}: compile failed MISMATCH\n{failure}")
             ok = False
             continue
         session = ort.InferenceSession(model.SerializeToString(),
@@ -198,21 +198,15 @@ def main():
         for sizes in spec["sizes"]:
             feeds = {n: random_input(rng, spec, t, s, sizes) for n, t, s in spec["inputs"]}
             want = dict(zip([n for n, _, _ in spec["outputs"] if n], session.run(None, feeds)))
-            command = [str(args.bin / "moe-run"), str(library)]
-            for key, value in feeds.items():
-                np.save(args.work / f"{key}.npy", value)
-                command.append(f"--input={key}=@{args.work / f'{key}.npy'}")
-            for key in want:
-                command.append(f"--output={key}=@{args.work / f'out_{key}.npy'}")
-            ran = subprocess.run(command, capture_output=True, text=True)
+            outputs = run_model(args.bin, library, feeds, want, args.work)
             label = f"{spec['name']} {sizes}"
-            if ran.returncode != 0:
-                print(f"{label}: moe-run failed MISMATCH\n{ran.stderr}")
+            if isinstance(outputs, str):
+                print(f"{label}: moe-run failed MISMATCH\n{outputs}")
                 ok = False
                 continue
             good = True
             for key, ref in want.items():
-                got = np.load(args.work / f"out_{key}.npy")
+                got = outputs[key]
                 if got.shape != ref.shape or got.dtype != ref.dtype:
                     print(f"{label}: {key} is {got.dtype}{list(got.shape)}, ONNX Runtime "
                           f"gives {ref.dtype}{list(ref.shape)} MISMATCH")

@@ -60,7 +60,8 @@ FULL_INTRO = [
     "FusedMatMul, Skip(Simplified)LayerNormalization, com.microsoft.MoE); `genai_cpu` is",
     "onnxruntime-genai's builder. A cell says how many MoE layers raise and whether the",
     "compiled model matches torch's logits (and present caches) at every case; `-` is a",
-    "file the exporter does not write, or writes wrong, with the reason below. The",
+    "file the exporter does not write, or writes wrong, with the reason below; `·` is an",
+    "architecture the exporter does not take (onnxruntime-genai's builder knows few). The",
     "committed fixtures, a subset, are in [exports.md](exports.md).",
     "",
 ]
