@@ -198,7 +198,8 @@ class InferenceSession:
                     isinstance(d, int) and d != s for d, s in zip(arg.shape, value.shape)):
                 raise ValueError(f"input '{arg.name}' expects shape {expected}, got "
                                  f"{list(value.shape)}")
-            feeds.append(np.ascontiguousarray(value))
+            # (np.ascontiguousarray would make a scalar one-dimensional.)
+            feeds.append(value if value.flags.c_contiguous else value.copy(order="C"))
         results = self._artifact._native.run(feeds)
         names = [o.name for o in self._artifact.outputs]
         if output_names is None:

@@ -261,3 +261,22 @@ def test_inputs_that_disagree_on_a_named_size():
     with pytest.raises(ValueError, match=r"dimension 2 \(s81\) is 4, but input "
                                          r"'past_key_values.layers.0.keys' gives s81 = 3"):
         session.run(None, feeds)
+
+
+def test_scalar_and_strided_inputs(tmp_path):
+    # A rank-0 input (a window size, a temperature) stays rank 0, and a strided view
+    # is copied into the layout the artifact reads.
+    model = tmp_path / "scale.onnxtext"
+    model.write_text("""<
+  ir_version: 8,
+  opset_import: ["" : 18]
+>
+scale (float[2, 3] x, float s) => (float[2, 3] y)
+{
+  y = Mul (x, s)
+}
+""")
+    session = moe_mlir.InferenceSession(str(model))
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)[:, ::2]
+    (y,) = session.run(None, {"x": x, "s": np.array(2.5, np.float32)})
+    np.testing.assert_array_equal(y, x * 2.5)
