@@ -11,6 +11,11 @@ the prompt over an empty past; each next step feeds the chosen token and the pre
 the step before as the past.
 
     examples/generate.py MODEL.onnx --prompt 3,17,42 [--tokens 8] [--expect 5,9,...]
+                         [--sliding-window 128]
+
+A cache layer with a sliding window (transformers' gpt-oss) also carries the window's
+size, `past_key_values.layers.<l>._sliding_window_tensor`: `--sliding-window` gives it
+(the model config's `sliding_window`).
 
 `--expect` checks the tokens against a reference (transformers' `generate` on the same
 weights) and exits non-zero when they differ. Needs numpy and the moe_mlir package.
@@ -32,8 +37,9 @@ def past_name(present):
 CACHE_SUFFIXES = (".keys", ".values", ".key", ".value")
 
 
-def generate(session, prompt, count):
-    """`count` tokens chosen greedily after `prompt`."""
+def generate(session, prompt, count, sliding_window=None):
+    """`count` tokens chosen greedily after `prompt`; `sliding_window` is the size a
+    sliding-window cache layer carries."""
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = [o.name for o in session.get_outputs()]
     if "input_ids" not in inputs or outputs[0] != "logits":
@@ -44,6 +50,13 @@ def generate(session, prompt, count):
     feeds = {}
     for name, spec in inputs.items():
         if name in ("input_ids", "attention_mask"):
+            continue
+        if name.endswith("._sliding_window_tensor"):
+            if sliding_window is None:
+                raise ValueError(f"input '{name}' is a sliding window's size; give it with "
+                                 "--sliding-window (the model config's sliding_window)")
+            feeds[name] = np.asarray(sliding_window, spec.dtype).reshape(
+                [d if isinstance(d, int) else 1 for d in spec.shape])
             continue
         if not name.endswith(CACHE_SUFFIXES):
             raise ValueError(f"input '{name}' is cache state other than keys and values "
@@ -76,9 +89,12 @@ def main():
     parser.add_argument("--prompt", required=True, help="comma-separated token ids")
     parser.add_argument("--tokens", type=int, default=8, help="how many to generate")
     parser.add_argument("--expect", help="comma-separated token ids to check against")
+    parser.add_argument("--sliding-window", type=int,
+                        help="the size a sliding-window cache layer carries")
     args = parser.parse_args()
     prompt = [int(t) for t in args.prompt.split(",")]
-    tokens = generate(moe_mlir.InferenceSession(args.model), prompt, args.tokens)
+    tokens = generate(moe_mlir.InferenceSession(args.model), prompt, args.tokens,
+                      args.sliding_window)
     print("tokens:", ",".join(map(str, tokens)))
     if args.expect is not None:
         expected = [int(t) for t in args.expect.split(",")]
