@@ -200,7 +200,10 @@ private:
   LogicalResult importIf(const proto::NodeProto &node, Location loc,
                          llvm::StringRef nodeDesc, int64_t opset);
   LogicalResult importBranch(const proto::GraphProto &graph, Region &region,
-                             Location loc, llvm::StringRef what);
+                             Location loc, llvm::StringRef what,
+                             ArrayRef<Type> argTypes = {});
+  LogicalResult importLoop(const proto::NodeProto &node, Location loc,
+                           llvm::StringRef nodeDesc, int64_t opset);
   LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
   FailureOr<SmallVector<int>> sortNodes(const proto::GraphProto &graph,
                                         const llvm::StringSet<> &defined);
@@ -545,7 +548,7 @@ Importer::convertAttribute(const proto::AttributeProto &attr, Location loc,
   case proto::AttributeProto_AttributeType_GRAPHS:
     error(loc)
         << what()
-        << " is a subgraph, which only If takes so far (Loop and Scan are not "
+        << " is a subgraph, which only If and Loop take so far (Scan is not "
            "supported yet)";
     return failure();
   default:
@@ -672,6 +675,8 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
 
   if (domain.empty() && node.op_type() == "If")
     return importIf(node, loc, nodeDesc, opset->second);
+  if (domain.empty() && node.op_type() == "Loop")
+    return importLoop(node, loc, nodeDesc, opset->second);
 
   SmallVector<Value> inputs;
   for (const std::string &name : node.input()) {
@@ -766,17 +771,19 @@ Type joinTypes(Type a, Type b) {
 
 LogicalResult Importer::importBranch(const proto::GraphProto &graph,
                                      Region &region, Location loc,
-                                     llvm::StringRef what) {
-  if (graph.input_size() != 0) {
-    error(loc) << what << " has inputs; an If branch takes none";
+                                     llvm::StringRef what,
+                                     ArrayRef<Type> argTypes) {
+  if (graph.input_size() != static_cast<int>(argTypes.size())) {
+    error(loc) << what << " has " << graph.input_size() << " inputs, not "
+               << argTypes.size();
     return failure();
   }
   Block *block = new Block();
   region.push_back(block);
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(block);
-  // The branch sees the enclosing graph's values; what it defines, and the
-  // types its value_info declares, are its own (the other branch may reuse
+  // The subgraph sees the enclosing graph's values; what it defines, and the
+  // types its value_info declares, are its own (a sibling branch may reuse
   // the names).
   llvm::StringMap<Value> outerValues = values;
   llvm::StringMap<const proto::TypeProto *> outerTypes = declaredTypes;
@@ -784,6 +791,10 @@ LogicalResult Importer::importBranch(const proto::GraphProto &graph,
     values = std::move(outerValues);
     declaredTypes = std::move(outerTypes);
   });
+  // Its inputs (a Loop body's) are the block's arguments, shadowing outer
+  // names.
+  for (auto [input, type] : llvm::zip(graph.input(), argTypes))
+    values[input.name()] = block->addArgument(type, loc);
   for (const proto::ValueInfoProto &info : graph.value_info())
     declaredTypes[info.name()] = &info.type();
   for (const proto::ValueInfoProto &info : graph.output())
@@ -888,6 +899,106 @@ LogicalResult Importer::importIf(const proto::NodeProto &node, Location loc,
       node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
   op.getThenBranch().takeBody(thenRegion);
   op.getElseBranch().takeBody(elseRegion);
+  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
+    if (!name.empty() && failed(defineValue(name, result, loc)))
+      return failure();
+  return success();
+}
+
+LogicalResult Importer::importLoop(const proto::NodeProto &node, Location loc,
+                                   llvm::StringRef nodeDesc, int64_t opset) {
+  const proto::GraphProto *body = nullptr;
+  for (const proto::AttributeProto &attr : node.attribute()) {
+    if (attr.name() != "body" || !attr.has_g()) {
+      error(loc) << nodeDesc << " attribute '" << attr.name()
+                 << "' is not the body subgraph";
+      return failure();
+    }
+    body = &attr.g();
+  }
+  if (!body || node.input_size() < 2) {
+    error(loc) << nodeDesc
+               << " needs a body and the inputs M and cond (either may be empty)";
+    return failure();
+  }
+  SmallVector<Value> operands;
+  for (const std::string &name : node.input()) {
+    if (name.empty()) {
+      operands.push_back(getNone());
+      continue;
+    }
+    Value value = values.lookup(name);
+    if (!value) {
+      error(loc) << nodeDesc << " reads '" << name << "', which is not defined";
+      return failure();
+    }
+    operands.push_back(value);
+  }
+  int carried = node.input_size() - 2;
+  if (body->input_size() != carried + 2 || body->output_size() < carried + 1 ||
+      node.output_size() != body->output_size() - 1) {
+    error(loc) << nodeDesc << " body takes " << body->input_size()
+               << " inputs and gives " << body->output_size()
+               << " outputs; with " << carried << " carried values and "
+               << node.output_size() << " outputs it needs " << carried + 2
+               << " and " << node.output_size() + 1;
+    return failure();
+  }
+  // The body's arguments: the iteration number, the condition, and each
+  // carried value with its declared type or, where the body leaves it out,
+  // the initial value's.
+  SmallVector<Type> argTypes;
+  for (auto [i, input] : llvm::enumerate(body->input())) {
+    Type fallback = i == 0   ? Type(RankedTensorType::get({}, builder.getI64Type()))
+                    : i == 1 ? Type(RankedTensorType::get({}, builder.getI1Type()))
+                             : operands[i].getType();
+    Type type = fallback;
+    if (input.has_type() && input.type().has_tensor_type() &&
+        input.type().tensor_type().elem_type() != 0) {
+      FailureOr<Type> declared =
+          convertType(input.type(), loc,
+                      nodeDesc + " body input '" + input.name() + "'");
+      if (failed(declared))
+        return failure();
+      type = *declared;
+    }
+    argTypes.push_back(type);
+  }
+  Region region;
+  if (failed(importBranch(*body, region, loc, nodeDesc.str() + " body",
+                          argTypes)))
+    return failure();
+  auto yielded = cast<mlir::onnx::YieldOp>(region.front().back()).getValues();
+  SmallVector<Type> resultTypes;
+  for (auto [i, name] : llvm::enumerate(node.output())) {
+    auto declared = declaredTypes.find(name);
+    if (!name.empty() && declared != declaredTypes.end()) {
+      FailureOr<Type> type = convertType(*declared->second, loc,
+                                         nodeDesc + " output '" + name + "'");
+      if (failed(type))
+        return failure();
+      resultTypes.push_back(*type);
+      continue;
+    }
+    Type each = yielded[i + 1].getType();
+    if (static_cast<int>(i) < carried) {
+      resultTypes.push_back(joinTypes(each, operands[i + 2].getType()));
+      continue;
+    }
+    // A scan output stacks its values along a new leading dimension.
+    auto ranked = dyn_cast<RankedTensorType>(each);
+    SmallVector<int64_t> shape{ShapedType::kDynamic};
+    if (ranked)
+      shape.append(ranked.getShape().begin(), ranked.getShape().end());
+    resultTypes.push_back(
+        ranked ? Type(RankedTensorType::get(shape, ranked.getElementType()))
+               : Type(UnrankedTensorType::get(getElementTypeOrSelf(each))));
+  }
+  auto op = builder.create<mlir::onnx::LoopOp>(
+      loc, resultTypes, operands[0], operands[1],
+      ArrayRef<Value>(operands).drop_front(2), builder.getI64IntegerAttr(opset),
+      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+  op.getBody().takeBody(region);
   for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
     if (!name.empty() && failed(defineValue(name, result, loc)))
       return failure();

@@ -160,7 +160,7 @@ std::string describeLayers(ModuleOp module) {
 constexpr llvm::StringLiteral kTensorPipeline =
     "func.func(moe-fold-weight-layouts, moe-expand, moe-lower-to-linalg, "
     "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
-    "one-shot-bufferize{bufferize-function-boundaries "
+    "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-deallocation-pipeline, convert-bufferization-to-memref, canonicalize, "
     "cse";

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""ONNX If, compiled for the CPU and compared with ONNX Runtime at both values of a
-run-time condition: branches whose outputs differ in shape, that read the enclosing
-graph's values and initializers of their own, an If nested in a branch, and branches
-that reuse each other's value names. A constant condition is folded at compile time
-(checked by lit on the normalised IR).
+"""ONNX If and Loop, compiled for the CPU and compared with ONNX Runtime. If at both
+values of a run-time condition: branches whose outputs differ in shape, that read the
+enclosing graph's values and initializers of their own, an If nested in a branch, and
+branches that reuse each other's value names (a constant condition is folded at
+compile time, checked by lit on the normalised IR). Loop with and without a trip
+count, stopping on the count, on a condition its body computes, or before the first
+iteration, with a carried value and scan outputs (a tensor and a scalar per step).
 
     control_flow.py --bin build/bin --work DIR
 """
@@ -59,6 +61,75 @@ def model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def loop_model(with_trip_count):
+    """acc, rows, steps = Loop(M, c, x): acc <- acc * 0.5 while sum(acc) > limit (and
+    fewer than M iterations ran), each iteration's acc + i / 64 and i scanned out."""
+    limit = numpy_helper.from_array(np.array(1.0, np.float32), "limit")
+    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
+    scale = numpy_helper.from_array(np.array(1 / 64, np.float32), "scale")
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=F),
+         helper.make_node("Mul", ["fi", "scale"], ["drift"]),
+         helper.make_node("Mul", ["acc", "half"], ["halved"]),
+         helper.make_node("Identity", ["halved"], ["acc_out"]),
+         helper.make_node("Add", ["halved", "drift"], ["row"]),
+         helper.make_node("ReduceSum", ["halved"], ["total"], keepdims=0),
+         helper.make_node("Greater", ["total", "limit"], ["go"]),
+         helper.make_node("Identity", ["i"], ["step"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc", F, ["N", 4])],
+        [helper.make_tensor_value_info("go", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", F, ["N", 4]),
+         helper.make_tensor_value_info("row", F, ["N", 4]),
+         helper.make_tensor_value_info("step", TensorProto.INT64, [])], [half, scale])
+    loop = helper.make_node("Loop", ["M" if with_trip_count else "", "c", "x"],
+                            ["acc", "rows", "steps"], name="halving", body=body)
+    inputs = [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+              helper.make_tensor_value_info("x", F, ["N", 4])]
+    if with_trip_count:
+        inputs.insert(0, helper.make_tensor_value_info("M", TensorProto.INT64, []))
+    graph = helper.make_graph(
+        [loop], "loop", inputs,
+        [helper.make_tensor_value_info("acc", F, ["N", 4]),
+         helper.make_tensor_value_info("rows", F, [None, "N", 4]),
+         helper.make_tensor_value_info("steps", TensorProto.INT64, [None])], [limit])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def check(args, name, m, cases):
+    """Compiles `m` and compares every output with ONNX Runtime on each feed."""
+    path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
+    onnx.save(m, path)
+    failure = compile_model(args.bin, path, library)
+    if failure:
+        print(f"{name}: compile failed MISMATCH\n{failure}")
+        return False
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in m.graph.output]
+    ok = True
+    for label, feeds in cases:
+        want = dict(zip(names, session.run(None, feeds)))
+        outputs = run_model(args.bin, library, feeds, want, args.work)
+        if isinstance(outputs, str):
+            print(f"{name} {label}: moe-run failed MISMATCH\n{outputs}")
+            ok = False
+            continue
+        good = True
+        for key, ref in want.items():
+            got = outputs[key]
+            if got.shape != ref.shape or got.dtype != ref.dtype or \
+                    np.max(np.abs(got - ref), initial=0) > 1e-5:
+                print(f"{name} {label}: {key} {got.dtype}{list(got.shape)} differs from "
+                      f"ONNX Runtime's {ref.dtype}{list(ref.shape)} MISMATCH")
+                good = False
+        shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in want.items())
+        print(f"{name} {label}: {shapes} {'ok' if good else 'MISMATCH'}")
+        ok &= good
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, type=pathlib.Path)
@@ -96,6 +167,19 @@ def main():
                         good = False
                 print(f"{label}: y {list(want['y'].shape)} {'ok' if good else 'MISMATCH'}")
                 ok &= good
+    rng = np.random.default_rng(4)
+    x = (8 * rng.random((3, 4))).astype(np.float32)
+    small = np.full((2, 4), 0.01, np.float32)
+    cases = [("M=0", {"M": np.array(0), "c": np.array(True), "x": x}),
+             ("M=1", {"M": np.array(1), "c": np.array(True), "x": x}),
+             ("M=3", {"M": np.array(3), "c": np.array(True), "x": x}),
+             ("M=50 stops on cond", {"M": np.array(50), "c": np.array(True), "x": x}),
+             ("cond false", {"M": np.array(5), "c": np.array(False), "x": x}),
+             ("first step ends it", {"M": np.array(5), "c": np.array(True), "x": small})]
+    ok &= check(args, "loop_count", loop_model(True), cases)
+    ok &= check(args, "loop_cond", loop_model(False),
+                [(label, {k: v for k, v in feeds.items() if k != "M"})
+                 for label, feeds in cases[3:]])
     return 0 if ok else 1
 
 

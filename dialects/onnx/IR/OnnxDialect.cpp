@@ -41,6 +41,26 @@ LogicalResult IfOp::verify() {
   return success();
 }
 
+LogicalResult LoopOp::verify() {
+  Block &body = getBody().front();
+  size_t carried = getInitial().size();
+  if (body.getNumArguments() != carried + 2)
+    return emitOpError() << "body takes " << body.getNumArguments()
+                         << " arguments; the iteration number, the condition "
+                            "and "
+                         << carried << " carried values make " << carried + 2;
+  auto yield = body.empty() ? YieldOp() : dyn_cast<YieldOp>(body.back());
+  if (!yield)
+    return emitOpError("body must end in onnx.yield");
+  if (yield.getValues().size() < carried + 1 ||
+      getNumResults() != yield.getValues().size() - 1)
+    return emitOpError() << "body yields " << yield.getValues().size()
+                         << " values: the condition, " << carried
+                         << " carried values and one per scan output of the "
+                         << getNumResults() << " outputs";
+  return success();
+}
+
 void NodeOp::getEffects(
     SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
         &effects) {

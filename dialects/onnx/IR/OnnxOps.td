@@ -122,9 +122,36 @@ def Onnx_IfOp : Onnx_Op<"if", [RecursiveMemoryEffects, NoRegionArguments]> {
   let hasVerifier = 1;
 }
 
+def Onnx_LoopOp : Onnx_Op<"loop", [RecursiveMemoryEffects]> {
+  let summary = "an ONNX Loop node: its body run while a count and a condition allow";
+  let description = [{
+    Operands are the trip count `M` and the condition (each an `onnx.none` when the
+    model leaves it out) and the initial loop-carried values. The body region is the
+    node's body graph: its block arguments are the iteration number (`tensor<i64>`), the
+    condition and the carried values; it reads values of the enclosing graph directly
+    and ends in `onnx.yield` of the next condition, the carried values and the scan
+    outputs. Results are the final carried values, then each scan output stacked over
+    the iterations. Legalisation lowers it to `scf.while`.
+  }];
+  let arguments = (ins
+    AnyType:$max_trip_count,
+    AnyType:$condition,
+    Variadic<AnyType>:$initial,
+    ConfinedAttr<I64Attr, [IntPositive]>:$opset,
+    OptionalAttr<StrAttr>:$name
+  );
+  let results = (outs Variadic<AnyType>:$outputs);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $max_trip_count `,` $condition (`,` $initial^)? `)` `opset` $opset (`name` $name^)?
+    attr-dict `:` functional-type(operands, results) $body
+  }];
+  let hasVerifier = 1;
+}
+
 def Onnx_YieldOp : Onnx_Op<"yield", [Pure, Terminator, ReturnLike,
-                                     HasParent<"IfOp">]> {
-  let summary = "the outputs of an onnx.if subgraph";
+                                     ParentOneOf<["IfOp", "LoopOp"]>]> {
+  let summary = "the outputs of an onnx.if or onnx.loop subgraph";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }

@@ -22,6 +22,9 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/STLExtras.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <limits>
 
 namespace moe {
 #define GEN_PASS_DEF_MOELEGALIZEONNX
@@ -173,6 +176,202 @@ LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
   return success();
 }
 
+/// The one element of a one-element tensor `value` of `element` type as a
+/// scalar, or null after an error naming `what`.
+Value oneElement(Operation *op, OpBuilder &b, Value value, Type element,
+                 StringRef what) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || !type.hasStaticShape() || type.getNumElements() != 1 ||
+      type.getElementType() != element) {
+    op->emitError() << what << " must be one " << element << ", got "
+                    << value.getType();
+    return Value();
+  }
+  Value zero = b.create<arith::ConstantIndexOp>(op->getLoc(), 0);
+  return b.create<tensor::ExtractOp>(op->getLoc(), value,
+                                     SmallVector<Value>(type.getRank(), zero));
+}
+
+/// `scalar` as a tensor of the one-element type `type`.
+Value asTensor(OpBuilder &b, Location loc, Value scalar, Type type) {
+  return b.create<tensor::FromElementsOp>(loc, cast<RankedTensorType>(type),
+                                          ValueRange{scalar});
+}
+
+/// onnx.loop as scf.while over (iteration, condition, carried values, scan
+/// outputs so far): it runs while the condition holds and fewer than M
+/// iterations ran. Each iteration's scan values are appended as a new row.
+LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
+  Location loc = op.getLoc();
+  b.setInsertionPoint(op);
+  Block &body = op.getBody().front();
+  auto yield = cast<mlir::onnx::YieldOp>(body.getTerminator());
+  size_t carried = op.getInitial().size();
+  Type i64 = b.getI64Type(), i1 = b.getI1Type();
+  Value maxTrips = b.create<arith::ConstantIndexOp>(
+      loc, std::numeric_limits<int64_t>::max());
+  if (!isa<NoneType>(op.getMaxTripCount().getType())) {
+    Value count = oneElement(op, b, op.getMaxTripCount(), i64, "Loop M");
+    if (!count)
+      return failure();
+    maxTrips = b.create<arith::IndexCastOp>(loc, b.getIndexType(), count);
+  }
+  Value condition = b.create<arith::ConstantIntOp>(loc, 1, 1);
+  if (!isa<NoneType>(op.getCondition().getType())) {
+    condition = oneElement(op, b, op.getCondition(), i1, "Loop cond");
+    if (!condition)
+      return failure();
+  }
+  for (unsigned i = 0; i < 2; ++i) {
+    auto type = dyn_cast<RankedTensorType>(body.getArgument(i).getType());
+    if (!type || !type.hasStaticShape() || type.getNumElements() != 1)
+      return op.emitError() << "Loop body input " << i
+                            << " must be one element, got "
+                            << body.getArgument(i).getType();
+  }
+  auto next = dyn_cast<RankedTensorType>(yield.getValues()[0].getType());
+  if (!next || !next.hasStaticShape() || next.getNumElements() != 1 ||
+      next.getElementType() != i1)
+    return op.emitError() << "Loop body condition must be one " << i1
+                          << ", got " << yield.getValues()[0].getType();
+  // The carried values' types: what the initial and the body's values share.
+  SmallVector<Type> stateTypes{b.getIndexType(), i1};
+  SmallVector<Value> inits{b.create<arith::ConstantIndexOp>(loc, 0), condition};
+  for (size_t i = 0; i < carried; ++i) {
+    Value initial = op.getInitial()[i];
+    Type type = joinBranchTypes(
+        joinBranchTypes(initial.getType(), yield.getValues()[i + 1].getType()),
+        body.getArgument(i + 2).getType());
+    if (!type || !isa<RankedTensorType>(type))
+      return op.emitError() << "Loop carried value " << i << " is "
+                            << initial.getType() << " before the loop and "
+                            << yield.getValues()[i + 1].getType()
+                            << " after an iteration";
+    stateTypes.push_back(type);
+    inits.push_back(initial.getType() == type
+                        ? initial
+                        : b.create<tensor::CastOp>(loc, type, initial)
+                              .getResult());
+  }
+  // Scan outputs start with no rows.
+  SmallVector<RankedTensorType> rowTypes;
+  for (Value each : yield.getValues().drop_front(1 + carried)) {
+    auto row = dyn_cast<RankedTensorType>(each.getType());
+    if (!row)
+      return op.emitError() << "Loop scan output must be a ranked tensor, got "
+                            << each.getType();
+    rowTypes.push_back(row);
+    SmallVector<int64_t> shape{ShapedType::kDynamic};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(0)};
+    for (int64_t size : row.getShape()) {
+      shape.push_back(size);
+      sizes.push_back(b.getIndexAttr(ShapedType::isDynamic(size) ? 0 : size));
+    }
+    auto type = RankedTensorType::get(shape, row.getElementType());
+    stateTypes.push_back(type);
+    inits.push_back(b.create<tensor::CastOp>(
+        loc, type,
+        b.create<tensor::EmptyOp>(loc, sizes, row.getElementType())));
+  }
+  auto loop = b.create<scf::WhileOp>(
+      loc, stateTypes, inits,
+      [&](OpBuilder &bb, Location bl, ValueRange args) {
+        Value more = bb.create<arith::AndIOp>(
+            bl, args[1],
+            bb.create<arith::CmpIOp>(bl, arith::CmpIPredicate::slt, args[0],
+                                     maxTrips));
+        bb.create<scf::ConditionOp>(bl, more, args);
+      },
+      [&](OpBuilder &ab, Location al, ValueRange args) {
+        IRMapping mapping;
+        mapping.map(body.getArgument(0),
+                    asTensor(ab, al,
+                             ab.create<arith::IndexCastOp>(al, i64, args[0]),
+                             body.getArgument(0).getType()));
+        mapping.map(body.getArgument(1),
+                    asTensor(ab, al, args[1], body.getArgument(1).getType()));
+        for (size_t i = 0; i < carried; ++i) {
+          Type type = body.getArgument(i + 2).getType();
+          Value value = args[i + 2];
+          mapping.map(body.getArgument(i + 2),
+                      value.getType() == type
+                          ? value
+                          : ab.create<tensor::CastOp>(al, type, value)
+                                .getResult());
+        }
+        for (Operation &inner : body.without_terminator())
+          ab.clone(inner, mapping);
+        SmallVector<Value> next{
+            ab.create<arith::AddIOp>(al, args[0],
+                                     ab.create<arith::ConstantIndexOp>(al, 1)),
+            oneElement(op, ab, mapping.lookup(yield.getValues()[0]), i1,
+                       "Loop body condition")};
+        for (size_t i = 0; i < carried; ++i) {
+          Value value = mapping.lookup(yield.getValues()[i + 1]);
+          next.push_back(value.getType() == stateTypes[i + 2]
+                             ? value
+                             : ab.create<tensor::CastOp>(al, stateTypes[i + 2],
+                                                         value)
+                                   .getResult());
+        }
+        // Row args[0] of each scan output is this iteration's value.
+        for (auto [j, row] : llvm::enumerate(rowTypes)) {
+          Value so_far = args[2 + carried + j];
+          Value value = mapping.lookup(yield.getValues()[1 + carried + j]);
+          int64_t rank = row.getRank();
+          SmallVector<OpFoldResult> sizes{
+              ab.create<arith::AddIOp>(al, args[0],
+                                       ab.create<arith::ConstantIndexOp>(al, 1))
+                  .getResult()};
+          SmallVector<OpFoldResult> rowSizes{ab.getIndexAttr(1)};
+          for (int64_t d = 0; d < rank; ++d) {
+            sizes.push_back(tensor::getMixedSize(ab, al, value, d));
+            rowSizes.push_back(tensor::getMixedSize(ab, al, value, d));
+          }
+          Value grown =
+              ab.create<tensor::EmptyOp>(al, sizes, row.getElementType());
+          SmallVector<OpFoldResult> zeros(rank + 1, ab.getIndexAttr(0));
+          SmallVector<OpFoldResult> ones(rank + 1, ab.getIndexAttr(1));
+          grown = ab.create<tensor::InsertSliceOp>(
+              al, so_far, grown, zeros,
+              tensor::getMixedSizes(ab, al, so_far), ones);
+          SmallVector<OpFoldResult> at(zeros);
+          at[0] = args[0];
+          SmallVector<ReassociationIndices> groups;
+          if (rank > 0) {
+            groups.push_back({0, 1});
+            for (int64_t d = 2; d <= rank; ++d)
+              groups.push_back({d});
+          }
+          SmallVector<int64_t> rowShape{1};
+          rowShape.append(row.getShape().begin(), row.getShape().end());
+          Value asRow = ab.create<tensor::ExpandShapeOp>(
+              al, RankedTensorType::get(rowShape, row.getElementType()), value,
+              groups, rowSizes);
+          grown = ab.create<tensor::InsertSliceOp>(al, asRow, grown, at,
+                                                   rowSizes, ones);
+          next.push_back(ab.create<tensor::CastOp>(al, stateTypes[2 + carried + j],
+                                                   grown));
+        }
+        ab.create<scf::YieldOp>(al, next);
+      });
+  b.setInsertionPointAfter(loop);
+  for (auto [old, computed] :
+       llvm::zip(op.getResults(), loop.getResults().drop_front(2))) {
+    Value replacement = computed;
+    if (old.getType() != computed.getType()) {
+      if (!tensor::CastOp::areCastCompatible(computed.getType(),
+                                             old.getType()))
+        return op.emitError() << "Loop output is " << computed.getType()
+                              << ", the model declares " << old.getType();
+      replacement = b.create<tensor::CastOp>(loc, old.getType(), computed);
+    }
+    old.replaceAllUsesWith(replacement);
+  }
+  op.erase();
+  return success();
+}
+
 class LegalizeOnnxPass
     : public ::moe::impl::MoELegalizeOnnxBase<LegalizeOnnxPass> {
 public:
@@ -235,13 +434,21 @@ public:
       }
       node.erase();
     }
-    // If nodes, inner ones first, become scf.if once their branches' nodes
-    // are lowered.
-    SmallVector<mlir::onnx::IfOp> ifs;
-    getOperation().walk([&](mlir::onnx::IfOp op) { ifs.push_back(op); });
-    for (mlir::onnx::IfOp op : ifs)
-      if (failed(lowerIf(op, builder)))
+    // If and Loop nodes, inner ones first, become scf.if and scf.while once
+    // the nodes of their regions are lowered.
+    SmallVector<Operation *> controlFlow;
+    getOperation().walk([&](Operation *op) {
+      if (isa<mlir::onnx::IfOp, mlir::onnx::LoopOp>(op))
+        controlFlow.push_back(op);
+    });
+    for (Operation *op : controlFlow) {
+      LogicalResult lowered =
+          isa<mlir::onnx::IfOp>(op)
+              ? lowerIf(cast<mlir::onnx::IfOp>(op), builder)
+              : lowerLoop(cast<mlir::onnx::LoopOp>(op), builder);
+      if (failed(lowered))
         return signalPassFailure();
+    }
     // Imported onnx.none values have no users left.
     getOperation().walk([](mlir::onnx::NoneOp none) {
       if (none->use_empty())

@@ -109,6 +109,18 @@ def graph_cases(out: pathlib.Path) -> None:
                               [helper.make_tensor_value_info("doubled", f, [2])])
     save(helper.make_model(graph, opset_imports=opsets[:1]), out / "loop.onnx")
 
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s_out"])], "scan_body",
+        [helper.make_tensor_value_info("s_in", f, [2]),
+         helper.make_tensor_value_info("x_t", f, [2])],
+        [helper.make_tensor_value_info("s_out", f, [2])])
+    scan = helper.make_node("Scan", ["a", "xs"], ["total"], name="running_sum",
+                            num_scan_inputs=1, body=scan_body)
+    graph = helper.make_graph([scan], "scan",
+                              [a, helper.make_tensor_value_info("xs", f, [3, 2])],
+                              [helper.make_tensor_value_info("total", f, [2])])
+    save(helper.make_model(graph, opset_imports=opsets[:1]), out / "scan.onnx")
+
 
 def main() -> None:
     ext = HERE / "ext"
