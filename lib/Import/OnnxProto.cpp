@@ -134,13 +134,14 @@ static void applySubgraphTypes(onnx::GraphProto &graph,
   }
 }
 
-/// Shape inference with data propagation in a child process, so that a crash
-/// in libonnx (its data propagation dereferences types that inference of a
-/// malformed graph left out) cannot take the importer down. The child runs on
+/// Shape inference (with data propagation when `dataProp`) in a child
+/// process, so that a crash in libonnx (its data propagation dereferences
+/// types that inference of a malformed graph left out; its Scan inference
+/// trusts the body's inputs) cannot take the importer down. The child runs on
 /// its copy-on-write view of the model, without the data of large
 /// initializers, and sends back only the value types. False when the child
 /// did not finish.
-static bool inferInChild(onnx::ModelProto &model) {
+static bool inferInChild(onnx::ModelProto &model, bool dataProp) {
   int fds[2];
   if (pipe(fds) != 0)
     return false;
@@ -161,7 +162,7 @@ static bool inferInChild(onnx::ModelProto &model) {
     for (onnx::TensorProto &init : *model.mutable_graph()->mutable_initializer())
       if (init.raw_data().size() > 4096)
         init.clear_raw_data();
-    runInference(model, /*dataProp=*/true);
+    runInference(model, dataProp);
     onnx::GraphProto types;
     collectTypes(model.graph(), types);
     std::string bytes = types.SerializeAsString();
@@ -208,10 +209,13 @@ static bool inferInChild(onnx::ModelProto &model) {
 std::string inferShapes(onnx::ModelProto &model) {
   if (!isWellFormed(model.graph()))
     return "the graph reads values nothing defines";
-  if (inferInChild(model))
+  // When data propagation crashes the child, inference without it, again in
+  // a child: libonnx never runs on an untrusted graph in this process. When
+  // both fail, the types are what the model declares.
+  if (inferInChild(model, /*dataProp=*/true) ||
+      inferInChild(model, /*dataProp=*/false))
     return "";
-  // The child crashed or could not run: inference without data propagation.
-  return runInference(model, /*dataProp=*/false);
+  return "shape inference failed on this graph";
 }
 
 } // namespace moe::detail
