@@ -204,6 +204,8 @@ private:
                              ArrayRef<Type> argTypes = {});
   LogicalResult importLoop(const proto::NodeProto &node, Location loc,
                            llvm::StringRef nodeDesc, int64_t opset);
+  LogicalResult importScan(const proto::NodeProto &node, Location loc,
+                           llvm::StringRef nodeDesc, int64_t opset);
   LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
   FailureOr<SmallVector<int>> sortNodes(const proto::GraphProto &graph,
                                         const llvm::StringSet<> &defined);
@@ -548,8 +550,7 @@ Importer::convertAttribute(const proto::AttributeProto &attr, Location loc,
   case proto::AttributeProto_AttributeType_GRAPHS:
     error(loc)
         << what()
-        << " is a subgraph, which only If and Loop take so far (Scan is not "
-           "supported yet)";
+        << " is a subgraph, which only If, Loop and Scan take";
     return failure();
   default:
     error(loc) << what() << " has an unsupported attribute type ("
@@ -677,6 +678,8 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
     return importIf(node, loc, nodeDesc, opset->second);
   if (domain.empty() && node.op_type() == "Loop")
     return importLoop(node, loc, nodeDesc, opset->second);
+  if (domain.empty() && node.op_type() == "Scan")
+    return importScan(node, loc, nodeDesc, opset->second);
 
   SmallVector<Value> inputs;
   for (const std::string &name : node.input()) {
@@ -997,6 +1000,103 @@ LogicalResult Importer::importLoop(const proto::NodeProto &node, Location loc,
   auto op = builder.create<mlir::onnx::LoopOp>(
       loc, resultTypes, operands[0], operands[1],
       ArrayRef<Value>(operands).drop_front(2), builder.getI64IntegerAttr(opset),
+      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+  op.getBody().takeBody(region);
+  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
+    if (!name.empty() && failed(defineValue(name, result, loc)))
+      return failure();
+  return success();
+}
+
+LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
+                                   llvm::StringRef nodeDesc, int64_t opset) {
+  if (opset < 9) {
+    error(loc) << nodeDesc << " before opset 9 (with sequence_lens) is not "
+                              "supported";
+    return failure();
+  }
+  const proto::GraphProto *body = nullptr;
+  int64_t scanInputs = -1;
+  for (const proto::AttributeProto &attr : node.attribute()) {
+    if (attr.name() == "body" && attr.has_g()) {
+      body = &attr.g();
+    } else if (attr.name() == "num_scan_inputs") {
+      scanInputs = attr.i();
+    } else if (attr.name() == "scan_input_axes" ||
+               attr.name() == "scan_output_axes" ||
+               attr.name() == "scan_input_directions" ||
+               attr.name() == "scan_output_directions") {
+      // Along the first dimension, forward: the default.
+      if (llvm::any_of(attr.ints(), [](int64_t v) { return v != 0; })) {
+        error(loc) << nodeDesc << " attribute '" << attr.name()
+                   << "' other than all 0 (the first dimension, forward) is "
+                      "not supported yet";
+        return failure();
+      }
+    } else {
+      error(loc) << nodeDesc << " has an unknown attribute '" << attr.name()
+                 << "'";
+      return failure();
+    }
+  }
+  int states = node.input_size() - static_cast<int>(scanInputs);
+  if (!body || scanInputs < 1 || states < 0 ||
+      body->input_size() != node.input_size() ||
+      body->output_size() != node.output_size() ||
+      body->output_size() < states) {
+    error(loc) << nodeDesc << " needs a body taking its " << node.input_size()
+               << " inputs and giving its " << node.output_size()
+               << " outputs, and num_scan_inputs between 1 and its inputs";
+    return failure();
+  }
+  SmallVector<Value> operands;
+  SmallVector<Type> argTypes;
+  for (auto [i, name] : llvm::enumerate(node.input())) {
+    Value value = name.empty() ? Value() : values.lookup(name);
+    if (!value) {
+      error(loc) << nodeDesc << " input " << i << " ('" << name
+                 << "') is not defined";
+      return failure();
+    }
+    operands.push_back(value);
+    Type type = value.getType();
+    // A scan input's row drops its first dimension.
+    if (static_cast<int>(i) >= states) {
+      auto ranked = dyn_cast<RankedTensorType>(type);
+      if (!ranked || ranked.getRank() < 1) {
+        error(loc) << nodeDesc << " scan input " << i
+                   << " must be a ranked tensor of rank 1 or more";
+        return failure();
+      }
+      type = RankedTensorType::get(ranked.getShape().drop_front(),
+                                   ranked.getElementType());
+    }
+    argTypes.push_back(type);
+  }
+  Region region;
+  if (failed(importBranch(*body, region, loc, nodeDesc.str() + " body",
+                          argTypes)))
+    return failure();
+  auto yielded = cast<mlir::onnx::YieldOp>(region.front().back()).getValues();
+  SmallVector<Type> resultTypes;
+  for (auto [i, value] : llvm::enumerate(yielded)) {
+    if (static_cast<int>(i) < states) {
+      resultTypes.push_back(joinTypes(value.getType(), operands[i].getType()));
+      continue;
+    }
+    auto ranked = dyn_cast<RankedTensorType>(value.getType());
+    if (!ranked) {
+      error(loc) << nodeDesc << " scan output " << i - states
+                 << " has no rank the importer can tell";
+      return failure();
+    }
+    SmallVector<int64_t> shape{ShapedType::kDynamic};
+    shape.append(ranked.getShape().begin(), ranked.getShape().end());
+    resultTypes.push_back(RankedTensorType::get(shape, ranked.getElementType()));
+  }
+  auto op = builder.create<mlir::onnx::ScanOp>(
+      loc, resultTypes, operands, builder.getI64IntegerAttr(scanInputs),
+      builder.getI64IntegerAttr(opset),
       node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
   op.getBody().takeBody(region);
   for (auto [name, result] : llvm::zip(node.output(), op.getResults()))

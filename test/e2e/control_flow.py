@@ -6,6 +6,8 @@ branches that reuse each other's value names (a constant condition is folded at
 compile time, checked by lit on the normalised IR). Loop with and without a trip
 count, stopping on the count, on a condition its body computes, or before the first
 iteration, with a carried value and scan outputs (a tensor and a scalar per step).
+Scan over one to five rows of two scan inputs, with a state and two scan
+outputs.
 
     control_flow.py --bin build/bin --work DIR
 """
@@ -98,6 +100,35 @@ def loop_model(with_trip_count):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def scan_model():
+    """total, partial, scaled = Scan(s, xs, ws): per row t, s <- s + xs[t] * ws[t];
+    each step's s and xs[t] * 2 scanned out."""
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["x_t", "w_t"], ["xw"]),
+         helper.make_node("Add", ["s_in", "xw"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["partial"]),
+         helper.make_node("Mul", ["x_t", "two"], ["scaled"])],
+        "scan_body",
+        [helper.make_tensor_value_info("s_in", F, ["N"]),
+         helper.make_tensor_value_info("x_t", F, ["N"]),
+         helper.make_tensor_value_info("w_t", F, [1])],
+        [helper.make_tensor_value_info("s_out", F, ["N"]),
+         helper.make_tensor_value_info("partial", F, ["N"]),
+         helper.make_tensor_value_info("scaled", F, ["N"])], [two])
+    scan = helper.make_node("Scan", ["s", "xs", "ws"], ["total", "partials", "scaled"],
+                            name="weighted_sum", num_scan_inputs=2, body=body)
+    graph = helper.make_graph(
+        [scan], "scan",
+        [helper.make_tensor_value_info("s", F, ["N"]),
+         helper.make_tensor_value_info("xs", F, ["L", "N"]),
+         helper.make_tensor_value_info("ws", F, ["L", 1])],
+        [helper.make_tensor_value_info("total", F, ["N"]),
+         helper.make_tensor_value_info("partials", F, ["L", "N"]),
+         helper.make_tensor_value_info("scaled", F, ["L", "N"])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 def check(args, name, m, cases):
     """Compiles `m` and compares every output with ONNX Runtime on each feed."""
     path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
@@ -180,6 +211,12 @@ def main():
     ok &= check(args, "loop_cond", loop_model(False),
                 [(label, {k: v for k, v in feeds.items() if k != "M"})
                  for label, feeds in cases[3:]])
+    ok &= check(args, "scan", scan_model(),
+                [(f"L={length} N={n}",
+                  {"s": rng.standard_normal(n).astype(np.float32),
+                   "xs": rng.standard_normal((length, n)).astype(np.float32),
+                   "ws": rng.standard_normal((length, 1)).astype(np.float32)})
+                 for length, n in ((1, 3), (5, 3), (4, 1))])
     return 0 if ok else 1
 
 

@@ -149,9 +149,32 @@ def Onnx_LoopOp : Onnx_Op<"loop", [RecursiveMemoryEffects]> {
   let hasVerifier = 1;
 }
 
+def Onnx_ScanOp : Onnx_Op<"scan", [RecursiveMemoryEffects]> {
+  let summary = "an ONNX Scan node: its body run once per row of its scan inputs";
+  let description = [{
+    Operands are the initial states, then the `num_scan_inputs` scan inputs, scanned
+    along their first dimension. The body region's block arguments are the states and
+    one row of each scan input; it ends in `onnx.yield` of the next states and one row
+    of each scan output. Results are the final states, then each scan output stacked
+    over the rows. Legalisation lowers it to `scf.for`.
+  }];
+  let arguments = (ins
+    Variadic<AnyType>:$inputs,
+    I64Attr:$num_scan_inputs,
+    ConfinedAttr<I64Attr, [IntPositive]>:$opset,
+    OptionalAttr<StrAttr>:$name
+  );
+  let results = (outs Variadic<AnyType>:$outputs);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` `scan_inputs` $num_scan_inputs `opset` $opset (`name` $name^)?
+    attr-dict `:` functional-type(operands, results) $body
+  }];
+}
+
 def Onnx_YieldOp : Onnx_Op<"yield", [Pure, Terminator, ReturnLike,
-                                     ParentOneOf<["IfOp", "LoopOp"]>]> {
-  let summary = "the outputs of an onnx.if or onnx.loop subgraph";
+                                     ParentOneOf<["IfOp", "LoopOp", "ScanOp"]>]> {
+  let summary = "the outputs of an onnx.if, onnx.loop or onnx.scan subgraph";
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
 }

@@ -198,6 +198,57 @@ Value asTensor(OpBuilder &b, Location loc, Value scalar, Type type) {
                                           ValueRange{scalar});
 }
 
+/// `soFar` (`[n, ...]` rows) with `value` appended as row `n`, cast to
+/// `type`.
+Value appendRow(OpBuilder &b, Location loc, Value soFar, Value value, Value n,
+                Type type) {
+  auto row = cast<RankedTensorType>(value.getType());
+  int64_t rank = row.getRank();
+  SmallVector<OpFoldResult> sizes{
+      b.create<arith::AddIOp>(loc, n, b.create<arith::ConstantIndexOp>(loc, 1))
+          .getResult()};
+  SmallVector<OpFoldResult> rowSizes{b.getIndexAttr(1)};
+  for (int64_t d = 0; d < rank; ++d) {
+    sizes.push_back(tensor::getMixedSize(b, loc, value, d));
+    rowSizes.push_back(tensor::getMixedSize(b, loc, value, d));
+  }
+  Value grown = b.create<tensor::EmptyOp>(loc, sizes, row.getElementType());
+  SmallVector<OpFoldResult> zeros(rank + 1, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> ones(rank + 1, b.getIndexAttr(1));
+  grown = b.create<tensor::InsertSliceOp>(
+      loc, soFar, grown, zeros, tensor::getMixedSizes(b, loc, soFar), ones);
+  SmallVector<OpFoldResult> at(zeros);
+  at[0] = n;
+  SmallVector<ReassociationIndices> groups;
+  if (rank > 0) {
+    groups.push_back({0, 1});
+    for (int64_t d = 2; d <= rank; ++d)
+      groups.push_back({d});
+  }
+  SmallVector<int64_t> rowShape{1};
+  rowShape.append(row.getShape().begin(), row.getShape().end());
+  Value asRow = b.create<tensor::ExpandShapeOp>(
+      loc, RankedTensorType::get(rowShape, row.getElementType()), value, groups,
+      rowSizes);
+  grown =
+      b.create<tensor::InsertSliceOp>(loc, asRow, grown, at, rowSizes, ones);
+  return b.create<tensor::CastOp>(loc, type, grown);
+}
+
+/// An empty `[0, ...]` tensor of rows of `row`'s type, typed `[?, ...]`. Its
+/// zero sizes are computed from `opaque`, an index the canonicalizer cannot
+/// fold: a static `0x...` type would be folded into a loop's iteration
+/// arguments (scf.for's cast folding), freezing the rows it accumulates.
+Value noRows(OpBuilder &b, Location loc, RankedTensorType row, Value opaque) {
+  Value zero = b.create<arith::MinSIOp>(
+      loc, opaque, b.create<arith::ConstantIndexOp>(loc, 0));
+  SmallVector<OpFoldResult> sizes{zero};
+  for (int64_t size : row.getShape())
+    sizes.push_back(ShapedType::isDynamic(size) ? OpFoldResult(zero)
+                                                : b.getIndexAttr(size));
+  return b.create<tensor::EmptyOp>(loc, sizes, row.getElementType());
+}
+
 /// onnx.loop as scf.while over (iteration, condition, carried values, scan
 /// outputs so far): it runs while the condition holds and fewer than M
 /// iterations ran. Each iteration's scan values are appended as a new row.
@@ -261,17 +312,8 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
       return op.emitError() << "Loop scan output must be a ranked tensor, got "
                             << each.getType();
     rowTypes.push_back(row);
-    SmallVector<int64_t> shape{ShapedType::kDynamic};
-    SmallVector<OpFoldResult> sizes{b.getIndexAttr(0)};
-    for (int64_t size : row.getShape()) {
-      shape.push_back(size);
-      sizes.push_back(b.getIndexAttr(ShapedType::isDynamic(size) ? 0 : size));
-    }
-    auto type = RankedTensorType::get(shape, row.getElementType());
-    stateTypes.push_back(type);
-    inits.push_back(b.create<tensor::CastOp>(
-        loc, type,
-        b.create<tensor::EmptyOp>(loc, sizes, row.getElementType())));
+    inits.push_back(noRows(b, loc, row, maxTrips));
+    stateTypes.push_back(inits.back().getType());
   }
   auto loop = b.create<scf::WhileOp>(
       loc, stateTypes, inits,
@@ -315,44 +357,11 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
                                    .getResult());
         }
         // Row args[0] of each scan output is this iteration's value.
-        for (auto [j, row] : llvm::enumerate(rowTypes)) {
-          Value so_far = args[2 + carried + j];
-          Value value = mapping.lookup(yield.getValues()[1 + carried + j]);
-          int64_t rank = row.getRank();
-          SmallVector<OpFoldResult> sizes{
-              ab.create<arith::AddIOp>(al, args[0],
-                                       ab.create<arith::ConstantIndexOp>(al, 1))
-                  .getResult()};
-          SmallVector<OpFoldResult> rowSizes{ab.getIndexAttr(1)};
-          for (int64_t d = 0; d < rank; ++d) {
-            sizes.push_back(tensor::getMixedSize(ab, al, value, d));
-            rowSizes.push_back(tensor::getMixedSize(ab, al, value, d));
-          }
-          Value grown =
-              ab.create<tensor::EmptyOp>(al, sizes, row.getElementType());
-          SmallVector<OpFoldResult> zeros(rank + 1, ab.getIndexAttr(0));
-          SmallVector<OpFoldResult> ones(rank + 1, ab.getIndexAttr(1));
-          grown = ab.create<tensor::InsertSliceOp>(
-              al, so_far, grown, zeros,
-              tensor::getMixedSizes(ab, al, so_far), ones);
-          SmallVector<OpFoldResult> at(zeros);
-          at[0] = args[0];
-          SmallVector<ReassociationIndices> groups;
-          if (rank > 0) {
-            groups.push_back({0, 1});
-            for (int64_t d = 2; d <= rank; ++d)
-              groups.push_back({d});
-          }
-          SmallVector<int64_t> rowShape{1};
-          rowShape.append(row.getShape().begin(), row.getShape().end());
-          Value asRow = ab.create<tensor::ExpandShapeOp>(
-              al, RankedTensorType::get(rowShape, row.getElementType()), value,
-              groups, rowSizes);
-          grown = ab.create<tensor::InsertSliceOp>(al, asRow, grown, at,
-                                                   rowSizes, ones);
-          next.push_back(ab.create<tensor::CastOp>(al, stateTypes[2 + carried + j],
-                                                   grown));
-        }
+        for (auto [j, row] : llvm::enumerate(rowTypes))
+          next.push_back(appendRow(
+              ab, al, args[2 + carried + j],
+              mapping.lookup(yield.getValues()[1 + carried + j]), args[0],
+              stateTypes[2 + carried + j]));
         ab.create<scf::YieldOp>(al, next);
       });
   b.setInsertionPointAfter(loop);
@@ -363,6 +372,116 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
       if (!tensor::CastOp::areCastCompatible(computed.getType(),
                                              old.getType()))
         return op.emitError() << "Loop output is " << computed.getType()
+                              << ", the model declares " << old.getType();
+      replacement = b.create<tensor::CastOp>(loc, old.getType(), computed);
+    }
+    old.replaceAllUsesWith(replacement);
+  }
+  op.erase();
+  return success();
+}
+
+/// onnx.scan as scf.for over the rows of its scan inputs (their first
+/// dimension, the first input's size), carrying the states and the scan
+/// outputs so far.
+LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
+  Location loc = op.getLoc();
+  b.setInsertionPoint(op);
+  Block &body = op.getBody().front();
+  auto yield = cast<mlir::onnx::YieldOp>(body.getTerminator());
+  int64_t scanInputs = op.getNumScanInputs();
+  size_t states = op.getInputs().size() - scanInputs;
+  SmallVector<Type> stateTypes;
+  SmallVector<Value> inits;
+  for (size_t i = 0; i < states; ++i) {
+    Value initial = op.getInputs()[i];
+    Type type = joinBranchTypes(
+        joinBranchTypes(initial.getType(), yield.getValues()[i].getType()),
+        body.getArgument(i).getType());
+    if (!type || !isa<RankedTensorType>(type))
+      return op.emitError() << "Scan state " << i << " is " << initial.getType()
+                            << " before the scan and "
+                            << yield.getValues()[i].getType() << " after a row";
+    stateTypes.push_back(type);
+    inits.push_back(initial.getType() == type
+                        ? initial
+                        : b.create<tensor::CastOp>(loc, type, initial)
+                              .getResult());
+  }
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  Value length = b.create<tensor::DimOp>(loc, op.getInputs()[states], 0);
+  // Every scan input gives a row per iteration (ONNX has them equally long):
+  // the loop runs over the shortest, never reading past an end.
+  SmallVector<Value> scanned(op.getInputs().drop_front(states));
+  for (Value input : scanned)
+    length = b.create<arith::MinSIOp>(loc, length,
+                                      b.create<tensor::DimOp>(loc, input, 0));
+  SmallVector<RankedTensorType> rowTypes;
+  for (Value each : yield.getValues().drop_front(states)) {
+    auto row = dyn_cast<RankedTensorType>(each.getType());
+    if (!row)
+      return op.emitError() << "Scan output must be a ranked tensor, got "
+                            << each.getType();
+    rowTypes.push_back(row);
+    inits.push_back(noRows(b, loc, row, length));
+    stateTypes.push_back(inits.back().getType());
+  }
+  auto loop = b.create<scf::ForOp>(
+      loc, zero, length, one, inits,
+      [&](OpBuilder &fb, Location fl, Value i, ValueRange args) {
+        IRMapping mapping;
+        for (size_t s = 0; s < states; ++s) {
+          Type type = body.getArgument(s).getType();
+          Value value = args[s];
+          mapping.map(body.getArgument(s),
+                      value.getType() == type
+                          ? value
+                          : fb.create<tensor::CastOp>(fl, type, value)
+                                .getResult());
+        }
+        for (auto [k, input] : llvm::enumerate(scanned)) {
+          auto type = cast<RankedTensorType>(input.getType());
+          int64_t rank = type.getRank();
+          SmallVector<OpFoldResult> offsets(rank, fb.getIndexAttr(0));
+          offsets[0] = i;
+          SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(fb, fl, input);
+          sizes[0] = fb.getIndexAttr(1);
+          SmallVector<OpFoldResult> strides(rank, fb.getIndexAttr(1));
+          auto rowType = RankedTensorType::get(type.getShape().drop_front(),
+                                               type.getElementType());
+          Value row = fb.create<tensor::ExtractSliceOp>(fl, rowType, input,
+                                                        offsets, sizes, strides);
+          Type argType = body.getArgument(states + k).getType();
+          mapping.map(body.getArgument(states + k),
+                      row.getType() == argType
+                          ? row
+                          : fb.create<tensor::CastOp>(fl, argType, row)
+                                .getResult());
+        }
+        for (Operation &inner : body.without_terminator())
+          fb.clone(inner, mapping);
+        SmallVector<Value> next;
+        for (size_t s = 0; s < states; ++s) {
+          Value value = mapping.lookup(yield.getValues()[s]);
+          next.push_back(value.getType() == stateTypes[s]
+                             ? value
+                             : fb.create<tensor::CastOp>(fl, stateTypes[s], value)
+                                   .getResult());
+        }
+        for (auto [j, row] : llvm::enumerate(rowTypes))
+          next.push_back(appendRow(fb, fl, args[states + j],
+                                   mapping.lookup(yield.getValues()[states + j]),
+                                   i, stateTypes[states + j]));
+        fb.create<scf::YieldOp>(fl, next);
+      });
+  b.setInsertionPointAfter(loop);
+  for (auto [old, computed] : llvm::zip(op.getResults(), loop.getResults())) {
+    Value replacement = computed;
+    if (old.getType() != computed.getType()) {
+      if (!tensor::CastOp::areCastCompatible(computed.getType(),
+                                             old.getType()))
+        return op.emitError() << "Scan output is " << computed.getType()
                               << ", the model declares " << old.getType();
       replacement = b.create<tensor::CastOp>(loc, old.getType(), computed);
     }
@@ -434,18 +553,20 @@ public:
       }
       node.erase();
     }
-    // If and Loop nodes, inner ones first, become scf.if and scf.while once
-    // the nodes of their regions are lowered.
+    // If, Loop and Scan nodes, inner ones first, become scf.if, scf.while and
+    // scf.for once the nodes of their regions are lowered.
     SmallVector<Operation *> controlFlow;
     getOperation().walk([&](Operation *op) {
-      if (isa<mlir::onnx::IfOp, mlir::onnx::LoopOp>(op))
+      if (isa<mlir::onnx::IfOp, mlir::onnx::LoopOp, mlir::onnx::ScanOp>(op))
         controlFlow.push_back(op);
     });
     for (Operation *op : controlFlow) {
       LogicalResult lowered =
           isa<mlir::onnx::IfOp>(op)
               ? lowerIf(cast<mlir::onnx::IfOp>(op), builder)
-              : lowerLoop(cast<mlir::onnx::LoopOp>(op), builder);
+          : isa<mlir::onnx::LoopOp>(op)
+              ? lowerLoop(cast<mlir::onnx::LoopOp>(op), builder)
+              : lowerScan(cast<mlir::onnx::ScanOp>(op), builder);
       if (failed(lowered))
         return signalPassFailure();
     }
