@@ -12,6 +12,7 @@
 #include "OnnxProto.h"
 
 #include "dialects/onnx/IR/OnnxDialect.h"
+#include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -199,6 +200,8 @@ private:
   LogicalResult importNode(const proto::NodeProto &node, int index);
   LogicalResult importIf(const proto::NodeProto &node, Location loc,
                          llvm::StringRef nodeDesc, int64_t opset);
+  FailureOr<Type> declaredOrInferred(llvm::StringRef name, Type inferred,
+                                     Location loc, llvm::StringRef nodeDesc);
   LogicalResult importBranch(const proto::GraphProto &graph, Region &region,
                              Location loc, llvm::StringRef what,
                              ArrayRef<Type> argTypes = {});
@@ -757,16 +760,8 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
 /// element type with the sizes they disagree on dynamic, or an unranked tensor
 /// of `a`'s element type.
 Type joinTypes(Type a, Type b) {
-  if (a == b)
-    return a;
-  auto ra = dyn_cast<RankedTensorType>(a), rb = dyn_cast<RankedTensorType>(b);
-  if (ra && rb && ra.getRank() == rb.getRank() &&
-      ra.getElementType() == rb.getElementType()) {
-    SmallVector<int64_t> shape;
-    for (auto [x, y] : llvm::zip(ra.getShape(), rb.getShape()))
-      shape.push_back(x == y ? x : ShapedType::kDynamic);
-    return RankedTensorType::get(shape, ra.getElementType());
-  }
+  if (Type joined = ::moe::match::joinTensorTypes(a, b))
+    return joined;
   if (auto shaped = dyn_cast<ShapedType>(a))
     return UnrankedTensorType::get(shaped.getElementType());
   return a;
@@ -837,6 +832,18 @@ LogicalResult Importer::importBranch(const proto::GraphProto &graph,
   return success();
 }
 
+/// The type of output `name` of a node: the model's declared one, or
+/// `inferred` where it declares none.
+FailureOr<Type> Importer::declaredOrInferred(llvm::StringRef name,
+                                             Type inferred, Location loc,
+                                             llvm::StringRef nodeDesc) {
+  auto declared = declaredTypes.find(name);
+  if (name.empty() || declared == declaredTypes.end())
+    return inferred;
+  return convertType(*declared->second, loc,
+                     nodeDesc + " output '" + name + "'");
+}
+
 LogicalResult Importer::importIf(const proto::NodeProto &node, Location loc,
                                  llvm::StringRef nodeDesc, int64_t opset) {
   if (node.input_size() != 1 || node.input(0).empty()) {
@@ -885,17 +892,14 @@ LogicalResult Importer::importIf(const proto::NodeProto &node, Location loc,
   };
   SmallVector<Type> resultTypes;
   for (auto [i, name] : llvm::enumerate(node.output())) {
-    auto declared = declaredTypes.find(name);
-    if (!name.empty() && declared != declaredTypes.end()) {
-      FailureOr<Type> type = convertType(*declared->second, loc,
-                                         nodeDesc + " output '" + name + "'");
-      if (failed(type))
-        return failure();
-      resultTypes.push_back(*type);
-      continue;
-    }
-    resultTypes.push_back(joinTypes(yielded(thenRegion)[i].getType(),
-                                    yielded(elseRegion)[i].getType()));
+    FailureOr<Type> type = declaredOrInferred(
+        name,
+        joinTypes(yielded(thenRegion)[i].getType(),
+                  yielded(elseRegion)[i].getType()),
+        loc, nodeDesc);
+    if (failed(type))
+      return failure();
+    resultTypes.push_back(*type);
   }
   auto op = builder.create<mlir::onnx::IfOp>(
       loc, resultTypes, condition, builder.getI64IntegerAttr(opset),
@@ -974,28 +978,22 @@ LogicalResult Importer::importLoop(const proto::NodeProto &node, Location loc,
   auto yielded = cast<mlir::onnx::YieldOp>(region.front().back()).getValues();
   SmallVector<Type> resultTypes;
   for (auto [i, name] : llvm::enumerate(node.output())) {
-    auto declared = declaredTypes.find(name);
-    if (!name.empty() && declared != declaredTypes.end()) {
-      FailureOr<Type> type = convertType(*declared->second, loc,
-                                         nodeDesc + " output '" + name + "'");
-      if (failed(type))
-        return failure();
-      resultTypes.push_back(*type);
-      continue;
-    }
     Type each = yielded[i + 1].getType();
+    Type inferred;
     if (static_cast<int>(i) < carried) {
-      resultTypes.push_back(joinTypes(each, operands[i + 2].getType()));
-      continue;
-    }
-    // A scan output stacks its values along a new leading dimension.
-    auto ranked = dyn_cast<RankedTensorType>(each);
-    SmallVector<int64_t> shape{ShapedType::kDynamic};
-    if (ranked)
+      inferred = joinTypes(each, operands[i + 2].getType());
+    } else if (auto ranked = dyn_cast<RankedTensorType>(each)) {
+      // A scan output stacks its values along a new leading dimension.
+      SmallVector<int64_t> shape{ShapedType::kDynamic};
       shape.append(ranked.getShape().begin(), ranked.getShape().end());
-    resultTypes.push_back(
-        ranked ? Type(RankedTensorType::get(shape, ranked.getElementType()))
-               : Type(UnrankedTensorType::get(getElementTypeOrSelf(each))));
+      inferred = RankedTensorType::get(shape, ranked.getElementType());
+    } else {
+      inferred = UnrankedTensorType::get(getElementTypeOrSelf(each));
+    }
+    FailureOr<Type> type = declaredOrInferred(name, inferred, loc, nodeDesc);
+    if (failed(type))
+      return failure();
+    resultTypes.push_back(*type);
   }
   auto op = builder.create<mlir::onnx::LoopOp>(
       loc, resultTypes, operands[0], operands[1],

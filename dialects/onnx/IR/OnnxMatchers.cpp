@@ -101,6 +101,21 @@ static ElementsAttr constElements(Value value) {
   return ElementsAttr();
 }
 
+Type joinTensorTypes(Type a, Type b) {
+  if (!a || !b)
+    return Type();
+  if (a == b)
+    return a;
+  auto ra = dyn_cast<RankedTensorType>(a), rb = dyn_cast<RankedTensorType>(b);
+  if (!ra || !rb || ra.getRank() != rb.getRank() ||
+      ra.getElementType() != rb.getElementType())
+    return Type();
+  SmallVector<int64_t> shape;
+  for (auto [x, y] : llvm::zip(ra.getShape(), rb.getShape()))
+    shape.push_back(x == y ? x : ShapedType::kDynamic);
+  return RankedTensorType::get(shape, ra.getElementType());
+}
+
 std::optional<SmallVector<int64_t>> constInts(Value value) {
   if (NodeOp op = node(value, "Constant")) {
     if (auto ints = dyn_cast_or_null<ArrayAttr>(op.getOnnxAttr("value_ints"))) {

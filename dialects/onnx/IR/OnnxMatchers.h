@@ -77,6 +77,13 @@ NodeOp createNodeLike(mlir::OpBuilder &builder, NodeOp like,
                       mlir::Type resultType,
                       llvm::ArrayRef<mlir::NamedAttribute> attributes = {});
 
+/// The type two values of `a` and `b` (If branches' outputs, a Loop's value
+/// before and after an iteration) can both be cast to: `a` when equal, else
+/// the same rank and element type with the sizes they disagree on dynamic;
+/// null when their ranks or element types differ, either is unranked, or
+/// either is null.
+mlir::Type joinTensorTypes(mlir::Type a, mlir::Type b);
+
 /// The rank of a ranked tensor value, or -1.
 int64_t rankOf(mlir::Value value);
 

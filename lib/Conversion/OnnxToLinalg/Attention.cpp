@@ -403,12 +403,7 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   Value totalInput = input(node, 6);
   if (!rank(g.seqlensK, 1) || !isa<IntegerType>(elementTypeOf(g.seqlensK)))
     return fail("seqlens_k (input 5) must be a 1-D integer tensor");
-  auto totalType =
-      dyn_cast_or_null<RankedTensorType>(totalInput ? totalInput.getType()
-                                                    : Type());
-  if (!totalType || !totalType.hasStaticShape() ||
-      totalType.getNumElements() != 1 ||
-      !isa<IntegerType>(totalType.getElementType()))
+  if (!isOneElement(totalInput) || !isa<IntegerType>(elementTypeOf(totalInput)))
     return fail("total_sequence_length (input 6) must be one integer");
   if (g.rotary) {
     g.cos = input(node, 7);
@@ -440,11 +435,8 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   g.batch = sizeOf(b, loc, query, 0);
   g.seq = sizeOf(b, loc, query, 1);
   g.past = pastKey ? sizeOf(b, loc, pastKey, 2) : indexConstant(b, loc, 0);
-  Value total = b.create<arith::IndexCastOp>(
-      loc, b.getIndexType(),
-      b.create<tensor::ExtractOp>(
-          loc, totalInput,
-          SmallVector<Value>(totalType.getRank(), indexConstant(b, loc, 0))));
+  Value total = b.create<arith::IndexCastOp>(loc, b.getIndexType(),
+                                             extractOne(b, loc, totalInput));
   g.present = b.create<arith::MaxSIOp>(loc, total, g.past);
   g.firstPrompt = b.create<arith::AndIOp>(
       loc,
@@ -481,21 +473,27 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
                                        g.seq, g.present};
   SmallVector<OpFoldResult> rowSizes{g.batch, b.getIndexAttr(g.numHeads),
                                      g.seq};
-  Value zero = g.zero(b, loc);
+  // Sums over the fifth loop of the products of `lhs` and `rhs` (read through
+  // `lhsMap` and `rhsMap`) into a tensor of `sizes` over the first four.
+  auto contract = [&](ArrayRef<OpFoldResult> sizes, Value lhs, Value rhs,
+                      AffineMap lhsMap, AffineMap rhsMap) {
+    return generic(
+        b, loc, sizes, g.element, g.zero(b, loc), ValueRange{lhs, rhs},
+        {lhsMap, rhsMap, dims(5, {e0, e1, e2, e3})},
+        {IteratorType::parallel, IteratorType::parallel,
+         IteratorType::parallel, IteratorType::parallel,
+         IteratorType::reduction},
+        [&](OpBuilder &nb, Location nl, ValueRange args) {
+          nb.create<linalg::YieldOp>(
+              nl, nb.create<arith::AddFOp>(
+                          nl, args[2],
+                          nb.create<arith::MulFOp>(nl, args[0], args[1]))
+                      .getResult());
+        });
+  };
   // (b, n, s, j, d): q[b, s, n, d] * k[b, n / group, j, d].
-  Value scores = generic(
-      b, loc, scoreSizes, g.element, zero, ValueRange{q, presentKey},
-      {dims(5, {e0, e2, e1, e4}), dims(5, {e0, e1.floorDiv(group), e3, e4}),
-       dims(5, {e0, e1, e2, e3})},
-      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
-       IteratorType::parallel, IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::AddFOp>(
-                        nl, args[2],
-                        nb.create<arith::MulFOp>(nl, args[0], args[1]))
-                    .getResult());
-      });
+  Value scores = contract(scoreSizes, q, presentKey, dims(5, {e0, e2, e1, e4}),
+                          dims(5, {e0, e1.floorDiv(group), e3, e4}));
 
   // Scaled, capped, biased and masked logits.
   double scale = floatAttr(node, "scale", 0.0);
@@ -638,19 +636,9 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   // (b, s, n, d, j): p[b, n, s, j] * v[b, n / group, j, d].
   SmallVector<OpFoldResult> outSizes{g.batch, g.seq, b.getIndexAttr(g.numHeads),
                                      b.getIndexAttr(g.headSize)};
-  Value heads = generic(
-      b, loc, outSizes, g.element, zero, ValueRange{probabilities, presentValue},
-      {dims(5, {e0, e2, e1, e4}), dims(5, {e0, e2.floorDiv(group), e4, e3}),
-       dims(5, {e0, e1, e2, e3})},
-      {IteratorType::parallel, IteratorType::parallel, IteratorType::parallel,
-       IteratorType::parallel, IteratorType::reduction},
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::AddFOp>(
-                        nl, args[2],
-                        nb.create<arith::MulFOp>(nl, args[0], args[1]))
-                    .getResult());
-      });
+  Value heads = contract(outSizes, probabilities, presentValue,
+                         dims(5, {e0, e2, e1, e4}),
+                         dims(5, {e0, e2.floorDiv(group), e4, e3}));
   Value output = b.create<tensor::CollapseShapeOp>(
       loc, heads, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   SmallVector<Value> results{output, presentKey, presentValue};

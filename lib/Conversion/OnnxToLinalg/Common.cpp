@@ -246,6 +246,20 @@ LogicalResult checkComputable(NodeOp node, Type element, bool floatOnly) {
 
 bool isFloat(Type type) { return isa<FloatType>(type); }
 
+bool isOneElement(Value value) {
+  auto type = dyn_cast_or_null<RankedTensorType>(value ? value.getType()
+                                                        : Type());
+  return type && type.hasStaticShape() && type.getNumElements() == 1;
+}
+
+Value extractOne(OpBuilder &b, Location loc, Value value) {
+  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
+  return b.create<tensor::ExtractOp>(
+      loc, value,
+      SmallVector<Value>(cast<RankedTensorType>(value.getType()).getRank(),
+                         zero));
+}
+
 Value zeroOf(OpBuilder &b, Location loc, Type type) {
   return b.create<arith::ConstantOp>(loc, b.getZeroAttr(type));
 }

@@ -139,6 +139,13 @@ mlir::LogicalResult normalizeAxes(NodeOp node, llvm::SmallVector<int64_t> &axes,
 llvm::SmallVector<mlir::ReassociationIndices>
 unitDimGroups(int64_t rank, llvm::ArrayRef<int64_t> unitDims);
 
+/// Whether `value` is a ranked tensor of static shape holding one element.
+bool isOneElement(mlir::Value value);
+
+/// The element of a one-element tensor (`isOneElement`).
+mlir::Value extractOne(mlir::OpBuilder &b, mlir::Location loc,
+                       mlir::Value value);
+
 /// Adds the unit dimensions `unitDims` to `x`, giving `resultShape`.
 mlir::Value expandUnitDims(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::Value x, llvm::ArrayRef<int64_t> resultShape,

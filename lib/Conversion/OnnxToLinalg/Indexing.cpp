@@ -486,14 +486,10 @@ FailureOr<SmallVector<Value>> lowerTrilu(NodeOp node, OpBuilder &b) {
   Location loc = node.getLoc();
   Value diagonal = b.create<arith::ConstantIndexOp>(loc, 0);
   if (Value k = input(node, 1)) {
-    auto kType = dyn_cast<RankedTensorType>(k.getType());
-    if (!kType || kType.getNumElements() != 1 ||
-        !isa<IntegerType>(kType.getElementType()))
+    if (!isOneElement(k) || !isa<IntegerType>(elementTypeOf(k)))
       return node.emitError("Trilu k must be one integer");
-    SmallVector<Value> at(kType.getRank(),
-                          b.create<arith::ConstantIndexOp>(loc, 0));
-    diagonal = b.create<arith::IndexCastOp>(
-        loc, b.getIndexType(), b.create<tensor::ExtractOp>(loc, k, at));
+    diagonal = b.create<arith::IndexCastOp>(loc, b.getIndexType(),
+                                            extractOne(b, loc, k));
   }
   Type element = type.getElementType();
   Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),

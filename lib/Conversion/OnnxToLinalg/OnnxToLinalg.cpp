@@ -11,6 +11,8 @@
 
 #include "Common.h"
 
+#include "dialects/onnx/IR/OnnxMatchers.h"
+
 #include "dialects/onnx/IR/OnnxDialect.h"
 
 // The pass anchors on func.func and declares these dialects (Passes.td).
@@ -34,6 +36,7 @@ namespace moe {
 using namespace mlir;
 using mlir::onnx::NodeOp;
 using namespace ::moe::onnx_to_linalg;
+using ::moe::match::joinTensorTypes;
 
 namespace {
 
@@ -99,31 +102,13 @@ bool knowsAtLeast(Type computed, Type imported) {
   return true;
 }
 
-/// The type two branch outputs of `a` and `b` can both be cast to: their
-/// sizes where they agree, dynamic where they do not; null when their ranks
-/// or element types differ.
-Type joinBranchTypes(Type a, Type b) {
-  if (a == b)
-    return a;
-  auto ra = dyn_cast<RankedTensorType>(a), rb = dyn_cast<RankedTensorType>(b);
-  if (!ra || !rb || ra.getRank() != rb.getRank() ||
-      ra.getElementType() != rb.getElementType())
-    return Type();
-  SmallVector<int64_t> shape;
-  for (auto [x, y] : llvm::zip(ra.getShape(), rb.getShape()))
-    shape.push_back(x == y ? x : ShapedType::kDynamic);
-  return RankedTensorType::get(shape, ra.getElementType());
-}
-
 /// onnx.if as scf.if on the condition's one element. Each branch's outputs
 /// are cast to the If's output types (to a type both branches fit when the
 /// imported one is unranked), and the If's users see the imported types.
 LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
   Location loc = op.getLoc();
-  auto conditionType = dyn_cast<RankedTensorType>(op.getCondition().getType());
-  if (!conditionType || !conditionType.hasStaticShape() ||
-      conditionType.getNumElements() != 1 ||
-      !conditionType.getElementType().isInteger(1))
+  if (!isOneElement(op.getCondition()) ||
+      !elementTypeOf(op.getCondition()).isInteger(1))
     return op.emitError() << "If condition must be one boolean, got "
                           << op.getCondition().getType();
   auto thenYield =
@@ -136,7 +121,7 @@ LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
     Type elseType = elseYield.getValues()[i].getType();
     Type type = isa<RankedTensorType>(result.getType())
                     ? result.getType()
-                    : joinBranchTypes(thenType, elseType);
+                    : joinTensorTypes(thenType, elseType);
     if (!type || !tensor::CastOp::areCastCompatible(thenType, type) ||
         !tensor::CastOp::areCastCompatible(elseType, type))
       return op.emitError() << "If output " << i << " is " << thenType
@@ -145,10 +130,7 @@ LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
     types.push_back(type);
   }
   b.setInsertionPoint(op);
-  Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
-  Value condition = b.create<tensor::ExtractOp>(
-      loc, op.getCondition(),
-      SmallVector<Value>(conditionType.getRank(), zero));
+  Value condition = extractOne(b, loc, op.getCondition());
   auto ifOp = b.create<scf::IfOp>(loc, types, condition, /*addThenBlock=*/false,
                                   /*addElseBlock=*/false);
   for (auto [from, to] : {std::pair{&op.getThenBranch(), &ifOp.getThenRegion()},
@@ -180,16 +162,12 @@ LogicalResult lowerIf(mlir::onnx::IfOp op, OpBuilder &b) {
 /// scalar, or null after an error naming `what`.
 Value oneElement(Operation *op, OpBuilder &b, Value value, Type element,
                  StringRef what) {
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || !type.hasStaticShape() || type.getNumElements() != 1 ||
-      type.getElementType() != element) {
+  if (!isOneElement(value) || elementTypeOf(value) != element) {
     op->emitError() << what << " must be one " << element << ", got "
                     << value.getType();
     return Value();
   }
-  Value zero = b.create<arith::ConstantIndexOp>(op->getLoc(), 0);
-  return b.create<tensor::ExtractOp>(op->getLoc(), value,
-                                     SmallVector<Value>(type.getRank(), zero));
+  return extractOne(b, op->getLoc(), value);
 }
 
 /// `scalar` as a tensor of the one-element type `type`.
@@ -274,15 +252,13 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
       return failure();
   }
   for (unsigned i = 0; i < 2; ++i) {
-    auto type = dyn_cast<RankedTensorType>(body.getArgument(i).getType());
-    if (!type || !type.hasStaticShape() || type.getNumElements() != 1)
+    if (!isOneElement(body.getArgument(i)))
       return op.emitError() << "Loop body input " << i
                             << " must be one element, got "
                             << body.getArgument(i).getType();
   }
-  auto next = dyn_cast<RankedTensorType>(yield.getValues()[0].getType());
-  if (!next || !next.hasStaticShape() || next.getNumElements() != 1 ||
-      next.getElementType() != i1)
+  if (!isOneElement(yield.getValues()[0]) ||
+      elementTypeOf(yield.getValues()[0]) != i1)
     return op.emitError() << "Loop body condition must be one " << i1
                           << ", got " << yield.getValues()[0].getType();
   // The carried values' types: what the initial and the body's values share.
@@ -290,8 +266,8 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
   SmallVector<Value> inits{b.create<arith::ConstantIndexOp>(loc, 0), condition};
   for (size_t i = 0; i < carried; ++i) {
     Value initial = op.getInitial()[i];
-    Type type = joinBranchTypes(
-        joinBranchTypes(initial.getType(), yield.getValues()[i + 1].getType()),
+    Type type = joinTensorTypes(
+        joinTensorTypes(initial.getType(), yield.getValues()[i + 1].getType()),
         body.getArgument(i + 2).getType());
     if (!type || !isa<RankedTensorType>(type))
       return op.emitError() << "Loop carried value " << i << " is "
@@ -395,8 +371,8 @@ LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
   SmallVector<Value> inits;
   for (size_t i = 0; i < states; ++i) {
     Value initial = op.getInputs()[i];
-    Type type = joinBranchTypes(
-        joinBranchTypes(initial.getType(), yield.getValues()[i].getType()),
+    Type type = joinTensorTypes(
+        joinTensorTypes(initial.getType(), yield.getValues()[i].getType()),
         body.getArgument(i).getType());
     if (!type || !isa<RankedTensorType>(type))
       return op.emitError() << "Scan state " << i << " is " << initial.getType()

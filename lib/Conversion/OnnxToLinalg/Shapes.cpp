@@ -898,13 +898,10 @@ FailureOr<SmallVector<Value>> lowerPad(NodeOp node, OpBuilder &b) {
   }
   Value fill = zeroOf(b, loc, element);
   if (Value constant = input(node, 2)) {
-    auto constantType = dyn_cast<RankedTensorType>(constant.getType());
-    if (!constantType || constantType.getNumElements() != 1 ||
-        constantType.getElementType() != element)
+    if (!isOneElement(constant) || elementTypeOf(constant) != element)
       return node.emitError(
           "Pad constant_value must be one element of the data's type");
-    fill = b.create<tensor::ExtractOp>(
-        loc, constant, SmallVector<Value>(constantType.getRank(), zero));
+    fill = extractOne(b, loc, constant);
   }
   Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
   auto generic = b.create<linalg::GenericOp>(
