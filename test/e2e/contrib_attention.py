@@ -7,7 +7,8 @@ sequence and past lengths, run with moe-run at several steps, and compared with
 ONNX Runtime and with a numpy model of its CPU kernel: the output and both
 present caches. Then com.microsoft.RotaryEmbedding on [B, S, hidden] and
 [B, N, S, D] inputs, whole and partial rotary dimensions, plain and interleaved,
-with [B, S] position ids or one offset.
+with [B, S] position ids or one offset. Then com.microsoft.MultiHeadAttention in
+the layouts and with the masks MHA_CONFIGS lists, against numpy and ONNX Runtime.
 
     contrib_attention.py --bin build/bin --work DIR
 """
@@ -39,6 +40,46 @@ CONFIGS = {
 # (batch, new tokens, past tokens, seqlens_k or None for past + new - 1)
 STEPS = [(1, 7, 0, None), (1, 1, 5, None), (1, 7, 4, None), (1, 1, 0, None),
          (1, 33, 0, None), (2, 1, 6, [5, 3]), (2, 5, 0, [4, 2])]
+
+
+def compiled(args, name, model):
+    """`model` saved as `name`.onnx under args.work and compiled; the artifact, or None
+    after printing why not."""
+    path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
+    onnx.save(model, path)
+    failure = compile_model(args.bin, path, library, args.target)
+    if failure:
+        print(f"{name}: compile failed MISMATCH\n{failure}")
+        return None
+    return library
+
+
+def compare(label, outputs, references, rtol):
+    """Prints whether moe-run's `outputs` (a dict, or its diagnostics) match each
+    (who, {name: array}) of `references` within rtol * max|reference| + 1e-5 (1e-6 for
+    rtol below 1e-4), with the worst error as a fraction of that bound; returns it."""
+    if isinstance(outputs, str):
+        print(f"{label}: moe-run failed MISMATCH\n{outputs}")
+        return False
+    good, worst = True, 0.0
+    atol = 1e-5 if rtol >= 1e-4 else 1e-6
+    for who, reference in references:
+        for key, against in reference.items():
+            got = outputs[key]
+            if got.shape != against.shape:
+                print(f"{label}: {key} shape {list(got.shape)}, {who} {list(against.shape)}")
+                good = False
+                continue
+            error = float(np.max(np.abs(got - against), initial=0.0))
+            bound = rtol * float(np.max(np.abs(against), initial=0.0)) + atol
+            if error > bound:
+                print(f"{label}: {key} differs from {who} by {error:.3g}")
+                good = False
+            worst = max(worst, error / bound)
+    peers = " and ".join(who for who, _ in references)
+    print(f"{label}: against {peers} worst error {worst:.3g} of the bound "
+          f"{'ok' if good else 'MISMATCH'}")
+    return good
 
 
 def rotate(x, positions, cos, sin, interleaved):
@@ -214,11 +255,8 @@ def check_rotary(args, rng):
             [numpy_helper.from_array(cos, "cos"), numpy_helper.from_array(sin, "sin")])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                         helper.make_opsetid("com.microsoft", 1)])
-        path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
-        onnx.save(model, path)
-        failure = compile_model(args.bin, path, library, args.target)
-        if failure:
-            print(f"{name}: compile failed MISMATCH\n{failure}")
+        library = compiled(args, name, model)
+        if not library:
             ok = False
             continue
         session = ort.InferenceSession(model.SerializeToString(),
@@ -230,44 +268,208 @@ def check_rotary(args, rng):
                                      [{"B": batch, "S": seq}.get(d, d) for d in position_shape])
             feeds = {"x": x, "position_ids": positions.astype(np.int64)}
             outputs = run_model(args.bin, library, feeds, ["y"], args.work)
-            label = f"{name} B={batch} S={seq}"
-            if isinstance(outputs, str):
-                print(f"{label}: moe-run failed MISMATCH\n{outputs}")
-                ok = False
-                continue
-            got = outputs["y"]
-            good = True
-            for against, who in ((rotary_reference(x, feeds["position_ids"], cos, sin, attrs,
-                                                   rotary_dim), "numpy"),
-                                 (session.run(None, feeds)[0], "ONNX Runtime")):
-                error = float(np.max(np.abs(got - against))) if got.shape == against.shape \
-                    else np.inf
-                bound = 1e-5 * float(np.max(np.abs(against))) + 1e-6
-                if error > bound:
-                    print(f"{label}: differs from {who} by {error:.3g}")
-                    good = False
-            print(f"{label}: and ONNX Runtime {'ok' if good else 'MISMATCH'}")
-            ok &= good
+            want = rotary_reference(x, feeds["position_ids"], cos, sin, attrs, rotary_dim)
+            ok &= compare(f"{name} B={batch} S={seq}", outputs,
+                          [("numpy", {"y": want}),
+                           ("ONNX Runtime", {"y": session.run(None, feeds)[0]})], 1e-5)
     return ok
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bin", required=True, type=pathlib.Path)
-    parser.add_argument("--work", required=True, type=pathlib.Path)
-    parser.add_argument("--target", default="cpu", help="moe-opt --target (cpu, cuda-emulator)")
-    args = parser.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(7)
+# com.microsoft.MultiHeadAttention: name -> (layout, attributes, extra inputs). Layouts:
+# `hidden` q, k, v [B, S or L, N * D]; `heads` k, v [B, N, L, D]; `packed_kv` k
+# [B, L, N, 2, D]; `packed_qkv` q [B, S, N, 3, D] (ONNX Runtime's CPU kernel runs
+# neither packed form: numpy alone checks them). Extras: bias, past (past_key and
+# past_value), mask1 ([B] lengths), mask2 ([B, T]), mask3 ([B, S, T]), attn_bias
+# ([B, N, S, T]), attn_bias_1 ([1, 1, S, T]), value_24 (a value head size of 24).
+MHA_HEADS, MHA_D = 4, 16
+MHA_CONFIGS = {
+    "bias_causal_past": ("hidden", dict(unidirectional=1), ("bias", "past")),
+    "lengths_scale": ("hidden", dict(scale=0.3), ("mask1", "past")),
+    "mask2_bias_filter": ("hidden", dict(mask_filter_value=-100.0),
+                          ("mask2", "attn_bias", "past")),
+    "mask3_causal_value24": ("hidden", dict(unidirectional=1), ("mask3", "value_24")),
+    "cross_heads": ("heads", {}, ("attn_bias_1",)),
+    "packed_kv_bias": ("packed_kv", {}, ("bias", "past")),
+    "packed_qkv_causal": ("packed_qkv", dict(unidirectional=1), ()),
+}
+# (batch, query tokens, new key tokens, past tokens); self-attention has as many new
+# keys as queries.
+MHA_STEPS = [(1, 1, 1, 5), (1, 7, 7, 0), (2, 5, 5, 3), (1, 33, 33, 0), (2, 1, 1, 6),
+             (2, 3, 9, 0)]
+
+
+def mha_build(name, layout, attrs, extra):
+    """The one-node model and its input names, all sizes but the heads dynamic."""
+    n, d = MHA_HEADS, MHA_D
+    dv = 24 if "value_24" in extra else d
+    f = TensorProto.FLOAT
+    info = helper.make_tensor_value_info
+    names, inputs, initializers = ["q", "", ""], [], []
+    if layout == "packed_qkv":
+        inputs.append(info("q", f, ["B", "S", n, 3, d]))
+    else:
+        inputs.append(info("q", f, ["B", "S", n * d]))
+    if layout == "hidden":
+        names[1:3] = ["k", "v"]
+        inputs += [info("k", f, ["B", "L", n * d]), info("v", f, ["B", "L", n * dv])]
+    elif layout == "heads":
+        names[1:3] = ["k", "v"]
+        inputs += [info("k", f, ["B", n, "L", d]), info("v", f, ["B", n, "L", dv])]
+    elif layout == "packed_kv":
+        names[1] = "k"
+        inputs.append(info("k", f, ["B", "L", n, 2, d]))
+    names.append("bias" if "bias" in extra else "")
+    if "bias" in extra:
+        initializers.append(numpy_helper.from_array(
+            np.random.default_rng(3).standard_normal(n * (2 * d + dv)).astype(np.float32),
+            "bias"))
+    mask = next((e for e in extra if e.startswith("mask")), None)
+    names.append("mask" if mask else "")
+    if mask:
+        inputs.append(info("mask", TensorProto.INT32,
+                           {"mask1": ["B"], "mask2": ["B", "T"], "mask3": ["B", "S", "T"]}[mask]))
+    bias = next((e for e in extra if e.startswith("attn_bias")), None)
+    names.append("attn_bias" if bias else "")
+    if bias:
+        inputs.append(info("attn_bias", f,
+                           ["B", n, "S", "T"] if bias == "attn_bias" else [1, 1, "S", "T"]))
+    outputs = ["y"]
+    if "past" in extra:
+        names += ["past_k", "past_v"]
+        inputs += [info("past_k", f, ["B", n, "P", d]), info("past_v", f, ["B", n, "P", dv])]
+        outputs += ["present_k", "present_v"]
+    while names[-1] == "":
+        names.pop()
+    node = helper.make_node("MultiHeadAttention", names, outputs, domain="com.microsoft",
+                            num_heads=n, **attrs)
+    graph = helper.make_graph(
+        [node], name, inputs,
+        [info("y", f, ["B", "S", n * dv])] +
+        [info(o, f, ["B", n, "T", d if o == "present_k" else dv]) for o in outputs[1:]],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    bias_values = numpy_helper.to_array(initializers[0]) if initializers else None
+    return model, dv, bias_values
+
+
+def mha_reference(feeds, layout, attrs, dv, bias):
+    """MultiHeadAttention in float64: heads with their bias after the past ones,
+    scaled scores plus attention_bias, mask_filter_value added at padding keys, and
+    with unidirectional no key after past + s."""
+    n, d = MHA_HEADS, MHA_D
+    q = feeds["q"].astype(np.float64)
+    batch, seq = q.shape[:2]
+    if layout == "packed_qkv":
+        qh, kh, vh = (q[:, :, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    else:
+        qh = q.reshape(batch, seq, n, d).transpose(0, 2, 1, 3)
+        k = feeds["k"].astype(np.float64)
+        if layout == "hidden":
+            kh = k.reshape(batch, -1, n, d).transpose(0, 2, 1, 3)
+            vh = feeds["v"].astype(np.float64).reshape(batch, -1, n, dv).transpose(0, 2, 1, 3)
+        elif layout == "heads":
+            kh, vh = k, feeds["v"].astype(np.float64)
+        else:
+            kh, vh = k[:, :, :, 0].transpose(0, 2, 1, 3), k[:, :, :, 1].transpose(0, 2, 1, 3)
+    if bias is not None:
+        qh = qh + bias[:n * d].reshape(1, n, 1, d)
+        kh = kh + bias[n * d:2 * n * d].reshape(1, n, 1, d)
+        vh = vh + bias[2 * n * d:].reshape(1, n, 1, dv)
+    past = 0
+    if "past_k" in feeds:
+        past = feeds["past_k"].shape[2]
+        kh = np.concatenate([feeds["past_k"], kh], axis=2)
+        vh = np.concatenate([feeds["past_v"], vh], axis=2)
+    total = kh.shape[2]
+    scores = qh @ kh.transpose(0, 1, 3, 2) * attrs.get("scale", 1 / np.sqrt(d))
+    if "attn_bias" in feeds:
+        scores = scores + feeds["attn_bias"]
+    if "mask" in feeds:
+        mask = feeds["mask"]
+        padded = (np.arange(total)[None, :] >= mask[:, None])[:, None, None] if mask.ndim == 1 \
+            else (mask == 0)[:, None, None] if mask.ndim == 2 else (mask == 0)[:, None]
+        scores = scores + np.where(padded, attrs.get("mask_filter_value", -10000.0), 0.0)
+    if attrs.get("unidirectional"):
+        after = np.arange(total)[None, :] > past + np.arange(seq)[:, None]
+        scores = np.where(after, -np.inf, scores)
+    scores = np.exp(scores - scores.max(-1, keepdims=True))
+    probabilities = scores / scores.sum(-1, keepdims=True)
+    out = (probabilities @ vh).transpose(0, 2, 1, 3).reshape(batch, seq, n * dv)
+    want = {"y": out}
+    if "past_k" in feeds:
+        want.update(present_k=kh, present_v=vh)
+    return want
+
+
+def mha_feeds(layout, extra, dv, batch, seq, kv, past, rng):
+    n, d = MHA_HEADS, MHA_D
+    normal = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    feeds = {"q": normal(batch, seq, n, 3, d) if layout == "packed_qkv" else
+             normal(batch, seq, n * d)}
+    if layout == "hidden":
+        feeds.update(k=normal(batch, kv, n * d), v=normal(batch, kv, n * dv))
+    elif layout == "heads":
+        feeds.update(k=normal(batch, n, kv, d), v=normal(batch, n, kv, dv))
+    elif layout == "packed_kv":
+        feeds["k"] = normal(batch, kv, n, 2, d)
+    if "past" in extra:
+        feeds.update(past_k=normal(batch, n, past, d), past_v=normal(batch, n, past, dv))
+    total = (seq if layout == "packed_qkv" else kv) + (past if "past" in extra else 0)
+    # Every query keeps at least its first key: a row of padding alone is a sum of
+    # values rounded at mask_filter_value's scale.
+    if "mask1" in extra:
+        feeds["mask"] = rng.integers(1, total + 1, batch).astype(np.int32)
+    for form, shape in (("mask2", (batch, total)), ("mask3", (batch, seq, total))):
+        if form in extra:
+            mask = rng.integers(0, 2, shape).astype(np.int32)
+            mask[..., 0] = 1
+            feeds["mask"] = mask
+    if "attn_bias" in extra:
+        feeds["attn_bias"] = normal(batch, n, seq, total)
+    if "attn_bias_1" in extra:
+        feeds["attn_bias"] = normal(1, 1, seq, total)
+    return feeds
+
+
+def check_mha(args, rng):
+    """MultiHeadAttention in each configuration at MHA_STEPS against numpy and, for
+    the forms its CPU kernel runs, ONNX Runtime."""
+    ok = True
+    for name, (layout, attrs, extra) in MHA_CONFIGS.items():
+        model, dv, bias = mha_build(name, layout, attrs, extra)
+        library = compiled(args, name, model)
+        if not library:
+            ok = False
+            continue
+        session = None
+        if not layout.startswith("packed"):
+            session = ort.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+        for batch, seq, kv, past in MHA_STEPS:
+            self_attention = layout != "heads"
+            if self_attention and kv != seq or past and "past" not in extra:
+                continue
+            feeds = mha_feeds(layout, extra, dv, batch, seq, kv, past, rng)
+            want = mha_reference(feeds, layout, attrs, dv, bias)
+            references = [("numpy", want)]
+            if session:
+                references.append(("ONNX Runtime",
+                                   dict(zip(want, session.run(list(want), feeds)))))
+            outputs = run_model(args.bin, library, feeds, want, args.work)
+            ok &= compare(f"MultiHeadAttention {name} B={batch} S={seq} L={kv} past={past}",
+                          outputs, references, 1e-4)
+    return ok
+
+
+def check_gqa(args, rng):
+    """GroupQueryAttention in each of CONFIGS at STEPS against numpy and, where its
+    CPU kernel runs the batch, ONNX Runtime."""
     ok = True
     for name, (d, attrs, packed, rotary_dim, extra) in CONFIGS.items():
         model, cos, sin, sink = build(name, d, attrs, packed, rotary_dim, extra, rng)
-        path = args.work / f"{name}.onnx"
-        onnx.save(model, path)
-        library = args.work / f"{name}.so"
-        failure = compile_model(args.bin, path, library, args.target)
-        if failure:
-            print(f"{name}: compile failed MISMATCH\n{failure}")
+        library = compiled(args, name, model)
+        if not library:
             ok = False
             continue
         session = ort.InferenceSession(model.SerializeToString(),
@@ -294,37 +496,27 @@ def main():
                 bias = rng.standard_normal((1, 1, seq, int(feeds["total"]))).astype(np.float32)
                 feeds["bias"] = bias
             want = reference(feeds, attrs, d, packed, cos, sin, sink, bias)
+            references = [("numpy", want)]
             # ONNX Runtime's CPU kernel takes a batch above 1 only one token at a time.
-            peer = None
             if batch == 1 or seq == 1 or past == 0 and seqlens.max() + 1 == seq:
-                peer = dict(zip(["y", "present_k", "present_v"], session.run(None, feeds)))
+                references.append(("ONNX Runtime", dict(zip(["y", "present_k", "present_v"],
+                                                            session.run(None, feeds)))))
             outputs = run_model(args.bin, library, feeds, want, args.work)
-            label = f"{name} B={batch} S={seq} past={past}"
-            if isinstance(outputs, str):
-                print(f"{label}: moe-run failed MISMATCH\n{outputs}")
-                ok = False
-                continue
-            worst = 0.0
-            good = True
-            for key, ref in want.items():
-                got = outputs[key]
-                for against in [ref] + ([peer[key]] if peer else []):
-                    if got.shape != against.shape:
-                        print(f"{label}: {key} shape {list(got.shape)}, expected "
-                              f"{list(against.shape)} MISMATCH")
-                        good = False
-                        continue
-                    error = float(np.max(np.abs(got - against), initial=0.0))
-                    bound = 1e-4 * float(np.max(np.abs(against), initial=0.0)) + 1e-5
-                    good &= error <= bound
-                    if error > bound:
-                        print(f"{label}: {key} differs from "
-                              f"{'numpy' if against is ref else 'ONNX Runtime'} by {error:.3g}")
-                    worst = max(worst, error / bound)
-            print(f"{label}: {'and ONNX Runtime ' if peer else ''}worst error "
-                  f"{worst:.3g} of the bound {'ok' if good else 'MISMATCH'}")
-            ok &= good
+            ok &= compare(f"{name} B={batch} S={seq} past={past}", outputs, references, 1e-4)
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True, type=pathlib.Path)
+    parser.add_argument("--work", required=True, type=pathlib.Path)
+    parser.add_argument("--target", default="cpu", help="moe-opt --target (cpu, cuda-emulator)")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    ok = check_gqa(args, rng)
     ok &= check_rotary(args, rng)
+    ok &= check_mha(args, rng)
     return 0 if ok else 1
 
 

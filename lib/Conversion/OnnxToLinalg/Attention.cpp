@@ -1,14 +1,16 @@
 //===- Attention.cpp - attention onnx.node lowerings ----------------------===//
 //
-// ONNX Runtime's com.microsoft.GroupQueryAttention and RotaryEmbedding as
-// generic linalg, with the semantics of ONNX Runtime's CPU kernels.
-// GroupQueryAttention: rotary embedding of the new queries and keys at their
-// positions, the present key and value caches (each batch entry's past tokens
-// followed by this step's), scores of every query against the cached keys
-// under the causal, sliding-window and padding masks, a softmax that may count
-// a sink logit, and the weighted values. Reads whose coordinates the model's
-// run-time inputs decide are guarded, so inconsistent lengths read zeros,
-// never memory outside a tensor. The sparse-attention lowering replaces these
+// ONNX Runtime's com.microsoft.GroupQueryAttention, MultiHeadAttention and
+// RotaryEmbedding as generic linalg, with the semantics of ONNX Runtime's CPU
+// kernels. GroupQueryAttention: rotary embedding of the new queries and keys
+// at their positions, the present key and value caches (each batch entry's
+// past tokens followed by this step's), scores of every query against the
+// cached keys under the causal, sliding-window and padding masks, a softmax
+// that may count a sink logit, and the weighted values. MultiHeadAttention:
+// the same over keys after the past ones, with an additive key padding mask.
+// Reads whose coordinates the model's run-time inputs decide are guarded, so
+// inconsistent lengths read zeros, never memory outside a tensor. The
+// sparse-attention lowering replaces these
 // loops with a fast kernel.
 //
 //===----------------------------------------------------------------------===//
@@ -318,6 +320,116 @@ Value generic(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
       .getResult(0);
 }
 
+/// The map of `count` loops to `exprs`.
+AffineMap loopMap(OpBuilder &b, unsigned count, ArrayRef<AffineExpr> exprs) {
+  return AffineMap::get(count, 0, exprs, b.getContext());
+}
+
+/// Sums over the fifth loop the products of `lhs` and `rhs` (read through
+/// `lhsMap` and `rhsMap`) into a tensor of `sizes` over the first four.
+Value contract(OpBuilder &b, Location loc, Type element,
+               ArrayRef<OpFoldResult> sizes, Value lhs, Value rhs,
+               AffineMap lhsMap, AffineMap rhsMap) {
+  AffineMap out = loopMap(b, 5,
+                          {b.getAffineDimExpr(0), b.getAffineDimExpr(1),
+                           b.getAffineDimExpr(2), b.getAffineDimExpr(3)});
+  SmallVector<IteratorType> iterators(4, IteratorType::parallel);
+  iterators.push_back(IteratorType::reduction);
+  return generic(b, loc, sizes, element, zeroOf(b, loc, element),
+                 ValueRange{lhs, rhs}, {lhsMap, rhsMap, out}, iterators,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   nb.create<linalg::YieldOp>(
+                       nl, nb.create<arith::AddFOp>(
+                               nl, args[2],
+                               nb.create<arith::MulFOp>(nl, args[0], args[1]))
+                               .getResult());
+                 });
+}
+
+/// The softmax over the last dimension of `logits` (`[B, N, S, T]`, whose
+/// rows are `rowSizes`). `sinkLogit`, when it gives a value (for the head of
+/// loop 1), is a logit that takes part in the shift and the denominator with
+/// no value of its own. A row whose every logit is -inf weighs nothing.
+Value softmaxRows(OpBuilder &b, Location loc, Type element, Value logits,
+                  ArrayRef<OpFoldResult> rowSizes,
+                  function_ref<Value(OpBuilder &, Location)> sinkLogit) {
+  AffineMap identity4 = b.getMultiDimIdentityMap(4);
+  AffineMap identity3 = b.getMultiDimIdentityMap(3);
+  AffineMap toRow = loopMap(b, 4,
+                            {b.getAffineDimExpr(0), b.getAffineDimExpr(1),
+                             b.getAffineDimExpr(2)});
+  SmallVector<IteratorType> parallel3(3, IteratorType::parallel);
+  SmallVector<IteratorType> parallel4(4, IteratorType::parallel);
+  SmallVector<IteratorType> rowReduce(parallel3);
+  rowReduce.push_back(IteratorType::reduction);
+  auto zero = [&](OpBuilder &nb, Location nl) {
+    return zeroOf(nb, nl, element);
+  };
+  Value minusInf = b.create<arith::ConstantOp>(
+      loc, b.getFloatAttr(element, -std::numeric_limits<double>::infinity()));
+  // Row maxima, then the shift each row's exponentials use (the sink logit
+  // takes part; a row with every key masked shifts by 0) and the sink's share
+  // of the denominator.
+  Value rowMax = generic(
+      b, loc, rowSizes, element, minusInf, ValueRange{logits},
+      {identity4, toRow}, rowReduce,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::MaximumFOp>(nl, args[0], args[1]).getResult());
+      });
+  Value shift = generic(
+      b, loc, rowSizes, element, Value(), ValueRange{rowMax},
+      {identity3, identity3}, parallel3,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = args[0];
+        if (Value sink = sinkLogit(nb, nl))
+          m = nb.create<arith::MaximumFOp>(nl, m, sink);
+        Value masked = nb.create<arith::CmpFOp>(nl, arith::CmpFPredicate::OEQ,
+                                                m, minusInf);
+        nb.create<linalg::YieldOp>(
+            nl,
+            nb.create<arith::SelectOp>(nl, masked, zero(nb, nl), m).getResult());
+      });
+  Value sinkShare = generic(
+      b, loc, rowSizes, element, Value(), ValueRange{shift},
+      {identity3, identity3}, parallel3,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value share = zero(nb, nl);
+        if (Value sink = sinkLogit(nb, nl))
+          share = nb.create<math::ExpOp>(
+              nl, nb.create<arith::SubFOp>(nl, sink, args[0]));
+        nb.create<linalg::YieldOp>(nl, share);
+      });
+  // The sums start from the sink's share.
+  Value denominator =
+      b.create<linalg::GenericOp>(
+           loc, sinkShare.getType(), ValueRange{logits, shift},
+           ValueRange{sinkShare}, ArrayRef<AffineMap>{identity4, toRow, toRow},
+           rowReduce,
+           [&](OpBuilder &nb, Location nl, ValueRange args) {
+             Value term = nb.create<math::ExpOp>(
+                 nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
+             nb.create<linalg::YieldOp>(
+                 nl, nb.create<arith::AddFOp>(nl, args[2], term).getResult());
+           })
+          .getResult(0);
+  return generic(
+      b, loc, tensor::getMixedSizes(b, loc, logits), element, Value(),
+      ValueRange{logits, shift, denominator},
+      {identity4, toRow, toRow, identity4}, parallel4,
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value term = nb.create<math::ExpOp>(
+            nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
+        Value positive = nb.create<arith::CmpFOp>(
+            nl, arith::CmpFPredicate::OGT, args[2], zero(nb, nl));
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(
+                    nl, positive, nb.create<arith::DivFOp>(nl, term, args[2]),
+                    zero(nb, nl))
+                    .getResult());
+      });
+}
+
 FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
                                                        OpBuilder &b) {
   auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
@@ -431,7 +543,6 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   }
 
   Location loc = node.getLoc();
-  MLIRContext *context = b.getContext();
   g.batch = sizeOf(b, loc, query, 0);
   g.seq = sizeOf(b, loc, query, 1);
   g.past = pastKey ? sizeOf(b, loc, pastKey, 2) : indexConstant(b, loc, 0);
@@ -463,9 +574,6 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
 
   // Scores [B, N, S, T]: query head n reads key head n / (N / KV).
   int64_t group = g.numHeads / g.kvHeads;
-  auto dims = [&](unsigned count, ArrayRef<AffineExpr> exprs) {
-    return AffineMap::get(count, 0, exprs, context);
-  };
   AffineExpr e0 = b.getAffineDimExpr(0), e1 = b.getAffineDimExpr(1),
              e2 = b.getAffineDimExpr(2), e3 = b.getAffineDimExpr(3),
              e4 = b.getAffineDimExpr(4);
@@ -473,27 +581,10 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
                                        g.seq, g.present};
   SmallVector<OpFoldResult> rowSizes{g.batch, b.getIndexAttr(g.numHeads),
                                      g.seq};
-  // Sums over the fifth loop of the products of `lhs` and `rhs` (read through
-  // `lhsMap` and `rhsMap`) into a tensor of `sizes` over the first four.
-  auto contract = [&](ArrayRef<OpFoldResult> sizes, Value lhs, Value rhs,
-                      AffineMap lhsMap, AffineMap rhsMap) {
-    return generic(
-        b, loc, sizes, g.element, g.zero(b, loc), ValueRange{lhs, rhs},
-        {lhsMap, rhsMap, dims(5, {e0, e1, e2, e3})},
-        {IteratorType::parallel, IteratorType::parallel,
-         IteratorType::parallel, IteratorType::parallel,
-         IteratorType::reduction},
-        [&](OpBuilder &nb, Location nl, ValueRange args) {
-          nb.create<linalg::YieldOp>(
-              nl, nb.create<arith::AddFOp>(
-                          nl, args[2],
-                          nb.create<arith::MulFOp>(nl, args[0], args[1]))
-                      .getResult());
-        });
-  };
   // (b, n, s, j, d): q[b, s, n, d] * k[b, n / group, j, d].
-  Value scores = contract(scoreSizes, q, presentKey, dims(5, {e0, e2, e1, e4}),
-                          dims(5, {e0, e1.floorDiv(group), e3, e4}));
+  Value scores = contract(b, loc, g.element, scoreSizes, q, presentKey,
+                          loopMap(b, 5, {e0, e2, e1, e4}),
+                          loopMap(b, 5, {e0, e1.floorDiv(group), e3, e4}));
 
   // Scaled, capped, biased and masked logits.
   double scale = floatAttr(node, "scale", 0.0);
@@ -557,23 +648,6 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
             nl, nb.create<arith::SelectOp>(nl, keep, x, minusInf).getResult());
       });
 
-  // Row maxima, then the shift each row's exponentials use (the sink logit
-  // takes part; a row with every key masked shifts by 0) and the sink's share
-  // of the denominator.
-  AffineMap toRow = dims(4, {e0, e1, e2});
-  SmallVector<IteratorType> rowReduce{IteratorType::parallel,
-                                      IteratorType::parallel,
-                                      IteratorType::parallel,
-                                      IteratorType::reduction};
-  Value rowMax = generic(
-      b, loc, rowSizes, g.element, minusInf, ValueRange{logits},
-      {identity4, toRow}, rowReduce,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::MaximumFOp>(nl, args[0], args[1]).getResult());
-      });
-  AffineMap identity3 = b.getMultiDimIdentityMap(3);
-  SmallVector<IteratorType> parallel3(3, IteratorType::parallel);
   auto sinkLogit = [&](OpBuilder &nb, Location nl) -> Value {
     if (g.sink)
       return nb.create<tensor::ExtractOp>(
@@ -582,66 +656,348 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
       return g.zero(nb, nl);
     return Value();
   };
-  Value shift = generic(
-      b, loc, rowSizes, g.element, Value(), ValueRange{rowMax},
-      {identity3, identity3}, parallel3,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value m = args[0];
-        if (Value sink = sinkLogit(nb, nl))
-          m = nb.create<arith::MaximumFOp>(nl, m, sink);
-        Value masked = nb.create<arith::CmpFOp>(nl, arith::CmpFPredicate::OEQ,
-                                                m, minusInf);
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::SelectOp>(nl, masked, g.zero(nb, nl), m)
-                    .getResult());
-      });
-  Value sinkShare = generic(
-      b, loc, rowSizes, g.element, Value(), ValueRange{shift},
-      {identity3, identity3}, parallel3,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value share = g.zero(nb, nl);
-        if (Value sink = sinkLogit(nb, nl))
-          share = nb.create<math::ExpOp>(
-              nl, nb.create<arith::SubFOp>(nl, sink, args[0]));
-        nb.create<linalg::YieldOp>(nl, share);
-      });
-  // The sums start from the sink's share.
-  Value denominator =
-      b.create<linalg::GenericOp>(
-           loc, sinkShare.getType(), ValueRange{logits, shift},
-           ValueRange{sinkShare}, ArrayRef<AffineMap>{identity4, toRow, toRow},
-           rowReduce,
-           [&](OpBuilder &nb, Location nl, ValueRange args) {
-             Value term = nb.create<math::ExpOp>(
-                 nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
-             nb.create<linalg::YieldOp>(
-                 nl, nb.create<arith::AddFOp>(nl, args[2], term).getResult());
-           })
-          .getResult(0);
-  Value probabilities = generic(
-      b, loc, scoreSizes, g.element, Value(),
-      ValueRange{logits, shift, denominator}, {identity4, toRow, toRow, identity4},
-      parallel4, [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Value term = nb.create<math::ExpOp>(
-            nl, nb.create<arith::SubFOp>(nl, args[0], args[1]));
-        Value positive = nb.create<arith::CmpFOp>(
-            nl, arith::CmpFPredicate::OGT, args[2], g.zero(nb, nl));
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::SelectOp>(
-                    nl, positive, nb.create<arith::DivFOp>(nl, term, args[2]),
-                    g.zero(nb, nl))
-                    .getResult());
-      });
+  Value probabilities =
+      softmaxRows(b, loc, g.element, logits, rowSizes, sinkLogit);
 
   // (b, s, n, d, j): p[b, n, s, j] * v[b, n / group, j, d].
   SmallVector<OpFoldResult> outSizes{g.batch, g.seq, b.getIndexAttr(g.numHeads),
                                      b.getIndexAttr(g.headSize)};
-  Value heads = contract(outSizes, probabilities, presentValue,
-                         dims(5, {e0, e2, e1, e4}),
-                         dims(5, {e0, e2.floorDiv(group), e4, e3}));
+  Value heads = contract(b, loc, g.element, outSizes, probabilities,
+                         presentValue, loopMap(b, 5, {e0, e2, e1, e4}),
+                         loopMap(b, 5, {e0, e2.floorDiv(group), e4, e3}));
   Value output = b.create<tensor::CollapseShapeOp>(
       loc, heads, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   SmallVector<Value> results{output, presentKey, presentValue};
+  results.resize(node.getNumResults());
+  return results;
+}
+
+/// Where one projection of a MultiHeadAttention node reads its heads: a
+/// `[B, L, N * D]` input, a `[B, N, L, D]` one, or slot `slot` of a packed
+/// `[B, L, N, slots, D]` one, with the bias from `biasOffset` on when given.
+struct HeadSource {
+  enum Layout { Hidden, Heads, Packed };
+  Value tensor;
+  Layout layout = Hidden;
+  int64_t slot = 0;
+  int64_t headSize = 0;
+  int64_t biasOffset = -1;
+
+  /// The number of tokens it holds.
+  Value tokens(OpBuilder &b, Location loc) const {
+    return sizeOf(b, loc, tensor, layout == Heads ? 2 : 1);
+  }
+
+  /// Element `d` of head `head` of token `token` of entry `entry`, its bias
+  /// added; zero where the coordinates lie outside the tensor (of `sizes`,
+  /// read before the loop).
+  Value read(OpBuilder &b, Location loc, ArrayRef<Value> sizes, Value entry,
+             Value token, Value head, Value d, Value bias) const {
+    Type element = elementTypeOf(tensor);
+    Value inHead = b.create<arith::AddIOp>(
+        loc, b.create<arith::MulIOp>(loc, head, indexConstant(b, loc, headSize)),
+        d);
+    SmallVector<Value> coords;
+    switch (layout) {
+    case Hidden:
+      coords = {entry, token, inHead};
+      break;
+    case Heads:
+      coords = {entry, head, token, d};
+      break;
+    case Packed:
+      coords = {entry, token, head, indexConstant(b, loc, slot), d};
+      break;
+    }
+    Value x = guardedExtract(b, loc, tensor, sizes, coords, zeroOf(b, loc, element));
+    if (bias && biasOffset >= 0)
+      x = b.create<arith::AddFOp>(
+          loc, x,
+          b.create<tensor::ExtractOp>(
+              loc, bias,
+              ValueRange{b.create<arith::AddIOp>(
+                  loc, inHead, indexConstant(b, loc, biasOffset))}));
+    return x;
+  }
+};
+
+/// The heads `[B, N, P + L, D]` of `source`: the `past` ones (`[B, N, P, D]`,
+/// when given), then the source's L tokens.
+Value gatherHeads(OpBuilder &b, Location loc, const HeadSource &source,
+                  Value past, Value bias, Value batch, int64_t heads) {
+  Type element = elementTypeOf(source.tensor);
+  Value pastLength = past ? sizeOf(b, loc, past, 2) : indexConstant(b, loc, 0);
+  Value length =
+      b.create<arith::AddIOp>(loc, pastLength, source.tokens(b, loc));
+  SmallVector<OpFoldResult> sizes{batch, b.getIndexAttr(heads), length,
+                                  b.getIndexAttr(source.headSize)};
+  SmallVector<Value> sourceSizes = sizesOf(b, loc, source.tensor);
+  SmallVector<Value> pastSizes;
+  if (past)
+    pastSizes = sizesOf(b, loc, past);
+  return generic(
+      b, loc, sizes, element, Value(), ValueRange{},
+      {b.getMultiDimIdentityMap(4)},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value head = nb.create<linalg::IndexOp>(nl, 1);
+        Value j = nb.create<linalg::IndexOp>(nl, 2);
+        Value d = nb.create<linalg::IndexOp>(nl, 3);
+        Value value = source.read(
+            nb, nl, sourceSizes, entry,
+            nb.create<arith::SubIOp>(nl, j, pastLength), head, d, bias);
+        if (past) {
+          Value fromPast =
+              guardedExtract(nb, nl, past, pastSizes,
+                             ValueRange{entry, head, j, d}, zeroOf(nb, nl, element));
+          Value isPast = nb.create<arith::CmpIOp>(
+              nl, arith::CmpIPredicate::slt, j, pastLength);
+          value = nb.create<arith::SelectOp>(nl, isPast, fromPast, value);
+        }
+        nb.create<linalg::YieldOp>(nl, value);
+      });
+}
+
+/// com.microsoft.MultiHeadAttention, as ONNX Runtime's CPU kernel computes
+/// it: the projections (separate, key and value as heads, or packed) with
+/// their bias, keys and values after the past ones (the present outputs),
+/// scaled scores plus attention_bias, mask_filter_value added where
+/// key_padding_mask marks padding, and, when unidirectional, no key after
+/// the query's own position (past + s).
+FailureOr<SmallVector<Value>> lowerMultiHeadAttention(NodeOp node,
+                                                      OpBuilder &b) {
+  auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
+    node.emitError() << "MultiHeadAttention " << message;
+    return failure();
+  };
+  int64_t heads = intAttr(node, "num_heads", 0);
+  if (heads <= 0)
+    return fail("needs num_heads above 0");
+  if (input(node, 8) || input(node, 9))
+    return fail("with past_sequence_length or cache_indirection (inputs 8 "
+                "and 9: a shared KV buffer, beam search) is not supported");
+  if (node.getNumResults() > 3 && !node.getResult(3).use_empty())
+    return fail("output 3 (qk) is not supported");
+  auto ranked = [](Value v) {
+    return dyn_cast_or_null<RankedTensorType>(v ? v.getType() : Type());
+  };
+  auto staticSize = [](RankedTensorType type, int64_t d) {
+    return type.isDynamicDim(d) ? int64_t(-1) : type.getDimSize(d);
+  };
+  Value query = input(node, 0), key = input(node, 1), value = input(node, 2);
+  Value bias = input(node, 3), mask = input(node, 4);
+  Value attentionBias = input(node, 5);
+  Value pastKey = input(node, 6), pastValue = input(node, 7);
+  RankedTensorType queryType = ranked(query);
+  if (!queryType || !isFloat(queryType.getElementType()))
+    return fail("query must be a ranked floating-point tensor");
+  Type element = queryType.getElementType();
+  for (Value operand : {key, value, bias, attentionBias, pastKey, pastValue})
+    if (operand && (!ranked(operand) || elementTypeOf(operand) != element))
+      return fail("needs key, value, bias, attention_bias and the pasts as "
+                  "ranked tensors of the query's type");
+
+  HeadSource q, k, v;
+  using Layout = HeadSource::Layout;
+  if (queryType.getRank() == 5) {
+    if (key || value)
+      return fail("with packed QKV (a 5-D query) takes no key or value");
+    if (staticSize(queryType, 2) != heads || staticSize(queryType, 3) != 3 ||
+        staticSize(queryType, 4) <= 0)
+      return fail("packed QKV must be [batch, sequence, " + Twine(heads) +
+                  ", 3, head size] with a static head size");
+    int64_t size = queryType.getDimSize(4);
+    q = {query, Layout::Packed, 0, size};
+    k = {query, Layout::Packed, 1, size};
+    v = {query, Layout::Packed, 2, size};
+  } else {
+    if (queryType.getRank() != 3 || staticSize(queryType, 2) <= 0 ||
+        queryType.getDimSize(2) % heads != 0)
+      return fail("query must be [batch, sequence, hidden] with a static "
+                  "hidden size that is a multiple of " +
+                  Twine(heads) + " heads, or packed QKV");
+    int64_t size = queryType.getDimSize(2) / heads;
+    q = {query, Layout::Hidden, 0, size};
+    RankedTensorType keyType = ranked(key), valueType = ranked(value);
+    if (keyType && keyType.getRank() == 5 && !value) {
+      if (staticSize(keyType, 2) != heads || staticSize(keyType, 3) != 2 ||
+          staticSize(keyType, 4) != size)
+        return fail("packed KV must be [batch, kv sequence, " + Twine(heads) +
+                    ", 2, " + Twine(size) + "]");
+      k = {key, Layout::Packed, 0, size};
+      v = {key, Layout::Packed, 1, size};
+    } else if (keyType && valueType && keyType.getRank() == 3 &&
+               valueType.getRank() == 3) {
+      int64_t valueHidden = staticSize(valueType, 2);
+      if (staticSize(keyType, 2) != heads * size || valueHidden <= 0 ||
+          valueHidden % heads != 0)
+        return fail("key must be [batch, kv sequence, " + Twine(heads * size) +
+                    "] and value [batch, kv sequence, a static multiple of " +
+                    Twine(heads) + "]");
+      k = {key, Layout::Hidden, 0, size};
+      v = {value, Layout::Hidden, 0, valueHidden / heads};
+    } else if (keyType && valueType && keyType.getRank() == 4 &&
+               valueType.getRank() == 4) {
+      if (staticSize(keyType, 1) != heads || staticSize(keyType, 3) != size ||
+          staticSize(valueType, 1) != heads || staticSize(valueType, 3) <= 0)
+        return fail("key and value given as heads must be [batch, " +
+                    Twine(heads) + ", kv sequence, " + Twine(size) +
+                    "] and [batch, " + Twine(heads) +
+                    ", kv sequence, a static head size]");
+      if (pastKey || pastValue || bias)
+        return fail("with key and value given as heads takes no past_key, "
+                    "past_value or bias");
+      k = {key, Layout::Heads, 0, size};
+      v = {value, Layout::Heads, 0, valueType.getDimSize(3)};
+    } else {
+      return fail("needs key and value as [batch, kv sequence, hidden], as "
+                  "heads [batch, num_heads, kv sequence, head size], or packed "
+                  "KV [batch, kv sequence, num_heads, 2, head size]");
+    }
+  }
+  if (bias) {
+    int64_t expected = heads * (2 * q.headSize + v.headSize);
+    RankedTensorType biasType = ranked(bias);
+    if (biasType.getRank() != 1 || staticSize(biasType, 0) != expected)
+      return fail("bias (input 3) must be [" + Twine(expected) + "]");
+    q.biasOffset = 0;
+    k.biasOffset = heads * q.headSize;
+    v.biasOffset = 2 * heads * q.headSize;
+  }
+  if (!pastKey != !pastValue)
+    return fail("needs both past_key and past_value, or neither");
+  for (auto [past, size] : {std::pair{pastKey, k.headSize},
+                            std::pair{pastValue, v.headSize}}) {
+    if (!past)
+      continue;
+    RankedTensorType type = ranked(past);
+    if (type.getRank() != 4 ||
+        (!type.isDynamicDim(1) && type.getDimSize(1) != heads) ||
+        (!type.isDynamicDim(3) && type.getDimSize(3) != size))
+      return fail("past_key and past_value must be [batch, " + Twine(heads) +
+                  ", past, head size]");
+  }
+  RankedTensorType maskType = ranked(mask);
+  if (mask && (!maskType || maskType.getRank() > 3 ||
+               !isa<IntegerType>(maskType.getElementType())))
+    return fail("key_padding_mask (input 4) must be integers: [batch] "
+                "lengths, [batch, total] or [batch, sequence, total]");
+  if (attentionBias && ranked(attentionBias).getRank() != 4)
+    return fail("attention_bias (input 5) must be [batch or 1, heads or 1, "
+                "sequence, total]");
+
+  Location loc = node.getLoc();
+  Value batch = sizeOf(b, loc, query, 0);
+  Value seq = sizeOf(b, loc, query, 1);
+  Value pastLength =
+      pastKey ? sizeOf(b, loc, pastKey, 2) : indexConstant(b, loc, 0);
+  Value qh = gatherHeads(b, loc, q, Value(), bias, batch, heads);
+  Value kh = gatherHeads(b, loc, k, pastKey, bias, batch, heads);
+  Value vh = gatherHeads(b, loc, v, pastValue, bias, batch, heads);
+  Value total = sizeOf(b, loc, kh, 2);
+
+  AffineExpr e0 = b.getAffineDimExpr(0), e1 = b.getAffineDimExpr(1),
+             e2 = b.getAffineDimExpr(2), e3 = b.getAffineDimExpr(3),
+             e4 = b.getAffineDimExpr(4);
+  SmallVector<OpFoldResult> scoreSizes{batch, b.getIndexAttr(heads), seq,
+                                       total};
+  SmallVector<OpFoldResult> rowSizes{batch, b.getIndexAttr(heads), seq};
+  // (b, n, s, j, d): q[b, n, s, d] * k[b, n, j, d].
+  Value scores = contract(b, loc, element, scoreSizes, qh, kh,
+                          loopMap(b, 5, {e0, e1, e2, e4}),
+                          loopMap(b, 5, {e0, e1, e3, e4}));
+
+  double scale = floatAttr(node, "scale", 0.0);
+  if (scale == 0.0)
+    scale = 1.0 / std::sqrt(static_cast<double>(q.headSize));
+  double filter = floatAttr(node, "mask_filter_value", -10000.0);
+  bool causal = intAttr(node, "unidirectional", 0) != 0;
+  SmallVector<Value> biasSizes, maskSizes;
+  if (attentionBias)
+    biasSizes = sizesOf(b, loc, attentionBias);
+  if (mask)
+    maskSizes = sizesOf(b, loc, mask);
+  AffineMap identity4 = b.getMultiDimIdentityMap(4);
+  Value logits = generic(
+      b, loc, scoreSizes, element, Value(), ValueRange{scores},
+      {identity4, identity4}, SmallVector<IteratorType>(4, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value x = nb.create<arith::MulFOp>(
+            nl, args[0],
+            nb.create<arith::ConstantOp>(nl, nb.getFloatAttr(element, scale)));
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value head = nb.create<linalg::IndexOp>(nl, 1);
+        Value token = nb.create<linalg::IndexOp>(nl, 2);
+        Value j = nb.create<linalg::IndexOp>(nl, 3);
+        Value zeroIndex = indexConstant(nb, nl, 0);
+        if (attentionBias) {
+          auto type = cast<RankedTensorType>(attentionBias.getType());
+          x = nb.create<arith::AddFOp>(
+              nl, x,
+              guardedExtract(
+                  nb, nl, attentionBias, biasSizes,
+                  ValueRange{type.getDimSize(0) == 1 ? zeroIndex : entry,
+                             type.getDimSize(1) == 1 ? zeroIndex : head, token,
+                             j},
+                  zeroOf(nb, nl, element)));
+        }
+        if (mask) {
+          // Keys are padding where the mask holds 0, or past an entry's
+          // length; a mask too small to say keeps them.
+          Type maskElement = elementTypeOf(mask);
+          Value padded;
+          if (maskType.getRank() == 1) {
+            Value length = guardedExtract(
+                nb, nl, mask, maskSizes, ValueRange{entry},
+                nb.create<arith::IndexCastOp>(nl, maskElement, total));
+            padded = nb.create<arith::CmpIOp>(
+                nl, arith::CmpIPredicate::sge, j,
+                nb.create<arith::IndexCastOp>(nl, nb.getIndexType(), length));
+          } else {
+            SmallVector<Value> coords{entry, token, j};
+            if (maskType.getRank() == 2)
+              coords = {entry, j};
+            Value kept = guardedExtract(nb, nl, mask, maskSizes, coords,
+                                        oneOf(nb, nl, maskElement));
+            padded = nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::eq,
+                                              kept, zeroOf(nb, nl, maskElement));
+          }
+          x = nb.create<arith::AddFOp>(
+              nl, x,
+              nb.create<arith::SelectOp>(
+                  nl, padded,
+                  nb.create<arith::ConstantOp>(nl,
+                                               nb.getFloatAttr(element, filter)),
+                  zeroOf(nb, nl, element)));
+        }
+        if (causal) {
+          Value after = nb.create<arith::CmpIOp>(
+              nl, arith::CmpIPredicate::sgt, j,
+              nb.create<arith::AddIOp>(nl, pastLength, token));
+          x = nb.create<arith::SelectOp>(
+              nl, after,
+              nb.create<arith::ConstantOp>(
+                  nl, nb.getFloatAttr(element,
+                                      -std::numeric_limits<double>::infinity())),
+              x);
+        }
+        nb.create<linalg::YieldOp>(nl, x);
+      });
+  Value probabilities = softmaxRows(
+      b, loc, element, logits, rowSizes,
+      [](OpBuilder &, Location) { return Value(); });
+
+  // (b, s, n, d, j): p[b, n, s, j] * v[b, n, j, d].
+  SmallVector<OpFoldResult> outSizes{batch, seq, b.getIndexAttr(heads),
+                                     b.getIndexAttr(v.headSize)};
+  Value out = contract(b, loc, element, outSizes, probabilities, vh,
+                       loopMap(b, 5, {e0, e2, e1, e4}),
+                       loopMap(b, 5, {e0, e2, e4, e3}));
+  SmallVector<Value> results{
+      b.create<tensor::CollapseShapeOp>(
+          loc, out, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}}),
+      kh, vh};
   results.resize(node.getNumResults());
   return results;
 }
@@ -742,5 +1098,7 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
 void moe::onnx_to_linalg::registerAttentionLowerings(HandlerTable &table) {
   table.add("com.microsoft", "GroupQueryAttention", 1,
             lowerGroupQueryAttention);
+  table.add("com.microsoft", "MultiHeadAttention", 1,
+            lowerMultiHeadAttention);
   table.add("com.microsoft", "RotaryEmbedding", 1, lowerRotaryEmbedding);
 }
