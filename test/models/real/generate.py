@@ -304,6 +304,8 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
     """Writes the cases and the manifest of the fixture whose model.onnx is in
     `folder`, and records it in `status`."""
     name = folder.name
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    x_name, y_name = graph.input[0].name, graph.output[0].name
     manifest_cases = []
     for (x, y) in cases:
         t = x.shape[1]
@@ -312,9 +314,9 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
         np.save(folder / f"T{t}" / "output_0.npy", y)
         manifest_cases.append({
             "T": t,
-            "inputs": [{"name": "x", "file": f"T{t}/input_0.npy", "shape": list(x.shape),
+            "inputs": [{"name": x_name, "file": f"T{t}/input_0.npy", "shape": list(x.shape),
                         "dtype": str(x.dtype)}],
-            "outputs": [{"name": "y", "file": f"T{t}/output_0.npy", "shape": list(y.shape),
+            "outputs": [{"name": y_name, "file": f"T{t}/output_0.npy", "shape": list(y.shape),
                          "dtype": "float32"}],
         })
     manifest = {
@@ -337,11 +339,14 @@ def save_fixture(folder, arch, exporter, block, cases, ort_ok, ort_note, status)
 # torch.onnx (dynamo and TorchScript) with the batched_mm experts, for WHOLE_ARCHS
 # (every architecture with --full). Written to whole/<arch>__whole_<tool>/ like the
 # blocks.
-# `whole_kv_cpu` and `whole_kv_cuda` are the KV-cache export with ONNX Runtime's CPU or
-# CUDA fusions (GroupQueryAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization,
-# com.microsoft.MoE), at ORT_ATTENTION_SIZES.
-WHOLE_EXPORTERS = ("whole_dynamo", "whole_torchscript", "whole_kv", "whole_kv_cpu",
-                   "whole_kv_cuda")
+# `whole_cpu` and `whole_cuda` are transformers' exporter without a cache and with ONNX
+# Runtime's CPU or CUDA fusions (RotaryEmbedding, SkipSimplifiedLayerNormalization; for
+# CUDA also MultiHeadAttention and com.microsoft.MoE); `whole_kv_cpu` and `whole_kv_cuda`
+# the KV-cache export with them (GroupQueryAttention), all at ORT_ATTENTION_SIZES.
+WHOLE_EXPORTERS = ("whole_dynamo", "whole_torchscript", "whole_cpu", "whole_cuda",
+                   "whole_kv", "whole_kv_cpu", "whole_kv_cuda")
+# The exporters that write ONNX Runtime's fused ops.
+FUSED_EXPORTERS = ("whole_cpu", "whole_cuda", "whole_kv_cpu", "whole_kv_cuda")
 
 
 class Logits(torch.nn.Module):
@@ -355,6 +360,23 @@ class Logits(torch.nn.Module):
         return self.model(input_ids=x, use_cache=False).logits
 
 
+def export_fused_logits(model, fusions, path, ids):
+    """`model` on input ids to logits, without a cache, as transformers' exporter
+    writes it with ONNX Runtime's `fusions` (cpu or cuda), in one file at `path`."""
+    from transformers.exporters.exporter_onnx import OnnxConfig, OnnxExporter
+
+    folder = path.parent / "export"
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        exported = OnnxExporter().export(
+            model, {"input_ids": ids, "use_cache": False},
+            config=OnnxConfig(dynamic=True, ort_fusions=fusions))
+        exported.save_pretrained(str(folder))
+    onnx.save(onnx.load(str(folder / "model.onnx")), str(path))
+    shutil.rmtree(folder)
+
+
 def write_whole_fixture(arch, exporter, model, block, status):
     name = f"{arch}__{exporter}"
     folder = OUT / "whole" / name
@@ -366,7 +388,10 @@ def write_whole_fixture(arch, exporter, model, block, status):
     set_experts(model, "batched_mm")
     ids = torch.randint(0, SIZES["vocab_size"], (1, 7), generator=torch.Generator().manual_seed(7))
     try:
-        export(Logits(model).eval(), f"{tool}_batched_mm", path, x=ids)
+        if tool in ("cpu", "cuda"):
+            export_fused_logits(model, tool, path, ids)
+        else:
+            export(Logits(model).eval(), f"{tool}_batched_mm", path, x=ids)
     except Exception as e:  # noqa: BLE001 - the reason is the result
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": export_failure(e)}
@@ -379,7 +404,7 @@ def write_whole_fixture(arch, exporter, model, block, status):
         with torch.no_grad():
             cases.append((x.numpy(), Logits(model)(x).numpy()))
     ort_ok, ort_note = check_ort(path, cases)
-    if not ort_ok:
+    if ort_ok is False:
         shutil.rmtree(folder)
         status[name] = {"written": False, "reason": f"the exporter writes a wrong file: {ort_note}"}
         return
@@ -690,15 +715,18 @@ def main():
             if args.exporters and exporter not in exporters:
                 continue
             committed = KV_ARCHS if exporter == "whole_kv" else \
-                FUSED_ARCHS if exporter.startswith("whole_kv_") else WHOLE_ARCHS
+                FUSED_ARCHS if exporter in FUSED_EXPORTERS else WHOLE_ARCHS
             if not (args.full or arch in committed):
                 continue
             try:
                 if exporter == "whole_kv":
                     write_whole_kv_fixture(arch, model, block, status)
-                elif exporter.startswith("whole_kv_"):
+                elif exporter in FUSED_EXPORTERS:
                     fused, fused_block = build_block(arch, ORT_ATTENTION_SIZES)
-                    write_whole_kv_fixture(arch, fused, fused_block, status, exporter)
+                    if exporter.startswith("whole_kv_"):
+                        write_whole_kv_fixture(arch, fused, fused_block, status, exporter)
+                    else:
+                        write_whole_fixture(arch, exporter, fused, fused_block, status)
                 else:
                     write_whole_fixture(arch, exporter, model, block, status)
             except Exception:  # noqa: BLE001
