@@ -462,6 +462,95 @@ def check_mha(args, rng):
     return ok
 
 
+def gqa_feeds(batch, seq, past, seqlens, d, packed, extra, rng):
+    """GroupQueryAttention's inputs for `seq` new tokens after a `past`-long cache,
+    each entry's total from `seqlens` (past + seq - 1 for every entry when None)."""
+    hidden = (N + 2 * KV) * d if packed else N * d
+    seqlens = np.array(seqlens or [past + seq - 1] * batch, np.int32)
+    feeds = {"q": rng.standard_normal((batch, seq, hidden)).astype(np.float32),
+             "seqlens_k": seqlens, "total": np.array(max(seqlens) + 1, np.int32)}
+    if past or seqlens.max() + 1 > seq:
+        feeds["total"] = np.array(max(past + seq, seqlens.max() + 1), np.int32)
+    if not packed:
+        for n in ("k", "v"):
+            feeds[n] = rng.standard_normal((batch, seq, KV * d)).astype(np.float32)
+    if "no_past" not in extra:
+        for n in ("past_k", "past_v"):
+            feeds[n] = rng.standard_normal((batch, KV, past, d)).astype(np.float32)
+    if "position_ids" in extra:
+        feeds["position_ids"] = rng.integers(0, POSITIONS, (batch, seq)).astype(np.int64)
+    if "bias" in extra:
+        feeds["bias"] = rng.standard_normal((1, 1, seq, int(feeds["total"]))).astype(np.float32)
+    return feeds
+
+
+# Windowed caches (sliding_window_cache = 1): name -> (capacity C, head size,
+# attributes, packed, rotary dim, extra inputs); local_window_size is 3.
+WINDOW = 3
+WINDOWED = {
+    "windowed_exact": (3, 16, dict(do_rotary=1), True, 16, ("sink",)),
+    "windowed_slack_bias": (5, 16, dict(softcap=2.0), False, 0, ("bias",)),
+}
+# Steps whose pasts outgrow the capacity, so the cache has evicted; steps longer
+# than the capacity; ragged decode batches, one entry's first token among them.
+WINDOWED_STEPS = [(1, 4, 0, None), (1, 1, 4, None), (1, 1, 5, None), (1, 1, 6, None),
+                  (1, 1, 9, None), (1, 3, 10, None), (1, 7, 13, None), (1, 9, 0, None),
+                  (2, 1, 8, [7, 2]), (2, 1, 6, [5, 0])]
+
+
+def resident(tokens, capacity):
+    """How many of the most recent of `tokens` positions a windowed cache holds."""
+    evict = capacity - WINDOW + 1
+    return tokens if tokens <= capacity else tokens - evict * -(-(tokens - capacity) // evict)
+
+
+def check_windowed(args, rng):
+    """GroupQueryAttention with a window-sized cache (sliding_window_cache = 1) at
+    WINDOWED_STEPS: the full-cache reference's output, and its most recent positions
+    as rows [0, L) of the present caches (later rows zeroed), against numpy and ONNX
+    Runtime. The past buffers hold an entry's L(past) most recent positions, noise
+    after them."""
+    ok = True
+    for name, (capacity, d, attrs, packed, rotary_dim, extra) in WINDOWED.items():
+        attrs = dict(attrs, local_window_size=WINDOW)
+        model, cos, sin, sink = build(name, d, dict(attrs, sliding_window_cache=1), packed,
+                                      rotary_dim, extra, rng)
+        library = compiled(args, name, model)
+        if not library:
+            ok = False
+            continue
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        for batch, seq, past, seqlens in WINDOWED_STEPS:
+            feeds = gqa_feeds(batch, seq, past, seqlens, d, packed, extra, rng)
+            full = reference(feeds, attrs, d, packed, cos, sin, sink, feeds.get("bias"))
+            first = seq > 1 and seq == int(feeds["total"])
+            windowed = dict(feeds)
+            for key in ("past_k", "past_v"):
+                windowed[key] = rng.standard_normal((batch, KV, capacity, d)).astype(np.float32)
+            want = {"y": full["y"]}
+            for key in ("present_k", "present_v"):
+                want[key] = np.zeros((batch, KV, capacity, d))
+            kept = []
+            for b in range(batch):
+                tokens = int(feeds["seqlens_k"][b]) + 1
+                before = 0 if first else tokens - seq
+                held = resident(before, capacity)
+                for key in ("past_k", "past_v"):
+                    windowed[key][b, :, :held] = feeds[key][b, :, before - held:before]
+                kept.append(resident(tokens, capacity))
+                for key in ("present_k", "present_v"):
+                    want[key][b, :, :kept[b]] = full[key][b, :, tokens - kept[b]:tokens]
+            peer = dict(zip(["y", "present_k", "present_v"], session.run(None, windowed)))
+            for key in ("present_k", "present_v"):
+                for b in range(batch):
+                    peer[key][b, :, kept[b]:] = 0
+            outputs = run_model(args.bin, library, windowed, want, args.work)
+            ok &= compare(f"{name} B={batch} S={seq} past={past}", outputs,
+                          [("numpy", want), ("ONNX Runtime", peer)], 1e-4)
+    return ok
+
+
 def check_gqa(args, rng):
     """GroupQueryAttention in each of CONFIGS at STEPS against numpy and, where its
     CPU kernel runs the batch, ONNX Runtime."""
@@ -477,25 +566,9 @@ def check_gqa(args, rng):
         for batch, seq, past, seqlens in STEPS:
             if "no_past" in extra and past:
                 continue
-            hidden = (N + 2 * KV) * d if packed else N * d
-            seqlens = np.array(seqlens or [past + seq - 1] * batch, np.int32)
-            feeds = {"q": rng.standard_normal((batch, seq, hidden)).astype(np.float32),
-                     "seqlens_k": seqlens, "total": np.array(max(seqlens) + 1, np.int32)}
-            if past or seqlens.max() + 1 > seq:
-                feeds["total"] = np.array(max(past + seq, seqlens.max() + 1), np.int32)
-            if not packed:
-                for n in ("k", "v"):
-                    feeds[n] = rng.standard_normal((batch, seq, KV * d)).astype(np.float32)
-            if "no_past" not in extra:
-                for n in ("past_k", "past_v"):
-                    feeds[n] = rng.standard_normal((batch, KV, past, d)).astype(np.float32)
-            if "position_ids" in extra:
-                feeds["position_ids"] = rng.integers(0, POSITIONS, (batch, seq)).astype(np.int64)
-            bias = None
-            if "bias" in extra:
-                bias = rng.standard_normal((1, 1, seq, int(feeds["total"]))).astype(np.float32)
-                feeds["bias"] = bias
-            want = reference(feeds, attrs, d, packed, cos, sin, sink, bias)
+            feeds = gqa_feeds(batch, seq, past, seqlens, d, packed, extra, rng)
+            seqlens = feeds["seqlens_k"]
+            want = reference(feeds, attrs, d, packed, cos, sin, sink, feeds.get("bias"))
             references = [("numpy", want)]
             # ONNX Runtime's CPU kernel takes a batch above 1 only one token at a time.
             if batch == 1 or seq == 1 or past == 0 and seqlens.max() + 1 == seq:
@@ -515,6 +588,7 @@ def main():
     args.work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
     ok = check_gqa(args, rng)
+    ok &= check_windowed(args, rng)
     ok &= check_rotary(args, rng)
     ok &= check_mha(args, rng)
     return 0 if ok else 1

@@ -6,7 +6,10 @@
 // at their positions, the present key and value caches (each batch entry's
 // past tokens followed by this step's), scores of every query against the
 // cached keys under the causal, sliding-window and padding masks, a softmax
-// that may count a sink logit, and the weighted values. MultiHeadAttention:
+// that may count a sink logit, and the weighted values. With a window-sized
+// cache (sliding_window_cache), the cache holds each entry's most recent
+// positions, evicting as ONNX Runtime's contract says, and a query reads its
+// window from the past cache and this step's keys. MultiHeadAttention:
 // the same over keys after the past ones, with an additive key padding mask.
 // Reads whose coordinates the model's run-time inputs decide are guarded, so
 // inconsistent lengths read zeros, never memory outside a tensor. The
@@ -99,6 +102,9 @@ struct Gqa {
   bool rotary = false, interleaved = false, smooth = false;
   /// Index values: batch, new tokens, past buffer length, present length.
   Value batch, seq, past, present;
+  /// With sliding_window_cache, the cache holds the most recent positions of
+  /// each entry in `past` (the capacity) rows.
+  bool windowed = false;
   /// Whether this is the first prompt (no past is read).
   Value firstPrompt;
   Value seqlensK;
@@ -124,6 +130,54 @@ struct Gqa {
         loc, firstPrompt, indexConstant(b, loc, 0),
         b.create<arith::SubIOp>(loc, total, seq));
     return {pastTokens, total};
+  }
+
+  /// How many of an entry's `tokens` most recent positions a windowed cache
+  /// of capacity C = `past` holds: all while they fit, else evicting
+  /// G = C - W + 1 positions at a time, which keeps the window resident.
+  Value resident(OpBuilder &b, Location loc, Value tokens) const {
+    Value one = indexConstant(b, loc, 1);
+    Value evict = b.create<arith::MaxSIOp>(
+        loc,
+        b.create<arith::AddIOp>(
+            loc, b.create<arith::SubIOp>(loc, past,
+                                         indexConstant(b, loc, window)),
+            one),
+        one);
+    Value over = b.create<arith::MaxSIOp>(
+        loc, b.create<arith::SubIOp>(loc, tokens, past),
+        indexConstant(b, loc, 0));
+    return b.create<arith::SubIOp>(
+        loc, tokens,
+        b.create<arith::MulIOp>(
+            loc, evict, b.create<arith::CeilDivSIOp>(loc, over, evict)));
+  }
+
+  /// The key or value of kv head `head` at absolute position `position` of
+  /// entry `entry` in a windowed cache: this step's (`fresh`, `[B, S, KV, D]`)
+  /// from the past length on, else the row of `cache` (`[B, KV, C, D]`) that
+  /// holds it. Zero where neither does.
+  Value cachedAt(OpBuilder &b, Location loc, Value fresh,
+                 ArrayRef<Value> freshSizes, Value cache,
+                 ArrayRef<Value> cacheSizes, Value entry, Value head,
+                 Value position, Value d) const {
+    Value pastTokens = lengths(b, loc, entry).first;
+    Value zeroValue = zero(b, loc);
+    Value fromFresh = guardedExtract(
+        b, loc, fresh, freshSizes,
+        ValueRange{entry, b.create<arith::SubIOp>(loc, position, pastTokens),
+                   head, d},
+        zeroValue);
+    Value first = b.create<arith::SubIOp>(loc, pastTokens,
+                                          resident(b, loc, pastTokens));
+    Value fromCache = guardedExtract(
+        b, loc, cache, cacheSizes,
+        ValueRange{entry, head, b.create<arith::SubIOp>(loc, position, first),
+                   d},
+        zeroValue);
+    Value isFresh = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge,
+                                            position, pastTokens);
+    return b.create<arith::SelectOp>(loc, isFresh, fromFresh, fromCache);
   }
 };
 
@@ -305,6 +359,50 @@ Value presentCache(OpBuilder &b, Location loc, const Gqa &g, Value past,
   return generic.getResult(0);
 }
 
+/// The present cache of a windowed GroupQueryAttention, `[B, KV, C, D]`:
+/// rows [0, L(T)) hold an entry's most recent L(T) positions in order, the
+/// rows after them zeros.
+Value windowedPresent(OpBuilder &b, Location loc, const Gqa &g, Value past,
+                      Value fresh) {
+  SmallVector<OpFoldResult> sizes{g.batch, b.getIndexAttr(g.kvHeads), g.past,
+                                  b.getIndexAttr(g.headSize)};
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
+  SmallVector<Value> pastSizes = sizesOf(b, loc, past);
+  SmallVector<Value> freshSizes = sizesOf(b, loc, fresh);
+  auto generic = b.create<linalg::GenericOp>(
+      loc, init.getType(), ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
+      SmallVector<IteratorType>(4, IteratorType::parallel),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Value entry = nb.create<linalg::IndexOp>(nl, 0);
+        Value head = nb.create<linalg::IndexOp>(nl, 1);
+        Value row = nb.create<linalg::IndexOp>(nl, 2);
+        Value d = nb.create<linalg::IndexOp>(nl, 3);
+        Value total = g.lengths(nb, nl, entry).second;
+        Value kept = g.resident(nb, nl, total);
+        Value position = nb.create<arith::AddIOp>(
+            nl, nb.create<arith::SubIOp>(nl, total, kept), row);
+        Value value = g.cachedAt(nb, nl, fresh, freshSizes, past, pastSizes,
+                                 entry, head, position, d);
+        Value held =
+            nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, row, kept);
+        nb.create<linalg::YieldOp>(
+            nl, nb.create<arith::SelectOp>(nl, held, value, g.zero(nb, nl))
+                    .getResult());
+      });
+  return generic.getResult(0);
+}
+
+/// The absolute position of key `w` of query `token`'s window of entry
+/// `entry`: the window ends at the query's own position.
+Value windowPosition(OpBuilder &b, Location loc, const Gqa &g, Value entry,
+                     Value token, Value w) {
+  Value start = b.create<arith::SubIOp>(
+      loc, b.create<arith::AddIOp>(loc, g.lengths(b, loc, entry).first, token),
+      indexConstant(b, loc, g.window - 1));
+  return b.create<arith::AddIOp>(loc, start, w);
+}
+
 /// A linalg.generic with `ins` read through `maps` (the last one the result's)
 /// into a tensor of `sizes` filled with `initial`.
 Value generic(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
@@ -342,6 +440,32 @@ Value contract(OpBuilder &b, Location loc, Type element,
                        nl, nb.create<arith::AddFOp>(
                                nl, args[2],
                                nb.create<arith::MulFOp>(nl, args[0], args[1]))
+                               .getResult());
+                 });
+}
+
+/// Sums over the fifth loop the products of `lhs` (read through `lhsMap`)
+/// and `readRhs(loop indices)` into a tensor of `sizes` over the first four.
+Value gatherContract(
+    OpBuilder &b, Location loc, Type element, ArrayRef<OpFoldResult> sizes,
+    Value lhs, AffineMap lhsMap,
+    function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> readRhs) {
+  AffineMap out = loopMap(b, 5,
+                          {b.getAffineDimExpr(0), b.getAffineDimExpr(1),
+                           b.getAffineDimExpr(2), b.getAffineDimExpr(3)});
+  SmallVector<IteratorType> iterators(4, IteratorType::parallel);
+  iterators.push_back(IteratorType::reduction);
+  return generic(b, loc, sizes, element, zeroOf(b, loc, element),
+                 ValueRange{lhs}, {lhsMap, out}, iterators,
+                 [&](OpBuilder &nb, Location nl, ValueRange args) {
+                   SmallVector<Value> at;
+                   for (int64_t d = 0; d < 5; ++d)
+                     at.push_back(nb.create<linalg::IndexOp>(nl, d));
+                   Value rhs = readRhs(nb, nl, at);
+                   nb.create<linalg::YieldOp>(
+                       nl, nb.create<arith::AddFOp>(
+                               nl, args[1],
+                               nb.create<arith::MulFOp>(nl, args[0], rhs))
                                .getResult());
                  });
 }
@@ -443,10 +567,7 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   if (g.numHeads <= 0 || g.kvHeads <= 0 || g.numHeads % g.kvHeads != 0)
     return fail("needs num_heads and kv_num_heads above 0, num_heads a "
                 "multiple of kv_num_heads");
-  if (intAttr(node, "sliding_window_cache", 0) != 0)
-    return fail("with sliding_window_cache = 1 (a window-sized cache the "
-                "kernel evicts from) is not supported yet; export with "
-                "onnxruntime-genai's windowed_kv_cache=false");
+  g.windowed = intAttr(node, "sliding_window_cache", 0) != 0;
   if (intAttr(node, "qk_output", 0) != 0)
     return fail("qk_output is not supported");
   if (intAttr(node, "kv_cache_bit_width", 0) != 0 ||
@@ -511,6 +632,18 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
                   Twine(g.kvHeads) + ", past, " + Twine(g.headSize) +
                   "] of the query's type");
   }
+  if (g.windowed) {
+    auto pastType = dyn_cast_or_null<RankedTensorType>(
+        pastKey ? pastKey.getType() : Type());
+    if (g.window <= 0 || !pastType)
+      return fail("with sliding_window_cache = 1 needs local_window_size "
+                  "above 0 and the window-sized past_key and past_value");
+    if (!pastType.isDynamicDim(2) && pastType.getDimSize(2) < g.window)
+      return fail("with sliding_window_cache = 1 needs a cache capacity "
+                  "(past_key dimension 2, " +
+                  Twine(pastType.getDimSize(2)) +
+                  ") of at least local_window_size (" + Twine(g.window) + ")");
+  }
   g.seqlensK = input(node, 5);
   Value totalInput = input(node, 6);
   if (!rank(g.seqlensK, 1) || !isa<IntegerType>(elementTypeOf(g.seqlensK)))
@@ -548,7 +681,9 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   g.past = pastKey ? sizeOf(b, loc, pastKey, 2) : indexConstant(b, loc, 0);
   Value total = b.create<arith::IndexCastOp>(loc, b.getIndexType(),
                                              extractOne(b, loc, totalInput));
-  g.present = b.create<arith::MaxSIOp>(loc, total, g.past);
+  g.present = g.windowed ? g.past
+                         : b.create<arith::MaxSIOp>(loc, total, g.past)
+                               .getResult();
   g.firstPrompt = b.create<arith::AndIOp>(
       loc,
       b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt, g.seq,
@@ -569,22 +704,47 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   Value v = packed ? headsOf(b, loc, g, query, g.numHeads + g.kvHeads,
                              g.kvHeads, false)
                    : headsOf(b, loc, g, value, 0, g.kvHeads, false);
-  Value presentKey = presentCache(b, loc, g, pastKey, k);
-  Value presentValue = presentCache(b, loc, g, pastValue, v);
+  Value presentKey = g.windowed ? windowedPresent(b, loc, g, pastKey, k)
+                               : presentCache(b, loc, g, pastKey, k);
+  Value presentValue = g.windowed ? windowedPresent(b, loc, g, pastValue, v)
+                                  : presentCache(b, loc, g, pastValue, v);
 
-  // Scores [B, N, S, T]: query head n reads key head n / (N / KV).
+  // Scores [B, N, S, T]: query head n reads key head n / (N / KV). Key j is
+  // row j of the present cache, or with a windowed cache (which may no
+  // longer hold keys this step reads) key j of the query's window, gathered
+  // from the past cache and this step's keys.
   int64_t group = g.numHeads / g.kvHeads;
   AffineExpr e0 = b.getAffineDimExpr(0), e1 = b.getAffineDimExpr(1),
              e2 = b.getAffineDimExpr(2), e3 = b.getAffineDimExpr(3),
              e4 = b.getAffineDimExpr(4);
-  SmallVector<OpFoldResult> scoreSizes{g.batch, b.getIndexAttr(g.numHeads),
-                                       g.seq, g.present};
+  SmallVector<OpFoldResult> scoreSizes{
+      g.batch, b.getIndexAttr(g.numHeads), g.seq,
+      g.windowed ? OpFoldResult(b.getIndexAttr(g.window)) : g.present};
   SmallVector<OpFoldResult> rowSizes{g.batch, b.getIndexAttr(g.numHeads),
                                      g.seq};
+  SmallVector<Value> pastKeySizes, pastValueSizes, kSizes, vSizes;
+  if (g.windowed) {
+    pastKeySizes = sizesOf(b, loc, pastKey);
+    pastValueSizes = sizesOf(b, loc, pastValue);
+    kSizes = sizesOf(b, loc, k);
+    vSizes = sizesOf(b, loc, v);
+  }
   // (b, n, s, j, d): q[b, s, n, d] * k[b, n / group, j, d].
-  Value scores = contract(b, loc, g.element, scoreSizes, q, presentKey,
-                          loopMap(b, 5, {e0, e2, e1, e4}),
-                          loopMap(b, 5, {e0, e1.floorDiv(group), e3, e4}));
+  Value scores =
+      g.windowed
+          ? gatherContract(
+                b, loc, g.element, scoreSizes, q, loopMap(b, 5, {e0, e2, e1, e4}),
+                [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) {
+                  Value position = windowPosition(nb, nl, g, at[0], at[2], at[3]);
+                  return g.cachedAt(
+                      nb, nl, k, kSizes, pastKey, pastKeySizes, at[0],
+                      nb.create<arith::DivUIOp>(nl, at[1],
+                                                indexConstant(nb, nl, group)),
+                      position, at[4]);
+                })
+          : contract(b, loc, g.element, scoreSizes, q, presentKey,
+                     loopMap(b, 5, {e0, e2, e1, e4}),
+                     loopMap(b, 5, {e0, e1.floorDiv(group), e3, e4}));
 
   // Scaled, capped, biased and masked logits.
   double scale = floatAttr(node, "scale", 0.0);
@@ -614,6 +774,8 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
         Value head = nb.create<linalg::IndexOp>(nl, 1);
         Value token = nb.create<linalg::IndexOp>(nl, 2);
         Value j = nb.create<linalg::IndexOp>(nl, 3);
+        if (g.windowed)
+          j = windowPosition(nb, nl, g, entry, token, j);
         if (g.bias) {
           auto biasType = cast<RankedTensorType>(g.bias.getType());
           Value zeroIndex = indexConstant(nb, nl, 0);
@@ -636,6 +798,11 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
             totalTokens);
         Value keep =
             nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, j, end);
+        if (g.windowed)
+          keep = nb.create<arith::AndIOp>(
+              nl, keep,
+              nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::sge, j,
+                                       indexConstant(nb, nl, 0)));
         if (g.window > 0)
           keep = nb.create<arith::AndIOp>(
               nl, keep,
@@ -662,9 +829,22 @@ FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
   // (b, s, n, d, j): p[b, n, s, j] * v[b, n / group, j, d].
   SmallVector<OpFoldResult> outSizes{g.batch, g.seq, b.getIndexAttr(g.numHeads),
                                      b.getIndexAttr(g.headSize)};
-  Value heads = contract(b, loc, g.element, outSizes, probabilities,
-                         presentValue, loopMap(b, 5, {e0, e2, e1, e4}),
-                         loopMap(b, 5, {e0, e2.floorDiv(group), e4, e3}));
+  Value heads =
+      g.windowed
+          ? gatherContract(
+                b, loc, g.element, outSizes, probabilities,
+                loopMap(b, 5, {e0, e2, e1, e4}),
+                [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) {
+                  Value position = windowPosition(nb, nl, g, at[0], at[1], at[4]);
+                  return g.cachedAt(
+                      nb, nl, v, vSizes, pastValue, pastValueSizes, at[0],
+                      nb.create<arith::DivUIOp>(nl, at[2],
+                                                indexConstant(nb, nl, group)),
+                      position, at[3]);
+                })
+          : contract(b, loc, g.element, outSizes, probabilities, presentValue,
+                     loopMap(b, 5, {e0, e2, e1, e4}),
+                     loopMap(b, 5, {e0, e2.floorDiv(group), e4, e3}));
   Value output = b.create<tensor::CollapseShapeOp>(
       loc, heads, ArrayRef<ReassociationIndices>{{0}, {1}, {2, 3}});
   SmallVector<Value> results{output, presentKey, presentValue};

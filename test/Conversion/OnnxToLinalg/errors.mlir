@@ -154,12 +154,21 @@ func.func @argmax_axis(%x: tensor<2x3xf32>) {
 
 // -----
 
-// GroupQueryAttention with a window-sized (evicting) cache, and with a packed
-// QKV width that no head size divides.
-func.func @gqa_sliding_window_cache(%qkv: tensor<1x?x128xf32>, %past: tensor<1x2x?x16xf32>, %seqlens: tensor<1xi32>, %total: tensor<i32>) {
+// GroupQueryAttention with a window-sized (evicting) cache smaller than its
+// window, and with a packed QKV width that no head size divides.
+func.func @gqa_sliding_window_cache(%qkv: tensor<1x?x128xf32>, %past: tensor<1x2x64x16xf32>, %seqlens: tensor<1xi32>, %total: tensor<i32>) {
   %none = onnx.none
-  // expected-error @+1 {{GroupQueryAttention with sliding_window_cache = 1 (a window-sized cache the kernel evicts from) is not supported yet; export with onnxruntime-genai's windowed_kv_cache=false}}
-  %y:3 = onnx.node "GroupQueryAttention" domain "com.microsoft" opset 1 (%qkv, %none, %none, %past, %past, %seqlens, %total) attributes {num_heads = 4 : si64, kv_num_heads = 2 : si64, local_window_size = 128 : si64, sliding_window_cache = 1 : si64} : (tensor<1x?x128xf32>, none, none, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1xi32>, tensor<i32>) -> (tensor<1x?x64xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>)
+  // expected-error @+1 {{GroupQueryAttention with sliding_window_cache = 1 needs a cache capacity (past_key dimension 2, 64) of at least local_window_size (128)}}
+  %y:3 = onnx.node "GroupQueryAttention" domain "com.microsoft" opset 1 (%qkv, %none, %none, %past, %past, %seqlens, %total) attributes {num_heads = 4 : si64, kv_num_heads = 2 : si64, local_window_size = 128 : si64, sliding_window_cache = 1 : si64} : (tensor<1x?x128xf32>, none, none, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1xi32>, tensor<i32>) -> (tensor<1x?x64xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>)
+  return
+}
+
+// -----
+
+func.func @gqa_window_cache_without_window(%qkv: tensor<1x?x128xf32>, %past: tensor<1x2x?x16xf32>, %seqlens: tensor<1xi32>, %total: tensor<i32>) {
+  %none = onnx.none
+  // expected-error @+1 {{GroupQueryAttention with sliding_window_cache = 1 needs local_window_size above 0 and the window-sized past_key and past_value}}
+  %y:3 = onnx.node "GroupQueryAttention" domain "com.microsoft" opset 1 (%qkv, %none, %none, %past, %past, %seqlens, %total) attributes {num_heads = 4 : si64, kv_num_heads = 2 : si64, sliding_window_cache = 1 : si64} : (tensor<1x?x128xf32>, none, none, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>, tensor<1xi32>, tensor<i32>) -> (tensor<1x?x64xf32>, tensor<1x2x?x16xf32>, tensor<1x2x?x16xf32>)
   return
 }
 
