@@ -247,7 +247,7 @@ def check_ort(path, cases):
             return False, f"ONNX Runtime gives shape {out.shape}, torch {y.shape}"
         err = float(np.max(np.abs(out - y)))
         worst = max(worst, err / (RTOL * float(np.max(np.abs(y))) + ATOL))
-        if err > RTOL * float(np.max(np.abs(y))) + ATOL:
+        if not err <= RTOL * float(np.max(np.abs(y))) + ATOL:
             return False, f"ONNX Runtime differs from torch by {err:.3g} at T={x.shape[1]}"
     return True, f"within {worst:.2g} of the tolerance"
 
@@ -433,9 +433,10 @@ def cache_tensor(cache, name):
 
 def save_cache_cases(folder, cases):
     """Runs `folder/model.onnx` on ONNX Runtime at each (label, past, T, feed,
-    reference) of `cases` (feed and reference map an input or output name to its
-    array) and saves the inputs and torch's outputs as `<label>/input_<i>.npy`,
-    `output_<j>.npy`. Returns
+    reference[, rows]) of `cases` (feed and reference map an input or output name to
+    its array; ONNX Runtime's present caches are compared on their first `rows` rows
+    when given, the rest being unspecified) and saves the inputs and torch's outputs
+    as `<label>/input_<i>.npy`, `output_<j>.npy`. Returns
     the manifest's cases, the worst ONNX Runtime error as a fraction of the
     tolerance and why ONNX Runtime could not run the file (None when it could), or
     the reason the file is wrong."""
@@ -446,7 +447,7 @@ def save_cache_cases(folder, cases):
     inputs = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
     manifest_cases, worst, ort_reason = [], 0.0, None
-    for label, p, t, feed, reference in cases:
+    for label, p, t, feed, reference, *rows in cases:
         feeds = {n: feed(n) for n in inputs}
         references = [reference(n) for n in outputs]
         try:
@@ -457,9 +458,11 @@ def save_cache_cases(folder, cases):
             ort_reason = str(e).split("Status Message: ")[-1][:200]
             theirs = []
         for n, ref, got in zip(outputs, references, theirs):
+            if rows and ref.ndim == 4:
+                ref, got = ref[:, :, :rows[0]], got[:, :, :rows[0]]
             bound = RTOL * float(np.max(np.abs(ref))) + ATOL
             error = float(np.max(np.abs(ref - got))) if got.shape == ref.shape else np.inf
-            if error > bound:
+            if not error <= bound:
                 return ("the exporter writes a wrong file: ONNX Runtime differs from torch "
                         f"in {n} at past {p}, T = {t}")
             worst = max(worst, error / bound)
@@ -474,6 +477,8 @@ def save_cache_cases(folder, cases):
             np.save(case_dir / f"output_{j}.npy", ref)
             case["outputs"].append({"name": n, "file": f"{label}/output_{j}.npy",
                                     "shape": list(ref.shape), "dtype": str(ref.dtype)})
+            if rows and ref.ndim == 4:
+                case["outputs"][-1]["rows"] = rows[0]
         manifest_cases.append(case)
     return manifest_cases, worst, ort_reason
 
@@ -588,8 +593,10 @@ def genai_cache_tensor(cache, name):
 def write_genai(arch, status):
     """`whole/<arch>__genai_cpu/` from onnxruntime-genai's builder (fp32, CPU), with
     torch's logits and present caches at GENAI_CASES. gpt-oss is built with
-    `windowed_kv_cache=false`: its default window-sized cache (sliding_window_cache = 1)
-    is written as `<arch>__genai_cpu_windowed.onnx`, for raising only."""
+    `windowed_kv_cache=false`, and with its default window-sized cache
+    (sliding_window_cache = 1) as `<arch>__genai_cpu_windowed/` at WINDOWED_CASES:
+    the cache buffers there hold the window's capacity, the positions in their first
+    rows (every one: the cases are shorter than the window), zeros after."""
     import subprocess
     import tempfile
 
@@ -626,10 +633,13 @@ def write_genai(arch, status):
             return
         folder.mkdir(parents=True)
         onnx.save(onnx.load(str(work / "out" / "model.onnx")), str(folder / "model.onnx"))
+        windowed_folder = OUT / "whole" / f"{name}_windowed"
+        if windowed_folder.exists():
+            shutil.rmtree(windowed_folder)
         if windowed and not build(work / "windowed"):
+            windowed_folder.mkdir(parents=True)
             onnx.save(onnx.load(str(work / "windowed" / "model.onnx")),
-                      str(OUT / "whole" / f"{name}_windowed.onnx"))
-            status[f"{name}_windowed"] = {"written": True, "whole_model": True}
+                      str(windowed_folder / "model.onnx"))
     cases = []
     for p, t in GENAI_CASES:
         generator = torch.Generator().manual_seed(100 * p + t)
@@ -656,6 +666,33 @@ def write_genai(arch, status):
         cases.append((f"P{p}_T{t}", p, t, feed,
                       lambda n, result=result: result.logits.numpy() if n == "logits"
                       else genai_cache_tensor(result.past_key_values, n)))
+    save_genai_fixture(folder, arch, "genai_cpu", model, block, cases, status)
+    if windowed_folder.exists():
+        capacity = model.config.sliding_window
+
+        def padded(array):
+            """A cache `array` [B, KV, L, D] in a window-sized buffer."""
+            buffer = np.zeros(array.shape[:2] + (capacity,) + array.shape[3:], array.dtype)
+            buffer[:, :, :array.shape[2]] = array
+            return buffer
+
+        windowed_cases = [
+            (label, p, t,
+             lambda n, feed=feed: feed(n) if n in ("input_ids", "attention_mask")
+             else padded(feed(n)),
+             lambda n, want=want: want(n) if n == "logits" else padded(want(n)), p + t)
+            for label, p, t, feed, want in cases if (p, t) in WINDOWED_CASES]
+        save_genai_fixture(windowed_folder, arch, "genai_cpu_windowed", model, block,
+                           windowed_cases, status)
+
+
+# The cases of the window-sized cache build.
+WINDOWED_CASES = ((0, 7), (5, 1))
+
+
+def save_genai_fixture(folder, arch, exporter, model, block, cases, status):
+    """The cases and manifest of an onnxruntime-genai build in `folder`."""
+    name = folder.name
     written = save_cache_cases(folder, cases)
     if isinstance(written, str):
         shutil.rmtree(folder)
@@ -663,7 +700,7 @@ def write_genai(arch, status):
         return
     manifest_cases, worst, _ = written
     manifest = {
-        "name": name, "arch": arch, "exporter": "genai_cpu", "block": type(block).__name__,
+        "name": name, "arch": arch, "exporter": exporter, "block": type(block).__name__,
         "form": "real_export", "is_moe": True, "moe_layers": 1, "model": "model.onnx",
         "tolerance": {"rtol": RTOL, "atol": ATOL,
                       "rule": "max|out - ref| <= rtol * max|ref| + atol"},
