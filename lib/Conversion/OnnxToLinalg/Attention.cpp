@@ -555,7 +555,7 @@ Value softmaxRows(OpBuilder &b, Location loc, Type element, Value logits,
 }
 
 FailureOr<SmallVector<Value>> lowerGroupQueryAttention(NodeOp node,
-                                                       OpBuilder &b) {
+                                                       RewriterBase &b) {
   auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
     node.emitError() << "GroupQueryAttention " << message;
     return failure();
@@ -946,7 +946,7 @@ Value gatherHeads(OpBuilder &b, Location loc, const HeadSource &source,
 /// key_padding_mask marks padding, and, when unidirectional, no key after
 /// the query's own position (past + s).
 FailureOr<SmallVector<Value>> lowerMultiHeadAttention(NodeOp node,
-                                                      OpBuilder &b) {
+                                                      RewriterBase &b) {
   auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
     node.emitError() << "MultiHeadAttention " << message;
     return failure();
@@ -1186,7 +1186,7 @@ FailureOr<SmallVector<Value>> lowerMultiHeadAttention(NodeOp node,
 /// `[B, N, S, D]`, each head's first rotary_embedding_dim dimensions (all the
 /// cache covers when 0) rotated at `position_ids` (`[B, S]`, or one offset
 /// that token s adds s to).
-FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, RewriterBase &b) {
   auto fail = [&](const Twine &message) -> FailureOr<SmallVector<Value>> {
     node.emitError() << "RotaryEmbedding " << message;
     return failure();

@@ -32,18 +32,26 @@ FailureOr<SmallVector<Value>> single(FailureOr<Value> value) {
   return SmallVector<Value>{*value};
 }
 
-FailureOr<SmallVector<Value>> rankedInputs(NodeOp node, unsigned count) {
-  SmallVector<Value> values;
-  for (unsigned i = 0; i < count; ++i) {
-    Value value = input(node, i);
-    if (!value || !isa<RankedTensorType>(value.getType())) {
-      node.emitError() << "input " << i << " of " << node.getOpType()
-                       << " must be a ranked tensor";
+ParseResult Binder::tensor(unsigned index, Value &value) {
+  value = input(node, index);
+  if (value && isa<RankedTensorType>(value.getType()))
+    return success();
+  return node.emitError() << "input " << index << " of " << node.getOpType()
+                          << " must be a ranked tensor";
+}
+
+ParseResult Binder::first(unsigned count, SmallVectorImpl<Value> &values) {
+  values.resize(count);
+  for (auto [index, value] : llvm::enumerate(values))
+    if (failed(tensor(index, value)))
       return failure();
-    }
-    values.push_back(value);
-  }
-  return values;
+  return success();
+}
+
+ParseResult Binder::computable(unsigned index, Value &value, bool floatOnly) {
+  if (failed(tensor(index, value)))
+    return failure();
+  return checkComputable(node, elementTypeOf(value), floatOnly);
 }
 
 Type elementTypeOf(Value value) {

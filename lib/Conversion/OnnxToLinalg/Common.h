@@ -14,6 +14,8 @@
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
@@ -24,10 +26,11 @@ namespace moe::onnx_to_linalg {
 
 using mlir::onnx::NodeOp;
 
-/// Lowers one node; returns its results, or failure after emitting an error on
-/// it.
+/// Lowers one node, whose operands are the values its inputs were lowered to,
+/// creating ops through `b` (the conversion's rewriter); returns its results
+/// (null for an output nothing uses), or failure after emitting an error on it.
 using Lowering = mlir::FailureOr<llvm::SmallVector<mlir::Value>> (*)(
-    NodeOp node, mlir::OpBuilder &b);
+    NodeOp node, mlir::RewriterBase &b);
 
 struct Handler {
   int64_t sinceVersion;
@@ -50,14 +53,47 @@ void registerLinearLowerings(HandlerTable &table);
 void registerNormalizationLowerings(HandlerTable &table);
 void registerAttentionLowerings(HandlerTable &table);
 
+/// Binds a node's operands for its lowering, as torch-mlir's OpBinder does:
+/// each method binds inputs and returns failure (true in a condition) after
+/// an error naming the op and the input, so a handler begins
+/// `if (Binder(node).tensors(x, y)) return failure();`.
+class Binder {
+public:
+  explicit Binder(NodeOp node) : node(node) {}
+
+  /// Input `index` as a ranked tensor.
+  mlir::ParseResult tensor(unsigned index, mlir::Value &value);
+
+  /// Inputs 0, 1, ... as ranked tensors, one per argument.
+  template <typename... Values>
+  mlir::ParseResult tensors(Values &...values) {
+    unsigned index = 0;
+    bool bad = false;
+    ((bad = bad || failed(tensor(index++, values))), ...);
+    return mlir::failure(bad);
+  }
+
+  /// The first `count` inputs as ranked tensors.
+  mlir::ParseResult first(unsigned count,
+                          llvm::SmallVectorImpl<mlir::Value> &values);
+
+  /// Every input as a ranked tensor.
+  mlir::ParseResult allTensors(llvm::SmallVectorImpl<mlir::Value> &values) {
+    return first(node.getInputs().size(), values);
+  }
+
+  /// Input `index` as a ranked tensor of an element type arith and math
+  /// compute on (floating point when `floatOnly`).
+  mlir::ParseResult computable(unsigned index, mlir::Value &value,
+                               bool floatOnly);
+
+private:
+  NodeOp node;
+};
+
 /// One result, or the failure that produced none.
 mlir::FailureOr<llvm::SmallVector<mlir::Value>>
 single(mlir::FailureOr<mlir::Value> value);
-
-/// The node's inputs as ranked tensors, or an error naming the first that is
-/// not.
-mlir::FailureOr<llvm::SmallVector<mlir::Value>> rankedInputs(NodeOp node,
-                                                             unsigned count);
 
 /// The element type of a shaped value.
 mlir::Type elementTypeOf(mlir::Value value);

@@ -39,11 +39,11 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
     if (count == 0)
       return node.emitError() << node.getOpType() << " needs an input";
   }
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
-  if (failed(operands))
+  SmallVector<Value> operands;
+  if (Binder(node).first(count, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  for (Value operand : *operands)
+  Type element = elementTypeOf(operands[0]);
+  for (Value operand : operands)
     if (elementTypeOf(operand) != element)
       return node.emitError()
              << node.getOpType() << " inputs must share an element type, got "
@@ -51,7 +51,7 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
   if (failed(checkComputable(node, element, floatOnly)))
     return failure();
   return single(broadcastGeneric(
-      node, b, *operands, resultElement ? resultElement : element,
+      node, b, operands, resultElement ? resultElement : element,
       [&](OpBuilder &nested, Location loc, ValueRange args) {
         return fn(nested, loc, element, args);
       }));
@@ -162,29 +162,27 @@ Value truncMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
 }
 
 template <ScalarFn Fn, unsigned Count, bool FloatOnly>
-FailureOr<SmallVector<Value>> lowerElementwise(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerElementwise(NodeOp node, RewriterBase &b) {
   return elementwise(node, b, Count, Fn, FloatOnly);
 }
 
 /// IsNaN: a boolean per element.
-FailureOr<SmallVector<Value>> lowerIsNaN(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerIsNaN(NodeOp node, RewriterBase &b) {
   return elementwise(node, b, 1, isNaN, /*floatOnly=*/true, b.getI1Type());
 }
 
 /// IsInf: a boolean per element, for +inf and -inf as `detect_positive` and
 /// `detect_negative` ask (both by default).
-FailureOr<SmallVector<Value>> lowerIsInf(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerIsInf(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).computable(0, x, /*floatOnly=*/true))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
-    return failure();
+  Type element = elementTypeOf(x);
   bool positive = intAttr(node, "detect_positive", 1) != 0;
   bool negative = intAttr(node, "detect_negative", 1) != 0;
   auto semantics = &cast<FloatType>(element).getFloatSemantics();
   return single(broadcastGeneric(
-      node, b, *operands, b.getI1Type(),
+      node, b, ValueRange{x}, b.getI1Type(),
       [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
         Value found = nb.create<arith::ConstantIntOp>(loc, 0, 1);
         for (auto [detect, sign] : {std::pair{positive, false},
@@ -248,24 +246,24 @@ Value gelu(OpBuilder &b, Location loc, Type type, Value x, bool tanh) {
 /// com.microsoft Gelu, FastGelu (the tanh form) and BiasGelu, which add their
 /// optional second input, a bias, first.
 template <bool Tanh>
-FailureOr<SmallVector<Value>> lowerGelu(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerGelu(NodeOp node, RewriterBase &b) {
   StringRef approximate = stringAttr(node, "approximate", "none");
   if (approximate != "none" && approximate != "tanh")
     return node.emitError() << node.getOpType() << " approximate '"
                             << approximate << "' is not none or tanh";
   bool tanh = Tanh || approximate == "tanh";
   bool biased = node.getDomainName() == "com.microsoft" && input(node, 1);
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, biased ? 2 : 1);
-  if (failed(operands))
+  SmallVector<Value> operands;
+  if (Binder(node).first(biased ? 2 : 1, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
+  Type element = elementTypeOf(operands[0]);
   if (failed(checkComputable(node, element, /*floatOnly=*/true)))
     return failure();
-  if (biased && elementTypeOf((*operands)[1]) != element)
+  if (biased && elementTypeOf(operands[1]) != element)
     return node.emitError() << node.getOpType()
                             << " bias must have the input's element type";
   return single(broadcastGeneric(
-      node, b, *operands, element,
+      node, b, operands, element,
       [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
         Value x = biased ? nb.create<arith::AddFOp>(loc, args[0], args[1])
                                .getResult()
@@ -275,16 +273,14 @@ FailureOr<SmallVector<Value>> lowerGelu(NodeOp node, OpBuilder &b) {
 }
 
 /// com.microsoft.QuickGelu: x * sigmoid(alpha * x), alpha 1.702 by default.
-FailureOr<SmallVector<Value>> lowerQuickGelu(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerQuickGelu(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).computable(0, x, /*floatOnly=*/true))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
-    return failure();
+  Type element = elementTypeOf(x);
   double alpha = floatAttr(node, "alpha", 1.702);
   return single(broadcastGeneric(
-      node, b, *operands, element,
+      node, b, ValueRange{x}, element,
       [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
         Value scaled = nb.create<arith::MulFOp>(
             loc, args[0],
@@ -296,7 +292,7 @@ FailureOr<SmallVector<Value>> lowerQuickGelu(NodeOp node, OpBuilder &b) {
 
 /// BitwiseAnd / Or / Xor / Not (opset 18) on integers.
 template <ScalarFn Fn, unsigned Count>
-FailureOr<SmallVector<Value>> lowerBitwise(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerBitwise(NodeOp node, RewriterBase &b) {
   Value x = input(node, 0);
   if (x && isFloat(getElementTypeOrSelf(x.getType())))
     return node.emitError() << node.getOpType() << " needs integer inputs";
@@ -310,16 +306,14 @@ Value bitwiseNot(OpBuilder &b, Location loc, Type type, ValueRange args) {
 
 /// HardSigmoid: max(0, min(1, alpha * x + beta)), alpha 0.2 and beta 0.5 by
 /// default.
-FailureOr<SmallVector<Value>> lowerHardSigmoid(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerHardSigmoid(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).computable(0, x, /*floatOnly=*/true))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  if (failed(checkComputable(node, element, /*floatOnly=*/true)))
-    return failure();
+  Type element = elementTypeOf(x);
   double alpha = floatAttr(node, "alpha", 0.2), beta = floatAttr(node, "beta", 0.5);
   return single(broadcastGeneric(
-      node, b, *operands, element,
+      node, b, ValueRange{x}, element,
       [&](OpBuilder &nb, Location loc, ValueRange args) -> Value {
         Value scaled = nb.create<arith::AddFOp>(
             loc,
@@ -335,7 +329,7 @@ FailureOr<SmallVector<Value>> lowerHardSigmoid(NodeOp node, OpBuilder &b) {
 
 /// Mod: integer modulo with the divisor's sign, or with fmod = 1 the
 /// remainder with the dividend's sign (required for floating point).
-FailureOr<SmallVector<Value>> lowerMod(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerMod(NodeOp node, RewriterBase &b) {
   bool fmod = intAttr(node, "fmod", 0) != 0;
   Value x = input(node, 0);
   if (!fmod && x && isFloat(getElementTypeOrSelf(x.getType())))
@@ -355,7 +349,7 @@ Value compare(OpBuilder &b, Location loc, Type type, ValueRange args) {
 
 template <arith::CmpFPredicate FloatPredicate,
           arith::CmpIPredicate IntPredicate>
-FailureOr<SmallVector<Value>> lowerCompare(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerCompare(NodeOp node, RewriterBase &b) {
   return elementwise(node, b, 2, compare<FloatPredicate, IntPredicate>,
                      /*floatOnly=*/false, b.getI1Type());
 }
@@ -370,11 +364,11 @@ Value logicalNot(OpBuilder &b, Location loc, Type type, ValueRange args) {
   return b.create<arith::XOrIOp>(loc, args[0], one);
 }
 template <ScalarFn Fn, unsigned Count>
-FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, Count);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(Count, operands))
     return failure();
-  for (Value operand : *operands)
+  for (Value operand : operands)
     if (!elementTypeOf(operand).isInteger(1))
       return node.emitError()
              << node.getOpType() << " needs boolean inputs, got "
@@ -383,18 +377,18 @@ FailureOr<SmallVector<Value>> lowerLogical(NodeOp node, OpBuilder &b) {
 }
 
 /// Where(condition, x, y), all three broadcast.
-FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(3, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[1]);
-  if (!elementTypeOf((*operands)[0]).isInteger(1) ||
-      elementTypeOf((*operands)[2]) != element)
+  Type element = elementTypeOf(operands[1]);
+  if (!elementTypeOf(operands[0]).isInteger(1) ||
+      elementTypeOf(operands[2]) != element)
     return node.emitError()
            << "Where needs a boolean condition and two inputs of "
               "one element type";
   return single(broadcastGeneric(
-      node, b, *operands, element,
+      node, b, operands, element,
       [](OpBuilder &nested, Location loc, ValueRange args) -> Value {
         return nested.create<arith::SelectOp>(loc, args[0], args[1], args[2]);
       }));
@@ -436,20 +430,20 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
   return b.create<arith::TruncIOp>(loc, to, value);
 }
 
-FailureOr<SmallVector<Value>> lowerCast(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerCast(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(1, operands))
     return failure();
   auto resultType = dyn_cast<ShapedType>(node.getResult(0).getType());
   if (!resultType)
     return node.emitError("Cast needs a tensor result type");
   Type to = resultType.getElementType();
-  Type from = elementTypeOf((*operands)[0]);
+  Type from = elementTypeOf(operands[0]);
   if (failed(checkComputable(node, from, false)) ||
       failed(checkComputable(node, to, false)))
     return failure();
   return single(
-      broadcastGeneric(node, b, *operands, to,
+      broadcastGeneric(node, b, operands, to,
                        [&](OpBuilder &nested, Location loc, ValueRange args) {
                          return convertScalar(nested, loc, args[0], to);
                        }));
@@ -484,19 +478,18 @@ FailureOr<SmallVector<Value>> clip(NodeOp node, OpBuilder &b, Value x,
 }
 
 /// Clip since opset 11: optional min and max inputs (scalars).
-FailureOr<SmallVector<Value>> lowerClip(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerClip(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(1, operands))
     return failure();
-  return clip(node, b, (*operands)[0], input(node, 1), input(node, 2));
+  return clip(node, b, operands[0], input(node, 1), input(node, 2));
 }
 
 /// Clip before opset 11: bounds in the `min` and `max` attributes.
-FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   Type element = elementTypeOf(x);
   if (!isFloat(element))
     return node.emitError()
@@ -518,17 +511,17 @@ FailureOr<SmallVector<Value>> lowerClip6(NodeOp node, OpBuilder &b) {
 
 /// Pow: a base and an exponent of possibly different types (opset 12 and
 /// later); the exponent is converted to the base's floating-point type.
-FailureOr<SmallVector<Value>> lowerPow(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerPow(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  Type exponent = elementTypeOf((*operands)[1]);
+  Type element = elementTypeOf(operands[0]);
+  Type exponent = elementTypeOf(operands[1]);
   if (failed(checkComputable(node, element, /*floatOnly=*/true)) ||
       failed(checkComputable(node, exponent, /*floatOnly=*/false)))
     return failure();
   return single(broadcastGeneric(
-      node, b, *operands, element,
+      node, b, operands, element,
       [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
         Value e = args[1];
         if (isa<IntegerType>(exponent))

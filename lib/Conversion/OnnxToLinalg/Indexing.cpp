@@ -50,11 +50,10 @@ Value boundedIndex(OpBuilder &b, Location loc, Value index, Value size) {
 
 /// Gather along `axis`: out[i.., j.., k..] = data[i.., indices[j..], k..], with
 /// negative indices counted from the end.
-FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerGather(NodeOp node, RewriterBase &b) {
+  Value data, indices;
+  if (Binder(node).tensors(data, indices))
     return failure();
-  Value data = (*operands)[0], indices = (*operands)[1];
   auto dataType = cast<RankedTensorType>(data.getType());
   auto indicesType = cast<RankedTensorType>(indices.getType());
   if (!isa<IntegerType>(indicesType.getElementType()))
@@ -106,11 +105,10 @@ FailureOr<SmallVector<Value>> lowerGather(NodeOp node, OpBuilder &b) {
 }
 
 /// GatherElements: out[i] = data[i with i[axis] replaced by indices[i]].
-FailureOr<SmallVector<Value>> lowerGatherElements(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerGatherElements(NodeOp node, RewriterBase &b) {
+  Value data, indices;
+  if (Binder(node).tensors(data, indices))
     return failure();
-  Value data = (*operands)[0], indices = (*operands)[1];
   auto dataType = cast<RankedTensorType>(data.getType());
   auto indicesType = cast<RankedTensorType>(indices.getType());
   int64_t rank = dataType.getRank();
@@ -145,14 +143,14 @@ FailureOr<SmallVector<Value>> lowerGatherElements(NodeOp node, OpBuilder &b) {
 /// OneHot(indices, depth, values): a new dimension of size depth at `axis`
 /// holding values[1] where it equals the (wrapped) index and values[0]
 /// elsewhere.
-FailureOr<SmallVector<Value>> lowerOneHot(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerOneHot(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(3, operands))
     return failure();
-  Value indices = (*operands)[0], values = (*operands)[2];
+  Value indices = operands[0], values = operands[2];
   auto indicesType = cast<RankedTensorType>(indices.getType());
   auto valuesType = cast<RankedTensorType>(values.getType());
-  std::optional<SmallVector<int64_t>> depths = constInts((*operands)[1]);
+  std::optional<SmallVector<int64_t>> depths = constInts(operands[1]);
   if (!depths || depths->size() != 1 || (*depths)[0] < 1)
     return node.emitError("OneHot needs a constant positive depth");
   if (!isa<IntegerType>(indicesType.getElementType()) ||
@@ -253,12 +251,12 @@ Value scatter(OpBuilder &b, Location loc, Value data, Value updates,
 /// ScatterElements: a copy of data with each updates[i] written (reduction
 /// none) or added (reduction add) at i with i[axis] replaced by indices[i].
 /// Writes may collide, so it runs as loops over the indices in order.
-FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerScatterElements(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(3, operands))
     return failure();
-  Value data = (*operands)[0], indices = (*operands)[1],
-        updates = (*operands)[2];
+  Value data = operands[0], indices = operands[1],
+        updates = operands[2];
   auto dataType = cast<RankedTensorType>(data.getType());
   int64_t rank = dataType.getRank();
   int64_t axis = intAttr(node, "axis", 0);
@@ -304,11 +302,10 @@ Value isNonZero(OpBuilder &b, Location loc, Value data, ValueRange ivs) {
 
 /// NonZero: the int64 coordinates [rank, N] of the nonzero elements in
 /// row-major order; one pass counts them, a second writes them.
-FailureOr<SmallVector<Value>> lowerNonZero(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerNonZero(NodeOp node, RewriterBase &b) {
+  Value data;
+  if (Binder(node).tensors(data))
     return failure();
-  Value data = (*operands)[0];
   auto type = cast<RankedTensorType>(data.getType());
   if (failed(checkComputable(node, type.getElementType(), false)))
     return failure();
@@ -387,11 +384,10 @@ SmallVector<Value> indexTuple(OpBuilder &b, Location loc, Value data,
 
 /// GatherND: out[i.., k..] = data[b.., indices[i.., :], k..] with `b` the
 /// batch_dims leading coordinates of `i`.
-FailureOr<SmallVector<Value>> lowerGatherND(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerGatherND(NodeOp node, RewriterBase &b) {
+  Value data, indices;
+  if (Binder(node).tensors(data, indices))
     return failure();
-  Value data = (*operands)[0], indices = (*operands)[1];
   auto dataType = cast<RankedTensorType>(data.getType());
   auto indicesType = cast<RankedTensorType>(indices.getType());
   int64_t r = dataType.getRank(), q = indicesType.getRank();
@@ -432,12 +428,12 @@ FailureOr<SmallVector<Value>> lowerGatherND(NodeOp node, OpBuilder &b) {
 
 /// ScatterND: a copy of data with updates[i.., k..] written (or combined by
 /// `reduction`) at data[indices[i.., :], k..], in index order.
-FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(3, operands))
     return failure();
-  Value data = (*operands)[0], indices = (*operands)[1],
-        updates = (*operands)[2];
+  Value data = operands[0], indices = operands[1],
+        updates = operands[2];
   auto dataType = cast<RankedTensorType>(data.getType());
   auto indicesType = cast<RankedTensorType>(indices.getType());
   Type element = dataType.getElementType();
@@ -472,11 +468,10 @@ FailureOr<SmallVector<Value>> lowerScatterND(NodeOp node, OpBuilder &b) {
 /// from the diagonal `k` (input 1, 0 when absent; read at run time when not
 /// constant): element (i, j) is kept where j - i >= k (upper) or j - i <= k
 /// (lower), zero elsewhere.
-FailureOr<SmallVector<Value>> lowerTrilu(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerTrilu(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   if (rank < 2)

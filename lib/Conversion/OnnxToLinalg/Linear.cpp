@@ -25,10 +25,10 @@ namespace {
 /// dimensions are swapped first (ONNX Runtime's FusedMatMul).
 FailureOr<SmallVector<Value>> matmul(NodeOp node, OpBuilder &b, bool transA,
                                      bool transB, double alpha) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value lhs = (*operands)[0], rhs = (*operands)[1];
+  Value lhs = operands[0], rhs = operands[1];
   auto lhsType = cast<RankedTensorType>(lhs.getType());
   auto rhsType = cast<RankedTensorType>(rhs.getType());
   Type element = lhsType.getElementType();
@@ -104,14 +104,14 @@ FailureOr<SmallVector<Value>> matmul(NodeOp node, OpBuilder &b, bool transA,
   return SmallVector<Value>{generic.getResult(0)};
 }
 
-FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerMatMul(NodeOp node, RewriterBase &b) {
   return matmul(node, b, false, false, 1.0);
 }
 
 /// com.microsoft.FusedMatMul: alpha * op(A) op(B), op swapping the last two
 /// dimensions where transA / transB ask. Transposing the batch dimensions
 /// (transBatchA / transBatchB) is refused.
-FailureOr<SmallVector<Value>> lowerFusedMatMul(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerFusedMatMul(NodeOp node, RewriterBase &b) {
   if (intAttr(node, "transBatchA", 0) != 0 ||
       intAttr(node, "transBatchB", 0) != 0)
     return node.emitError(
@@ -122,11 +122,11 @@ FailureOr<SmallVector<Value>> lowerFusedMatMul(NodeOp node, OpBuilder &b) {
 }
 
 /// Gemm: alpha * A' B' + beta * C, with A' and B' optionally transposed.
-FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value lhs = (*operands)[0], rhs = (*operands)[1], addend = input(node, 2);
+  Value lhs = operands[0], rhs = operands[1], addend = input(node, 2);
   auto lhsType = cast<RankedTensorType>(lhs.getType());
   auto rhsType = cast<RankedTensorType>(rhs.getType());
   Type element = lhsType.getElementType();
@@ -210,7 +210,7 @@ FailureOr<SmallVector<Value>> lowerGemm(NodeOp node, OpBuilder &b) {
 /// appear once, sorted) form: one linalg.generic over the output's letters,
 /// then the summed ones, multiplying one element of each input. Ellipses are
 /// refused.
-FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, RewriterBase &b) {
   std::string equation;
   for (char c : stringAttr(node, "equation", ""))
     if (c != ' ')
@@ -226,14 +226,14 @@ FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, OpBuilder &b) {
   if (terms.size() != count)
     return node.emitError() << "Einsum equation '" << equation << "' has "
                             << terms.size() << " operands, the node " << count;
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, count);
-  if (failed(operands))
+  SmallVector<Value> operands;
+  if (Binder(node).first(count, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
+  Type element = elementTypeOf(operands[0]);
   if (failed(checkComputable(node, element, /*floatOnly=*/false)))
     return failure();
   llvm::StringMap<int64_t> uses;
-  for (auto [term, operand] : llvm::zip(terms, *operands)) {
+  for (auto [term, operand] : llvm::zip(terms, operands)) {
     if (static_cast<int64_t>(term.size()) !=
             cast<RankedTensorType>(operand.getType()).getRank() ||
         elementTypeOf(operand) != element ||
@@ -270,7 +270,7 @@ FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, OpBuilder &b) {
   };
   SmallVector<OpFoldResult> sizes(letters.size());
   SmallVector<AffineMap> maps;
-  for (auto [term, operand] : llvm::zip(terms, *operands)) {
+  for (auto [term, operand] : llvm::zip(terms, operands)) {
     SmallVector<AffineExpr> exprs;
     for (auto [d, c] : llvm::enumerate(term)) {
       exprs.push_back(loopOf(c));
@@ -298,7 +298,7 @@ FailureOr<SmallVector<Value>> lowerEinsum(NodeOp node, OpBuilder &b) {
                         .getResult())
                    .getResult(0);
   auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), *operands, ValueRange{init}, maps, iterators,
+      loc, init.getType(), operands, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Value product = args[0];
         for (Value arg : args.drop_front().drop_back())

@@ -188,12 +188,12 @@ LogicalResult onlyFirstOutputUsed(NodeOp node, unsigned keep = 1) {
 /// LayerNormalization (17) and, with `Rms`, RMSNormalization (23) and
 /// com.microsoft.SimplifiedLayerNormalization.
 template <bool Rms>
-FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands) || failed(onlyFirstOutputUsed(node)))
+FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x) || failed(onlyFirstOutputUsed(node)))
     return failure();
   FailureOr<Value> y =
-      normalize(node, b, (*operands)[0], intAttr(node, "axis", -1),
+      normalize(node, b, x, intAttr(node, "axis", -1),
                 floatAttr(node, "epsilon", 1e-5), input(node, 1),
                 Rms ? Value() : input(node, 2), Rms);
   if (failed(y))
@@ -209,15 +209,15 @@ FailureOr<SmallVector<Value>> lowerNorm(NodeOp node, OpBuilder &b) {
 /// bias): s = input + skip (+ bias), then the RMS norm or the layer norm of s;
 /// output 3, when used, is s.
 template <bool Rms>
-FailureOr<SmallVector<Value>> lowerSkipNorm(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSkipNorm(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
   for (unsigned i = 1; i < std::min(3u, node.getNumResults()); ++i)
     if (!node.getResult(i).use_empty())
       return node.emitError() << node.getOpType() << " output " << i
                               << " (statistics) is not supported yet";
-  SmallVector<Value> terms{(*operands)[0], (*operands)[1]};
+  SmallVector<Value> terms{operands[0], operands[1]};
   if (Value bias = input(node, Rms ? 3 : 4))
     terms.push_back(bias);
   Type element = elementTypeOf(terms[0]);

@@ -3,7 +3,9 @@
 // Handlers are keyed by (domain, op type, since-version) and looked up with the
 // model's opset, the way ONNX versions operator semantics. Every node is
 // checked before anything is rewritten, so an unsupported node leaves the
-// function intact.
+// function intact; the handlers then run as one conversion pattern under
+// MLIR's dialect conversion (onnx.node illegal, everything else legal), which
+// also undoes every rewrite when one node fails.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +27,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/STLExtras.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/DialectConversion.h"
 
 #include <limits>
 
@@ -467,6 +470,82 @@ LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
   return success();
 }
 
+/// `value`, or the value it was cast from where that states every size the
+/// cast's type does: a node's lowering may know more than the importer (the
+/// rank of a contrib op's output that ONNX shape inference does not know),
+/// and later nodes compute with what it knows. Where the imported type knows
+/// more (a reshape read at run time), the cast stays.
+Value refined(Value value) {
+  if (auto cast = value.getDefiningOp<tensor::CastOp>())
+    if (knowsAtLeast(cast.getSource().getType(), cast.getType()))
+      return cast.getSource();
+  return value;
+}
+
+/// Lowers an onnx.node with the handler its domain, op type and opset
+/// select (`lowerings`, found when every node was checked). The handler sees
+/// the node's operands as the values they were lowered to; its results
+/// replace the node's, cast to the imported types where those differ.
+class LowerNode : public OpConversionPattern<NodeOp> {
+public:
+  LowerNode(MLIRContext *context,
+            const llvm::DenseMap<Operation *, Lowering> &lowerings,
+            llvm::DenseSet<Operation *> &reported)
+      : OpConversionPattern(context), lowerings(lowerings),
+        reported(reported) {}
+
+  LogicalResult
+  matchAndRewrite(NodeOp node, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto lowering = lowerings.find(node);
+    if (lowering == lowerings.end())
+      return rewriter.notifyMatchFailure(node, "not checked");
+    SmallVector<Value> operands;
+    for (Value operand : adaptor.getOperands())
+      operands.push_back(refined(operand));
+    rewriter.modifyOpInPlace(node, [&] { node->setOperands(operands); });
+    FailureOr<SmallVector<Value>> results = lowering->second(node, rewriter);
+    if (failed(results)) {
+      reported.insert(node);
+      return failure();
+    }
+    SmallVector<Value> replacements;
+    for (auto [old, computed] : llvm::zip(node.getResults(), *results)) {
+      Type imported = old.getType();
+      if (!computed) {
+        // An output the handler does not produce (it checked nothing uses
+        // it) is replaced by a placeholder that dead-code elimination drops.
+        replacements.push_back(
+            rewriter
+                .create<UnrealizedConversionCastOp>(node.getLoc(), imported,
+                                                    ValueRange{})
+                .getResult(0));
+        continue;
+      }
+      if (computed.getType() == imported) {
+        replacements.push_back(computed);
+        continue;
+      }
+      if (!tensor::CastOp::areCastCompatible(computed.getType(), imported)) {
+        node.emitError() << "lowering " << node.getOpType() << " computed "
+                         << computed.getType()
+                         << ", which does not match the imported type "
+                         << imported;
+        reported.insert(node);
+        return failure();
+      }
+      replacements.push_back(
+          rewriter.create<tensor::CastOp>(node.getLoc(), imported, computed));
+    }
+    rewriter.replaceOp(node, replacements);
+    return success();
+  }
+
+private:
+  const llvm::DenseMap<Operation *, Lowering> &lowerings;
+  llvm::DenseSet<Operation *> &reported;
+};
+
 class LegalizeOnnxPass
     : public ::moe::impl::MoELegalizeOnnxBase<LegalizeOnnxPass> {
 public:
@@ -475,62 +554,49 @@ public:
   void runOnOperation() override {
     // Check every node first: one error per unsupported node, nothing
     // rewritten.
-    SmallVector<std::pair<NodeOp, Lowering>> work;
+    llvm::DenseMap<Operation *, Lowering> lowerings;
     bool supported = true;
     getOperation().walk([&](NodeOp node) {
       FailureOr<Lowering> lowering = findHandler(node);
       if (failed(lowering))
         supported = false;
       else
-        work.push_back({node, *lowering});
+        lowerings[node] = *lowering;
     });
     if (!supported)
       return signalPassFailure();
 
-    OpBuilder builder(&getContext());
-    for (auto [node, lower] : work) {
-      builder.setInsertionPoint(node);
-      FailureOr<SmallVector<Value>> results = lower(node, builder);
-      if (failed(results))
-        return signalPassFailure();
-      for (auto [old, computed] : llvm::zip(node.getResults(), *results)) {
-        // Outputs a handler does not produce are unused (the handler checked).
-        if (!computed)
-          continue;
-        if (computed.getType() != old.getType()) {
-          if (!tensor::CastOp::areCastCompatible(computed.getType(),
-                                                 old.getType())) {
-            node.emitError()
-                << "lowering " << node.getOpType() << " computed "
-                << computed.getType()
-                << ", which does not match the imported type " << old.getType();
-            return signalPassFailure();
-          }
-          // Nodes still to be lowered take the computed type where it knows
-          // at least what the imported one does (the rank of a contrib op's
-          // output that ONNX shape inference does not know); other users,
-          // and nodes where the imported type knows more (a reshape read at
-          // run time), see the imported type through a cast.
-          bool refined = knowsAtLeast(computed.getType(), old.getType());
-          Value cast;
-          for (OpOperand &use : llvm::make_early_inc_range(old.getUses())) {
-            if (refined && isa<NodeOp>(use.getOwner())) {
-              use.set(computed);
-              continue;
-            }
-            if (!cast)
-              cast = builder.create<tensor::CastOp>(node.getLoc(),
-                                                    old.getType(), computed);
-            use.set(cast);
-          }
-          continue;
-        }
-        old.replaceAllUsesWith(computed);
-      }
-      node.erase();
+    // Every onnx.node becomes linalg, tensor, arith, math and scf; a handler
+    // that fails has said why, which the conversion's own report of the node
+    // it could not legalize would only repeat. A failed conversion leaves the
+    // function as it was.
+    MLIRContext *context = &getContext();
+    llvm::DenseSet<Operation *> reported;
+    ConversionTarget target(*context);
+    target.addIllegalOp<NodeOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    RewritePatternSet patterns(context);
+    patterns.add<LowerNode>(context, lowerings, reported);
+    LogicalResult converted = success();
+    {
+      ScopedDiagnosticHandler quiet(context, [&](Diagnostic &diagnostic) {
+        return success(!reported.empty() &&
+                       StringRef(diagnostic.str())
+                           .starts_with("failed to legalize operation"));
+      });
+      converted = applyPartialConversion(getOperation(), target,
+                                         std::move(patterns));
     }
+    if (failed(converted))
+      return signalPassFailure();
+    getOperation().walk([](UnrealizedConversionCastOp cast) {
+      if (cast.use_empty() && cast.getInputs().empty())
+        cast.erase();
+    });
+
     // If, Loop and Scan nodes, inner ones first, become scf.if, scf.while and
     // scf.for once the nodes of their regions are lowered.
+    OpBuilder builder(context);
     SmallVector<Operation *> controlFlow;
     getOperation().walk([&](Operation *op) {
       if (isa<mlir::onnx::IfOp, mlir::onnx::LoopOp, mlir::onnx::ScanOp>(op))

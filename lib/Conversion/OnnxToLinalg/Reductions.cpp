@@ -28,17 +28,17 @@ namespace {
 /// defines them: one pass over the axis, each slice of the result the one
 /// before plus a slice of the input (the current one, or with `exclusive` the
 /// one before).
-FailureOr<SmallVector<Value>> lowerCumSum(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerCumSum(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   Type element = type.getElementType();
   if (failed(checkComputable(node, element, /*floatOnly=*/false)))
     return failure();
-  std::optional<SmallVector<int64_t>> axisValue = constInts((*operands)[1]);
+  std::optional<SmallVector<int64_t>> axisValue = constInts(operands[1]);
   if (!axisValue || axisValue->size() != 1)
     return node.emitError("CumSum needs a constant axis");
   int64_t axis = (*axisValue)[0];
@@ -135,7 +135,7 @@ FailureOr<SmallVector<Value>> lowerCumSum(NodeOp node, OpBuilder &b) {
 /// Softmax of `x` over `dim`, as the numerically stable sequence linalg.softmax
 /// decomposes into (max, subtract and exp, sum, divide), which later stages can
 /// bufferize, tile and fuse like any other linalg op.
-FailureOr<Value> softmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+FailureOr<Value> softmax(NodeOp node, RewriterBase &b, Value x, int64_t dim) {
   Location loc = node.getLoc();
   Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
                                          elementTypeOf(x));
@@ -145,13 +145,13 @@ FailureOr<Value> softmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
           .decomposeOperation(b);
   if (failed(parts) || parts->size() != 1)
     return node.emitError("Softmax could not be decomposed");
-  op.erase();
+  b.eraseOp(op);
   return (*parts)[0];
 }
 
 /// LogSoftmax of `x` over `dim`: x - max - log(sum(exp(x - max))), finite
 /// where softmax underflows to 0.
-FailureOr<Value> logSoftmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+FailureOr<Value> logSoftmax(NodeOp node, RewriterBase &b, Value x, int64_t dim) {
   Location loc = node.getLoc();
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
@@ -225,17 +225,16 @@ FailureOr<Value> logSoftmax(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
 
 /// Softmax, or with `Log` LogSoftmax, of `x` over `dim`.
 template <bool Log>
-FailureOr<Value> softmaxOf(NodeOp node, OpBuilder &b, Value x, int64_t dim) {
+FailureOr<Value> softmaxOf(NodeOp node, RewriterBase &b, Value x, int64_t dim) {
   return Log ? logSoftmax(node, b, x, dim) : softmax(node, b, x, dim);
 }
 
 /// Softmax over `axis` (opset 13 and later: that axis alone).
 template <bool Log>
-FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t axis = intAttr(node, "axis", -1);
   if (axis < -type.getRank() || axis >= type.getRank())
@@ -249,11 +248,10 @@ FailureOr<SmallVector<Value>> lowerSoftmax13(NodeOp node, OpBuilder &b) {
 /// Softmax before opset 13: over the input flattened to 2-D at `axis` (default
 /// 1).
 template <bool Log>
-FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSoftmax1(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   int64_t axis = intAttr(node, "axis", 1);
@@ -287,11 +285,10 @@ enum class ReduceKind { Sum, Mean, Max, Min, Prod, L1, L2, SumSquare, LogSum };
 /// when keepdims. L2 and LogSum are the square root and the logarithm of a
 /// sum (of squares) and need floating point.
 template <ReduceKind Kind>
-FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
   bool floating = isFloat(element);
@@ -445,11 +442,11 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, OpBuilder &b) {
 /// element that ranks after the one pass j-1 took, ranking by value (descending
 /// for largest) and then by index (ascending), which is ONNX's order for equal
 /// values. O(k * n) per row, meant for router widths.
-FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
   if (!isFloat(element))
@@ -464,7 +461,7 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
     return node.emitError("TopK is supported over the last axis only");
   bool largest = intAttr(node, "largest", 1) != 0;
   Location loc = node.getLoc();
-  Value kTensor = (*operands)[1];
+  Value kTensor = operands[1];
   Value k;
   if (std::optional<SmallVector<int64_t>> ks = constInts(kTensor)) {
     if (ks->size() != 1 || (*ks)[0] < 0)
@@ -598,11 +595,10 @@ FailureOr<SmallVector<Value>> lowerTopK(NodeOp node, OpBuilder &b) {
 /// along `axis`, the first one unless select_last_index; keepdims keeps the
 /// axis with size 1.
 template <bool Max>
-FailureOr<SmallVector<Value>> lowerArgExtreme(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerArgExtreme(NodeOp node, RewriterBase &b) {
+  Value data;
+  if (Binder(node).tensors(data))
     return failure();
-  Value data = (*operands)[0];
   auto type = cast<RankedTensorType>(data.getType());
   Type element = type.getElementType();
   if (failed(checkComputable(node, element, /*floatOnly=*/false)))

@@ -29,7 +29,7 @@ using namespace ::moe::onnx_to_linalg;
 
 namespace {
 
-FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, OpBuilder &) {
+FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, RewriterBase &) {
   Value value = input(node, 0);
   if (!value)
     return node.emitError("Identity needs an input");
@@ -39,9 +39,9 @@ FailureOr<SmallVector<Value>> lowerIdentity(NodeOp node, OpBuilder &) {
 /// Dropout at inference: the input itself, and a mask of all true when its
 /// second output is used. Training mode (a true `training_mode`, or one not
 /// known while compiling) is refused.
-FailureOr<SmallVector<Value>> lowerDropout(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerDropout(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(1, operands))
     return failure();
   if (Value training = input(node, 2)) {
     std::optional<SmallVector<int64_t>> mode = constInts(training);
@@ -49,7 +49,7 @@ FailureOr<SmallVector<Value>> lowerDropout(NodeOp node, OpBuilder &b) {
       return node.emitError("Dropout in training mode is not supported; only "
                             "inference (training_mode false) is");
   }
-  Value x = (*operands)[0];
+  Value x = operands[0];
   SmallVector<Value> results{x};
   if (node.getNumResults() > 1 && !node.getResult(1).use_empty()) {
     Location loc = node.getLoc();
@@ -65,11 +65,10 @@ FailureOr<SmallVector<Value>> lowerDropout(NodeOp node, OpBuilder &b) {
 }
 
 /// Size: the number of elements, as an i64 scalar.
-FailureOr<SmallVector<Value>> lowerSize(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSize(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   Location loc = node.getLoc();
   Value count = b.create<arith::ConstantIndexOp>(loc, 1);
   for (int64_t d = 0; d < cast<RankedTensorType>(x.getType()).getRank(); ++d)
@@ -83,11 +82,10 @@ FailureOr<SmallVector<Value>> lowerSize(NodeOp node, OpBuilder &b) {
 
 /// Flatten: the dimensions before `axis` (default 1) and those from it on
 /// become the two dimensions of the result.
-FailureOr<SmallVector<Value>> lowerFlatten(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerFlatten(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
   int64_t axis = intAttr(node, "axis", 1);
   if (axis < -rank || axis > rank)
@@ -124,7 +122,7 @@ FailureOr<SmallVector<Value>> lowerFlatten(NodeOp node, OpBuilder &b) {
       expandUnitDims(b, loc, flat, shape, {axis == 0 ? 0 : 1})};
 }
 
-FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, RewriterBase &b) {
   Attribute value = node.getOnnxAttr("value");
   Location loc = node.getLoc();
   if (auto elements = dyn_cast_or_null<TypedAttr>(value))
@@ -145,11 +143,10 @@ FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, OpBuilder &b) {
                         "'value_float' or 'value_int' attribute");
 }
 
-FailureOr<SmallVector<Value>> lowerTranspose(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerTranspose(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> perm;
   if (auto list = dyn_cast_or_null<ArrayAttr>(node.getOnnxAttr("perm"))) {
@@ -176,11 +173,10 @@ FailureOr<SmallVector<Value>> lowerTranspose(NodeOp node, OpBuilder &b) {
 }
 
 /// Unsqueeze: axes (attribute before opset 13, input since) index the result.
-FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   FailureOr<std::optional<SmallVector<int64_t>>> list =
       intListOperand(node, "axes", 1);
@@ -202,11 +198,10 @@ FailureOr<SmallVector<Value>> lowerUnsqueeze(NodeOp node, OpBuilder &b) {
 
 /// Squeeze: the listed unit dimensions (all static unit dimensions without
 /// axes).
-FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   FailureOr<std::optional<SmallVector<int64_t>>> list =
       intListOperand(node, "axes", 1);
@@ -237,44 +232,43 @@ FailureOr<SmallVector<Value>> lowerSqueeze(NodeOp node, OpBuilder &b) {
 
 /// Concat along `axis`: each input inserted into its slice of the result
 /// (tensor.concat would need decomposing before bufferization).
-FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands =
-      rankedInputs(node, node.getInputs().size());
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerConcat(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).allTensors(operands))
     return failure();
-  if (operands->empty())
+  if (operands.empty())
     return node.emitError("Concat needs at least one input");
-  int64_t rank = cast<RankedTensorType>((*operands)[0].getType()).getRank();
+  int64_t rank = cast<RankedTensorType>(operands[0].getType()).getRank();
   int64_t axis = intAttr(node, "axis", 0);
   if (axis < -rank || axis >= rank)
     return node.emitError()
            << "Concat axis " << axis << " is out of range for rank " << rank;
   if (axis < 0)
     axis += rank;
-  for (Value operand : *operands) {
+  for (Value operand : operands) {
     auto type = cast<RankedTensorType>(operand.getType());
     if (type.getRank() != rank ||
-        type.getElementType() != elementTypeOf((*operands)[0]))
+        type.getElementType() != elementTypeOf(operands[0]))
       return node.emitError("Concat inputs must share rank and element type");
   }
-  if (operands->size() == 1)
-    return SmallVector<Value>{(*operands)[0]};
+  if (operands.size() == 1)
+    return SmallVector<Value>{operands[0]};
   Location loc = node.getLoc();
   SmallVector<OpFoldResult> sizes =
-      tensor::getMixedSizes(b, loc, (*operands)[0]);
+      tensor::getMixedSizes(b, loc, operands[0]);
   SmallVector<OpFoldResult> offsets;
   AffineExpr s0, s1;
   bindSymbols(b.getContext(), s0, s1);
   OpFoldResult total = b.getIndexAttr(0);
-  for (Value operand : *operands) {
+  for (Value operand : operands) {
     offsets.push_back(total);
     total = affine::makeComposedFoldedAffineApply(
         b, loc, s0 + s1, {total, dimOf(b, loc, operand, axis)});
   }
   sizes[axis] = total;
   Value result =
-      b.create<tensor::EmptyOp>(loc, sizes, elementTypeOf((*operands)[0]));
-  for (auto [operand, offset] : llvm::zip(*operands, offsets)) {
+      b.create<tensor::EmptyOp>(loc, sizes, elementTypeOf(operands[0]));
+  for (auto [operand, offset] : llvm::zip(operands, offsets)) {
     SmallVector<OpFoldResult> at(rank, b.getIndexAttr(0));
     at[axis] = offset;
     result = b.create<tensor::InsertSliceOp>(
@@ -311,11 +305,10 @@ FailureOr<SmallVector<OpFoldResult>> shapeValues(NodeOp node, OpBuilder &b,
 }
 
 /// Shape (with start/end since opset 15) as an i64 tensor.
-FailureOr<SmallVector<Value>> lowerShape(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerShape(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
   auto clampIndex = [&](int64_t i) {
     return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank);
@@ -338,7 +331,7 @@ FailureOr<SmallVector<Value>> lowerShape(NodeOp node, OpBuilder &b) {
 
 /// ConstantOfShape: a tensor of the given shape filled with `value` (f32 0
 /// default).
-FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
+FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, RewriterBase &b) {
   Value shape = input(node, 0);
   if (!shape)
     return node.emitError("ConstantOfShape needs a shape");
@@ -363,13 +356,13 @@ FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, OpBuilder &b) {
 /// size). A shape computed at run time is read element by element; its dynamic
 /// sizes are taken to be the result's (a run-time 1 against a larger input is
 /// not detected).
-FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   FailureOr<SmallVector<OpFoldResult>> shape =
-      shapeValues(node, b, (*operands)[1]);
+      shapeValues(node, b, operands[1]);
   if (failed(shape))
     return failure();
   // Broadcasting against a placeholder of the requested shape gives the result.
@@ -385,7 +378,7 @@ FailureOr<SmallVector<Value>> lowerExpand(NodeOp node, OpBuilder &b) {
 /// copies the input's dimension (unless allowzero), -1 takes what is left
 /// (zero when the other sizes multiply to zero). Sizes the node's result type
 /// states statically are taken to be right.
-FailureOr<SmallVector<Value>> lowerRuntimeReshape(NodeOp node, OpBuilder &b,
+FailureOr<SmallVector<Value>> lowerRuntimeReshape(NodeOp node, RewriterBase &b,
                                                   Value x, Value shape) {
   auto type = cast<RankedTensorType>(x.getType());
   auto shapeType = dyn_cast<RankedTensorType>(shape.getType());
@@ -446,15 +439,15 @@ FailureOr<SmallVector<Value>> lowerRuntimeReshape(NodeOp node, OpBuilder &b,
 
 /// Reshape: 0 copies the input's dimension (unless allowzero), -1 takes what
 /// is left; a shape computed at run time is read as the model runs.
-FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   auto type = cast<RankedTensorType>(x.getType());
-  std::optional<SmallVector<int64_t>> shape = constInts((*operands)[1]);
+  std::optional<SmallVector<int64_t>> shape = constInts(operands[1]);
   if (!shape)
-    return lowerRuntimeReshape(node, b, x, (*operands)[1]);
+    return lowerRuntimeReshape(node, b, x, operands[1]);
   bool allowZero = intAttr(node, "allowzero", 0) != 0;
   Location loc = node.getLoc();
   // Sizes as index values; the inferred one is the element count over the rest.
@@ -525,11 +518,10 @@ FailureOr<SmallVector<Value>> lowerReshape(NodeOp node, OpBuilder &b) {
 
 /// Split along `axis` into equal parts (num_outputs, or as many as outputs) or
 /// into the sizes given (input since opset 13, attribute before).
-FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   int64_t axis = intAttr(node, "axis", 0);
@@ -596,11 +588,10 @@ FailureOr<SmallVector<Value>> lowerSplit(NodeOp node, OpBuilder &b) {
 
 /// Slice with constant starts, ends, axes and steps (opset 10 and later),
 /// clamped as ONNX specifies; only positive steps.
-FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 1);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, RewriterBase &b) {
+  Value x;
+  if (Binder(node).tensors(x))
     return failure();
-  Value x = (*operands)[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   // Starts and ends: constants, or read as the model runs (a static count).
@@ -705,21 +696,21 @@ FailureOr<SmallVector<Value>> lowerSlice(NodeOp node, OpBuilder &b) {
 
 /// Range(start, limit, delta): max(ceil((limit - start) / delta), 0) values
 /// start, start + delta, ...
-FailureOr<SmallVector<Value>> lowerRange(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 3);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerRange(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(3, operands))
     return failure();
-  Type element = elementTypeOf((*operands)[0]);
-  for (Value operand : *operands)
+  Type element = elementTypeOf(operands[0]);
+  for (Value operand : operands)
     if (cast<RankedTensorType>(operand.getType()).getRank() != 0 ||
         elementTypeOf(operand) != element)
       return node.emitError("Range needs three scalars of one type");
   if (failed(checkComputable(node, element, /*floatOnly=*/false)))
     return failure();
   Location loc = node.getLoc();
-  Value start = b.create<tensor::ExtractOp>(loc, (*operands)[0], ValueRange{});
-  Value limit = b.create<tensor::ExtractOp>(loc, (*operands)[1], ValueRange{});
-  Value delta = b.create<tensor::ExtractOp>(loc, (*operands)[2], ValueRange{});
+  Value start = b.create<tensor::ExtractOp>(loc, operands[0], ValueRange{});
+  Value limit = b.create<tensor::ExtractOp>(loc, operands[1], ValueRange{});
+  Value delta = b.create<tensor::ExtractOp>(loc, operands[2], ValueRange{});
   Value span = isFloat(element)
                    ? b.create<arith::SubFOp>(loc, limit, start).getResult()
                    : b.create<arith::SubIOp>(loc, limit, start).getResult();
@@ -778,14 +769,14 @@ FailureOr<SmallVector<Value>> lowerRange(NodeOp node, OpBuilder &b) {
 }
 
 /// Tile: the input repeated `repeats[d]` times along each dimension d.
-FailureOr<SmallVector<Value>> lowerTile(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerTile(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
   FailureOr<SmallVector<OpFoldResult>> repeats =
-      shapeValues(node, b, (*operands)[1]);
+      shapeValues(node, b, operands[1]);
   if (failed(repeats))
     return failure();
   if (static_cast<int64_t>(repeats->size()) != rank)
@@ -833,11 +824,11 @@ FailureOr<SmallVector<Value>> lowerTile(NodeOp node, OpBuilder &b) {
 /// in[i - begin] where that lies inside the input, else the constant value
 /// (mode constant), the nearest edge element (edge), the mirror image without
 /// the edge (reflect) or the other end (wrap). Negative pads crop.
-FailureOr<SmallVector<Value>> lowerPad(NodeOp node, OpBuilder &b) {
-  FailureOr<SmallVector<Value>> operands = rankedInputs(node, 2);
-  if (failed(operands))
+FailureOr<SmallVector<Value>> lowerPad(NodeOp node, RewriterBase &b) {
+  SmallVector<Value> operands;
+  if (Binder(node).first(2, operands))
     return failure();
-  Value x = (*operands)[0];
+  Value x = operands[0];
   auto type = cast<RankedTensorType>(x.getType());
   int64_t rank = type.getRank();
   Type element = type.getElementType();
@@ -847,7 +838,7 @@ FailureOr<SmallVector<Value>> lowerPad(NodeOp node, OpBuilder &b) {
     return node.emitError() << "Pad mode '" << mode
                             << "' is not constant, edge, reflect or wrap";
   FailureOr<SmallVector<OpFoldResult>> pads =
-      shapeValues(node, b, (*operands)[1]);
+      shapeValues(node, b, operands[1]);
   if (failed(pads))
     return failure();
   SmallVector<int64_t> axes;
