@@ -1015,6 +1015,7 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
   }
   const proto::GraphProto *body = nullptr;
   int64_t scanInputs = -1;
+  llvm::StringMap<SmallVector<int64_t>> lists;
   for (const proto::AttributeProto &attr : node.attribute()) {
     if (attr.name() == "body" && attr.has_g()) {
       body = &attr.g();
@@ -1024,13 +1025,7 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
                attr.name() == "scan_output_axes" ||
                attr.name() == "scan_input_directions" ||
                attr.name() == "scan_output_directions") {
-      // Along the first dimension, forward: the default.
-      if (llvm::any_of(attr.ints(), [](int64_t v) { return v != 0; })) {
-        error(loc) << nodeDesc << " attribute '" << attr.name()
-                   << "' other than all 0 (the first dimension, forward) is "
-                      "not supported yet";
-        return failure();
-      }
+      lists[attr.name()].assign(attr.ints().begin(), attr.ints().end());
     } else {
       error(loc) << nodeDesc << " has an unknown attribute '" << attr.name()
                  << "'";
@@ -1047,6 +1042,45 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
                << " outputs, and num_scan_inputs between 1 and its inputs";
     return failure();
   }
+  int scanOutputs = node.output_size() - states;
+  // Each list has one entry per scan input or output (0, forward, when
+  // absent); directions are 0 or 1, axes are checked against ranks below.
+  auto listOf = [&](StringRef name, int count,
+                    bool direction) -> FailureOr<SmallVector<int64_t>> {
+    auto it = lists.find(name);
+    if (it == lists.end())
+      return SmallVector<int64_t>(count, 0);
+    if (static_cast<int>(it->second.size()) != count ||
+        (direction && llvm::any_of(it->second,
+                                   [](int64_t v) { return v != 0 && v != 1; }))) {
+      error(loc) << nodeDesc << " attribute '" << name << "' must hold "
+                 << count << (direction ? " directions (0 or 1)" : " axes");
+      return failure();
+    }
+    return it->second;
+  };
+  FailureOr<SmallVector<int64_t>> inputAxes =
+      listOf("scan_input_axes", scanInputs, false);
+  FailureOr<SmallVector<int64_t>> inputDirections =
+      listOf("scan_input_directions", scanInputs, true);
+  FailureOr<SmallVector<int64_t>> outputAxes =
+      listOf("scan_output_axes", scanOutputs, false);
+  FailureOr<SmallVector<int64_t>> outputDirections =
+      listOf("scan_output_directions", scanOutputs, true);
+  if (failed(inputAxes) || failed(inputDirections) || failed(outputAxes) ||
+      failed(outputDirections))
+    return failure();
+  // An axis in [-rank, rank), made non-negative.
+  auto normalizeAxis = [&](int64_t &axis, int64_t rank, const Twine &what) {
+    if (axis < -rank || axis >= rank) {
+      error(loc) << nodeDesc << " " << what << " axis " << axis
+                 << " is out of range for rank " << rank;
+      return failure();
+    }
+    if (axis < 0)
+      axis += rank;
+    return success();
+  };
   SmallVector<Value> operands;
   SmallVector<Type> argTypes;
   for (auto [i, name] : llvm::enumerate(node.input())) {
@@ -1058,7 +1092,7 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
     }
     operands.push_back(value);
     Type type = value.getType();
-    // A scan input's row drops its first dimension.
+    // A scan input's row drops its scan axis.
     if (static_cast<int>(i) >= states) {
       auto ranked = dyn_cast<RankedTensorType>(type);
       if (!ranked || ranked.getRank() < 1) {
@@ -1066,8 +1100,13 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
                    << " must be a ranked tensor of rank 1 or more";
         return failure();
       }
-      type = RankedTensorType::get(ranked.getShape().drop_front(),
-                                   ranked.getElementType());
+      int64_t &axis = (*inputAxes)[i - states];
+      if (failed(normalizeAxis(axis, ranked.getRank(),
+                               "scan input " + Twine(i - states))))
+        return failure();
+      SmallVector<int64_t> row(ranked.getShape());
+      row.erase(row.begin() + axis);
+      type = RankedTensorType::get(row, ranked.getElementType());
     }
     argTypes.push_back(type);
   }
@@ -1088,12 +1127,25 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
                  << " has no rank the importer can tell";
       return failure();
     }
-    SmallVector<int64_t> shape{ShapedType::kDynamic};
-    shape.append(ranked.getShape().begin(), ranked.getShape().end());
+    // The rows stack along the scan output's axis.
+    int64_t &axis = (*outputAxes)[i - states];
+    if (failed(normalizeAxis(axis, ranked.getRank() + 1,
+                             "scan output " + Twine(i - states))))
+      return failure();
+    SmallVector<int64_t> shape(ranked.getShape());
+    shape.insert(shape.begin() + axis, ShapedType::kDynamic);
     resultTypes.push_back(RankedTensorType::get(shape, ranked.getElementType()));
   }
+  // Lists of the defaults (the first axis, forward) are left out.
+  auto listAttr = [&](ArrayRef<int64_t> list) {
+    return llvm::all_of(list, [](int64_t v) { return v == 0; })
+               ? DenseI64ArrayAttr()
+               : builder.getDenseI64ArrayAttr(list);
+  };
   auto op = builder.create<mlir::onnx::ScanOp>(
       loc, resultTypes, operands, builder.getI64IntegerAttr(scanInputs),
+      listAttr(*inputAxes), listAttr(*inputDirections), listAttr(*outputAxes),
+      listAttr(*outputDirections),
       builder.getI64IntegerAttr(opset),
       node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
   op.getBody().takeBody(region);

@@ -7,7 +7,8 @@ compile time, checked by lit on the normalised IR). Loop with and without a trip
 count, stopping on the count, on a condition its body computes, or before the first
 iteration, with a carried value and scan outputs (a tensor and a scalar per step).
 Scan over one to five rows of two scan inputs, with a state and two scan
-outputs.
+outputs, along the first axes forward and along other axes (one negative) from the
+end.
 
     control_flow.py --bin build/bin --work DIR
 """
@@ -129,6 +130,22 @@ def scan_model():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def scan_axes_model():
+    """scan_model's body over xs [N, L] scanned along axis 1 from the end and ws
+    [L, 1] forward; partials stacked along axis -1 (1) last row first, scaled along
+    axis 0."""
+    m = scan_model()
+    scan = m.graph.node[0]
+    scan.attribute.extend([
+        helper.make_attribute("scan_input_axes", [1, 0]),
+        helper.make_attribute("scan_input_directions", [1, 0]),
+        helper.make_attribute("scan_output_axes", [-1, 0]),
+        helper.make_attribute("scan_output_directions", [1, 0])])
+    m.graph.input[1].CopyFrom(helper.make_tensor_value_info("xs", F, ["N", "L"]))
+    m.graph.output[1].CopyFrom(helper.make_tensor_value_info("partials", F, ["N", "L"]))
+    return m
+
+
 def check(args, name, m, cases):
     """Compiles `m` and compares every output with ONNX Runtime on each feed."""
     path, library = args.work / f"{name}.onnx", args.work / f"{name}.so"
@@ -215,6 +232,12 @@ def main():
                 [(f"L={length} N={n}",
                   {"s": rng.standard_normal(n).astype(np.float32),
                    "xs": rng.standard_normal((length, n)).astype(np.float32),
+                   "ws": rng.standard_normal((length, 1)).astype(np.float32)})
+                 for length, n in ((1, 3), (5, 3), (4, 1))])
+    ok &= check(args, "scan_axes", scan_axes_model(),
+                [(f"axes L={length} N={n}",
+                  {"s": rng.standard_normal(n).astype(np.float32),
+                   "xs": rng.standard_normal((n, length)).astype(np.float32),
                    "ws": rng.standard_normal((length, 1)).astype(np.float32)})
                  for length, n in ((1, 3), (5, 3), (4, 1))])
     return 0 if ok else 1

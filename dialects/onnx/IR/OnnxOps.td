@@ -153,14 +153,21 @@ def Onnx_ScanOp : Onnx_Op<"scan", [RecursiveMemoryEffects]> {
   let summary = "an ONNX Scan node: its body run once per row of its scan inputs";
   let description = [{
     Operands are the initial states, then the `num_scan_inputs` scan inputs, scanned
-    along their first dimension. The body region's block arguments are the states and
-    one row of each scan input; it ends in `onnx.yield` of the next states and one row
-    of each scan output. Results are the final states, then each scan output stacked
-    over the rows. Legalisation lowers it to `scf.for`.
+    along `scan_input_axes` (non-negative; the first dimension when absent), from the
+    end where `scan_input_directions` holds 1. The body region's block arguments are
+    the states and one row of each scan input (that axis dropped); it ends in
+    `onnx.yield` of the next states and one row of each scan output. Results are the
+    final states, then each scan output stacked over the rows along
+    `scan_output_axes`, last row first where `scan_output_directions` holds 1.
+    Legalisation lowers it to `scf.for`.
   }];
   let arguments = (ins
     Variadic<AnyType>:$inputs,
     I64Attr:$num_scan_inputs,
+    OptionalAttr<DenseI64ArrayAttr>:$scan_input_axes,
+    OptionalAttr<DenseI64ArrayAttr>:$scan_input_directions,
+    OptionalAttr<DenseI64ArrayAttr>:$scan_output_axes,
+    OptionalAttr<DenseI64ArrayAttr>:$scan_output_directions,
     ConfinedAttr<I64Attr, [IntPositive]>:$opset,
     OptionalAttr<StrAttr>:$name
   );

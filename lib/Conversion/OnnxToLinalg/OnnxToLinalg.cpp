@@ -360,9 +360,57 @@ LogicalResult lowerLoop(mlir::onnx::LoopOp op, OpBuilder &b) {
   return success();
 }
 
-/// onnx.scan as scf.for over the rows of its scan inputs (their first
-/// dimension, the first input's size), carrying the states and the scan
-/// outputs so far.
+/// Entry `index` of the optional list `list`, 0 when absent.
+int64_t entryOf(std::optional<ArrayRef<int64_t>> list, size_t index) {
+  return list && index < list->size() ? (*list)[index] : 0;
+}
+
+/// `value` reversed along its first dimension.
+Value reverseRows(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, value);
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
+  Value last = b.create<arith::SubIOp>(
+      loc, b.create<tensor::DimOp>(loc, value, 0),
+      b.create<arith::ConstantIndexOp>(loc, 1));
+  return b
+      .create<linalg::GenericOp>(
+          loc, init.getType(), ValueRange{}, ValueRange{init},
+          ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
+          SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+          [&](OpBuilder &nb, Location nl, ValueRange) {
+            SmallVector<Value> at;
+            for (int64_t d = 0; d < rank; ++d)
+              at.push_back(nb.create<linalg::IndexOp>(nl, d));
+            at[0] = nb.create<arith::SubIOp>(nl, last, at[0]);
+            nb.create<linalg::YieldOp>(
+                nl, nb.create<tensor::ExtractOp>(nl, value, at).getResult());
+          })
+      .getResult(0);
+}
+
+/// `value`'s first dimension moved to `axis`.
+Value rowsToAxis(OpBuilder &b, Location loc, Value value, int64_t axis) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<int64_t> permutation;
+  for (int64_t d = 1; d <= axis; ++d)
+    permutation.push_back(d);
+  permutation.push_back(0);
+  for (int64_t d = axis + 1; d < type.getRank(); ++d)
+    permutation.push_back(d);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d : permutation)
+    sizes.push_back(tensor::getMixedSize(b, loc, value, d));
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, type.getElementType());
+  return b.create<linalg::TransposeOp>(loc, value, init, permutation)
+      .getResult()[0];
+}
+
+/// onnx.scan as scf.for over the rows of its scan inputs (along each one's
+/// scan axis, from the end where its direction says so; as many rows as the
+/// shortest has), carrying the states and the scan outputs so far, which are
+/// then reversed and moved to their axes where asked.
 LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
   Location loc = op.getLoc();
   b.setInsertionPoint(op);
@@ -389,13 +437,16 @@ LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
   }
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
-  Value length = b.create<tensor::DimOp>(loc, op.getInputs()[states], 0);
   // Every scan input gives a row per iteration (ONNX has them equally long):
   // the loop runs over the shortest, never reading past an end.
   SmallVector<Value> scanned(op.getInputs().drop_front(states));
-  for (Value input : scanned)
-    length = b.create<arith::MinSIOp>(loc, length,
-                                      b.create<tensor::DimOp>(loc, input, 0));
+  Value length;
+  for (auto [k, input] : llvm::enumerate(scanned)) {
+    Value rows = b.create<tensor::DimOp>(loc, input,
+                                         entryOf(op.getScanInputAxes(), k));
+    length = length ? b.create<arith::MinSIOp>(loc, length, rows).getResult()
+                    : rows;
+  }
   SmallVector<RankedTensorType> rowTypes;
   for (Value each : yield.getValues().drop_front(states)) {
     auto row = dyn_cast<RankedTensorType>(each.getType());
@@ -422,13 +473,20 @@ LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
         for (auto [k, input] : llvm::enumerate(scanned)) {
           auto type = cast<RankedTensorType>(input.getType());
           int64_t rank = type.getRank();
+          int64_t axis = entryOf(op.getScanInputAxes(), k);
+          Value at = i;
+          if (entryOf(op.getScanInputDirections(), k) == 1)
+            at = fb.create<arith::SubIOp>(
+                fl, fb.create<arith::SubIOp>(fl, length, i),
+                fb.create<arith::ConstantIndexOp>(fl, 1));
           SmallVector<OpFoldResult> offsets(rank, fb.getIndexAttr(0));
-          offsets[0] = i;
+          offsets[axis] = at;
           SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(fb, fl, input);
-          sizes[0] = fb.getIndexAttr(1);
+          sizes[axis] = fb.getIndexAttr(1);
           SmallVector<OpFoldResult> strides(rank, fb.getIndexAttr(1));
-          auto rowType = RankedTensorType::get(type.getShape().drop_front(),
-                                               type.getElementType());
+          SmallVector<int64_t> rowShape(type.getShape());
+          rowShape.erase(rowShape.begin() + axis);
+          auto rowType = RankedTensorType::get(rowShape, type.getElementType());
           Value row = fb.create<tensor::ExtractSliceOp>(fl, rowType, input,
                                                         offsets, sizes, strides);
           Type argType = body.getArgument(states + k).getType();
@@ -455,14 +513,21 @@ LogicalResult lowerScan(mlir::onnx::ScanOp op, OpBuilder &b) {
         fb.create<scf::YieldOp>(fl, next);
       });
   b.setInsertionPointAfter(loop);
-  for (auto [old, computed] : llvm::zip(op.getResults(), loop.getResults())) {
+  for (auto [j, old, computed] :
+       llvm::enumerate(op.getResults(), loop.getResults())) {
     Value replacement = computed;
-    if (old.getType() != computed.getType()) {
-      if (!tensor::CastOp::areCastCompatible(computed.getType(),
+    if (j >= states) {
+      if (entryOf(op.getScanOutputDirections(), j - states) == 1)
+        replacement = reverseRows(b, loc, replacement);
+      if (int64_t axis = entryOf(op.getScanOutputAxes(), j - states))
+        replacement = rowsToAxis(b, loc, replacement, axis);
+    }
+    if (old.getType() != replacement.getType()) {
+      if (!tensor::CastOp::areCastCompatible(replacement.getType(),
                                              old.getType()))
-        return op.emitError() << "Scan output is " << computed.getType()
+        return op.emitError() << "Scan output is " << replacement.getType()
                               << ", the model declares " << old.getType();
-      replacement = b.create<tensor::CastOp>(loc, old.getType(), computed);
+      replacement = b.create<tensor::CastOp>(loc, old.getType(), replacement);
     }
     old.replaceAllUsesWith(replacement);
   }
