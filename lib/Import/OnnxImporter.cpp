@@ -1115,26 +1115,35 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
                           argTypes)))
     return failure();
   auto yielded = cast<mlir::onnx::YieldOp>(region.front().back()).getValues();
+  // The node's output types are the declared ones, or what the body gives:
+  // the states' joined with their initial values', the scan outputs' rows
+  // stacked along their axes.
   SmallVector<Type> resultTypes;
   for (auto [i, value] : llvm::enumerate(yielded)) {
+    Type inferred;
     if (static_cast<int>(i) < states) {
-      resultTypes.push_back(joinTypes(value.getType(), operands[i].getType()));
-      continue;
+      inferred = joinTypes(value.getType(), operands[i].getType());
+    } else {
+      auto ranked = dyn_cast<RankedTensorType>(value.getType());
+      if (!ranked) {
+        error(loc) << nodeDesc << " scan output " << i - states
+                   << " has no rank the importer can tell";
+        return failure();
+      }
+      // The rows stack along the scan output's axis.
+      int64_t &axis = (*outputAxes)[i - states];
+      if (failed(normalizeAxis(axis, ranked.getRank() + 1,
+                               "scan output " + Twine(i - states))))
+        return failure();
+      SmallVector<int64_t> shape(ranked.getShape());
+      shape.insert(shape.begin() + axis, ShapedType::kDynamic);
+      inferred = RankedTensorType::get(shape, ranked.getElementType());
     }
-    auto ranked = dyn_cast<RankedTensorType>(value.getType());
-    if (!ranked) {
-      error(loc) << nodeDesc << " scan output " << i - states
-                 << " has no rank the importer can tell";
+    FailureOr<Type> type =
+        declaredOrInferred(node.output(i), inferred, loc, nodeDesc);
+    if (failed(type))
       return failure();
-    }
-    // The rows stack along the scan output's axis.
-    int64_t &axis = (*outputAxes)[i - states];
-    if (failed(normalizeAxis(axis, ranked.getRank() + 1,
-                             "scan output " + Twine(i - states))))
-      return failure();
-    SmallVector<int64_t> shape(ranked.getShape());
-    shape.insert(shape.begin() + axis, ShapedType::kDynamic);
-    resultTypes.push_back(RankedTensorType::get(shape, ranked.getElementType()));
+    resultTypes.push_back(*type);
   }
   // Lists of the defaults (the first axis, forward) are left out.
   auto listAttr = [&](ArrayRef<int64_t> list) {
