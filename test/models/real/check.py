@@ -8,9 +8,11 @@
   (test/e2e/run_fixtures.py), for the blocks and for the whole models in
   `whole/<arch>__whole_<tool>/` (their logits).
 
-With --table it writes docs/exports.md from what it measured and exports.json.
+With --cuda ARCH the whole models are also compiled for the CUDA target (their PTX
+assembled by ptxas). With --table it writes docs/exports.md (or, for a --root of
+generate.py --out, docs/whole-models.md) from what it measured and exports.json.
 
-    check.py --bin build/bin [--table docs/exports.md] [fixture ...]
+    check.py --bin build/bin [--root DIR] [--cuda sm_90a] [--table docs/exports.md] [fixture ...]
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -49,20 +52,26 @@ FULL_INTRO = [
     "the repository and checked there:",
     "",
     "```",
-    "python3 test/models/real/generate.py --full --out DIR \\",
-    "    --exporters whole_dynamo,whole_kv,whole_kv_cpu,whole_kv_cuda,genai_cpu",
-    "python3 test/models/real/check.py --bin build/bin --root DIR --table docs/whole-models.md",
+    "python3 test/models/real/generate.py --full --out DIR --exporters \\",
+    "    whole_dynamo,whole_torchscript,whole_cpu,whole_cuda,whole_kv,whole_kv_cpu,whole_kv_cuda,genai_cpu",
+    "python3 test/models/real/check.py --bin build/bin --root DIR --cuda sm_90a \\",
+    "    --table docs/whole-models.md",
     "```",
     "",
-    "`whole_dynamo` is torch.onnx (dynamo) on `input_ids [1, T]` to logits; `whole_kv` is",
-    "transformers' exporter with the DynamicCache, and `whole_kv_cpu` / `whole_kv_cuda` the",
-    "same with ONNX Runtime's CPU or CUDA fusions (GroupQueryAttention, RotaryEmbedding,",
-    "FusedMatMul, Skip(Simplified)LayerNormalization, com.microsoft.MoE); `genai_cpu` is",
-    "onnxruntime-genai's builder. A cell says how many MoE layers raise and whether the",
-    "compiled model matches torch's logits (and present caches) at every case; `-` is a",
-    "file the exporter does not write, or writes wrong, with the reason below; `·` is an",
-    "architecture the exporter does not take (onnxruntime-genai's builder knows few). The",
-    "committed fixtures, a subset, are in [exports.md](exports.md).",
+    "`whole_dynamo` and `whole_torchscript` are torch.onnx (dynamo, TorchScript) on",
+    "`input_ids [1, T]` to logits; `whole_cpu` / `whole_cuda` are transformers' exporter",
+    "without a cache and with ONNX Runtime's CPU or CUDA fusions (RotaryEmbedding,",
+    "SkipSimplifiedLayerNormalization; MultiHeadAttention and com.microsoft.MoE with CUDA's);",
+    "`whole_kv` is transformers' exporter with the DynamicCache, and `whole_kv_cpu` /",
+    "`whole_kv_cuda` the same with the fusions (GroupQueryAttention, FusedMatMul);",
+    "`genai_cpu` is onnxruntime-genai's builder, and `genai_cpu_windowed` its default",
+    "window-sized cache (`sliding_window_cache = 1`) for gpt-oss. A cell says how many MoE",
+    "layers raise, whether the model compiled for the CPU matches torch's logits (and",
+    "present caches) at every case, and whether it compiles for the CUDA target, its PTX",
+    "assembled by ptxas for the architecture named; `-` is a file the exporter does not",
+    "write, or writes wrong, with the reason below; `·` is an architecture the exporter",
+    "does not take (onnxruntime-genai's builder knows few). The committed fixtures, a",
+    "subset, are in [exports.md](exports.md).",
     "",
 ]
 
@@ -109,9 +118,10 @@ def write_table(path, results, status, intro=None):
             if name in results:
                 r = results[name]
                 cell = f"raised {r['layers']}/1" if r["layers"] else "not raised"
-                cell += ", raised only" if r.get("whole") else \
-                    {True: ", matches", False: ", MISMATCH", None: ", not compiled"}[r["numerics"]]
-                if not r["layers"] and r["remark"] and not r.get("whole"):
+                cell += {True: ", matches", False: ", MISMATCH"}[r["numerics"]]
+                if r.get("cuda") is not None:
+                    cell += f", {r['cuda_arch']} " + ("ok" if r["cuda"] else "FAILS")
+                if not r["layers"] and r["remark"]:
                     notes.append(f"- `{name}`: {r['remark']}")
                 cells.append(cell)
             elif name in status:
@@ -165,6 +175,9 @@ def main():
     parser.add_argument("--table", type=pathlib.Path, help="write the docs table here")
     parser.add_argument("--root", type=pathlib.Path, default=HERE,
                         help="the fixtures' folder (generate.py --out), this one by default")
+    parser.add_argument("--cuda", metavar="ARCH",
+                        help="also compile each whole model for the CUDA target at ARCH "
+                             "(sm_90a), its PTX assembled by ptxas")
     parser.add_argument("fixtures", nargs="*", type=pathlib.Path)
     args = parser.parse_args()
     folders = args.fixtures or sorted(
@@ -178,29 +191,27 @@ def main():
             [sys.executable, str(ROOT / "test/e2e/run_fixtures.py"), "--bin", str(args.bin),
              str(folder)], capture_output=True, text=True)
         matches = numerics.returncode == 0
-        results[manifest["name"]] = {"layers": layers, "numerics": matches, "remark": remark}
-        verdict = "ok" if ok and matches is not False else "FAIL"
+        result = {"layers": layers, "numerics": matches, "remark": remark}
+        cuda = ""
+        if args.cuda and folder.parent.name == "whole":
+            with tempfile.TemporaryDirectory() as work:
+                compiled = subprocess.run(
+                    [str(args.bin / "moe-opt"), str(folder / manifest["model"]), "--emit=lib",
+                     "--target=cuda", f"--arch={args.cuda}", "-o", f"{work}/model.so"],
+                    capture_output=True, text=True)
+            result.update(cuda=compiled.returncode == 0, cuda_arch=args.cuda)
+            cuda = f", {args.cuda} {'ok' if result['cuda'] else 'FAILS'}"
+            if not result["cuda"]:
+                print(compiled.stderr)
+        results[manifest["name"]] = result
+        verdict = "ok" if ok and matches and result.get("cuda", True) else "FAIL"
         failed += verdict != "ok"
-        state = {True: "match", False: "MISMATCH", None: "not run"}[matches]
-        print(f"{manifest['name']}: {layers} moe.layer, numerics {state}"
+        state = "match" if matches else "MISMATCH"
+        print(f"{manifest['name']}: {layers} moe.layer, numerics {state}{cuda}"
               f"{', ' + remark if remark else ''} {verdict}")
-        if matches is False:
+        if not matches:
             print(numerics.stdout + numerics.stderr)
-    # Whole models that do not compile yet (a window-sized GroupQueryAttention cache)
-    # are checked for raising only.
-    wholes = [] if args.fixtures else sorted((args.root / "whole").glob("*.onnx"))
-    for path in wholes:
-        raised = subprocess.run([str(args.bin / "moe-opt"), str(path), "--moe-raise"],
-                                capture_output=True, text=True)
-        layers = len(re.findall(r"= moe\.layer ", raised.stdout))
-        ok = raised.returncode == 0 and layers == 1 and \
-            not WEIGHT_GATHER.search(raised.stdout)
-        failed += not ok
-        results[path.stem] = {"layers": layers, "numerics": None, "whole": True,
-                              "remark": "a whole model, raised only"}
-        print(f"{path.stem}: {layers} moe.layer (whole model, raising only) "
-              f"{'ok' if ok else 'FAIL'}")
-    total = len(folders) + len(wholes)
+    total = len(folders)
     print(f"{total - failed} of {total} real exports ok")
     if args.table:
         status = json.loads((args.root / "exports.json").read_text())
