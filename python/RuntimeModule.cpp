@@ -37,6 +37,8 @@ const char *numpyName(moe_dtype dtype) {
     return "int64";
   case MOE_DTYPE_BOOL:
     return "bool";
+  case MOE_DTYPE_U8:
+    return "uint8";
   }
   return "unknown";
 }

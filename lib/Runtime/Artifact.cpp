@@ -54,7 +54,7 @@ bool parseDtype(const std::string &text, moe_dtype &out) {
   } kNames[] = {{"f16", MOE_DTYPE_F16}, {"f32", MOE_DTYPE_F32},
                 {"f64", MOE_DTYPE_F64}, {"i8", MOE_DTYPE_I8},
                 {"i32", MOE_DTYPE_I32}, {"i64", MOE_DTYPE_I64},
-                {"bool", MOE_DTYPE_BOOL}};
+                {"u8", MOE_DTYPE_U8},   {"bool", MOE_DTYPE_BOOL}};
   for (const auto &entry : kNames)
     if (text == entry.name) {
       out = entry.dtype;
@@ -306,6 +306,8 @@ const char *moe_dtype_name(moe_dtype dtype) {
     return "i64";
   case MOE_DTYPE_BOOL:
     return "bool";
+  case MOE_DTYPE_U8:
+    return "u8";
   }
   return "unknown";
 }
@@ -321,6 +323,7 @@ size_t moe_dtype_size(moe_dtype dtype) {
   case MOE_DTYPE_I64:
     return 8;
   case MOE_DTYPE_I8:
+  case MOE_DTYPE_U8:
   case MOE_DTYPE_BOOL:
     return 1;
   }

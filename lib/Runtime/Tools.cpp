@@ -27,7 +27,7 @@ constexpr DTypePair kPairs[] = {
     {DType::F16, MOE_DTYPE_F16}, {DType::F32, MOE_DTYPE_F32},
     {DType::F64, MOE_DTYPE_F64}, {DType::I8, MOE_DTYPE_I8},
     {DType::I32, MOE_DTYPE_I32}, {DType::I64, MOE_DTYPE_I64},
-    {DType::Bool, MOE_DTYPE_BOOL}};
+    {DType::U8, MOE_DTYPE_U8},   {DType::Bool, MOE_DTYPE_BOOL}};
 
 bool parseTypeName(const std::string &text, DType &out) {
   for (const DTypePair &pair : kPairs)

@@ -61,6 +61,8 @@ std::optional<llvm::StringRef> dtypeName(Type type) {
     return llvm::StringRef("i64");
   if (type.isInteger(32))
     return llvm::StringRef("i32");
+  if (type.isUnsignedInteger(8))
+    return llvm::StringRef("u8");
   if (type.isInteger(8))
     return llvm::StringRef("i8");
   if (type.isInteger(1))

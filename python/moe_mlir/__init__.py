@@ -34,7 +34,7 @@ class CompileError(RuntimeError):
 
 # ONNX Runtime's type names, by NumPy dtype name.
 _ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)",
-               "float64": "tensor(double)", "int8": "tensor(int8)",
+               "float64": "tensor(double)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
                "int32": "tensor(int32)", "int64": "tensor(int64)", "bool": "tensor(bool)"}
 
 

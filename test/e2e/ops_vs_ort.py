@@ -18,7 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 from moe_tools import compile_model, run_model
 
 FLOAT, INT64, INT32, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL
-NUMPY = {FLOAT: np.float32, INT64: np.int64, INT32: np.int32, BOOL: np.bool_}
+UINT8 = TensorProto.UINT8
+NUMPY = {FLOAT: np.float32, INT64: np.int64, INT32: np.int32, BOOL: np.bool_, UINT8: np.uint8}
 
 
 def case(name, op, inputs, outputs, attrs=None, domain="", opset=20, initializers=(),
@@ -146,6 +147,31 @@ CASES = [
          opset=18, sizes=ROWS),
     case("reduce_max_int", "ReduceMax", [("x", INT32, ["N", 5])], [("y", INT32, [])],
          attrs={"keepdims": 0}, opset=18, sizes=ROWS),
+    # Unsigned integers: values above 127 compare, divide, convert and reduce as
+    # unsigned ones.
+    case("u8_to_float", "Cast", [("x", UINT8, ["N", 6])], [("y", FLOAT, ["N", 6])],
+         attrs={"to": FLOAT}, sizes=ROWS),
+    case("float_to_u8", "Cast", [("x", FLOAT, ["N", 6])], [("y", UINT8, ["N", 6])],
+         attrs={"to": UINT8}, sizes=ROWS),
+    case("u8_to_int64", "Cast", [("x", UINT8, ["N", 6])], [("y", INT64, ["N", 6])],
+         attrs={"to": INT64}, sizes=ROWS),
+    case("u8_add", "Add", [("a", UINT8, ["N", 6]), ("b", UINT8, [6])],
+         [("y", UINT8, ["N", 6])], sizes=ROWS),
+    case("u8_div", "Div", [("a", UINT8, ["N", 6]), ("b", UINT8, ["N", 6])],
+         [("y", UINT8, ["N", 6])], sizes=ROWS),
+    case("u8_mod", "Mod", [("a", UINT8, ["N", 6]), ("b", UINT8, ["N", 6])],
+         [("y", UINT8, ["N", 6])], sizes=ROWS),
+    case("u8_less", "Less", [("a", UINT8, ["N", 6]), ("b", UINT8, ["N", 6])],
+         [("y", BOOL, ["N", 6])], sizes=ROWS),
+    case("u8_max", "Max", [("a", UINT8, ["N", 6]), ("b", UINT8, [6])],
+         [("y", UINT8, ["N", 6])], sizes=ROWS),
+    case("u8_reduce_min", "ReduceMin", [("x", UINT8, ["N", 6])], [("y", UINT8, ["N", 1])],
+         initializers=[numpy_helper.from_array(np.array([1], np.int64), "axes")],
+         opset=18, sizes=ROWS),
+    case("u8_argmax", "ArgMax", [("x", UINT8, ["N", 6])], [("y", INT64, ["N", 1])],
+         attrs={"axis": 1}, sizes=ROWS),
+    case("u8_gather", "Gather", [("x", UINT8, ["N", 6]), ("i", INT64, [3])],
+         [("y", UINT8, ["N", 3])], attrs={"axis": 1}, sizes=ROWS),
 ]
 
 
@@ -171,7 +197,15 @@ def random_input(rng, spec, dtype, shape, sizes):
     if spec["op"] == "Trilu" and shape == []:
         return np.array(rng.integers(-2, 3), np.int64)
     if dtype == FLOAT:
+        if spec["outputs"][0][1] == UINT8:
+            return (250 * rng.random(dims)).astype(np.float32)
         return (3 * rng.standard_normal(dims)).astype(np.float32)
+    if dtype == UINT8:
+        # Mod and Div by zero are undefined.
+        low = 1 if spec["op"] in ("Div", "Mod") else 0
+        return rng.integers(low, 256, dims).astype(np.uint8)
+    if spec["op"] == "Gather" and dtype == INT64:
+        return rng.integers(0, 6, dims).astype(np.int64)
     return rng.integers(-50, 50, dims).astype(NUMPY[dtype])
 
 

@@ -32,6 +32,8 @@ TEST(RuntimeTest, LoadMissingLibraryNamesTheFile) {
 TEST(RuntimeTest, DtypeNamesAndSizes) {
   EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_F32), "f32");
   EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_BOOL), "bool");
+  EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_U8), "u8");
+  EXPECT_EQ(moe_dtype_size(MOE_DTYPE_U8), 1u);
   EXPECT_EQ(moe_dtype_size(MOE_DTYPE_F16), 2u);
   EXPECT_EQ(moe_dtype_size(MOE_DTYPE_I64), 8u);
 }

@@ -26,6 +26,7 @@ typedef enum moe_dtype {
   MOE_DTYPE_I32 = 4,
   MOE_DTYPE_I64 = 5,
   MOE_DTYPE_BOOL = 6,
+  MOE_DTYPE_U8 = 7,
 } moe_dtype;
 
 const char *moe_dtype_name(moe_dtype dtype);

@@ -8,6 +8,8 @@
 
 #include "Common.h"
 
+#include "mlir/IR/TypeUtilities.h"
+
 #include "dialects/onnx/IR/OnnxMatchers.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -269,9 +271,10 @@ Value extractOne(OpBuilder &b, Location loc, Value value) {
 }
 
 Value zeroOf(OpBuilder &b, Location loc, Type type) {
-  return b.create<arith::ConstantOp>(loc, b.getZeroAttr(type));
+  return b.create<arith::ConstantOp>(loc, b.getZeroAttr(signlessOf(type)));
 }
 Value oneOf(OpBuilder &b, Location loc, Type type) {
+  type = signlessOf(type);
   TypedAttr one = isFloat(type) ? TypedAttr(b.getFloatAttr(type, 1.0))
                                 : TypedAttr(b.getIntegerAttr(type, 1));
   return b.create<arith::ConstantOp>(loc, one);
@@ -329,3 +332,38 @@ Value expandUnitDims(OpBuilder &b, Location loc, Value x,
 }
 
 } // namespace moe::onnx_to_linalg
+
+bool moe::onnx_to_linalg::isUnsignedInput(NodeOp node, unsigned index) {
+  auto flags = node->getAttrOfType<DenseBoolArrayAttr>(kUnsignedInputs);
+  return flags && index < flags.size() && flags[index];
+}
+
+Type moe::onnx_to_linalg::modelElementType(NodeOp node, unsigned index) {
+  Type element = getElementTypeOrSelf(node->getOperand(index).getType());
+  if (isUnsignedInput(node, index))
+    return IntegerType::get(node.getContext(), element.getIntOrFloatBitWidth(),
+                            IntegerType::Unsigned);
+  return element;
+}
+
+Type moe::onnx_to_linalg::signlessOf(Type type) {
+  if (type.isUnsignedInteger())
+    return IntegerType::get(type.getContext(), type.getIntOrFloatBitWidth());
+  return type;
+}
+
+arith::CmpIPredicate
+moe::onnx_to_linalg::unsignedPredicate(arith::CmpIPredicate predicate) {
+  switch (predicate) {
+  case arith::CmpIPredicate::slt:
+    return arith::CmpIPredicate::ult;
+  case arith::CmpIPredicate::sle:
+    return arith::CmpIPredicate::ule;
+  case arith::CmpIPredicate::sgt:
+    return arith::CmpIPredicate::ugt;
+  case arith::CmpIPredicate::sge:
+    return arith::CmpIPredicate::uge;
+  default:
+    return predicate;
+  }
+}

@@ -11,6 +11,7 @@
 
 #include "dialects/onnx/IR/OnnxDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
@@ -146,17 +147,42 @@ mlir::LogicalResult checkComputable(NodeOp node, mlir::Type element,
 /// Whether `type` is a floating-point type.
 bool isFloat(mlir::Type type);
 
-/// The constants 0 and 1 of the scalar type `type`.
+/// The constants 0 and 1 of the scalar type `type` (signless for an unsigned
+/// one).
 mlir::Value zeroOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type);
 mlir::Value oneOf(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type);
 
-template <typename FloatOp, typename IntOp>
+/// `FloatOp`, `IntOp` or, where `type` is an unsigned integer type (the
+/// operands being its signless values), `UIntOp` on two scalars.
+template <typename FloatOp, typename IntOp, typename UIntOp = IntOp>
 mlir::Value arithmetic(mlir::OpBuilder &b, mlir::Location loc, mlir::Type type,
                        mlir::ValueRange args) {
   if (isFloat(type))
     return b.create<FloatOp>(loc, args[0], args[1]);
+  if (type.isUnsignedInteger())
+    return b.create<UIntOp>(loc, args[0], args[1]);
   return b.create<IntOp>(loc, args[0], args[1]);
 }
+
+/// Inputs holding unsigned integers reach a handler as signless tensors of
+/// the same bits; this attribute of the node says which did (one bool per
+/// input), for the handlers whose results depend on it (comparisons,
+/// division, Max / Min, conversions, reductions). Results are signless too.
+inline constexpr llvm::StringLiteral kUnsignedInputs = "moe.unsigned_inputs";
+
+/// Whether input `index` of `node` holds unsigned integers.
+bool isUnsignedInput(NodeOp node, unsigned index);
+
+/// The element type input `index` of `node` has in the model: unsigned
+/// where it holds unsigned integers, else its operand's.
+mlir::Type modelElementType(NodeOp node, unsigned index);
+
+/// The signless integer type of an unsigned one's width; other types as
+/// they are.
+mlir::Type signlessOf(mlir::Type type);
+
+/// The comparison `predicate` makes of unsigned integers (slt becomes ult...).
+mlir::arith::CmpIPredicate unsignedPredicate(mlir::arith::CmpIPredicate predicate);
 
 /// Integer list given as attribute `name` (older opsets) or as constant input
 /// `index` (newer ones); nullopt when absent, failure when not constant.

@@ -50,10 +50,12 @@ FailureOr<SmallVector<Value>> elementwise(NodeOp node, OpBuilder &b,
              << element << " and " << elementTypeOf(operand);
   if (failed(checkComputable(node, element, floatOnly)))
     return failure();
+  // The scalar functions see unsigned inputs' type, to pick unsigned ops.
+  Type computed = modelElementType(node, 0);
   return single(broadcastGeneric(
       node, b, operands, resultElement ? resultElement : element,
       [&](OpBuilder &nested, Location loc, ValueRange args) {
-        return fn(nested, loc, element, args);
+        return fn(nested, loc, computed, args);
       }));
 }
 
@@ -69,6 +71,8 @@ Value negate(OpBuilder &b, Location loc, Type type, ValueRange args) {
 }
 
 Value absolute(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (type.isUnsignedInteger())
+    return args[0];
   if (isFloat(type))
     return b.create<math::AbsFOp>(loc, args[0]);
   return b.create<math::AbsIOp>(loc, args[0]);
@@ -87,6 +91,8 @@ Value sigmoid(OpBuilder &b, Location loc, Type type, ValueRange args) {
 }
 
 Value relu(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (type.isUnsignedInteger())
+    return args[0];
   if (isFloat(type))
     return b.create<arith::MaximumFOp>(loc, args[0], zeroOf(b, loc, type));
   return b.create<arith::MaxSIOp>(loc, args[0], zeroOf(b, loc, type));
@@ -114,6 +120,11 @@ Value sign(OpBuilder &b, Location loc, Type type, ValueRange args) {
             args[0], zero));
     return b.create<arith::SelectOp>(loc, negative, minusOne, nonNegative);
   }
+  if (type.isUnsignedInteger())
+    return b.create<arith::SelectOp>(
+        loc,
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, args[0], zero),
+        one, zero);
   Value minusOne = b.create<arith::SubIOp>(loc, zero, one);
   Value positive = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sgt,
                                            args[0], zero);
@@ -141,6 +152,8 @@ Value isNaN(OpBuilder &b, Location loc, Type, ValueRange args) {
 
 /// Integer Mod with the divisor's sign (Python's %), fmod = 0.
 Value floorMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
+  if (type.isUnsignedInteger())
+    return b.create<arith::RemUIOp>(loc, args[0], args[1]);
   Value r = b.create<arith::RemSIOp>(loc, args[0], args[1]);
   Value zero = zeroOf(b, loc, type);
   Value nonZero =
@@ -156,9 +169,8 @@ Value floorMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
 
 /// Remainder with the dividend's sign (C's fmod), fmod = 1.
 Value truncMod(OpBuilder &b, Location loc, Type type, ValueRange args) {
-  if (isFloat(type))
-    return b.create<arith::RemFOp>(loc, args[0], args[1]);
-  return b.create<arith::RemSIOp>(loc, args[0], args[1]);
+  return arithmetic<arith::RemFOp, arith::RemSIOp, arith::RemUIOp>(b, loc, type,
+                                                                   args);
 }
 
 template <ScalarFn Fn, unsigned Count, bool FloatOnly>
@@ -201,11 +213,11 @@ FailureOr<SmallVector<Value>> lowerIsInf(NodeOp node, RewriterBase &b) {
 }
 
 /// The variadic Sum, Max and Min: `Op` folded over every operand.
-template <typename FloatOp, typename IntOp>
+template <typename FloatOp, typename IntOp, typename UIntOp = IntOp>
 Value foldAll(OpBuilder &b, Location loc, Type type, ValueRange args) {
   Value result = args[0];
   for (Value arg : args.drop_front())
-    result = arithmetic<FloatOp, IntOp>(b, loc, type, {result, arg});
+    result = arithmetic<FloatOp, IntOp, UIntOp>(b, loc, type, {result, arg});
   return result;
 }
 
@@ -344,7 +356,10 @@ template <arith::CmpFPredicate FloatPredicate,
 Value compare(OpBuilder &b, Location loc, Type type, ValueRange args) {
   if (isFloat(type))
     return b.create<arith::CmpFOp>(loc, FloatPredicate, args[0], args[1]);
-  return b.create<arith::CmpIOp>(loc, IntPredicate, args[0], args[1]);
+  return b.create<arith::CmpIOp>(
+      loc,
+      type.isUnsignedInteger() ? unsignedPredicate(IntPredicate) : IntPredicate,
+      args[0], args[1]);
 }
 
 template <arith::CmpFPredicate FloatPredicate,
@@ -395,9 +410,14 @@ FailureOr<SmallVector<Value>> lowerWhere(NodeOp node, RewriterBase &b) {
 }
 
 /// Converts one scalar between element types with ONNX Cast semantics (float to
-/// integer truncates toward zero; booleans are 0 and 1).
-Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
+/// integer truncates toward zero; booleans are 0 and 1), to the signless type
+/// of `to`; `fromUnsigned` says `value`'s bits are an unsigned integer.
+Value convertScalar(OpBuilder &b, Location loc, Value value, Type to,
+                    bool fromUnsigned = false) {
+  bool toUnsigned = to.isUnsignedInteger();
+  to = signlessOf(to);
   Type from = value.getType();
+  fromUnsigned |= from.isInteger(1);
   if (from == to)
     return value;
   auto fromFloat = dyn_cast<FloatType>(from), toFloat = dyn_cast<FloatType>(to);
@@ -406,7 +426,7 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
                ? b.create<arith::ExtFOp>(loc, to, value).getResult()
                : b.create<arith::TruncFOp>(loc, to, value).getResult();
   if (!fromFloat && toFloat)
-    return from.isInteger(1)
+    return fromUnsigned
                ? b.create<arith::UIToFPOp>(loc, to, value).getResult()
                : b.create<arith::SIToFPOp>(loc, to, value).getResult();
   if (fromFloat) {
@@ -415,6 +435,8 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
       return b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE, value,
                                      zero);
     }
+    if (toUnsigned)
+      return b.create<arith::FPToUIOp>(loc, to, value);
     return b.create<arith::FPToSIOp>(loc, to, value);
   }
   unsigned fromWidth = from.getIntOrFloatBitWidth();
@@ -423,8 +445,10 @@ Value convertScalar(OpBuilder &b, Location loc, Value value, Type to) {
     Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(from));
     return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, value, zero);
   }
+  if (fromWidth == toWidth)
+    return value;
   if (fromWidth < toWidth)
-    return from.isInteger(1)
+    return fromUnsigned
                ? b.create<arith::ExtUIOp>(loc, to, value).getResult()
                : b.create<arith::ExtSIOp>(loc, to, value).getResult();
   return b.create<arith::TruncIOp>(loc, to, value);
@@ -438,15 +462,22 @@ FailureOr<SmallVector<Value>> lowerCast(NodeOp node, RewriterBase &b) {
   if (!resultType)
     return node.emitError("Cast needs a tensor result type");
   Type to = resultType.getElementType();
+  // Results are signless: the `to` attribute says whether they are unsigned
+  // (ONNX's UINT8, UINT16, UINT32, UINT64).
+  if (llvm::is_contained({2, 4, 12, 13}, intAttr(node, "to", 0)) &&
+      to.isSignlessInteger())
+    to = IntegerType::get(b.getContext(), to.getIntOrFloatBitWidth(),
+                          IntegerType::Unsigned);
   Type from = elementTypeOf(operands[0]);
   if (failed(checkComputable(node, from, false)) ||
-      failed(checkComputable(node, to, false)))
+      failed(checkComputable(node, signlessOf(to), false)))
     return failure();
-  return single(
-      broadcastGeneric(node, b, operands, to,
-                       [&](OpBuilder &nested, Location loc, ValueRange args) {
-                         return convertScalar(nested, loc, args[0], to);
-                       }));
+  bool fromUnsigned = isUnsignedInput(node, 0);
+  return single(broadcastGeneric(
+      node, b, operands, signlessOf(to),
+      [&](OpBuilder &nested, Location loc, ValueRange args) {
+        return convertScalar(nested, loc, args[0], to, fromUnsigned);
+      }));
 }
 
 /// `x` clamped to the optional scalar tensors `low` and `high`.
@@ -550,14 +581,17 @@ void moe::onnx_to_linalg::registerElementwiseLowerings(HandlerTable &table) {
       lowerElementwise<arithmetic<arith::MulFOp, arith::MulIOp>, 2, false>);
   table.add(
       "", "Div", 7,
-      lowerElementwise<arithmetic<arith::DivFOp, arith::DivSIOp>, 2, false>);
+      lowerElementwise<
+          arithmetic<arith::DivFOp, arith::DivSIOp, arith::DivUIOp>, 2, false>);
   // Variadic since opset 8.
   table.add(
       "", "Max", 8,
-      lowerElementwise<foldAll<arith::MaximumFOp, arith::MaxSIOp>, 0, false>);
+      lowerElementwise<
+          foldAll<arith::MaximumFOp, arith::MaxSIOp, arith::MaxUIOp>, 0, false>);
   table.add(
       "", "Min", 8,
-      lowerElementwise<foldAll<arith::MinimumFOp, arith::MinSIOp>, 0, false>);
+      lowerElementwise<
+          foldAll<arith::MinimumFOp, arith::MinSIOp, arith::MinUIOp>, 0, false>);
   table.add("", "Sum", 8,
             lowerElementwise<foldAll<arith::AddFOp, arith::AddIOp>, 0, false>);
   table.add("", "Mean", 8, lowerElementwise<meanAll, 0, true>);

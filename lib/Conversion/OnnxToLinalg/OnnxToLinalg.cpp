@@ -27,6 +27,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/STLExtras.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <limits>
@@ -611,6 +613,64 @@ private:
   llvm::DenseSet<Operation *> &reported;
 };
 
+/// `type` with unsigned integer elements made signless ones of the same
+/// width; other types as they are.
+Type signlessType(Type type) {
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    return shaped.getElementType().isUnsignedInteger()
+               ? shaped.clone(signlessOf(shaped.getElementType()))
+               : type;
+  return signlessOf(type);
+}
+
+/// Unsigned integers are computed on as signless ones of the same bits
+/// (arith knows no others): every node first records which of its inputs are
+/// unsigned (kUnsignedInputs), for the handlers whose results depend on it,
+/// then every value, constant and the function's signature take signless
+/// types. The artifact's signature, described before this, keeps the
+/// unsigned element types for the runtime.
+void signlessIntegers(func::FuncOp function) {
+  function.walk([](NodeOp node) {
+    SmallVector<bool> flags;
+    for (Value operand : node->getOperands())
+      flags.push_back(getElementTypeOrSelf(operand.getType()).isUnsignedInteger());
+    if (llvm::is_contained(flags, true))
+      node->setAttr(kUnsignedInputs,
+                    Builder(node.getContext()).getDenseBoolArrayAttr(flags));
+  });
+  auto convert = [](Value value) {
+    Type type = signlessType(value.getType());
+    if (type != value.getType())
+      value.setType(type);
+  };
+  function.walk([&](Operation *op) {
+    for (Region &region : op->getRegions())
+      for (Block &block : region)
+        for (BlockArgument argument : block.getArguments())
+          convert(argument);
+    for (Value result : op->getResults())
+      convert(result);
+    if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+      Type type = signlessType(constant.getType());
+      if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+          dense && type != dense.getType())
+        constant.setValueAttr(dense.bitcast(signlessOf(dense.getElementType())));
+      else if (auto resource =
+                   dyn_cast<DenseResourceElementsAttr>(constant.getValue());
+               resource && type != resource.getType())
+        constant.setValueAttr(DenseResourceElementsAttr::get(
+            cast<ShapedType>(type), resource.getRawHandle()));
+    }
+  });
+  SmallVector<Type> inputs, results;
+  for (Type type : function.getArgumentTypes())
+    inputs.push_back(signlessType(type));
+  for (Type type : function.getResultTypes())
+    results.push_back(signlessType(type));
+  function.setFunctionType(
+      FunctionType::get(function.getContext(), inputs, results));
+}
+
 class LegalizeOnnxPass
     : public ::moe::impl::MoELegalizeOnnxBase<LegalizeOnnxPass> {
 public:
@@ -630,6 +690,8 @@ public:
     });
     if (!supported)
       return signalPassFailure();
+
+    signlessIntegers(getOperation());
 
     // Every onnx.node becomes linalg, tensor, arith, math and scf; a handler
     // that fails has said why, which the conversion's own report of the node

@@ -291,6 +291,7 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, RewriterBase &b) {
     return failure();
   auto type = cast<RankedTensorType>(x.getType());
   Type element = type.getElementType();
+  Type modelElement = modelElementType(node, 0);
   bool floating = isFloat(element);
   auto integer = dyn_cast<IntegerType>(element);
   if (!floating && (Kind == ReduceKind::L2 || Kind == ReduceKind::LogSum))
@@ -340,8 +341,11 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, RewriterBase &b) {
           APFloat::getInf(cast<FloatType>(element).getFloatSemantics(), max));
     else
       start = b.getIntegerAttr(
-          element, max ? APInt::getSignedMinValue(integer.getWidth())
-                       : APInt::getSignedMaxValue(integer.getWidth()));
+          element, isUnsignedInput(node, 0)
+                       ? (max ? APInt::getMinValue(integer.getWidth())
+                              : APInt::getMaxValue(integer.getWidth()))
+                       : (max ? APInt::getSignedMinValue(integer.getWidth())
+                              : APInt::getSignedMaxValue(integer.getWidth())));
   }
   Value filled =
       b.create<linalg::FillOp>(
@@ -353,11 +357,13 @@ FailureOr<SmallVector<Value>> lowerReduce(NodeOp node, RewriterBase &b) {
            [&](OpBuilder &nested, Location nl, ValueRange args) {
              Value combined;
              if (Kind == ReduceKind::Max)
-               combined = arithmetic<arith::MaximumFOp, arith::MaxSIOp>(
-                   nested, nl, element, {args[0], args[1]});
+               combined = arithmetic<arith::MaximumFOp, arith::MaxSIOp,
+                                     arith::MaxUIOp>(nested, nl, modelElement,
+                                                     {args[0], args[1]});
              else if (Kind == ReduceKind::Min)
-               combined = arithmetic<arith::MinimumFOp, arith::MinSIOp>(
-                   nested, nl, element, {args[0], args[1]});
+               combined = arithmetic<arith::MinimumFOp, arith::MinSIOp,
+                                     arith::MinUIOp>(nested, nl, modelElement,
+                                                     {args[0], args[1]});
              else if (Kind == ReduceKind::Prod)
                combined = arithmetic<arith::MulFOp, arith::MulIOp>(
                    nested, nl, element, {args[0], args[1]});
@@ -661,6 +667,8 @@ FailureOr<SmallVector<Value>> lowerArgExtreme(NodeOp node, RewriterBase &b) {
                                        : arith::CmpIPredicate::sgt)
                                : (last ? arith::CmpIPredicate::sle
                                        : arith::CmpIPredicate::slt);
+          if (isUnsignedInput(node, 0))
+            predicate = unsignedPredicate(predicate);
           better = nested.create<arith::CmpIOp>(nl, predicate, value, best);
         }
         // The first element always counts, so an all -inf row answers 0.

@@ -125,6 +125,9 @@ FailureOr<SmallVector<Value>> lowerFlatten(NodeOp node, RewriterBase &b) {
 FailureOr<SmallVector<Value>> lowerConstant(NodeOp node, RewriterBase &b) {
   Attribute value = node.getOnnxAttr("value");
   Location loc = node.getLoc();
+  // Unsigned integers are computed on as signless ones.
+  if (auto dense = dyn_cast_or_null<DenseElementsAttr>(value))
+    value = dense.bitcast(signlessOf(dense.getElementType()));
   if (auto elements = dyn_cast_or_null<TypedAttr>(value))
     return SmallVector<Value>{b.create<arith::ConstantOp>(loc, elements)};
   if (auto scalar =
@@ -344,6 +347,7 @@ FailureOr<SmallVector<Value>> lowerConstantOfShape(NodeOp node, RewriterBase &b)
           dyn_cast_or_null<DenseElementsAttr>(node.getOnnxAttr("value"))) {
     if (value.getNumElements() != 1)
       return node.emitError("ConstantOfShape value must hold one element");
+    value = value.bitcast(signlessOf(value.getElementType()));
     fill = cast<TypedAttr>(*value.getValues<Attribute>().begin());
   }
   Value init = b.create<tensor::EmptyOp>(loc, *sizes, fill.getType());
