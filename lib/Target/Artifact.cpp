@@ -97,7 +97,7 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
       return entry.emitError() << role << " " << index << " of @" << kEntry
                                << " has type " << type
                                << ", which artifacts do not support (ranked "
-                                  "tensors of f16, f32, f64, i8, i32, i64 or "
+                                  "tensors of f16, f32, f64, i8, u8, i32, i64 or "
                                   "i1)";
     std::string name = (role + llvm::Twine(index)).str();
     if (attrs)
