@@ -14,8 +14,9 @@ the step before as the past.
                          [--sliding-window 128]
 
 A cache layer with a sliding window (transformers' gpt-oss) also carries the window's
-size, `past_key_values.layers.<l>._sliding_window_tensor`: `--sliding-window` gives it
-(the model config's `sliding_window`).
+size, `past_key_values.layers.<l>._sliding_window_tensor`, and onnxruntime-genai's
+default gpt-oss build keeps a window-sized cache (`past_sliding_length`):
+`--sliding-window` gives the size (the model config's `sliding_window`).
 
 `--expect` checks the tokens against a reference (transformers' `generate` on the same
 weights) and exits non-zero when they differ. Needs numpy and the moe_mlir package.
@@ -64,6 +65,13 @@ def generate(session, prompt, count, sliding_window=None):
                              "empty past of keys and values only")
         shape = [d if isinstance(d, int) else int(axis == 0)
                  for axis, d in enumerate(spec.shape)]
+        # onnxruntime-genai's window-sized cache (`past_sliding_length`) holds the
+        # window's capacity from the first step on.
+        if len(spec.shape) == 4 and "sliding" in str(spec.shape[2]):
+            if sliding_window is None:
+                raise ValueError(f"input '{name}' is a window-sized cache; give its size "
+                                 "with --sliding-window (the model config's sliding_window)")
+            shape[2] = sliding_window
         feeds[name] = np.zeros(shape, spec.dtype)
     ids = np.asarray([prompt], np.int64)
     tokens, seen = [], 0

@@ -26,11 +26,15 @@ def main():
                    "--prompt", ",".join(map(str, reference["prompt"])),
                    "--tokens", str(len(reference["tokens"])),
                    "--expect", ",".join(map(str, reference["tokens"]))]
-        # A sliding-window cache layer's size, as the fixture's cases feed it.
+        # A sliding-window cache layer's size, or a window-sized cache's capacity, as
+        # the fixture's cases feed them.
         for spec in manifest["cases"][0]["inputs"]:
             if spec["name"].endswith("._sliding_window_tensor"):
                 window = int(np.load(folder / spec["file"]))
                 command += ["--sliding-window", str(window)]
+                break
+            if manifest["exporter"] == "genai_cpu_windowed" and len(spec["shape"]) == 4:
+                command += ["--sliding-window", str(spec["shape"][2])]
                 break
         ran = subprocess.run(command, capture_output=True, text=True)
         print(f"{folder.name}: " + " ".join((ran.stdout + ran.stderr).split("\n")).strip())
