@@ -1,13 +1,13 @@
 //===- MatmulToMma.cpp - f32 matmuls on tensor cores (mma.sync) -----------===//
 //
 // Each matmul becomes a launch in which every warp holds a 16 x 32 tile of C
-// in mma.sync accumulators. Fragment layouts: PTX ISA 8.5, 9.7.14.5.8
-// ("Matrix Fragments for mma.m16n8k16 with floating point type"), with
-// groupID = lane / 4 and threadID_in_group = lane % 4.
+// in mma.sync accumulators. The fragment layouts are moe/GPU/MmaLayout.h's
+// (PTX ISA 8.5, 9.7.14.5.8), the tables the CUDA emulator runs mma.sync with.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/Passes.h"
+#include "moe/GPU/MmaLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,6 +23,7 @@ namespace moe {
 } // namespace moe
 
 using namespace mlir;
+using Layout = moe::gpu::M16N8K16;
 
 namespace {
 
@@ -48,11 +49,16 @@ public:
     Value lane = b.create<arith::RemUIOp>(loc, tx, index(32));
     Value group = b.create<arith::DivUIOp>(loc, lane, index(4));
     Value inGroup = b.create<arith::RemUIOp>(loc, lane, index(4));
-    Value row0 = b.create<arith::AddIOp>(
+    // The block's rows, from this lane's group on.
+    Value rowBase = b.create<arith::AddIOp>(
         loc,
         b.create<arith::MulIOp>(loc, launch.getBlockIds().x, index(kBlockRows)),
         group);
-    Value row1 = b.create<arith::AddIOp>(loc, row0, index(8));
+    auto plus = [&](Value base, int64_t offset) -> Value {
+      return offset ? b.create<arith::AddIOp>(loc, base, index(offset))
+                          .getResult()
+                    : base;
+    };
     Value colBase = b.create<arith::AddIOp>(
         loc,
         b.create<arith::MulIOp>(loc, launch.getBlockIds().y, index(kBlockCols)),
@@ -60,39 +66,40 @@ public:
     Value pairCol = b.create<arith::MulIOp>(loc, inGroup, index(2));
 
     Value zero = b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(0.0f));
-    SmallVector<Value> init(kTilesPerWarp * 4, zero);
+    SmallVector<Value> init(kTilesPerWarp * Layout::kCRegisters, zero);
     auto loop =
         b.create<scf::ForOp>(loc, index(0), index(depth), index(16), init);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(loop.getBody());
       Value k = b.create<arith::AddIOp>(loc, loop.getInductionVar(), pairCol);
-      Value k8 = b.create<arith::AddIOp>(loc, k, index(8));
-      // A, row-major 16 x 16: {row g, k}, {row g+8, k}, {row g, k+8}, {row g+8,
-      // k+8}.
-      Value fragA[4] = {pairA(row0, k), pairA(row1, k), pairA(row0, k8),
-                        pairA(row1, k8)};
+      // A, row-major 16 x 16: two elements of a row per register.
+      SmallVector<Value> fragA;
+      for (int64_t reg = 0; reg < Layout::kARegisters; ++reg)
+        fragA.push_back(pairA(plus(rowBase, Layout::kARowOffset[reg]),
+                              plus(k, Layout::kAColOffset[reg])));
       SmallVector<Value> next;
       for (int64_t j = 0; j < kTilesPerWarp; ++j) {
-        // B, "col" 16 x 8: column g of the tile, rows k and k+8.
+        // B, "col" 16 x 8: column g of the tile, two rows per register.
         Value col = b.create<arith::AddIOp>(
             loc, colBase, b.create<arith::AddIOp>(loc, index(j * 8), group));
-        Value fragB[2] = {pairB(col, k), pairB(col, k8)};
+        SmallVector<Value> fragB;
+        for (int64_t reg = 0; reg < Layout::kBRegisters; ++reg)
+          fragB.push_back(pairB(col, plus(k, Layout::kBRowOffset[reg])));
         ValueRange acc = loop.getRegionIterArgs().slice(j * 4, 4);
         SmallVector<Value> d = mma(fragA, fragB, acc);
         next.append(d.begin(), d.end());
       }
       b.create<scf::YieldOp>(loc, next);
     }
-    // C/D, 16 x 8 per tile: {row g, cols 2t, 2t+1}, {row g+8, same cols}.
+    // C/D, 16 x 8 per tile: one element per register.
     for (int64_t j = 0; j < kTilesPerWarp; ++j) {
       Value col = b.create<arith::AddIOp>(
           loc, colBase, b.create<arith::AddIOp>(loc, index(j * 8), pairCol));
-      Value col1 = b.create<arith::AddIOp>(loc, col, index(1));
-      accumulate(row0, col, loop.getResult(j * 4 + 0));
-      accumulate(row0, col1, loop.getResult(j * 4 + 1));
-      accumulate(row1, col, loop.getResult(j * 4 + 2));
-      accumulate(row1, col1, loop.getResult(j * 4 + 3));
+      for (int64_t reg = 0; reg < Layout::kCRegisters; ++reg)
+        accumulate(plus(rowBase, Layout::kCRowOffset[reg]),
+                   plus(col, Layout::kCColOffset[reg]),
+                   loop.getResult(j * Layout::kCRegisters + reg));
     }
   }
 
