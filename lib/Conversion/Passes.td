@@ -198,10 +198,20 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     read-backs) can be checked against the CPU's numbers without a GPU. Each
     `gpu.launch` becomes `scf.for` loops over its blocks and threads, outermost to
     innermost z, y, x of the grid then of the block, with the launch's ids and
-    sizes substituted. This is exact for kernels whose threads do not communicate:
-    a launch holding `gpu.barrier`, shuffles or inline assembly (the tensor-core
-    matmuls) is an error. The runtime call `moe_gpu_read(host, device, bytes)` gets
-    a body that copies the bytes.
+    sizes substituted. This is exact for kernels whose threads do not communicate.
+
+    A kernel whose warps run `mma.sync` (the tensor-core matmuls of
+    `moe-matmuls-to-mma`) is split at each one, as POCL's work-group functions
+    split kernels at barriers: the threads of a block run each part in turn,
+    values live across parts are kept per thread, a loop that holds an `mma.sync`
+    runs once per block (its bounds must be the same for every thread, as
+    `.aligned` requires) with its carried values per thread, and each warp's
+    `mma.sync` is a call of the runtime's emulator on its 32 lanes' registers,
+    through the `moe_emu_api` table the runtime fills when it loads the artifact
+    (`moe/Runtime/Emulator.h`; fragment layouts from `moe/GPU/MmaLayout.h`, which
+    the kernels use too). Blocks must be whole warps along x. Other communication
+    (`gpu.barrier`, shuffles, other inline assembly) is an error. The runtime call
+    `moe_gpu_read(host, device, bytes)` gets a body that copies the bytes.
 
     ```
     moe-opt offloaded.mlir --moe-gpu-launches-to-loops
@@ -211,6 +221,7 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::LLVM::LLVMDialect",
+    "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
   ];
 }

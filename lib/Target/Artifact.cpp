@@ -489,10 +489,10 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
       options.precision != "fp16")
     return module.emitError() << "--precision=" << options.precision
                               << " is not one of fp32, bf16, fp16";
-  if (!cuda && options.precision != "fp32")
+  if (!cuda && !emulated && options.precision != "fp32")
     return module.emitError() << "--precision=" << options.precision
-                              << " needs --target=cuda (the CPU and the CUDA "
-                                 "emulator compute in fp32)";
+                              << " needs --target=cuda or cuda-emulator (the "
+                                 "CPU computes in fp32)";
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
@@ -537,9 +537,17 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   } else {
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
-    if (emulated &&
-        failed(runPassPipeline(
-            module, (kOffloadPipeline + ", moe-gpu-launches-to-loops").str())))
+    // With bf16 or fp16 its tensor-core kernels too; conversions to bf16 are
+    // expanded to integer code (rounding to nearest even), as the C library
+    // may have no such routine.
+    std::string emulation =
+        (options.precision == "fp32"
+             ? std::string()
+             : "func.func(moe-matmuls-to-mma{precision=" + options.precision +
+                   "}), ") +
+        kOffloadPipeline.str() +
+        ", moe-gpu-launches-to-loops, func.func(arith-expand{include-bf16=true})";
+    if (emulated && failed(runPassPipeline(module, emulation)))
       return failure();
     // The emulator checks numbers: its loops run serially.
     openmp = emulated ? "" : findOpenMPRuntime();

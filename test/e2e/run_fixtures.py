@@ -22,9 +22,16 @@ except ImportError:  # the numpy references still apply
     onnxruntime = None
 
 
+# The relative tolerance of a model whose matmuls run on tensor cores in bf16 or fp16
+# (--precision): their operands are rounded to 8 or 11 significant bits.
+PRECISION_RTOL = {"bf16": 2e-2, "fp16": 3e-3}
+PRECISION = "fp32"
+
+
 def bound_of(manifest, reference):
     tolerance = manifest["tolerance"]
-    return tolerance["rtol"] * float(np.max(np.abs(reference))) + tolerance["atol"]
+    rtol = max(tolerance["rtol"], PRECISION_RTOL.get(PRECISION, 0.0))
+    return rtol * float(np.max(np.abs(reference))) + tolerance["atol"]
 
 
 def check_model(args, model_dir: pathlib.Path, work: pathlib.Path) -> bool:
@@ -33,7 +40,8 @@ def check_model(args, model_dir: pathlib.Path, work: pathlib.Path) -> bool:
     library = work / f"{name}.so"
     compiled = subprocess.run(
         [str(args.bin / "moe-opt"), str(model_dir / manifest["model"]), "--emit=lib",
-         f"--target={args.target}", f"-O{args.opt}", "-o", str(library)],
+         f"--target={args.target}", f"--precision={args.precision}", f"-O{args.opt}",
+         "-o", str(library)],
         capture_output=True, text=True)
     if compiled.returncode != 0:
         print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
@@ -97,8 +105,13 @@ def main() -> int:
     parser.add_argument("--opt", default=2, type=int, help="optimisation level, 0..3")
     parser.add_argument("--target", default="cpu", choices=("cpu", "cuda-emulator"),
                         help="moe-opt's --target")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                        help="moe-opt's --precision (the matmuls' compute type on the CUDA "
+                             "target; the tolerance widens to the type's)")
     parser.add_argument("models", nargs="+", type=pathlib.Path)
     args = parser.parse_args()
+    global PRECISION
+    PRECISION = args.precision
     ok = True
     with tempfile.TemporaryDirectory(prefix="moe-e2e-") as work:
         for model_dir in args.models:

@@ -44,7 +44,7 @@ func.func @communicating(%a: i32, %b: i32) {
   %c1 = arith.constant 1 : index
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
-    // expected-error @+1 {{'llvm.inline_asm' lets the threads of a kernel communicate, so the CUDA emulator cannot run it (tensor-core matmuls need --precision=fp32 there)}}
+    // expected-error @+1 {{'llvm.inline_asm' lets the threads of a kernel communicate, so the CUDA emulator cannot run it}}
     %r = llvm.inline_asm "mov.b32 $0, $1;", "=r,r" %a : (i32) -> i32
     gpu.terminator
   }
