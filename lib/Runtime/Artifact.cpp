@@ -361,7 +361,8 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
     return error;
   // An emulated CUDA artifact calls the emulator's warp-wide instructions
   // through this table.
-  if (auto **emulator = static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
+  if (auto **emulator =
+          static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
     emulator[0] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k16);
     emulator[1] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k8);
   }
@@ -471,12 +472,6 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   // outputs come back from it.
   std::unique_ptr<moe::cuda::Run> device;
   void *weights = artifact->weights;
-  // An emulated CUDA artifact calls the emulator's warp-wide instructions
-  // through this table.
-  if (auto **emulator = static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
-    emulator[0] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k16);
-    emulator[1] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k8);
-  }
   if (!artifact->cudaArch.empty()) {
     std::lock_guard<std::mutex> lock(artifact->deviceMutex);
     device = std::make_unique<moe::cuda::Run>(artifact->image, artifact->cudaArch,
