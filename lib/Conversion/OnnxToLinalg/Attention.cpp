@@ -257,6 +257,38 @@ bool isRotaryCache(Value cos, Value sin, int64_t headSize, Type element) {
          sinType.getElementType() == element;
 }
 
+/// A tensor of `sizes` whose element at each index is `at(indices)`: a
+/// linalg.generic over them with no inputs.
+Value tabulate(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+               Type element,
+               function_ref<Value(OpBuilder &, Location, ArrayRef<Value>)> at) {
+  int64_t rank = sizes.size();
+  Value init = b.create<tensor::EmptyOp>(loc, sizes, element);
+  return b
+      .create<linalg::GenericOp>(
+          loc, init.getType(), ValueRange{}, ValueRange{init},
+          ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
+          SmallVector<IteratorType>(rank, IteratorType::parallel),
+          [&](OpBuilder &nb, Location nl, ValueRange) {
+            SmallVector<Value> indices;
+            for (int64_t d = 0; d < rank; ++d)
+              indices.push_back(nb.create<linalg::IndexOp>(nl, d));
+            nb.create<linalg::YieldOp>(nl, at(nb, nl, indices));
+          })
+      .getResult(0);
+}
+
+/// Element `coords` (entry, head, row j, d) of the `past` cache where j is
+/// below `pastTokens`, else `fresh`; zero where `past` has no such element.
+Value pastOr(OpBuilder &b, Location loc, Value past, ArrayRef<Value> pastSizes,
+             ValueRange coords, Value pastTokens, Value fresh) {
+  Value fromPast = guardedExtract(b, loc, past, pastSizes, coords,
+                                  zeroOf(b, loc, fresh.getType()));
+  Value isPast = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt,
+                                         coords[2], pastTokens);
+  return b.create<arith::SelectOp>(loc, isPast, fromPast, fresh);
+}
+
 /// Heads `[offset, offset + heads)` of the `[B, S, hidden]` projection `x` as
 /// `[B, S, heads, D]`, rotated at each token's position when `rotate`.
 Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
@@ -264,16 +296,10 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
   SmallVector<OpFoldResult> sizes{dimOf(b, loc, x, 0), dimOf(b, loc, x, 1),
                                   b.getIndexAttr(heads),
                                   b.getIndexAttr(g.headSize)};
-  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
-  auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), ValueRange{}, ValueRange{init},
-      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
-      SmallVector<IteratorType>(4, IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange) {
-        Value entry = nb.create<linalg::IndexOp>(nl, 0);
-        Value token = nb.create<linalg::IndexOp>(nl, 1);
-        Value head = nb.create<linalg::IndexOp>(nl, 2);
-        Value d = nb.create<linalg::IndexOp>(nl, 3);
+  return tabulate(
+      b, loc, sizes, g.element,
+      [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) -> Value {
+        Value entry = at[0], token = at[1], head = at[2], d = at[3];
         Value base = nb.create<arith::MulIOp>(
             nl,
             nb.create<arith::AddIOp>(nl, head, indexConstant(nb, nl, offset)),
@@ -287,10 +313,8 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
               .getResult();
         };
         Value value = read(d);
-        if (!rotate) {
-          nb.create<linalg::YieldOp>(nl, value);
-          return;
-        }
+        if (!rotate)
+          return value;
         // Tokens sit at past + s, or where position_ids put them: in a first
         // prompt, ONNX Runtime's kernel reads only the tensor's first element
         // and counts on from it, for every entry.
@@ -312,11 +336,9 @@ Value headsOf(OpBuilder &b, Location loc, const Gqa &g, Value x, int64_t offset,
               nl, g.firstPrompt, nb.create<arith::AddIOp>(nl, given, token),
               given);
         }
-        nb.create<linalg::YieldOp>(
-            nl, rotaryElement(nb, nl, value, d, position, g.cos, g.sin,
-                              g.cacheSizes, g.interleaved, read));
+        return rotaryElement(nb, nl, value, d, position, g.cos, g.sin,
+                             g.cacheSizes, g.interleaved, read);
       });
-  return generic.getResult(0);
 }
 
 /// The present cache `[B, KV, T, D]`: entry b's past tokens from `past` (when
@@ -325,38 +347,23 @@ Value presentCache(OpBuilder &b, Location loc, const Gqa &g, Value past,
                    Value fresh) {
   SmallVector<OpFoldResult> sizes{g.batch, b.getIndexAttr(g.kvHeads),
                                   g.present, b.getIndexAttr(g.headSize)};
-  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
   SmallVector<Value> pastSizes;
   if (past)
     pastSizes = sizesOf(b, loc, past);
   SmallVector<Value> freshSizes = sizesOf(b, loc, fresh);
-  auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), ValueRange{}, ValueRange{init},
-      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
-      SmallVector<IteratorType>(4, IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange) {
-        Value entry = nb.create<linalg::IndexOp>(nl, 0);
-        Value head = nb.create<linalg::IndexOp>(nl, 1);
-        Value j = nb.create<linalg::IndexOp>(nl, 2);
-        Value d = nb.create<linalg::IndexOp>(nl, 3);
+  return tabulate(
+      b, loc, sizes, g.element,
+      [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) {
+        Value entry = at[0], head = at[1], j = at[2], d = at[3];
         Value pastTokens = g.lengths(nb, nl, entry).first;
-        Value zero = g.zero(nb, nl);
-        Value fromFresh = guardedExtract(
+        Value value = guardedExtract(
             nb, nl, fresh, freshSizes,
             ValueRange{entry, nb.create<arith::SubIOp>(nl, j, pastTokens), head,
                        d},
-            zero);
-        Value value = fromFresh;
-        if (past) {
-          Value fromPast = guardedExtract(nb, nl, past, pastSizes,
-                                          ValueRange{entry, head, j, d}, zero);
-          Value isPast = nb.create<arith::CmpIOp>(
-              nl, arith::CmpIPredicate::slt, j, pastTokens);
-          value = nb.create<arith::SelectOp>(nl, isPast, fromPast, fromFresh);
-        }
-        nb.create<linalg::YieldOp>(nl, value);
+            g.zero(nb, nl));
+        return past ? pastOr(nb, nl, past, pastSizes, at, pastTokens, value)
+                    : value;
       });
-  return generic.getResult(0);
 }
 
 /// The present cache of a windowed GroupQueryAttention, `[B, KV, C, D]`:
@@ -366,18 +373,12 @@ Value windowedPresent(OpBuilder &b, Location loc, const Gqa &g, Value past,
                       Value fresh) {
   SmallVector<OpFoldResult> sizes{g.batch, b.getIndexAttr(g.kvHeads), g.past,
                                   b.getIndexAttr(g.headSize)};
-  Value init = b.create<tensor::EmptyOp>(loc, sizes, g.element);
   SmallVector<Value> pastSizes = sizesOf(b, loc, past);
   SmallVector<Value> freshSizes = sizesOf(b, loc, fresh);
-  auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), ValueRange{}, ValueRange{init},
-      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(4)},
-      SmallVector<IteratorType>(4, IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange) {
-        Value entry = nb.create<linalg::IndexOp>(nl, 0);
-        Value head = nb.create<linalg::IndexOp>(nl, 1);
-        Value row = nb.create<linalg::IndexOp>(nl, 2);
-        Value d = nb.create<linalg::IndexOp>(nl, 3);
+  return tabulate(
+      b, loc, sizes, g.element,
+      [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) -> Value {
+        Value entry = at[0], head = at[1], row = at[2], d = at[3];
         Value total = g.lengths(nb, nl, entry).second;
         Value kept = g.resident(nb, nl, total);
         Value position = nb.create<arith::AddIOp>(
@@ -386,11 +387,8 @@ Value windowedPresent(OpBuilder &b, Location loc, const Gqa &g, Value past,
                                  entry, head, position, d);
         Value held =
             nb.create<arith::CmpIOp>(nl, arith::CmpIPredicate::slt, row, kept);
-        nb.create<linalg::YieldOp>(
-            nl, nb.create<arith::SelectOp>(nl, held, value, g.zero(nb, nl))
-                    .getResult());
+        return nb.create<arith::SelectOp>(nl, held, value, g.zero(nb, nl));
       });
-  return generic.getResult(0);
 }
 
 /// The absolute position of key `w` of query `token`'s window of entry
@@ -915,27 +913,15 @@ Value gatherHeads(OpBuilder &b, Location loc, const HeadSource &source,
   SmallVector<Value> pastSizes;
   if (past)
     pastSizes = sizesOf(b, loc, past);
-  return generic(
-      b, loc, sizes, element, Value(), ValueRange{},
-      {b.getMultiDimIdentityMap(4)},
-      SmallVector<IteratorType>(4, IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange) {
-        Value entry = nb.create<linalg::IndexOp>(nl, 0);
-        Value head = nb.create<linalg::IndexOp>(nl, 1);
-        Value j = nb.create<linalg::IndexOp>(nl, 2);
-        Value d = nb.create<linalg::IndexOp>(nl, 3);
+  return tabulate(
+      b, loc, sizes, element,
+      [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) {
+        Value entry = at[0], head = at[1], j = at[2], d = at[3];
         Value value = source.read(
             nb, nl, sourceSizes, entry,
             nb.create<arith::SubIOp>(nl, j, pastLength), head, d, bias);
-        if (past) {
-          Value fromPast =
-              guardedExtract(nb, nl, past, pastSizes,
-                             ValueRange{entry, head, j, d}, zeroOf(nb, nl, element));
-          Value isPast = nb.create<arith::CmpIOp>(
-              nl, arith::CmpIPredicate::slt, j, pastLength);
-          value = nb.create<arith::SelectOp>(nl, isPast, fromPast, value);
-        }
-        nb.create<linalg::YieldOp>(nl, value);
+        return past ? pastOr(nb, nl, past, pastSizes, at, pastLength, value)
+                    : value;
       });
 }
 
@@ -1233,16 +1219,9 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, RewriterBase &b)
   int64_t rank = type.getRank();
   SmallVector<Value> positionSizes = sizesOf(b, loc, positions);
   SmallVector<Value> cacheSizes = cacheSizesOf(b, loc, cos, sin);
-  Value init = b.create<tensor::EmptyOp>(loc, tensor::getMixedSizes(b, loc, x),
-                                         type.getElementType());
-  auto generic = b.create<linalg::GenericOp>(
-      loc, init.getType(), ValueRange{}, ValueRange{init},
-      ArrayRef<AffineMap>{b.getMultiDimIdentityMap(rank)},
-      SmallVector<IteratorType>(rank, IteratorType::parallel),
-      [&](OpBuilder &nb, Location nl, ValueRange) {
-        SmallVector<Value> at;
-        for (int64_t d = 0; d < rank; ++d)
-          at.push_back(nb.create<linalg::IndexOp>(nl, d));
+  Value rotated = tabulate(
+      b, loc, tensor::getMixedSizes(b, loc, x), type.getElementType(),
+      [&](OpBuilder &nb, Location nl, ArrayRef<Value> at) {
         Value entry = at[0], token = at[rank == 4 ? 2 : 1];
         Value column = at[rank - 1];
         Value size = indexConstant(nb, nl, headSize);
@@ -1266,11 +1245,10 @@ FailureOr<SmallVector<Value>> lowerRotaryEmbedding(NodeOp node, RewriterBase &b)
             nb.create<arith::IndexCastOp>(nl, nb.getIndexType(), raw);
         if (offsetOnly)
           position = nb.create<arith::AddIOp>(nl, position, token);
-        nb.create<linalg::YieldOp>(
-            nl, rotaryElement(nb, nl, read(d), d, position, cos, sin,
-                              cacheSizes, interleaved, read));
+        return rotaryElement(nb, nl, read(d), d, position, cos, sin,
+                             cacheSizes, interleaved, read);
       });
-  return SmallVector<Value>{generic.getResult(0)};
+  return SmallVector<Value>{rotated};
 }
 
 } // namespace
