@@ -210,6 +210,14 @@ private:
   LogicalResult importScan(const proto::NodeProto &node, Location loc,
                            llvm::StringRef nodeDesc, int64_t opset);
   LogicalResult defineValue(llvm::StringRef name, Value value, Location loc);
+  /// Defines each named output of `node` as its value in `results`.
+  LogicalResult defineOutputs(const proto::NodeProto &node, ValueRange results,
+                              Location loc);
+  /// The node's name as an attribute, null when it has none.
+  StringAttr nameOf(const proto::NodeProto &node) {
+    return node.name().empty() ? StringAttr()
+                               : builder.getStringAttr(node.name());
+  }
   FailureOr<SmallVector<int>> sortNodes(const proto::GraphProto &graph,
                                         const llvm::StringSet<> &defined);
   Value getNone();
@@ -637,6 +645,14 @@ Value Importer::getNone() {
   return none;
 }
 
+LogicalResult Importer::defineOutputs(const proto::NodeProto &node,
+                                       ValueRange results, Location loc) {
+  for (auto [name, result] : llvm::zip(node.output(), results))
+    if (!name.empty() && failed(defineValue(name, result, loc)))
+      return failure();
+  return success();
+}
+
 LogicalResult Importer::defineValue(llvm::StringRef name, Value value,
                                     Location loc) {
   if (!values.try_emplace(name, value).second) {
@@ -747,13 +763,10 @@ LogicalResult Importer::importNode(const proto::NodeProto &node, int index) {
       loc, resultTypes, builder.getStringAttr(node.op_type()),
       domain.empty() ? StringAttr() : builder.getStringAttr(domain),
       builder.getI64IntegerAttr(opset->second),
-      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()),
+      nameOf(node),
       inputs,
       attrs.empty() ? DictionaryAttr() : builder.getDictionaryAttr(attrs));
-  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
-    if (!name.empty() && failed(defineValue(name, result, loc)))
-      return failure();
-  return success();
+  return defineOutputs(node, op->getResults(), loc);
 }
 
 /// The type two branches' outputs share: the same type, or the same rank and
@@ -903,13 +916,10 @@ LogicalResult Importer::importIf(const proto::NodeProto &node, Location loc,
   }
   auto op = builder.create<mlir::onnx::IfOp>(
       loc, resultTypes, condition, builder.getI64IntegerAttr(opset),
-      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+      nameOf(node));
   op.getThenBranch().takeBody(thenRegion);
   op.getElseBranch().takeBody(elseRegion);
-  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
-    if (!name.empty() && failed(defineValue(name, result, loc)))
-      return failure();
-  return success();
+  return defineOutputs(node, op->getResults(), loc);
 }
 
 LogicalResult Importer::importLoop(const proto::NodeProto &node, Location loc,
@@ -998,12 +1008,9 @@ LogicalResult Importer::importLoop(const proto::NodeProto &node, Location loc,
   auto op = builder.create<mlir::onnx::LoopOp>(
       loc, resultTypes, operands[0], operands[1],
       ArrayRef<Value>(operands).drop_front(2), builder.getI64IntegerAttr(opset),
-      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+      nameOf(node));
   op.getBody().takeBody(region);
-  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
-    if (!name.empty() && failed(defineValue(name, result, loc)))
-      return failure();
-  return success();
+  return defineOutputs(node, op->getResults(), loc);
 }
 
 LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
@@ -1156,12 +1163,9 @@ LogicalResult Importer::importScan(const proto::NodeProto &node, Location loc,
       listAttr(*inputAxes), listAttr(*inputDirections), listAttr(*outputAxes),
       listAttr(*outputDirections),
       builder.getI64IntegerAttr(opset),
-      node.name().empty() ? StringAttr() : builder.getStringAttr(node.name()));
+      nameOf(node));
   op.getBody().takeBody(region);
-  for (auto [name, result] : llvm::zip(node.output(), op.getResults()))
-    if (!name.empty() && failed(defineValue(name, result, loc)))
-      return failure();
-  return success();
+  return defineOutputs(node, op->getResults(), loc);
 }
 
 /// The names the subgraphs of `node` (and theirs) read from enclosing graphs:
