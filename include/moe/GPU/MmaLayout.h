@@ -77,6 +77,36 @@ struct MmaF16Layout {
 using M16N8K16 = MmaF16Layout<16>;
 using M16N8K8 = MmaF16Layout<8>;
 
+/// ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16 (PTX ISA 9.7.14.5.15):
+/// each 8 x 8 matrix of 16-bit elements has its 8 rows, 16 contiguous bytes
+/// each, at the addresses of 8 consecutive lanes (matrix i's row r at lane
+/// 8 i + r), and lands in the i-th destination register of every lane: two
+/// elements of one row (of one column with .trans), the first in the low
+/// half, as A of mma.m16n8k8 holds them.
+struct LdMatrixLayout {
+  static constexpr int kRows = 8, kRowBytes = 16;
+  /// The lane whose address is row `row` of matrix `matrix`.
+  static constexpr int addressLane(int matrix, int row) {
+    return 8 * matrix + row;
+  }
+  /// The element of its matrix that half `half` of a destination register
+  /// of `lane` holds.
+  static constexpr MatrixCoord element(int lane, int half, bool trans) {
+    int row = groupOf(lane), col = 2 * inGroupOf(lane) + half;
+    return trans ? MatrixCoord{col, row} : MatrixCoord{row, col};
+  }
+};
+
+/// The shared-memory swizzles of TMA and wgmma (CU_TENSOR_MAP_SWIZZLE_32B,
+/// 64B, 128B; a matrix descriptor's layout type): the 16-byte chunk of a byte
+/// offset is XORed with the offset's 128-byte row, modulo 2, 4 or 8 rows, so
+/// the rows of an 8-row tile fall in different banks. `bytes` is 0 (none),
+/// 32, 64 or 128; offsets are from a base aligned to 8 x `bytes`.
+constexpr unsigned swizzle(unsigned offset, int bytes) {
+  unsigned rows = bytes == 128 ? 7 : bytes == 64 ? 3 : bytes == 32 ? 1 : 0;
+  return offset ^ (((offset >> 7) & rows) << 4);
+}
+
 } // namespace moe::gpu
 
 #endif // MOE_GPU_MMALAYOUT_H

@@ -47,6 +47,105 @@ void moe_emu_mma_m16n8k8(moe_emu_type type, const uint32_t a[32][2],
                          const uint32_t b[32][1], const float c[32][4],
                          float d[32][4]);
 
+
+/*===-- Warp-wide data exchange ------------------------------------------===*/
+
+/* The lanes of one warp that execute a .sync instruction are `membermask`'s;
+ * the others' outputs are left as they were. Each function returns -1, or the
+ * first lane at fault: one that reads a lane outside membermask, whose value
+ * the ISA leaves undefined. */
+
+typedef enum moe_emu_shfl_mode {
+  MOE_EMU_SHFL_UP = 0,
+  MOE_EMU_SHFL_DOWN = 1,
+  MOE_EMU_SHFL_BFLY = 2,
+  MOE_EMU_SHFL_IDX = 3,
+} moe_emu_shfl_mode;
+
+/* shfl.sync.mode.b32 d|p, a, b, c, membermask, with each lane's own a, b and
+ * c: c[4:0] is the clamp and c[12:8] the segment mask. A lane whose source
+ * lane is out of its segment reads its own a, and p says whether the source
+ * was in range. p may be null. */
+int moe_emu_shfl_sync(moe_emu_shfl_mode mode, uint32_t membermask,
+                      const uint32_t a[32], const uint32_t b[32],
+                      const uint32_t c[32], uint32_t d[32], uint8_t p[32]);
+
+typedef enum moe_emu_vote_mode {
+  MOE_EMU_VOTE_ALL = 0,
+  MOE_EMU_VOTE_ANY = 1,
+  MOE_EMU_VOTE_UNI = 2,
+  MOE_EMU_VOTE_BALLOT = 3,
+} moe_emu_vote_mode;
+
+/* vote.sync.{all,any,uni}.pred and vote.sync.ballot.b32 over membermask's
+ * lanes' predicates (non-zero is true): the same result for every lane, the
+ * ballot's bit i set when lane i is a member whose predicate is true. */
+uint32_t moe_emu_vote_sync(moe_emu_vote_mode mode, uint32_t membermask,
+                           const uint8_t pred[32]);
+
+typedef enum moe_emu_redux_op {
+  MOE_EMU_REDUX_ADD = 0, /* .u32 and .s32 alike: modulo 2^32 */
+  MOE_EMU_REDUX_MIN_U32 = 1,
+  MOE_EMU_REDUX_MAX_U32 = 2,
+  MOE_EMU_REDUX_MIN_S32 = 3,
+  MOE_EMU_REDUX_MAX_S32 = 4,
+  MOE_EMU_REDUX_AND = 5,
+  MOE_EMU_REDUX_OR = 6,
+  MOE_EMU_REDUX_XOR = 7,
+} moe_emu_redux_op;
+
+/* redux.sync.op d, a, membermask: the reduction of membermask's lanes' a,
+ * which every member receives. */
+uint32_t moe_emu_redux_sync(moe_emu_redux_op op, uint32_t membermask,
+                            const uint32_t a[32]);
+
+/*===-- Shared memory: ldmatrix, cp.async, mbarrier ----------------------===*/
+
+/* ldmatrix.sync.aligned.m8n8.x<count>[.trans].shared.b16 d, [row] for one
+ * warp (count 1, 2 or 4): row[lane] is the host address of the row that
+ * lane gives (moe/GPU/MmaLayout.h, LdMatrixLayout), d[lane][i] the lane's
+ * register of matrix i. Returns -1, or the first lane whose row is not
+ * 16-byte aligned. */
+int moe_emu_ldmatrix(int count, int trans, const uint64_t row[32],
+                     uint32_t d[32][4]);
+
+/* One thread's cp.async copies: cp.async.{ca,cg}.shared.global [dst], [src],
+ * cp_size, src_size copies src_size bytes and zeroes the rest of cp_size
+ * (4, 8 or 16, both addresses aligned to it); cp.async.commit_group closes
+ * the thread's group of copies, cp.async.wait_group n completes all but its
+ * n most recent groups (wait_all: commit, then wait 0). The emulator copies
+ * at the wait, not before, so a kernel that reads before waiting reads the
+ * old bytes, as it may on the GPU. */
+typedef struct moe_emu_async_copies moe_emu_async_copies;
+moe_emu_async_copies *moe_emu_async_copies_create(void);
+void moe_emu_async_copies_destroy(moe_emu_async_copies *copies);
+/* Returns 0, or -1 for a size or an alignment the ISA does not allow. */
+int moe_emu_cp_async(moe_emu_async_copies *copies, uint64_t dst, uint64_t src,
+                     uint32_t cp_size, uint32_t src_size);
+void moe_emu_cp_async_commit_group(moe_emu_async_copies *copies);
+void moe_emu_cp_async_wait_group(moe_emu_async_copies *copies, uint32_t n);
+/* Copies not completed yet, committed or not. */
+uint32_t moe_emu_cp_async_pending(const moe_emu_async_copies *copies);
+
+/* mbarrier.* on the 64-bit barrier object at `bar`, in the emulator's own
+ * encoding (the hardware's is opaque): the current phase's pending arrivals
+ * and transaction bytes, the arrival count and the phase's parity. A phase
+ * completes when its pending arrivals reach zero with no transaction bytes
+ * outstanding; the next then starts with the full arrival count.
+ * init: count in [1, 2^20 - 1]. arrive returns the state token (the phase
+ * arrived in); arrive_expect_tx first adds tx bytes expected. complete_tx is
+ * what a TMA copy does when its bytes land. Each returns -1 for an arrival
+ * or a byte count past the phase's (undefined in the ISA), else the token
+ * or 0. test_wait(token) and try_wait_parity(parity) are 1 when the phase
+ * of the token, or the last phase of that parity, has completed. */
+int moe_emu_mbarrier_init(uint64_t *bar, uint32_t count);
+int64_t moe_emu_mbarrier_arrive(uint64_t *bar, uint32_t count);
+int64_t moe_emu_mbarrier_arrive_expect_tx(uint64_t *bar, uint32_t tx_bytes);
+int moe_emu_mbarrier_expect_tx(uint64_t *bar, uint32_t tx_bytes);
+int moe_emu_mbarrier_complete_tx(uint64_t *bar, uint32_t tx_bytes);
+int moe_emu_mbarrier_test_wait(const uint64_t *bar, int64_t token);
+int moe_emu_mbarrier_try_wait_parity(const uint64_t *bar, uint32_t parity);
+
 #ifdef __cplusplus
 }
 #endif

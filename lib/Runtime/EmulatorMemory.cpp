@@ -1,0 +1,207 @@
+//===- EmulatorMemory.cpp - ldmatrix, cp.async and mbarrier ---------------===//
+//
+// The shared-memory instructions of the PTX ISA for the CUDA emulator:
+// ldmatrix's fragments (moe/GPU/MmaLayout.h), cp.async's groups of deferred
+// copies, and the mbarrier's phases.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Emulator.h"
+
+#include "moe/GPU/MmaLayout.h"
+
+#include <cstring>
+#include <deque>
+#include <vector>
+
+using moe::gpu::LdMatrixLayout;
+
+namespace {
+
+/// A cp.async not completed yet, and the group it belongs to once
+/// committed.
+struct Copy {
+  uint64_t dst, src;
+  uint32_t size, bytes;
+};
+
+} // namespace
+
+struct moe_emu_async_copies {
+  /// Committed groups, oldest first, and the copies not committed yet.
+  std::deque<std::vector<Copy>> groups;
+  std::vector<Copy> open;
+};
+
+namespace {
+
+void complete(const std::vector<Copy> &group) {
+  for (const Copy &copy : group) {
+    auto *dst = reinterpret_cast<unsigned char *>(copy.dst);
+    std::memcpy(dst, reinterpret_cast<const void *>(copy.src), copy.bytes);
+    std::memset(dst + copy.bytes, 0, copy.size - copy.bytes);
+  }
+}
+
+// The emulator's mbarrier word: pending arrivals in bits 0-19, the arrival
+// count in bits 20-39, the outstanding transaction bytes (two's complement,
+// as complete_tx may come before expect_tx) in bits 40-61, the phase's
+// parity in bit 63.
+constexpr uint64_t kCountMask = (uint64_t(1) << 20) - 1;
+constexpr int kTxBits = 22;
+
+struct Barrier {
+  uint32_t pending, count;
+  int32_t tx;
+  uint32_t phase;
+};
+
+Barrier decode(uint64_t word) {
+  Barrier bar;
+  bar.pending = uint32_t(word & kCountMask);
+  bar.count = uint32_t((word >> 20) & kCountMask);
+  uint32_t tx = uint32_t((word >> 40) & ((uint64_t(1) << kTxBits) - 1));
+  bar.tx = int32_t(tx << (32 - kTxBits)) >> (32 - kTxBits);
+  bar.phase = uint32_t(word >> 63);
+  return bar;
+}
+
+uint64_t encode(const Barrier &bar) {
+  uint64_t tx = uint64_t(uint32_t(bar.tx)) & ((uint64_t(1) << kTxBits) - 1);
+  return uint64_t(bar.pending) | (uint64_t(bar.count) << 20) | (tx << 40) |
+         (uint64_t(bar.phase) << 63);
+}
+
+/// Starts the next phase when this one has no arrivals or bytes left.
+void advance(Barrier &bar) {
+  if (bar.pending == 0 && bar.tx == 0) {
+    bar.phase ^= 1;
+    bar.pending = bar.count;
+  }
+}
+
+int64_t arrive(uint64_t *word, uint32_t count, uint32_t txBytes) {
+  Barrier bar = decode(*word);
+  int64_t token = bar.phase;
+  if (count == 0 || count > bar.pending ||
+      int64_t(bar.tx) + txBytes >= (int64_t(1) << (kTxBits - 1)))
+    return -1;
+  bar.tx += int32_t(txBytes);
+  bar.pending -= count;
+  advance(bar);
+  *word = encode(bar);
+  return token;
+}
+
+} // namespace
+
+extern "C" {
+
+int moe_emu_ldmatrix(int count, int trans, const uint64_t row[32],
+                     uint32_t d[32][4]) {
+  for (int matrix = 0; matrix < count; ++matrix)
+    for (int r = 0; r < LdMatrixLayout::kRows; ++r) {
+      int lane = LdMatrixLayout::addressLane(matrix, r);
+      if (row[lane] % LdMatrixLayout::kRowBytes)
+        return lane;
+    }
+  // Every row is read before any register is written.
+  uint16_t m[4][8][8];
+  for (int matrix = 0; matrix < count; ++matrix)
+    for (int r = 0; r < LdMatrixLayout::kRows; ++r)
+      std::memcpy(m[matrix][r],
+                  reinterpret_cast<const void *>(
+                      row[LdMatrixLayout::addressLane(matrix, r)]),
+                  LdMatrixLayout::kRowBytes);
+  for (int lane = 0; lane < 32; ++lane)
+    for (int matrix = 0; matrix < count; ++matrix) {
+      uint32_t value = 0;
+      for (int half = 0; half < 2; ++half) {
+        moe::gpu::MatrixCoord at = LdMatrixLayout::element(lane, half, trans);
+        value |= uint32_t(m[matrix][at.row][at.col]) << (16 * half);
+      }
+      d[lane][matrix] = value;
+    }
+  return -1;
+}
+
+moe_emu_async_copies *moe_emu_async_copies_create(void) {
+  return new moe_emu_async_copies();
+}
+
+void moe_emu_async_copies_destroy(moe_emu_async_copies *copies) {
+  delete copies;
+}
+
+int moe_emu_cp_async(moe_emu_async_copies *copies, uint64_t dst, uint64_t src,
+                     uint32_t cp_size, uint32_t src_size) {
+  if ((cp_size != 4 && cp_size != 8 && cp_size != 16) || src_size > cp_size ||
+      dst % cp_size || src % cp_size)
+    return -1;
+  copies->open.push_back({dst, src, cp_size, src_size});
+  return 0;
+}
+
+void moe_emu_cp_async_commit_group(moe_emu_async_copies *copies) {
+  // An empty group is a group too: wait_group counts it.
+  copies->groups.push_back(std::move(copies->open));
+  copies->open.clear();
+}
+
+void moe_emu_cp_async_wait_group(moe_emu_async_copies *copies, uint32_t n) {
+  while (copies->groups.size() > n) {
+    complete(copies->groups.front());
+    copies->groups.pop_front();
+  }
+}
+
+uint32_t moe_emu_cp_async_pending(const moe_emu_async_copies *copies) {
+  size_t pending = copies->open.size();
+  for (const std::vector<Copy> &group : copies->groups)
+    pending += group.size();
+  return uint32_t(pending);
+}
+
+int moe_emu_mbarrier_init(uint64_t *bar, uint32_t count) {
+  if (count == 0 || count > kCountMask)
+    return -1;
+  *bar = encode({count, count, 0, 0});
+  return 0;
+}
+
+int64_t moe_emu_mbarrier_arrive(uint64_t *bar, uint32_t count) {
+  return arrive(bar, count, 0);
+}
+
+int64_t moe_emu_mbarrier_arrive_expect_tx(uint64_t *bar, uint32_t tx_bytes) {
+  return arrive(bar, 1, tx_bytes);
+}
+
+int moe_emu_mbarrier_expect_tx(uint64_t *bar, uint32_t tx_bytes) {
+  Barrier state = decode(*bar);
+  if (int64_t(state.tx) + tx_bytes >= (int64_t(1) << (kTxBits - 1)))
+    return -1;
+  state.tx += int32_t(tx_bytes);
+  *bar = encode(state);
+  return 0;
+}
+
+int moe_emu_mbarrier_complete_tx(uint64_t *bar, uint32_t tx_bytes) {
+  Barrier state = decode(*bar);
+  if (int64_t(state.tx) - tx_bytes <= -(int64_t(1) << (kTxBits - 1)))
+    return -1;
+  state.tx -= int32_t(tx_bytes);
+  advance(state);
+  *bar = encode(state);
+  return 0;
+}
+
+int moe_emu_mbarrier_test_wait(const uint64_t *bar, int64_t token) {
+  return decode(*bar).phase != uint32_t(token & 1);
+}
+
+int moe_emu_mbarrier_try_wait_parity(const uint64_t *bar, uint32_t parity) {
+  return decode(*bar).phase != (parity & 1);
+}
+
+} // extern "C"

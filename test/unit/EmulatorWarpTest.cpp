@@ -1,0 +1,227 @@
+//===- EmulatorWarpTest.cpp - shfl, vote, redux, ldmatrix, cp.async -------===//
+//
+// The CUDA emulator's warp-wide and shared-memory instructions against cases
+// worked out by hand from the PTX ISA's pseudo-code and figures, and the
+// mistakes they must catch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/GPU/MmaLayout.h"
+#include "moe/Runtime/Emulator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+namespace {
+
+constexpr uint32_t kFull = 0xFFFFFFFFu;
+
+struct Lanes {
+  uint32_t a[32], b[32], c[32], d[32];
+  uint8_t p[32];
+  Lanes(uint32_t bval, uint32_t cval) {
+    for (int lane = 0; lane < 32; ++lane) {
+      a[lane] = 100 + lane;
+      b[lane] = bval;
+      c[lane] = cval;
+      d[lane] = 0xDEAD;
+      p[lane] = 7;
+    }
+  }
+};
+
+TEST(EmulatorWarpTest, ShflDownClampsAtTheWarpsEnd) {
+  // __shfl_down_sync(full, a, 3): c = 0x1F, lanes past 28 read their own.
+  Lanes w(3, 0x1F);
+  EXPECT_EQ(moe_emu_shfl_sync(MOE_EMU_SHFL_DOWN, kFull, w.a, w.b, w.c, w.d, w.p),
+            -1);
+  EXPECT_EQ(w.d[0], 103u);
+  EXPECT_EQ(w.d[28], 131u);
+  EXPECT_EQ(w.p[28], 1);
+  EXPECT_EQ(w.d[29], 129u);
+  EXPECT_EQ(w.p[29], 0);
+}
+
+TEST(EmulatorWarpTest, ShflUpStopsAtLaneZero) {
+  // __shfl_up_sync(full, a, 2): c = 0.
+  Lanes w(2, 0);
+  moe_emu_shfl_sync(MOE_EMU_SHFL_UP, kFull, w.a, w.b, w.c, w.d, w.p);
+  EXPECT_EQ(w.d[1], 101u);
+  EXPECT_EQ(w.p[1], 0);
+  EXPECT_EQ(w.d[2], 100u);
+  EXPECT_EQ(w.d[31], 129u);
+}
+
+TEST(EmulatorWarpTest, ShflSegmentsOfEightLanes) {
+  // __shfl_sync(full, a, 5, 8): c = ((32 - 8) << 8) | 0x1F; each segment of
+  // 8 lanes reads its own lane 5.
+  Lanes idx(5, (24u << 8) | 0x1F);
+  moe_emu_shfl_sync(MOE_EMU_SHFL_IDX, kFull, idx.a, idx.b, idx.c, idx.d, idx.p);
+  EXPECT_EQ(idx.d[0], 105u);
+  EXPECT_EQ(idx.d[7], 105u);
+  EXPECT_EQ(idx.d[8], 113u);
+  EXPECT_EQ(idx.d[31], 129u);
+  // __shfl_xor_sync(full, a, 4, 8): the butterfly stays in the segment.
+  Lanes bfly(4, (24u << 8) | 0x1F);
+  moe_emu_shfl_sync(MOE_EMU_SHFL_BFLY, kFull, bfly.a, bfly.b, bfly.c, bfly.d,
+                    bfly.p);
+  EXPECT_EQ(bfly.d[1], 105u);
+  EXPECT_EQ(bfly.d[13], 109u);
+  // __shfl_down_sync(full, a, 4, 8): c = ((32 - 8) << 8) | 0x1F, lane 6's
+  // source 10 is past its segment's last lane 7.
+  Lanes down(4, (24u << 8) | 0x1F);
+  moe_emu_shfl_sync(MOE_EMU_SHFL_DOWN, kFull, down.a, down.b, down.c, down.d,
+                    down.p);
+  EXPECT_EQ(down.d[3], 107u);
+  EXPECT_EQ(down.d[6], 106u);
+  EXPECT_EQ(down.p[6], 0);
+}
+
+TEST(EmulatorWarpTest, ShflFromALaneOutsideTheMaskIsCaught) {
+  // Lanes 0-15 take part; lane 14 reads lane 16 (down by 2).
+  Lanes w(2, 0x1F);
+  EXPECT_EQ(moe_emu_shfl_sync(MOE_EMU_SHFL_DOWN, 0xFFFFu, w.a, w.b, w.c, w.d,
+                              nullptr),
+            14);
+  EXPECT_EQ(w.d[16], 0xDEADu); // not a member: untouched
+}
+
+TEST(EmulatorWarpTest, VoteOverTheMembers) {
+  uint8_t pred[32] = {};
+  for (int lane = 0; lane < 32; lane += 2)
+    pred[lane] = 1;
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_BALLOT, kFull, pred), 0x55555555u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_BALLOT, 0xF0u, pred), 0x50u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_ANY, kFull, pred), 1u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_ALL, kFull, pred), 0u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_ALL, 0x5u, pred), 1u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_UNI, 0x2u, pred), 1u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_UNI, 0x3u, pred), 0u);
+  EXPECT_EQ(moe_emu_vote_sync(MOE_EMU_VOTE_ANY, 0xAAAAAAAAu, pred), 0u);
+}
+
+TEST(EmulatorWarpTest, ReduxOverTheMembers) {
+  uint32_t a[32];
+  for (int lane = 0; lane < 32; ++lane)
+    a[lane] = uint32_t(lane - 3); // lanes 0-2 negative as s32
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_ADD, kFull, a), 400u); // 496 - 96
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_MIN_S32, kFull, a), uint32_t(-3));
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_MIN_U32, kFull, a), 0u);
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_MAX_U32, kFull, a), uint32_t(-1));
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_MAX_S32, kFull, a), 28u);
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_MAX_S32, 0x7u, a), uint32_t(-1));
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_AND, 0xF0u, a), 0u);  // 1..4
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_OR, 0xF0u, a), 7u);
+  EXPECT_EQ(moe_emu_redux_sync(MOE_EMU_REDUX_XOR, 0xF0u, a), 4u); // 1^2^3^4
+}
+
+/// Four 8 x 8 matrices of 16-bit values, element (m, r, c) = m << 8 | r << 4
+/// | c, rows 16-byte aligned and strided by 48 bytes.
+struct SharedTile {
+  alignas(16) uint16_t data[4][8][24] = {};
+  uint64_t rows[32];
+  SharedTile() {
+    for (int m = 0; m < 4; ++m)
+      for (int r = 0; r < 8; ++r)
+        for (int c = 0; c < 8; ++c)
+          data[m][r][c] = uint16_t(m << 8 | r << 4 | c);
+    for (int lane = 0; lane < 32; ++lane)
+      rows[lane] = reinterpret_cast<uint64_t>(&data[lane / 8][lane % 8][0]);
+  }
+};
+
+TEST(EmulatorWarpTest, LdmatrixX4GivesEachLaneTwoElementsOfARow) {
+  SharedTile tile;
+  uint32_t d[32][4] = {};
+  EXPECT_EQ(moe_emu_ldmatrix(4, 0, tile.rows, d), -1);
+  // Lane 9 is row 2, columns 2 and 3 of every matrix.
+  EXPECT_EQ(d[9][0], 0x00230022u);
+  EXPECT_EQ(d[9][3], 0x03230322u);
+  EXPECT_EQ(d[31][1], 0x01770176u);
+}
+
+TEST(EmulatorWarpTest, LdmatrixTransGivesTwoElementsOfAColumn) {
+  SharedTile tile;
+  uint32_t d[32][4] = {};
+  EXPECT_EQ(moe_emu_ldmatrix(2, 1, tile.rows, d), -1);
+  // Lane 9: column 2, rows 2 and 3.
+  EXPECT_EQ(d[9][0], 0x00320022u);
+  EXPECT_EQ(d[9][1], 0x01320122u);
+  EXPECT_EQ(d[9][2], 0u); // x2 writes two registers
+}
+
+TEST(EmulatorWarpTest, LdmatrixX1ReadsOnlyEightAddresses) {
+  SharedTile tile;
+  for (int lane = 8; lane < 32; ++lane)
+    tile.rows[lane] = 1; // unaligned, and unused by .x1
+  uint32_t d[32][4] = {};
+  EXPECT_EQ(moe_emu_ldmatrix(1, 0, tile.rows, d), -1);
+  EXPECT_EQ(d[0][0], 0x00010000u);
+  tile.rows[3] += 2;
+  EXPECT_EQ(moe_emu_ldmatrix(1, 0, tile.rows, d), 3);
+}
+
+TEST(EmulatorWarpTest, CpAsyncCompletesOldGroupsAtTheWait) {
+  alignas(16) uint32_t global[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  alignas(16) uint32_t shared[8] = {};
+  auto address = [](const void *p) { return reinterpret_cast<uint64_t>(p); };
+  moe_emu_async_copies *copies = moe_emu_async_copies_create();
+  ASSERT_EQ(moe_emu_cp_async(copies, address(shared), address(global), 16, 16), 0);
+  moe_emu_cp_async_commit_group(copies);
+  // The second copies 8 of 16 bytes and zero-fills the rest.
+  shared[6] = 99;
+  ASSERT_EQ(moe_emu_cp_async(copies, address(shared + 4), address(global + 4), 16, 8), 0);
+  moe_emu_cp_async_commit_group(copies);
+  EXPECT_EQ(moe_emu_cp_async_pending(copies), 2u);
+  EXPECT_EQ(shared[0], 0u); // nothing lands before a wait
+  moe_emu_cp_async_wait_group(copies, 1);
+  EXPECT_EQ(shared[3], 4u);
+  EXPECT_EQ(shared[4], 0u);
+  EXPECT_EQ(moe_emu_cp_async_pending(copies), 1u);
+  moe_emu_cp_async_wait_group(copies, 0);
+  EXPECT_EQ(shared[5], 6u);
+  EXPECT_EQ(shared[6], 0u);
+  // Sizes and alignments the ISA forbids.
+  EXPECT_EQ(moe_emu_cp_async(copies, address(shared), address(global), 12, 12), -1);
+  EXPECT_EQ(moe_emu_cp_async(copies, address(shared + 1), address(global), 8, 8), -1);
+  EXPECT_EQ(moe_emu_cp_async(copies, address(shared), address(global), 4, 8), -1);
+  // Uncommitted copies wait for a commit.
+  ASSERT_EQ(moe_emu_cp_async(copies, address(shared), address(global + 7), 4, 4), 0);
+  moe_emu_cp_async_wait_group(copies, 0);
+  EXPECT_EQ(shared[0], 1u);
+  moe_emu_cp_async_commit_group(copies);
+  moe_emu_cp_async_wait_group(copies, 0);
+  EXPECT_EQ(shared[0], 8u);
+  moe_emu_async_copies_destroy(copies);
+}
+
+TEST(EmulatorWarpTest, MbarrierPhasesCompleteOnArrivalsAndBytes) {
+  uint64_t bar;
+  ASSERT_EQ(moe_emu_mbarrier_init(&bar, 2), 0);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 0), 0);
+  // Phase 0: one thread arrives expecting a 256-byte copy, another arrives.
+  int64_t token = moe_emu_mbarrier_arrive_expect_tx(&bar, 256);
+  EXPECT_EQ(token, 0);
+  EXPECT_EQ(moe_emu_mbarrier_arrive(&bar, 1), 0);
+  EXPECT_EQ(moe_emu_mbarrier_test_wait(&bar, token), 0); // bytes outstanding
+  EXPECT_EQ(moe_emu_mbarrier_complete_tx(&bar, 128), 0);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 0), 0);
+  EXPECT_EQ(moe_emu_mbarrier_complete_tx(&bar, 128), 0);
+  EXPECT_EQ(moe_emu_mbarrier_test_wait(&bar, token), 1);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 0), 1);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 1), 0);
+  // Phase 1 counts two arrivals again; a third is past the phase's.
+  EXPECT_EQ(moe_emu_mbarrier_arrive(&bar, 2), 1);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 1), 1);
+  EXPECT_EQ(moe_emu_mbarrier_arrive(&bar, 1), 0);
+  EXPECT_EQ(moe_emu_mbarrier_arrive(&bar, 2), -1);
+  // Bytes may land before they are expected.
+  ASSERT_EQ(moe_emu_mbarrier_init(&bar, 1), 0);
+  EXPECT_EQ(moe_emu_mbarrier_complete_tx(&bar, 64), 0);
+  EXPECT_EQ(moe_emu_mbarrier_arrive_expect_tx(&bar, 64), 0);
+  EXPECT_EQ(moe_emu_mbarrier_try_wait_parity(&bar, 0), 1);
+  EXPECT_EQ(moe_emu_mbarrier_init(&bar, 0), -1);
+}
+
+} // namespace
