@@ -35,15 +35,31 @@ float toF32(moe_emu_type type, uint16_t bits) {
 template <typename Layout>
 void mma(moe_emu_type type, const uint32_t (*a)[Layout::kARegisters],
          const uint32_t (*b)[Layout::kBRegisters], const float (*c)[4],
-         float (*d)[4]) {
-  constexpr int M = Layout::M, N = Layout::N, K = Layout::K;
-  float A[M][K], B[K][N], C[M][N];
+         float (*d)[4]);
+
+/// D = A B + C for the dense M x K A, K x N B and M x N C of one warp,
+/// written to its lanes as `Layout` says.
+template <typename Layout>
+void multiply(const float (*A)[Layout::K], const float (*B)[Layout::N],
+              const float (*C)[Layout::N], float (*d)[4]) {
+  // Products of 16-bit floats are exact in double, and so is the sum of up
+  // to 33 terms of this range in all but extreme cases: one rounding, to f32.
+  for (int lane = 0; lane < moe::gpu::kWarpSize; ++lane)
+    for (int reg = 0; reg < Layout::kCRegisters; ++reg) {
+      moe::gpu::MatrixCoord at = Layout::c(lane, reg);
+      double sum = C[at.row][at.col];
+      for (int k = 0; k < Layout::K; ++k)
+        sum += double(A[at.row][k]) * double(B[k][at.col]);
+      d[lane][reg] = float(sum);
+    }
+}
+
+/// B and C of one warp, gathered from their lanes as `Layout` says.
+template <typename Layout>
+void gatherBC(moe_emu_type type, const uint32_t (*b)[Layout::kBRegisters],
+              const float (*c)[4], float (*B)[Layout::N],
+              float (*C)[Layout::N]) {
   for (int lane = 0; lane < moe::gpu::kWarpSize; ++lane) {
-    for (int reg = 0; reg < Layout::kARegisters; ++reg)
-      for (int half = 0; half < 2; ++half) {
-        moe::gpu::MatrixCoord at = Layout::a(lane, reg, half);
-        A[at.row][at.col] = toF32(type, uint16_t(a[lane][reg] >> (16 * half)));
-      }
     for (int reg = 0; reg < Layout::kBRegisters; ++reg)
       for (int half = 0; half < 2; ++half) {
         moe::gpu::MatrixCoord at = Layout::b(lane, reg, half);
@@ -54,16 +70,22 @@ void mma(moe_emu_type type, const uint32_t (*a)[Layout::kARegisters],
       C[at.row][at.col] = c[lane][reg];
     }
   }
-  // Products of 16-bit floats are exact in double, and so is the sum of 17
-  // terms of this range in all but extreme cases: one rounding, to f32.
+}
+
+template <typename Layout>
+void mma(moe_emu_type type, const uint32_t (*a)[Layout::kARegisters],
+         const uint32_t (*b)[Layout::kBRegisters], const float (*c)[4],
+         float (*d)[4]) {
+  float A[Layout::M][Layout::K], B[Layout::K][Layout::N],
+      C[Layout::M][Layout::N];
   for (int lane = 0; lane < moe::gpu::kWarpSize; ++lane)
-    for (int reg = 0; reg < Layout::kCRegisters; ++reg) {
-      moe::gpu::MatrixCoord at = Layout::c(lane, reg);
-      double sum = C[at.row][at.col];
-      for (int k = 0; k < K; ++k)
-        sum += double(A[at.row][k]) * double(B[k][at.col]);
-      d[lane][reg] = float(sum);
-    }
+    for (int reg = 0; reg < Layout::kARegisters; ++reg)
+      for (int half = 0; half < 2; ++half) {
+        moe::gpu::MatrixCoord at = Layout::a(lane, reg, half);
+        A[at.row][at.col] = toF32(type, uint16_t(a[lane][reg] >> (16 * half)));
+      }
+  gatherBC<Layout>(type, b, c, B, C);
+  multiply<Layout>(A, B, C, d);
 }
 
 } // namespace
@@ -132,6 +154,90 @@ void moe_emu_mma_m16n8k8(moe_emu_type type, const uint32_t a[32][2],
                          const uint32_t b[32][1], const float c[32][4],
                          float d[32][4]) {
   mma<moe::gpu::M16N8K8>(type, a, b, c, d);
+}
+
+int moe_emu_mma_sp_m16n8k32(moe_emu_type type, const uint32_t a[32][4],
+                            const uint32_t b[32][4], const float c[32][4],
+                            const uint32_t e[32], int selector,
+                            float d[32][4]) {
+  using Layout = moe::gpu::MmaSpM16N8K32;
+  if (selector != 0 && selector != 1)
+    return 32;
+  float A[Layout::M][Layout::K] = {}, B[Layout::K][Layout::N],
+        C[Layout::M][Layout::N];
+  for (int lane = 0; lane < moe::gpu::kWarpSize; ++lane)
+    for (int reg = 0; reg < Layout::kARegisters; ++reg)
+      for (int half = 0; half < 2; ++half) {
+        moe::gpu::MatrixCoord at = Layout::a(lane, reg, half);
+        int chunk = at.col / 2;
+        int owner = Layout::metadataLane(at.row, chunk, selector);
+        unsigned nibble =
+            (e[owner] >> (4 * Layout::metadataNibble(at.row, chunk))) & 0xF;
+        unsigned first = nibble & 3, second = nibble >> 2;
+        if (first >= second)
+          return owner;
+        unsigned position = half ? second : first;
+        A[at.row][Layout::kChunk * chunk + position] =
+            toF32(type, uint16_t(a[lane][reg] >> (16 * half)));
+      }
+  gatherBC<Layout>(type, b, c, B, C);
+  multiply<Layout>(A, B, C, d);
+  return -1;
+}
+
+int moe_emu_wgmma_m64nNk16(moe_emu_type type, int n, const uint8_t *shared,
+                           uint32_t shared_bytes, uint64_t desc_a,
+                           const uint32_t *a_regs, uint64_t desc_b,
+                           int scale_d, int scale_a, int scale_b, int trans_a,
+                           int trans_b, float *d) {
+  using moe::gpu::WgmmaDescriptor;
+  using Layout = moe::gpu::WgmmaM64NK16;
+  constexpr int M = Layout::M, K = Layout::K;
+  if (n < 8 || n > 256 || n % 8)
+    return 0;
+  WgmmaDescriptor a = WgmmaDescriptor::decode(desc_a),
+                  b = WgmmaDescriptor::decode(desc_b);
+  if ((!a_regs && a.baseOffset) || b.baseOffset)
+    return 0;
+  // An operand's element from shared memory, if its address is inside.
+  bool outside = false;
+  auto load = [&](const WgmmaDescriptor &desc, bool mnMajor, int mn, int k) {
+    unsigned address = desc.address(mnMajor, mn, k);
+    if (address + 2 > shared_bytes) {
+      outside = true;
+      return 0.0f;
+    }
+    uint16_t bits;
+    std::memcpy(&bits, shared + address, sizeof(bits));
+    return toF32(type, bits);
+  };
+  static thread_local float A[M][K], B[K][256];
+  for (int row = 0; row < M; ++row)
+    for (int k = 0; k < K; ++k)
+      A[row][k] = a_regs ? 0.0f : load(a, trans_a, row, k);
+  if (a_regs)
+    for (int thread = 0; thread < Layout::kThreads; ++thread)
+      for (int reg = 0; reg < 4; ++reg)
+        for (int half = 0; half < 2; ++half) {
+          moe::gpu::MatrixCoord at = Layout::a(thread, reg, half);
+          A[at.row][at.col] =
+              toF32(type, uint16_t(a_regs[thread * 4 + reg] >> (16 * half)));
+        }
+  for (int col = 0; col < n; ++col)
+    for (int k = 0; k < K; ++k)
+      B[k][col] = load(b, trans_b, col, k);
+  if (outside)
+    return 0;
+  for (int thread = 0; thread < Layout::kThreads; ++thread)
+    for (int reg = 0; reg < n / 2; ++reg) {
+      moe::gpu::MatrixCoord at = Layout::d(thread, reg);
+      float &out = d[thread * (n / 2) + reg];
+      double sum = scale_d ? out : 0.0;
+      for (int k = 0; k < K; ++k)
+        sum += double(scale_a * A[at.row][k]) * double(scale_b * B[k][at.col]);
+      out = float(sum);
+    }
+  return -1;
 }
 
 } // extern "C"

@@ -48,6 +48,35 @@ void moe_emu_mma_m16n8k8(moe_emu_type type, const uint32_t a[32][2],
                          float d[32][4]);
 
 
+/* mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.T.T.f32 d, a,
+ * b, c, e, f for one warp (moe/GPU/MmaLayout.h, MmaSpM16N8K32): a holds the
+ * 2:4-compressed A, b[lane][0..3] B, e[lane] the metadata and f the
+ * selector (0 or 1). D is the dense A (zeros where the metadata puts none)
+ * times B plus C, rounded as moe_emu_mma_m16n8k16 rounds. Returns -1, or
+ * the first lane whose metadata nibble is not an increasing pair (which the
+ * ISA leaves undefined), or 32 for a selector other than 0 or 1. */
+int moe_emu_mma_sp_m16n8k32(moe_emu_type type, const uint32_t a[32][4],
+                            const uint32_t b[32][4], const float c[32][4],
+                            const uint32_t e[32], int selector,
+                            float d[32][4]);
+
+/* wgmma.mma_async.sync.aligned.m64n<n>k16.f32.T.T d, a-desc|a, b-desc,
+ * scale-d, imm-scale-a, imm-scale-b, imm-trans-a, imm-trans-b for one
+ * warpgroup (128 threads), n a multiple of 8 up to 256. `shared` is the
+ * block's shared memory, where descriptors' addresses point (moe/GPU/
+ * MmaLayout.h, WgmmaDescriptor); A comes from desc_a, or from a_regs
+ * (a_regs[thread * 4 + r], m16n8k16's A layout per warp) when a_regs is not
+ * null. d[thread * n / 2 + i] is register i of a thread (WgmmaM64NK16);
+ * scale_d 0 drops D's old value; scale_a / scale_b (1 or -1) negate A or B;
+ * trans_a / trans_b pick the MN-major layout. Returns -1, or 0 for an
+ * operand the ISA does not allow (n, a base offset other than 0, an
+ * address past shared_bytes). */
+int moe_emu_wgmma_m64nNk16(moe_emu_type type, int n, const uint8_t *shared,
+                           uint32_t shared_bytes, uint64_t desc_a,
+                           const uint32_t *a_regs, uint64_t desc_b,
+                           int scale_d, int scale_a, int scale_b, int trans_a,
+                           int trans_b, float *d);
+
 /*===-- Warp-wide data exchange ------------------------------------------===*/
 
 /* The lanes of one warp that execute a .sync instruction are `membermask`'s;
@@ -145,6 +174,44 @@ int moe_emu_mbarrier_expect_tx(uint64_t *bar, uint32_t tx_bytes);
 int moe_emu_mbarrier_complete_tx(uint64_t *bar, uint32_t tx_bytes);
 int moe_emu_mbarrier_test_wait(const uint64_t *bar, int64_t token);
 int moe_emu_mbarrier_try_wait_parity(const uint64_t *bar, uint32_t parity);
+
+/* A TMA tensor map in the emulator's encoding (the hardware's CUtensorMap
+ * is opaque): what cuTensorMapEncodeTiled takes. */
+typedef struct moe_emu_tensor_map {
+  uint64_t global_address;
+  uint32_t rank;            /* 1 to 5 */
+  uint32_t element_bytes;   /* 1, 2, 4 or 8 */
+  uint64_t global_dim[5];   /* elements; dimension 0 is the contiguous one */
+  uint64_t global_stride[5]; /* bytes; [0] is element_bytes */
+  uint32_t box_dim[5];      /* elements, at most 256 */
+  uint32_t element_stride[5]; /* 1 to 8; [0] is ignored */
+  uint32_t swizzle_bytes;   /* 0, 32, 64 or 128 */
+  uint32_t oob_nan;         /* fill out-of-bounds elements with NaN, not 0 */
+  uint32_t float_kind;      /* 0 integers, 1 IEEE floats, 2 bfloat16 */
+} moe_emu_tensor_map;
+
+/* Checks a tensor map as cuTensorMapEncodeTiled does: returns 0, or -1 for a
+ * rank, a size, a stride (a multiple of 16 below 2^40), an alignment (16
+ * bytes) or a box (inner extent a multiple of 16 bytes, at most the
+ * swizzle's span) it refuses. */
+int moe_emu_tensor_map_check(const moe_emu_tensor_map *map);
+
+/* cp.async.bulk.tensor.<rank>d.shared::cluster.global.tile.mbarrier::
+ * complete_tx::bytes [dst], [map, coords], [bar]: the box at `coords`
+ * (signed, per dimension, dimension 0 first) to the shared memory at
+ * `shared` + `dst_offset`, densely, dimension 0 fastest, swizzled by the
+ * address within shared memory; out-of-bounds elements are 0 (or NaN); then
+ * complete_tx of the box's bytes on `bar` (may be null). Returns the box's
+ * bytes, or -1 for a bad map or a destination not 128-byte aligned (1024
+ * with the 128-byte swizzle) or past shared_bytes. */
+int64_t moe_emu_tma_load(const moe_emu_tensor_map *map, uint8_t *shared,
+                         uint32_t shared_bytes, uint32_t dst_offset,
+                         const int32_t coords[5], uint64_t *bar);
+/* cp.async.bulk.tensor.<rank>d.global.shared::cta.tile.bulk_group: the
+ * reverse, leaving out-of-bounds elements unwritten. */
+int64_t moe_emu_tma_store(const moe_emu_tensor_map *map,
+                          const uint8_t *shared, uint32_t shared_bytes,
+                          uint32_t src_offset, const int32_t coords[5]);
 
 #ifdef __cplusplus
 }
