@@ -90,7 +90,11 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
   llvm::raw_string_ostream os(text);
   auto describe = [&](llvm::StringRef role, unsigned index, Type type,
                       DictionaryAttr attrs) -> LogicalResult {
-    auto tensor = dyn_cast<RankedTensorType>(type);
+    // A ranked tensor, or the buffer of one (a bufferized entry).
+    ShapedType tensor = dyn_cast<RankedTensorType>(type);
+    if (auto memref = dyn_cast<MemRefType>(type);
+        memref && memref.getLayout().isIdentity() && !memref.getMemorySpace())
+      tensor = memref;
     std::optional<llvm::StringRef> dtype =
         tensor ? dtypeName(tensor.getElementType()) : std::nullopt;
     if (!dtype)
@@ -98,7 +102,7 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
                                << " has type " << type
                                << ", which artifacts do not support (ranked "
                                   "tensors of f16, f32, f64, i8, u8, i32, i64 or "
-                                  "i1)";
+                                  "i1, or their identity-layout memrefs)";
     std::string name = (role + llvm::Twine(index)).str();
     if (attrs)
       if (auto onnxName = attrs.getAs<StringAttr>("onnx.name"))
@@ -499,13 +503,25 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   // The signature is the tensor-level one, with the ONNX names, and the
   // shapes of the raised MoE layers (for the benchmarks' FLOP and byte counts).
   FailureOr<std::string> signature = describeSignature(entry);
-  if (failed(signature) ||
-      failed(runPassPipeline(module, "func.func(moe-raise)")))
+  if (failed(signature))
+    return failure();
+  // An entry on memrefs is bufferized already (kernels written by hand, the
+  // output of a pass pipeline): it goes straight to the lowering.
+  FunctionType entryType = entry.getFunctionType();
+  auto isMemref = [](Type type) { return isa<MemRefType>(type); };
+  bool bufferized = llvm::any_of(entryType.getInputs(), isMemref) ||
+                    llvm::any_of(entryType.getResults(), isMemref);
+  if (bufferized && !(llvm::all_of(entryType.getInputs(), isMemref) &&
+                      llvm::all_of(entryType.getResults(), isMemref)))
+    return entry.emitError() << "@" << kEntry
+                             << " mixes tensors and memrefs: an entry is on "
+                                "tensors, or bufferized (memrefs only)";
+  if (!bufferized && failed(runPassPipeline(module, "func.func(moe-raise)")))
     return failure();
   *signature += describeLayers(module);
   if (cuda)
     *signature += "target cuda " + options.arch + " " + options.precision + "\n";
-  if (failed(runPassPipeline(module, kTensorPipeline)))
+  if (!bufferized && failed(runPassPipeline(module, kTensorPipeline)))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
   // weights file, which the runtime uploads.
