@@ -192,6 +192,8 @@ struct moe_artifact {
   std::mutex deviceMutex;
   bool imageAcquired = false;
   void *deviceWeights = nullptr;
+  // Emulated CUDA artifacts: their kernels' faults fail the run.
+  bool emulated = false;
 
   ~moe_artifact() {
     moe::cuda::freeUploaded(deviceWeights);
@@ -363,8 +365,21 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   // through this table.
   if (auto **emulator =
           static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
-    emulator[0] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k16);
-    emulator[1] = reinterpret_cast<void *>(&moe_emu_mma_m16n8k8);
+    emulator[MOE_EMU_SLOT_MMA_M16N8K16] =
+        reinterpret_cast<void *>(&moe_emu_mma_m16n8k16);
+    emulator[MOE_EMU_SLOT_MMA_M16N8K8] =
+        reinterpret_cast<void *>(&moe_emu_mma_m16n8k8);
+    emulator[MOE_EMU_SLOT_SHFL_SYNC] =
+        reinterpret_cast<void *>(&moe_emu_shfl_sync);
+    emulator[MOE_EMU_SLOT_BLOCK_BEGIN] =
+        reinterpret_cast<void *>(&moe_emu_block_begin);
+    emulator[MOE_EMU_SLOT_SHARED_REGION] =
+        reinterpret_cast<void *>(&moe_emu_shared_region);
+    emulator[MOE_EMU_SLOT_SHARED_ACCESS] =
+        reinterpret_cast<void *>(&moe_emu_shared_access);
+    emulator[MOE_EMU_SLOT_BARRIER] = reinterpret_cast<void *>(&moe_emu_barrier);
+    emulator[MOE_EMU_SLOT_FAULT] = reinterpret_cast<void *>(&moe_emu_fault);
+    artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {
     auto **table = static_cast<void **>(dlsym(artifact->library, "moe_gpu_api"));
@@ -513,6 +528,8 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     args.push_back(results.data());
   for (std::vector<int64_t> &d : descriptors)
     args.push_back(d.data());
+  if (artifact->emulated)
+    moe_emu_run_begin();
   artifact->entry(args.data());
   if (device)
     device->synchronize();
@@ -561,6 +578,13 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
       device->release(input);
   }
   moe_error *error = nullptr;
+  uint64_t faults = 0;
+  const char *fault = artifact->emulated ? moe_emu_run_fault(&faults) : nullptr;
+  if (fault)
+    error = fail("the CUDA emulator found " +
+                 (faults == 1 ? std::string("a fault")
+                              : std::to_string(faults) + " faults") +
+                 "; the first: " + fault);
   if (device && device->failed())
     error = fail("the run on CUDA (" + artifact->cudaArch +
                  ") failed: " + device->error());

@@ -213,6 +213,60 @@ int64_t moe_emu_tma_store(const moe_emu_tensor_map *map,
                           const uint8_t *shared, uint32_t shared_bytes,
                           uint32_t src_offset, const int32_t coords[5]);
 
+/*===-- The emulated kernels' calls and checks ---------------------------===*/
+
+/* The slots of the table `moe_emu_api` through which an emulated artifact
+ * calls the runtime (moe_artifact_load fills it). */
+typedef enum moe_emu_slot {
+  MOE_EMU_SLOT_MMA_M16N8K16 = 0,
+  MOE_EMU_SLOT_MMA_M16N8K8 = 1,
+  MOE_EMU_SLOT_SHFL_SYNC = 2,
+  MOE_EMU_SLOT_BLOCK_BEGIN = 3,
+  MOE_EMU_SLOT_SHARED_REGION = 4,
+  MOE_EMU_SLOT_SHARED_ACCESS = 5,
+  MOE_EMU_SLOT_BARRIER = 6,
+  MOE_EMU_SLOT_FAULT = 7,
+  MOE_EMU_SLOTS = 8,
+} moe_emu_slot;
+
+/* What an emulated kernel reports through moe_emu_fault. */
+typedef enum moe_emu_fault_kind {
+  /* a, b, c: the dimension, the index, the extent */
+  MOE_EMU_FAULT_READ_OUT_OF_BOUNDS = 0,
+  MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS = 1,
+  /* The thread disagrees with thread a (linear) on whether or how often to
+   * reach the collective operation `op` names. */
+  MOE_EMU_FAULT_DIVERGENT = 2,
+  /* A lane runs `op` outside its warp's member mask a, or reads lane b
+   * outside it. */
+  MOE_EMU_FAULT_INACTIVE_LANE = 3,
+} moe_emu_fault_kind;
+
+/* A kernel's block starts: `kernel` names it, its block index and its
+ * block's size; its shared memory is registered next, and its contents are
+ * undefined until written. */
+void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
+                         int64_t bz, int64_t nx, int64_t ny, int64_t nz);
+void moe_emu_shared_region(uint64_t base, int64_t bytes);
+/* A thread's shared-memory access of `bytes` at `address`, `op` naming it:
+ * faults for bytes outside the block's shared memory (and returns 1: skip
+ * the access), for reads of bytes not written since the block began, and
+ * for races: bytes written by another thread since the last barrier, or
+ * written after another thread read them. Returns 0 otherwise. */
+int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
+                              int64_t tz, uint64_t address, int64_t bytes,
+                              int32_t write);
+/* Every thread of the block has reached a barrier. */
+void moe_emu_barrier(void);
+/* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */
+void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
+                   int64_t tz, int64_t a, int64_t b, int64_t c);
+
+/* A run begins: no faults yet. After it, the first fault's message (or
+ * null) and how many there were. */
+void moe_emu_run_begin(void);
+const char *moe_emu_run_fault(uint64_t *count);
+
 #ifdef __cplusplus
 }
 #endif

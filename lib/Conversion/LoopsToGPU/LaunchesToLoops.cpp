@@ -1,13 +1,20 @@
 //===- LaunchesToLoops.cpp - gpu.launch kernels run as host loops ---------===//
 //
 // The CUDA emulator: a launch's body runs once per (block, thread), in loops,
-// which is what the GPU computes when threads do not communicate; a kernel
-// whose warps run mma.sync is split at each one, and each warp's mma.sync is
-// the runtime emulator's, on its 32 lanes' registers.
+// which is what the GPU computes when threads do not communicate. A kernel
+// whose threads do (gpu.barrier, gpu.shuffle, mma.sync, shared memory) is
+// split at each collective operation, as POCL's work-group functions split
+// kernels at barriers: the block's threads run each part in turn, values
+// live across parts are kept per thread, and each warp's shuffle or mma.sync
+// is the runtime emulator's, on its lanes' registers. Every memory access is
+// checked as it runs: indices against their buffer's extents, shared memory
+// against the runtime's shadow of it (uninitialised reads, races between
+// barriers), and collectives against divergence.
 //
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/Passes.h"
+#include "moe/Runtime/Emulator.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,9 +23,12 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
-#include "llvm/ADT/SmallPtrSet.h"
+#include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace moe {
 #define GEN_PASS_DEF_MOEGPULAUNCHESTOLOOPS
@@ -30,9 +40,8 @@ using namespace mlir;
 namespace {
 
 /// The table of the runtime's emulator functions an emulated artifact calls
-/// (moe/Runtime/Emulator.h), filled when the artifact is loaded.
+/// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
 constexpr llvm::StringLiteral kEmulatorTable = "moe_emu_api";
-constexpr int64_t kEmulatorTableSize = 2;
 
 /// The mma.sync a tensor-core kernel's inline assembly runs, by its
 /// instruction: m16n8k16 with bf16 (0) or f16 (1) operands and f32
@@ -43,53 +52,306 @@ std::optional<int64_t> mmaTypeOf(Operation *op) {
     return std::nullopt;
   StringRef text = assembly.getAsmString();
   if (text.starts_with("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "))
-    return 0;
+    return MOE_EMU_BF16;
   if (text.starts_with("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "))
-    return 1;
+    return MOE_EMU_F16;
   return std::nullopt;
 }
 
-/// Whether `op` is, or holds, an mma.sync.
-bool holdsMma(Operation *op) {
+/// Whether `op` makes the threads of a block communicate.
+bool isCollective(Operation *op) {
+  return mmaTypeOf(op) || isa<gpu::BarrierOp, gpu::ShuffleOp>(op);
+}
+
+/// Whether `op` is, or holds, a collective operation.
+bool holdsCollective(Operation *op) {
   bool found = false;
   op->walk([&](Operation *inner) {
-    if (mmaTypeOf(inner))
+    if (isCollective(inner))
       found = true;
   });
   return found;
 }
 
-/// A kernel whose warps run mma.sync, emulated a block at a time: the body is
-/// split at each mma.sync (and at the loops that hold one), the threads run
-/// each part in turn, values live across parts are kept per thread, and each
-/// warp's mma.sync is one call of the runtime's emulator
-/// (moe_emu_mma_m16n8k16) on its 32 lanes' registers, as POCL's work-group
-/// functions split kernels at barriers. Loops that hold an mma.sync must have
-/// bounds every thread shares, as mma.sync's .aligned requires.
-class WarpEmulation {
+bool isShared(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  auto space = memref ? dyn_cast_or_null<gpu::AddressSpaceAttr>(
+                            memref.getMemorySpace())
+                      : nullptr;
+  return space && space.getValue() == gpu::AddressSpace::Workgroup;
+}
+
+/// The bytes of an element of `type` in memory.
+int64_t bytesOf(Type type) {
+  if (auto vector = dyn_cast<VectorType>(type))
+    return vector.getNumElements() * bytesOf(vector.getElementType());
+  if (type.isIndex())
+    return 8;
+  return std::max<int64_t>(1, type.getIntOrFloatBitWidth() / 8);
+}
+
+/// `op` as the emulator's messages name it: its name and where it came from.
+std::string describe(Operation *op) {
+  std::string text = op->getName().getStringRef().str();
+  FileLineColLoc file;
+  NameLoc name;
+  op->getLoc()->walk([&](Location loc) {
+    if (!file)
+      file = dyn_cast<FileLineColLoc>(loc);
+    if (!name)
+      name = dyn_cast<NameLoc>(loc);
+    return WalkResult::advance();
+  });
+  if (file)
+    text += (" at " + file.getFilename().getValue() + ":" +
+             Twine(file.getLine()) + ":" + Twine(file.getColumn()))
+                .str();
+  if (name)
+    text += (" (" + name.getName().getValue() + ")").str();
+  return text;
+}
+
+/// Calls into the runtime through moe_emu_api, and the strings that name
+/// kernels and operations in its messages.
+class Runtime {
 public:
-  explicit WarpEmulation(gpu::LaunchOp launch)
-      : launch(launch), b(launch), loc(launch.getLoc()) {}
+  explicit Runtime(ModuleOp module) : module(module) {}
+
+  /// A pointer to `text`, NUL-terminated, a constant of the module.
+  Value string(OpBuilder &b, Location loc, StringRef text) {
+    LLVM::GlobalOp &global = strings[text];
+    if (!global) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      std::string bytes = (text + Twine('\0')).str();
+      auto type = LLVM::LLVMArrayType::get(b.getI8Type(), bytes.size());
+      global = b.create<LLVM::GlobalOp>(
+          loc, type, /*isConstant=*/true, LLVM::Linkage::Internal,
+          ("moe_emu_text_" + Twine(strings.size())).str(),
+          b.getStringAttr(bytes));
+    }
+    return b.create<LLVM::AddressOfOp>(loc, global);
+  }
+
+  /// Calls the function in `slot` with `args` (i32, i64 or pointers),
+  /// returning `result` (none when null).
+  Value call(OpBuilder &b, Location loc, moe_emu_slot slot, ValueRange args,
+             Type result = {}) {
+    MLIRContext *ctx = b.getContext();
+    auto ptr = LLVM::LLVMPointerType::get(ctx);
+    Value entry = b.create<LLVM::AddressOfOp>(loc, ptr, kEmulatorTable);
+    if (slot != 0)
+      entry = b.create<LLVM::GEPOp>(loc, ptr, ptr, entry,
+                                    ArrayRef<LLVM::GEPArg>{int32_t(slot)});
+    SmallVector<Value> operands{b.create<LLVM::LoadOp>(loc, ptr, entry)};
+    operands.append(args.begin(), args.end());
+    auto signature = LLVM::LLVMFunctionType::get(
+        result ? result : LLVM::LLVMVoidType::get(ctx),
+        llvm::to_vector(args.getTypes()));
+    auto call = b.create<LLVM::CallOp>(loc, signature, operands);
+    return result ? call.getResult() : Value();
+  }
+
+  /// moe_emu_fault(kind, op, tx, ty, tz, a, b, c), index operands as i64.
+  void fault(OpBuilder &b, Location loc, moe_emu_fault_kind kind, Value op,
+             ValueRange thread, ValueRange abc) {
+    SmallVector<Value> args{
+        b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(kind)), op};
+    for (ValueRange range : {thread, abc})
+      for (Value v : range)
+        args.push_back(i64(b, loc, v));
+    call(b, loc, MOE_EMU_SLOT_FAULT, args);
+  }
+
+  static Value i64(OpBuilder &b, Location loc, Value v) {
+    if (v.getType().isInteger(64))
+      return v;
+    if (v.getType().isIndex())
+      return b.create<arith::IndexCastOp>(loc, b.getI64Type(), v);
+    return b.create<arith::ExtSIOp>(loc, b.getI64Type(), v);
+  }
+
+private:
+  ModuleOp module;
+  llvm::StringMap<LLVM::GlobalOp> strings;
+};
+
+/// Checks every memref.load and memref.store of `launch` as it runs: an
+/// index past its dimension's extent is a fault that skips the access (a
+/// load gives 0), and a shared-memory access goes past the runtime's shadow
+/// of the block's shared memory first.
+void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
+  SmallVector<Operation *> accesses;
+  launch.getBody().walk([&](Operation *op) {
+    if (isa<memref::LoadOp, memref::StoreOp>(op))
+      accesses.push_back(op);
+  });
+  gpu::KernelDim3 ids = launch.getThreadIds();
+  SmallVector<Value> thread{ids.x, ids.y, ids.z};
+  for (Operation *op : accesses) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    auto store = dyn_cast<memref::StoreOp>(op);
+    auto load = dyn_cast<memref::LoadOp>(op);
+    Value memref = store ? store.getMemRef() : load.getMemRef();
+    ValueRange indices = store ? store.getIndices() : load.getIndices();
+    auto type = cast<MemRefType>(memref.getType());
+    Value what = runtime.string(b, loc, describe(op));
+    // In bounds, or the first dimension that is not, its index and extent.
+    Value inBounds = b.create<arith::ConstantIntOp>(loc, 1, 1);
+    Value dim = b.create<arith::ConstantIndexOp>(loc, -1);
+    Value index = b.create<arith::ConstantIndexOp>(loc, 0), extent = index;
+    for (int64_t i = type.getRank() - 1; i >= 0; --i) {
+      Value size = b.createOrFold<memref::DimOp>(loc, memref, i);
+      Value ok = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult,
+                                         indices[i], size);
+      inBounds = b.create<arith::AndIOp>(loc, inBounds, ok);
+      dim = b.create<arith::SelectOp>(
+          loc, ok, dim, b.create<arith::ConstantIndexOp>(loc, i));
+      index = b.create<arith::SelectOp>(loc, ok, index, indices[i]);
+      extent = b.create<arith::SelectOp>(loc, ok, extent, size);
+    }
+    SmallVector<Type> results;
+    if (load)
+      results.push_back(load.getType());
+    auto guard = b.create<scf::IfOp>(loc, results, inBounds,
+                                     /*withElseRegion=*/true);
+    // In bounds: the shadow's check, then the access unless it skips it.
+    {
+      OpBuilder::InsertionGuard inner(b);
+      Block *then = guard.thenBlock();
+      b.setInsertionPointToEnd(then);
+      if (!then->empty())
+        b.setInsertionPoint(then->getTerminator());
+      if (!isShared(type)) {
+        Operation *copy = b.clone(*op);
+        if (load)
+          b.create<scf::YieldOp>(loc, copy->getResults());
+      } else {
+        auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, memref);
+        Value linear = meta.getOffset();
+        for (auto [i, stride] : llvm::enumerate(meta.getStrides()))
+          linear = b.create<arith::AddIOp>(
+              loc, linear, b.create<arith::MulIOp>(loc, indices[i], stride));
+        int64_t bytes = bytesOf(type.getElementType());
+        Value address = b.create<arith::AddIOp>(
+            loc,
+            b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref),
+            b.create<arith::MulIOp>(
+                loc, linear, b.create<arith::ConstantIndexOp>(loc, bytes)));
+        SmallVector<Value> args{what};
+        for (Value v : thread)
+          args.push_back(Runtime::i64(b, loc, v));
+        args.push_back(Runtime::i64(b, loc, address));
+        args.push_back(b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(bytes)));
+        args.push_back(b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(store ? 1 : 0)));
+        Value skip = runtime.call(b, loc, MOE_EMU_SLOT_SHARED_ACCESS, args,
+                                  b.getI32Type());
+        Value perform = b.create<arith::CmpIOp>(
+            loc, arith::CmpIPredicate::eq, skip,
+            b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(0)));
+        auto access = b.create<scf::IfOp>(loc, results, perform, true);
+        {
+          OpBuilder::InsertionGuard innermost(b);
+          b.setInsertionPointToStart(access.thenBlock());
+          Operation *copy = b.clone(*op);
+          if (load)
+            b.create<scf::YieldOp>(loc, copy->getResults());
+          b.setInsertionPointToStart(access.elseBlock());
+          if (load)
+            b.create<scf::YieldOp>(
+                loc, ValueRange{b.create<arith::ConstantOp>(
+                         loc, cast<TypedAttr>(b.getZeroAttr(load.getType())))});
+        }
+        if (load)
+          b.create<scf::YieldOp>(loc, access.getResults());
+      }
+    }
+    // Out of bounds: the fault.
+    {
+      OpBuilder::InsertionGuard inner(b);
+      Block *otherwise = guard.elseBlock();
+      b.setInsertionPointToEnd(otherwise);
+      if (!otherwise->empty())
+        b.setInsertionPoint(otherwise->getTerminator());
+      runtime.fault(b, loc,
+                    store ? MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS
+                          : MOE_EMU_FAULT_READ_OUT_OF_BOUNDS,
+                    what, thread, {dim, index, extent});
+      if (load)
+        b.create<scf::YieldOp>(
+            loc, ValueRange{b.create<arith::ConstantOp>(
+                     loc, cast<TypedAttr>(b.getZeroAttr(load.getType())))});
+    }
+    op->replaceAllUsesWith(guard.getResults());
+    op->erase();
+  }
+}
+
+/// A kernel whose threads communicate, emulated a block at a time: the body
+/// is split at each collective operation (and at the loops and conditionals
+/// that hold one), the threads run each part in turn, values live across
+/// parts are kept per thread, and
+/// - gpu.barrier ends the runtime's barrier interval (its race checks);
+/// - each warp's mma.sync or gpu.shuffle is one call of the runtime's
+///   emulator on its lanes' registers;
+/// - a loop or conditional holding one runs once for the block, with the
+///   bounds or condition of thread 0, each thread that disagrees a fault
+///   (the divergent barrier of a GPU);
+/// - the workgroup memory of the launch (static and dynamic) is the block's,
+///   registered with the runtime as each block begins.
+class BlockEmulation {
+public:
+  BlockEmulation(gpu::LaunchOp launch, Runtime &runtime, StringRef kernel)
+      : launch(launch), runtime(runtime), kernel(kernel.str()), b(launch),
+        loc(launch.getLoc()) {}
 
   LogicalResult run() {
     gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
     std::optional<int64_t> x = getConstantIntValue(block.x),
                            y = getConstantIntValue(block.y),
                            z = getConstantIntValue(block.z);
-    if (!x || !y || !z || *y != 1 || *z != 1 || *x % 32 != 0)
-      return launch.emitError(
-          "the CUDA emulator runs mma.sync kernels with a static block of "
-          "whole warps along x");
-    threads = *x;
+    if (!x || !y || !z)
+      return launch.emitError("the CUDA emulator runs kernels whose threads "
+                              "communicate with a static block size");
+    sizes[0] = *x;
+    sizes[1] = *y;
+    sizes[2] = *z;
+    threads = *x * *y * *z;
+    if (threads > 1024)
+      return launch.emitError() << "a block of " << threads
+                                << " threads: CUDA allows at most 1024";
+    if (!launch.getPrivateAttributions().empty())
+      return launch.emitError("the CUDA emulator does not run kernels with "
+                              "private memory attributions");
     zero = constant(0);
     one = constant(1);
-    // The runtime fills moe_emu_api's first slot with moe_emu_mma_m16n8k16.
-    table = b.create<LLVM::AddressOfOp>(
-        loc, LLVM::LLVMPointerType::get(b.getContext()), kEmulatorTable);
+    storageAt = b.saveInsertionPoint();
+    Value name = runtime.string(b, loc, kernel);
+    // The block's shared memory: the workgroup attributions and the dynamic
+    // shared memory, allocated once (blocks run one after another).
+    SmallVector<std::pair<Value, Value>> regions;
+    for (BlockArgument argument : launch.getWorkgroupAttributions()) {
+      auto type = cast<MemRefType>(argument.getType());
+      Value buffer = allocate(type.getShape(), type.getElementType());
+      uniform.map(argument, buffer);
+      regions.push_back(
+          {buffer, constant(type.getNumElements() *
+                            bytesOf(type.getElementType()))});
+    }
+    if (Value bytes = launch.getDynamicSharedMemorySize()) {
+      Value size = b.create<arith::IndexCastOp>(loc, b.getIndexType(), bytes);
+      auto type = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+      Value buffer = b.create<memref::AllocOp>(loc, type, ValueRange{size});
+      allocations.push_back(buffer);
+      launch.getBody().walk([&](gpu::DynamicSharedMemoryOp op) {
+        uniform.map(op.getResult(), buffer);
+      });
+      regions.push_back({buffer, size});
+    }
     // Before the grid: every constant of the body (the same for every
-    // thread), and the per-thread storage.
-    for (Operation &op :
-         llvm::make_early_inc_range(launch.getBody().front()))
+    // thread).
+    for (Operation &op : launch.getBody().front())
       if (op.hasTrait<OpTrait::ConstantLike>())
         uniform.map(op.getResult(0), b.clone(op)->getResult(0));
     gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
@@ -97,7 +359,7 @@ public:
     SmallVector<Value> ivs;
     for (Value bound : bounds) {
       auto loop = b.create<scf::ForOp>(loc, zero, bound, one);
-      // Storage goes before the grid's loops.
+      // Storage made later goes before the grid's loops.
       if (ivs.empty())
         storageAt = OpBuilder::InsertPoint(loop->getBlock(),
                                            Block::iterator(loop));
@@ -116,7 +378,16 @@ public:
           std::pair{blockSizes.y, block.y}, std::pair{blockSizes.z, block.z}})
       uniform.map(from, to);
     threadIds = launch.getThreadIds();
-    if (failed(split(launch.getBody().front())))
+    // Each block begins with its shared memory unwritten.
+    SmallVector<Value> args{name};
+    for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
+      args.push_back(Runtime::i64(b, loc, v));
+    runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
+    for (auto [buffer, bytes] : regions)
+      runtime.call(b, loc, MOE_EMU_SLOT_SHARED_REGION,
+                   {Runtime::i64(b, loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer)),
+                    Runtime::i64(b, loc, bytes)});
+    if (failed(split(launch.getBody().front())) || failed(status))
       return failure();
     // Storage is freed after the grid.
     b.setInsertionPointAfter(launch);
@@ -128,13 +399,15 @@ public:
 
 private:
   Value constant(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  Value i32(int64_t v) {
+    return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(int32_t(v)));
+  }
 
-  /// Storage of `count` x `type` elements, allocated before the grid.
+  /// Storage of `shape` x `type`, allocated before the grid.
   Value allocate(ArrayRef<int64_t> shape, Type type) {
     OpBuilder::InsertionGuard guard(b);
     b.restoreInsertionPoint(storageAt);
-    Value buffer =
-        b.create<memref::AllocOp>(loc, MemRefType::get(shape, type));
+    Value buffer = b.create<memref::AllocOp>(loc, MemRefType::get(shape, type));
     allocations.push_back(buffer);
     return buffer;
   }
@@ -147,8 +420,37 @@ private:
     return buffer;
   }
 
+  /// Maps the launch's thread ids to those of the block's thread `t`.
+  void mapThread(Value t, IRMapping &local) {
+    Value x = constant(sizes[0]);
+    local.map(threadIds.x,
+              sizes[0] == threads ? t : b.create<arith::RemUIOp>(loc, t, x));
+    local.map(threadIds.y,
+              sizes[1] == 1
+                  ? zero
+                  : b.create<arith::RemUIOp>(
+                        loc, b.create<arith::DivUIOp>(loc, t, x),
+                        constant(sizes[1])));
+    local.map(threadIds.z,
+              sizes[2] == 1 ? zero
+                            : b.create<arith::DivUIOp>(
+                                  loc, t, constant(sizes[0] * sizes[1])));
+  }
+
+  /// A loop over the block's threads from `first`, with `body(t, local)`.
+  void forThreads(function_ref<void(Value, IRMapping &)> body,
+                  int64_t first = 0) {
+    auto loop = b.create<scf::ForOp>(loc, constant(first), constant(threads), one);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    IRMapping local;
+    mapThread(loop.getInductionVar(), local);
+    body(loop.getInductionVar(), local);
+  }
+
   /// `value` as thread `t` sees it: a uniform value, one of the current
-  /// part's, or read from its per-thread storage.
+  /// part's, read from its per-thread storage, or (a memref view, which has
+  /// no storage) computed again.
   Value read(Value value, Value t, IRMapping &local) {
     if (Value mapped = local.lookupOrNull(value))
       return mapped;
@@ -157,152 +459,294 @@ private:
       return mapped;
     }
     auto it = perThread.find(value);
-    if (it == perThread.end())
+    if (it != perThread.end()) {
+      Value loaded = b.create<memref::LoadOp>(loc, it->second, ValueRange{t});
+      local.map(value, loaded);
+      return loaded;
+    }
+    if (!launch.getBody().isAncestor(value.getParentRegion()))
       return value; // defined before the launch
-    Value loaded = b.create<memref::LoadOp>(loc, it->second, ValueRange{t});
-    local.map(value, loaded);
-    return loaded;
+    Operation *def = value.getDefiningOp();
+    if (!def || def->getNumRegions() || !isMemoryEffectFree(def)) {
+      if (succeeded(status))
+        status = (def ? def : launch.getOperation())->emitError()
+                 << "the CUDA emulator cannot keep this value across a "
+                    "collective operation";
+      return value;
+    }
+    for (Value operand : def->getOperands())
+      read(operand, t, local);
+    Operation *copy = b.clone(*def, local);
+    return copy->getResult(cast<OpResult>(value).getResultNumber());
   }
 
-  /// Emits `ops` (of one block, no mma.sync among them) as one loop over the
-  /// threads; their results that later parts use go to per-thread storage.
+  /// Emits `ops` (of one block, no collective among them) as one loop over
+  /// the threads; their results that later parts use go to per-thread
+  /// storage.
   void emitPart(ArrayRef<Operation *> ops) {
     if (ops.empty())
       return;
     llvm::SmallPtrSet<Operation *, 16> inPart(ops.begin(), ops.end());
-    auto loop = b.create<scf::ForOp>(loc, zero, constant(threads), one);
+    forThreads([&](Value t, IRMapping &local) {
+      for (Operation *op : ops) {
+        SmallVector<Value> copies;
+        // A field of an emulated mma.sync's result.
+        auto extract = dyn_cast<LLVM::ExtractValueOp>(op);
+        auto fields = extract ? mmaResults.find(extract.getContainer())
+                              : mmaResults.end();
+        if (fields != mmaResults.end()) {
+          copies.push_back(b.create<memref::LoadOp>(
+              loc, fields->second[extract.getPosition()[0]], ValueRange{t}));
+          local.map(extract.getResult(), copies.back());
+        } else {
+          // The values it reads from other parts, nested regions included.
+          op->walk([&](Operation *inner) {
+            for (Value operand : inner->getOperands())
+              if (!local.contains(operand) &&
+                  !op->isAncestor(operand.getParentRegion()->getParentOp()))
+                read(operand, t, local);
+          });
+          Operation *copy = b.clone(*op, local);
+          copies.append(copy->result_begin(), copy->result_end());
+        }
+        for (auto [result, copied] : llvm::zip(op->getResults(), copies)) {
+          if (isa<MemRefType>(result.getType()))
+            continue; // computed again where used
+          bool usedLater = llvm::any_of(result.getUsers(), [&](Operation *user) {
+            Operation *owner = op->getBlock()->findAncestorOpInBlock(*user);
+            return !owner || !inPart.contains(owner);
+          });
+          if (usedLater)
+            b.create<memref::StoreOp>(loc, copied, storageOf(result),
+                                      ValueRange{t});
+        }
+      }
+    });
+  }
+
+  /// `value` as thread 0 holds it; each thread that holds another is a
+  /// fault of the collective `holder` holds.
+  Value uniformOf(Value value, Operation *holder) {
+    if (Value mapped = uniform.lookupOrNull(value))
+      return mapped;
+    if (!launch.getBody().isAncestor(value.getParentRegion()))
+      return value;
+    IRMapping first;
+    mapThread(zero, first);
+    Value theirs = read(value, zero, first);
+    Value what = runtime.string(b, loc, describe(holder));
+    forThreads(
+        [&](Value t, IRMapping &local) {
+          Value mine = read(value, t, local);
+          Value differs =
+              isa<FloatType>(value.getType())
+                  ? b.create<arith::CmpFOp>(loc, arith::CmpFPredicate::UNE,
+                                            mine, theirs)
+                        .getResult()
+                  : b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne,
+                                            mine, theirs)
+                        .getResult();
+          auto check = b.create<scf::IfOp>(loc, differs, false);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(check.thenBlock()->getTerminator());
+          runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
+                        {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                         local.lookup(threadIds.z)},
+                        {zero, zero, zero});
+        },
+        /*first=*/1);
+    return theirs;
+  }
+
+  /// For each warp: `body(first thread, lanes)`, lanes the warp's threads
+  /// (fewer than 32 in the last warp of a block that is not whole warps).
+  void forWarps(function_ref<void(Value, Value)> body) {
+    int64_t warps = (threads + 31) / 32;
+    auto loop = b.create<scf::ForOp>(loc, zero, constant(warps), one);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
-    Value t = loop.getInductionVar();
+    Value first = b.create<arith::MulIOp>(loc, loop.getInductionVar(),
+                                          constant(32));
+    Value lanes = b.create<arith::MinUIOp>(
+        loc, constant(32),
+        b.create<arith::SubIOp>(loc, constant(threads), first));
+    body(first, lanes);
+  }
+
+  /// For each of `lanes` lanes from thread `first`: `body(lane, t, local)`.
+  void forLanes(Value first, Value lanes,
+                function_ref<void(Value, Value, IRMapping &)> body) {
+    auto loop = b.create<scf::ForOp>(loc, zero, lanes, one);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value lane = loop.getInductionVar();
+    Value t = b.create<arith::AddIOp>(loc, first, lane);
     IRMapping local;
-    local.map(threadIds.x, t);
-    local.map(threadIds.y, zero);
-    local.map(threadIds.z, zero);
-    for (Operation *op : ops) {
-      // A field of an emulated mma.sync's result.
-      SmallVector<Value> copies;
-      auto extract = dyn_cast<LLVM::ExtractValueOp>(op);
-      auto fields = extract ? mmaResults.find(extract.getContainer())
-                            : mmaResults.end();
-      if (fields != mmaResults.end()) {
-        copies.push_back(b.create<memref::LoadOp>(
-            loc, fields->second[extract.getPosition()[0]], ValueRange{t}));
-        local.map(extract.getResult(), copies.back());
-      } else {
-        // The values it reads from other parts, nested regions included.
-        op->walk([&](Operation *inner) {
-          for (Value operand : inner->getOperands())
-            if (!local.contains(operand))
-              read(operand, t, local);
-        });
-        Operation *copy = b.clone(*op, local);
-        copies.append(copy->result_begin(), copy->result_end());
-      }
-      for (auto [result, copied] : llvm::zip(op->getResults(), copies)) {
-        bool usedLater = llvm::any_of(result.getUsers(), [&](Operation *user) {
-          Operation *owner = op->getBlock()->findAncestorOpInBlock(*user);
-          return !owner || !inPart.contains(owner);
-        });
-        if (usedLater)
-          b.create<memref::StoreOp>(loc, copied, storageOf(result),
-                                    ValueRange{t});
-      }
-    }
+    mapThread(t, local);
+    body(lane, t, local);
+  }
+
+  Value pointer(Value buffer) {
+    Value address =
+        b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer);
+    return b.create<LLVM::IntToPtrOp>(
+        loc, LLVM::LLVMPointerType::get(b.getContext()),
+        b.create<arith::IndexCastOp>(loc, b.getI64Type(), address));
   }
 
   /// One warp at a time: the lanes' registers gathered from their threads,
   /// the emulator's mma.sync, the results scattered back.
-  void emitMma(LLVM::InlineAsmOp mma, int64_t type) {
-    MLIRContext *ctx = b.getContext();
-    Type i32 = b.getI32Type(), f32 = b.getF32Type();
-    Value a = allocate({32, 4}, i32), bRegs = allocate({32, 2}, i32);
+  LogicalResult emitMma(LLVM::InlineAsmOp mma, int64_t type) {
+    if (threads % 32)
+      return mma.emitError("mma.sync needs a block of whole warps");
+    Type i32Type = b.getI32Type(), f32 = b.getF32Type();
+    Value a = allocate({32, 4}, i32Type), bRegs = allocate({32, 2}, i32Type);
     Value c = allocate({32, 4}, f32), d = allocate({32, 4}, f32);
     SmallVector<Value> fields;
     for (int64_t i = 0; i < 4; ++i)
       fields.push_back(allocate({threads}, f32));
     mmaResults[mma.getResult(0)] = fields;
-    auto warps = b.create<scf::ForOp>(loc, zero, constant(threads / 32), one);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(warps.getBody()->getTerminator());
-    Value first = b.create<arith::MulIOp>(loc, warps.getInductionVar(),
-                                          constant(32));
-    auto lanes = [&](function_ref<void(Value lane, Value t)> body) {
-      auto loop = b.create<scf::ForOp>(loc, zero, constant(32), one);
-      OpBuilder::InsertionGuard inner(b);
-      b.setInsertionPoint(loop.getBody()->getTerminator());
-      Value lane = loop.getInductionVar();
-      body(lane, b.create<arith::AddIOp>(loc, first, lane));
-    };
-    // Operands: A's 4 registers, B's 2, C's 4 (moe/GPU/MmaLayout.h).
-    lanes([&](Value lane, Value t) {
-      IRMapping local;
-      ValueRange operands = mma.getOperands();
-      for (int64_t i = 0; i < 10; ++i) {
-        Value target = i < 4 ? a : i < 6 ? bRegs : c;
-        int64_t column = i < 4 ? i : i < 6 ? i - 4 : i - 6;
-        b.create<memref::StoreOp>(loc, read(operands[i], t, local), target,
-                                  ValueRange{lane, constant(column)});
-      }
+    forWarps([&](Value first, Value lanes) {
+      // Operands: A's 4 registers, B's 2, C's 4 (moe/GPU/MmaLayout.h).
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
+        ValueRange operands = mma.getOperands();
+        for (int64_t i = 0; i < 10; ++i) {
+          Value target = i < 4 ? a : i < 6 ? bRegs : c;
+          int64_t column = i < 4 ? i : i < 6 ? i - 4 : i - 6;
+          b.create<memref::StoreOp>(loc, read(operands[i], t, local), target,
+                                    ValueRange{lane, constant(column)});
+        }
+      });
+      runtime.call(b, loc, MOE_EMU_SLOT_MMA_M16N8K16,
+                   {i32(type), pointer(a), pointer(bRegs), pointer(c),
+                    pointer(d)});
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
+        for (int64_t i = 0; i < 4; ++i)
+          b.create<memref::StoreOp>(
+              loc,
+              b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)}),
+              fields[i], ValueRange{t});
+      });
     });
-    auto pointer = [&](Value buffer) -> Value {
-      Value address =
-          b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer);
-      return b.create<LLVM::IntToPtrOp>(
-          loc, LLVM::LLVMPointerType::get(ctx),
-          b.create<arith::IndexCastOp>(loc, b.getI64Type(), address));
-    };
-    auto ptrType = LLVM::LLVMPointerType::get(ctx);
-    Value slot = b.create<LLVM::LoadOp>(loc, ptrType, table);
-    auto signature = LLVM::LLVMFunctionType::get(
-        LLVM::LLVMVoidType::get(ctx),
-        {i32, ptrType, ptrType, ptrType, ptrType});
-    b.create<LLVM::CallOp>(
-        loc, signature,
-        ValueRange{slot,
-                   b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(type)),
-                   pointer(a), pointer(bRegs), pointer(c), pointer(d)});
-    lanes([&](Value lane, Value t) {
-      for (int64_t i = 0; i < 4; ++i)
-        b.create<memref::StoreOp>(
-            loc,
-            b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)}),
-            fields[i], ValueRange{t});
-    });
+    return success();
   }
 
-  /// A loop holding an mma.sync, run once for the block: its carried values
-  /// kept per thread.
-  LogicalResult emitLoop(scf::ForOp loop) {
-    IRMapping none;
-    Value bounds[3];
-    for (auto [i, bound] : llvm::enumerate(ValueRange{
-             loop.getLowerBound(), loop.getUpperBound(), loop.getStep()})) {
-      bounds[i] = uniform.lookupOrNull(bound);
-      if (!bounds[i] && bound.getParentRegion()->isProperAncestor(
-                            &launch.getBody()))
-        bounds[i] = bound;
-      if (!bounds[i])
-        return loop.emitError("the CUDA emulator needs the bounds of a loop "
-                              "holding mma.sync to be the same for every "
-                              "thread");
+  /// gpu.shuffle as the NVVM lowering emits it, shfl.sync with the member
+  /// mask of its width's lanes and the clamp of its mode, one warp at a
+  /// time; a lane outside the mask that runs it, or that reads a lane outside
+  /// it, is a fault.
+  LogicalResult emitShuffle(gpu::ShuffleOp shuffle) {
+    Type type = shuffle.getValue().getType();
+    if (!type.isInteger(32) && !type.isF32())
+      return shuffle.emitError("the CUDA emulator shuffles 32-bit values");
+    Type i32Type = b.getI32Type();
+    Value what = runtime.string(b, loc, describe(shuffle));
+    Value width = uniformOf(shuffle.getWidth(), shuffle);
+    Value a = allocate({32}, i32Type), offsets = allocate({32}, i32Type),
+          clamps = allocate({32}, i32Type), d = allocate({32}, i32Type),
+          p = allocate({32}, b.getI8Type());
+    Value results = storageOf(shuffle.getShuffleResult()),
+          valid = storageOf(shuffle.getValid());
+    // The mask of lanes below the width, and the clamp (the ISA's c).
+    Value inactive = b.create<arith::SubIOp>(loc, i32(32), width);
+    Value mask = b.create<arith::ShRUIOp>(loc, i32(-1), inactive);
+    Value clamp = shuffle.getMode() == gpu::ShuffleMode::UP
+                      ? inactive
+                      : b.create<arith::SubIOp>(loc, width, i32(1));
+    int64_t mode = 0;
+    switch (shuffle.getMode()) {
+    case gpu::ShuffleMode::UP:
+      mode = MOE_EMU_SHFL_UP;
+      break;
+    case gpu::ShuffleMode::DOWN:
+      mode = MOE_EMU_SHFL_DOWN;
+      break;
+    case gpu::ShuffleMode::XOR:
+      mode = MOE_EMU_SHFL_BFLY;
+      break;
+    case gpu::ShuffleMode::IDX:
+      mode = MOE_EMU_SHFL_IDX;
+      break;
     }
+    forWarps([&](Value first, Value lanes) {
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
+        Value value = read(shuffle.getValue(), t, local);
+        if (!type.isInteger(32))
+          value = b.create<arith::BitcastOp>(loc, i32Type, value);
+        b.create<memref::StoreOp>(loc, value, a, ValueRange{lane});
+        b.create<memref::StoreOp>(loc, read(shuffle.getOffset(), t, local),
+                                  offsets, ValueRange{lane});
+        b.create<memref::StoreOp>(loc, clamp, clamps, ValueRange{lane});
+      });
+      // The lanes of this warp that exist.
+      Value lanes32 = b.create<arith::IndexCastOp>(loc, i32Type, lanes);
+      Value existing = b.create<arith::SelectOp>(
+          loc,
+          b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lanes32,
+                                  i32(32)),
+          i32(-1),
+          b.create<arith::SubIOp>(
+              loc, b.create<arith::ShLIOp>(loc, i32(1), lanes32), i32(1)));
+      Value members = b.create<arith::AndIOp>(loc, mask, existing);
+      Value fault = runtime.call(
+          b, loc, MOE_EMU_SLOT_SHFL_SYNC,
+          {i32(mode), members, pointer(a), pointer(offsets), pointer(clamps),
+           pointer(d), pointer(p)},
+          i32Type);
+      // A lane past the width runs it outside the mask; or a member reads
+      // a lane that is not one.
+      Value outside = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult,
+                                              width, lanes32);
+      Value bad = b.create<arith::OrIOp>(
+          loc, outside,
+          b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, fault,
+                                  i32(0)));
+      auto check = b.create<scf::IfOp>(loc, bad, false);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(check.thenBlock()->getTerminator());
+        Value lane = b.create<arith::SelectOp>(loc, outside, width, fault);
+        Value t = b.create<arith::AddIOp>(
+            loc, first, b.create<arith::IndexCastOp>(loc, b.getIndexType(), lane));
+        IRMapping local;
+        mapThread(t, local);
+        runtime.fault(b, loc, MOE_EMU_FAULT_INACTIVE_LANE, what,
+                      {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                       local.lookup(threadIds.z)},
+                      {b.create<arith::ExtUIOp>(loc, b.getI64Type(), members),
+                       lane, zero});
+      }
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
+        Value value = b.create<memref::LoadOp>(loc, d, ValueRange{lane});
+        if (!type.isInteger(32))
+          value = b.create<arith::BitcastOp>(loc, type, value);
+        b.create<memref::StoreOp>(loc, value, results, ValueRange{t});
+        Value inRange = b.create<arith::CmpIOp>(
+            loc, arith::CmpIPredicate::ne,
+            b.create<memref::LoadOp>(loc, p, ValueRange{lane}),
+            b.create<arith::ConstantOp>(loc, b.getI8IntegerAttr(0)));
+        b.create<memref::StoreOp>(loc, inRange, valid, ValueRange{t});
+      });
+    });
+    return success();
+  }
+
+  /// A loop holding a collective, run once for the block with thread 0's
+  /// bounds: its carried values kept per thread.
+  LogicalResult emitLoop(scf::ForOp loop) {
+    Value bounds[3] = {loop.getLowerBound(), loop.getUpperBound(),
+                       loop.getStep()};
+    for (Value &bound : bounds)
+      bound = uniformOf(bound, loop);
     // The carried values start as the threads' initial values.
     SmallVector<Value> carried;
-    for (auto [init, argument] :
-         llvm::zip(loop.getInitArgs(), loop.getRegionIterArgs())) {
+    for (BlockArgument argument : loop.getRegionIterArgs())
       carried.push_back(storageOf(argument));
-      (void)init;
-    }
-    {
-      auto threadsLoop = b.create<scf::ForOp>(loc, zero, constant(threads), one);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(threadsLoop.getBody()->getTerminator());
-      Value t = threadsLoop.getInductionVar();
-      IRMapping local;
+    forThreads([&](Value t, IRMapping &local) {
       for (auto [init, storage] : llvm::zip(loop.getInitArgs(), carried))
         b.create<memref::StoreOp>(loc, read(init, t, local), storage,
                                   ValueRange{t});
-    }
+    });
     auto copy = b.create<scf::ForOp>(loc, bounds[0], bounds[1], bounds[2]);
     {
       OpBuilder::InsertionGuard guard(b);
@@ -310,17 +754,7 @@ private:
       uniform.map(loop.getInductionVar(), copy.getInductionVar());
       if (failed(split(*loop.getBody())))
         return failure();
-      // The next iteration's values, read before any is written.
-      auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
-      auto threadsLoop = b.create<scf::ForOp>(loc, zero, constant(threads), one);
-      b.setInsertionPoint(threadsLoop.getBody()->getTerminator());
-      Value t = threadsLoop.getInductionVar();
-      IRMapping local;
-      SmallVector<Value> next;
-      for (Value value : yield.getOperands())
-        next.push_back(read(value, t, local));
-      for (auto [value, storage] : llvm::zip(next, carried))
-        b.create<memref::StoreOp>(loc, value, storage, ValueRange{t});
+      storeYields(cast<scf::YieldOp>(loop.getBody()->getTerminator()), carried);
     }
     // After the loop its results are the carried values.
     for (auto [result, storage] : llvm::zip(loop.getResults(), carried))
@@ -328,39 +762,92 @@ private:
     return success();
   }
 
+  /// The values `yield` gives, every thread's, to `storage` (all read
+  /// before any is written).
+  void storeYields(Operation *yield, ArrayRef<Value> storage) {
+    if (storage.empty())
+      return;
+    forThreads([&](Value t, IRMapping &local) {
+      SmallVector<Value> next;
+      for (Value value : yield->getOperands())
+        next.push_back(read(value, t, local));
+      for (auto [value, buffer] : llvm::zip(next, storage))
+        b.create<memref::StoreOp>(loc, value, buffer, ValueRange{t});
+    });
+  }
+
+  /// A conditional holding a collective, run once for the block on thread
+  /// 0's condition.
+  LogicalResult emitIf(scf::IfOp conditional) {
+    Value condition = uniformOf(conditional.getCondition(), conditional);
+    SmallVector<Value> results;
+    for (Value result : conditional.getResults()) {
+      if (isa<MemRefType>(result.getType()))
+        return conditional.emitError(
+            "the CUDA emulator cannot keep a memref a conditional yields "
+            "across a collective operation");
+      results.push_back(storageOf(result));
+    }
+    bool otherwise = !conditional.getElseRegion().empty();
+    auto copy = b.create<scf::IfOp>(loc, condition, otherwise);
+    for (auto [from, to] :
+         {std::pair{&conditional.getThenRegion(), &copy.getThenRegion()},
+          std::pair{&conditional.getElseRegion(), &copy.getElseRegion()}}) {
+      if (from->empty())
+        continue;
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(to->front().getTerminator());
+      if (failed(split(from->front())))
+        return failure();
+      storeYields(from->front().getTerminator(), results);
+    }
+    return success();
+  }
+
   /// Emits `block`'s operations (but its terminator) part by part.
   LogicalResult split(Block &block) {
     SmallVector<Operation *> part;
     for (Operation &op : block.without_terminator()) {
-      if (op.hasTrait<OpTrait::ConstantLike>() && uniform.contains(op.getResult(0)))
+      if (op.hasTrait<OpTrait::ConstantLike>() &&
+          uniform.contains(op.getResult(0)))
         continue;
-      if (!holdsMma(&op)) {
+      if (isa<gpu::DynamicSharedMemoryOp>(op))
+        continue;
+      if (!holdsCollective(&op)) {
         part.push_back(&op);
         continue;
       }
       emitPart(part);
       part.clear();
-      if (std::optional<int64_t> type = mmaTypeOf(&op)) {
-        emitMma(cast<LLVM::InlineAsmOp>(op), *type);
-        continue;
-      }
-      auto loop = dyn_cast<scf::ForOp>(op);
-      if (!loop)
-        return op.emitError("the CUDA emulator runs mma.sync at the top of a "
-                            "kernel or in loops every thread runs alike, not "
-                            "under '")
+      LogicalResult emitted = success();
+      if (std::optional<int64_t> type = mmaTypeOf(&op))
+        emitted = emitMma(cast<LLVM::InlineAsmOp>(op), *type);
+      else if (isa<gpu::BarrierOp>(op))
+        runtime.call(b, loc, MOE_EMU_SLOT_BARRIER, {});
+      else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
+        emitted = emitShuffle(shuffle);
+      else if (auto loop = dyn_cast<scf::ForOp>(op))
+        emitted = emitLoop(loop);
+      else if (auto conditional = dyn_cast<scf::IfOp>(op))
+        emitted = emitIf(conditional);
+      else
+        return op.emitError("the CUDA emulator runs collective operations at "
+                            "the top of a kernel, in scf.for and in scf.if, "
+                            "not under '")
                << op.getName() << "'";
-      if (failed(emitLoop(loop)))
+      if (failed(emitted) || failed(status))
         return failure();
     }
     emitPart(part);
-    return success();
+    return status;
   }
 
   gpu::LaunchOp launch;
+  Runtime &runtime;
+  std::string kernel;
   OpBuilder b;
   Location loc;
-  Value table;
+  int64_t sizes[3] = {1, 1, 1};
   int64_t threads = 0;
   Value zero, one;
   OpBuilder::InsertPoint storageAt;
@@ -369,17 +856,22 @@ private:
   llvm::DenseMap<Value, Value> perThread;
   llvm::DenseMap<Value, SmallVector<Value>> mmaResults;
   SmallVector<Value> allocations;
+  LogicalResult status = success();
 };
 
-/// Whether threads of `launch` may communicate otherwise than by mma.sync:
-/// then loops are not exact.
-Operation *findCommunication(gpu::LaunchOp launch) {
+/// An operation of `launch` that lets its threads communicate in a way the
+/// emulator does not model.
+Operation *findUnmodelled(gpu::LaunchOp launch) {
   Operation *found = nullptr;
   launch.getBody().walk([&](Operation *op) {
-    if (mmaTypeOf(op))
+    if (isCollective(op))
       return WalkResult::advance();
-    if (isa<gpu::BarrierOp, gpu::ShuffleOp, LLVM::InlineAsmOp>(op) ||
-        op->getDialect() == op->getContext()->getLoadedDialect("nvvm")) {
+    if (isa<LLVM::InlineAsmOp>(op) ||
+        (op->getDialect() &&
+         op->getDialect() == op->getContext()->getLoadedDialect("nvvm")) ||
+        (isa<gpu::GPUDialect>(op->getDialect()) &&
+         !isa<gpu::TerminatorOp, gpu::DynamicSharedMemoryOp, gpu::ThreadIdOp,
+              gpu::BlockIdOp, gpu::BlockDimOp, gpu::GridDimOp>(op))) {
       found = op;
       return WalkResult::interrupt();
     }
@@ -388,28 +880,52 @@ Operation *findCommunication(gpu::LaunchOp launch) {
   return found;
 }
 
-LogicalResult toLoops(gpu::LaunchOp launch) {
-  if (Operation *op = findCommunication(launch))
+/// Whether the threads of `launch` communicate: then it is run a block at a
+/// time.
+bool communicates(gpu::LaunchOp launch) {
+  if (!launch.getWorkgroupAttributions().empty() ||
+      launch.getDynamicSharedMemorySize())
+    return true;
+  bool found = false;
+  launch.getBody().walk([&](Operation *op) {
+    if (isCollective(op) || isa<gpu::DynamicSharedMemoryOp>(op))
+      found = true;
+  });
+  return found;
+}
+
+LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
+                      StringRef kernel) {
+  if (Operation *op = findUnmodelled(launch))
     return op->emitError()
            << "'" << op->getName()
-           << "' lets the threads of a kernel communicate, so the CUDA "
-              "emulator cannot run it";
+           << "' lets the threads of a kernel communicate in a way the CUDA "
+              "emulator does not model";
   if (!launch.getBody().hasOneBlock())
     return launch.emitError("the CUDA emulator runs kernels of one block only");
-  if (holdsMma(launch))
-    return WarpEmulation(launch).run();
+  instrumentAccesses(launch, runtime);
+  if (communicates(launch))
+    return BlockEmulation(launch, runtime, kernel).run();
   OpBuilder b(launch);
   Location loc = launch.getLoc();
+  Value name = runtime.string(b, loc, kernel);
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
   gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
   gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
   Value bounds[6] = {grid.z, grid.y, grid.x, block.z, block.y, block.x};
   SmallVector<Value> ivs;
-  for (Value bound : bounds) {
+  for (auto [i, bound] : llvm::enumerate(bounds)) {
     auto loop = b.create<scf::ForOp>(loc, zero, bound, one);
     ivs.push_back(loop.getInductionVar());
     b.setInsertionPoint(loop.getBody()->getTerminator());
+    // The block's coordinates, for the messages of its faults.
+    if (i == 2) {
+      SmallVector<Value> args{name};
+      for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
+        args.push_back(Runtime::i64(b, loc, v));
+      runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
+    }
   }
   IRMapping mapping;
   gpu::KernelDim3 blockIds = launch.getBlockIds(),
@@ -458,20 +974,28 @@ void defineRead(ModuleOp module) {
   read.setPrivate();
 }
 
+/// The kernel names the CUDA target's outlining gives a function's
+/// launches, in order: <function>_kernel, then _kernel_0, _kernel_1...
+std::string kernelName(gpu::LaunchOp launch, unsigned index) {
+  auto function = launch->getParentOfType<FunctionOpInterface>();
+  std::string name = (function ? function.getName() : StringRef("kernel")).str();
+  name += "_kernel";
+  if (index)
+    name += "_" + std::to_string(index - 1);
+  return name;
+}
+
 struct MoEGpuLaunchesToLoops
     : public ::moe::impl::MoEGpuLaunchesToLoopsBase<MoEGpuLaunchesToLoops> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<gpu::LaunchOp> launches;
     module.walk([&](gpu::LaunchOp launch) { launches.push_back(launch); });
-    bool mma = llvm::any_of(launches, [](gpu::LaunchOp launch) {
-      return holdsMma(launch);
-    });
-    if (mma && !module.lookupSymbol(kEmulatorTable)) {
+    if (!launches.empty() && !module.lookupSymbol(kEmulatorTable)) {
       // moe_emu_api: a zeroed array of function pointers the runtime fills.
       OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
       auto pointer = LLVM::LLVMPointerType::get(module.getContext());
-      auto type = LLVM::LLVMArrayType::get(pointer, kEmulatorTableSize);
+      auto type = LLVM::LLVMArrayType::get(pointer, MOE_EMU_SLOTS);
       auto global = b.create<LLVM::GlobalOp>(
           module.getLoc(), type, /*isConstant=*/false, LLVM::Linkage::External,
           kEmulatorTable, Attribute());
@@ -481,9 +1005,25 @@ struct MoEGpuLaunchesToLoops
           module.getLoc(),
           init.create<LLVM::ZeroOp>(module.getLoc(), type).getResult());
     }
-    for (gpu::LaunchOp launch : launches)
-      if (failed(toLoops(launch)))
+    Runtime runtime(module);
+    llvm::DenseMap<Operation *, unsigned> perFunction;
+    for (gpu::LaunchOp launch : launches) {
+      unsigned &index =
+          perFunction[launch->getParentOfType<FunctionOpInterface>()];
+      if (failed(toLoops(launch, runtime, kernelName(launch, index++))))
         return signalPassFailure();
+    }
+    // Shared memory is host memory now.
+    AttrTypeReplacer replacer;
+    replacer.addReplacement([](MemRefType type) -> std::optional<Type> {
+      if (!isShared(type))
+        return std::nullopt;
+      return MemRefType::get(type.getShape(), type.getElementType(),
+                             type.getLayout());
+    });
+    replacer.recursivelyReplaceElementsIn(module, /*replaceAttrs=*/true,
+                                          /*replaceLocs=*/false,
+                                          /*replaceTypes=*/true);
     defineRead(module);
   }
 };

@@ -12,7 +12,15 @@
 // CHECK:                   scf.for %[[TX:.*]] = %{{.*}} to %[[C256:.*]] step
 // CHECK:                     %[[ROW:.*]] = arith.muli %[[BX]], %[[C256]]
 // CHECK:                     %[[ID:.*]] = arith.addi %[[ROW]], %[[TX]]
-// CHECK:                     memref.store %{{.*}}, %[[OUT]][%[[ID]]]
+// Each access is checked against its buffer's extents: in bounds it runs, past
+// them it is a fault (moe_emu_api's slot 7) naming the dimension, index and extent.
+// CHECK:                     %[[DIM:.*]] = memref.dim %[[OUT]], %c0
+// CHECK:                     %[[OK:.*]] = arith.cmpi ult, %[[ID]], %[[DIM]]
+// CHECK:                     scf.if %{{.*}} {
+// CHECK-NEXT:                  memref.store %{{.*}}, %[[OUT]][%[[ID]]]
+// CHECK-NEXT:                } else {
+// CHECK:                       llvm.getelementptr %{{.*}}[7]
+// CHECK:                       llvm.call
 // CHECK-NOT:     gpu.launch
 func.func @launch(%out: memref<?xf32>, %blocks: index) {
   %c1 = arith.constant 1 : index
@@ -44,7 +52,7 @@ func.func @communicating(%a: i32, %b: i32) {
   %c1 = arith.constant 1 : index
   gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
              threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
-    // expected-error @+1 {{'llvm.inline_asm' lets the threads of a kernel communicate, so the CUDA emulator cannot run it}}
+    // expected-error @+1 {{'llvm.inline_asm' lets the threads of a kernel communicate in a way the CUDA emulator does not model}}
     %r = llvm.inline_asm "mov.b32 $0, $1;", "=r,r" %a : (i32) -> i32
     gpu.terminator
   }

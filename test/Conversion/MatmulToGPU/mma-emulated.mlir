@@ -4,19 +4,21 @@
 // holds it runs once per block, its accumulators kept per thread.
 // RUN: moe-opt %s --pass-pipeline="builtin.module(func.func(moe-matmuls-to-mma{precision=bf16}), moe-gpu-launches-to-loops)" | FileCheck %s
 
-// CHECK:       llvm.mlir.global external @moe_emu_api() {{.*}} : !llvm.array<2 x ptr>
+// CHECK:       llvm.mlir.global external @moe_emu_api() {{.*}} : !llvm.array<8 x ptr>
 // CHECK-LABEL: func.func @matmul
 // CHECK-NOT:   gpu.launch
-// CHECK:       llvm.mlir.addressof @moe_emu_api
 // CHECK:       memref.alloc() : memref<128xf32>
-// The grid, then the threads' first part.
+// The grid; each block begins with a call of the runtime (slot 3), then the
+// threads run their first part.
 // CHECK:       scf.for
 // CHECK:       scf.for
 // CHECK:       scf.for
+// CHECK:       llvm.getelementptr %{{.*}}[3]
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %c128
-// The loop along K, once per block; in it the four warps' mma.sync per tile.
+// The loop along K, once per block; in it the four warps' mma.sync per tile
+// (slot 0: moe_emu_mma_m16n8k16, bf16).
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %c32{{.*}} step %c16
-// CHECK-COUNT-4: llvm.call %{{.*}}(%c0_i32, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : !llvm.ptr, (i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK-COUNT-4: llvm.call %{{.*}}(%c0_i32{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : !llvm.ptr, (i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
 // CHECK-NOT:   llvm.inline_asm
 // CHECK:       memref.dealloc
 func.func @matmul(%a: memref<?x32xf32>, %b: memref<32x64xf32>, %c: memref<?x64xf32>) {

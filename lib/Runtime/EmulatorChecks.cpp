@@ -1,0 +1,192 @@
+//===- EmulatorChecks.cpp - what the CUDA emulator checks as kernels run --===//
+//
+// The emulated kernels' shared memory, with a shadow of every byte (written
+// since the block began; which thread wrote or read it since the last
+// barrier), and the faults they report: the first one's message, naming the
+// kernel, block, thread and address, fails the run.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Runtime/Emulator.h"
+
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// A byte's shadow: bit 63 set once written in this block; bits 32-62 the
+/// barrier interval of the last access; bits 16-31 the writer in that
+/// interval and bits 0-15 the reader (thread + 1; 0 none, 0xFFFF several).
+constexpr uint64_t kWritten = uint64_t(1) << 63;
+constexpr uint32_t kSeveral = 0xFFFF;
+
+struct Region {
+  uint64_t base;
+  int64_t bytes;
+  std::vector<uint64_t> shadow;
+};
+
+struct Block {
+  std::string kernel;
+  int64_t index[3] = {}, size[3] = {1, 1, 1};
+  uint32_t interval = 1;
+  std::vector<Region> regions;
+};
+
+thread_local Block block;
+
+std::mutex faultMutex;
+std::string firstFault;
+uint64_t faults = 0;
+
+std::string threadName(int64_t linear) {
+  std::ostringstream os;
+  os << "(" << linear % block.size[0] << ", "
+     << linear / block.size[0] % block.size[1] << ", "
+     << linear / (block.size[0] * block.size[1]) << ")";
+  return os.str();
+}
+
+int64_t linearOf(int64_t tx, int64_t ty, int64_t tz) {
+  return tx + block.size[0] * (ty + block.size[1] * tz);
+}
+
+void report(int64_t thread, const char *op, const std::string &what) {
+  std::lock_guard<std::mutex> lock(faultMutex);
+  if (faults++)
+    return;
+  std::ostringstream os;
+  os << "kernel '" << block.kernel << "', block (" << block.index[0] << ", "
+     << block.index[1] << ", " << block.index[2] << "), thread "
+     << threadName(thread) << ": " << what << " (" << op << ")";
+  firstFault = os.str();
+}
+
+} // namespace
+
+extern "C" {
+
+void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
+                         int64_t bz, int64_t nx, int64_t ny, int64_t nz) {
+  block.kernel = kernel;
+  block.index[0] = bx;
+  block.index[1] = by;
+  block.index[2] = bz;
+  block.size[0] = nx;
+  block.size[1] = ny;
+  block.size[2] = nz;
+  block.interval = 1;
+  block.regions.clear();
+}
+
+void moe_emu_shared_region(uint64_t base, int64_t bytes) {
+  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes))});
+}
+
+int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
+                              int64_t tz, uint64_t address, int64_t bytes,
+                              int32_t write) {
+  int64_t thread = linearOf(tx, ty, tz);
+  Region *region = nullptr;
+  for (Region &r : block.regions)
+    if (address >= r.base && address + bytes <= r.base + uint64_t(r.bytes))
+      region = &r;
+  if (!region) {
+    std::ostringstream os;
+    os << (write ? "writes " : "reads ") << bytes
+       << " bytes outside the block's shared memory at address 0x" << std::hex
+       << address;
+    report(thread, op, os.str());
+    return 1;
+  }
+  uint32_t self = uint32_t(thread + 1);
+  for (int64_t i = 0; i < bytes; ++i) {
+    uint64_t offset = address - region->base + uint64_t(i);
+    uint64_t &shadow = region->shadow[offset];
+    bool written = shadow & kWritten;
+    uint32_t writer = 0, reader = 0;
+    if (uint32_t((shadow >> 32) & 0x7FFFFFFF) == block.interval) {
+      writer = uint32_t((shadow >> 16) & 0xFFFF);
+      reader = uint32_t(shadow & 0xFFFF);
+    }
+    std::ostringstream os;
+    std::string at = "shared memory at byte " + std::to_string(offset) +
+                     " of a " + std::to_string(region->bytes) + "-byte buffer";
+    if (!write && !written) {
+      report(thread, op, "reads " + at + " that no thread has written");
+      return 0;
+    }
+    if (writer && writer != self) {
+      report(thread, op,
+             std::string(write ? "writes " : "reads ") + at + " that thread " +
+                 threadName(writer - 1) +
+                 " wrote with no barrier between them (a race)");
+      return 0;
+    }
+    if (write && reader && reader != self) {
+      report(thread, op,
+             "writes " + at + " that " +
+                 (reader == kSeveral ? std::string("other threads")
+                                     : "thread " + threadName(reader - 1)) +
+                 " read with no barrier between them (a race)");
+      return 0;
+    }
+    if (write) {
+      writer = self;
+      written = true;
+    } else if (!reader) {
+      reader = self;
+    } else if (reader != self) {
+      reader = kSeveral;
+    }
+    shadow = (written ? kWritten : 0) | (uint64_t(block.interval) << 32) |
+             (uint64_t(writer) << 16) | reader;
+  }
+  return 0;
+}
+
+void moe_emu_barrier(void) { ++block.interval; }
+
+void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
+                   int64_t tz, int64_t a, int64_t b, int64_t c) {
+  int64_t thread = linearOf(tx, ty, tz);
+  std::ostringstream os;
+  switch (kind) {
+  case MOE_EMU_FAULT_READ_OUT_OF_BOUNDS:
+  case MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS:
+    os << (kind == MOE_EMU_FAULT_READ_OUT_OF_BOUNDS ? "reads" : "writes")
+       << " out of bounds: index " << b << " of dimension " << a
+       << ", whose extent is " << c;
+    break;
+  case MOE_EMU_FAULT_DIVERGENT:
+    os << "does not agree with thread " << threadName(a)
+       << " on reaching this collective operation, which every thread of "
+          "the block must reach alike (a divergent barrier)";
+    break;
+  case MOE_EMU_FAULT_INACTIVE_LANE:
+    os << "lane " << thread % 32 << " runs a warp-wide operation outside "
+       << "its member mask 0x" << std::hex << a << std::dec
+       << " or reads lane " << b << " outside it";
+    break;
+  default:
+    os << "fault " << kind;
+  }
+  report(thread, op, os.str());
+}
+
+void moe_emu_run_begin(void) {
+  std::lock_guard<std::mutex> lock(faultMutex);
+  faults = 0;
+  firstFault.clear();
+}
+
+const char *moe_emu_run_fault(uint64_t *count) {
+  std::lock_guard<std::mutex> lock(faultMutex);
+  if (count)
+    *count = faults;
+  return faults ? firstFault.c_str() : nullptr;
+}
+
+} // extern "C"
