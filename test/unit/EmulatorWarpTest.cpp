@@ -225,3 +225,81 @@ TEST(EmulatorWarpTest, MbarrierPhasesCompleteOnArrivalsAndBytes) {
 }
 
 } // namespace
+
+namespace {
+
+// The shadow of a block's shared memory, as emulated kernels call it: thread
+// ids (x, 0, 0) of a block of 64.
+TEST(EmulatorChecksTest, SharedMemoryRacesAndUnwrittenReads) {
+  alignas(16) static float shared[16];
+  auto at = [](int i) { return reinterpret_cast<uint64_t>(&shared[i]); };
+  moe_emu_run_begin();
+  moe_emu_block_begin("k", 0, 0, 0, 64, 1, 1);
+  moe_emu_shared_region(at(0), sizeof(shared));
+  // Each thread writes its element, reads it back: no fault.
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(moe_emu_shared_access("store", t, 0, 0, at(t), 4, 1), 0);
+    EXPECT_EQ(moe_emu_shared_access("load", t, 0, 0, at(t), 4, 0), 0);
+  }
+  EXPECT_EQ(moe_emu_run_fault(nullptr), nullptr);
+  // After a barrier every thread reads every element.
+  moe_emu_barrier();
+  for (int t = 0; t < 4; ++t)
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(moe_emu_shared_access("load", t, 0, 0, at(i), 4, 0), 0);
+  EXPECT_EQ(moe_emu_run_fault(nullptr), nullptr);
+  // A write after the others' reads, with no barrier: a race.
+  EXPECT_EQ(moe_emu_shared_access("store", 2, 0, 0, at(1), 4, 1), 0);
+  uint64_t count = 0;
+  const char *fault = moe_emu_run_fault(&count);
+  ASSERT_NE(fault, nullptr);
+  EXPECT_EQ(count, 1u);
+  EXPECT_STREQ(fault, "kernel 'k', block (0, 0, 0), thread (2, 0, 0): writes "
+                      "shared memory at byte 4 of a 64-byte buffer that other "
+                      "threads read with no barrier between them (a race) "
+                      "(store)");
+  // Later faults are counted, the first one kept.
+  moe_emu_barrier();
+  EXPECT_EQ(moe_emu_shared_access("load", 3, 0, 0, at(8), 4, 0), 0);
+  EXPECT_EQ(moe_emu_shared_access("load", 3, 0, 0, at(15) + 2, 4, 0), 1);
+  EXPECT_NE(moe_emu_run_fault(&count), nullptr);
+  EXPECT_EQ(count, 3u);
+  // A new run, a new block: unwritten again.
+  moe_emu_run_begin();
+  moe_emu_block_begin("k", 1, 0, 0, 64, 1, 1);
+  moe_emu_shared_region(at(0), sizeof(shared));
+  EXPECT_EQ(moe_emu_shared_access("load", 0, 0, 0, at(0), 4, 0), 0);
+  EXPECT_STREQ(moe_emu_run_fault(nullptr),
+               "kernel 'k', block (1, 0, 0), thread (0, 0, 0): reads shared "
+               "memory at byte 0 of a 64-byte buffer that no thread has "
+               "written (load)");
+  // Read after another thread's write in the same interval.
+  moe_emu_run_begin();
+  EXPECT_EQ(moe_emu_shared_access("store", 5, 0, 0, at(2), 4, 1), 0);
+  EXPECT_EQ(moe_emu_shared_access("load", 6, 0, 0, at(2), 4, 0), 0);
+  EXPECT_STREQ(moe_emu_run_fault(nullptr),
+               "kernel 'k', block (1, 0, 0), thread (6, 0, 0): reads shared "
+               "memory at byte 8 of a 64-byte buffer that thread (5, 0, 0) "
+               "wrote with no barrier between them (a race) (load)");
+  moe_emu_run_begin();
+}
+
+TEST(EmulatorChecksTest, FaultsNameTheirThread) {
+  moe_emu_run_begin();
+  moe_emu_block_begin("main_graph_kernel_2", 3, 1, 0, 16, 16, 1);
+  moe_emu_fault(MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS, "memref.store", 4, 2, 0, 1,
+                40, 32);
+  EXPECT_STREQ(moe_emu_run_fault(nullptr),
+               "kernel 'main_graph_kernel_2', block (3, 1, 0), thread (4, 2, "
+               "0): writes out of bounds: index 40 of dimension 1, whose "
+               "extent is 32 (memref.store)");
+  moe_emu_run_begin();
+  moe_emu_fault(MOE_EMU_FAULT_DIVERGENT, "scf.if", 1, 0, 0, 0, 0, 0);
+  EXPECT_NE(std::strstr(moe_emu_run_fault(nullptr),
+                        "thread (1, 0, 0): does not agree with thread (0, 0, "
+                        "0)"),
+            nullptr);
+  moe_emu_run_begin();
+}
+
+} // namespace
