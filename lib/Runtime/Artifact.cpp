@@ -365,6 +365,14 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   // through this table.
   if (auto **emulator =
           static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
+    auto *slots = static_cast<const int32_t *>(
+        dlsym(artifact->library, "moe_emu_api_slots"));
+    if (!slots || *slots > MOE_EMU_SLOTS)
+      return fail(file + ": an emulated CUDA artifact calling " +
+                  (slots ? std::to_string(*slots) : std::string("unknown")) +
+                  " emulator functions; this runtime has " +
+                  std::to_string(MOE_EMU_SLOTS) +
+                  " (compile it with the moe-opt of this runtime)");
     emulator[MOE_EMU_SLOT_MMA_M16N8K16] =
         reinterpret_cast<void *>(&moe_emu_mma_m16n8k16);
     emulator[MOE_EMU_SLOT_MMA_M16N8K8] =
@@ -379,6 +387,10 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_shared_access);
     emulator[MOE_EMU_SLOT_BARRIER] = reinterpret_cast<void *>(&moe_emu_barrier);
     emulator[MOE_EMU_SLOT_FAULT] = reinterpret_cast<void *>(&moe_emu_fault);
+    emulator[MOE_EMU_SLOT_VOTE_SYNC] =
+        reinterpret_cast<void *>(&moe_emu_vote_sync);
+    emulator[MOE_EMU_SLOT_REDUX_SYNC] =
+        reinterpret_cast<void *>(&moe_emu_redux_sync);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

@@ -166,9 +166,10 @@ void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
           "the block must reach alike (a divergent barrier)";
     break;
   case MOE_EMU_FAULT_INACTIVE_LANE:
-    os << "lane " << thread % 32 << " runs a warp-wide operation outside "
-       << "its member mask 0x" << std::hex << a << std::dec
-       << " or reads lane " << b << " outside it";
+    os << "lane " << thread % 32
+       << (b ? " reads from a lane outside its warp's member mask 0x"
+             : " runs a warp-wide operation outside its warp's member mask 0x")
+       << std::hex << a;
     break;
   default:
     os << "fault " << kind;

@@ -226,7 +226,9 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_SHARED_ACCESS = 5,
   MOE_EMU_SLOT_BARRIER = 6,
   MOE_EMU_SLOT_FAULT = 7,
-  MOE_EMU_SLOTS = 8,
+  MOE_EMU_SLOT_VOTE_SYNC = 8,
+  MOE_EMU_SLOT_REDUX_SYNC = 9,
+  MOE_EMU_SLOTS = 10,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -237,8 +239,8 @@ typedef enum moe_emu_fault_kind {
   /* The thread disagrees with thread a (linear) on whether or how often to
    * reach the collective operation `op` names. */
   MOE_EMU_FAULT_DIVERGENT = 2,
-  /* A lane runs `op` outside its warp's member mask a, or reads lane b
-   * outside it. */
+  /* A lane runs `op` outside its warp's member mask a (b = 0), or reads
+   * from a lane outside it (b = 1). */
   MOE_EMU_FAULT_INACTIVE_LANE = 3,
 } moe_emu_fault_kind;
 

@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
@@ -42,6 +43,7 @@ namespace {
 /// The table of the runtime's emulator functions an emulated artifact calls
 /// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
 constexpr llvm::StringLiteral kEmulatorTable = "moe_emu_api";
+constexpr llvm::StringLiteral kEmulatorSlots = "moe_emu_api_slots";
 
 /// The mma.sync a tensor-core kernel's inline assembly runs, by its
 /// instruction: m16n8k16 with bf16 (0) or f16 (1) operands and f32
@@ -60,7 +62,9 @@ std::optional<int64_t> mmaTypeOf(Operation *op) {
 
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
-  return mmaTypeOf(op) || isa<gpu::BarrierOp, gpu::ShuffleOp>(op);
+  return mmaTypeOf(op) ||
+         isa<gpu::BarrierOp, gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp,
+             NVVM::VoteBallotOp, NVVM::ReduxOp>(op);
 }
 
 /// Whether `op` is, or holds, a collective operation.
@@ -492,9 +496,9 @@ private:
         SmallVector<Value> copies;
         // A field of an emulated mma.sync's result.
         auto extract = dyn_cast<LLVM::ExtractValueOp>(op);
-        auto fields = extract ? mmaResults.find(extract.getContainer())
-                              : mmaResults.end();
-        if (fields != mmaResults.end()) {
+        auto fields = extract ? fieldsOf.find(extract.getContainer())
+                              : fieldsOf.end();
+        if (fields != fieldsOf.end()) {
           copies.push_back(b.create<memref::LoadOp>(
               loc, fields->second[extract.getPosition()[0]], ValueRange{t}));
           local.map(extract.getResult(), copies.back());
@@ -605,7 +609,7 @@ private:
     SmallVector<Value> fields;
     for (int64_t i = 0; i < 4; ++i)
       fields.push_back(allocate({threads}, f32));
-    mmaResults[mma.getResult(0)] = fields;
+    fieldsOf[mma.getResult(0)] = fields;
     forWarps([&](Value first, Value lanes) {
       // Operands: A's 4 registers, B's 2, C's 4 (moe/GPU/MmaLayout.h).
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
@@ -631,23 +635,119 @@ private:
     return success();
   }
 
-  /// gpu.shuffle as the NVVM lowering emits it, shfl.sync with the member
-  /// mask of its width's lanes and the clamp of its mode, one warp at a
-  /// time; a lane outside the mask that runs it, or that reads a lane outside
-  /// it, is a fault.
+  /// The lanes of a warp of `lanes` threads, as a 32-bit mask.
+  Value existingLanes(Value lanes) {
+    Value count = b.create<arith::IndexCastOp>(loc, b.getI32Type(), lanes);
+    return b.create<arith::SelectOp>(
+        loc,
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, count, i32(32)),
+        i32(-1),
+        b.create<arith::SubIOp>(
+            loc, b.create<arith::ShLIOp>(loc, i32(1), count), i32(1)));
+  }
+
+  /// A fault of `op` at lane `lane` (i32) of the warp from thread `first`,
+  /// when `bad`.
+  void laneFault(Operation *op, Value bad, Value first, Value lane,
+                 Value members, bool reads) {
+    auto check = b.create<scf::IfOp>(loc, bad, false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(check.thenBlock()->getTerminator());
+    Value t = b.create<arith::AddIOp>(
+        loc, first, b.create<arith::IndexCastOp>(loc, b.getIndexType(), lane));
+    IRMapping local;
+    mapThread(t, local);
+    runtime.fault(b, loc, MOE_EMU_FAULT_INACTIVE_LANE,
+                  runtime.string(b, loc, describe(op)),
+                  {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                   local.lookup(threadIds.z)},
+                  {b.create<arith::ExtUIOp>(loc, b.getI64Type(), members),
+                   constant(reads), zero});
+  }
+
+  /// A warp-wide operation, one warp at a time: each lane's `operands(t,
+  /// local)` stored to 32-element arrays of `types`, then `body(first, lanes,
+  /// members, arrays)` calls the runtime and scatters the results. The
+  /// member mask is the first lane's `mask`; a lane of the warp outside it
+  /// runs the operation, which the ISA leaves undefined: a fault.
+  void perWarp(Operation *op, ArrayRef<Type> types, Value mask,
+               function_ref<SmallVector<Value>(Value, IRMapping &)> operands,
+               function_ref<void(Value, Value, Value, ArrayRef<Value>)> body) {
+    SmallVector<Value> arrays;
+    for (Type type : types)
+      arrays.push_back(allocate({32}, type));
+    Value masks = allocate({32}, b.getI32Type());
+    forWarps([&](Value first, Value lanes) {
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
+        for (auto [value, array] : llvm::zip(operands(t, local), arrays))
+          b.create<memref::StoreOp>(loc, value, array, ValueRange{lane});
+        b.create<memref::StoreOp>(loc, read(mask, t, local), masks,
+                                  ValueRange{lane});
+      });
+      Value members = b.create<memref::LoadOp>(loc, masks, ValueRange{zero});
+      Value existing = existingLanes(lanes);
+      Value outside = b.create<arith::AndIOp>(
+          loc, existing, b.create<arith::XOrIOp>(loc, members, i32(-1)));
+      laneFault(op,
+                b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, outside,
+                                        i32(0)),
+                first,
+                b.create<LLVM::CountTrailingZerosOp>(loc, b.getI32Type(),
+                                                     outside, false),
+                members, /*reads=*/false);
+      body(first, lanes, b.create<arith::AndIOp>(loc, members, existing),
+           arrays);
+    });
+  }
+
+  /// shfl.sync on each warp: `value`, `offset` and `clamp` per lane, the
+  /// runtime's moe_emu_shfl_sync, the value (and whether its source lane
+  /// was in range) back to each lane.
+  void emitShfl(Operation *op, int64_t mode, Value value, Value offset,
+                Value clamp, Value mask, Value results, Value validity) {
+    Type type = value.getType(), i32Type = b.getI32Type();
+    Value d = allocate({32}, i32Type), p = allocate({32}, b.getI8Type());
+    perWarp(
+        op, {i32Type, i32Type, i32Type}, mask,
+        [&](Value t, IRMapping &local) -> SmallVector<Value> {
+          Value v = read(value, t, local);
+          if (!type.isInteger(32))
+            v = b.create<arith::BitcastOp>(loc, i32Type, v);
+          return {v, read(offset, t, local), read(clamp, t, local)};
+        },
+        [&](Value first, Value lanes, Value members, ArrayRef<Value> arrays) {
+          Value fault = runtime.call(
+              b, loc, MOE_EMU_SLOT_SHFL_SYNC,
+              {i32(mode), members, pointer(arrays[0]), pointer(arrays[1]),
+               pointer(arrays[2]), pointer(d), pointer(p)},
+              i32Type);
+          laneFault(op,
+                    b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge,
+                                            fault, i32(0)),
+                    first, fault, members, /*reads=*/true);
+          forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
+            Value v = b.create<memref::LoadOp>(loc, d, ValueRange{lane});
+            if (!type.isInteger(32))
+              v = b.create<arith::BitcastOp>(loc, type, v);
+            b.create<memref::StoreOp>(loc, v, results, ValueRange{t});
+            if (!validity)
+              return;
+            Value inRange = b.create<arith::CmpIOp>(
+                loc, arith::CmpIPredicate::ne,
+                b.create<memref::LoadOp>(loc, p, ValueRange{lane}),
+                b.create<arith::ConstantOp>(loc, b.getI8IntegerAttr(0)));
+            b.create<memref::StoreOp>(loc, inRange, validity, ValueRange{t});
+          });
+        });
+  }
+
+  /// gpu.shuffle as the NVVM lowering emits it: shfl.sync with the member
+  /// mask of its width's lanes and the clamp of its mode.
   LogicalResult emitShuffle(gpu::ShuffleOp shuffle) {
     Type type = shuffle.getValue().getType();
     if (!type.isInteger(32) && !type.isF32())
       return shuffle.emitError("the CUDA emulator shuffles 32-bit values");
-    Type i32Type = b.getI32Type();
-    Value what = runtime.string(b, loc, describe(shuffle));
     Value width = uniformOf(shuffle.getWidth(), shuffle);
-    Value a = allocate({32}, i32Type), offsets = allocate({32}, i32Type),
-          clamps = allocate({32}, i32Type), d = allocate({32}, i32Type),
-          p = allocate({32}, b.getI8Type());
-    Value results = storageOf(shuffle.getShuffleResult()),
-          valid = storageOf(shuffle.getValid());
-    // The mask of lanes below the width, and the clamp (the ISA's c).
     Value inactive = b.create<arith::SubIOp>(loc, i32(32), width);
     Value mask = b.create<arith::ShRUIOp>(loc, i32(-1), inactive);
     Value clamp = shuffle.getMode() == gpu::ShuffleMode::UP
@@ -668,66 +768,116 @@ private:
       mode = MOE_EMU_SHFL_IDX;
       break;
     }
-    forWarps([&](Value first, Value lanes) {
-      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
-        Value value = read(shuffle.getValue(), t, local);
-        if (!type.isInteger(32))
-          value = b.create<arith::BitcastOp>(loc, i32Type, value);
-        b.create<memref::StoreOp>(loc, value, a, ValueRange{lane});
-        b.create<memref::StoreOp>(loc, read(shuffle.getOffset(), t, local),
-                                  offsets, ValueRange{lane});
-        b.create<memref::StoreOp>(loc, clamp, clamps, ValueRange{lane});
-      });
-      // The lanes of this warp that exist.
-      Value lanes32 = b.create<arith::IndexCastOp>(loc, i32Type, lanes);
-      Value existing = b.create<arith::SelectOp>(
-          loc,
-          b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lanes32,
-                                  i32(32)),
-          i32(-1),
-          b.create<arith::SubIOp>(
-              loc, b.create<arith::ShLIOp>(loc, i32(1), lanes32), i32(1)));
-      Value members = b.create<arith::AndIOp>(loc, mask, existing);
-      Value fault = runtime.call(
-          b, loc, MOE_EMU_SLOT_SHFL_SYNC,
-          {i32(mode), members, pointer(a), pointer(offsets), pointer(clamps),
-           pointer(d), pointer(p)},
-          i32Type);
-      // A lane past the width runs it outside the mask; or a member reads
-      // a lane that is not one.
-      Value outside = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult,
-                                              width, lanes32);
-      Value bad = b.create<arith::OrIOp>(
-          loc, outside,
-          b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, fault,
-                                  i32(0)));
-      auto check = b.create<scf::IfOp>(loc, bad, false);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(check.thenBlock()->getTerminator());
-        Value lane = b.create<arith::SelectOp>(loc, outside, width, fault);
-        Value t = b.create<arith::AddIOp>(
-            loc, first, b.create<arith::IndexCastOp>(loc, b.getIndexType(), lane));
-        IRMapping local;
-        mapThread(t, local);
-        runtime.fault(b, loc, MOE_EMU_FAULT_INACTIVE_LANE, what,
-                      {local.lookup(threadIds.x), local.lookup(threadIds.y),
-                       local.lookup(threadIds.z)},
-                      {b.create<arith::ExtUIOp>(loc, b.getI64Type(), members),
-                       lane, zero});
-      }
-      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
-        Value value = b.create<memref::LoadOp>(loc, d, ValueRange{lane});
-        if (!type.isInteger(32))
-          value = b.create<arith::BitcastOp>(loc, type, value);
-        b.create<memref::StoreOp>(loc, value, results, ValueRange{t});
-        Value inRange = b.create<arith::CmpIOp>(
-            loc, arith::CmpIPredicate::ne,
-            b.create<memref::LoadOp>(loc, p, ValueRange{lane}),
-            b.create<arith::ConstantOp>(loc, b.getI8IntegerAttr(0)));
-        b.create<memref::StoreOp>(loc, inRange, valid, ValueRange{t});
-      });
-    });
+    emitShfl(shuffle, mode, shuffle.getValue(), shuffle.getOffset(), clamp,
+             mask, storageOf(shuffle.getShuffleResult()),
+             storageOf(shuffle.getValid()));
+    return success();
+  }
+
+  /// nvvm.shfl.sync, its result a value or {value, i1} (the fields then
+  /// kept per thread as an mma.sync's are).
+  LogicalResult emitNvvmShfl(NVVM::ShflOp shfl) {
+    Type type = shfl.getVal().getType();
+    if (!type.isInteger(32) && !type.isF32())
+      return shfl.emitError("the CUDA emulator shuffles 32-bit values");
+    int64_t mode = 0;
+    switch (shfl.getKind()) {
+    case NVVM::ShflKind::bfly:
+      mode = MOE_EMU_SHFL_BFLY;
+      break;
+    case NVVM::ShflKind::up:
+      mode = MOE_EMU_SHFL_UP;
+      break;
+    case NVVM::ShflKind::down:
+      mode = MOE_EMU_SHFL_DOWN;
+      break;
+    case NVVM::ShflKind::idx:
+      mode = MOE_EMU_SHFL_IDX;
+      break;
+    }
+    Value results, validity;
+    if (shfl.getReturnValueAndIsValid()) {
+      // Two fields, each kept per thread.
+      results = allocate({threads}, type);
+      validity = allocate({threads}, b.getI1Type());
+      fieldsOf[shfl.getRes()] = {results, validity};
+    } else {
+      results = storageOf(shfl.getRes());
+    }
+    emitShfl(shfl, mode, shfl.getVal(), shfl.getOffset(),
+             shfl.getMaskAndClamp(), shfl.getThreadMask(), results, validity);
+    return success();
+  }
+
+  /// nvvm.vote.ballot.sync: the members' predicates, one ballot for all.
+  LogicalResult emitBallot(NVVM::VoteBallotOp vote) {
+    Value results = storageOf(vote.getRes());
+    perWarp(
+        vote, {b.getI8Type()}, vote.getMask(),
+        [&](Value t, IRMapping &local) -> SmallVector<Value> {
+          return {b.create<arith::ExtUIOp>(loc, b.getI8Type(),
+                                           read(vote.getPred(), t, local))};
+        },
+        [&](Value first, Value lanes, Value members, ArrayRef<Value> arrays) {
+          Value ballot = runtime.call(
+              b, loc, MOE_EMU_SLOT_VOTE_SYNC,
+              {i32(MOE_EMU_VOTE_BALLOT), members, pointer(arrays[0])},
+              b.getI32Type());
+          forLanes(first, lanes, [&](Value, Value t, IRMapping &) {
+            b.create<memref::StoreOp>(loc, ballot, results, ValueRange{t});
+          });
+        });
+    return success();
+  }
+
+  /// nvvm.redux.sync: the members' values reduced, one result for all.
+  LogicalResult emitRedux(NVVM::ReduxOp redux) {
+    if (!redux.getVal().getType().isInteger(32))
+      return redux.emitError("the CUDA emulator reduces 32-bit integers");
+    int64_t op = 0;
+    switch (redux.getKind()) {
+    case NVVM::ReduxKind::ADD:
+      op = MOE_EMU_REDUX_ADD;
+      break;
+    case NVVM::ReduxKind::AND:
+      op = MOE_EMU_REDUX_AND;
+      break;
+    case NVVM::ReduxKind::OR:
+      op = MOE_EMU_REDUX_OR;
+      break;
+    case NVVM::ReduxKind::XOR:
+      op = MOE_EMU_REDUX_XOR;
+      break;
+    case NVVM::ReduxKind::MAX:
+      op = MOE_EMU_REDUX_MAX_S32;
+      break;
+    case NVVM::ReduxKind::MIN:
+      op = MOE_EMU_REDUX_MIN_S32;
+      break;
+    case NVVM::ReduxKind::UMAX:
+      op = MOE_EMU_REDUX_MAX_U32;
+      break;
+    case NVVM::ReduxKind::UMIN:
+      op = MOE_EMU_REDUX_MIN_U32;
+      break;
+    default:
+      return redux.emitError("redux.sync has no such reduction");
+    }
+    Value results = storageOf(redux.getRes());
+    perWarp(
+        redux, {b.getI32Type()}, redux.getMaskAndClamp(),
+        [&](Value t, IRMapping &local) -> SmallVector<Value> {
+          return {read(redux.getVal(), t, local)};
+        },
+        [&](Value first, Value lanes, Value members, ArrayRef<Value> arrays) {
+          Value reduced =
+              runtime.call(b, loc, MOE_EMU_SLOT_REDUX_SYNC,
+                           {i32(op), members, pointer(arrays[0])},
+                           b.getI32Type());
+          forLanes(first, lanes, [&](Value, Value t, IRMapping &) {
+            b.create<memref::StoreOp>(loc, reduced, results, ValueRange{t});
+          });
+        });
     return success();
   }
 
@@ -822,10 +972,16 @@ private:
       LogicalResult emitted = success();
       if (std::optional<int64_t> type = mmaTypeOf(&op))
         emitted = emitMma(cast<LLVM::InlineAsmOp>(op), *type);
-      else if (isa<gpu::BarrierOp>(op))
+      else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))
         runtime.call(b, loc, MOE_EMU_SLOT_BARRIER, {});
       else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
         emitted = emitShuffle(shuffle);
+      else if (auto shfl = dyn_cast<NVVM::ShflOp>(op))
+        emitted = emitNvvmShfl(shfl);
+      else if (auto vote = dyn_cast<NVVM::VoteBallotOp>(op))
+        emitted = emitBallot(vote);
+      else if (auto redux = dyn_cast<NVVM::ReduxOp>(op))
+        emitted = emitRedux(redux);
       else if (auto loop = dyn_cast<scf::ForOp>(op))
         emitted = emitLoop(loop);
       else if (auto conditional = dyn_cast<scf::IfOp>(op))
@@ -854,7 +1010,7 @@ private:
   gpu::KernelDim3 threadIds;
   IRMapping uniform;
   llvm::DenseMap<Value, Value> perThread;
-  llvm::DenseMap<Value, SmallVector<Value>> mmaResults;
+  llvm::DenseMap<Value, SmallVector<Value>> fieldsOf;
   SmallVector<Value> allocations;
   LogicalResult status = success();
 };
@@ -1004,6 +1160,11 @@ struct MoEGpuLaunchesToLoops
       init.create<LLVM::ReturnOp>(
           module.getLoc(),
           init.create<LLVM::ZeroOp>(module.getLoc(), type).getResult());
+      // How many slots it has, so that a runtime that fills fewer refuses it.
+      b.create<LLVM::GlobalOp>(module.getLoc(), b.getI32Type(),
+                               /*isConstant=*/true, LLVM::Linkage::External,
+                               kEmulatorSlots,
+                               b.getI32IntegerAttr(MOE_EMU_SLOTS));
     }
     Runtime runtime(module);
     llvm::DenseMap<Operation *, unsigned> perFunction;
