@@ -9,6 +9,7 @@
 
 #include "moe/Runtime/Emulator.h"
 
+#include <algorithm>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -37,8 +38,11 @@ struct Block {
 
 thread_local Block block;
 
+// Blocks run in parallel: the fault kept is the first of the first block
+// (z, y, x order) that has one, whatever the threads' timing.
 std::mutex faultMutex;
 std::string firstFault;
+int64_t firstBlock[3];
 uint64_t faults = 0;
 
 std::string threadName(int64_t linear) {
@@ -55,8 +59,11 @@ int64_t linearOf(int64_t tx, int64_t ty, int64_t tz) {
 
 void report(int64_t thread, const char *op, const std::string &what) {
   std::lock_guard<std::mutex> lock(faultMutex);
-  if (faults++)
+  int64_t at[3] = {block.index[2], block.index[1], block.index[0]};
+  if (faults++ && !std::lexicographical_compare(at, at + 3, firstBlock,
+                                                firstBlock + 3))
     return;
+  std::copy(at, at + 3, firstBlock);
   std::ostringstream os;
   os << "kernel '" << block.kernel << "', block (" << block.index[0] << ", "
      << block.index[1] << ", " << block.index[2] << "), thread "

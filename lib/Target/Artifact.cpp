@@ -565,8 +565,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
         ", moe-gpu-launches-to-loops, func.func(arith-expand{include-bf16=true})";
     if (emulated && failed(runPassPipeline(module, emulation)))
       return failure();
-    // The emulator checks numbers: its loops run serially.
-    openmp = emulated ? "" : findOpenMPRuntime();
+    // The emulator's blocks run in parallel, as the CPU's loops do.
+    openmp = findOpenMPRuntime();
     std::string lowering = kLoweringPipeline.str();
     lowering.replace(lowering.find("@openmp@"), 8,
                      openmp.empty() ? "" : "convert-scf-to-openmp, ");

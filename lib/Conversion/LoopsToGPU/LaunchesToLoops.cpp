@@ -292,6 +292,16 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
   }
 }
 
+/// moe_emu_block_begin(kernel, block index, block size) for the block at
+/// `ivs` (z, y, x) of a launch of `block` threads.
+void blockBegin(OpBuilder &b, Location loc, Runtime &runtime, Value name,
+                 ValueRange ivs, const gpu::KernelDim3 &block) {
+  SmallVector<Value> args{name};
+  for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
+    args.push_back(Runtime::i64(b, loc, v));
+  runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
+}
+
 /// A kernel whose threads communicate, emulated a block at a time: the body
 /// is split at each collective operation (and at the loops and conditionals
 /// that hold one), the threads run each part in turn, values live across
@@ -330,18 +340,32 @@ public:
                               "private memory attributions");
     zero = constant(0);
     one = constant(1);
-    storageAt = b.saveInsertionPoint();
     Value name = runtime.string(b, loc, kernel);
+    // Before the grid: every constant of the body (the same for every
+    // thread).
+    for (Operation &op : launch.getBody().front())
+      if (op.hasTrait<OpTrait::ConstantLike>())
+        uniform.map(op.getResult(0), b.clone(op)->getResult(0));
+    // The blocks in parallel, each with its own storage.
+    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+    auto blocks = b.create<scf::ParallelOp>(
+        loc, ValueRange{zero, zero, zero}, ValueRange{grid.z, grid.y, grid.x},
+        ValueRange{one, one, one});
+    b.setInsertionPoint(blocks.getBody()->getTerminator());
+    SmallVector<Value> ivs(blocks.getInductionVars());
+    // Each block begins with its shared memory unwritten.
+    blockBegin(b, loc, runtime, name, ivs, block);
+    // The block's storage goes before all of it.
+    storageAt = OpBuilder::InsertPoint(blocks.getBody(),
+                                       blocks.getBody()->begin());
     // The block's shared memory: the workgroup attributions and the dynamic
-    // shared memory, allocated once (blocks run one after another).
-    SmallVector<std::pair<Value, Value>> regions;
+    // shared memory.
     for (BlockArgument argument : launch.getWorkgroupAttributions()) {
       auto type = cast<MemRefType>(argument.getType());
       Value buffer = allocate(type.getShape(), type.getElementType());
       uniform.map(argument, buffer);
-      regions.push_back(
-          {buffer, constant(type.getNumElements() *
-                            bytesOf(type.getElementType()))});
+      sharedRegion(buffer, constant(type.getNumElements() *
+                                    bytesOf(type.getElementType())));
     }
     if (Value bytes = launch.getDynamicSharedMemorySize()) {
       Value size = b.create<arith::IndexCastOp>(loc, b.getIndexType(), bytes);
@@ -351,24 +375,7 @@ public:
       launch.getBody().walk([&](gpu::DynamicSharedMemoryOp op) {
         uniform.map(op.getResult(), buffer);
       });
-      regions.push_back({buffer, size});
-    }
-    // Before the grid: every constant of the body (the same for every
-    // thread).
-    for (Operation &op : launch.getBody().front())
-      if (op.hasTrait<OpTrait::ConstantLike>())
-        uniform.map(op.getResult(0), b.clone(op)->getResult(0));
-    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-    Value bounds[3] = {grid.z, grid.y, grid.x};
-    SmallVector<Value> ivs;
-    for (Value bound : bounds) {
-      auto loop = b.create<scf::ForOp>(loc, zero, bound, one);
-      // Storage made later goes before the grid's loops.
-      if (ivs.empty())
-        storageAt = OpBuilder::InsertPoint(loop->getBlock(),
-                                           Block::iterator(loop));
-      ivs.push_back(loop.getInductionVar());
-      b.setInsertionPoint(loop.getBody()->getTerminator());
+      sharedRegion(buffer, size);
     }
     gpu::KernelDim3 ids = launch.getBlockIds();
     gpu::KernelDim3 gridSizes = launch.getGridSize(),
@@ -382,19 +389,9 @@ public:
           std::pair{blockSizes.y, block.y}, std::pair{blockSizes.z, block.z}})
       uniform.map(from, to);
     threadIds = launch.getThreadIds();
-    // Each block begins with its shared memory unwritten.
-    SmallVector<Value> args{name};
-    for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
-      args.push_back(Runtime::i64(b, loc, v));
-    runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
-    for (auto [buffer, bytes] : regions)
-      runtime.call(b, loc, MOE_EMU_SLOT_SHARED_REGION,
-                   {Runtime::i64(b, loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer)),
-                    Runtime::i64(b, loc, bytes)});
     if (failed(split(launch.getBody().front())) || failed(status))
       return failure();
-    // Storage is freed after the grid.
-    b.setInsertionPointAfter(launch);
+    // Storage is freed as the block ends.
     for (Value buffer : allocations)
       b.create<memref::DeallocOp>(loc, buffer);
     launch.erase();
@@ -403,6 +400,14 @@ public:
 
 private:
   Value constant(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+
+  /// Registers `bytes` of shared memory at `buffer` with the runtime.
+  void sharedRegion(Value buffer, Value bytes) {
+    Value address =
+        b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, buffer);
+    runtime.call(b, loc, MOE_EMU_SLOT_SHARED_REGION,
+                 {Runtime::i64(b, loc, address), Runtime::i64(b, loc, bytes)});
+  }
   Value i32(int64_t v) {
     return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(int32_t(v)));
   }
@@ -1069,19 +1074,17 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
   gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
   gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
-  Value bounds[6] = {grid.z, grid.y, grid.x, block.z, block.y, block.x};
-  SmallVector<Value> ivs;
-  for (auto [i, bound] : llvm::enumerate(bounds)) {
+  // The blocks in parallel, the threads of each in turn.
+  auto blocks = b.create<scf::ParallelOp>(
+      loc, ValueRange{zero, zero, zero}, ValueRange{grid.z, grid.y, grid.x},
+      ValueRange{one, one, one});
+  b.setInsertionPoint(blocks.getBody()->getTerminator());
+  SmallVector<Value> ivs(blocks.getInductionVars());
+  blockBegin(b, loc, runtime, name, ivs, block);
+  for (Value bound : {block.z, block.y, block.x}) {
     auto loop = b.create<scf::ForOp>(loc, zero, bound, one);
     ivs.push_back(loop.getInductionVar());
     b.setInsertionPoint(loop.getBody()->getTerminator());
-    // The block's coordinates, for the messages of its faults.
-    if (i == 2) {
-      SmallVector<Value> args{name};
-      for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
-        args.push_back(Runtime::i64(b, loc, v));
-      runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
-    }
   }
   IRMapping mapping;
   gpu::KernelDim3 blockIds = launch.getBlockIds(),

@@ -1,15 +1,14 @@
 // RUN: moe-opt %s --split-input-file --moe-gpu-launches-to-loops --verify-diagnostics | FileCheck %s
 
-// A kernel whose threads communicate runs a block at a time, split at its
-// barrier: the block's shared memory is a host buffer registered with the
+// A kernel whose threads communicate runs a block at a time (the blocks in
+// parallel), split at its barrier: the block's shared memory is a host buffer,
+// its own, registered with the
 // runtime as each block begins (moe_emu_api slots 3 and 4), every access to it
 // goes past the runtime's shadow (slot 5), the threads run the part before the
 // barrier, the barrier ends the shadow's interval (slot 6), then they run the rest.
 // CHECK-LABEL: func.func @staged
-// CHECK:         %[[SHARED:.*]] = memref.alloc() : memref<64xf32>
-// CHECK:         scf.for
-// CHECK:           scf.for
-// CHECK:             scf.for
+// CHECK:         scf.parallel
+// CHECK:               %[[SHARED:.*]] = memref.alloc() : memref<64xf32>
 // CHECK:               llvm.getelementptr %{{.*}}[3]
 // CHECK:               llvm.getelementptr %{{.*}}[4]
 // CHECK:               scf.for %[[T:.*]] = %{{.*}} to %c64

@@ -1,12 +1,12 @@
 // RUN: moe-opt %s --split-input-file --moe-gpu-launches-to-loops --verify-diagnostics | FileCheck %s
 
-// A launch runs its body once per (block, thread): loops over the grid's z, y, x,
-// then the block's, with the ids and sizes substituted.
+// A launch runs its body once per (block, thread): the grid's blocks in
+// parallel (z, y, x), each announced to the runtime (moe_emu_api's slot 3), then
+// loops over the block's threads, with the ids and sizes substituted.
 // CHECK-LABEL: func.func @launch
 // CHECK-SAME:    (%[[OUT:.*]]: memref<?xf32>, %[[BLOCKS:.*]]: index)
-// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step
-// CHECK:             scf.for %[[BX:.*]] = %{{.*}} to %[[BLOCKS]] step
+// CHECK:         scf.parallel (%{{.*}}, %{{.*}}, %[[BX:.*]]) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[BLOCKS]])
+// CHECK:               llvm.getelementptr %{{.*}}[3]
 // CHECK:               scf.for
 // CHECK:                 scf.for
 // CHECK:                   scf.for %[[TX:.*]] = %{{.*}} to %[[C256:.*]] step

@@ -7,12 +7,11 @@
 // CHECK:       llvm.mlir.global external @moe_emu_api() {{.*}} : !llvm.array<10 x ptr>
 // CHECK-LABEL: func.func @matmul
 // CHECK-NOT:   gpu.launch
+// The grid's blocks in parallel, each with its per-thread storage; each block
+// begins with a call of the runtime (slot 3), then the threads run their first
+// part.
+// CHECK:       scf.parallel
 // CHECK:       memref.alloc() : memref<128xf32>
-// The grid; each block begins with a call of the runtime (slot 3), then the
-// threads run their first part.
-// CHECK:       scf.for
-// CHECK:       scf.for
-// CHECK:       scf.for
 // CHECK:       llvm.getelementptr %{{.*}}[3]
 // CHECK:       scf.for %{{.*}} = %{{.*}} to %c128
 // The loop along K, once per block; in it the four warps' mma.sync per tile
