@@ -4,6 +4,7 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Transforms/Passes.h"
 
+#include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "dialects/moe/IR/MoEDialect.h"
 #include "dialects/moe/Transforms/Passes.h"
 #include "dialects/onnx/IR/OnnxDialect.h"
@@ -14,7 +15,8 @@
 #include "mlir/InitAllPasses.h"
 
 void moe::registerAllDialects(mlir::DialectRegistry &registry) {
-  registry.insert<mlir::moe::MoEDialect, mlir::onnx::OnnxDialect>();
+  registry.insert<mlir::moe::MoEDialect, mlir::moe_gpu::MoEGpuDialect,
+                  mlir::onnx::OnnxDialect>();
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
 }

@@ -166,9 +166,8 @@ def MoEMatmulsToMma : Pass<"moe-matmuls-to-mma", "::mlir::func::FuncOp"> {
     (`C += A W^T`, the expert projections) and `linalg.matmul` (`C += A B`) on
     memrefs whose reduction size `K` is static and a multiple of 16 becomes a
     `gpu.launch`: a block of 4 warps computes a 16 x 128 tile of `C`, each warp
-    16 x 32 as four `mma.sync.aligned.m16n8k16.row.col.f32.{bf16|f16}` per step of
-    16 along `K`, emitted with `llvm.inline_asm` (MLIR 19's nvgpu.mma.sync has no
-    bf16). Operands are rounded to the compute type as they are loaded, and
+    16 x 32 as four `moe_gpu.mma_sync` (`mma.sync.aligned.m16n8k16.row.col.f32.
+    {bf16|f16}`) per step of 16 along `K` (MLIR 19's nvgpu.mma.sync has no bf16). Operands are rounded to the compute type as they are loaded, and
     accumulation is f32. Rows and columns past `M` and `N` (which may be dynamic)
     load zeros and are not stored. Fragment layouts follow the PTX ISA (9.7.14.5.8,
     "Matrix Fragments for mma.m16n8k16 with floating point type").
@@ -182,6 +181,7 @@ def MoEMatmulsToMma : Pass<"moe-matmuls-to-mma", "::mlir::func::FuncOp"> {
            "Compute type of the operands: bf16 or fp16">,
   ];
   let dependentDialects = [
+    "::mlir::moe_gpu::MoEGpuDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",
     "::mlir::LLVM::LLVMDialect",
@@ -190,28 +190,53 @@ def MoEMatmulsToMma : Pass<"moe-matmuls-to-mma", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEGpuToPtx : Pass<"moe-gpu-to-ptx"> {
+  let summary = "The moe_gpu dialect's warp instructions as PTX";
+  let description = [{
+    The PTX lowering of `moe_gpu` ops: `moe_gpu.mma_sync` becomes its
+    `mma.sync.aligned.m16n8kK.row.col.f32.T.T.f32` instruction in `llvm.inline_asm`
+    (outputs `=f`, A and B registers `r`, C `f`). The CUDA target runs it on its
+    kernel modules before `convert-gpu-to-nvvm`; the CUDA emulator lowers the same ops
+    to calls of the runtime's models instead (`moe-gpu-launches-to-loops`).
+
+    ```
+    moe-opt kernels.mlir --moe-gpu-to-ptx
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"> {
   let summary = "Run gpu.launch kernels as loops on the host (the CUDA emulator)";
   let description = [{
-    Executes what `moe-offload-to-gpu` produced on the CPU, so that the CUDA
-    target's lowering (its kernels' index arithmetic, guards, serial launches and
-    read-backs) can be checked against the CPU's numbers without a GPU. Each
-    `gpu.launch` becomes `scf.for` loops over its blocks and threads, outermost to
-    innermost z, y, x of the grid then of the block, with the launch's ids and
-    sizes substituted. This is exact for kernels whose threads do not communicate.
+    The CUDA emulator: runs the kernels of `moe-offload-to-gpu` (or kernels written
+    by hand as `gpu.launch`) on the CPU, executing the same kernel IR the CUDA target
+    makes PTX of. The grid's blocks become one `scf.parallel` (OpenMP's threads), and
+    each block's threads run in turn.
 
-    A kernel whose warps run `mma.sync` (the tensor-core matmuls of
-    `moe-matmuls-to-mma`) is split at each one, as POCL's work-group functions
-    split kernels at barriers: the threads of a block run each part in turn,
-    values live across parts are kept per thread, a loop that holds an `mma.sync`
-    runs once per block (its bounds must be the same for every thread, as
-    `.aligned` requires) with its carried values per thread, and each warp's
-    `mma.sync` is a call of the runtime's emulator on its 32 lanes' registers,
-    through the `moe_emu_api` table the runtime fills when it loads the artifact
-    (`moe/Runtime/Emulator.h`; fragment layouts from `moe/GPU/MmaLayout.h`, which
-    the kernels use too). Blocks must be whole warps along x. Other communication
-    (`gpu.barrier`, shuffles, other inline assembly) is an error. The runtime call
-    `moe_gpu_read(host, device, bytes)` gets a body that copies the bytes.
+    A kernel whose threads do not communicate runs thread by thread. One that does
+    (`gpu.barrier`, `nvvm.barrier0`, `gpu.shuffle`, `nvvm.shfl.sync`,
+    `nvvm.vote.ballot.sync`, `nvvm.redux.sync`, `moe_gpu.mma_sync`, workgroup memory)
+    is split at each such operation, as POCL's work-group functions split kernels at
+    barriers: the block's threads run each part in turn, values live across parts are
+    kept per thread, a barrier ends the shadow's interval, and each warp's warp-wide
+    operation is one call of the runtime's model of the instruction on its lanes'
+    registers, through the `moe_emu_api` table the runtime fills when it loads the
+    artifact (`moe/Runtime/Emulator.h`; fragment layouts from `moe/GPU/MmaLayout.h`,
+    which the kernels use too). A `scf.for` or `scf.if` holding one runs once for the
+    block with thread 0's bounds or condition; each thread that disagrees is a fault.
+    Static and dynamic workgroup memory are per-block host buffers; blocks have at
+    most 1024 threads and a static size.
+
+    Every `memref.load` and `memref.store` is checked as it runs: an index past its
+    dimension is a fault and the access is skipped; a shared-memory access goes past
+    the runtime's shadow, which faults reads of bytes no thread has written and
+    races (a byte another thread wrote, or read before this write, since the last
+    barrier). A warp-wide operation run by a lane outside the member mask is a fault.
+    The run then fails with the first fault, naming the kernel (as the PTX names it),
+    block, thread, address and operation. Other communication (other NVVM ops, inline
+    assembly) is refused. The runtime call `moe_gpu_read(host, device, bytes)` gets a
+    body that copies the bytes.
 
     ```
     moe-opt offloaded.mlir --moe-gpu-launches-to-loops

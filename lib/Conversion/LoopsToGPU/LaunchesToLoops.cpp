@@ -16,6 +16,8 @@
 #include "moe/Conversion/Passes.h"
 #include "moe/Runtime/Emulator.h"
 
+#include "dialects/gpu/IR/MoEGpuDialect.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -45,26 +47,11 @@ namespace {
 constexpr llvm::StringLiteral kEmulatorTable = "moe_emu_api";
 constexpr llvm::StringLiteral kEmulatorSlots = "moe_emu_api_slots";
 
-/// The mma.sync a tensor-core kernel's inline assembly runs, by its
-/// instruction: m16n8k16 with bf16 (0) or f16 (1) operands and f32
-/// accumulators, the ones moe-matmuls-to-mma emits.
-std::optional<int64_t> mmaTypeOf(Operation *op) {
-  auto assembly = dyn_cast<LLVM::InlineAsmOp>(op);
-  if (!assembly)
-    return std::nullopt;
-  StringRef text = assembly.getAsmString();
-  if (text.starts_with("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "))
-    return MOE_EMU_BF16;
-  if (text.starts_with("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "))
-    return MOE_EMU_F16;
-  return std::nullopt;
-}
-
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
-  return mmaTypeOf(op) ||
-         isa<gpu::BarrierOp, gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp,
-             NVVM::VoteBallotOp, NVVM::ReduxOp>(op);
+  return isa<moe_gpu::MmaSyncOp, gpu::BarrierOp, gpu::ShuffleOp,
+             NVVM::Barrier0Op, NVVM::ShflOp, NVVM::VoteBallotOp, NVVM::ReduxOp>(
+      op);
 }
 
 /// Whether `op` is, or holds, a collective operation.
@@ -605,36 +592,39 @@ private:
 
   /// One warp at a time: the lanes' registers gathered from their threads,
   /// the emulator's mma.sync, the results scattered back.
-  LogicalResult emitMma(LLVM::InlineAsmOp mma, int64_t type) {
+  LogicalResult emitMma(moe_gpu::MmaSyncOp mma) {
     if (threads % 32)
       return mma.emitError("mma.sync needs a block of whole warps");
-    Type i32Type = b.getI32Type(), f32 = b.getF32Type();
-    Value a = allocate({32, 4}, i32Type), bRegs = allocate({32, 2}, i32Type);
-    Value c = allocate({32, 4}, f32), d = allocate({32, 4}, f32);
-    SmallVector<Value> fields;
-    for (int64_t i = 0; i < 4; ++i)
-      fields.push_back(allocate({threads}, f32));
-    fieldsOf[mma.getResult(0)] = fields;
+    Type f32 = b.getF32Type();
+    // A's, B's and C's registers of every lane (moe/GPU/MmaLayout.h).
+    SmallVector<OperandRange> operands = {mma.getA(), mma.getB(), mma.getC()};
+    SmallVector<Value> groups;
+    for (OperandRange registers : operands)
+      groups.push_back(allocate({32, int64_t(registers.size())},
+                                registers.front().getType()));
+    Value d = allocate({32, 4}, f32);
+    SmallVector<Value> results;
+    for (Value result : mma.getD())
+      results.push_back(storageOf(result));
     forWarps([&](Value first, Value lanes) {
-      // Operands: A's 4 registers, B's 2, C's 4 (moe/GPU/MmaLayout.h).
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
-        ValueRange operands = mma.getOperands();
-        for (int64_t i = 0; i < 10; ++i) {
-          Value target = i < 4 ? a : i < 6 ? bRegs : c;
-          int64_t column = i < 4 ? i : i < 6 ? i - 4 : i - 6;
-          b.create<memref::StoreOp>(loc, read(operands[i], t, local), target,
-                                    ValueRange{lane, constant(column)});
-        }
+        for (auto [group, registers] : llvm::zip(groups, operands))
+          for (auto [i, value] : llvm::enumerate(registers))
+            b.create<memref::StoreOp>(loc, read(value, t, local), group,
+                                      ValueRange{lane, constant(i)});
       });
-      runtime.call(b, loc, MOE_EMU_SLOT_MMA_M16N8K16,
-                   {i32(type), pointer(a), pointer(bRegs), pointer(c),
-                    pointer(d)});
+      moe_emu_type type = mma.getType().isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
+      runtime.call(b, loc,
+                   mma.getK() == 16 ? MOE_EMU_SLOT_MMA_M16N8K16
+                                    : MOE_EMU_SLOT_MMA_M16N8K8,
+                   {i32(type), pointer(groups[0]), pointer(groups[1]),
+                    pointer(groups[2]), pointer(d)});
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
-        for (int64_t i = 0; i < 4; ++i)
+        for (auto [i, storage] : llvm::enumerate(results))
           b.create<memref::StoreOp>(
               loc,
               b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)}),
-              fields[i], ValueRange{t});
+              storage, ValueRange{t});
       });
     });
     return success();
@@ -975,8 +965,8 @@ private:
       emitPart(part);
       part.clear();
       LogicalResult emitted = success();
-      if (std::optional<int64_t> type = mmaTypeOf(&op))
-        emitted = emitMma(cast<LLVM::InlineAsmOp>(op), *type);
+      if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
+        emitted = emitMma(mma);
       else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))
         runtime.call(b, loc, MOE_EMU_SLOT_BARRIER, {});
       else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))

@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/Passes.h"
+
+#include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "moe/GPU/MmaLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,9 +38,9 @@ constexpr int64_t kBlockCols = kWarps * kTilesPerWarp * 8;
 class MmaKernel {
 public:
   MmaKernel(OpBuilder &b, Location loc, Value a, Value bMatrix, Value c,
-            bool transposedB, Type compute, llvm::StringRef ptxType)
+            bool transposedB, Type compute)
       : b(b), loc(loc), a(a), bMatrix(bMatrix), c(c), transposedB(transposedB),
-        compute(compute), ptxType(ptxType) {}
+        compute(compute) {}
 
   void build(gpu::LaunchOp launch, Value rows, Value cols, int64_t depth) {
     f32 = b.getF32Type();
@@ -157,25 +159,13 @@ private:
 
   SmallVector<Value> mma(ArrayRef<Value> fragA, ArrayRef<Value> fragB,
                          ValueRange acc) {
-    MLIRContext *ctx = b.getContext();
-    auto result = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-    SmallVector<Value> operands(fragA.begin(), fragA.end());
-    operands.append(fragB.begin(), fragB.end());
-    operands.append(acc.begin(), acc.end());
-    std::string text =
-        ("mma.sync.aligned.m16n8k16.row.col.f32." + ptxType + "." + ptxType +
-         ".f32 {$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, "
-         "{$10,$11,$12,$13};")
-            .str();
-    auto asmOp = b.create<LLVM::InlineAsmOp>(
-        loc, result, operands, text, "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f",
-        /*has_side_effects=*/false, /*is_align_stack=*/false,
-        LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
-        /*operand_attrs=*/ArrayAttr());
-    SmallVector<Value> d;
-    for (int64_t i = 0; i < 4; ++i)
-      d.push_back(b.create<LLVM::ExtractValueOp>(loc, asmOp.getResult(0), i));
-    return d;
+    SmallVector<Value> registers(fragA.begin(), fragA.end());
+    registers.append(fragB.begin(), fragB.end());
+    registers.append(acc.begin(), acc.end());
+    auto op = b.create<moe_gpu::MmaSyncOp>(
+        loc, SmallVector<Type>(4, f32), registers, b.getI64IntegerAttr(16),
+        TypeAttr::get(compute));
+    return SmallVector<Value>(op.getD());
   }
 
   void accumulate(Value row, Value col, Value value) {
@@ -193,7 +183,6 @@ private:
   Value a, bMatrix, c;
   bool transposedB;
   Type compute, f32;
-  llvm::StringRef ptxType;
   Value m, n;
 };
 
@@ -223,13 +212,10 @@ struct MoEMatmulsToMma
 
   void runOnOperation() override {
     Type compute;
-    llvm::StringRef ptxType;
     if (precision == "bf16") {
       compute = BFloat16Type::get(&getContext());
-      ptxType = "bf16";
     } else if (precision == "fp16") {
       compute = Float16Type::get(&getContext());
-      ptxType = "f16";
     } else {
       getOperation().emitError() << "moe-matmuls-to-mma: precision '"
                                  << precision << "' is not bf16 or fp16";
@@ -258,7 +244,7 @@ struct MoEMatmulsToMma
       OpBuilder body = OpBuilder::atBlockEnd(&launch.getBody().front());
       Operation *terminator = body.create<gpu::TerminatorOp>(loc);
       body.setInsertionPoint(terminator);
-      MmaKernel(body, loc, a, bMatrix, c, transposed, compute, ptxType)
+      MmaKernel(body, loc, a, bMatrix, c, transposed, compute)
           .build(launch, rows, cols, depth);
       op->erase();
     }

@@ -11,7 +11,7 @@
 // CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %[[GX]], {{.*}} = %[[GY]], {{.*}}) threads({{.*}}) in ({{.*}} = %c128
 // CHECK:           scf.for %{{.*}} = %{{.*}} to %c64{{.*}} step %c16{{.*}} iter_args(
 // CHECK:             arith.truncf %{{.*}} : f32 to bf16
-// CHECK-COUNT-4:     llvm.inline_asm asm_dialect = att "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};", "=f,=f,=f,=f,r,r,r,r,r,r,f,f,f,f"
+// CHECK-COUNT-4:     moe_gpu.mma_sync %{{.*}} {k = 16 : i64, type = bf16} : (i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
 // CHECK:             scf.yield
 // Results accumulate into C where row < M and column < N.
 // CHECK:           scf.if
@@ -21,7 +21,7 @@
 // CHECK-NOT:     linalg.matmul_transpose_b
 // F16-LABEL: func.func @projection
 // F16:         arith.truncf %{{.*}} : f32 to f16
-// F16:         mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// F16:         moe_gpu.mma_sync {{.*}} {k = 16 : i64, type = f16}
 // BAD: moe-matmuls-to-mma: precision 'fp8' is not bf16 or fp16
 func.func @projection(%a: memref<?x64xf32>, %w: memref<96x64xf32>, %c: memref<?x96xf32>) {
   linalg.matmul_transpose_b ins(%a, %w : memref<?x64xf32>, memref<96x64xf32>) outs(%c : memref<?x96xf32>)
@@ -34,7 +34,7 @@ func.func @projection(%a: memref<?x64xf32>, %w: memref<96x64xf32>, %c: memref<?x
 // CHECK-LABEL: func.func @plain
 // CHECK:         gpu.launch
 // CHECK:           memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<32x8xf32>
-// CHECK:           mma.sync.aligned.m16n8k16
+// CHECK:           moe_gpu.mma_sync
 func.func @plain(%a: memref<4x32xf32>, %b: memref<32x8xf32>, %c: memref<4x8xf32>) {
   linalg.matmul ins(%a, %b : memref<4x32xf32>, memref<32x8xf32>) outs(%c : memref<4x8xf32>)
   return

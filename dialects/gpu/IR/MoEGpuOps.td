@@ -1,0 +1,68 @@
+//===- MoEGpuOps.td - warp-level instructions of the GPU kernels -*- tablegen -*-===//
+//
+// The warp-wide instructions the compiler's kernels run that MLIR 19 has no op
+// for, each with two lowerings: to PTX, and to the CUDA emulator's model of it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_GPU_OPS_TD
+#define MOE_GPU_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def MoEGpu_Dialect : Dialect {
+  let name = "moe_gpu";
+  let cppNamespace = "::mlir::moe_gpu";
+  let summary = "Warp-level instructions of moe-mlir's GPU kernels";
+  let description = [{
+    Instructions a warp executes together, as the kernels use them, where MLIR 19's
+    `nvvm` and `nvgpu` dialects have none (`nvvm.mma.sync` refuses bf16 operands for
+    m16n8k16). Each op has exactly two lowerings: `moe-gpu-to-ptx` writes the PTX
+    instruction (inline assembly), and the CUDA emulator (`moe-gpu-launches-to-loops`)
+    calls the runtime's model of the same instruction, whose operand layouts come from
+    `moe/GPU/MmaLayout.h`, the header the kernels' fragment indices are built from.
+  }];
+}
+
+class MoEGpu_Op<string mnemonic, list<Trait> traits = []>
+    : Op<MoEGpu_Dialect, mnemonic, traits>;
+
+def MoEGpu_MmaSyncOp : MoEGpu_Op<"mma_sync", [Pure]> {
+  let summary = "mma.sync.aligned.m16n8kK.row.col.f32.T.T.f32 of one warp";
+  let description = [{
+    `D = A B + C` for a warp's 16 x K tile of A (row-major), K x 8 tile of B
+    (column-major) and 16 x 8 f32 C, K = 16 or 8, T = bf16 or f16: each lane gives
+    its registers of A (K / 4 of them, two T elements each, the first in the low
+    half), of B (K / 8) and C (4 f32), and gets its 4 of D, laid out as the PTX ISA's
+    fragment figures say (moe/GPU/MmaLayout.h). Products are exact and accumulate in
+    f32.
+
+    The operands are A's registers, then B's, then C's.
+
+    ```mlir
+    %d:4 = moe_gpu.mma_sync %a0, %a1, %a2, %a3, %b0, %b1, %c0, %c1, %c2, %c3
+             {k = 16 : i64, type = bf16}
+             : (i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+    ```
+  }];
+  let arguments = (ins Variadic<AnyTypeOf<[I32, F32]>>:$registers, I64Attr:$k,
+                       TypeAttr:$type);
+  let results = (outs Variadic<F32>:$d);
+  let assemblyFormat = [{
+    $registers attr-dict `:` functional-type($registers, $d)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// A's, B's and C's registers.
+    ::mlir::OperandRange getA() { return getRegisters().take_front(getK() / 4); }
+    ::mlir::OperandRange getB() {
+      return getRegisters().drop_front(getK() / 4).take_front(getK() / 8);
+    }
+    ::mlir::OperandRange getC() { return getRegisters().take_back(4); }
+    /// The PTX instruction, without its operands.
+    std::string getInstruction();
+  }];
+}
+
+#endif // MOE_GPU_OPS_TD

@@ -1,0 +1,31 @@
+// RUN: moe-opt %s --split-input-file --verify-diagnostics
+
+func.func @k(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sync' op k is 32; mma.sync m16n8kK has K = 16 or 8}}
+  %d:4 = moe_gpu.mma_sync %r, %r, %r, %r, %r, %r, %r, %r, %r, %r, %r, %r, %c, %c, %c, %c {k = 32 : i64, type = bf16} : (i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+func.func @type(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sync' op multiplies 'f32' elements; mma.sync takes bf16 or f16 here}}
+  %d:4 = moe_gpu.mma_sync %r, %r, %r, %c, %c, %c, %c {k = 8 : i64, type = f32} : (i32, i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+func.func @count(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sync' op has 6 registers; m16n8k16 takes 4 of A, 2 of B and 4 of C}}
+  %d:4 = moe_gpu.mma_sync %r, %r, %c, %c, %c, %c {k = 16 : i64, type = bf16} : (i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+func.func @register(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sync' op register 2 is 'f32'; A's and B's are i32 (two elements each), C's f32}}
+  %d:4 = moe_gpu.mma_sync %r, %r, %c, %c, %c, %c, %c {k = 8 : i64, type = f16} : (i32, i32, f32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
