@@ -216,7 +216,8 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
 
     A kernel whose threads do not communicate runs thread by thread. One that does
     (`gpu.barrier`, `nvvm.barrier0`, `gpu.shuffle`, `nvvm.shfl.sync`,
-    `nvvm.vote.ballot.sync`, `nvvm.redux.sync`, `moe_gpu.mma_sync`, workgroup memory)
+    `nvvm.vote.ballot.sync`, `nvvm.redux.sync`, `nvgpu.ldmatrix`, `moe_gpu.mma_sync`,
+    workgroup memory)
     is split at each such operation, as POCL's work-group functions split kernels at
     barriers: the block's threads run each part in turn, values live across parts are
     kept per thread, a barrier ends the shadow's interval, and each warp's warp-wide
@@ -248,6 +249,7 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     "::mlir::LLVM::LLVMDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

@@ -391,6 +391,8 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_vote_sync);
     emulator[MOE_EMU_SLOT_REDUX_SYNC] =
         reinterpret_cast<void *>(&moe_emu_redux_sync);
+    emulator[MOE_EMU_SLOT_LDMATRIX] =
+        reinterpret_cast<void *>(&moe_emu_ldmatrix_checked);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

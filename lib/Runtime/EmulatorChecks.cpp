@@ -9,6 +9,8 @@
 
 #include "moe/Runtime/Emulator.h"
 
+#include "moe/GPU/MmaLayout.h"
+
 #include <algorithm>
 #include <mutex>
 #include <sstream>
@@ -71,6 +73,9 @@ void report(int64_t thread, const char *op, const std::string &what) {
   firstFault = os.str();
 }
 
+int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
+                     int64_t bytes, int32_t write);
+
 } // namespace
 
 extern "C" {
@@ -95,7 +100,42 @@ void moe_emu_shared_region(uint64_t base, int64_t bytes) {
 int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
                               int64_t tz, uint64_t address, int64_t bytes,
                               int32_t write) {
-  int64_t thread = linearOf(tx, ty, tz);
+  return sharedAccess(op, linearOf(tx, ty, tz), address, bytes, write);
+}
+
+int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
+                                 int32_t trans, const uint64_t row[32],
+                                 uint32_t d[32][4]) {
+  using moe::gpu::LdMatrixLayout;
+  for (int matrix = 0; matrix < count; ++matrix)
+    for (int r = 0; r < LdMatrixLayout::kRows; ++r) {
+      int lane = LdMatrixLayout::addressLane(matrix, r);
+      if (row[lane] % LdMatrixLayout::kRowBytes) {
+        moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, first + lane, 0, 0,
+                      int64_t(row[lane]), LdMatrixLayout::kRowBytes, 0);
+        return 1;
+      }
+    }
+  // Each lane reads the two elements it receives.
+  for (int lane = 0; lane < 32; ++lane)
+    for (int matrix = 0; matrix < count; ++matrix)
+      for (int half = 0; half < 2; ++half) {
+        moe::gpu::MatrixCoord at = LdMatrixLayout::element(lane, half, trans);
+        uint64_t address =
+            row[LdMatrixLayout::addressLane(matrix, at.row)] + 2 * at.col;
+        if (sharedAccess(op, first + lane, address, 2, 0))
+          return 1;
+      }
+  moe_emu_ldmatrix(count, trans, row, d);
+  return 0;
+}
+
+} // extern "C"
+
+namespace {
+
+int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
+                     int64_t bytes, int32_t write) {
   Region *region = nullptr;
   for (Region &r : block.regions)
     if (address >= r.base && address + bytes <= r.base + uint64_t(r.bytes))
@@ -154,6 +194,10 @@ int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
   return 0;
 }
 
+} // namespace
+
+extern "C" {
+
 void moe_emu_barrier(void) { ++block.interval; }
 
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
@@ -177,6 +221,10 @@ void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
        << (b ? " reads from a lane outside its warp's member mask 0x"
              : " runs a warp-wide operation outside its warp's member mask 0x")
        << std::hex << a;
+    break;
+  case MOE_EMU_FAULT_MISALIGNED:
+    os << "gives address 0x" << std::hex << a << std::dec
+       << ", which is not aligned to " << b << " bytes";
     break;
   default:
     os << "fault " << kind;

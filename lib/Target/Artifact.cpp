@@ -600,6 +600,18 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     return finish();
   }
 
+  // What the lowering left unconverted is named here: LLVM's translation
+  // would fail on it, and its OpenMP part does not always fail cleanly.
+  WalkResult unlowered = module.walk([](Operation *op) {
+    if (!isa<UnrealizedConversionCastOp>(op))
+      return WalkResult::advance();
+    op->emitError() << "the lowering left a cast from "
+                    << op->getOperandTypes() << " to " << op->getResultTypes()
+                    << " that LLVM IR cannot express";
+    return WalkResult::interrupt();
+  });
+  if (unlowered.wasInterrupted())
+    return failure();
   registerBuiltinDialectTranslation(*ctx);
   registerLLVMDialectTranslation(*ctx);
   registerOpenMPDialectTranslation(*ctx);

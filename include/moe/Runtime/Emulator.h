@@ -228,7 +228,8 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_FAULT = 7,
   MOE_EMU_SLOT_VOTE_SYNC = 8,
   MOE_EMU_SLOT_REDUX_SYNC = 9,
-  MOE_EMU_SLOTS = 10,
+  MOE_EMU_SLOT_LDMATRIX = 10,
+  MOE_EMU_SLOTS = 11,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -242,6 +243,8 @@ typedef enum moe_emu_fault_kind {
   /* A lane runs `op` outside its warp's member mask a (b = 0), or reads
    * from a lane outside it (b = 1). */
   MOE_EMU_FAULT_INACTIVE_LANE = 3,
+  /* An address a that the instruction needs aligned to b bytes. */
+  MOE_EMU_FAULT_MISALIGNED = 4,
 } moe_emu_fault_kind;
 
 /* A kernel's block starts: `kernel` names it, its block index and its
@@ -258,6 +261,13 @@ void moe_emu_shared_region(uint64_t base, int64_t bytes);
 int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
                               int64_t tz, uint64_t address, int64_t bytes,
                               int32_t write);
+/* ldmatrix for the warp whose lane 0 is the block's thread `first`
+ * (linear), checked: each lane's row address aligned, and each lane's read of
+ * the shared bytes it receives past the shadow. Returns 0, or 1 when a row
+ * is misaligned (d is then left as it was). */
+int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
+                                 int32_t trans, const uint64_t row[32],
+                                 uint32_t d[32][4]);
 /* Every thread of the block has reached a barrier. */
 void moe_emu_barrier(void);
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */

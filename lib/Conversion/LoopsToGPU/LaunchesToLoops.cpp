@@ -24,8 +24,10 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/AttrTypeSubElements.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -49,9 +51,9 @@ constexpr llvm::StringLiteral kEmulatorSlots = "moe_emu_api_slots";
 
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
-  return isa<moe_gpu::MmaSyncOp, gpu::BarrierOp, gpu::ShuffleOp,
-             NVVM::Barrier0Op, NVVM::ShflOp, NVVM::VoteBallotOp, NVVM::ReduxOp>(
-      op);
+  return isa<moe_gpu::MmaSyncOp, nvgpu::LdMatrixOp, gpu::BarrierOp,
+             gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp, NVVM::VoteBallotOp,
+             NVVM::ReduxOp>(op);
 }
 
 /// Whether `op` is, or holds, a collective operation.
@@ -167,6 +169,21 @@ private:
   llvm::StringMap<LLVM::GlobalOp> strings;
 };
 
+/// The address (an index) of `memref`'s element at `indices`.
+Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices) {
+  auto type = cast<MemRefType>(memref.getType());
+  auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, memref);
+  Value linear = meta.getOffset();
+  for (auto [i, stride] : llvm::enumerate(meta.getStrides()))
+    linear = b.create<arith::AddIOp>(
+        loc, linear, b.create<arith::MulIOp>(loc, indices[i], stride));
+  return b.create<arith::AddIOp>(
+      loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref),
+      b.create<arith::MulIOp>(
+          loc, linear,
+          b.create<arith::ConstantIndexOp>(loc, bytesOf(type.getElementType()))));
+}
+
 /// Checks every memref.load and memref.store of `launch` as it runs: an
 /// index past its dimension's extent is a fault that skips the access (a
 /// load gives 0), and a shared-memory access goes past the runtime's shadow
@@ -219,17 +236,8 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
         if (load)
           b.create<scf::YieldOp>(loc, copy->getResults());
       } else {
-        auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, memref);
-        Value linear = meta.getOffset();
-        for (auto [i, stride] : llvm::enumerate(meta.getStrides()))
-          linear = b.create<arith::AddIOp>(
-              loc, linear, b.create<arith::MulIOp>(loc, indices[i], stride));
         int64_t bytes = bytesOf(type.getElementType());
-        Value address = b.create<arith::AddIOp>(
-            loc,
-            b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref),
-            b.create<arith::MulIOp>(
-                loc, linear, b.create<arith::ConstantIndexOp>(loc, bytes)));
+        Value address = addressOf(b, loc, memref, indices);
         SmallVector<Value> args{what};
         for (Value v : thread)
           args.push_back(Runtime::i64(b, loc, v));
@@ -408,12 +416,29 @@ private:
     return buffer;
   }
 
+  /// What per-thread storage holds a value of `type` as: n-D vectors (which
+  /// memrefs of the CPU lowering cannot hold) flattened.
+  static Type storedType(Type type) {
+    auto vector = dyn_cast<VectorType>(type);
+    if (!vector || vector.getRank() <= 1)
+      return type;
+    return VectorType::get({vector.getNumElements()}, vector.getElementType());
+  }
+
   /// The per-thread storage of `value`, made on first use.
   Value storageOf(Value value) {
     Value &buffer = perThread[value];
     if (!buffer)
-      buffer = allocate({threads}, value.getType());
+      buffer = allocate({threads}, storedType(value.getType()));
     return buffer;
+  }
+
+  /// Stores thread `t`'s `value` to its per-thread `storage`.
+  void keep(Value value, Value storage, Value t) {
+    Type stored = cast<MemRefType>(storage.getType()).getElementType();
+    if (value.getType() != stored)
+      value = b.create<vector::ShapeCastOp>(loc, stored, value);
+    b.create<memref::StoreOp>(loc, value, storage, ValueRange{t});
   }
 
   /// Maps the launch's thread ids to those of the block's thread `t`.
@@ -457,6 +482,8 @@ private:
     auto it = perThread.find(value);
     if (it != perThread.end()) {
       Value loaded = b.create<memref::LoadOp>(loc, it->second, ValueRange{t});
+      if (loaded.getType() != value.getType())
+        loaded = b.create<vector::ShapeCastOp>(loc, value.getType(), loaded);
       local.map(value, loaded);
       return loaded;
     }
@@ -513,8 +540,7 @@ private:
             return !owner || !inPart.contains(owner);
           });
           if (usedLater)
-            b.create<memref::StoreOp>(loc, copied, storageOf(result),
-                                      ValueRange{t});
+            keep(copied, storageOf(result), t);
         }
       }
     });
@@ -876,6 +902,56 @@ private:
     return success();
   }
 
+  /// nvgpu.ldmatrix: each lane's row address, the runtime's checked
+  /// ldmatrix for the warp (its shared reads past the shadow), each lane's
+  /// registers back as the rows of its vector<tiles x 2 x T>.
+  LogicalResult emitLdmatrix(nvgpu::LdMatrixOp ldmatrix) {
+    auto type = cast<VectorType>(ldmatrix.getRes().getType());
+    int64_t tiles = ldmatrix.getNumTiles();
+    if (type.getRank() != 2 || type.getDimSize(0) != tiles ||
+        type.getDimSize(1) != 2 || bytesOf(type.getElementType()) != 2 ||
+        !(tiles == 1 || tiles == 2 || tiles == 4))
+      return ldmatrix.emitError("the CUDA emulator runs ldmatrix of 1, 2 or 4 "
+                                "8 x 8 tiles of 16-bit elements");
+    if (threads % 32)
+      return ldmatrix.emitError("ldmatrix needs a block of whole warps");
+    Value rows = allocate({32}, b.getI64Type());
+    Value d = allocate({32, 4}, b.getI32Type());
+    Value results = storageOf(ldmatrix.getRes());
+    Value what = runtime.string(b, loc, describe(ldmatrix));
+    auto pair = VectorType::get({2}, type.getElementType());
+    forWarps([&](Value first, Value lanes) {
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
+        SmallVector<Value> indices;
+        for (Value index : ldmatrix.getIndices())
+          indices.push_back(read(index, t, local));
+        Value address = addressOf(
+            b, loc, read(ldmatrix.getSrcMemref(), t, local), indices);
+        b.create<memref::StoreOp>(loc, Runtime::i64(b, loc, address), rows,
+                                  ValueRange{lane});
+      });
+      runtime.call(b, loc, MOE_EMU_SLOT_LDMATRIX,
+                   {what, Runtime::i64(b, loc, first), i32(tiles),
+                    i32(ldmatrix.getTranspose()), pointer(rows), pointer(d)},
+                   b.getI32Type());
+      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
+        Value vector = b.create<arith::ConstantOp>(loc, b.getZeroAttr(type));
+        for (int64_t i = 0; i < tiles; ++i) {
+          Value bits =
+              b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)});
+          Value halves = b.create<vector::BitCastOp>(
+              loc, pair,
+              b.create<vector::BroadcastOp>(
+                  loc, VectorType::get({1}, b.getI32Type()), bits));
+          vector = b.create<vector::InsertOp>(loc, halves, vector,
+                                              ArrayRef<int64_t>{i});
+        }
+        keep(vector, results, t);
+      });
+    });
+    return success();
+  }
+
   /// A loop holding a collective, run once for the block with thread 0's
   /// bounds: its carried values kept per thread.
   LogicalResult emitLoop(scf::ForOp loop) {
@@ -889,8 +965,7 @@ private:
       carried.push_back(storageOf(argument));
     forThreads([&](Value t, IRMapping &local) {
       for (auto [init, storage] : llvm::zip(loop.getInitArgs(), carried))
-        b.create<memref::StoreOp>(loc, read(init, t, local), storage,
-                                  ValueRange{t});
+        keep(read(init, t, local), storage, t);
     });
     auto copy = b.create<scf::ForOp>(loc, bounds[0], bounds[1], bounds[2]);
     {
@@ -917,7 +992,7 @@ private:
       for (Value value : yield->getOperands())
         next.push_back(read(value, t, local));
       for (auto [value, buffer] : llvm::zip(next, storage))
-        b.create<memref::StoreOp>(loc, value, buffer, ValueRange{t});
+        keep(value, buffer, t);
     });
   }
 
@@ -967,6 +1042,8 @@ private:
       LogicalResult emitted = success();
       if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
         emitted = emitMma(mma);
+      else if (auto ldmatrix = dyn_cast<nvgpu::LdMatrixOp>(op))
+        emitted = emitLdmatrix(ldmatrix);
       else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))
         runtime.call(b, loc, MOE_EMU_SLOT_BARRIER, {});
       else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))

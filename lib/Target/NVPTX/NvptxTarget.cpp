@@ -392,7 +392,7 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   std::string libdevice = findLibdevice();
   std::string pipeline =
       llvm::formatv("nvvm-attach-target{{chip={0} features={1} O=3{2}}, "
-                    "gpu.module(moe-gpu-to-ptx, expand-strided-metadata, lower-affine, "
+                    "gpu.module(moe-gpu-to-ptx, convert-nvgpu-to-nvvm, expand-strided-metadata, lower-affine, "
                     "arith-expand, convert-scf-to-cf, convert-gpu-to-nvvm, "
                     "canonicalize, cse, "
                     "reconcile-unrealized-casts), {3}, "
