@@ -393,6 +393,14 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_redux_sync);
     emulator[MOE_EMU_SLOT_LDMATRIX] =
         reinterpret_cast<void *>(&moe_emu_ldmatrix_checked);
+    emulator[MOE_EMU_SLOT_CP_ASYNC] =
+        reinterpret_cast<void *>(&moe_emu_cp_async_thread);
+    emulator[MOE_EMU_SLOT_CP_ASYNC_COMMIT] =
+        reinterpret_cast<void *>(&moe_emu_cp_async_commit_thread);
+    emulator[MOE_EMU_SLOT_CP_ASYNC_WAIT] =
+        reinterpret_cast<void *>(&moe_emu_cp_async_wait_thread);
+    emulator[MOE_EMU_SLOT_BLOCK_END] =
+        reinterpret_cast<void *>(&moe_emu_block_end);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

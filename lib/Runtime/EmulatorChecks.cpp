@@ -12,6 +12,8 @@
 #include "moe/GPU/MmaLayout.h"
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -31,11 +33,20 @@ struct Region {
   std::vector<uint64_t> shadow;
 };
 
+struct AsyncCopiesDeleter {
+  void operator()(moe_emu_async_copies *copies) const {
+    moe_emu_async_copies_destroy(copies);
+  }
+};
+
 struct Block {
   std::string kernel;
   int64_t index[3] = {}, size[3] = {1, 1, 1};
   uint32_t interval = 1;
   std::vector<Region> regions;
+  /// Each thread's cp.async copies, once it has issued one.
+  std::map<int64_t, std::unique_ptr<moe_emu_async_copies, AsyncCopiesDeleter>>
+      copies;
 };
 
 thread_local Block block;
@@ -91,6 +102,7 @@ void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
   block.size[2] = nz;
   block.interval = 1;
   block.regions.clear();
+  block.copies.clear();
 }
 
 void moe_emu_shared_region(uint64_t base, int64_t bytes) {
@@ -194,9 +206,60 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
   return 0;
 }
 
+/// A cp.async copy landing: thread `thread`'s write of shared memory.
+struct Landing {
+  const char *op;
+  int64_t thread;
+};
+
+void landed(void *context, uint64_t dst, uint32_t bytes) {
+  auto *landing = static_cast<Landing *>(context);
+  sharedAccess(landing->op, landing->thread, dst, bytes, 1);
+}
+
 } // namespace
 
 extern "C" {
+
+int32_t moe_emu_cp_async_thread(const char *op, int64_t thread, uint64_t dst,
+                                uint64_t src, int32_t cp_size,
+                                int32_t src_size) {
+  auto &copies = block.copies[thread];
+  if (!copies)
+    copies.reset(moe_emu_async_copies_create());
+  if (cp_size < 0 || src_size < 0 ||
+      moe_emu_cp_async(copies.get(), dst, src, uint32_t(cp_size),
+                       uint32_t(src_size))) {
+    moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, thread, 0, 0, int64_t(dst),
+                  cp_size, 0);
+    return 1;
+  }
+  return 0;
+}
+
+void moe_emu_cp_async_commit_thread(int64_t thread) {
+  auto &copies = block.copies[thread];
+  if (!copies)
+    copies.reset(moe_emu_async_copies_create());
+  moe_emu_cp_async_commit_group(copies.get());
+}
+
+void moe_emu_cp_async_wait_thread(const char *op, int64_t thread, int32_t n) {
+  auto found = block.copies.find(thread);
+  if (found == block.copies.end())
+    return;
+  Landing landing{op, thread};
+  moe_emu_cp_async_wait_group_with(found->second.get(), uint32_t(n), landed,
+                                   &landing);
+}
+
+void moe_emu_block_end(void) {
+  for (auto &[thread, copies] : block.copies)
+    if (uint32_t pending = moe_emu_cp_async_pending(copies.get()))
+      moe_emu_fault(MOE_EMU_FAULT_UNWAITED, "cp.async", thread, 0, 0, pending,
+                    0, 0);
+  block.copies.clear();
+}
 
 void moe_emu_barrier(void) { ++block.interval; }
 
@@ -221,6 +284,9 @@ void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
        << (b ? " reads from a lane outside its warp's member mask 0x"
              : " runs a warp-wide operation outside its warp's member mask 0x")
        << std::hex << a;
+    break;
+  case MOE_EMU_FAULT_UNWAITED:
+    os << "ends with " << a << " cp.async copies it never waited for";
     break;
   case MOE_EMU_FAULT_MISALIGNED:
     os << "gives address 0x" << std::hex << a << std::dec

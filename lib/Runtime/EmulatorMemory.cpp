@@ -215,7 +215,17 @@ void moe_emu_cp_async_commit_group(moe_emu_async_copies *copies) {
 }
 
 void moe_emu_cp_async_wait_group(moe_emu_async_copies *copies, uint32_t n) {
+  moe_emu_cp_async_wait_group_with(copies, n, nullptr, nullptr);
+}
+
+void moe_emu_cp_async_wait_group_with(moe_emu_async_copies *copies, uint32_t n,
+                                      void (*landed)(void *, uint64_t,
+                                                     uint32_t),
+                                      void *context) {
   while (copies->groups.size() > n) {
+    if (landed)
+      for (const Copy &copy : copies->groups.front())
+        landed(context, copy.dst, copy.size);
     complete(copies->groups.front());
     copies->groups.pop_front();
   }

@@ -153,6 +153,12 @@ int moe_emu_cp_async(moe_emu_async_copies *copies, uint64_t dst, uint64_t src,
                      uint32_t cp_size, uint32_t src_size);
 void moe_emu_cp_async_commit_group(moe_emu_async_copies *copies);
 void moe_emu_cp_async_wait_group(moe_emu_async_copies *copies, uint32_t n);
+/* The same, calling landed(context, dst, bytes) for each copy before its
+ * bytes land. */
+void moe_emu_cp_async_wait_group_with(moe_emu_async_copies *copies, uint32_t n,
+                                      void (*landed)(void *, uint64_t,
+                                                     uint32_t),
+                                      void *context);
 /* Copies not completed yet, committed or not. */
 uint32_t moe_emu_cp_async_pending(const moe_emu_async_copies *copies);
 
@@ -229,7 +235,11 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_VOTE_SYNC = 8,
   MOE_EMU_SLOT_REDUX_SYNC = 9,
   MOE_EMU_SLOT_LDMATRIX = 10,
-  MOE_EMU_SLOTS = 11,
+  MOE_EMU_SLOT_CP_ASYNC = 11,
+  MOE_EMU_SLOT_CP_ASYNC_COMMIT = 12,
+  MOE_EMU_SLOT_CP_ASYNC_WAIT = 13,
+  MOE_EMU_SLOT_BLOCK_END = 14,
+  MOE_EMU_SLOTS = 15,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -245,6 +255,8 @@ typedef enum moe_emu_fault_kind {
   MOE_EMU_FAULT_INACTIVE_LANE = 3,
   /* An address a that the instruction needs aligned to b bytes. */
   MOE_EMU_FAULT_MISALIGNED = 4,
+  /* a cp.async copies of the thread the block ends without waiting for. */
+  MOE_EMU_FAULT_UNWAITED = 5,
 } moe_emu_fault_kind;
 
 /* A kernel's block starts: `kernel` names it, its block index and its
@@ -268,6 +280,17 @@ int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
 int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
                                  int32_t trans, const uint64_t row[32],
                                  uint32_t d[32][4]);
+/* cp.async, commit_group and wait_group n of the block's thread `thread`
+ * (linear), checked: a size or alignment the ISA refuses is a fault (and
+ * cp_async returns 1), the destination must be the block's shared memory,
+ * and the bytes landing at the wait are the thread's writes to the shadow. */
+int32_t moe_emu_cp_async_thread(const char *op, int64_t thread, uint64_t dst,
+                                uint64_t src, int32_t cp_size,
+                                int32_t src_size);
+void moe_emu_cp_async_commit_thread(int64_t thread);
+void moe_emu_cp_async_wait_thread(const char *op, int64_t thread, int32_t n);
+/* The block ends: copies some thread never waited for are a fault. */
+void moe_emu_block_end(void);
 /* Every thread of the block has reached a barrier. */
 void moe_emu_barrier(void);
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */

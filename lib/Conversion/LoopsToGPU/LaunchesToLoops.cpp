@@ -184,6 +184,70 @@ Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices) {
           b.create<arith::ConstantIndexOp>(loc, bytesOf(type.getElementType()))));
 }
 
+/// nvgpu's cp.async (device_async_copy, create_group, wait) as calls of
+/// the runtime's per-thread queues of copies, which land at the wait; their
+/// tokens may only link them.
+LogicalResult lowerAsyncCopies(gpu::LaunchOp launch, Runtime &runtime) {
+  SmallVector<Operation *> copies, groups, waits;
+  launch.getBody().walk([&](Operation *op) {
+    if (isa<nvgpu::DeviceAsyncCopyOp>(op))
+      copies.push_back(op);
+    else if (isa<nvgpu::DeviceAsyncCreateGroupOp>(op))
+      groups.push_back(op);
+    else if (isa<nvgpu::DeviceAsyncWaitOp>(op))
+      waits.push_back(op);
+  });
+  for (Operation *op : llvm::concat<Operation *>(copies, groups))
+    for (Operation *user : op->getResult(0).getUsers())
+      if (!isa<nvgpu::DeviceAsyncCreateGroupOp, nvgpu::DeviceAsyncWaitOp>(user))
+        return user->emitError("the CUDA emulator runs cp.async whose tokens "
+                               "go only to device_async_create_group and "
+                               "device_async_wait");
+  gpu::KernelDim3 ids = launch.getThreadIds(), sizes = launch.getBlockSize();
+  auto linearThread = [&](OpBuilder &b, Location loc) {
+    Value zy = b.create<arith::AddIOp>(
+        loc, ids.y, b.create<arith::MulIOp>(loc, sizes.y, ids.z));
+    return Runtime::i64(
+        b, loc,
+        b.create<arith::AddIOp>(loc, ids.x,
+                                b.create<arith::MulIOp>(loc, sizes.x, zy)));
+  };
+  auto i32 = [](OpBuilder &b, Location loc, Value index) {
+    return b.create<arith::IndexCastOp>(loc, b.getI32Type(), index);
+  };
+  for (Operation *op : llvm::concat<Operation *>(copies, groups, waits)) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Value thread = linearThread(b, loc);
+    if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
+      int64_t bytes = bytesOf(copy.getDst().getType().getElementType());
+      Value dst = addressOf(b, loc, copy.getDst(), copy.getDstIndices());
+      Value src = addressOf(b, loc, copy.getSrc(), copy.getSrcIndices());
+      Value elements = b.create<arith::ConstantIndexOp>(
+          loc, copy.getDstElements().getZExtValue());
+      Value given = copy.getSrcElements() ? copy.getSrcElements() : elements;
+      Value width = b.create<arith::ConstantIndexOp>(loc, bytes);
+      runtime.call(b, loc, MOE_EMU_SLOT_CP_ASYNC,
+                   {runtime.string(b, loc, describe(op)), thread,
+                    Runtime::i64(b, loc, dst), Runtime::i64(b, loc, src),
+                    i32(b, loc, b.create<arith::MulIOp>(loc, elements, width)),
+                    i32(b, loc, b.create<arith::MulIOp>(loc, given, width))},
+                   b.getI32Type());
+    } else if (isa<nvgpu::DeviceAsyncCreateGroupOp>(op)) {
+      runtime.call(b, loc, MOE_EMU_SLOT_CP_ASYNC_COMMIT, {thread});
+    } else {
+      auto wait = cast<nvgpu::DeviceAsyncWaitOp>(op);
+      runtime.call(b, loc, MOE_EMU_SLOT_CP_ASYNC_WAIT,
+                   {runtime.string(b, loc, describe(op)), thread,
+                    b.create<arith::ConstantOp>(
+                        loc, b.getI32IntegerAttr(wait.getNumGroups().value_or(0)))});
+    }
+  }
+  for (Operation *op : llvm::concat<Operation *>(waits, groups, copies))
+    op->erase();
+  return success();
+}
+
 /// Checks every memref.load and memref.store of `launch` as it runs: an
 /// index past its dimension's extent is a fault that skips the access (a
 /// load gives 0), and a shared-memory access goes past the runtime's shadow
@@ -386,6 +450,7 @@ public:
     threadIds = launch.getThreadIds();
     if (failed(split(launch.getBody().front())) || failed(status))
       return failure();
+    runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_END, {});
     // Storage is freed as the block ends.
     for (Value buffer : allocations)
       b.create<memref::DeallocOp>(loc, buffer);
@@ -1094,9 +1159,12 @@ Operation *findUnmodelled(gpu::LaunchOp launch) {
   launch.getBody().walk([&](Operation *op) {
     if (isCollective(op))
       return WalkResult::advance();
+    if (isa<nvgpu::DeviceAsyncCopyOp, nvgpu::DeviceAsyncCreateGroupOp,
+            nvgpu::DeviceAsyncWaitOp>(op))
+      return WalkResult::advance();
     if (isa<LLVM::InlineAsmOp>(op) ||
-        (op->getDialect() &&
-         op->getDialect() == op->getContext()->getLoadedDialect("nvvm")) ||
+        isa_and_nonnull<NVVM::NVVMDialect, nvgpu::NVGPUDialect>(
+            op->getDialect()) ||
         (isa<gpu::GPUDialect>(op->getDialect()) &&
          !isa<gpu::TerminatorOp, gpu::DynamicSharedMemoryOp, gpu::ThreadIdOp,
               gpu::BlockIdOp, gpu::BlockDimOp, gpu::GridDimOp>(op))) {
@@ -1131,6 +1199,8 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
               "emulator does not model";
   if (!launch.getBody().hasOneBlock())
     return launch.emitError("the CUDA emulator runs kernels of one block only");
+  if (failed(lowerAsyncCopies(launch, runtime)))
+    return failure();
   instrumentAccesses(launch, runtime);
   if (communicates(launch))
     return BlockEmulation(launch, runtime, kernel).run();
@@ -1172,6 +1242,8 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
   mapping.map(blockSizes.z, block.z);
   for (Operation &op : launch.getBody().front().without_terminator())
     b.clone(op, mapping);
+  b.setInsertionPoint(blocks.getBody()->getTerminator());
+  runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_END, {});
   launch.erase();
   return success();
 }
