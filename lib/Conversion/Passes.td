@@ -227,7 +227,9 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     which the kernels use too). A `scf.for` or `scf.if` holding one runs once for the
     block with thread 0's bounds or condition; each thread that disagrees is a fault.
     Static and dynamic workgroup memory are per-block host buffers; blocks have at
-    most 1024 threads and a static size.
+    most 1024 threads and a static size. `nvgpu.device_async_copy`, `_create_group`
+    and `_wait` (cp.async) become calls of the runtime's per-thread queues, whose
+    copies land at the wait.
 
     Every `memref.load` and `memref.store` is checked as it runs: an index past its
     dimension is a fault and the access is skipped; a shared-memory access goes past
