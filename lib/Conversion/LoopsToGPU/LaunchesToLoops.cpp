@@ -34,6 +34,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 
 namespace moe {
 #define GEN_PASS_DEF_MOEGPULAUNCHESTOLOOPS
@@ -48,6 +49,16 @@ namespace {
 /// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
 constexpr llvm::StringLiteral kEmulatorTable = "moe_emu_api";
 constexpr llvm::StringLiteral kEmulatorSlots = "moe_emu_api_slots";
+
+/// The runtime's shfl.sync mode of a shuffle mode's name (the gpu dialect's
+/// or NVVM's).
+int64_t shflMode(StringRef name) {
+  return llvm::StringSwitch<int64_t>(name)
+      .Cases("xor", "bfly", MOE_EMU_SHFL_BFLY)
+      .Case("up", MOE_EMU_SHFL_UP)
+      .Case("down", MOE_EMU_SHFL_DOWN)
+      .Default(MOE_EMU_SHFL_IDX);
+}
 
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
@@ -839,21 +850,7 @@ private:
     Value clamp = shuffle.getMode() == gpu::ShuffleMode::UP
                       ? inactive
                       : b.create<arith::SubIOp>(loc, width, i32(1));
-    int64_t mode = 0;
-    switch (shuffle.getMode()) {
-    case gpu::ShuffleMode::UP:
-      mode = MOE_EMU_SHFL_UP;
-      break;
-    case gpu::ShuffleMode::DOWN:
-      mode = MOE_EMU_SHFL_DOWN;
-      break;
-    case gpu::ShuffleMode::XOR:
-      mode = MOE_EMU_SHFL_BFLY;
-      break;
-    case gpu::ShuffleMode::IDX:
-      mode = MOE_EMU_SHFL_IDX;
-      break;
-    }
+    int64_t mode = shflMode(gpu::stringifyShuffleMode(shuffle.getMode()));
     emitShfl(shuffle, mode, shuffle.getValue(), shuffle.getOffset(), clamp,
              mask, storageOf(shuffle.getShuffleResult()),
              storageOf(shuffle.getValid()));
@@ -866,21 +863,7 @@ private:
     Type type = shfl.getVal().getType();
     if (!type.isInteger(32) && !type.isF32())
       return shfl.emitError("the CUDA emulator shuffles 32-bit values");
-    int64_t mode = 0;
-    switch (shfl.getKind()) {
-    case NVVM::ShflKind::bfly:
-      mode = MOE_EMU_SHFL_BFLY;
-      break;
-    case NVVM::ShflKind::up:
-      mode = MOE_EMU_SHFL_UP;
-      break;
-    case NVVM::ShflKind::down:
-      mode = MOE_EMU_SHFL_DOWN;
-      break;
-    case NVVM::ShflKind::idx:
-      mode = MOE_EMU_SHFL_IDX;
-      break;
-    }
+    int64_t mode = shflMode(NVVM::stringifyShflKind(shfl.getKind()));
     Value results, validity;
     if (shfl.getReturnValueAndIsValid()) {
       // Two fields, each kept per thread.
@@ -897,73 +880,58 @@ private:
 
   /// nvvm.vote.ballot.sync: the members' predicates, one ballot for all.
   LogicalResult emitBallot(NVVM::VoteBallotOp vote) {
-    Value results = storageOf(vote.getRes());
+    emitWarpReduction(vote, vote.getRes(), vote.getMask(), b.getI8Type(),
+                      [&](Value t, IRMapping &local) -> Value {
+                        return b.create<arith::ExtUIOp>(
+                            loc, b.getI8Type(), read(vote.getPred(), t, local));
+                      },
+                      MOE_EMU_SLOT_VOTE_SYNC, MOE_EMU_VOTE_BALLOT);
+    return success();
+  }
+
+  /// A warp-wide operation whose one i32 result every lane receives: each
+  /// lane's `operand` (of `type`) to the runtime's function in `slot`, with
+  /// `mode`, the member mask and the lanes' values.
+  void emitWarpReduction(Operation *op, Value result, Value mask, Type type,
+                         function_ref<Value(Value, IRMapping &)> operand,
+                         moe_emu_slot slot, int64_t mode) {
+    Value results = storageOf(result);
     perWarp(
-        vote, {b.getI8Type()}, vote.getMask(),
+        op, {type}, mask,
         [&](Value t, IRMapping &local) -> SmallVector<Value> {
-          return {b.create<arith::ExtUIOp>(loc, b.getI8Type(),
-                                           read(vote.getPred(), t, local))};
+          return {operand(t, local)};
         },
         [&](Value first, Value lanes, Value members, ArrayRef<Value> arrays) {
-          Value ballot = runtime.call(
-              b, loc, MOE_EMU_SLOT_VOTE_SYNC,
-              {i32(MOE_EMU_VOTE_BALLOT), members, pointer(arrays[0])},
-              b.getI32Type());
+          Value reduced =
+              runtime.call(b, loc, slot, {i32(mode), members, pointer(arrays[0])},
+                           b.getI32Type());
           forLanes(first, lanes, [&](Value, Value t, IRMapping &) {
-            b.create<memref::StoreOp>(loc, ballot, results, ValueRange{t});
+            b.create<memref::StoreOp>(loc, reduced, results, ValueRange{t});
           });
         });
-    return success();
   }
 
   /// nvvm.redux.sync: the members' values reduced, one result for all.
   LogicalResult emitRedux(NVVM::ReduxOp redux) {
     if (!redux.getVal().getType().isInteger(32))
       return redux.emitError("the CUDA emulator reduces 32-bit integers");
-    int64_t op = 0;
-    switch (redux.getKind()) {
-    case NVVM::ReduxKind::ADD:
-      op = MOE_EMU_REDUX_ADD;
-      break;
-    case NVVM::ReduxKind::AND:
-      op = MOE_EMU_REDUX_AND;
-      break;
-    case NVVM::ReduxKind::OR:
-      op = MOE_EMU_REDUX_OR;
-      break;
-    case NVVM::ReduxKind::XOR:
-      op = MOE_EMU_REDUX_XOR;
-      break;
-    case NVVM::ReduxKind::MAX:
-      op = MOE_EMU_REDUX_MAX_S32;
-      break;
-    case NVVM::ReduxKind::MIN:
-      op = MOE_EMU_REDUX_MIN_S32;
-      break;
-    case NVVM::ReduxKind::UMAX:
-      op = MOE_EMU_REDUX_MAX_U32;
-      break;
-    case NVVM::ReduxKind::UMIN:
-      op = MOE_EMU_REDUX_MIN_U32;
-      break;
-    default:
+    int64_t op = llvm::StringSwitch<int64_t>(
+                     NVVM::stringifyReduxKind(redux.getKind()))
+                     .Case("add", MOE_EMU_REDUX_ADD)
+                     .Case("and", MOE_EMU_REDUX_AND)
+                     .Case("or", MOE_EMU_REDUX_OR)
+                     .Case("xor", MOE_EMU_REDUX_XOR)
+                     .Case("max", MOE_EMU_REDUX_MAX_S32)
+                     .Case("min", MOE_EMU_REDUX_MIN_S32)
+                     .Case("umax", MOE_EMU_REDUX_MAX_U32)
+                     .Case("umin", MOE_EMU_REDUX_MIN_U32)
+                     .Default(-1);
+    if (op < 0)
       return redux.emitError("redux.sync has no such reduction");
-    }
-    Value results = storageOf(redux.getRes());
-    perWarp(
-        redux, {b.getI32Type()}, redux.getMaskAndClamp(),
-        [&](Value t, IRMapping &local) -> SmallVector<Value> {
-          return {read(redux.getVal(), t, local)};
-        },
-        [&](Value first, Value lanes, Value members, ArrayRef<Value> arrays) {
-          Value reduced =
-              runtime.call(b, loc, MOE_EMU_SLOT_REDUX_SYNC,
-                           {i32(op), members, pointer(arrays[0])},
-                           b.getI32Type());
-          forLanes(first, lanes, [&](Value, Value t, IRMapping &) {
-            b.create<memref::StoreOp>(loc, reduced, results, ValueRange{t});
-          });
-        });
+    emitWarpReduction(
+        redux, redux.getRes(), redux.getMaskAndClamp(), b.getI32Type(),
+        [&](Value t, IRMapping &local) { return read(redux.getVal(), t, local); },
+        MOE_EMU_SLOT_REDUX_SYNC, op);
     return success();
   }
 
