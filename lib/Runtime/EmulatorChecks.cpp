@@ -21,10 +21,14 @@
 
 namespace {
 
-/// A byte's shadow: bit 63 set once written in this block; bits 32-62 the
-/// barrier interval of the last access; bits 16-31 the writer in that
-/// interval and bits 0-15 the reader (thread + 1; 0 none, 0xFFFF several).
+/// A byte's shadow: bit 63 set once written in this block; bit 62 set while
+/// its last write, through the generic proxy, is not yet ordered before the
+/// async proxy by a fence.proxy.async; bits 32-61 the barrier interval of
+/// the last access; bits 16-31 the writer in that interval and bits 0-15
+/// the reader (thread + 1; 0 none, 0xFFFF several).
 constexpr uint64_t kWritten = uint64_t(1) << 63;
+constexpr uint64_t kUnfenced = uint64_t(1) << 62;
+constexpr uint64_t kIntervalMask = 0x3FFFFFFF;
 constexpr uint32_t kSeveral = 0xFFFF;
 
 struct Region {
@@ -166,7 +170,7 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
     uint64_t &shadow = region->shadow[offset];
     bool written = shadow & kWritten;
     uint32_t writer = 0, reader = 0;
-    if (uint32_t((shadow >> 32) & 0x7FFFFFFF) == block.interval) {
+    if (uint32_t((shadow >> 32) & kIntervalMask) == block.interval) {
       writer = uint32_t((shadow >> 16) & 0xFFFF);
       reader = uint32_t(shadow & 0xFFFF);
     }
@@ -200,7 +204,9 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
     } else if (reader != self) {
       reader = kSeveral;
     }
-    shadow = (written ? kWritten : 0) | (uint64_t(block.interval) << 32) |
+    shadow = (written ? kWritten : 0) |
+             (write ? kUnfenced : shadow & kUnfenced) |
+             (uint64_t(block.interval & kIntervalMask) << 32) |
              (uint64_t(writer) << 16) | reader;
   }
   return 0;
@@ -262,6 +268,53 @@ void moe_emu_block_end(void) {
 }
 
 void moe_emu_barrier(void) { ++block.interval; }
+
+void moe_emu_fence_proxy_async(void) {
+  for (Region &region : block.regions)
+    for (uint64_t &shadow : region.shadow)
+      shadow &= ~kUnfenced;
+}
+
+int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
+                                   uint64_t address, int64_t bytes,
+                                   int32_t write) {
+  for (Region &region : block.regions) {
+    if (address < region.base ||
+        address + bytes > region.base + uint64_t(region.bytes))
+      continue;
+    for (int64_t i = 0; i < bytes; ++i) {
+      uint64_t offset = address - region.base + uint64_t(i);
+      uint64_t &shadow = region.shadow[offset];
+      std::string at = "shared memory at byte " + std::to_string(offset) +
+                       " of a " + std::to_string(region.bytes) +
+                       "-byte buffer";
+      if (write) {
+        shadow = (shadow | kWritten) & ~kUnfenced;
+        continue;
+      }
+      if (!(shadow & kWritten)) {
+        report(thread, op,
+               "reads through the async proxy " + at +
+                   " that no thread has written");
+        return 0;
+      }
+      if (shadow & kUnfenced) {
+        report(thread, op,
+               "reads through the async proxy " + at +
+                   " written through the generic proxy with no "
+                   "fence.proxy.async between them");
+        return 0;
+      }
+    }
+    return 0;
+  }
+  std::ostringstream os;
+  os << (write ? "writes " : "reads ") << bytes
+     << " bytes outside the block's shared memory at address 0x" << std::hex
+     << address << " through the async proxy";
+  report(thread, op, os.str());
+  return 1;
+}
 
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
                    int64_t tz, int64_t a, int64_t b, int64_t c) {

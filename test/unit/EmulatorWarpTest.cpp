@@ -303,3 +303,43 @@ TEST(EmulatorChecksTest, FaultsNameTheirThread) {
 }
 
 } // namespace
+
+namespace {
+
+// What the generic proxy writes, the async proxy (wgmma, TMA) reads only
+// after a fence.proxy.async; what TMA writes the generic proxy reads at once.
+TEST(EmulatorChecksTest, AsyncProxyReadsNeedAFence) {
+  alignas(16) static uint8_t shared[256];
+  uint64_t base = reinterpret_cast<uint64_t>(shared);
+  moe_emu_run_begin();
+  moe_emu_block_begin("k", 0, 0, 0, 128, 1, 1);
+  moe_emu_shared_region(base, sizeof(shared));
+  EXPECT_EQ(moe_emu_shared_access("st.shared", 3, 0, 0, base, 16, 1), 0);
+  moe_emu_barrier(); // a barrier does not order the proxies
+  EXPECT_EQ(moe_emu_async_proxy_access("wgmma", 0, base + 8, 8, 0), 0);
+  EXPECT_STREQ(moe_emu_run_fault(nullptr),
+               "kernel 'k', block (0, 0, 0), thread (0, 0, 0): reads through "
+               "the async proxy shared memory at byte 8 of a 256-byte buffer "
+               "written through the generic proxy with no fence.proxy.async "
+               "between them (wgmma)");
+  moe_emu_run_begin();
+  moe_emu_fence_proxy_async();
+  EXPECT_EQ(moe_emu_async_proxy_access("wgmma", 0, base, 16, 0), 0);
+  EXPECT_EQ(moe_emu_run_fault(nullptr), nullptr);
+  // Unwritten bytes, then a TMA load landing and a generic read after it.
+  EXPECT_EQ(moe_emu_async_proxy_access("wgmma", 0, base + 64, 4, 0), 0);
+  EXPECT_NE(std::strstr(moe_emu_run_fault(nullptr), "that no thread has written"),
+            nullptr);
+  moe_emu_run_begin();
+  EXPECT_EQ(moe_emu_async_proxy_access("cp.async.bulk.tensor", 0, base + 128,
+                                       128, 1),
+            0);
+  moe_emu_barrier();
+  EXPECT_EQ(moe_emu_shared_access("ld.shared", 5, 0, 0, base + 200, 4, 0), 0);
+  EXPECT_EQ(moe_emu_async_proxy_access("wgmma", 0, base + 128, 128, 0), 0);
+  EXPECT_EQ(moe_emu_run_fault(nullptr), nullptr);
+  EXPECT_EQ(moe_emu_async_proxy_access("wgmma", 0, base + 250, 16, 0), 1);
+  moe_emu_run_begin();
+}
+
+} // namespace

@@ -293,6 +293,18 @@ void moe_emu_cp_async_wait_thread(const char *op, int64_t thread, int32_t n);
 void moe_emu_block_end(void);
 /* Every thread of the block has reached a barrier. */
 void moe_emu_barrier(void);
+/* fence.proxy.async: the generic proxy's shared-memory writes so far are
+ * ordered before the async proxy's (wgmma's operands, TMA's stores). */
+void moe_emu_fence_proxy_async(void);
+/* An access of the async proxy (wgmma reading its operands, TMA storing from
+ * or loading into shared memory) by thread `thread` (linear): a read of
+ * bytes no thread has written, or that the generic proxy wrote since the
+ * last fence.proxy.async, is a fault; a write (a TMA load landing) makes
+ * them written. Returns 1 (skip the access) for bytes outside the block's
+ * shared memory, else 0. */
+int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
+                                   uint64_t address, int64_t bytes,
+                                   int32_t write);
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
                    int64_t tz, int64_t a, int64_t b, int64_t c);
