@@ -194,8 +194,10 @@ def MoEGpuToPtx : Pass<"moe-gpu-to-ptx"> {
   let summary = "The moe_gpu dialect's warp instructions as PTX";
   let description = [{
     The PTX lowering of `moe_gpu` ops: `moe_gpu.mma_sync` becomes its
-    `mma.sync.aligned.m16n8kK.row.col.f32.T.T.f32` instruction in `llvm.inline_asm`
-    (outputs `=f`, A and B registers `r`, C `f`). The CUDA target runs it on its
+    `mma.sync.aligned.m16n8kK.row.col.f32.T.T.f32` instruction and `moe_gpu.mma_sp`
+    its `mma.sp.sync.aligned.m16n8k32.row.col.f32.T.T.f32` (with the metadata
+    register and the selector immediate) in `llvm.inline_asm` (outputs `=f`, A, B and
+    metadata registers `r`, C `f`). The CUDA target runs it on its
     kernel modules before `convert-gpu-to-nvvm`; the CUDA emulator lowers the same ops
     to calls of the runtime's models instead (`moe-gpu-launches-to-loops`).
 
@@ -217,7 +219,7 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     A kernel whose threads do not communicate runs thread by thread. One that does
     (`gpu.barrier`, `nvvm.barrier0`, `gpu.shuffle`, `nvvm.shfl.sync`,
     `nvvm.vote.ballot.sync`, `nvvm.redux.sync`, `nvgpu.ldmatrix`, `moe_gpu.mma_sync`,
-    workgroup memory)
+    `moe_gpu.mma_sp`, workgroup memory)
     is split at each such operation, as POCL's work-group functions split kernels at
     barriers: the block's threads run each part in turn, values live across parts are
     kept per thread, a barrier ends the shadow's interval, and each warp's warp-wide

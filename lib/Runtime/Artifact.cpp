@@ -401,6 +401,8 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_cp_async_wait_thread);
     emulator[MOE_EMU_SLOT_BLOCK_END] =
         reinterpret_cast<void *>(&moe_emu_block_end);
+    emulator[MOE_EMU_SLOT_MMA_SP_M16N8K32] =
+        reinterpret_cast<void *>(&moe_emu_mma_sp_m16n8k32);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

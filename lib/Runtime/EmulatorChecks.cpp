@@ -341,6 +341,10 @@ void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
   case MOE_EMU_FAULT_UNWAITED:
     os << "ends with " << a << " cp.async copies it never waited for";
     break;
+  case MOE_EMU_FAULT_SPARSE_METADATA:
+    os << "gives mma.sp metadata 0x" << std::hex << a << std::dec
+       << " with a nibble that is not an increasing pair of positions";
+    break;
   case MOE_EMU_FAULT_MISALIGNED:
     os << "gives address 0x" << std::hex << a << std::dec
        << ", which is not aligned to " << b << " bytes";

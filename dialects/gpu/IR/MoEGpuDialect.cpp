@@ -20,34 +20,68 @@ void MoEGpuDialect::initialize() {
 #define GET_OP_CLASSES
 #include "dialects/gpu/IR/MoEGpuOps.cpp.inc"
 
+namespace {
+
+/// Checks `op`'s element type, registers (i32 where `isInteger` says, f32
+/// elsewhere) and 4 f32 results.
+template <typename Op>
+LogicalResult verifyRegisters(Op op, size_t count, StringRef expected,
+                              function_ref<bool(size_t)> isInteger) {
+  Type type = op.getType();
+  if (!type.isBF16() && !type.isF16())
+    return op.emitOpError() << "multiplies " << type
+                            << " elements; the instruction takes bf16 or f16";
+  if (op.getRegisters().size() != count)
+    return op.emitOpError() << "has " << op.getRegisters().size()
+                            << " registers; " << expected;
+  MLIRContext *ctx = op.getContext();
+  for (auto [i, value] : llvm::enumerate(op.getRegisters())) {
+    Type want = isInteger(i) ? Type(IntegerType::get(ctx, 32))
+                             : Type(Float32Type::get(ctx));
+    if (value.getType() != want)
+      return op.emitOpError() << "register " << i << " is " << value.getType()
+                              << "; " << expected;
+  }
+  if (op.getD().size() != 4)
+    return op.emitOpError() << "has " << op.getD().size()
+                            << " results; D is 4 f32 registers per lane";
+  return success();
+}
+
+std::string typeName(Type type) { return type.isBF16() ? "bf16" : "f16"; }
+
+} // namespace
+
 LogicalResult MmaSyncOp::verify() {
   int64_t k = getK();
   if (k != 16 && k != 8)
     return emitOpError() << "k is " << k << "; mma.sync m16n8kK has K = 16 or 8";
-  Type type = getType();
-  if (!type.isBF16() && !type.isF16())
-    return emitOpError() << "multiplies " << type
-                         << " elements; mma.sync takes bf16 or f16 here";
-  int64_t a = k / 4, b = k / 8;
-  if (getRegisters().size() != size_t(a + b + 4))
-    return emitOpError() << "has " << getRegisters().size()
-                         << " registers; m16n8k" << k << " takes " << a
-                         << " of A, " << b << " of B and 4 of C";
-  for (auto [i, value] : llvm::enumerate(getRegisters())) {
-    bool accumulator = int64_t(i) >= a + b;
-    if (value.getType() != (accumulator ? Type(Float32Type::get(getContext()))
-                                        : Type(IntegerType::get(getContext(), 32))))
-      return emitOpError() << "register " << i << " is " << value.getType()
-                           << "; A's and B's are i32 (two elements each), C's f32";
-  }
-  if (getD().size() != 4)
-    return emitOpError() << "has " << getD().size()
-                         << " results; D is 4 f32 registers per lane";
-  return success();
+  size_t ab = size_t(k / 4 + k / 8);
+  std::string expected = "m16n8k" + std::to_string(k) + " takes " +
+                         std::to_string(k / 4) + " i32 of A, " +
+                         std::to_string(k / 8) + " i32 of B and 4 f32 of C";
+  return verifyRegisters(*this, ab + 4, expected,
+                         [&](size_t i) { return i < ab; });
 }
 
 std::string MmaSyncOp::getInstruction() {
-  std::string type = getType().isBF16() ? "bf16" : "f16";
+  std::string type = typeName(getType());
   return "mma.sync.aligned.m16n8k" + std::to_string(getK()) + ".row.col.f32." +
          type + "." + type + ".f32";
+}
+
+LogicalResult MmaSpOp::verify() {
+  if (getSelector() != 0 && getSelector() != 1)
+    return emitOpError() << "selector is " << getSelector()
+                         << "; m16n8k32 with 16-bit types takes 0 or 1";
+  return verifyRegisters(
+      *this, 13,
+      "m16n8k32 takes 4 i32 of A, 4 i32 of B, 4 f32 of C and the i32 metadata",
+      [](size_t i) { return i < 8 || i == 12; });
+}
+
+std::string MmaSpOp::getInstruction() {
+  std::string type = typeName(getType());
+  return "mma.sp.sync.aligned.m16n8k32.row.col.f32." + type + "." + type +
+         ".f32";
 }

@@ -65,4 +65,40 @@ def MoEGpu_MmaSyncOp : MoEGpu_Op<"mma_sync", [Pure]> {
   }];
 }
 
+def MoEGpu_MmaSpOp : MoEGpu_Op<"mma_sp", [Pure]> {
+  let summary = "mma.sp.sync.aligned.m16n8k32.row.col.f32.T.T.f32 of one warp";
+  let description = [{
+    `D = A B + C` with a 2:4-sparse 16 x 32 A, T = bf16 or f16: each lane gives 4
+    registers of the compressed A (m16n8k16's A layout, two of each chunk of four
+    along K), 4 of B (two m16n8k16 B fragments stacked along K), 4 f32 of C, and the
+    metadata register whose nibbles say where in each chunk the two values sit
+    (moe/GPU/MmaLayout.h, MmaSpM16N8K32); `selector` (0 or 1) picks which two
+    lanes of each group of four give the metadata. Metadata pairs must be
+    increasing, as the ISA's ordered form requires. The operands are A's
+    registers, B's, C's, then the metadata.
+
+    ```mlir
+    %d:4 = moe_gpu.mma_sp %a0, %a1, %a2, %a3, %b0, %b1, %b2, %b3, %c0, %c1, %c2, %c3, %e
+             {selector = 0 : i64, type = bf16}
+             : (i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32, i32)
+               -> (f32, f32, f32, f32)
+    ```
+  }];
+  let arguments = (ins Variadic<AnyTypeOf<[I32, F32]>>:$registers,
+                       I64Attr:$selector, TypeAttr:$type);
+  let results = (outs Variadic<F32>:$d);
+  let assemblyFormat = [{
+    $registers attr-dict `:` functional-type($registers, $d)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::OperandRange getA() { return getRegisters().take_front(4); }
+    ::mlir::OperandRange getB() { return getRegisters().drop_front(4).take_front(4); }
+    ::mlir::OperandRange getC() { return getRegisters().drop_front(8).take_front(4); }
+    ::mlir::Value getMetadata() { return getRegisters().back(); }
+    /// The PTX instruction, without its operands.
+    std::string getInstruction();
+  }];
+}
+
 #endif // MOE_GPU_OPS_TD

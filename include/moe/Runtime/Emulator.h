@@ -239,7 +239,8 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_CP_ASYNC_COMMIT = 12,
   MOE_EMU_SLOT_CP_ASYNC_WAIT = 13,
   MOE_EMU_SLOT_BLOCK_END = 14,
-  MOE_EMU_SLOTS = 15,
+  MOE_EMU_SLOT_MMA_SP_M16N8K32 = 15,
+  MOE_EMU_SLOTS = 16,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -257,6 +258,9 @@ typedef enum moe_emu_fault_kind {
   MOE_EMU_FAULT_MISALIGNED = 4,
   /* a cp.async copies of the thread the block ends without waiting for. */
   MOE_EMU_FAULT_UNWAITED = 5,
+  /* The lane's mma.sp metadata has a nibble that is not an increasing pair
+   * of positions. */
+  MOE_EMU_FAULT_SPARSE_METADATA = 6,
 } moe_emu_fault_kind;
 
 /* A kernel's block starts: `kernel` names it, its block index and its

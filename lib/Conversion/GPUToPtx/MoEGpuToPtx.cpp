@@ -22,43 +22,56 @@ using namespace mlir;
 
 namespace {
 
-/// mma.sync d, a, b, c: "=f" outputs, then "r" A and B registers, "f" C.
-void lower(moe_gpu::MmaSyncOp mma) {
-  OpBuilder b(mma);
+/// `op`'s instruction in inline assembly: `instruction {d}, {a}, {b}, {c}`
+/// then `extra` operands, D's 4 f32 the outputs ("=f"), the groups' registers
+/// the inputs ("r" for i32, "f" for f32) numbered in order; `suffix` ends
+/// the line (an immediate).
+void lowerToAsm(Operation *op, StringRef instruction, ArrayRef<size_t> groups,
+                size_t extra, StringRef suffix) {
+  OpBuilder b(op);
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
   auto result = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-  size_t a = mma.getA().size(), bRegs = mma.getB().size();
-  // {$0..$3}, {A}, {B}, {C}, numbered in order.
-  std::string text = mma.getInstruction() + " {$0,$1,$2,$3}, ";
+  std::string text = (instruction + " {$0,$1,$2,$3}").str();
   std::string constraints = "=f,=f,=f,=f";
   unsigned next = 4;
-  for (size_t group : {a, bRegs, size_t(4)}) {
-    text += "{";
+  for (size_t group : groups) {
+    text += ", {";
     for (size_t i = 0; i < group; ++i)
       text += (i ? ",$" : "$") + std::to_string(next++);
-    text += next == 4 + a + bRegs + 4 ? "};" : "}, ";
+    text += "}";
   }
-  for (size_t i = 0; i < a + bRegs; ++i)
-    constraints += ",r";
-  constraints += ",f,f,f,f";
+  for (size_t i = 0; i < extra; ++i)
+    text += ", $" + std::to_string(next++);
+  text += (suffix + ";").str();
+  for (Value operand : op->getOperands())
+    constraints += operand.getType().isF32() ? ",f" : ",r";
   auto assembly = b.create<LLVM::InlineAsmOp>(
-      mma.getLoc(), result, mma.getRegisters(), text, constraints,
+      op->getLoc(), result, op->getOperands(), text, constraints,
       /*has_side_effects=*/false, /*is_align_stack=*/false,
       LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
       /*operand_attrs=*/ArrayAttr());
-  for (auto [i, d] : llvm::enumerate(mma.getD()))
+  for (auto [i, d] : llvm::enumerate(op->getResults()))
     d.replaceAllUsesWith(b.create<LLVM::ExtractValueOp>(
-        mma.getLoc(), assembly.getResult(0), int64_t(i)));
-  mma.erase();
+        op->getLoc(), assembly.getResult(0), int64_t(i)));
+  op->erase();
 }
 
 struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
   void runOnOperation() override {
-    SmallVector<moe_gpu::MmaSyncOp> ops;
-    getOperation()->walk([&](moe_gpu::MmaSyncOp op) { ops.push_back(op); });
-    for (moe_gpu::MmaSyncOp op : ops)
-      lower(op);
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
+        lowerToAsm(op, mma.getInstruction(),
+                   {mma.getA().size(), mma.getB().size(), 4}, 0, "");
+      else if (auto sparse = dyn_cast<moe_gpu::MmaSpOp>(op))
+        lowerToAsm(op, sparse.getInstruction(), {4, 4, 4}, 1,
+                   (", " + Twine(sparse.getSelector())).str());
+    }
   }
 };
 

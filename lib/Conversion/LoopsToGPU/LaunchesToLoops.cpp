@@ -62,9 +62,9 @@ int64_t shflMode(StringRef name) {
 
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
-  return isa<moe_gpu::MmaSyncOp, nvgpu::LdMatrixOp, gpu::BarrierOp,
-             gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp, NVVM::VoteBallotOp,
-             NVVM::ReduxOp>(op);
+  return isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, nvgpu::LdMatrixOp,
+             gpu::BarrierOp, gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp,
+             NVVM::VoteBallotOp, NVVM::ReduxOp>(op);
 }
 
 /// Whether `op` is, or holds, a collective operation.
@@ -693,34 +693,77 @@ private:
   }
 
   /// One warp at a time: the lanes' registers gathered from their threads,
-  /// the emulator's mma.sync, the results scattered back.
-  LogicalResult emitMma(moe_gpu::MmaSyncOp mma) {
+  /// the emulator's mma.sync or mma.sp, the results scattered back; a lane
+  /// whose sparse metadata the ISA leaves undefined is a fault.
+  LogicalResult emitMma(Operation *mma) {
     if (threads % 32)
-      return mma.emitError("mma.sync needs a block of whole warps");
+      return mma->emitError("mma needs a block of whole warps");
+    auto dense = dyn_cast<moe_gpu::MmaSyncOp>(mma);
+    auto sparse = dyn_cast<moe_gpu::MmaSpOp>(mma);
     Type f32 = b.getF32Type();
-    // A's, B's and C's registers of every lane (moe/GPU/MmaLayout.h).
-    SmallVector<OperandRange> operands = {mma.getA(), mma.getB(), mma.getC()};
+    // A's, B's and C's registers of every lane (moe/GPU/MmaLayout.h), and
+    // mma.sp's metadata.
+    SmallVector<OperandRange> operands =
+        dense ? SmallVector<OperandRange>{dense.getA(), dense.getB(),
+                                          dense.getC()}
+              : SmallVector<OperandRange>{sparse.getA(), sparse.getB(),
+                                          sparse.getC(),
+                                          sparse.getRegisters().take_back()};
     SmallVector<Value> groups;
     for (OperandRange registers : operands)
-      groups.push_back(allocate({32, int64_t(registers.size())},
-                                registers.front().getType()));
+      groups.push_back(
+          registers.size() == 1 && sparse
+              ? allocate({32}, b.getI32Type())
+              : allocate({32, int64_t(registers.size())},
+                         registers.front().getType()));
     Value d = allocate({32, 4}, f32);
     SmallVector<Value> results;
-    for (Value result : mma.getD())
+    for (Value result : mma->getResults())
       results.push_back(storageOf(result));
+    Type element = dense ? dense.getType() : sparse.getType();
+    moe_emu_type type = element.isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
+    Value what = runtime.string(b, loc, describe(mma));
     forWarps([&](Value first, Value lanes) {
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
         for (auto [group, registers] : llvm::zip(groups, operands))
-          for (auto [i, value] : llvm::enumerate(registers))
-            b.create<memref::StoreOp>(loc, read(value, t, local), group,
-                                      ValueRange{lane, constant(i)});
+          for (auto [i, value] : llvm::enumerate(registers)) {
+            SmallVector<Value> at{lane};
+            if (cast<MemRefType>(group.getType()).getRank() == 2)
+              at.push_back(constant(i));
+            b.create<memref::StoreOp>(loc, read(value, t, local), group, at);
+          }
       });
-      moe_emu_type type = mma.getType().isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
-      runtime.call(b, loc,
-                   mma.getK() == 16 ? MOE_EMU_SLOT_MMA_M16N8K16
-                                    : MOE_EMU_SLOT_MMA_M16N8K8,
-                   {i32(type), pointer(groups[0]), pointer(groups[1]),
-                    pointer(groups[2]), pointer(d)});
+      if (dense) {
+        runtime.call(b, loc,
+                     dense.getK() == 16 ? MOE_EMU_SLOT_MMA_M16N8K16
+                                        : MOE_EMU_SLOT_MMA_M16N8K8,
+                     {i32(type), pointer(groups[0]), pointer(groups[1]),
+                      pointer(groups[2]), pointer(d)});
+      } else {
+        Value lane = runtime.call(
+            b, loc, MOE_EMU_SLOT_MMA_SP_M16N8K32,
+            {i32(type), pointer(groups[0]), pointer(groups[1]),
+             pointer(groups[2]), pointer(groups[3]), i32(sparse.getSelector()),
+             pointer(d)},
+            b.getI32Type());
+        auto check = b.create<scf::IfOp>(
+            loc,
+            b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::sge, lane,
+                                    i32(0)),
+            false);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(check.thenBlock()->getTerminator());
+        Value index = b.create<arith::IndexCastOp>(loc, b.getIndexType(), lane);
+        IRMapping local;
+        mapThread(b.create<arith::AddIOp>(loc, first, index), local);
+        Value metadata =
+            b.create<memref::LoadOp>(loc, groups[3], ValueRange{index});
+        runtime.fault(b, loc, MOE_EMU_FAULT_SPARSE_METADATA, what,
+                      {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                       local.lookup(threadIds.z)},
+                      {b.create<arith::ExtUIOp>(loc, b.getI64Type(), metadata),
+                       zero, zero});
+      }
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
         for (auto [i, storage] : llvm::enumerate(results))
           b.create<memref::StoreOp>(
@@ -1073,8 +1116,8 @@ private:
       emitPart(part);
       part.clear();
       LogicalResult emitted = success();
-      if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
-        emitted = emitMma(mma);
+      if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp>(op))
+        emitted = emitMma(&op);
       else if (auto ldmatrix = dyn_cast<nvgpu::LdMatrixOp>(op))
         emitted = emitLdmatrix(ldmatrix);
       else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))

@@ -9,7 +9,7 @@ func.func @k(%r: i32, %c: f32) {
 // -----
 
 func.func @type(%r: i32, %c: f32) {
-  // expected-error @+1 {{'moe_gpu.mma_sync' op multiplies 'f32' elements; mma.sync takes bf16 or f16 here}}
+  // expected-error @+1 {{'moe_gpu.mma_sync' op multiplies 'f32' elements; the instruction takes bf16 or f16}}
   %d:4 = moe_gpu.mma_sync %r, %r, %r, %c, %c, %c, %c {k = 8 : i64, type = f32} : (i32, i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
   return
 }
@@ -17,7 +17,7 @@ func.func @type(%r: i32, %c: f32) {
 // -----
 
 func.func @count(%r: i32, %c: f32) {
-  // expected-error @+1 {{'moe_gpu.mma_sync' op has 6 registers; m16n8k16 takes 4 of A, 2 of B and 4 of C}}
+  // expected-error @+1 {{'moe_gpu.mma_sync' op has 6 registers; m16n8k16 takes 4 i32 of A, 2 i32 of B and 4 f32 of C}}
   %d:4 = moe_gpu.mma_sync %r, %r, %c, %c, %c, %c {k = 16 : i64, type = bf16} : (i32, i32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
   return
 }
@@ -25,7 +25,23 @@ func.func @count(%r: i32, %c: f32) {
 // -----
 
 func.func @register(%r: i32, %c: f32) {
-  // expected-error @+1 {{'moe_gpu.mma_sync' op register 2 is 'f32'; A's and B's are i32 (two elements each), C's f32}}
+  // expected-error @+1 {{'moe_gpu.mma_sync' op register 2 is 'f32'; m16n8k8 takes 2 i32 of A, 1 i32 of B and 4 f32 of C}}
   %d:4 = moe_gpu.mma_sync %r, %r, %c, %c, %c, %c, %c {k = 8 : i64, type = f16} : (i32, i32, f32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+func.func @selector(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sp' op selector is 2; m16n8k32 with 16-bit types takes 0 or 1}}
+  %d:4 = moe_gpu.mma_sp %r, %r, %r, %r, %r, %r, %r, %r, %c, %c, %c, %c, %r {selector = 2 : i64, type = bf16} : (i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32, i32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+func.func @metadata(%r: i32, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.mma_sp' op register 12 is 'f32'; m16n8k32 takes 4 i32 of A, 4 i32 of B, 4 f32 of C and the i32 metadata}}
+  %d:4 = moe_gpu.mma_sp %r, %r, %r, %r, %r, %r, %r, %r, %c, %c, %c, %c, %c {selector = 0 : i64, type = f16} : (i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
   return
 }
