@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Emulator.h"
+#include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Runtime/Runtime.h"
 
 #include "Cuda.h"
@@ -349,9 +350,9 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   if (!artifact->library)
     return fail(file + ": cannot load: " + dlerror());
   const char *signature =
-      static_cast<const char *>(dlsym(artifact->library, "moe_signature"));
+      static_cast<const char *>(dlsym(artifact->library, MOE_ABI_SIGNATURE));
   artifact->entry = reinterpret_cast<void (*)(void **)>(
-      dlsym(artifact->library, "moe_entry"));
+      dlsym(artifact->library, MOE_ABI_ENTRY));
   if (!signature || !artifact->entry)
     return fail(file + ": not a moe-mlir artifact (no moe_signature or "
                        "moe_entry symbol)");
@@ -364,9 +365,9 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   // An emulated CUDA artifact calls the emulator's warp-wide instructions
   // through this table.
   if (auto **emulator =
-          static_cast<void **>(dlsym(artifact->library, "moe_emu_api"))) {
+          static_cast<void **>(dlsym(artifact->library, MOE_ABI_EMU_API))) {
     auto *slots = static_cast<const int32_t *>(
-        dlsym(artifact->library, "moe_emu_api_slots"));
+        dlsym(artifact->library, MOE_ABI_EMU_API_SLOTS));
     if (!slots || *slots > MOE_EMU_SLOTS)
       return fail(file + ": an emulated CUDA artifact calling " +
                   (slots ? std::to_string(*slots) : std::string("unknown")) +
@@ -406,9 +407,9 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {
-    auto **table = static_cast<void **>(dlsym(artifact->library, "moe_gpu_api"));
+    auto **table = static_cast<void **>(dlsym(artifact->library, MOE_ABI_GPU_API));
     artifact->image = static_cast<const moe::cuda::Image *>(
-        dlsym(artifact->library, "moe_cuda_module"));
+        dlsym(artifact->library, MOE_ABI_CUDA_MODULE));
     if (!table || !artifact->image)
       return fail(file + ": a CUDA artifact without its kernel image "
                          "(moe_cuda_module) or runtime table (moe_gpu_api)");

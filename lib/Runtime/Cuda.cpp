@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Cuda.h"
+#include "moe/Runtime/ArtifactAbi.h"
 
 #include <dlfcn.h>
 
@@ -249,10 +250,10 @@ extern "C" void apiLaunch(const Image *image, void **function, const char *name,
 } // namespace
 
 void fillApiTable(void **table) {
-  table[0] = reinterpret_cast<void *>(&apiAlloc);
-  table[1] = reinterpret_cast<void *>(&apiFree);
-  table[2] = reinterpret_cast<void *>(&apiRead);
-  table[3] = reinterpret_cast<void *>(&apiLaunch);
+  table[MOE_GPU_SLOT_ALLOC] = reinterpret_cast<void *>(&apiAlloc);
+  table[MOE_GPU_SLOT_FREE] = reinterpret_cast<void *>(&apiFree);
+  table[MOE_GPU_SLOT_READ] = reinterpret_cast<void *>(&apiRead);
+  table[MOE_GPU_SLOT_LAUNCH] = reinterpret_cast<void *>(&apiLaunch);
 }
 
 Run::Run(const Image *image, const std::string &arch, bool acquire) {

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Target/Artifact.h"
+#include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Target/NVPTX.h"
 
 #include "dialects/moe/IR/MoEOps.h"
@@ -340,7 +341,7 @@ void addArtifactSymbols(llvm::Module &module, llvm::StringRef signature,
   auto *type =
       llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false);
   auto *entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage,
-                                       "moe_entry", module);
+                                       MOE_ABI_ENTRY, module);
   llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", entry));
   SmallVector<llvm::Value *> args;
   for (unsigned i = 0; i < callee->arg_size(); ++i) {
@@ -355,7 +356,7 @@ void addArtifactSymbols(llvm::Module &module, llvm::StringRef signature,
   auto *data = llvm::ConstantDataArray::getString(ctx, text, true);
   new llvm::GlobalVariable(module, data->getType(), true,
                            llvm::GlobalValue::ExternalLinkage, data,
-                           "moe_signature");
+                           MOE_ABI_SIGNATURE);
 }
 
 void optimize(llvm::Module &module, llvm::TargetMachine &machine,

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Conversion/Passes.h"
+#include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Runtime/Emulator.h"
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
@@ -47,8 +48,8 @@ namespace {
 
 /// The table of the runtime's emulator functions an emulated artifact calls
 /// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
-constexpr llvm::StringLiteral kEmulatorTable = "moe_emu_api";
-constexpr llvm::StringLiteral kEmulatorSlots = "moe_emu_api_slots";
+constexpr llvm::StringLiteral kEmulatorTable = MOE_ABI_EMU_API;
+constexpr llvm::StringLiteral kEmulatorSlots = MOE_ABI_EMU_API_SLOTS;
 
 /// The runtime's shfl.sync mode of a shuffle mode's name (the gpu dialect's
 /// or NVVM's).

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Target/Artifact.h"
+#include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Target/NVPTX.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -47,7 +48,7 @@ namespace {
 
 constexpr llvm::StringLiteral kKernelModule = "moe_kernels";
 constexpr llvm::StringLiteral kLaunchFunction = "moe_gpu_launch";
-constexpr llvm::StringLiteral kImageSymbol = "moe_cuda_module";
+constexpr llvm::StringLiteral kImageSymbol = MOE_ABI_CUDA_MODULE;
 constexpr llvm::StringLiteral kNvptxTriple = "nvptx64-nvidia-cuda";
 
 /// The PTX ISA version (times ten) the kernels of `arch` are written in: the
@@ -90,7 +91,11 @@ constexpr llvm::StringLiteral kHostLowering =
     "gpu-to-llvm, convert-func-to-llvm, reconcile-unrealized-casts";
 
 /// What host code calls, defined over the runtime's table: alloc, free, read,
-/// launch, in the order of `moe_gpu_api` (docs/artifact.md).
+/// launch, in the order of `moe_gpu_api` (moe/Runtime/ArtifactAbi.h).
+static_assert(MOE_GPU_SLOT_ALLOC == 0 && MOE_GPU_SLOT_FREE == 1 &&
+                  MOE_GPU_SLOT_READ == 2 && MOE_GPU_SLOT_LAUNCH == 3 &&
+                  MOE_GPU_SLOTS == 4,
+              "kRuntimeShims indexes moe_gpu_api with these slots");
 constexpr llvm::StringLiteral kRuntimeShims = R"(
 @moe_gpu_api = global [4 x ptr] zeroinitializer
 
