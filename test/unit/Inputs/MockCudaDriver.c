@@ -5,7 +5,8 @@
  * every parameter the PTX declares was passed (each is read, with its PTX size).
  * It reports a compute capability of 8.6, so the runtime loads the PTX of an
  * sm_90 or sm_90a artifact (an sm_80 cubin would run there and be loaded), whose
- * `.entry` declarations it parses. At exit it prints one line of counts. */
+ * `.entry` declarations it parses. At exit it prints one line of counts:
+ * launches, allocations, frees, copies to the device and to the host. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ struct module {
   struct kernel kernels[kMaxKernels];
 };
 
-static long launches, allocations, frees, copies, errors;
+static long launches, allocations, frees, uploads, readbacks, errors;
 
 static void fail(const char *what) {
   ++errors;
@@ -42,9 +43,9 @@ static void fail(const char *what) {
 
 static void __attribute__((destructor)) report(void) {
   fprintf(stderr,
-          "mock-cuda: %ld launches, %ld allocations, %ld frees, %ld copies, "
-          "%ld errors\n",
-          launches, allocations, frees, copies, errors);
+          "mock-cuda: %ld launches, %ld allocations, %ld frees, %ld copies to "
+          "the device, %ld to the host, %ld errors\n",
+          launches, allocations, frees, uploads, readbacks, errors);
 }
 
 CUresult cuInit(unsigned flags) { return flags == 0 ? kSuccess : kInvalidValue; }
@@ -177,7 +178,7 @@ CUresult cuMemFree_v2(uint64_t pointer) {
 CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes,
                               void *stream) {
   (void)stream;
-  ++copies;
+  ++uploads;
   memcpy((void *)(uintptr_t)device, host, bytes);
   return kSuccess;
 }
@@ -185,7 +186,7 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes,
 CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes,
                               void *stream) {
   (void)stream;
-  ++copies;
+  ++readbacks;
   memcpy(host, (const void *)(uintptr_t)device, bytes);
   return kSuccess;
 }
