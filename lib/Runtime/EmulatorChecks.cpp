@@ -89,68 +89,6 @@ void report(int64_t thread, const char *op, const std::string &what) {
 }
 
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
-                     int64_t bytes, int32_t write);
-
-} // namespace
-
-extern "C" {
-
-void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
-                         int64_t bz, int64_t nx, int64_t ny, int64_t nz) {
-  block.kernel = kernel;
-  block.index[0] = bx;
-  block.index[1] = by;
-  block.index[2] = bz;
-  block.size[0] = nx;
-  block.size[1] = ny;
-  block.size[2] = nz;
-  block.interval = 1;
-  block.regions.clear();
-  block.copies.clear();
-}
-
-void moe_emu_shared_region(uint64_t base, int64_t bytes) {
-  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes))});
-}
-
-int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
-                              int64_t tz, uint64_t address, int64_t bytes,
-                              int32_t write) {
-  return sharedAccess(op, linearOf(tx, ty, tz), address, bytes, write);
-}
-
-int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
-                                 int32_t trans, const uint64_t row[32],
-                                 uint32_t d[32][4]) {
-  using moe::gpu::LdMatrixLayout;
-  for (int matrix = 0; matrix < count; ++matrix)
-    for (int r = 0; r < LdMatrixLayout::kRows; ++r) {
-      int lane = LdMatrixLayout::addressLane(matrix, r);
-      if (row[lane] % LdMatrixLayout::kRowBytes) {
-        moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, first + lane, 0, 0,
-                      int64_t(row[lane]), LdMatrixLayout::kRowBytes, 0);
-        return 1;
-      }
-    }
-  // Each lane reads the two elements it receives.
-  for (int lane = 0; lane < 32; ++lane)
-    for (int matrix = 0; matrix < count; ++matrix)
-      for (int half = 0; half < 2; ++half) {
-        moe::gpu::MatrixCoord at = LdMatrixLayout::element(lane, half, trans);
-        uint64_t address =
-            row[LdMatrixLayout::addressLane(matrix, at.row)] + 2 * at.col;
-        if (sharedAccess(op, first + lane, address, 2, 0))
-          return 1;
-      }
-  moe_emu_ldmatrix(count, trans, row, d);
-  return 0;
-}
-
-} // extern "C"
-
-namespace {
-
-int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
   Region *region = nullptr;
   for (Region &r : block.regions)
@@ -226,6 +164,57 @@ void landed(void *context, uint64_t dst, uint32_t bytes) {
 } // namespace
 
 extern "C" {
+
+void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
+                         int64_t bz, int64_t nx, int64_t ny, int64_t nz) {
+  block.kernel = kernel;
+  block.index[0] = bx;
+  block.index[1] = by;
+  block.index[2] = bz;
+  block.size[0] = nx;
+  block.size[1] = ny;
+  block.size[2] = nz;
+  block.interval = 1;
+  block.regions.clear();
+  block.copies.clear();
+}
+
+void moe_emu_shared_region(uint64_t base, int64_t bytes) {
+  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes))});
+}
+
+int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
+                              int64_t tz, uint64_t address, int64_t bytes,
+                              int32_t write) {
+  return sharedAccess(op, linearOf(tx, ty, tz), address, bytes, write);
+}
+
+int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
+                                 int32_t trans, const uint64_t row[32],
+                                 uint32_t d[32][4]) {
+  using moe::gpu::LdMatrixLayout;
+  for (int matrix = 0; matrix < count; ++matrix)
+    for (int r = 0; r < LdMatrixLayout::kRows; ++r) {
+      int lane = LdMatrixLayout::addressLane(matrix, r);
+      if (row[lane] % LdMatrixLayout::kRowBytes) {
+        moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, first + lane, 0, 0,
+                      int64_t(row[lane]), LdMatrixLayout::kRowBytes, 0);
+        return 1;
+      }
+    }
+  // Each lane reads the two elements it receives.
+  for (int lane = 0; lane < 32; ++lane)
+    for (int matrix = 0; matrix < count; ++matrix)
+      for (int half = 0; half < 2; ++half) {
+        moe::gpu::MatrixCoord at = LdMatrixLayout::element(lane, half, trans);
+        uint64_t address =
+            row[LdMatrixLayout::addressLane(matrix, at.row)] + 2 * at.col;
+        if (sharedAccess(op, first + lane, address, 2, 0))
+          return 1;
+      }
+  moe_emu_ldmatrix(count, trans, row, d);
+  return 0;
+}
 
 int32_t moe_emu_cp_async_thread(const char *op, int64_t thread, uint64_t dst,
                                 uint64_t src, int32_t cp_size,
