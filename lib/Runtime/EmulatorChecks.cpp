@@ -88,6 +88,7 @@ void report(int64_t thread, const char *op, const std::string &what) {
   firstFault = os.str();
 }
 
+/// moe_emu_shared_access for the block's thread `thread` (linear).
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
   Region *region = nullptr;
