@@ -363,14 +363,34 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
   }
 }
 
-/// moe_emu_block_begin(kernel, block index, block size) for the block at
-/// `ivs` (z, y, x) of a launch of `block` threads.
-void blockBegin(OpBuilder &b, Location loc, Runtime &runtime, Value name,
-                 ValueRange ivs, const gpu::KernelDim3 &block) {
+/// The grid of `launch` as one scf.parallel over its blocks (z, y, x), `b`
+/// left inside it after moe_emu_block_begin(kernel, block index, block
+/// size); `mapping` maps the launch's block ids and grid and block sizes.
+scf::ParallelOp openGrid(OpBuilder &b, Location loc, Runtime &runtime,
+                         Value name, gpu::LaunchOp launch, IRMapping &mapping,
+                         Value zero, Value one) {
+  gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
+  gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
+  auto blocks = b.create<scf::ParallelOp>(
+      loc, ValueRange{zero, zero, zero}, ValueRange{grid.z, grid.y, grid.x},
+      ValueRange{one, one, one});
+  b.setInsertionPoint(blocks.getBody()->getTerminator());
+  SmallVector<Value> ivs(blocks.getInductionVars());
   SmallVector<Value> args{name};
   for (Value v : {ivs[2], ivs[1], ivs[0], block.x, block.y, block.z})
     args.push_back(Runtime::i64(b, loc, v));
   runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_BEGIN, args);
+  gpu::KernelDim3 ids = launch.getBlockIds();
+  gpu::KernelDim3 gridSizes = launch.getGridSize(),
+                  blockSizes = launch.getBlockSize();
+  for (auto [from, to] :
+       {std::pair{ids.z, ivs[0]}, std::pair{ids.y, ivs[1]},
+        std::pair{ids.x, ivs[2]}, std::pair{gridSizes.x, grid.x},
+        std::pair{gridSizes.y, grid.y}, std::pair{gridSizes.z, grid.z},
+        std::pair{blockSizes.x, block.x}, std::pair{blockSizes.y, block.y},
+        std::pair{blockSizes.z, block.z}})
+    mapping.map(from, to);
+  return blocks;
 }
 
 /// A kernel whose threads communicate, emulated a block at a time: the body
@@ -417,16 +437,10 @@ public:
     for (Operation &op : launch.getBody().front())
       if (op.hasTrait<OpTrait::ConstantLike>())
         uniform.map(op.getResult(0), b.clone(op)->getResult(0));
-    // The blocks in parallel, each with its own storage.
-    gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
-    auto blocks = b.create<scf::ParallelOp>(
-        loc, ValueRange{zero, zero, zero}, ValueRange{grid.z, grid.y, grid.x},
-        ValueRange{one, one, one});
-    b.setInsertionPoint(blocks.getBody()->getTerminator());
-    SmallVector<Value> ivs(blocks.getInductionVars());
-    // Each block begins with its shared memory unwritten.
-    blockBegin(b, loc, runtime, name, ivs, block);
-    // The block's storage goes before all of it.
+    // The blocks in parallel, each with its own storage, which goes before
+    // all of the block's code; each begins with its shared memory unwritten.
+    scf::ParallelOp blocks =
+        openGrid(b, loc, runtime, name, launch, uniform, zero, one);
     storageAt = OpBuilder::InsertPoint(blocks.getBody(),
                                        blocks.getBody()->begin());
     // The block's shared memory: the workgroup attributions and the dynamic
@@ -448,17 +462,6 @@ public:
       });
       sharedRegion(buffer, size);
     }
-    gpu::KernelDim3 ids = launch.getBlockIds();
-    gpu::KernelDim3 gridSizes = launch.getGridSize(),
-                    blockSizes = launch.getBlockSize();
-    uniform.map(ids.z, ivs[0]);
-    uniform.map(ids.y, ivs[1]);
-    uniform.map(ids.x, ivs[2]);
-    for (auto [from, to] :
-         {std::pair{gridSizes.x, grid.x}, std::pair{gridSizes.y, grid.y},
-          std::pair{gridSizes.z, grid.z}, std::pair{blockSizes.x, block.x},
-          std::pair{blockSizes.y, block.y}, std::pair{blockSizes.z, block.z}})
-      uniform.map(from, to);
     threadIds = launch.getThreadIds();
     if (failed(split(launch.getBody().front())) || failed(status))
       return failure();
@@ -1221,37 +1224,19 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
   Value name = runtime.string(b, loc, kernel);
   Value zero = b.create<arith::ConstantIndexOp>(loc, 0);
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
-  gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
   gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
   // The blocks in parallel, the threads of each in turn.
-  auto blocks = b.create<scf::ParallelOp>(
-      loc, ValueRange{zero, zero, zero}, ValueRange{grid.z, grid.y, grid.x},
-      ValueRange{one, one, one});
-  b.setInsertionPoint(blocks.getBody()->getTerminator());
-  SmallVector<Value> ivs(blocks.getInductionVars());
-  blockBegin(b, loc, runtime, name, ivs, block);
-  for (Value bound : {block.z, block.y, block.x}) {
+  IRMapping mapping;
+  scf::ParallelOp blocks =
+      openGrid(b, loc, runtime, name, launch, mapping, zero, one);
+  gpu::KernelDim3 threadIds = launch.getThreadIds();
+  for (auto [id, bound] : {std::pair{threadIds.z, block.z},
+                           std::pair{threadIds.y, block.y},
+                           std::pair{threadIds.x, block.x}}) {
     auto loop = b.create<scf::ForOp>(loc, zero, bound, one);
-    ivs.push_back(loop.getInductionVar());
+    mapping.map(id, loop.getInductionVar());
     b.setInsertionPoint(loop.getBody()->getTerminator());
   }
-  IRMapping mapping;
-  gpu::KernelDim3 blockIds = launch.getBlockIds(),
-                  threadIds = launch.getThreadIds();
-  gpu::KernelDim3 gridSizes = launch.getGridSize(),
-                  blockSizes = launch.getBlockSize();
-  mapping.map(blockIds.z, ivs[0]);
-  mapping.map(blockIds.y, ivs[1]);
-  mapping.map(blockIds.x, ivs[2]);
-  mapping.map(threadIds.z, ivs[3]);
-  mapping.map(threadIds.y, ivs[4]);
-  mapping.map(threadIds.x, ivs[5]);
-  mapping.map(gridSizes.x, grid.x);
-  mapping.map(gridSizes.y, grid.y);
-  mapping.map(gridSizes.z, grid.z);
-  mapping.map(blockSizes.x, block.x);
-  mapping.map(blockSizes.y, block.y);
-  mapping.map(blockSizes.z, block.z);
   for (Operation &op : launch.getBody().front().without_terminator())
     b.clone(op, mapping);
   b.setInsertionPoint(blocks.getBody()->getTerminator());
