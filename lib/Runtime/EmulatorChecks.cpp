@@ -88,6 +88,12 @@ void report(int64_t thread, const char *op, const std::string &what) {
   firstFault = os.str();
 }
 
+/// How a message names byte `offset` of `region`.
+std::string sharedByte(const Region &region, uint64_t offset) {
+  return "shared memory at byte " + std::to_string(offset) + " of a " +
+         std::to_string(region.bytes) + "-byte buffer";
+}
+
 /// moe_emu_shared_access for the block's thread `thread` (linear).
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
@@ -113,23 +119,23 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
       writer = uint32_t((shadow >> 16) & 0xFFFF);
       reader = uint32_t(shadow & 0xFFFF);
     }
-    std::ostringstream os;
-    std::string at = "shared memory at byte " + std::to_string(offset) +
-                     " of a " + std::to_string(region->bytes) + "-byte buffer";
     if (!write && !written) {
-      report(thread, op, "reads " + at + " that no thread has written");
+      report(thread, op,
+             "reads " + sharedByte(*region, offset) +
+                 " that no thread has written");
       return 0;
     }
     if (writer && writer != self) {
       report(thread, op,
-             std::string(write ? "writes " : "reads ") + at + " that thread " +
+             std::string(write ? "writes " : "reads ") +
+                 sharedByte(*region, offset) + " that thread " +
                  threadName(writer - 1) +
                  " wrote with no barrier between them (a race)");
       return 0;
     }
     if (write && reader && reader != self) {
       report(thread, op,
-             "writes " + at + " that " +
+             "writes " + sharedByte(*region, offset) + " that " +
                  (reader == kSeveral ? std::string("other threads")
                                      : "thread " + threadName(reader - 1)) +
                  " read with no barrier between them (a race)");
@@ -275,22 +281,19 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
     for (int64_t i = 0; i < bytes; ++i) {
       uint64_t offset = address - region.base + uint64_t(i);
       uint64_t &shadow = region.shadow[offset];
-      std::string at = "shared memory at byte " + std::to_string(offset) +
-                       " of a " + std::to_string(region.bytes) +
-                       "-byte buffer";
       if (write) {
         shadow = (shadow | kWritten) & ~kUnfenced;
         continue;
       }
       if (!(shadow & kWritten)) {
         report(thread, op,
-               "reads through the async proxy " + at +
+               "reads through the async proxy " + sharedByte(region, offset) +
                    " that no thread has written");
         return 0;
       }
       if (shadow & kUnfenced) {
         report(thread, op,
-               "reads through the async proxy " + at +
+               "reads through the async proxy " + sharedByte(region, offset) +
                    " written through the generic proxy with no "
                    "fence.proxy.async between them");
         return 0;
