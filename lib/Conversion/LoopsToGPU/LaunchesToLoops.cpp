@@ -189,8 +189,20 @@ Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices) {
   for (auto [i, stride] : llvm::enumerate(meta.getStrides()))
     linear = b.create<arith::AddIOp>(
         loc, linear, b.create<arith::MulIOp>(loc, indices[i], stride));
+  // The aligned pointer of a memref.view (a weight in the weights buffer,
+  // through casts) is its source's plus the byte shift; expand-strided-
+  // metadata rewrites the view's extract_aligned_pointer_as_index to the
+  // source's, so the shift is added here.
+  Value root = memref;
+  while (auto cast = root.getDefiningOp<memref::CastOp>())
+    root = cast.getSource();
+  Value base;
+  if (auto view = root.getDefiningOp<memref::ViewOp>())
+    base = addressOf(b, loc, view.getSource(), view.getByteShift());
+  else
+    base = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref);
   return b.create<arith::AddIOp>(
-      loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref),
+      loc, base,
       b.create<arith::MulIOp>(
           loc, linear,
           b.create<arith::ConstantIndexOp>(loc, bytesOf(type.getElementType()))));
