@@ -9,6 +9,7 @@
 #include "moe/Conversion/Passes.h"
 
 #include "dialects/moe/IR/MoEOps.h"
+#include "lib/Conversion/MoEToLinalg/ExpertMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -738,48 +739,6 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         .getResult(0);
   }
 
-  /// `fn(v)` of `#moe.activation` (silu with its alpha).
-  static Value activate(OpBuilder &b, Location loc, ActivationAttr act,
-                        Value v) {
-    Emitter e{b, loc};
-    Type t = v.getType();
-    switch (act.getFn()) {
-    case ActivationFn::Identity:
-      return v;
-    case ActivationFn::Relu:
-      return b.create<arith::MaximumFOp>(loc, v, e.real(t, 0.0));
-    case ActivationFn::Silu: {
-      double alpha = act.getAlpha().convertToDouble();
-      Value scaled =
-          alpha == 1.0 ? v : b.create<arith::MulFOp>(loc, v, e.real(t, alpha));
-      return b.create<arith::MulFOp>(loc, v, e.sigmoid(scaled));
-    }
-    case ActivationFn::Gelu: {
-      // 0.5 x (1 + erf(x / sqrt 2))
-      Value erf = b.create<math::ErfOp>(
-          loc, b.create<arith::MulFOp>(loc, v, e.real(t, M_SQRT1_2)));
-      return b.create<arith::MulFOp>(
-          loc, b.create<arith::MulFOp>(loc, v, e.real(t, 0.5)),
-          b.create<arith::AddFOp>(loc, erf, e.real(t, 1.0)));
-    }
-    case ActivationFn::GeluTanh: {
-      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-      Value cube = b.create<arith::MulFOp>(
-          loc, v, b.create<arith::MulFOp>(loc, v, v));
-      Value inner = b.create<arith::MulFOp>(
-          loc,
-          b.create<arith::AddFOp>(
-              loc, v, b.create<arith::MulFOp>(loc, cube, e.real(t, 0.044715))),
-          e.real(t, std::sqrt(2.0 / M_PI)));
-      return b.create<arith::MulFOp>(
-          loc, b.create<arith::MulFOp>(loc, v, e.real(t, 0.5)),
-          b.create<arith::AddFOp>(loc, b.create<math::TanhOp>(loc, inner),
-                                  e.real(t, 1.0)));
-    }
-    }
-    llvm_unreachable("activation");
-  }
-
   /// `[n, F]` first projection (and `[n, I]` up) → `[n, I]` activation.
   static Value applyActivation(Emitter &e, ActivationAttr act, Value first,
                                Value up, Value n, int64_t inter) {
@@ -808,37 +767,14 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         ValueRange{n});
     SmallVector<AffineMap> maps(ins.size() + 1,
                                 AffineMap::getMultiDimIdentityMap(2, ctx));
-    std::optional<APFloat> limit = act.getLimit();
-    double beta = act.getBeta().convertToDouble();
     return b
         .create<linalg::GenericOp>(
             e.loc, init.getType(), ins, ValueRange{init}, maps,
             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                           utils::IteratorType::parallel},
             [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Emitter ne{nb, nl};
-              Value gate = args[0];
-              if (!act.isGated()) {
-                nb.create<linalg::YieldOp>(
-                    nl, ValueRange{activate(nb, nl, act, gate)});
-                return;
-              }
-              Value upValue = args[1];
-              if (limit) {
-                double bound = limit->convertToDouble();
-                gate = nb.create<arith::MinimumFOp>(nl, gate,
-                                                    ne.real(element, bound));
-                upValue = nb.create<arith::MaximumFOp>(
-                    nl,
-                    nb.create<arith::MinimumFOp>(nl, upValue,
-                                                 ne.real(element, bound)),
-                    ne.real(element, -bound));
-              }
-              if (beta != 0.0)
-                upValue = nb.create<arith::AddFOp>(nl, upValue,
-                                                   ne.real(element, beta));
-              Value y = nb.create<arith::MulFOp>(
-                  nl, activate(nb, nl, act, gate), upValue);
+              Value up = act.isGated() ? args[1] : Value();
+              Value y = ::moe::activateScalar(nb, nl, act, args[0], up);
               nb.create<linalg::YieldOp>(nl, ValueRange{y});
             })
         .getResult(0);
