@@ -59,6 +59,11 @@ if ptxas:
     config.substitutions.append(("%ptxas", ptxas))
 else:
     lit_config.note("no ptxas: the CUDA target's kernels are not assembled by these tests")
+cuobjdump = shutil.which("cuobjdump", path=os.path.join(cuda_root, "bin") if cuda_root else None) \
+    or shutil.which("cuobjdump")
+if cuobjdump:
+    config.available_features.add("cuobjdump")
+    config.substitutions.append(("%cuobjdump", cuobjdump))
 if cuda_root and os.path.exists(os.path.join(cuda_root, "nvvm", "libdevice", "libdevice.10.bc")):
     config.available_features.add("libdevice")
     config.substitutions.append(("%cuda_root", cuda_root))

@@ -93,6 +93,76 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
+  let summary = "Lower moe.dispatch, moe.experts and moe.combine to CUDA kernels that keep the routing on the device";
+  let description = [{
+    The CUDA target's lowering of an expanded MoE layer (run `moe-expand` first), on
+    tensors, before `moe-lower-to-linalg`. Each chain `moe.dispatch` → `moe.experts` →
+    `moe.combine` becomes a `moe_gpu.routed_ffn` on the buffers of its operands (the
+    weights converted to the compute type `precision`, in the compiler when they are
+    constants), which `moe-routed-ffn-to-kernels` expands after bufferization. A chain
+    whose hidden or intermediate size is not a multiple of one 16-byte copy, or whose
+    ops are used elsewhere, is left to `moe-lower-to-linalg` with a remark that says
+    why.
+
+    ```
+    moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-gpu=precision=bf16
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"fp32\"",
+           "the GEMMs' operand type: fp32 (FMA), bf16 or fp16 (mma.sync)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::moe_gpu::MoEGpuDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def MoERoutedFfnToKernels : Pass<"moe-routed-ffn-to-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Expand moe_gpu.routed_ffn into its four kernels";
+  let description = [{
+    Each `moe_gpu.routed_ffn` becomes four `gpu.launch` kernels, and nothing the routing
+    decides goes back to the host; launch sizes are bounds computed from the token
+    count, and the scratch buffers are allocated and freed around them:
+
+    - **align** (one block of 1024 threads): a warp per expert counts its assignments
+      32 at a time (`nvvm.vote.ballot.sync`, popcount), thread 0 writes the offsets and
+      a table of M tiles (expert, first row; at most `ceil(T k / 32) + min(E, T k)`,
+      the rest marked -1), then each warp places its expert's assignments in token
+      order (rank = matching lanes below), writing the permutation and its inverse;
+    - **gate/up**: one grouped GEMM launch over the tile table x 64-column tiles, 128
+      threads: A rows gathered through the permutation (scaled by the routing weight
+      for `scale_inputs`) into shared memory, the gate (and up) weight tiles copied by
+      16-byte `cp.async`, then `ldmatrix.x4` fragments and `mma.sync m16n8k16` (bf16
+      or f16, f32 accumulation) or f32 FMA; gate and up of the same columns in one
+      block, bias and `#moe.activation` in the epilogue, the intermediate written once
+      in the compute type;
+    - **down**: the same grouped GEMM over the intermediate rows, bias in the epilogue;
+    - **combine**: a thread per output element sums its token's k rows in ascending j.
+
+    ```
+    moe-opt bufferized.mlir --moe-routed-ffn-to-kernels
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::moe_gpu::MoEGpuDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> {
   let summary = "Register-blocked vector kernels for linalg.matmul_transpose_b on memrefs";
   let description = [{

@@ -163,9 +163,10 @@ std::string describeLayers(ModuleOp module) {
 }
 
 /// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
-/// deallocation.
+/// deallocation. `@gpu@` is where the CUDA targets lower MoE layers to their
+/// own kernels (or nothing, on the CPU).
 constexpr llvm::StringLiteral kTensorPipeline =
-    "func.func(moe-fold-weight-layouts, moe-expand, moe-lower-to-linalg, "
+    "func.func(moe-fold-weight-layouts, moe-expand, @gpu@moe-lower-to-linalg, "
     "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
     "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
     "function-boundary-type-conversion=identity-layout-map}, "
@@ -522,7 +523,13 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   *signature += describeLayers(module);
   if (cuda)
     *signature += "target cuda " + options.arch + " " + options.precision + "\n";
-  if (!bufferized && failed(runPassPipeline(module, kTensorPipeline)))
+  std::string tensorPipeline = kTensorPipeline.str();
+  tensorPipeline.replace(
+      tensorPipeline.find("@gpu@"), 5,
+      cuda || emulated
+          ? "moe-lower-to-gpu{precision=" + options.precision + "}, "
+          : "");
+  if (!bufferized && failed(runPassPipeline(module, tensorPipeline)))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
   // weights file, which the runtime uploads.

@@ -1,6 +1,7 @@
 //===- MoEGpuDialect.cpp - the moe_gpu dialect's ops ----------------------===//
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
+#include "dialects/moe/IR/MoEAttrs.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -84,4 +85,41 @@ std::string MmaSpOp::getInstruction() {
   std::string type = typeName(getType());
   return "mma.sp.sync.aligned.m16n8k32.row.col.f32." + type + "." + type +
          ".f32";
+}
+
+LogicalResult RoutedFfnOp::verify() {
+  auto act = dyn_cast<mlir::moe::ActivationAttr>(getActivation());
+  if (!act)
+    return emitOpError() << "activation is " << getActivation()
+                         << "; expected a #moe.activation";
+  Type compute = getCompute();
+  if (!compute.isF32() && !compute.isBF16() && !compute.isF16())
+    return emitOpError() << "compute type is " << compute
+                         << "; expected f32, bf16 or f16";
+  auto rank = [](Value v) { return cast<MemRefType>(v.getType()).getRank(); };
+  auto dim = [](Value v, int64_t d) {
+    return cast<MemRefType>(v.getType()).getDimSize(d);
+  };
+  if (rank(getTokens()) != 2 || rank(getIds()) != 2 || rank(getWeights()) != 2 ||
+      rank(getResult()) != 2 || rank(getGateUp()) != 3 || rank(getDown()) != 3 ||
+      rank(getOffsets()) != 1 || rank(getPermutation()) != 1)
+    return emitOpError("tokens, ids, weights and result are 2-D, gate_up and "
+                       "down 3-D, offsets and permutation 1-D");
+  for (Value w : {getGateUp(), getDown()})
+    if (cast<MemRefType>(w.getType()).getElementType() != compute)
+      return emitOpError() << "weights are " << cast<MemRefType>(w.getType())
+                                                   .getElementType()
+                           << "; expected the compute type " << compute;
+  if (ShapedType::isDynamic(dim(getIds(), 1)) ||
+      ShapedType::isDynamic(dim(getTokens(), 1)) ||
+      !cast<MemRefType>(getGateUp().getType()).hasStaticShape() ||
+      !cast<MemRefType>(getDown().getType()).hasStaticShape())
+    return emitOpError("k, the hidden size and the weights must be static");
+  if (dim(getOffsets(), 0) != dim(getGateUp(), 0) + 1)
+    return emitOpError() << "offsets has " << dim(getOffsets(), 0)
+                         << " entries; expected experts + 1 = "
+                         << dim(getGateUp(), 0) + 1;
+  if (act.getGated() == mlir::moe::GateLayout::Separate && !getUp())
+    return emitOpError("a separate gate layout needs the up weights");
+  return success();
 }

@@ -101,4 +101,43 @@ def MoEGpu_MmaSpOp : MoEGpu_Op<"mma_sp", [Pure]> {
   }];
 }
 
+def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
+                                                  MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "a routed MoE FFN on device buffers: dispatch, experts and combine";
+  let description = [{
+    What `moe-lower-to-gpu` makes of a `moe.dispatch` → `moe.experts` → `moe.combine`
+    chain, on buffers, until `moe-routed-ffn-to-kernels` expands it into its kernels
+    (after bufferization and deallocation, which do not look into kernels). The
+    operands are `moe.dispatch`'s (`tokens [T, H]`, `ids [T, k]`, the optional
+    `scale [T, k]` of `scale_inputs`), `moe.combine`'s `weights [T, k]`, `moe.experts`'
+    weights in the `compute` type and biases, then the buffers it writes: the
+    dispatch's `offsets [E + 1]` and `permutation [T k]` (i32, as `moe.dispatch`
+    defines them) and the combined `result [T, H]`. `activation` is the experts'
+    `#moe.activation`.
+
+    ```mlir
+    moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
+        offsets(%off) permutation(%perm) result(%y)
+        {activation = #moe.activation<silu, gated = concatenated>, compute = bf16}
+        : memref<?x64xf32>, memref<?x2xi32>, memref<?x2xf32>, memref<8x256x64xbf16>,
+          memref<8x64x128xbf16>, memref<9xi32>, memref<?xi32>, memref<?x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$tokens, AnyMemRef:$ids, Optional<AnyMemRef>:$scale,
+                       AnyMemRef:$weights, AnyMemRef:$gate_up, Optional<AnyMemRef>:$up,
+                       AnyMemRef:$down, Optional<AnyMemRef>:$gate_up_bias,
+                       Optional<AnyMemRef>:$up_bias, Optional<AnyMemRef>:$down_bias,
+                       AnyMemRef:$offsets, AnyMemRef:$permutation, AnyMemRef:$result,
+                       AnyAttr:$activation, TypeAttr:$compute);
+  let assemblyFormat = [{
+    `tokens` `(` $tokens `)` `ids` `(` $ids `)` (`scale` `(` $scale^ `)`)?
+    `weights` `(` $weights `)` `gate_up` `(` $gate_up `)` (`up` `(` $up^ `)`)?
+    `down` `(` $down `)` (`gate_up_bias` `(` $gate_up_bias^ `)`)?
+    (`up_bias` `(` $up_bias^ `)`)? (`down_bias` `(` $down_bias^ `)`)?
+    `offsets` `(` $offsets `)` `permutation` `(` $permutation `)` `result` `(` $result `)`
+    attr-dict `:` type(operands)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOE_GPU_OPS_TD

@@ -28,7 +28,8 @@ namespace moe {
 /// The passes that move a bufferized module's work into gpu.launch kernels,
 /// shared by the CUDA target and the CUDA emulator.
 constexpr llvm::StringLiteral kOffloadPipeline =
-    "func.func(convert-linalg-to-parallel-loops), moe-offload-to-gpu";
+    "func.func(moe-routed-ffn-to-kernels, convert-linalg-to-parallel-loops), "
+    "moe-offload-to-gpu";
 
 /// Whether LLVM's NVPTX back end supports `arch` (sm_80, sm_90, sm_90a...).
 bool isKnownCudaArch(llvm::StringRef arch);

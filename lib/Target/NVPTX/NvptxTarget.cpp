@@ -394,6 +394,15 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
                                          ", gpu-kernel-outlining")) ||
       failed(mergeKernelModules(module)))
     return failure();
+  // Shared buffers are 16-byte aligned, as cp.async of 16 bytes, ldmatrix rows
+  // and vector accesses need (the NVPTX back end aligns them to the element
+  // otherwise).
+  module.walk([](gpu::GPUFuncOp func) {
+    for (unsigned i = 0; i < func.getNumWorkgroupAttributions(); ++i)
+      func.setWorkgroupAttributionAttr(
+          i, LLVM::LLVMDialect::getAlignAttrName(),
+          IntegerAttr::get(IntegerType::get(func.getContext(), 64), 16));
+  });
   std::string libdevice = findLibdevice();
   std::string pipeline =
       llvm::formatv("nvvm-attach-target{{chip={0} features={1} O=3{2}}, "

@@ -45,3 +45,35 @@ func.func @metadata(%r: i32, %c: f32) {
   %d:4 = moe_gpu.mma_sp %r, %r, %r, %r, %r, %r, %r, %r, %c, %c, %c, %c, %c {selector = 0 : i64, type = f16} : (i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32, f32) -> (f32, f32, f32, f32)
   return
 }
+
+// -----
+
+func.func @ffn_activation(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>, %w1: memref<2x8x16xf32>, %w2: memref<2x16x8xf32>, %off: memref<3xi32>, %perm: memref<?xi32>, %y: memref<?x16xf32>) {
+  // expected-error @+1 {{'moe_gpu.routed_ffn' op activation is "silu"; expected a #moe.activation}}
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2) offsets(%off) permutation(%perm) result(%y) {activation = "silu", compute = f32} : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>, memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @ffn_weight_type(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>, %w1: memref<2x8x16xf32>, %w2: memref<2x16x8xf32>, %off: memref<3xi32>, %perm: memref<?xi32>, %y: memref<?x16xf32>) {
+  // expected-error @+1 {{'moe_gpu.routed_ffn' op weights are 'f32'; expected the compute type 'bf16'}}
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2) offsets(%off) permutation(%perm) result(%y) {activation = #moe.activation<relu>, compute = bf16} : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>, memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @ffn_offsets(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>, %w1: memref<2x8x16xf32>, %w2: memref<2x16x8xf32>, %off: memref<2xi32>, %perm: memref<?xi32>, %y: memref<?x16xf32>) {
+  // expected-error @+1 {{'moe_gpu.routed_ffn' op offsets has 2 entries; expected experts + 1 = 3}}
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2) offsets(%off) permutation(%perm) result(%y) {activation = #moe.activation<relu>, compute = f32} : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>, memref<2x16x8xf32>, memref<2xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @ffn_up(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>, %w1: memref<2x8x16xf32>, %w2: memref<2x16x8xf32>, %off: memref<3xi32>, %perm: memref<?xi32>, %y: memref<?x16xf32>) {
+  // expected-error @+1 {{'moe_gpu.routed_ffn' op a separate gate layout needs the up weights}}
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2) offsets(%off) permutation(%perm) result(%y) {activation = #moe.activation<silu, gated = separate>, compute = f32} : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>, memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}

@@ -1,0 +1,962 @@
+//===- MoEToGPU.cpp - MoE layers as CUDA kernels, routing on the device ---===//
+//
+// moe.dispatch → moe.experts → moe.combine as four kernels that never hand
+// the routing back to the host:
+//
+//   align     one block: per-expert counts (a warp per expert, ballots over
+//             the assignments), the offsets, a table of M tiles (expert, first
+//             row) and a stable placement of every assignment;
+//   gate/up   one grouped GEMM over the table, the rows gathered through the
+//             permutation, gate and up in one block, the activation fused;
+//   down      one grouped GEMM over the same table;
+//   combine   each token sums its k rows in ascending j.
+//
+// The grouped GEMMs stage A and B tiles in shared memory (B by cp.async) and
+// run mma.sync from ldmatrix fragments for bf16 and f16, or FMA on the f32
+// tiles. Sizes that depend on the routing are bounded on the host from T:
+// at most ceil(T k / M tile) + min(E, T k) tiles, and blocks past the table's
+// end return at once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moe/Conversion/Passes.h"
+
+#include "dialects/gpu/IR/MoEGpuDialect.h"
+#include "dialects/moe/IR/MoEOps.h"
+#include "lib/Conversion/MoEToLinalg/ExpertMath.h"
+#include "moe/GPU/MmaLayout.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
+
+#include <cstring>
+
+namespace moe {
+#define GEN_PASS_DEF_MOELOWERTOGPU
+#define GEN_PASS_DEF_MOEROUTEDFFNTOKERNELS
+#include "lib/Conversion/Passes.h.inc"
+} // namespace moe
+
+using namespace mlir;
+using namespace mlir::moe;
+using Layout = ::moe::gpu::M16N8K16;
+
+namespace {
+
+constexpr int64_t kWarp = 32;
+constexpr int64_t kAlignThreads = 1024;
+constexpr int64_t kAlignWarps = kAlignThreads / kWarp;
+/// The grouped GEMMs' block tile and its threads: 4 warps, each 16 x 32 of
+/// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA).
+constexpr int64_t kTileM = 32, kTileN = 64, kTileK = 32;
+constexpr int64_t kGemmThreads = 128;
+/// Elements added to each shared-memory row so that a warp's ldmatrix rows
+/// fall in different banks (rows stay 16-byte aligned).
+constexpr int64_t kRowPad = 8;
+constexpr int64_t kCombineThreads = 256;
+constexpr int64_t kCopyBytes = 16;
+
+/// Builders for kernel bodies.
+struct Emit {
+  OpBuilder &b;
+  Location loc;
+
+  Value idx(int64_t v) { return b.create<arith::ConstantIndexOp>(loc, v); }
+  Value i32(int64_t v) {
+    return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(v));
+  }
+  Value f32(double v) {
+    return b.create<arith::ConstantOp>(loc, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(loc, x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
+  Value sub(Value x, Value y) { return b.create<arith::SubIOp>(loc, x, y); }
+  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(loc, x, y); }
+  Value mul(Value x, int64_t y) { return mul(x, idx(y)); }
+  Value div(Value x, int64_t y) {
+    return b.create<arith::DivUIOp>(loc, x, idx(y));
+  }
+  Value rem(Value x, int64_t y) {
+    return b.create<arith::RemUIOp>(loc, x, idx(y));
+  }
+  Value ceilDiv(Value x, int64_t y) {
+    return b.create<arith::CeilDivUIOp>(loc, x, idx(y));
+  }
+  Value lt(Value x, Value y) {
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::slt, x, y);
+  }
+  Value eq(Value x, Value y) {
+    return b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, x, y);
+  }
+  Value both(Value x, Value y) { return b.create<arith::AndIOp>(loc, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return b.create<arith::SelectOp>(loc, c, x, y);
+  }
+  Value load(Value memref, ValueRange indices) {
+    return b.create<memref::LoadOp>(loc, memref, indices);
+  }
+  void store(Value v, Value memref, ValueRange indices) {
+    b.create<memref::StoreOp>(loc, v, memref, indices);
+  }
+  Value toIndex(Value v) {
+    return b.create<arith::IndexCastOp>(loc, b.getIndexType(), v);
+  }
+  Value toI32(Value v) {
+    return b.create<arith::IndexCastOp>(loc, b.getI32Type(), v);
+  }
+  /// A float widened or narrowed to `to`.
+  Value convert(Value v, Type to) {
+    Type from = v.getType();
+    if (from == to)
+      return v;
+    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+      return b.create<arith::ExtFOp>(loc, to, v);
+    return b.create<arith::TruncFOp>(loc, to, v);
+  }
+  void ifThen(Value cond, function_ref<void()> then) {
+    auto op = b.create<scf::IfOp>(loc, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    then();
+  }
+  /// `for i in [lb, ub) step s` carrying `inits`; `body` returns the next.
+  SmallVector<Value>
+  loop(Value lb, Value ub, Value step, ValueRange inits,
+       function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    auto op = b.create<scf::ForOp>(
+        loc, lb, ub, step, inits,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> next = body(iv, args);
+          b.create<scf::YieldOp>(loc, next);
+        });
+    return SmallVector<Value>(op.getResults());
+  }
+  void barrier() { b.create<gpu::BarrierOp>(loc); }
+  /// The lanes of the warp whose `pred` holds, as a mask.
+  Value ballot(Value pred) {
+    return b.create<NVVM::VoteBallotOp>(loc, b.getI32Type(), i32(-1), pred);
+  }
+  Value popc(Value v) { return b.create<LLVM::CtPopOp>(loc, v.getType(), v); }
+};
+
+/// A launch of `grid` x 1 x 1 blocks of `threads` with static workgroup
+/// buffers of `shared` types; `body` builds the kernel before its
+/// terminator, given the launch.
+void launch(OpBuilder &b, Location loc, Value gridX, Value gridY,
+            int64_t threads, TypeRange shared,
+            function_ref<void(OpBuilder &, gpu::LaunchOp)> body) {
+  Value one = b.create<arith::ConstantIndexOp>(loc, 1);
+  Value block = b.create<arith::ConstantIndexOp>(loc, threads);
+  auto op = b.create<gpu::LaunchOp>(loc, gridX, gridY, one, block, one, one,
+                                    /*dynamicSharedMemorySize=*/nullptr,
+                                    /*asyncTokenType=*/nullptr,
+                                    /*asyncDependencies=*/ValueRange(), shared);
+  OpBuilder inner = OpBuilder::atBlockEnd(&op.getBody().front());
+  Operation *terminator = inner.create<gpu::TerminatorOp>(loc);
+  inner.setInsertionPoint(terminator);
+  body(inner, op);
+}
+
+MemRefType sharedType(ArrayRef<int64_t> shape, Type element) {
+  return MemRefType::get(
+      shape, element, MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(element.getContext(),
+                                 gpu::AddressSpace::Workgroup));
+}
+
+/// The buffer of tensor `t` as a memref whose innermost stride is 1 (all
+/// the kernels assume), read only.
+Value bufferOf(OpBuilder &b, Location loc, Value t) {
+  auto type = cast<RankedTensorType>(t.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  strides.back() = 1;
+  auto layout =
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+  auto memref =
+      MemRefType::get(type.getShape(), type.getElementType(), layout);
+  return b.create<bufferization::ToMemrefOp>(loc, memref, t,
+                                             /*read_only=*/true);
+}
+
+//===----------------------------------------------------------------------===//
+// Weights in the compute type
+//===----------------------------------------------------------------------===//
+
+uint16_t toBf16Bits(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x40); // quiet NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);              // to nearest even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+/// The bytes of a constant's elements, when they are at hand.
+std::optional<ArrayRef<char>> constantBytes(Attribute value,
+                                            std::vector<char> &splat,
+                                            int64_t count, int64_t width) {
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || static_cast<int64_t>(blob->getData().size()) != count * width)
+      return std::nullopt;
+    return blob->getData();
+  }
+  auto dense = dyn_cast<DenseElementsAttr>(value);
+  if (!dense)
+    return std::nullopt;
+  ArrayRef<char> raw = dense.getRawData();
+  if (dense.isSplat()) {
+    splat.resize(count * width);
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(&splat[i * width], raw.data(), width);
+    return ArrayRef<char>(splat);
+  }
+  if (static_cast<int64_t>(raw.size()) != count * width)
+    return std::nullopt;
+  return raw;
+}
+
+/// Weight `w` in element type `to`: converted in the compiler when it is a
+/// constant (rounded to nearest even), else by a kernel at run time.
+Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
+  auto type = cast<RankedTensorType>(w.getType());
+  Type from = type.getElementType();
+  if (from == to)
+    return w;
+  auto target = RankedTensorType::get(type.getShape(), to);
+  Attribute value;
+  if (matchPattern(w, m_Constant(&value)) && type.hasStaticShape()) {
+    int64_t count = type.getNumElements();
+    int64_t inWidth = from.getIntOrFloatBitWidth() / 8;
+    std::vector<char> splat;
+    std::optional<ArrayRef<char>> bytes =
+        constantBytes(value, splat, count, inWidth);
+    if (bytes && (from.isF32() || from.isBF16() || from.isF16())) {
+      int64_t outWidth = to.getIntOrFloatBitWidth() / 8;
+      std::vector<char> out(count * outWidth);
+      const auto &semantics = cast<FloatType>(to).getFloatSemantics();
+      for (int64_t i = 0; i < count; ++i) {
+        float x;
+        const char *p = bytes->data() + i * inWidth;
+        if (from.isF32()) {
+          std::memcpy(&x, p, 4);
+        } else {
+          uint16_t h;
+          std::memcpy(&h, p, 2);
+          if (from.isBF16()) {
+            uint32_t bits = static_cast<uint32_t>(h) << 16;
+            std::memcpy(&x, &bits, 4);
+          } else {
+            bool lost;
+            APFloat v(APFloat::IEEEhalf(), APInt(16, h));
+            v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven,
+                      &lost);
+            x = v.convertToFloat();
+          }
+        }
+        char *q = out.data() + i * outWidth;
+        if (to.isF32()) {
+          std::memcpy(q, &x, 4);
+        } else if (to.isBF16()) {
+          uint16_t h = toBf16Bits(x);
+          std::memcpy(q, &h, 2);
+        } else {
+          bool lost;
+          APFloat v(x);
+          v.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
+          uint16_t h = static_cast<uint16_t>(
+              v.bitcastToAPInt().getZExtValue());
+          std::memcpy(q, &h, 2);
+        }
+      }
+      AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+          ArrayRef<char>(out), alignof(std::max_align_t));
+      auto attr =
+          DenseResourceElementsAttr::get(target, "gpu_weight", std::move(blob));
+      return b.create<arith::ConstantOp>(loc, target, attr);
+    }
+  }
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps(
+      2, AffineMap::getMultiDimIdentityMap(type.getRank(), ctx));
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamic.push_back(b.create<tensor::DimOp>(loc, w, d));
+  Value init = b.create<tensor::EmptyOp>(loc, type.getShape(), to, dynamic);
+  return b
+      .create<linalg::GenericOp>(
+          loc, target, ValueRange{w}, ValueRange{init}, maps,
+          SmallVector<utils::IteratorType>(type.getRank(),
+                                           utils::IteratorType::parallel),
+          [&](OpBuilder &nb, Location nl, ValueRange args) {
+            Emit e{nb, nl};
+            nb.create<linalg::YieldOp>(nl, e.convert(args[0], to));
+          })
+      .getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// The grouped GEMM
+//===----------------------------------------------------------------------===//
+
+/// One B operand of a grouped GEMM: `weight [E, rows, depth]` in the compute
+/// type and the weight row that output column `j` reads.
+struct BSource {
+  Value weight;
+  std::function<Value(Emit &, Value)> rowOf;
+};
+
+/// `out[r, j] = epilogue(r, j, sum_k A(r, k) B_s[e, rowOf_s(j), k])` for the
+/// rows `r` of each tile of the table, every B source `s` accumulated in f32
+/// at once (gate and up).
+struct GroupedGemm {
+  Value tileExpert, tileRow, offsets;
+  int64_t columns, depth;
+  Type compute;
+  /// A(r, k) as f32, for a row of the tile and k < depth.
+  std::function<Value(Emit &, Value, Value)> loadA;
+  SmallVector<BSource> sources;
+  /// Given the expert, the row, the column and one f32 sum per source.
+  std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
+
+  bool tensorCores() const { return !compute.isF32(); }
+
+  void build(OpBuilder &b, Location loc, Value tiles) {
+    Emit h{b, loc};
+    int64_t width = compute.getIntOrFloatBitWidth() / 8;
+    int64_t rowLength = kTileK + kRowPad;
+    SmallVector<Type> shared{sharedType({2, kTileM, rowLength}, compute)};
+    for (size_t s = 0; s < sources.size(); ++s)
+      shared.push_back(sharedType({2, kTileN, rowLength}, compute));
+    Value gridY = h.idx((columns + kTileN - 1) / kTileN);
+    launch(b, loc, tiles, gridY, kGemmThreads, shared,
+           [&](OpBuilder &kb, gpu::LaunchOp op) {
+             Emit e{kb, loc};
+             Value tile = op.getBlockIds().x;
+             Value expert32 = e.load(tileExpert, tile);
+             // Uniform in the block: blocks past the table return.
+             e.ifThen(e.lt(e.i32(-1), expert32), [&] {
+               body(e, op, e.toIndex(expert32), width);
+             });
+           });
+  }
+
+private:
+  void body(Emit &e, gpu::LaunchOp op, Value expert, int64_t width) {
+    Value tid = op.getThreadIds().x;
+    Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
+    Value end = e.toIndex(e.load(offsets, e.add(expert, 1)));
+    Value column0 = e.mul(op.getBlockIds().y, kTileN);
+    ArrayRef<BlockArgument> shared = op.getWorkgroupAttributions();
+    Value aTile = shared[0];
+    Value zero = e.f32(0.0);
+    int64_t perSource = 16;
+    SmallVector<Value> init(sources.size() * perSource, zero);
+    int64_t perCopy = kCopyBytes / width;
+    int64_t copiesPerRow = kTileK / perCopy;
+    auto tokenType = nvgpu::DeviceAsyncTokenType::get(e.b.getContext());
+    // Stage `stage` of the shared tiles from depth k0 on, its B copies one
+    // cp.async group. Past the depth everything is zero (copies of 0 bytes).
+    auto stageTile = [&](Value stage, Value k0) -> Value {
+      // A: one element per thread and step, rows of the table's tile.
+      for (int64_t q = 0; q < kTileM * kTileK / kGemmThreads; ++q) {
+        Value linear = e.add(tid, q * kGemmThreads);
+        Value row = e.div(linear, kTileK), col = e.rem(linear, kTileK);
+        Value r = e.add(first, row), k = e.add(k0, col);
+        Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+        Value v =
+            loadA(e, e.select(ok, r, first), e.select(ok, k, e.idx(0)));
+        v = e.select(ok, v, e.f32(0.0));
+        e.store(e.convert(v, compute), aTile, {stage, row, col});
+      }
+      // B: 16-byte cp.async copies, zero-filled past the weight's rows.
+      SmallVector<Value> copies;
+      for (auto [s, source] : llvm::enumerate(sources)) {
+        for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
+          Value linear = e.add(tid, q * kGemmThreads);
+          Value row = e.div(linear, copiesPerRow);
+          Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+          Value j = e.add(column0, row), k = e.add(k0, chunk);
+          Value ok = e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
+          Value weightRow = e.select(ok, source.rowOf(e, j), e.idx(0));
+          Value copied = e.select(ok, e.idx(perCopy), e.idx(0));
+          copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
+              e.loc, tokenType, shared[1 + s], ValueRange{stage, row, chunk},
+              source.weight,
+              ValueRange{expert, weightRow, e.select(ok, k, e.idx(0))},
+              e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
+        }
+      }
+      return e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
+                                                         copies);
+    };
+    // Two stages: while the block multiplies tile t, tile t + 1's copies are
+    // in flight; one group may stay outstanding at each wait.
+    int64_t steps = (depth + kTileK - 1) / kTileK;
+    stageTile(e.idx(0), e.idx(0));
+    SmallVector<Value> sums = e.loop(
+        e.idx(0), e.idx(steps), e.idx(1), init,
+        [&](Value step, ValueRange acc) -> SmallVector<Value> {
+          Value next = e.add(step, 1);
+          Value group = stageTile(e.rem(next, 2), e.mul(next, kTileK));
+          e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, group,
+                                               e.b.getI32IntegerAttr(1));
+          e.barrier();
+          Value stage = e.rem(step, 2);
+          SmallVector<Value> sumsNext =
+              tensorCores() ? mmaStep(e, tid, shared, stage, acc)
+                            : fmaStep(e, tid, shared, stage, acc);
+          e.barrier();
+          return sumsNext;
+        });
+    // The last group (zeros past the depth) lands before the block ends.
+    Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
+                                                             ValueRange{});
+    e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last, e.b.getI32IntegerAttr(0));
+    auto finish = [&](Value row, Value col, ArrayRef<Value> values) {
+      Value r = e.add(first, row), j = e.add(column0, col);
+      e.ifThen(e.both(e.lt(r, end), e.lt(j, e.idx(columns))),
+               [&] { epilogue(e, expert, r, j, values); });
+    };
+    for (int64_t i = 0; i < perSource; ++i) {
+      Value row, col;
+      if (tensorCores()) {
+        // Warp (wm, wn) holds rows 16 wm.., columns 32 wn..: n8 tile i / 4,
+        // register i % 4 of the C fragment.
+        Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+        int64_t tileN = i / Layout::kCRegisters, reg = i % Layout::kCRegisters;
+        row = e.add(e.add(e.mul(e.div(warp, 2), 16), e.div(lane, 4)),
+                    Layout::kCRowOffset[reg]);
+        col = e.add(e.add(e.mul(e.rem(warp, 2), 32), e.mul(e.rem(lane, 4), 2)),
+                    tileN * 8 + Layout::kCColOffset[reg]);
+      } else {
+        // Thread (tid / 16, tid % 16) holds rows 4 (tid / 16) + i / 4 and
+        // columns tid % 16 + 16 (i % 4).
+        row = e.add(e.mul(e.div(tid, 16), 4), i / 4);
+        col = e.add(e.rem(tid, 16), 16 * (i % 4));
+      }
+      SmallVector<Value> values;
+      for (size_t s = 0; s < sources.size(); ++s)
+        values.push_back(sums[s * perSource + i]);
+      finish(row, col, values);
+    }
+  }
+
+  /// The two k16 steps of a 32-deep tile on tensor cores: A and B fragments
+  /// by ldmatrix.x4 from the shared tiles, one mma.sync per n8 tile.
+  SmallVector<Value> mmaStep(Emit &e, Value tid, ArrayRef<BlockArgument> shared,
+                             Value stage, ValueRange acc) {
+    Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+    Value rowBase = e.mul(e.div(warp, 2), 16);
+    Value colBase = e.mul(e.rem(warp, 2), 32);
+    Value lane8 = e.rem(lane, 8);
+    auto fragment = [&](Value tileMemref, Value row, Value col) {
+      auto type = VectorType::get({4, 2}, compute);
+      Value m = e.b.create<nvgpu::LdMatrixOp>(e.loc, type, tileMemref,
+                                              ValueRange{stage, row, col},
+                                              /*transpose=*/false,
+                                              /*numTiles=*/4u);
+      SmallVector<Value> registers;
+      for (int64_t i = 0; i < 4; ++i) {
+        Value pair = e.b.create<vector::ExtractOp>(e.loc, m, i);
+        Value word = e.b.create<vector::BitCastOp>(
+            e.loc, VectorType::get({1}, e.b.getI32Type()), pair);
+        registers.push_back(e.b.create<vector::ExtractOp>(e.loc, word, 0));
+      }
+      return registers;
+    };
+    SmallVector<Value> next(acc.begin(), acc.end());
+    for (int64_t ks = 0; ks < kTileK / 16; ++ks) {
+      // A: matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15), in a0..a3's order.
+      SmallVector<Value> a = fragment(
+          shared[0],
+          e.add(e.add(rowBase, lane8), e.mul(e.rem(e.div(lane, 8), 2), 8)),
+          e.add(e.mul(e.div(lane, 16), 8), ks * 16));
+      for (size_t s = 0; s < sources.size(); ++s) {
+        for (int64_t pair = 0; pair < 2; ++pair) {
+          // B: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15,
+          // k 8-15): b0, b1 of two n8 tiles.
+          SmallVector<Value> bRegs = fragment(
+              shared[1 + s],
+              e.add(e.add(colBase, lane8),
+                    e.add(e.mul(e.div(lane, 16), 8), pair * 16)),
+              e.add(e.mul(e.rem(e.div(lane, 8), 2), 8), ks * 16));
+          for (int64_t half = 0; half < 2; ++half) {
+            int64_t tileN = pair * 2 + half;
+            SmallVector<Value> registers(a);
+            registers.push_back(bRegs[2 * half]);
+            registers.push_back(bRegs[2 * half + 1]);
+            int64_t at = s * 16 + tileN * 4;
+            registers.append(next.begin() + at, next.begin() + at + 4);
+            auto mma = e.b.create<moe_gpu::MmaSyncOp>(
+                e.loc, SmallVector<Type>(4, e.b.getF32Type()), registers,
+                e.b.getI64IntegerAttr(16), TypeAttr::get(compute));
+            for (int64_t r = 0; r < 4; ++r)
+              next[at + r] = mma.getD()[r];
+          }
+        }
+      }
+    }
+    return next;
+  }
+
+  /// A 32-deep tile by FMA: each thread's 4 x 4 outputs per source.
+  SmallVector<Value> fmaStep(Emit &e, Value tid, ArrayRef<BlockArgument> shared,
+                             Value stage, ValueRange acc) {
+    Value rowBase = e.mul(e.div(tid, 16), 4), colBase = e.rem(tid, 16);
+    return e.loop(
+        e.idx(0), e.idx(kTileK), e.idx(1), acc,
+        [&](Value k, ValueRange sums) -> SmallVector<Value> {
+          SmallVector<Value> a, next(sums.begin(), sums.end());
+          for (int64_t i = 0; i < 4; ++i)
+            a.push_back(e.load(shared[0], {stage, e.add(rowBase, i), k}));
+          for (size_t s = 0; s < sources.size(); ++s)
+            for (int64_t j = 0; j < 4; ++j) {
+              Value w =
+                  e.load(shared[1 + s], {stage, e.add(colBase, 16 * j), k});
+              for (int64_t i = 0; i < 4; ++i) {
+                Value &sum = next[s * 16 + i * 4 + j];
+                sum = e.b.create<math::FmaOp>(e.loc, a[i], w, sum);
+              }
+            }
+          return next;
+        });
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The chain
+//===----------------------------------------------------------------------===//
+
+/// The operands of a dispatch → experts → combine chain this pass lowers.
+struct Chain {
+  DispatchOp dispatch;
+  ExpertsOp experts;
+  CombineOp combine;
+};
+
+/// Why the chain at `combine` cannot run on these kernels, or "".
+std::string unsupported(CombineOp combine, Chain &chain, Type compute) {
+  auto experts = combine.getExpertRows().getDefiningOp<ExpertsOp>();
+  if (!experts || !experts->hasOneUse())
+    return "its rows do not come from moe.experts alone";
+  auto dispatch = experts.getRows().getDefiningOp<DispatchOp>();
+  if (!dispatch || experts.getOffsets() != dispatch.getOffsets() ||
+      combine.getPermutation() != dispatch.getPermutation() ||
+      !dispatch.getRows().hasOneUse())
+    return "its experts' rows and offsets, and its permutation, do not come "
+           "from one moe.dispatch";
+  auto tokens = cast<RankedTensorType>(dispatch.getTokens().getType());
+  auto gateUp = cast<RankedTensorType>(experts.getGateUp().getType());
+  auto down = cast<RankedTensorType>(experts.getDown().getType());
+  if (!gateUp.hasStaticShape() || !down.hasStaticShape() ||
+      tokens.isDynamicDim(1))
+    return "its weights or hidden size are dynamic";
+  for (Value v : {dispatch.getOffsets(), dispatch.getPermutation()})
+    if (!cast<ShapedType>(v.getType()).getElementType().isInteger(32))
+      return "its offsets or permutation are not i32";
+  int64_t perCopy = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
+  if (tokens.getDimSize(1) % perCopy || down.getDimSize(2) % perCopy)
+    return "its hidden and intermediate sizes are not multiples of " +
+           std::to_string(perCopy) + " (16-byte rows)";
+  chain = {dispatch, experts, combine};
+  return "";
+}
+
+/// The chain as a moe_gpu.routed_ffn on the buffers of its operands, its
+/// results' buffers allocated here.
+void lowerChain(const Chain &chain, Type compute) {
+  DispatchOp dispatch = chain.dispatch;
+  ExpertsOp experts = chain.experts;
+  CombineOp combine = chain.combine;
+  OpBuilder b(combine);
+  Location loc = combine.getLoc();
+  Emit h{b, loc};
+  auto tokensType = cast<RankedTensorType>(dispatch.getTokens().getType());
+  int64_t k = cast<ShapedType>(dispatch.getIds().getType()).getDimSize(1);
+  int64_t slots =
+      cast<ShapedType>(experts.getGateUp().getType()).getDimSize(0) + 1;
+  Value tokensCount = b.create<tensor::DimOp>(loc, dispatch.getTokens(), 0);
+  Value assignments = h.mul(tokensCount, k);
+  // The weights in the compute type first: every tensor is final before
+  // the first buffer is taken, so that bufferization reuses none of them.
+  Value gateUp = weightIn(b, loc, experts.getGateUp(), compute);
+  Value up = experts.getUp() ? weightIn(b, loc, experts.getUp(), compute)
+                             : Value();
+  Value down = weightIn(b, loc, experts.getDown(), compute);
+  auto buffer = [&](Value v) { return v ? bufferOf(b, loc, v) : Value(); };
+  Type i32 = b.getI32Type();
+  int64_t dyn = ShapedType::kDynamic;
+  Value offsets =
+      b.create<memref::AllocOp>(loc, MemRefType::get({slots}, i32));
+  Value permutation = b.create<memref::AllocOp>(
+      loc, MemRefType::get({dyn}, i32), assignments);
+  Value result = b.create<memref::AllocOp>(
+      loc, MemRefType::get(tokensType.getShape(), tokensType.getElementType()),
+      tokensType.isDynamicDim(0) ? ValueRange{tokensCount} : ValueRange{});
+  b.create<moe_gpu::RoutedFfnOp>(
+      loc, buffer(dispatch.getTokens()), buffer(dispatch.getIds()),
+      buffer(dispatch.getWeights()), buffer(combine.getWeights()),
+      buffer(gateUp), buffer(up), buffer(down),
+      buffer(experts.getGateUpBias()), buffer(experts.getUpBias()),
+      buffer(experts.getDownBias()), offsets, permutation, result,
+      experts.getActivation(), TypeAttr::get(compute));
+  auto tensorOf = [&](Value memref) {
+    return b.create<bufferization::ToTensorOp>(loc, memref, /*restrict=*/true,
+                                               /*writable=*/true);
+  };
+  combine.getResult().replaceAllUsesWith(tensorOf(result));
+  // The dispatch's offsets and permutation where they are used past the
+  // chain (experts and combine go first).
+  bool offsetsUsed = !llvm::all_of(dispatch.getOffsets().getUsers(),
+                                   [&](Operation *user) { return user == experts; });
+  bool permutationUsed =
+      !llvm::all_of(dispatch.getPermutation().getUsers(),
+                    [&](Operation *user) { return user == combine; });
+  Value offsetsTensor = offsetsUsed ? tensorOf(offsets) : Value();
+  Value permutationTensor = permutationUsed ? tensorOf(permutation) : Value();
+  combine->erase();
+  experts->erase();
+  if (offsetsTensor)
+    dispatch.getOffsets().replaceAllUsesWith(offsetsTensor);
+  if (permutationTensor)
+    dispatch.getPermutation().replaceAllUsesWith(permutationTensor);
+  dispatch->erase();
+}
+
+/// moe_gpu.routed_ffn → its four kernels, with its scratch buffers.
+void expandFfn(moe_gpu::RoutedFfnOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Emit h{b, loc};
+  Type i32 = b.getI32Type();
+  Type compute = op.getCompute();
+  auto act = cast<ActivationAttr>(op.getActivation());
+  GateLayout gated = act.getGated();
+  Value x = op.getTokens(), ids = op.getIds(), scale = op.getScale();
+  Value combineWeights = op.getWeights();
+  Value gateUp = op.getGateUp(), up = op.getUp(), down = op.getDown();
+  Value gateUpBias = op.getGateUpBias(), upBias = op.getUpBias();
+  Value downBias = op.getDownBias();
+  Value offsets = op.getOffsets(), permutation = op.getPermutation();
+  Value result = op.getResult();
+  auto tokensType = cast<MemRefType>(x.getType());
+  Type element = cast<MemRefType>(result.getType()).getElementType();
+  int64_t hidden = tokensType.getDimSize(1);
+  int64_t k = cast<MemRefType>(ids.getType()).getDimSize(1);
+  int64_t numExperts = cast<MemRefType>(gateUp.getType()).getDimSize(0);
+  int64_t inter = cast<MemRefType>(down.getType()).getDimSize(2);
+  int64_t slots = numExperts + 1;
+  Value tokensCount = b.create<memref::DimOp>(loc, x, 0);
+  Value assignments = h.mul(tokensCount, k);
+
+  SmallVector<Value> scratch;
+  auto alloc = [&](ArrayRef<int64_t> shape, Type type, ValueRange dynamic) {
+    Value buffer =
+        b.create<memref::AllocOp>(loc, MemRefType::get(shape, type), dynamic);
+    scratch.push_back(buffer);
+    return buffer;
+  };
+  int64_t dyn = ShapedType::kDynamic;
+  // At most one partial tile per expert that has rows.
+  Value maxTiles = h.add(
+      h.ceilDiv(assignments, kTileM),
+      b.create<arith::MinUIOp>(loc, assignments, h.idx(numExperts)));
+  Value grid = b.create<arith::MaxUIOp>(loc, maxTiles, h.idx(1));
+  Value inverse = alloc({dyn}, i32, assignments);
+  Value tileExpert = alloc({dyn}, i32, grid);
+  Value tileRow = alloc({dyn}, i32, grid);
+  Value hiddenRows = alloc({dyn, inter}, compute, assignments);
+  Value expertRows = alloc({dyn, hidden}, element, assignments);
+
+  // align: counts, offsets, the tile table, the placement.
+  SmallVector<Type> alignShared{sharedType({slots}, i32),
+                                sharedType({slots}, i32),
+                                sharedType({1}, i32)};
+  launch(b, loc, h.idx(1), h.idx(1), kAlignThreads, alignShared,
+         [&](OpBuilder &kb, gpu::LaunchOp op) {
+           Emit e{kb, loc};
+           Value tid = op.getThreadIds().x;
+           Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+           Value counts = op.getWorkgroupAttributions()[0];
+           Value base = op.getWorkgroupAttributions()[1];
+           Value tileCount = op.getWorkgroupAttributions()[2];
+           Value chunks = e.ceilDiv(assignments, kWarp);
+           Value c0 = e.idx(0), c1 = e.idx(1);
+           // The slot of assignment `a`, when `a` is in range: its expert,
+           // or E for an id of no routed expert (dropped, or a
+           // zero-computation expert).
+           auto slotOf = [&](Value a) {
+             Value id = e.load(ids, {e.div(a, k), e.rem(a, k)});
+             Value id64 = e.toIndex(id);
+             Value routed = e.both(e.lt(id64, e.idx(numExperts)),
+                                   e.lt(e.idx(-1), id64));
+             return e.select(routed, id64, e.idx(numExperts));
+           };
+           // Per warp and slot, over the assignments 32 at a time: which
+           // lanes' assignments are the slot's.
+           auto forSlots = [&](function_ref<void(Value, Value)> perSlot) {
+             e.loop(c0, e.idx(slots), e.idx(kAlignWarps), {},
+                    [&](Value slotBase, ValueRange) -> SmallVector<Value> {
+                      perSlot(e.add(slotBase, warp),
+                              e.lt(e.add(slotBase, warp), e.idx(slots)));
+                      return {};
+                    });
+           };
+           auto matches = [&](Value chunk, Value slot, Value &a, Value &mine) {
+             a = e.add(e.mul(chunk, kWarp), lane);
+             Value inRange = e.lt(a, assignments);
+             Value s = slotOf(e.select(inRange, a, c0));
+             mine = e.both(inRange, e.eq(s, slot));
+             return e.ballot(mine);
+           };
+           forSlots([&](Value slot, Value active) {
+             Value count = e.loop(c0, chunks, c1, {e.i32(0)},
+                                  [&](Value chunk, ValueRange acc)
+                                      -> SmallVector<Value> {
+                                    Value a, mine;
+                                    Value mask = matches(chunk, slot, a, mine);
+                                    return {e.b.create<arith::AddIOp>(
+                                        e.loc, acc[0], e.popc(mask))};
+                                  })[0];
+             e.ifThen(e.both(active, e.eq(lane, c0)),
+                      [&] { e.store(count, counts, slot); });
+           });
+           e.barrier();
+           e.ifThen(e.eq(tid, c0), [&] {
+             SmallVector<Value> end = e.loop(
+                 c0, e.idx(slots), c1, {e.i32(0), c0},
+                 [&](Value s, ValueRange acc) -> SmallVector<Value> {
+                   Value running = acc[0], tiles = acc[1];
+                   e.store(running, base, s);
+                   e.store(running, offsets, s);
+                   Value count = e.load(counts, s);
+                   Value isExpert = e.lt(s, e.idx(numExperts));
+                   Value mine = e.select(
+                       isExpert, e.ceilDiv(e.toIndex(count), kTileM), c0);
+                   e.loop(c0, mine, c1, {},
+                          [&](Value i, ValueRange) -> SmallVector<Value> {
+                            Value at = e.add(tiles, i);
+                            e.store(e.toI32(s), tileExpert, at);
+                            e.store(e.b.create<arith::AddIOp>(
+                                        e.loc, running,
+                                        e.toI32(e.mul(i, kTileM))),
+                                    tileRow, at);
+                            return {};
+                          });
+                   return {e.b.create<arith::AddIOp>(e.loc, running, count),
+                           e.add(tiles, mine)};
+                 });
+             e.store(e.toI32(end[1]), tileCount, c0);
+           });
+           e.barrier();
+           // The rest of the table: no tile.
+           Value used = e.toIndex(e.load(tileCount, c0));
+           e.loop(e.add(used, tid), grid, e.idx(kAlignThreads), {},
+                  [&](Value i, ValueRange) -> SmallVector<Value> {
+                    e.store(e.i32(-1), tileExpert, i);
+                    return {};
+                  });
+           // The placement: a slot's assignments in order, each lane's
+           // rank the matching lanes below it.
+           forSlots([&](Value slot, Value active) {
+             Value start =
+                 e.load(base, e.select(active, slot, c0));
+             e.loop(c0, chunks, c1, {start},
+                    [&](Value chunk, ValueRange acc) -> SmallVector<Value> {
+                      Value a, mine;
+                      Value mask = matches(chunk, slot, a, mine);
+                      Value below = e.b.create<arith::SubIOp>(
+                          e.loc,
+                          e.b.create<arith::ShLIOp>(e.loc, e.i32(1),
+                                                    e.toI32(lane)),
+                          e.i32(1));
+                      Value rank = e.popc(
+                          e.b.create<arith::AndIOp>(e.loc, mask, below));
+                      e.ifThen(e.both(active, mine), [&] {
+                        Value row =
+                            e.b.create<arith::AddIOp>(e.loc, acc[0], rank);
+                        e.store(e.toI32(a), permutation, e.toIndex(row));
+                        e.store(row, inverse, a);
+                      });
+                      return {e.b.create<arith::AddIOp>(e.loc, acc[0],
+                                                        e.popc(mask))};
+                    });
+           });
+         });
+
+  // gate/up: the rows gathered through the permutation (scaled by their
+  // routing weight with scale_inputs), the activation in the epilogue.
+  auto gateRow = [&](Emit &e, Value j) -> Value {
+    return gated == GateLayout::Interleaved ? e.mul(j, 2) : j;
+  };
+  auto upRow = [&](Emit &e, Value j) -> Value {
+    if (gated == GateLayout::Interleaved)
+      return e.add(e.mul(j, 2), 1);
+    if (gated == GateLayout::Concatenated)
+      return e.add(j, inter);
+    return j;
+  };
+  GroupedGemm first;
+  first.tileExpert = tileExpert;
+  first.tileRow = tileRow;
+  first.offsets = offsets;
+  first.columns = inter;
+  first.depth = hidden;
+  first.compute = compute;
+  first.loadA = [&](Emit &e, Value r, Value col) {
+    Value a = e.toIndex(e.load(permutation, r));
+    Value t = e.div(a, k);
+    Value v = e.convert(e.load(x, {t, col}), e.b.getF32Type());
+    if (scale)
+      v = e.b.create<arith::MulFOp>(
+          e.loc, v,
+          e.convert(e.load(scale, {t, e.rem(a, k)}), e.b.getF32Type()));
+    return v;
+  };
+  first.sources.push_back({gateUp, gateRow});
+  if (gated == GateLayout::Separate)
+    first.sources.push_back({up, upRow});
+  else if (gated != GateLayout::None)
+    first.sources.push_back({gateUp, upRow});
+  first.epilogue = [&](Emit &e, Value expert, Value r, Value j,
+                       ArrayRef<Value> sums) {
+    auto withBias = [&](Value sum, Value biasMemref, Value row) {
+      if (!biasMemref)
+        return sum;
+      return e.b.create<arith::AddFOp>(
+                 e.loc, sum,
+                 e.convert(e.load(biasMemref, {expert, row}),
+                           e.b.getF32Type()))
+          .getResult();
+    };
+    Value gate = withBias(sums[0], gateUpBias, gateRow(e, j));
+    Value upValue;
+    if (sums.size() > 1)
+      upValue = gated == GateLayout::Separate
+                    ? withBias(sums[1], upBias, j)
+                    : withBias(sums[1], gateUpBias, upRow(e, j));
+    Value y = ::moe::activateScalar(e.b, e.loc, act, gate, upValue);
+    e.store(e.convert(y, compute), hiddenRows, {r, j});
+  };
+  first.build(b, loc, grid);
+
+  // down: the intermediate rows as they lie.
+  GroupedGemm second = first;
+  second.columns = hidden;
+  second.depth = inter;
+  second.loadA = [&](Emit &e, Value r, Value col) {
+    return e.convert(e.load(hiddenRows, {r, col}), e.b.getF32Type());
+  };
+  second.sources = {{down, [](Emit &, Value j) { return j; }}};
+  second.epilogue = [&](Emit &e, Value expert, Value r, Value j,
+                        ArrayRef<Value> sums) {
+    Value y = sums[0];
+    if (downBias)
+      y = e.b.create<arith::AddFOp>(
+          e.loc, y,
+          e.convert(e.load(downBias, {expert, j}), e.b.getF32Type()));
+    e.store(e.convert(y, element), expertRows, {r, j});
+  };
+  second.build(b, loc, grid);
+
+  // combine: a thread per output element, its token's k rows in order.
+  Value elements = h.mul(tokensCount, hidden);
+  Value combineGrid = b.create<arith::MaxUIOp>(
+      loc, h.ceilDiv(elements, kCombineThreads), h.idx(1));
+  launch(b, loc, combineGrid, h.idx(1), kCombineThreads, {},
+         [&](OpBuilder &kb, gpu::LaunchOp op) {
+           Emit e{kb, loc};
+           Value linear = e.add(e.mul(op.getBlockIds().x, kCombineThreads),
+                                op.getThreadIds().x);
+           e.ifThen(e.lt(linear, elements), [&] {
+             Value t = e.div(linear, hidden), col = e.rem(linear, hidden);
+             Value routedEnd = e.load(offsets, e.idx(numExperts));
+             Value zero = e.b.create<arith::ConstantOp>(
+                 e.loc, element, e.b.getFloatAttr(element, 0.0));
+             Value sum = zero;
+             for (int64_t j = 0; j < k; ++j) {
+               Value a = e.add(e.mul(t, k), j);
+               Value row32 = e.load(inverse, a);
+               Value routed = e.lt(row32, routedEnd);
+               Value row = e.toIndex(e.select(routed, row32, e.i32(0)));
+               Value v = e.select(routed, e.load(expertRows, {row, col}), zero);
+               Value w = e.load(combineWeights, {t, e.idx(j)});
+               sum = e.b.create<arith::AddFOp>(
+                   e.loc, sum, e.b.create<arith::MulFOp>(e.loc, w, v));
+             }
+             e.store(sum, result, {t, col});
+           });
+         });
+
+  for (Value buffer : scratch)
+    b.create<memref::DeallocOp>(loc, buffer);
+  op->erase();
+}
+
+struct MoELowerToGPUPass
+    : ::moe::impl::MoELowerToGPUBase<MoELowerToGPUPass> {
+  using MoELowerToGPUBase::MoELowerToGPUBase;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    Type compute;
+    if (precision == "fp32")
+      compute = Float32Type::get(ctx);
+    else if (precision == "bf16")
+      compute = BFloat16Type::get(ctx);
+    else if (precision == "fp16")
+      compute = Float16Type::get(ctx);
+    else {
+      getOperation().emitError() << "moe-lower-to-gpu: precision '"
+                                 << precision
+                                 << "' is not fp32, bf16 or fp16";
+      return signalPassFailure();
+    }
+    SmallVector<CombineOp> combines;
+    getOperation().walk([&](CombineOp op) { combines.push_back(op); });
+    for (CombineOp combine : combines) {
+      Chain chain;
+      std::string why = unsupported(combine, chain, compute);
+      if (!why.empty()) {
+        combine.emitRemark() << "moe-lower-to-gpu leaves this moe.combine to "
+                                "the generic lowering: "
+                             << why;
+        continue;
+      }
+      lowerChain(chain, compute);
+    }
+  }
+};
+
+} // namespace
+
+namespace {
+
+struct MoERoutedFfnToKernelsPass
+    : ::moe::impl::MoERoutedFfnToKernelsBase<MoERoutedFfnToKernelsPass> {
+  void runOnOperation() override {
+    SmallVector<moe_gpu::RoutedFfnOp> ops;
+    getOperation().walk([&](moe_gpu::RoutedFfnOp op) { ops.push_back(op); });
+    for (moe_gpu::RoutedFfnOp op : ops)
+      expandFfn(op);
+  }
+};
+
+} // namespace

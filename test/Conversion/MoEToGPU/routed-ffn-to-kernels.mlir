@@ -1,0 +1,71 @@
+// RUN: moe-opt %s --moe-routed-ffn-to-kernels --split-input-file | FileCheck %s
+
+// bf16: four launches. align is one block of 1024 threads with the per-expert
+// counts, bases and the tile count in shared memory, counting by ballots; the
+// tile table has ceil(T k / 32) + min(E, T k) entries. The GEMMs stage A (32 x
+// 32, rows padded to 40) and each B source (64 x 32) in shared memory, B by
+// 16-byte cp.async (8 bf16, zero-filled past the weight), and run mma.sync
+// from ldmatrix.x4 fragments: gate and up, two sources, in the first, one in
+// the second. combine is a thread per output element. The scratch buffers are
+// freed after the last kernel.
+// CHECK-LABEL: func.func @bf16
+// CHECK:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
+// CHECK:      %[[NONEMPTY:.*]] = arith.minui %[[A]], %c4
+// CHECK:      %[[TILES:.*]] = arith.ceildivui %[[A]], %c32
+// CHECK:      %[[BOUND:.*]] = arith.addi %[[TILES]], %[[NONEMPTY]]
+// CHECK:      %[[GRID:.*]] = arith.maxui %[[BOUND]], %c1
+// CHECK-COUNT-2: memref.alloc(%[[GRID]]) : memref<?xi32>
+// CHECK:      memref.alloc(%[[A]]) : memref<?x64xbf16>
+// CHECK:      memref.alloc(%[[A]]) : memref<?x32xf32>
+// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}}) workgroup({{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<1xi32, #gpu.address_space<workgroup>>)
+// CHECK:        nvvm.vote.ballot.sync
+// CHECK:        llvm.intr.ctpop
+// CHECK:        gpu.barrier
+// CHECK:        nvvm.vote.ballot.sync
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:        nvgpu.device_async_wait
+// CHECK:        gpu.barrier
+// CHECK:        nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
+// CHECK-COUNT-4: moe_gpu.mma_sync
+// CHECK:        math.exp
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}} : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:        moe_gpu.mma_sync
+// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
+// CHECK-COUNT-5: memref.dealloc
+// CHECK-NOT:  moe_gpu.routed_ffn
+func.func @bf16(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
+                %w1: memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
+                %w2: memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>,
+                %off: memref<5xi32>, %perm: memref<?xi32>, %y: memref<?x32xf32>) {
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
+      offsets(%off) permutation(%perm) result(%y)
+      {activation = #moe.activation<silu, gated = concatenated>, compute = bf16}
+      : memref<?x32xf32>, memref<?x2xi32>, memref<?x2xf32>,
+        memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
+        memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>, memref<5xi32>,
+        memref<?xi32>, memref<?x32xf32>
+  return
+}
+
+// -----
+
+// f32: the same tiles, B by 16-byte copies of 4 elements, FMA in place of
+// mma.sync; an ungated activation has one B source.
+// CHECK-LABEL: func.func @f32
+// CHECK:      gpu.launch {{.*}} workgroup({{.*}} : memref<2x32x40xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xf32, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}}, 4, %{{.*}} {bypassL1}
+// CHECK:        math.fma
+// CHECK-NOT:    moe_gpu.mma_sync
+// CHECK:        arith.maximumf
+func.func @f32(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>,
+               %w1: memref<2x8x16xf32>, %w2: memref<2x16x8xf32>,
+               %off: memref<3xi32>, %perm: memref<?xi32>, %y: memref<?x16xf32>) {
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
+      offsets(%off) permutation(%perm) result(%y)
+      {activation = #moe.activation<relu>, compute = f32}
+      : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>,
+        memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}

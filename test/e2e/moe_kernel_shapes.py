@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The CUDA target's MoE kernels (align, the grouped GEMMs, combine) at shapes the
+model fixtures do not reach, run by the CUDA emulator and checked against numpy:
+hidden and intermediate sizes that leave tail tiles along K and N and take several
+K steps (the two-stage cp.async pipeline), experts with many M tiles, an expert no
+token picks, and a skewed routing (60 % of the tokens to one expert); every gate
+layout, biases, gpt-oss's clamp and scale_inputs. Weights are inputs, so bf16 runs
+also convert them on the device.
+
+    moe_kernel_shapes.py --bin build/bin [--precision=bf16]
+"""
+import argparse
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+# (name, H, I, E, k, gate layout, biases, scale_inputs, activation extras)
+CASES = [
+    ("concat_bias", 40, 72, 6, 2, "concatenated", True, False, ""),
+    ("separate_k1", 64, 96, 4, 1, "separate", True, False, ""),
+    ("interleaved_clamp", 48, 40, 8, 3, "interleaved", True, False,
+     ", alpha = 1.702, beta = 1.0, limit = 7.0"),
+    ("ungated_scaled", 72, 48, 5, 2, "none", False, True, ""),
+]
+TOKENS = [1, 5, 70]
+RTOL = {"fp32": 2e-5, "bf16": 2e-2, "fp16": 3e-3}
+
+
+def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras):
+    first = 2 * inter if gated in ("concatenated", "interleaved") else inter
+    args = [("x", f"?x{hidden}"), ("logits", f"?x{experts}"),
+            ("w1", f"{experts}x{first}x{hidden}"), ("w2", f"{experts}x{hidden}x{inter}")]
+    operands = "%x, %logits gate_up %w1 down %w2"
+    if gated == "separate":
+        args.append(("w3", f"{experts}x{inter}x{hidden}"))
+        operands += " up %w3"
+    if biases:
+        args += [("b1", f"{experts}x{first}"), ("b2", f"{experts}x{hidden}")]
+        operands += " gate_up_bias %b1 down_bias %b2"
+        if gated == "separate":
+            args.append(("b3", f"{experts}x{inter}"))
+            operands += " up_bias %b3"
+    types = [f"tensor<{shape}xf32>" for _, shape in args]
+    signature = ", ".join(f"%{n}: {t}" for (n, _), t in zip(args, types))
+    activation = f"#moe.activation<silu, gated = {gated}{extras}>"
+    routing = f"#moe.routing<softmax_topk, k = {k}, normalize = true>"
+    attrs = f"activation = {activation}, routing = {routing}" + (", scale_inputs" if scale else "")
+    text = (f"func.func @main_graph({signature}) -> tensor<?x{hidden}xf32> {{\n"
+            f"  %y = moe.layer {operands} {{{attrs}}}\n"
+            f"      : ({', '.join(types)}) -> tensor<?x{hidden}xf32>\n"
+            f"  return %y : tensor<?x{hidden}xf32>\n}}\n")
+    return text, [n for n, _ in args]
+
+
+def silu(x, alpha=1.0):
+    return x / (1.0 + np.exp(-alpha * x))
+
+
+def reference(inputs, hidden, inter, experts, k, gated, biases, scale, extras):
+    x, logits = inputs["x"].astype(np.float64), inputs["logits"].astype(np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.zeros_like(x)
+    limit = 7.0 if "limit" in extras else None
+    alpha, beta = (1.702, 1.0) if extras else (1.0, 0.0)
+    for t in range(x.shape[0]):
+        top = np.argsort(-p[t], kind="stable")[:k]
+        w = p[t, top] / p[t, top].sum()
+        for e, weight in zip(top, w):
+            xin = weight * x[t] if scale else x[t]
+            h = inputs["w1"][e].astype(np.float64) @ xin
+            if biases:
+                h += inputs["b1"][e]
+            if gated == "concatenated":
+                gate, up = h[:inter], h[inter:]
+            elif gated == "interleaved":
+                gate, up = h[0::2], h[1::2]
+            elif gated == "separate":
+                gate, up = h, inputs["w3"][e].astype(np.float64) @ xin
+                if biases:
+                    up = up + inputs["b3"][e]
+            else:
+                gate, up = h, None
+            if limit is not None:
+                gate, up = np.minimum(gate, limit), np.clip(up, -limit, limit)
+            act = silu(gate, alpha) if up is None else silu(gate, alpha) * (up + beta)
+            out = inputs["w2"][e].astype(np.float64) @ act
+            if biases:
+                out += inputs["b2"][e]
+            y[t] += out if scale else weight * out
+    return y
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", type=pathlib.Path, required=True)
+    parser.add_argument("--precision", default="fp32", choices=sorted(RTOL))
+    args = parser.parse_args()
+    rng = np.random.default_rng(7)
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        for case in CASES:
+            name, hidden, inter, experts, k, gated, biases, scale, extras = case
+            text, names = mlir_of(*case)
+            source = work / f"{name}.mlir"
+            source.write_text(text)
+            library = work / f"{name}.so"
+            compiled = subprocess.run(
+                [str(args.bin / "moe-opt"), str(source), "--emit=lib",
+                 "--target=cuda-emulator", f"--precision={args.precision}", "-o", str(library)],
+                capture_output=True, text=True)
+            if compiled.returncode != 0:
+                print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
+                failures += 1
+                continue
+            first = 2 * inter if gated in ("concatenated", "interleaved") else inter
+            weights = {
+                "w1": rng.standard_normal((experts, first, hidden)) / np.sqrt(hidden),
+                "w2": rng.standard_normal((experts, hidden, inter)) / np.sqrt(inter),
+                "w3": rng.standard_normal((experts, inter, hidden)) / np.sqrt(hidden),
+                "b1": 0.1 * rng.standard_normal((experts, first)),
+                "b2": 0.1 * rng.standard_normal((experts, hidden)),
+                "b3": 0.1 * rng.standard_normal((experts, inter)),
+            }
+            for tokens in TOKENS:
+                logits = rng.standard_normal((tokens, experts))
+                # Skew: 60 % of the tokens prefer expert 0; no token picks the last.
+                logits[: int(0.6 * tokens + 0.5), 0] += 6.0
+                logits[:, experts - 1] -= 30.0
+                inputs = {"x": rng.standard_normal((tokens, hidden)), "logits": logits, **weights}
+                inputs = {n: v.astype(np.float32) for n, v in inputs.items()}
+                flags = []
+                for n in names:
+                    path = work / f"{name}_{tokens}_{n}.npy"
+                    np.save(path, inputs[n])
+                    flags.append(f"--input=@{path}")
+                output = work / f"{name}_{tokens}_y.npy"
+                ran = subprocess.run([str(args.bin / "moe-run"), str(library), *flags,
+                                      f"--output=@{output}"], capture_output=True, text=True)
+                if ran.returncode != 0:
+                    print(f"{name} T={tokens}: run failed MISMATCH\n{ran.stderr}")
+                    failures += 1
+                    continue
+                got = np.load(output)
+                want = reference(inputs, *case[1:])
+                error = float(np.max(np.abs(got - want)))
+                bound = RTOL[args.precision] * float(np.max(np.abs(want))) + 1e-6
+                verdict = "ok" if error <= bound else "MISMATCH"
+                failures += verdict != "ok"
+                print(f"{name} T={tokens}: max abs error {error:.3g} (bound {bound:.3g}) {verdict}")
+    print(f"{failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
