@@ -118,14 +118,7 @@ struct Emit {
     return b.create<arith::IndexCastOp>(loc, b.getI32Type(), v);
   }
   /// A float widened or narrowed to `to`.
-  Value convert(Value v, Type to) {
-    Type from = v.getType();
-    if (from == to)
-      return v;
-    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
-      return b.create<arith::ExtFOp>(loc, to, v);
-    return b.create<arith::TruncFOp>(loc, to, v);
-  }
+  Value convert(Value v, Type to) { return ::moe::convertFloat(b, loc, v, to); }
   void ifThen(Value cond, function_ref<void()> then) {
     auto op = b.create<scf::IfOp>(loc, cond, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);

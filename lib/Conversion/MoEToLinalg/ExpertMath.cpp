@@ -84,4 +84,13 @@ Value activateScalar(OpBuilder &b, Location loc, ActivationAttr act,
   return b.create<arith::MulFOp>(loc, apply(b, loc, act, gate), up);
 }
 
+Value convertFloat(OpBuilder &b, Location loc, Value value, Type to) {
+  Type from = value.getType();
+  if (from == to)
+    return value;
+  if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
+    return b.create<arith::ExtFOp>(loc, to, value);
+  return b.create<arith::TruncFOp>(loc, to, value);
+}
+
 } // namespace moe

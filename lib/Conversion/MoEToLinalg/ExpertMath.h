@@ -1,6 +1,7 @@
 //===- ExpertMath.h - an expert's activation on scalars ---------*- C++ -*-===//
 //
-// The one definition of `#moe.activation` on scalars, used by every lowering
+// The one definition of `#moe.activation` on scalars (and of float
+// conversions), used by every lowering
 // of moe.experts (linalg on tensors, the CUDA kernels' epilogues), so that
 // they compute the same function.
 //
@@ -21,6 +22,11 @@ namespace moe {
 mlir::Value activateScalar(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::moe::ActivationAttr act, mlir::Value gate,
                            mlir::Value up);
+
+/// Float `value` widened or narrowed to the float type `to` (itself when it
+/// has that type already).
+mlir::Value convertFloat(mlir::OpBuilder &b, mlir::Location loc,
+                         mlir::Value value, mlir::Type to);
 
 } // namespace moe
 

@@ -65,12 +65,7 @@ struct Emitter {
   }
   /// A value of `type` (float) widened or narrowed to `to`.
   Value convert(Value value, Type to) {
-    Type from = value.getType();
-    if (from == to)
-      return value;
-    if (from.getIntOrFloatBitWidth() < to.getIntOrFloatBitWidth())
-      return b.create<arith::ExtFOp>(loc, to, value);
-    return b.create<arith::TruncFOp>(loc, to, value);
+    return ::moe::convertFloat(b, loc, value, to);
   }
   /// A tensor of `shape` (`dynamic` sizes for its dynamic dimensions) filled
   /// with `value`.
