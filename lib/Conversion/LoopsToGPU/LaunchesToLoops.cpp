@@ -46,6 +46,9 @@ using namespace mlir;
 
 namespace {
 
+/// The static shared memory of a block, in bytes.
+constexpr int64_t kStaticSharedBytes = 48 * 1024;
+
 /// The table of the runtime's emulator functions an emulated artifact calls
 /// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
 constexpr llvm::StringLiteral kEmulatorTable = MOE_ABI_EMU_API;
@@ -443,6 +446,19 @@ public:
                               "private memory attributions");
     zero = constant(0);
     one = constant(1);
+    // Static shared memory is at most 48 KiB a block on every architecture
+    // (more only as dynamic shared memory, by opting in): ptxas refuses more.
+    int64_t staticBytes = 0;
+    for (BlockArgument argument : launch.getWorkgroupAttributions()) {
+      auto type = cast<MemRefType>(argument.getType());
+      staticBytes = llvm::alignTo(staticBytes, 16) +
+                    type.getNumElements() * bytesOf(type.getElementType());
+    }
+    if (staticBytes > kStaticSharedBytes)
+      return launch.emitError()
+             << "kernel '" << kernel << "' has " << staticBytes
+             << " bytes of static shared memory; a block has at most "
+             << kStaticSharedBytes << " (48 KiB)";
     Value name = runtime.string(b, loc, kernel);
     // Before the grid: every constant of the body (the same for every
     // thread).

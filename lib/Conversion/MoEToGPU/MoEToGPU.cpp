@@ -63,9 +63,6 @@ constexpr int64_t kAlignWarps = kAlignThreads / kWarp;
 /// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA).
 constexpr int64_t kTileM = 32, kTileN = 64, kTileK = 32;
 constexpr int64_t kGemmThreads = 128;
-/// Elements added to each shared-memory row so that a warp's ldmatrix rows
-/// fall in different banks (rows stay 16-byte aligned).
-constexpr int64_t kRowPad = 8;
 constexpr int64_t kCombineThreads = 256;
 constexpr int64_t kCopyBytes = 16;
 
@@ -333,7 +330,10 @@ struct GroupedGemm {
   void build(OpBuilder &b, Location loc, Value tiles) {
     Emit h{b, loc};
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
-    int64_t rowLength = kTileK + kRowPad;
+    // 16 bytes added to each shared row: a warp's ldmatrix rows fall in
+    // different banks, rows stay 16-byte aligned, and two f32 stages of gate
+    // and up fit the 48 KiB of static shared memory.
+    int64_t rowLength = kTileK + kCopyBytes / width;
     SmallVector<Type> shared{sharedType({2, kTileM, rowLength}, compute)};
     for (size_t s = 0; s < sources.size(); ++s)
       shared.push_back(sharedType({2, kTileN, rowLength}, compute));

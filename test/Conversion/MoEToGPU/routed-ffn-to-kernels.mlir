@@ -51,10 +51,10 @@ func.func @bf16(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>
 
 // -----
 
-// f32: the same tiles, B by 16-byte copies of 4 elements, FMA in place of
+// f32: the same tiles (rows padded to 36), B by 16-byte copies of 4 elements, FMA in place of
 // mma.sync; an ungated activation has one B source.
 // CHECK-LABEL: func.func @f32
-// CHECK:      gpu.launch {{.*}} workgroup({{.*}} : memref<2x32x40xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xf32, #gpu.address_space<workgroup>>)
+// CHECK:      gpu.launch {{.*}} workgroup({{.*}} : memref<2x32x36xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x36xf32, #gpu.address_space<workgroup>>)
 // CHECK:        nvgpu.device_async_copy {{.*}}, 4, %{{.*}} {bypassL1}
 // CHECK:        math.fma
 // CHECK-NOT:    moe_gpu.mma_sync
