@@ -193,10 +193,21 @@ struct moe_artifact {
   std::mutex deviceMutex;
   bool imageAcquired = false;
   void *deviceWeights = nullptr;
+  // Inputs kept in device memory between runs (moe_artifact_keep_inputs):
+  // the host buffer and size last uploaded, and the device copy.
+  struct Kept {
+    bool kept = false;
+    const void *host = nullptr;
+    size_t bytes = 0;
+    void *device = nullptr;
+  };
+  std::vector<Kept> kept;
   // Emulated CUDA artifacts: their kernels' faults fail the run.
   bool emulated = false;
 
   ~moe_artifact() {
+    for (Kept &k : kept)
+      moe::cuda::freeUploaded(k.device);
     moe::cuda::freeUploaded(deviceWeights);
     if (imageAcquired)
       moe::cuda::releaseImage(image);
@@ -463,6 +474,20 @@ const char *moe_artifact_arch(const moe_artifact *artifact) {
   return artifact->cudaArch.c_str();
 }
 
+moe_error *moe_artifact_keep_inputs(moe_artifact *artifact,
+                                    const size_t *indices, size_t count) {
+  for (size_t i = 0; i < count; ++i)
+    if (indices[i] >= artifact->inputs.size())
+      return fail("cannot keep input " + std::to_string(indices[i]) +
+                  " on the device: the artifact has " +
+                  std::to_string(artifact->inputs.size()) + " inputs");
+  std::lock_guard<std::mutex> lock(artifact->deviceMutex);
+  artifact->kept.resize(artifact->inputs.size());
+  for (size_t i = 0; i < count; ++i)
+    artifact->kept[indices[i]].kept = true;
+  return nullptr;
+}
+
 moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                             size_t numInputs, moe_tensor *outputs,
                             size_t numOutputs) {
@@ -535,9 +560,27 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     void *data = in.data;
     if (device) {
       size_t bytes = elementCount(in.dims, rank) * moe_dtype_size(in.dtype);
-      data = device->allocate(bytes);
-      device->copyToDevice(data, in.data, bytes);
-      deviceInputs.push_back(data);
+      if (i < artifact->kept.size() && artifact->kept[i].kept) {
+        // Uploaded once, while the caller passes the same buffer.
+        std::lock_guard<std::mutex> lock(artifact->deviceMutex);
+        moe_artifact::Kept &k = artifact->kept[i];
+        if (!k.device || k.host != in.data || k.bytes != bytes) {
+          moe::cuda::freeUploaded(k.device);
+          k = {true, in.data, bytes, device->upload(in.data, bytes)};
+          if (!k.device) {
+            k = {true, nullptr, 0, nullptr};
+            for (void *p : deviceInputs)
+              device->release(p);
+            return fail("input '" + artifact->inputs[i].name +
+                        "': " + device->error());
+          }
+        }
+        data = k.device;
+      } else {
+        data = device->allocate(bytes);
+        device->copyToDevice(data, in.data, bytes);
+        deviceInputs.push_back(data);
+      }
     }
     descriptors.push_back(descriptor(data, in.dims, rank));
   }

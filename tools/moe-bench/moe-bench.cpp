@@ -26,6 +26,8 @@ constexpr const char *kUsage =
     "usage: moe-bench <model.so | model.onnx | ...> --input=... [--input=...]\n"
     "                 [--warmup=N] [--iterations=N] [--tokens=T] [--threads=N] [--json]\n"
     "                 [--device=cpu|cuda]   (on cuda, a run includes its copies)\n"
+    "                 [--keep=I,J,...]      (inputs I, J... stay on the device\n"
+    "                                        between runs: weights given as inputs)\n"
     "       moe-bench --peak   (this core's f32 FMA peak, GFLOP/s)\n"
     "Inputs as for moe-run. T, the token count, defaults to the first input's "
     "first dimension.\n";
@@ -88,6 +90,7 @@ int main(int argc, char **argv) {
   int64_t warmup = 3, iterations = 20, tokens = -2, threads = 0;
   bool json = false;
   std::string device;
+  std::vector<size_t> keep;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -113,7 +116,19 @@ int main(int argc, char **argv) {
       json = true;
     else if (arg.rfind("--device=", 0) == 0)
       device = arg.substr(9);
-    else if (arg[0] == '-')
+    else if (arg.rfind("--keep=", 0) == 0) {
+      std::string list = arg.substr(7);
+      for (size_t at = 0; at <= list.size();) {
+        size_t comma = std::min(list.find(',', at), list.size());
+        std::string item = list.substr(at, comma - at);
+        char *end = nullptr;
+        unsigned long long index = std::strtoull(item.c_str(), &end, 10);
+        if (item.empty() || *end)
+          return fail(arg + " needs input indices separated by commas");
+        keep.push_back(static_cast<size_t>(index));
+        at = comma + 1;
+      }
+    } else if (arg[0] == '-')
       return fail("unknown option " + arg + "\n" + kUsage);
     else if (model.empty())
       model = arg;
@@ -131,6 +146,12 @@ int main(int argc, char **argv) {
   Status status = artifact.load(model, "moe-bench", device);
   if (!status.ok)
     return fail(status.message);
+  if (moe_error *error =
+          moe_artifact_keep_inputs(artifact.get(), keep.data(), keep.size())) {
+    std::string message = moe_error_message(error);
+    moe_error_free(error);
+    return fail("--keep: " + message);
+  }
   std::vector<InputSpec> inputs;
   std::vector<moe_tensor> bound;
   status = parseAndBindInputs(artifact.get(), inputSpecs, inputs, bound);

@@ -97,6 +97,14 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                             size_t num_inputs, moe_tensor *outputs,
                             size_t num_outputs);
 
+/* Marks inputs (by index) that stay in device memory between runs of a CUDA
+ * artifact, as its weights do: a run copies such an input to the device only
+ * when the caller passes another buffer or size than the run before (expert
+ * weights given as inputs, a KV cache). Without effect on CPU artifacts. An
+ * index past the inputs is an error and marks nothing. */
+moe_error *moe_artifact_keep_inputs(moe_artifact *artifact,
+                                    const size_t *indices, size_t count);
+
 /* Frees output memory allocated by moe_artifact_run. */
 void moe_free(void *data);
 
