@@ -94,13 +94,16 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
 }
 
 def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
-  let summary = "Lower moe.dispatch, moe.experts and moe.combine to CUDA kernels that keep the routing on the device";
+  let summary = "Lower moe.route, moe.dispatch, moe.experts and moe.combine to CUDA kernels that keep the routing on the device";
   let description = [{
     The CUDA target's lowering of an expanded MoE layer (run `moe-expand` first), on
-    tensors, before `moe-lower-to-linalg`. Each chain `moe.dispatch` → `moe.experts` →
+    tensors, before `moe-lower-to-linalg`. Each `moe.route` becomes a `moe_gpu.route`
+    (a warp per token) unless it has a capacity factor, the sparse mixer, more than 256
+    experts, k over 16 or groups that do not split the experts evenly (a remark says
+    which). Each chain `moe.dispatch` → `moe.experts` →
     `moe.combine` becomes a `moe_gpu.routed_ffn` on the buffers of its operands (the
     weights converted to the compute type `precision`, in the compiler when they are
-    constants), which `moe-routed-ffn-to-kernels` expands after bufferization. A chain
+    constants), which `moe-expand-gpu-kernels` expands after bufferization. A chain
     whose hidden or intermediate size is not a multiple of one 16-byte copy, or whose
     ops are used elsewhere, is left to `moe-lower-to-linalg` with a remark that says
     why.
@@ -123,9 +126,16 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
   ];
 }
 
-def MoERoutedFfnToKernels : Pass<"moe-routed-ffn-to-kernels", "::mlir::func::FuncOp"> {
-  let summary = "Expand moe_gpu.routed_ffn into its four kernels";
+def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Expand moe_gpu.route and moe_gpu.routed_ffn into their kernels";
   let description = [{
+    Each `moe_gpu.route` becomes one kernel, a warp per token (4 a block): each lane holds
+    the scores of the experts `lane, lane + 32, ...` in registers; the softmax statistics,
+    the groups' scores of grouped top-k and each of the `k` arg-max passes are butterfly
+    reductions (`gpu.shuffle xor`; ties to the lower expert), the chosen expert's weight
+    comes from its lane (`gpu.shuffle idx`), and lane `j` writes assignment `j`. No
+    launch when there are no tokens.
+
     Each `moe_gpu.routed_ffn` becomes four `gpu.launch` kernels, and nothing the routing
     decides goes back to the host; launch sizes are bounds computed from the token
     count, and the scratch buffers are allocated and freed around them:
@@ -146,7 +156,7 @@ def MoERoutedFfnToKernels : Pass<"moe-routed-ffn-to-kernels", "::mlir::func::Fun
     - **combine**: a thread per output element sums its token's k rows in ascending j.
 
     ```
-    moe-opt bufferized.mlir --moe-routed-ffn-to-kernels
+    moe-opt bufferized.mlir --moe-expand-gpu-kernels
     ```
   }];
   let dependentDialects = [

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""The CUDA target's MoE kernels (align, the grouped GEMMs, combine) at shapes the
-model fixtures do not reach, run by the CUDA emulator and checked against numpy:
+"""The CUDA target's MoE kernels (routing, align, the grouped GEMMs, combine) at shapes
+the model fixtures do not reach, run by the CUDA emulator and checked against numpy:
 hidden and intermediate sizes that leave tail tiles along K and N and take several
 K steps (the two-stage cp.async pipeline), experts with many M tiles, an expert no
 token picks, and a skewed routing (60 % of the tokens to one expert); every gate
-layout, biases, gpt-oss's clamp and scale_inputs. Weights are inputs, so bf16 runs
-also convert them on the device.
+layout, biases, gpt-oss's clamp and scale_inputs; softmax, top-k-then-softmax and
+DeepSeek-V3's sigmoid routing with a selection bias and grouped top-k, up to 256 experts
+(8 a lane of the routing warp) and k = 8. Weights are inputs, so bf16 runs also convert
+them on the device.
 
     moe_kernel_shapes.py --bin build/bin [--precision=bf16]
 """
@@ -17,19 +19,35 @@ import tempfile
 
 import numpy as np
 
-# (name, H, I, E, k, gate layout, biases, scale_inputs, activation extras)
+# (name, H, I, E, k, gate layout, biases, scale_inputs, activation extras, routing)
+SOFTMAX = ("softmax_topk", {})
 CASES = [
-    ("concat_bias", 40, 72, 6, 2, "concatenated", True, False, ""),
-    ("separate_k1", 64, 96, 4, 1, "separate", True, False, ""),
+    ("concat_bias", 40, 72, 6, 2, "concatenated", True, False, "", SOFTMAX),
+    ("separate_k1", 64, 96, 4, 1, "separate", True, False, "", SOFTMAX),
     ("interleaved_clamp", 48, 40, 8, 3, "interleaved", True, False,
-     ", alpha = 1.702, beta = 1.0, limit = 7.0"),
-    ("ungated_scaled", 72, 48, 5, 2, "none", False, True, ""),
+     ", alpha = 1.702, beta = 1.0, limit = 7.0", SOFTMAX),
+    ("ungated_scaled", 72, 48, 5, 2, "none", False, True, "", SOFTMAX),
+    ("topk_softmax_e40", 32, 48, 40, 4, "concatenated", False, False, "",
+     ("topk_softmax", {"normalize": False})),
+    ("sigmoid_grouped_e256", 32, 32, 256, 8, "concatenated", False, False, "",
+     ("sigmoid_topk", {"scale": 2.5, "num_groups": 8, "topk_groups": 4})),
+    ("softmax_e160_floor", 32, 40, 160, 6, "interleaved", False, False, "",
+     ("softmax_topk", {"norm_epsilon": 1e-6, "norm_floor": 0.5})),
 ]
 TOKENS = [1, 5, 70]
 RTOL = {"fp32": 2e-5, "bf16": 2e-2, "fp16": 3e-3}
 
 
-def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras):
+def spell(value):
+    """An attribute parameter as MLIR writes it (floats with a point)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.9e}"
+    return str(value)
+
+
+def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras, routing_of):
     first = 2 * inter if gated in ("concatenated", "interleaved") else inter
     args = [("x", f"?x{hidden}"), ("logits", f"?x{experts}"),
             ("w1", f"{experts}x{first}x{hidden}"), ("w2", f"{experts}x{hidden}x{inter}")]
@@ -43,10 +61,16 @@ def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras):
         if gated == "separate":
             args.append(("b3", f"{experts}x{inter}"))
             operands += " up_bias %b3"
+    kind, options = routing_of
+    if kind == "sigmoid_topk":
+        args.append(("bias", f"{experts}"))
+        operands += " routing_bias %bias"
     types = [f"tensor<{shape}xf32>" for _, shape in args]
     signature = ", ".join(f"%{n}: {t}" for (n, _), t in zip(args, types))
     activation = f"#moe.activation<silu, gated = {gated}{extras}>"
-    routing = f"#moe.routing<softmax_topk, k = {k}, normalize = true>"
+    fields = {"normalize": True, **options}
+    spelled = ", ".join(f"{n} = {spell(v)}" for n, v in fields.items())
+    routing = f"#moe.routing<{kind}, k = {k}, {spelled}>"
     attrs = f"activation = {activation}, routing = {routing}" + (", scale_inputs" if scale else "")
     text = (f"func.func @main_graph({signature}) -> tensor<?x{hidden}xf32> {{\n"
             f"  %y = moe.layer {operands} {{{attrs}}}\n"
@@ -59,16 +83,46 @@ def silu(x, alpha=1.0):
     return x / (1.0 + np.exp(-alpha * x))
 
 
-def reference(inputs, hidden, inter, experts, k, gated, biases, scale, extras):
+def route(logits, bias, k, routing_of):
+    """moe.route's weights and ids of one token, as the dialect defines them."""
+    kind, options = routing_of
+    if kind == "softmax_topk":
+        score = np.exp(logits - logits.max())
+        score /= score.sum()
+    elif kind == "sigmoid_topk":
+        score = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        score = logits.copy()
+    select = score + (bias if bias is not None else 0.0)
+    groups = options.get("num_groups", 1)
+    if groups > 1:
+        size = len(select) // groups
+        grouped = select.reshape(groups, size)
+        best = np.sort(grouped, axis=1)[:, ::-1]
+        group_score = best[:, 0] + best[:, 1] if kind == "sigmoid_topk" else best[:, 0]
+        keep = np.argsort(-group_score, kind="stable")[: options["topk_groups"]]
+        mask = np.full(groups, -np.inf)
+        mask[keep] = 0.0
+        select = (grouped + mask[:, None]).reshape(-1)
+    ids = np.argsort(-select, kind="stable")[:k]
+    w = score[ids]
+    if kind == "topk_softmax":
+        w = np.exp(w - w.max())
+        w /= w.sum()
+    if options.get("normalize", True):
+        total = w.sum() + options.get("norm_epsilon", 0.0)
+        w = w / max(total, options.get("norm_floor", 0.0))
+    return w * options.get("scale", 1.0), ids
+
+
+def reference(inputs, hidden, inter, experts, k, gated, biases, scale, extras, routing_of):
     x, logits = inputs["x"].astype(np.float64), inputs["logits"].astype(np.float64)
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    bias = inputs["bias"].astype(np.float64) if routing_of[0] == "sigmoid_topk" else None
     y = np.zeros_like(x)
     limit = 7.0 if "limit" in extras else None
     alpha, beta = (1.702, 1.0) if extras else (1.0, 0.0)
     for t in range(x.shape[0]):
-        top = np.argsort(-p[t], kind="stable")[:k]
-        w = p[t, top] / p[t, top].sum()
+        w, top = route(logits[t], bias, k, routing_of)
         for e, weight in zip(top, w):
             xin = weight * x[t] if scale else x[t]
             h = inputs["w1"][e].astype(np.float64) @ xin
@@ -104,7 +158,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         for case in CASES:
-            name, hidden, inter, experts, k, gated, biases, scale, extras = case
+            name, hidden, inter, experts, k, gated, biases, scale, extras, _ = case
             text, names = mlir_of(*case)
             source = work / f"{name}.mlir"
             source.write_text(text)
@@ -125,6 +179,7 @@ def main():
                 "b1": 0.1 * rng.standard_normal((experts, first)),
                 "b2": 0.1 * rng.standard_normal((experts, hidden)),
                 "b3": 0.1 * rng.standard_normal((experts, inter)),
+                "bias": 0.1 * rng.standard_normal(experts),
             }
             for tokens in TOKENS:
                 logits = rng.standard_normal((tokens, experts))

@@ -123,3 +123,23 @@ LogicalResult RoutedFfnOp::verify() {
     return emitOpError("a separate gate layout needs the up weights");
   return success();
 }
+
+LogicalResult RouteOp::verify() {
+  auto routing = dyn_cast<mlir::moe::RoutingAttr>(getRouting());
+  if (!routing)
+    return emitOpError() << "routing is " << getRouting()
+                         << "; expected a #moe.routing";
+  auto logits = cast<MemRefType>(getLogits().getType());
+  auto weights = cast<MemRefType>(getWeights().getType());
+  auto ids = cast<MemRefType>(getIds().getType());
+  if (logits.getRank() != 2 || weights.getRank() != 2 || ids.getRank() != 2)
+    return emitOpError("logits, weights and ids are 2-D");
+  if (weights.getDimSize(1) != routing.getK() ||
+      ids.getDimSize(1) != routing.getK())
+    return emitOpError() << "weights and ids have " << weights.getDimSize(1)
+                         << " and " << ids.getDimSize(1)
+                         << " columns; expected k = " << routing.getK();
+  if (ShapedType::isDynamic(logits.getDimSize(1)))
+    return emitOpError("the number of experts must be static");
+  return success();
+}

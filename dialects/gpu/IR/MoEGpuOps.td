@@ -101,12 +101,36 @@ def MoEGpu_MmaSpOp : MoEGpu_Op<"mma_sp", [Pure]> {
   }];
 }
 
+def MoEGpu_RouteOp : MoEGpu_Op<"route", [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "moe.route on device buffers, a warp per token";
+  let description = [{
+    What `moe-lower-to-gpu` makes of a `moe.route` it can run as a warp per token, on
+    buffers, until `moe-expand-gpu-kernels` expands it into its kernel: `logits [T, E]`
+    and the optional selection `bias [E]` in, `weights [T, k]` and `ids [T, k]` written,
+    as `moe.route` defines them for `routing` (a `#moe.routing` without capacity
+    factor or sparse mixer, E at most 256).
+
+    ```mlir
+    moe_gpu.route logits(%l) weights(%w) ids(%ids)
+        {routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
+        : memref<?x8xf32>, memref<?x2xf32>, memref<?x2xi32>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$logits, Optional<AnyMemRef>:$bias,
+                       AnyMemRef:$weights, AnyMemRef:$ids, AnyAttr:$routing);
+  let assemblyFormat = [{
+    `logits` `(` $logits `)` (`bias` `(` $bias^ `)`)? `weights` `(` $weights `)`
+    `ids` `(` $ids `)` attr-dict `:` type(operands)
+  }];
+  let hasVerifier = 1;
+}
+
 def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
                                                   MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "a routed MoE FFN on device buffers: dispatch, experts and combine";
   let description = [{
     What `moe-lower-to-gpu` makes of a `moe.dispatch` → `moe.experts` → `moe.combine`
-    chain, on buffers, until `moe-routed-ffn-to-kernels` expands it into its kernels
+    chain, on buffers, until `moe-expand-gpu-kernels` expands it into its kernels
     (after bufferization and deallocation, which do not look into kernels). The
     operands are `moe.dispatch`'s (`tokens [T, H]`, `ids [T, k]`, the optional
     `scale [T, k]` of `scale_inputs`), `moe.combine`'s `weights [T, k]`, `moe.experts`'

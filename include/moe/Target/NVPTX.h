@@ -28,7 +28,7 @@ namespace moe {
 /// The passes that move a bufferized module's work into gpu.launch kernels,
 /// shared by the CUDA target and the CUDA emulator.
 constexpr llvm::StringLiteral kOffloadPipeline =
-    "func.func(moe-routed-ffn-to-kernels, convert-linalg-to-parallel-loops), "
+    "func.func(moe-expand-gpu-kernels, convert-linalg-to-parallel-loops), "
     "moe-offload-to-gpu";
 
 /// Whether LLVM's NVPTX back end supports `arch` (sm_80, sm_90, sm_90a...).

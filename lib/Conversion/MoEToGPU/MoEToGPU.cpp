@@ -46,7 +46,7 @@
 
 namespace moe {
 #define GEN_PASS_DEF_MOELOWERTOGPU
-#define GEN_PASS_DEF_MOEROUTEDFFNTOKERNELS
+#define GEN_PASS_DEF_MOEEXPANDGPUKERNELS
 #include "lib/Conversion/Passes.h.inc"
 } // namespace moe
 
@@ -903,6 +903,336 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
   op->erase();
 }
 
+//===----------------------------------------------------------------------===//
+// Routing: a warp per token
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kRouteWarps = 4;
+constexpr int64_t kMaxRoutePerLane = 8; // E <= 256
+constexpr int64_t kMaxRouteK = 16;
+
+/// Why `op` cannot run as a warp per token, or "".
+std::string unsupportedRoute(RouteOp op) {
+  RoutingAttr routing = op.getRouting();
+  auto logits = cast<RankedTensorType>(op.getLogits().getType());
+  int64_t experts = logits.getDimSize(1);
+  if (ShapedType::isDynamic(experts) || experts > kWarp * kMaxRoutePerLane)
+    return "it has more than " + std::to_string(kWarp * kMaxRoutePerLane) +
+           " experts, or a dynamic number of them";
+  if (routing.getKind() == RoutingKind::SparseMixer)
+    return "the sparse mixer's weights are computed serially";
+  if (!routing.getCapacityFactor().isZero())
+    return "capacity dropping needs the assignments in token order";
+  if (routing.getK() > kMaxRouteK || routing.getK() > experts)
+    return "k is over " + std::to_string(kMaxRouteK) + " or the expert count";
+  int64_t groups = routing.getNumGroups();
+  if (groups > 1 && (groups > kWarp || experts % groups))
+    return "its groups do not split the experts evenly into at most 32";
+  return "";
+}
+
+void lowerRoute(RouteOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto weightsType = cast<RankedTensorType>(op.getWeights().getType());
+  auto idsType = cast<RankedTensorType>(op.getIds().getType());
+  SmallVector<Value> dynamic;
+  if (weightsType.isDynamicDim(0))
+    dynamic.push_back(b.create<tensor::DimOp>(loc, op.getLogits(), 0));
+  Value weights = b.create<memref::AllocOp>(
+      loc, MemRefType::get(weightsType.getShape(), weightsType.getElementType()),
+      dynamic);
+  Value ids = b.create<memref::AllocOp>(
+      loc, MemRefType::get(idsType.getShape(), idsType.getElementType()),
+      dynamic);
+  Value bias = op.getBias() ? bufferOf(b, loc, op.getBias()) : Value();
+  b.create<moe_gpu::RouteOp>(loc, bufferOf(b, loc, op.getLogits()), bias,
+                             weights, ids, op.getRouting());
+  Value w = b.create<bufferization::ToTensorOp>(loc, weights, true, true);
+  Value i = b.create<bufferization::ToTensorOp>(loc, ids, true, true);
+  op.getWeights().replaceAllUsesWith(w);
+  op.getIds().replaceAllUsesWith(i);
+  op->erase();
+}
+
+/// The warp-wide reductions of the routing kernel (butterfly shuffles: every
+/// lane ends with the result).
+struct WarpMath {
+  Emit &e;
+
+  Value shuffle(Value v, int64_t offset) {
+    return e.b
+        .create<gpu::ShuffleOp>(e.loc, v, e.i32(offset), e.i32(kWarp),
+                                gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  Value maximum(Value v) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
+      v = e.b.create<arith::MaximumFOp>(e.loc, v, shuffle(v, offset));
+    return v;
+  }
+  Value sum(Value v) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
+      v = e.b.create<arith::AddFOp>(e.loc, v, shuffle(v, offset));
+    return v;
+  }
+  /// The best two of each lane's (first, second), as the serial scan keeps
+  /// them.
+  std::pair<Value, Value> topTwo(Value first, Value second) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      Value otherFirst = shuffle(first, offset);
+      Value otherSecond = shuffle(second, offset);
+      Value lower = e.b.create<arith::MinimumFOp>(e.loc, first, otherFirst);
+      first = e.b.create<arith::MaximumFOp>(e.loc, first, otherFirst);
+      second = e.b.create<arith::MaximumFOp>(
+          e.loc, lower,
+          e.b.create<arith::MaximumFOp>(e.loc, second, otherSecond));
+    }
+    return {first, second};
+  }
+  /// The best (value, column) of the warp: a column (>= 0) beats none, a
+  /// greater value beats a smaller, and of equal values the lower column.
+  std::pair<Value, Value> argmax(Value value, Value column) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      Value otherValue = shuffle(value, offset);
+      Value otherColumn = shuffle(column, offset);
+      Value none = e.lt(column, e.i32(0));
+      Value otherSome = e.lt(e.i32(-1), otherColumn);
+      Value greater = e.b.create<arith::CmpFOp>(
+          e.loc, arith::CmpFPredicate::OGT, otherValue, value);
+      Value equal = e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OEQ,
+                                              otherValue, value);
+      Value lower = e.lt(otherColumn, column);
+      Value better = e.b.create<arith::OrIOp>(
+          e.loc, greater, e.both(equal, lower));
+      Value take = e.both(otherSome,
+                          e.b.create<arith::OrIOp>(e.loc, none, better));
+      value = e.select(take, otherValue, value);
+      column = e.select(take, otherColumn, column);
+    }
+    return {value, column};
+  }
+};
+
+/// moe_gpu.route → one kernel: warp w of block b routes token 4 b + w, each
+/// lane holding the scores of columns lane, lane + 32, ...
+void expandRoute(moe_gpu::RouteOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Emit h{b, loc};
+  auto routing = cast<RoutingAttr>(op.getRouting());
+  RoutingKind kind = routing.getKind();
+  Value logits = op.getLogits(), bias = op.getBias();
+  Value weightsOut = op.getWeights(), idsOut = op.getIds();
+  int64_t experts = cast<MemRefType>(logits.getType()).getDimSize(1);
+  int64_t k = routing.getK();
+  int64_t perLane = (experts + kWarp - 1) / kWarp;
+  int64_t groups = routing.getNumGroups();
+  Type element = cast<MemRefType>(weightsOut.getType()).getElementType();
+  Type idType = cast<MemRefType>(idsOut.getType()).getElementType();
+  Value tokens = b.create<memref::DimOp>(loc, logits, 0);
+  Value grid = h.ceilDiv(tokens, kRouteWarps);
+  // No launch without tokens: a warp reads its token's logits before it
+  // knows whether the token exists.
+  auto any = b.create<scf::IfOp>(loc, h.lt(h.idx(0), tokens), false);
+  b.setInsertionPointToStart(any.thenBlock());
+  launch(b, loc, grid, h.idx(1), kRouteWarps * kWarp, {},
+         [&](OpBuilder &kb, gpu::LaunchOp launchOp) {
+    Emit e{kb, loc};
+    WarpMath warp{e};
+    OpBuilder &bb = e.b;
+    Type f32 = bb.getF32Type();
+    Value tid = launchOp.getThreadIds().x;
+    Value lane = e.rem(tid, kWarp);
+    Value token = e.add(e.mul(launchOp.getBlockIds().x, kRouteWarps),
+                        e.div(tid, kWarp));
+    Value exists = e.lt(token, tokens);
+    // Every lane of every warp computes (shuffles are warp-wide); a token
+    // past the end reads the last one's logits and writes nothing.
+    Value t = e.select(exists, token, e.sub(tokens, e.idx(1)));
+    Value negInf = e.f32(-INFINITY), posInf = e.f32(INFINITY);
+    Value nan = e.f32(NAN);
+    SmallVector<Value> column(perLane), valid(perLane), logit(perLane);
+    for (int64_t i = 0; i < perLane; ++i) {
+      column[i] = e.add(lane, i * kWarp);
+      valid[i] = e.lt(column[i], e.idx(experts));
+      Value c = e.select(valid[i], column[i], e.idx(0));
+      logit[i] = e.convert(e.load(logits, {t, c}), f32);
+    }
+    // Softmax statistics over the valid columns.
+    Value max, sum;
+    if (kind == RoutingKind::SoftmaxTopK) {
+      max = negInf;
+      for (int64_t i = 0; i < perLane; ++i)
+        max = bb.create<arith::MaximumFOp>(
+            e.loc, max, e.select(valid[i], logit[i], negInf));
+      max = warp.maximum(max);
+      sum = e.f32(0.0);
+      for (int64_t i = 0; i < perLane; ++i) {
+        Value x = bb.create<math::ExpOp>(
+            e.loc, bb.create<arith::SubFOp>(e.loc, logit[i], max));
+        sum = bb.create<arith::AddFOp>(e.loc, sum,
+                                       e.select(valid[i], x, e.f32(0.0)));
+      }
+      sum = warp.sum(sum);
+    }
+    auto scoreOf = [&](Value l) -> Value {
+      switch (kind) {
+      case RoutingKind::SoftmaxTopK:
+        return bb.create<arith::DivFOp>(
+            e.loc,
+            bb.create<math::ExpOp>(e.loc,
+                                   bb.create<arith::SubFOp>(e.loc, l, max)),
+            sum);
+      case RoutingKind::SigmoidTopK: {
+        Value one = e.f32(1.0);
+        Value x = bb.create<math::ExpOp>(e.loc, bb.create<arith::NegFOp>(e.loc, l));
+        return bb.create<arith::DivFOp>(e.loc, one,
+                                        bb.create<arith::AddFOp>(e.loc, one, x));
+      }
+      default:
+        return l;
+      }
+    };
+    SmallVector<Value> score(perLane), select(perLane);
+    for (int64_t i = 0; i < perLane; ++i) {
+      score[i] = scoreOf(logit[i]);
+      select[i] = score[i];
+      if (bias) {
+        Value c = e.select(valid[i], column[i], e.idx(0));
+        select[i] = bb.create<arith::AddFOp>(
+            e.loc, select[i], e.convert(e.load(bias, c), f32));
+      }
+    }
+    // Grouped top-k: a group scores its best (sigmoid: best two summed);
+    // the experts of all but the best topk_groups groups drop out.
+    if (groups > 1) {
+      int64_t size = experts / groups;
+      bool two = kind == RoutingKind::SigmoidTopK;
+      SmallVector<Value> groupScore(groups);
+      for (int64_t g = 0; g < groups; ++g) {
+        Value first = negInf, second = negInf;
+        for (int64_t i = 0; i < perLane; ++i) {
+          Value mine = e.both(valid[i], e.eq(e.div(column[i], size), e.idx(g)));
+          Value v = e.select(mine, select[i], negInf);
+          Value above = bb.create<arith::CmpFOp>(
+              e.loc, arith::CmpFPredicate::OGT, v, first);
+          second = e.select(above, first,
+                            bb.create<arith::MaximumFOp>(e.loc, second, v));
+          first = bb.create<arith::MaximumFOp>(e.loc, first, v);
+        }
+        if (two) {
+          auto [f, s] = warp.topTwo(first, second);
+          groupScore[g] = bb.create<arith::AddFOp>(e.loc, f, s);
+        } else {
+          groupScore[g] = warp.maximum(first);
+        }
+      }
+      // The best groups become +inf (chosen); ties go to the lower group.
+      for (int64_t pass = 0; pass < routing.getTopkGroups(); ++pass) {
+        Value best = negInf, which = e.i32(-1);
+        for (int64_t g = 0; g < groups; ++g) {
+          Value open = bb.create<arith::CmpFOp>(
+              e.loc, arith::CmpFPredicate::ONE, groupScore[g], posInf);
+          Value none = e.lt(which, e.i32(0));
+          Value better = bb.create<arith::CmpFOp>(
+              e.loc, arith::CmpFPredicate::OGT, groupScore[g], best);
+          Value take = e.both(open, bb.create<arith::OrIOp>(e.loc, none, better));
+          best = e.select(take, groupScore[g], best);
+          which = e.select(take, e.i32(g), which);
+        }
+        for (int64_t g = 0; g < groups; ++g)
+          groupScore[g] = e.select(e.eq(which, e.i32(g)), posInf, groupScore[g]);
+      }
+      for (int64_t i = 0; i < perLane; ++i) {
+        Value kept = bb.create<arith::ConstantIntOp>(e.loc, 0, 1);
+        Value g = e.div(column[i], size);
+        for (int64_t gi = 0; gi < groups; ++gi) {
+          Value chosen = bb.create<arith::CmpFOp>(
+              e.loc, arith::CmpFPredicate::OEQ, groupScore[gi], posInf);
+          kept = bb.create<arith::OrIOp>(e.loc, kept,
+                                         e.both(e.eq(g, e.idx(gi)), chosen));
+        }
+        select[i] = e.select(kept, select[i], negInf);
+      }
+    }
+    // k passes of arg-max; a chosen column's selection score becomes NaN.
+    SmallVector<Value> chosenWeight, chosenId;
+    for (int64_t j = 0; j < k; ++j) {
+      Value best = negInf, which = e.i32(-1);
+      for (int64_t i = 0; i < perLane; ++i) {
+        Value v = select[i];
+        Value isNumber = bb.create<arith::CmpFOp>(
+            e.loc, arith::CmpFPredicate::ORD, v, v);
+        Value none = e.lt(which, e.i32(0));
+        Value better = bb.create<arith::CmpFOp>(
+            e.loc, arith::CmpFPredicate::OGT, v, best);
+        Value take = e.both(e.both(valid[i], isNumber),
+                            bb.create<arith::OrIOp>(e.loc, none, better));
+        best = e.select(take, v, best);
+        which = e.select(take, e.toI32(column[i]), which);
+      }
+      auto [value, chosen] = warp.argmax(best, which);
+      // The chosen column's score, from the lane that holds it.
+      Value owner = bb.create<arith::RemUIOp>(e.loc, chosen, e.i32(kWarp));
+      Value slot = e.toIndex(bb.create<arith::DivUIOp>(e.loc, chosen, e.i32(kWarp)));
+      Value mine = score[0];
+      for (int64_t i = 1; i < perLane; ++i)
+        mine = e.select(e.eq(slot, e.idx(i)), score[i], mine);
+      Value weight = bb.create<gpu::ShuffleOp>(e.loc, mine, owner, e.i32(kWarp),
+                                               gpu::ShuffleMode::IDX)
+                         .getShuffleResult();
+      for (int64_t i = 0; i < perLane; ++i)
+        select[i] = e.select(e.eq(e.toI32(column[i]), chosen), nan, select[i]);
+      chosenWeight.push_back(weight);
+      chosenId.push_back(chosen);
+    }
+    // Softmax over the chosen logits, renormalisation, scale.
+    SmallVector<Value> &w = chosenWeight;
+    auto total = [&]() {
+      Value s = w[0];
+      for (int64_t j = 1; j < k; ++j)
+        s = bb.create<arith::AddFOp>(e.loc, s, w[j]);
+      return s;
+    };
+    if (kind == RoutingKind::TopKSoftmax) {
+      Value top = w[0];
+      for (int64_t j = 1; j < k; ++j)
+        top = bb.create<arith::MaximumFOp>(e.loc, top, w[j]);
+      for (Value &v : w)
+        v = bb.create<math::ExpOp>(e.loc, bb.create<arith::SubFOp>(e.loc, v, top));
+      Value s = total();
+      for (Value &v : w)
+        v = bb.create<arith::DivFOp>(e.loc, v, s);
+    }
+    if (routing.getNormalize()) {
+      Value s = total();
+      if (double epsilon = routing.getNormEpsilon().convertToDouble())
+        s = bb.create<arith::AddFOp>(e.loc, s, e.f32(epsilon));
+      if (double floor = routing.getNormFloor().convertToDouble())
+        s = bb.create<arith::MaximumFOp>(e.loc, s, e.f32(floor));
+      for (Value &v : w)
+        v = bb.create<arith::DivFOp>(e.loc, v, s);
+    }
+    if (double scale = routing.getScale().convertToDouble(); scale != 1.0)
+      for (Value &v : w)
+        v = bb.create<arith::MulFOp>(e.loc, v, e.f32(scale));
+    // Lane j writes assignment j.
+    for (int64_t j = 0; j < k; ++j) {
+      e.ifThen(e.both(exists, e.eq(lane, e.idx(j))), [&] {
+        e.store(e.convert(w[j], element), weightsOut, {t, e.idx(j)});
+        Value id = idType.isInteger(32)
+                       ? chosenId[j]
+                       : bb.create<arith::ExtSIOp>(e.loc, idType, chosenId[j])
+                             .getResult();
+        e.store(id, idsOut, {t, e.idx(j)});
+      });
+    }
+  });
+  b.setInsertionPointAfter(any);
+  op->erase();
+}
+
 struct MoELowerToGPUPass
     : ::moe::impl::MoELowerToGPUBase<MoELowerToGPUPass> {
   using MoELowerToGPUBase::MoELowerToGPUBase;
@@ -921,6 +1251,18 @@ struct MoELowerToGPUPass
                                  << precision
                                  << "' is not fp32, bf16 or fp16";
       return signalPassFailure();
+    }
+    SmallVector<RouteOp> routes;
+    getOperation().walk([&](RouteOp op) { routes.push_back(op); });
+    for (RouteOp route : routes) {
+      std::string why = unsupportedRoute(route);
+      if (!why.empty()) {
+        route.emitRemark() << "moe-lower-to-gpu leaves this moe.route to the "
+                              "generic lowering (a thread per token): "
+                           << why;
+        continue;
+      }
+      lowerRoute(route);
     }
     SmallVector<CombineOp> combines;
     getOperation().walk([&](CombineOp op) { combines.push_back(op); });
@@ -942,9 +1284,13 @@ struct MoELowerToGPUPass
 
 namespace {
 
-struct MoERoutedFfnToKernelsPass
-    : ::moe::impl::MoERoutedFfnToKernelsBase<MoERoutedFfnToKernelsPass> {
+struct MoEExpandGpuKernelsPass
+    : ::moe::impl::MoEExpandGpuKernelsBase<MoEExpandGpuKernelsPass> {
   void runOnOperation() override {
+    SmallVector<moe_gpu::RouteOp> routes;
+    getOperation().walk([&](moe_gpu::RouteOp op) { routes.push_back(op); });
+    for (moe_gpu::RouteOp op : routes)
+      expandRoute(op);
     SmallVector<moe_gpu::RoutedFfnOp> ops;
     getOperation().walk([&](moe_gpu::RoutedFfnOp op) { ops.push_back(op); });
     for (moe_gpu::RoutedFfnOp op : ops)

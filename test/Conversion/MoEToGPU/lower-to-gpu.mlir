@@ -68,3 +68,31 @@ func.func @rows_used(%x: tensor<?x16xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2
   %y = moe.combine %out, %w, %perm : (tensor<?x16xf32>, tensor<?x2xf32>, tensor<?xi32>) -> tensor<?x16xf32>
   return %y, %rows : tensor<?x16xf32>, tensor<?x16xf32>
 }
+
+// -----
+
+// Routing as a warp per token: the logits' and bias's buffers in, the weights
+// and ids allocated for it.
+// CHECK-LABEL: func.func @route
+// CHECK:     %[[W:.*]] = memref.alloc(%{{.*}}) : memref<?x8xf32>
+// CHECK:     %[[I:.*]] = memref.alloc(%{{.*}}) : memref<?x8xi32>
+// CHECK:     moe_gpu.route logits(%{{.*}}) bias(%{{.*}}) weights(%[[W]]) ids(%[[I]]) {routing = #moe.routing<sigmoid_topk, k = 8, normalize = true, num_groups = 8, topk_groups = 4>}
+// CHECK-DAG: bufferization.to_tensor %[[W]] restrict writable
+// CHECK-DAG: bufferization.to_tensor %[[I]] restrict writable
+func.func @route(%l: tensor<?x256xf32>, %b: tensor<256xf32>) -> (tensor<?x8xf32>, tensor<?x8xi32>) {
+  %w, %ids = moe.route %l bias %b {routing = #moe.routing<sigmoid_topk, k = 8, normalize = true, num_groups = 8, topk_groups = 4>} : (tensor<?x256xf32>, tensor<256xf32>) -> (tensor<?x8xf32>, tensor<?x8xi32>)
+  return %w, %ids : tensor<?x8xf32>, tensor<?x8xi32>
+}
+
+// -----
+
+// Routings the warp does not run stay with the generic lowering, and say why.
+func.func @route_left(%l: tensor<?x8xf32>, %wide: tensor<?x300xf32>) -> (tensor<?x2xf32>, tensor<?x2xf32>, tensor<?x2xf32>) {
+  // expected-remark @+1 {{moe-lower-to-gpu leaves this moe.route to the generic lowering (a thread per token): capacity dropping needs the assignments in token order}}
+  %w0, %i0 = moe.route %l {routing = #moe.routing<softmax_topk, k = 2, capacity_factor = 1.0>} : (tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
+  // expected-remark @+1 {{the sparse mixer's weights are computed serially}}
+  %w1, %i1 = moe.route %l {routing = #moe.routing<sparse_mixer, k = 2, jitter_eps = 0.01>} : (tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
+  // expected-remark @+1 {{it has more than 256 experts, or a dynamic number of them}}
+  %w2, %i2 = moe.route %wide {routing = #moe.routing<softmax_topk, k = 2>} : (tensor<?x300xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
+  return %w0, %w1, %w2 : tensor<?x2xf32>, tensor<?x2xf32>, tensor<?x2xf32>
+}

@@ -77,3 +77,19 @@ func.func @ffn_up(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf3
   moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2) offsets(%off) permutation(%perm) result(%y) {activation = #moe.activation<silu, gated = separate>, compute = f32} : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>, memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
   return
 }
+
+// -----
+
+func.func @route_k(%l: memref<?x8xf32>, %w: memref<?x3xf32>, %ids: memref<?x3xi32>) {
+  // expected-error @+1 {{'moe_gpu.route' op weights and ids have 3 and 3 columns; expected k = 2}}
+  moe_gpu.route logits(%l) weights(%w) ids(%ids) {routing = #moe.routing<softmax_topk, k = 2>} : memref<?x8xf32>, memref<?x3xf32>, memref<?x3xi32>
+  return
+}
+
+// -----
+
+func.func @route_attr(%l: memref<?x8xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32>) {
+  // expected-error @+1 {{'moe_gpu.route' op routing is 2 : i64; expected a #moe.routing}}
+  moe_gpu.route logits(%l) weights(%w) ids(%ids) {routing = 2} : memref<?x8xf32>, memref<?x2xf32>, memref<?x2xi32>
+  return
+}

@@ -1,4 +1,4 @@
-// RUN: moe-opt %s --moe-routed-ffn-to-kernels --split-input-file | FileCheck %s
+// RUN: moe-opt %s --moe-expand-gpu-kernels --split-input-file | FileCheck %s
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
 // counts, bases and the tile count in shared memory, counting by ballots; the
@@ -67,5 +67,28 @@ func.func @f32(%x: memref<?x16xf32>, %ids: memref<?x1xi32>, %w: memref<?x1xf32>,
       {activation = #moe.activation<relu>, compute = f32}
       : memref<?x16xf32>, memref<?x1xi32>, memref<?x1xf32>, memref<2x8x16xf32>,
         memref<2x16x8xf32>, memref<3xi32>, memref<?xi32>, memref<?x16xf32>
+  return
+}
+
+// -----
+
+// Routing: no launch without tokens; 4 tokens a block of 128 threads. E = 40 is
+// two columns a lane: the softmax's max and sum, then each of the k = 2 arg-max
+// passes, are 5-step butterflies; the chosen weight comes from its lane.
+// CHECK-LABEL: func.func @route
+// CHECK:      %[[T:.*]] = memref.dim %arg0, %c0
+// CHECK:      %[[GRID:.*]] = arith.ceildivui %[[T]], %c4
+// CHECK:      scf.if
+// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}}) threads({{.*}}) in ({{.*}} = %c128
+// CHECK-COUNT-10: gpu.shuffle  xor {{.*}} : f32
+// CHECK:          gpu.shuffle  xor
+// CHECK:          gpu.shuffle  idx
+// CHECK:          memref.store {{.*}} : memref<?x2xf32>
+// CHECK:          memref.store {{.*}} : memref<?x2xi32>
+// CHECK-NOT:  moe_gpu.route
+func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32>) {
+  moe_gpu.route logits(%l) weights(%w) ids(%ids)
+      {routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
+      : memref<?x40xf32>, memref<?x2xf32>, memref<?x2xi32>
   return
 }
