@@ -10,6 +10,8 @@
 #include "moe/Target/Artifact.h"
 #include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Target/NVPTX.h"
+#include "moe/Target/Pipelines.h"
+#include "moe/Transforms/Passes.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -161,28 +163,6 @@ std::string describeLayers(ModuleOp module) {
   });
   return text;
 }
-
-/// onnx / moe / linalg on tensors (pipelines are anchored on the module) → bufferized memref code with explicit
-/// deallocation. `@gpu@` is where the CUDA targets lower MoE layers to their
-/// own kernels (or nothing, on the CPU).
-constexpr llvm::StringLiteral kTensorPipeline =
-    "func.func(moe-fold-weight-layouts, moe-expand, @gpu@moe-lower-to-linalg, "
-    "moe-legalize-onnx, moe-fold-weight-layouts), canonicalize, cse, "
-    "one-shot-bufferize{bufferize-function-boundaries allow-return-allocs-from-loops "
-    "function-boundary-type-conversion=identity-layout-map}, "
-    "buffer-deallocation-pipeline, convert-bufferization-to-memref, canonicalize, "
-    "cse";
-
-/// memref code → the LLVM dialect; `@openmp@` is where scf.parallel loops
-/// become OpenMP (or nothing, to run them serially).
-constexpr llvm::StringLiteral kLoweringPipeline =
-    "func.func(moe-vectorize-matmuls, convert-linalg-to-loops), @openmp@"
-    "expand-strided-metadata, lower-affine, arith-expand, finalize-memref-to-llvm, "
-    "convert-scf-to-cf, convert-math-to-libm, "
-    "convert-vector-to-llvm{reassociate-fp-reductions=true}, "
-    "finalize-memref-to-llvm, convert-arith-to-llvm, convert-math-to-llvm, "
-    "convert-index-to-llvm, convert-cf-to-llvm, convert-openmp-to-llvm, "
-    "convert-func-to-llvm, reconcile-unrealized-casts";
 
 /// The folder of LLVM's OpenMP runtime (libomp), which parallel loops call;
 /// empty when it is not installed, and the loops then run serially.
@@ -471,12 +451,10 @@ std::string weightsPathFor(llvm::StringRef libraryPath) {
   return (libraryPath + ".weights").str();
 }
 
-LogicalResult runPassPipeline(ModuleOp module, llvm::StringRef pipeline) {
+LogicalResult runPipeline(ModuleOp module,
+                          llvm::function_ref<void(OpPassManager &)> build) {
   PassManager pm(module.getContext());
-  std::string error;
-  llvm::raw_string_ostream errorStream(error);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
-    return module.emitError() << "internal pipeline does not parse: " << error;
+  build(pm);
   return pm.run(module);
 }
 
@@ -518,18 +496,16 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     return entry.emitError() << "@" << kEntry
                              << " mixes tensors and memrefs: an entry is on "
                                 "tensors, or bufferized (memrefs only)";
-  if (!bufferized && failed(runPassPipeline(module, "func.func(moe-raise)")))
+  if (!bufferized && failed(runPipeline(module, [](OpPassManager &pm) {
+        pm.nest<func::FuncOp>().addPass(createMoERaise());
+      })))
     return failure();
   *signature += describeLayers(module);
   if (cuda)
     *signature += "target cuda " + options.arch + " " + options.precision + "\n";
-  std::string tensorPipeline = kTensorPipeline.str();
-  tensorPipeline.replace(
-      tensorPipeline.find("@gpu@"), 5,
-      cuda || emulated
-          ? "moe-lower-to-gpu{precision=" + options.precision + "}, "
-          : "");
-  if (!bufferized && failed(runPassPipeline(module, tensorPipeline)))
+  if (!bufferized && failed(runPipeline(module, [&](OpPassManager &pm) {
+        buildTensorPipeline(pm, cuda || emulated, options.precision);
+      })))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
   // weights file, which the runtime uploads.
@@ -561,24 +537,15 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   } else {
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
-    // With bf16 or fp16 its tensor-core kernels too; conversions to bf16 are
-    // expanded to integer code (rounding to nearest even), as the C library
-    // may have no such routine.
-    std::string emulation =
-        (options.precision == "fp32"
-             ? std::string()
-             : "func.func(moe-matmuls-to-mma{precision=" + options.precision +
-                   "}), ") +
-        kOffloadPipeline.str() +
-        ", moe-gpu-launches-to-loops, func.func(arith-expand{include-bf16=true})";
-    if (emulated && failed(runPassPipeline(module, emulation)))
+    if (emulated && failed(runPipeline(module, [&](OpPassManager &pm) {
+          buildEmulationPipeline(pm, options.precision);
+        })))
       return failure();
     // The emulator's blocks run in parallel, as the CPU's loops do.
     openmp = findOpenMPRuntime();
-    std::string lowering = kLoweringPipeline.str();
-    lowering.replace(lowering.find("@openmp@"), 8,
-                     openmp.empty() ? "" : "convert-scf-to-openmp, ");
-    if (failed(runPassPipeline(module, lowering)))
+    if (failed(runPipeline(module, [&](OpPassManager &pm) {
+          buildCpuLoweringPipeline(pm, !openmp.empty());
+        })))
       return failure();
   }
   if (kind == EmitKind::Ptx) {

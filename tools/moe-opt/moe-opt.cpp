@@ -7,6 +7,7 @@
 
 #include "moe/Import/OnnxImporter.h"
 #include "moe/InitAll.h"
+#include "moe/Target/Pipelines.h"
 #include "moe/Target/Artifact.h"
 
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -209,6 +210,7 @@ int main(int argc, char **argv) {
   // gpu-module-to-binary translates kernel modules to LLVM IR.
   mlir::registerAllToLLVMIRTranslations(registry);
   moe::registerAllPasses();
+  moe::registerPipelines();
   auto [inputPath, outputPath] = mlir::registerAndParseCLIOptions(
       argc, argv,
       "moe-opt: the moe-mlir compiler driver (MLIR, .onnx or .onnxtext in)\n",

@@ -16,6 +16,7 @@
 #include <string>
 
 namespace mlir {
+class OpPassManager;
 class ModuleOp;
 } // namespace mlir
 
@@ -43,10 +44,10 @@ struct TargetOptions {
   std::string precision = "fp32";
 };
 
-/// Runs the textual pass `pipeline` (anchored on the module, without the
-/// `builtin.module(...)` around it) on `module`.
-mlir::LogicalResult runPassPipeline(mlir::ModuleOp module,
-                                    llvm::StringRef pipeline);
+/// Runs the passes `build` adds to a pass manager anchored on the module.
+mlir::LogicalResult
+runPipeline(mlir::ModuleOp module,
+            llvm::function_ref<void(mlir::OpPassManager &)> build);
 
 /// The weights file that goes with the library at `libraryPath`.
 std::string weightsPathFor(llvm::StringRef libraryPath);

@@ -25,12 +25,6 @@ class ModuleOp;
 
 namespace moe {
 
-/// The passes that move a bufferized module's work into gpu.launch kernels,
-/// shared by the CUDA target and the CUDA emulator.
-constexpr llvm::StringLiteral kOffloadPipeline =
-    "func.func(moe-expand-gpu-kernels, convert-linalg-to-parallel-loops), "
-    "moe-offload-to-gpu";
-
 /// Whether LLVM's NVPTX back end supports `arch` (sm_80, sm_90, sm_90a...).
 bool isKnownCudaArch(llvm::StringRef arch);
 

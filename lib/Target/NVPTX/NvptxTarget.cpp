@@ -12,8 +12,11 @@
 #include "moe/Target/Artifact.h"
 #include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Target/NVPTX.h"
+#include "moe/Target/Pipelines.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -81,14 +84,6 @@ unsigned newestPtxOf(unsigned major, unsigned minor) {
     return 63 + minor;
   return 60;
 }
-
-/// Host code after kernel outlining → the LLVM dialect. Buffers come from the
-/// runtime's device allocator (memref's generic allocation functions).
-constexpr llvm::StringLiteral kHostLowering =
-    "expand-strided-metadata, lower-affine, arith-expand, "
-    "finalize-memref-to-llvm{use-generic-functions}, convert-scf-to-cf, "
-    "convert-arith-to-llvm, convert-index-to-llvm, convert-cf-to-llvm, "
-    "gpu-to-llvm, convert-func-to-llvm, reconcile-unrealized-casts";
 
 /// What host code calls, defined over the runtime's table: alloc, free, read,
 /// launch, in the order of `moe_gpu_api` (moe/Runtime/ArtifactAbi.h).
@@ -385,13 +380,11 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   registerLLVMDialectTranslation(*ctx);
   registerNVVMDialectTranslation(*ctx);
   registerGPUDialectTranslation(*ctx);
-  std::string mma =
-      precision == "fp32"
-          ? ""
-          : ("func.func(moe-matmuls-to-mma{precision=" + precision + "}), ")
-                .str();
-  if (failed(runPassPipeline(module, mma + kOffloadPipeline.str() +
-                                         ", gpu-kernel-outlining")) ||
+  if (failed(runPipeline(module,
+                         [&](OpPassManager &pm) {
+                           buildOffloadPipeline(pm, precision);
+                           pm.addPass(createGpuKernelOutliningPass());
+                         })) ||
       failed(mergeKernelModules(module)))
     return failure();
   // Shared buffers are 16-byte aligned, as cp.async of 16 bytes, ldmatrix rows
@@ -404,17 +397,9 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
           IntegerAttr::get(IntegerType::get(func.getContext(), 64), 16));
   });
   std::string libdevice = findLibdevice();
-  std::string pipeline =
-      llvm::formatv("nvvm-attach-target{{chip={0} features={1} O=3{2}}, "
-                    "gpu.module(moe-gpu-to-ptx, convert-nvgpu-to-nvvm, expand-strided-metadata, lower-affine, "
-                    "arith-expand, convert-scf-to-cf, convert-gpu-to-nvvm, "
-                    "canonicalize, cse, "
-                    "reconcile-unrealized-casts), {3}, "
-                    "gpu-module-to-binary{{format=isa}",
-                    arch, ptxFeatures(arch),
-                    libdevice.empty() ? "" : " l=" + libdevice, kHostLowering)
-          .str();
-  if (failed(runPassPipeline(module, pipeline)))
+  if (failed(runPipeline(module, [&](OpPassManager &pm) {
+        buildNvptxPipeline(pm, arch, ptxFeatures(arch), libdevice);
+      })))
     return failure();
   std::string ptx;
   for (auto binary : module.getOps<gpu::BinaryOp>())

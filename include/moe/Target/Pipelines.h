@@ -1,0 +1,52 @@
+//===- Pipelines.h - the targets' pass pipelines ---------------*- C++ -*-===//
+//
+// The pass pipelines the CPU and CUDA targets run, as C++ builders. The
+// compiler driver (moe/Target/Artifact.h) runs them with its non-pass steps
+// in between (weights to the weights file, PTX to cubin); moe-opt registers
+// them whole: --moe-cpu-pipeline and --moe-cuda-pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_TARGET_PIPELINES_H
+#define MOE_TARGET_PIPELINES_H
+
+#include "llvm/ADT/StringRef.h"
+
+namespace mlir {
+class OpPassManager;
+} // namespace mlir
+
+namespace moe {
+
+/// onnx / moe / linalg on tensors → bufferized memref code with explicit
+/// deallocation, on a module. With `gpu`, MoE layers take the CUDA targets'
+/// own kernels (moe-lower-to-gpu) in the compute type `precision`.
+void buildTensorPipeline(mlir::OpPassManager &pm, bool gpu,
+                         llvm::StringRef precision);
+
+/// The CUDA targets' device mapping of bufferized code, on a module: the
+/// matmuls on tensor cores (unless `precision` is fp32), the MoE kernels,
+/// every other parallel loop and all serial work in gpu.launch kernels.
+void buildOffloadPipeline(mlir::OpPassManager &pm, llvm::StringRef precision);
+
+/// The CUDA emulator: the device mapping, then its kernels as loops on the
+/// host.
+void buildEmulationPipeline(mlir::OpPassManager &pm,
+                            llvm::StringRef precision);
+
+/// memref code → the LLVM dialect for the CPU (and the emulator), on a
+/// module; with `openmp`, parallel loops become OpenMP.
+void buildCpuLoweringPipeline(mlir::OpPassManager &pm, bool openmp);
+
+/// The CUDA target's kernels (the gpu.module after outlining) → NVVM and
+/// PTX for `chip` with `features`, libdevice linked when `libdevice` is not
+/// empty; the host code → the LLVM dialect calling the runtime.
+void buildNvptxPipeline(mlir::OpPassManager &pm, llvm::StringRef chip,
+                        llvm::StringRef features, llvm::StringRef libdevice);
+
+/// Registers --moe-cpu-pipeline and --moe-cuda-pipeline with moe-opt.
+void registerPipelines();
+
+} // namespace moe
+
+#endif // MOE_TARGET_PIPELINES_H

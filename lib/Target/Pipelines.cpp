@@ -1,0 +1,191 @@
+//===- Pipelines.cpp - the targets' pass pipelines ------------------------===//
+
+#include "moe/Target/Pipelines.h"
+
+#include "dialects/moe/Transforms/Passes.h"
+#include "moe/Conversion/Passes.h"
+#include "moe/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace {
+
+void addCleanup(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+struct CpuPipelineOptions : PassPipelineOptions<CpuPipelineOptions> {
+  PassOptions::Option<bool> openmp{
+      *this, "openmp",
+      llvm::cl::desc("parallel loops as OpenMP (else they run serially)"),
+      llvm::cl::init(true)};
+};
+
+struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
+  PassOptions::Option<std::string> precision{
+      *this, "precision",
+      llvm::cl::desc("the matmuls' compute type: fp32, bf16 or fp16"),
+      llvm::cl::init("fp32")};
+  PassOptions::Option<bool> emulate{
+      *this, "emulate",
+      llvm::cl::desc("then run the kernels as loops (the CUDA emulator)"),
+      llvm::cl::init(false)};
+};
+
+} // namespace
+
+void moe::buildTensorPipeline(OpPassManager &pm, bool gpu,
+                              llvm::StringRef precision) {
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createMoEFoldWeightLayouts());
+  func.addPass(createMoEExpand());
+  if (gpu) {
+    MoELowerToGPUOptions options;
+    options.precision = precision.str();
+    func.addPass(createMoELowerToGPU(options));
+  }
+  func.addPass(createMoELowerToLinalg());
+  func.addPass(createMoELegalizeOnnx());
+  func.addPass(createMoEFoldWeightLayouts());
+  addCleanup(pm);
+  bufferization::OneShotBufferizationOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.setFunctionBoundaryTypeConversion(
+      bufferization::LayoutMapOption::IdentityLayoutMap);
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions deallocation;
+  bufferization::buildBufferDeallocationPipeline(pm, deallocation);
+  pm.addPass(createBufferizationToMemRefPass());
+  addCleanup(pm);
+}
+
+void moe::buildOffloadPipeline(OpPassManager &pm, llvm::StringRef precision) {
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  if (precision != "fp32") {
+    MoEMatmulsToMmaOptions options;
+    options.precision = precision.str();
+    func.addPass(createMoEMatmulsToMma(options));
+  }
+  func.addPass(createMoEExpandGpuKernels());
+  func.addPass(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createMoEOffloadToGPU());
+}
+
+void moe::buildEmulationPipeline(OpPassManager &pm,
+                                 llvm::StringRef precision) {
+  buildOffloadPipeline(pm, precision);
+  pm.addPass(createMoEGpuLaunchesToLoops());
+  // Conversions to bf16 as integer code (rounding to nearest even): the C
+  // library may have no such routine.
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.nest<func::FuncOp>().addPass(arith::createArithExpandOpsPass(expand));
+}
+
+void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp) {
+  OpPassManager &func = pm.nest<func::FuncOp>();
+  func.addPass(createMoEVectorizeMatmuls());
+  func.addPass(createConvertLinalgToLoopsPass());
+  if (openmp)
+    pm.addPass(createConvertSCFToOpenMPPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(arith::createArithExpandOpsPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertSCFToCFPass());
+  pm.addPass(createConvertMathToLibmPass());
+  ConvertVectorToLLVMPassOptions vector;
+  vector.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vector));
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertOpenMPToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void moe::buildNvptxPipeline(OpPassManager &pm, llvm::StringRef chip,
+                             llvm::StringRef features,
+                             llvm::StringRef libdevice) {
+  GpuNVVMAttachTargetOptions target;
+  target.chip = chip.str();
+  target.features = features.str();
+  target.optLevel = 3;
+  std::string library = libdevice.str();
+  if (!library.empty())
+    target.linkLibs = llvm::ArrayRef<std::string>(library);
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createMoEGpuToPtx());
+  kernels.addPass(createConvertNVGPUToNVVMPass());
+  kernels.addPass(memref::createExpandStridedMetadataPass());
+  kernels.addPass(createLowerAffinePass());
+  kernels.addPass(arith::createArithExpandOpsPass());
+  kernels.addPass(createConvertSCFToCFPass());
+  kernels.addPass(createConvertGpuOpsToNVVMOps());
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createCSEPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  // The host: buffers from the runtime's device allocator (memref's generic
+  // allocation functions), launches through the runtime.
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(arith::createArithExpandOpsPass());
+  FinalizeMemRefToLLVMConversionPassOptions memref;
+  memref.useGenericFunctions = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memref));
+  pm.addPass(createConvertSCFToCFPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
+void moe::registerPipelines() {
+  PassPipelineRegistration<CpuPipelineOptions>(
+      "moe-cpu-pipeline",
+      "The CPU target's passes on a raised module: MoE layers and ONNX ops to "
+      "bufferized loops, then the LLVM dialect (constants stay in the "
+      "module; --emit=lib moves the large ones to the weights file)",
+      [](OpPassManager &pm, const CpuPipelineOptions &options) {
+        buildTensorPipeline(pm, /*gpu=*/false, "fp32");
+        buildCpuLoweringPipeline(pm, options.openmp);
+      });
+  PassPipelineRegistration<CudaPipelineOptions>(
+      "moe-cuda-pipeline",
+      "The CUDA target's device mapping on a raised module: MoE layers as "
+      "their own kernels, every other op in gpu.launch kernels on bufferized "
+      "code (with emulate=true, the kernels then as loops on the host)",
+      [](OpPassManager &pm, const CudaPipelineOptions &options) {
+        buildTensorPipeline(pm, /*gpu=*/true, options.precision);
+        if (options.emulate)
+          buildEmulationPipeline(pm, options.precision);
+        else
+          buildOffloadPipeline(pm, options.precision);
+      });
+}

@@ -1,0 +1,30 @@
+// The targets' pipelines, registered with moe-opt (moe/Target/Pipelines.h): the
+// CUDA target's device mapping puts a MoE layer in its five kernels (routing,
+// align, the two grouped GEMMs on tensor cores, combine) on bufferized code; with
+// emulate=true they become loops on the host; the CPU pipeline ends in the LLVM
+// dialect.
+// RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=CUDA
+// RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=MMA
+// RUN: moe-opt %s --moe-cuda-pipeline="precision=fp32 emulate=true" | FileCheck %s --check-prefix=EMU
+// RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --check-prefix=CPU
+// RUN: moe-opt %s --moe-cpu-pipeline=openmp=false | FileCheck %s --check-prefix=CPU
+
+// CUDA-LABEL: func.func @main_graph(%arg0: memref<?x40xf32>, %arg1: memref<?x3xf32>) -> memref<?x40xf32>
+// CUDA-COUNT-5: gpu.launch
+// CUDA-NOT:     gpu.launch
+// MMA:          moe_gpu.mma_sync
+// EMU-NOT:      gpu.launch
+// EMU:          scf.parallel
+// EMU-NOT:      gpu.launch
+// CPU-NOT:      func.func
+// CPU:          llvm.func @main_graph
+// CPU-NOT:      func.func
+func.func @main_graph(%x: tensor<?x40xf32>, %logits: tensor<?x3xf32>) -> tensor<?x40xf32> {
+  %w1 = arith.constant dense<0.01> : tensor<3x144x40xf32>
+  %w2 = arith.constant dense<0.02> : tensor<3x40x72xf32>
+  %y = moe.layer %x, %logits gate_up %w1 down %w2
+      {activation = #moe.activation<silu, gated = concatenated>,
+       routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
+      : (tensor<?x40xf32>, tensor<?x3xf32>, tensor<3x144x40xf32>, tensor<3x40x72xf32>) -> tensor<?x40xf32>
+  return %y : tensor<?x40xf32>
+}
