@@ -148,7 +148,8 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     - **gate/up**: one grouped GEMM launch over the tile table x 64-column tiles, 128
       threads: A rows gathered through the permutation (scaled by the routing weight
       for `scale_inputs`) into shared memory, the gate (and up) weight tiles copied by
-      16-byte `cp.async`, then `ldmatrix.x4` fragments and `mma.sync m16n8k16` (bf16
+      16-byte `cp.async` into three stages (two in f32: the copies of the next K steps
+      are in flight while the block multiplies the current one), then `ldmatrix.x4` fragments and `mma.sync m16n8k16` (bf16
       or f16, f32 accumulation) or f32 FMA; gate and up of the same columns in one
       block, bias and `#moe.activation` in the epilogue, the intermediate written once
       in the compute type;

@@ -326,17 +326,21 @@ struct GroupedGemm {
   std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
 
   bool tensorCores() const { return !compute.isF32(); }
+  /// Shared-memory stages of the tiles: three of 16-bit elements (38400
+  /// bytes with gate and up), two of f32 (46080), within the 48 KiB of
+  /// static shared memory.
+  int64_t stages() const { return tensorCores() ? 3 : 2; }
 
   void build(OpBuilder &b, Location loc, Value tiles) {
     Emit h{b, loc};
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
     // 16 bytes added to each shared row: a warp's ldmatrix rows fall in
-    // different banks, rows stay 16-byte aligned, and two f32 stages of gate
-    // and up fit the 48 KiB of static shared memory.
+    // different banks, rows stay 16-byte aligned, and the stages of gate and
+    // up fit the 48 KiB of static shared memory.
     int64_t rowLength = kTileK + kCopyBytes / width;
-    SmallVector<Type> shared{sharedType({2, kTileM, rowLength}, compute)};
+    SmallVector<Type> shared{sharedType({stages(), kTileM, rowLength}, compute)};
     for (size_t s = 0; s < sources.size(); ++s)
-      shared.push_back(sharedType({2, kTileN, rowLength}, compute));
+      shared.push_back(sharedType({stages(), kTileN, rowLength}, compute));
     Value gridY = h.idx((columns + kTileN - 1) / kTileN);
     launch(b, loc, tiles, gridY, kGemmThreads, shared,
            [&](OpBuilder &kb, gpu::LaunchOp op) {
@@ -399,19 +403,23 @@ private:
       return e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
                                                          copies);
     };
-    // Two stages: while the block multiplies tile t, tile t + 1's copies are
-    // in flight; one group may stay outstanding at each wait.
+    // `stages` stages: while the block multiplies tile t, the copies of
+    // tiles t + 1 ... t + stages - 1 are in flight, and that many groups may
+    // stay outstanding at each wait. Tile t + stages - 1 goes to the stage
+    // the block finished with in the step before.
+    int64_t stages = this->stages();
     int64_t steps = (depth + kTileK - 1) / kTileK;
-    stageTile(e.idx(0), e.idx(0));
+    for (int64_t t = 0; t + 1 < stages; ++t)
+      stageTile(e.idx(t), e.idx(t * kTileK));
     SmallVector<Value> sums = e.loop(
         e.idx(0), e.idx(steps), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
-          Value next = e.add(step, 1);
-          Value group = stageTile(e.rem(next, 2), e.mul(next, kTileK));
-          e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, group,
-                                               e.b.getI32IntegerAttr(1));
+          Value next = e.add(step, stages - 1);
+          Value group = stageTile(e.rem(next, stages), e.mul(next, kTileK));
+          e.b.create<nvgpu::DeviceAsyncWaitOp>(
+              e.loc, group, e.b.getI32IntegerAttr(stages - 1));
           e.barrier();
-          Value stage = e.rem(step, 2);
+          Value stage = e.rem(step, stages);
           SmallVector<Value> sumsNext =
               tensorCores() ? mmaStep(e, tid, shared, stage, acc)
                             : fmaStep(e, tid, shared, stage, acc);

@@ -22,15 +22,15 @@
 // CHECK:        llvm.intr.ctpop
 // CHECK:        gpu.barrier
 // CHECK:        nvvm.vote.ballot.sync
-// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>)
-// CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<3x64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        nvgpu.device_async_wait
 // CHECK:        gpu.barrier
 // CHECK:        nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK-COUNT-4: moe_gpu.mma_sync
 // CHECK:        math.exp
-// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x40xbf16, #gpu.address_space<workgroup>>)
-// CHECK:        nvgpu.device_async_copy {{.*}} : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x64x40xbf16, #gpu.address_space<workgroup>>
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}} : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>> to memref<3x64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        moe_gpu.mma_sync
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK-COUNT-5: memref.dealloc
