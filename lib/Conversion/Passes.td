@@ -141,7 +141,9 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     count, and the scratch buffers are allocated and freed around them:
 
     - **align** (one block of 1024 threads): a warp per expert counts its assignments
-      32 at a time (`nvvm.vote.ballot.sync`, popcount), thread 0 writes the offsets and
+      32 at a time (`nvvm.vote.ballot.sync`, popcount); an exclusive scan by shuffles
+      (32 slots a step) gives the offsets and each expert's first tile, and a warp per
+      expert writes its entries of
       a table of M tiles (expert, first row; at most `ceil(T k / 32) + min(E, T k)`,
       the rest marked -1), then each warp places its expert's assignments in token
       order (rank = matching lanes below), writing the permutation and its inverse;

@@ -689,6 +689,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
   // align: counts, offsets, the tile table, the placement.
   SmallVector<Type> alignShared{sharedType({slots}, i32),
                                 sharedType({slots}, i32),
+                                sharedType({slots}, i32),
                                 sharedType({1}, i32)};
   launch(b, loc, h.idx(1), h.idx(1), kAlignThreads, alignShared,
          [&](OpBuilder &kb, gpu::LaunchOp op) {
@@ -697,7 +698,8 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
            Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
            Value counts = op.getWorkgroupAttributions()[0];
            Value base = op.getWorkgroupAttributions()[1];
-           Value tileCount = op.getWorkgroupAttributions()[2];
+           Value tileBase = op.getWorkgroupAttributions()[2];
+           Value tileCount = op.getWorkgroupAttributions()[3];
            Value chunks = e.ceilDiv(assignments, kWarp);
            Value c0 = e.idx(0), c1 = e.idx(1);
            // The slot of assignment `a`, when `a` is in range: its expert,
@@ -740,34 +742,79 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
                       [&] { e.store(count, counts, slot); });
            });
            e.barrier();
-           e.ifThen(e.eq(tid, c0), [&] {
-             SmallVector<Value> end = e.loop(
-                 c0, e.idx(slots), c1, {e.i32(0), c0},
-                 [&](Value s, ValueRange acc) -> SmallVector<Value> {
-                   Value running = acc[0], tiles = acc[1];
-                   e.store(running, base, s);
-                   e.store(running, offsets, s);
-                   Value count = e.load(counts, s);
-                   Value isExpert = e.lt(s, e.idx(numExperts));
-                   Value mine = e.select(
-                       isExpert, e.ceilDiv(e.toIndex(count), kTileM), c0);
-                   e.loop(c0, mine, c1, {},
-                          [&](Value i, ValueRange) -> SmallVector<Value> {
-                            Value at = e.add(tiles, i);
-                            e.store(e.toI32(s), tileExpert, at);
-                            e.store(e.b.create<arith::AddIOp>(
-                                        e.loc, running,
-                                        e.toI32(e.mul(i, kTileM))),
-                                    tileRow, at);
-                            return {};
-                          });
-                   return {e.b.create<arith::AddIOp>(e.loc, running, count),
-                           e.add(tiles, mine)};
+           // The offsets and each expert's first tile: an exclusive scan of
+           // the counts (and of the tiles they take), 32 slots at a time by
+           // shuffles. Every warp scans, so that the shuffles run in the
+           // whole block; warp 0 writes.
+           auto scan = [&](Value v) {
+             for (int64_t offset = 1; offset < kWarp; offset *= 2) {
+               Value up = e.b.create<gpu::ShuffleOp>(e.loc, v, e.i32(offset),
+                                                     e.i32(kWarp),
+                                                     gpu::ShuffleMode::UP)
+                              .getShuffleResult();
+               v = e.b.create<arith::AddIOp>(
+                   e.loc, v, e.select(e.lt(lane, e.idx(offset)), e.i32(0), up));
+             }
+             return v;
+           };
+           auto last = [&](Value v) {
+             return e.b
+                 .create<gpu::ShuffleOp>(e.loc, v, e.i32(kWarp - 1),
+                                         e.i32(kWarp), gpu::ShuffleMode::IDX)
+                 .getShuffleResult();
+           };
+           auto tilesOf = [&](Value count) {
+             return e.b.create<arith::DivUIOp>(
+                 e.loc,
+                 e.b.create<arith::AddIOp>(e.loc, count, e.i32(kTileM - 1)),
+                 e.i32(kTileM));
+           };
+           SmallVector<Value> total = e.loop(
+               c0, e.idx(slots), e.idx(kWarp), {e.i32(0), e.i32(0)},
+               [&](Value first, ValueRange acc) -> SmallVector<Value> {
+                 Value s = e.add(first, lane);
+                 Value inRange = e.lt(s, e.idx(slots));
+                 Value count = e.select(
+                     inRange, e.load(counts, e.select(inRange, s, c0)),
+                     e.i32(0));
+                 Value tiles = e.select(e.lt(s, e.idx(numExperts)),
+                                        tilesOf(count), e.i32(0));
+                 Value rows = scan(count), taken = scan(tiles);
+                 e.ifThen(e.both(inRange, e.lt(warp, c1)), [&] {
+                   Value start = e.b.create<arith::AddIOp>(
+                       e.loc, acc[0],
+                       e.b.create<arith::SubIOp>(e.loc, rows, count));
+                   e.store(start, base, s);
+                   e.store(start, offsets, s);
+                   e.store(e.b.create<arith::AddIOp>(
+                               e.loc, acc[1],
+                               e.b.create<arith::SubIOp>(e.loc, taken, tiles)),
+                           tileBase, s);
                  });
-             e.store(e.toI32(end[1]), tileCount, c0);
-           });
+                 return {e.b.create<arith::AddIOp>(e.loc, acc[0], last(rows)),
+                         e.b.create<arith::AddIOp>(e.loc, acc[1], last(taken))};
+               });
+           e.ifThen(e.eq(tid, c0), [&] { e.store(total[1], tileCount, c0); });
            e.barrier();
-           // The rest of the table: no tile.
+           // The table: a warp per expert writes its tiles, the rest of the
+           // entries say no tile.
+           forSlots([&](Value slot, Value active) {
+             Value expert = e.both(active, e.lt(slot, e.idx(numExperts)));
+             Value at = e.select(expert, slot, c0);
+             Value mine = e.select(expert, e.toIndex(tilesOf(e.load(counts, at))),
+                                   c0);
+             Value firstTile = e.toIndex(e.load(tileBase, at));
+             Value firstRow = e.load(base, at);
+             e.loop(lane, mine, e.idx(kWarp), {},
+                    [&](Value i, ValueRange) -> SmallVector<Value> {
+                      Value entry = e.add(firstTile, i);
+                      e.store(e.toI32(slot), tileExpert, entry);
+                      e.store(e.b.create<arith::AddIOp>(
+                                  e.loc, firstRow, e.toI32(e.mul(i, kTileM))),
+                              tileRow, entry);
+                      return {};
+                    });
+           });
            Value used = e.toIndex(e.load(tileCount, c0));
            e.loop(e.add(used, tid), grid, e.idx(kAlignThreads), {},
                   [&](Value i, ValueRange) -> SmallVector<Value> {

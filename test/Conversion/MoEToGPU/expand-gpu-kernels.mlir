@@ -1,7 +1,8 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels --split-input-file | FileCheck %s
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
-// counts, bases and the tile count in shared memory, counting by ballots; the
+// counts, bases, first tiles and the tile count in shared memory, counting by
+// ballots and scanning by shuffles (counts and tiles, 5 steps each); the
 // tile table has ceil(T k / 32) + min(E, T k) entries. The GEMMs stage A (32 x
 // 32, rows padded to 40) and each B source (64 x 32) in shared memory, B by
 // 16-byte cp.async (8 bf16, zero-filled past the weight), and run mma.sync
@@ -17,9 +18,12 @@
 // CHECK-COUNT-2: memref.alloc(%[[GRID]]) : memref<?xi32>
 // CHECK:      memref.alloc(%[[A]]) : memref<?x64xbf16>
 // CHECK:      memref.alloc(%[[A]]) : memref<?x32xf32>
-// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}}) workgroup({{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<1xi32, #gpu.address_space<workgroup>>)
+// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}}) workgroup({{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<1xi32, #gpu.address_space<workgroup>>)
 // CHECK:        nvvm.vote.ballot.sync
 // CHECK:        llvm.intr.ctpop
+// CHECK:        gpu.barrier
+// CHECK-COUNT-10: gpu.shuffle  up
+// CHECK:        gpu.shuffle  idx
 // CHECK:        gpu.barrier
 // CHECK:        nvvm.vote.ballot.sync
 // CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
