@@ -1244,34 +1244,7 @@ void expandRoute(moe_gpu::RouteOp op) {
     }
     // Softmax over the chosen logits, renormalisation, scale.
     SmallVector<Value> &w = chosenWeight;
-    auto total = [&]() {
-      Value s = w[0];
-      for (int64_t j = 1; j < k; ++j)
-        s = bb.create<arith::AddFOp>(e.loc, s, w[j]);
-      return s;
-    };
-    if (kind == RoutingKind::TopKSoftmax) {
-      Value top = w[0];
-      for (int64_t j = 1; j < k; ++j)
-        top = bb.create<arith::MaximumFOp>(e.loc, top, w[j]);
-      for (Value &v : w)
-        v = bb.create<math::ExpOp>(e.loc, bb.create<arith::SubFOp>(e.loc, v, top));
-      Value s = total();
-      for (Value &v : w)
-        v = bb.create<arith::DivFOp>(e.loc, v, s);
-    }
-    if (routing.getNormalize()) {
-      Value s = total();
-      if (double epsilon = routing.getNormEpsilon().convertToDouble())
-        s = bb.create<arith::AddFOp>(e.loc, s, e.f32(epsilon));
-      if (double floor = routing.getNormFloor().convertToDouble())
-        s = bb.create<arith::MaximumFOp>(e.loc, s, e.f32(floor));
-      for (Value &v : w)
-        v = bb.create<arith::DivFOp>(e.loc, v, s);
-    }
-    if (double scale = routing.getScale().convertToDouble(); scale != 1.0)
-      for (Value &v : w)
-        v = bb.create<arith::MulFOp>(e.loc, v, e.f32(scale));
+    ::moe::finishRoutingWeights(bb, e.loc, routing, w);
     // Lane j writes assignment j.
     for (int64_t j = 0; j < k; ++j) {
       e.ifThen(e.both(exists, e.eq(lane, e.idx(j))), [&] {

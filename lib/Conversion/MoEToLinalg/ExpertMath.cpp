@@ -84,6 +84,46 @@ Value activateScalar(OpBuilder &b, Location loc, ActivationAttr act,
   return b.create<arith::MulFOp>(loc, apply(b, loc, act, gate), up);
 }
 
+bool finishRoutingWeights(OpBuilder &b, Location loc, RoutingAttr routing,
+                          MutableArrayRef<Value> weights) {
+  Type t = weights.front().getType();
+  auto sumOf = [&]() {
+    Value sum = weights.front();
+    for (Value v : weights.drop_front())
+      sum = b.create<arith::AddFOp>(loc, sum, v);
+    return sum;
+  };
+  bool changed = false;
+  if (routing.getKind() == RoutingKind::TopKSoftmax) {
+    Value max = weights.front();
+    for (Value v : weights.drop_front())
+      max = b.create<arith::MaximumFOp>(loc, max, v);
+    for (Value &v : weights)
+      v = b.create<math::ExpOp>(loc, b.create<arith::SubFOp>(loc, v, max));
+    Value sum = sumOf();
+    for (Value &v : weights)
+      v = b.create<arith::DivFOp>(loc, v, sum);
+    changed = true;
+  }
+  if (routing.getNormalize()) {
+    Value sum = sumOf();
+    if (double epsilon = routing.getNormEpsilon().convertToDouble())
+      sum = b.create<arith::AddFOp>(loc, sum, real(b, loc, t, epsilon));
+    if (double floor = routing.getNormFloor().convertToDouble())
+      sum = b.create<arith::MaximumFOp>(loc, sum, real(b, loc, t, floor));
+    for (Value &v : weights)
+      v = b.create<arith::DivFOp>(loc, v, sum);
+    changed = true;
+  }
+  if (double scale = routing.getScale().convertToDouble(); scale != 1.0) {
+    Value factor = real(b, loc, t, scale);
+    for (Value &v : weights)
+      v = b.create<arith::MulFOp>(loc, v, factor);
+    changed = true;
+  }
+  return changed;
+}
+
 Value convertFloat(OpBuilder &b, Location loc, Value value, Type to) {
   Type from = value.getType();
   if (from == to)

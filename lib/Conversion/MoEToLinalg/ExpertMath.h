@@ -1,7 +1,7 @@
 //===- ExpertMath.h - an expert's activation on scalars ---------*- C++ -*-===//
 //
-// The one definition of `#moe.activation` on scalars (and of float
-// conversions), used by every lowering
+// The one definition of `#moe.activation` and of routing's last steps on
+// scalars (and of float conversions), used by every lowering
 // of moe.experts (linalg on tensors, the CUDA kernels' epilogues), so that
 // they compute the same function.
 //
@@ -22,6 +22,13 @@ namespace moe {
 mlir::Value activateScalar(mlir::OpBuilder &b, mlir::Location loc,
                            mlir::moe::ActivationAttr act, mlir::Value gate,
                            mlir::Value up);
+
+/// The last steps of routing on a token's `k` chosen weights, in place:
+/// softmax over them (topk_softmax), renormalisation (with its epsilon and
+/// floor) and scale, as `routing` asks. Returns whether any step applied.
+bool finishRoutingWeights(mlir::OpBuilder &b, mlir::Location loc,
+                          mlir::moe::RoutingAttr routing,
+                          llvm::MutableArrayRef<mlir::Value> weights);
 
 /// Float `value` widened or narrowed to the float type `to` (itself when it
 /// has that type already).

@@ -383,41 +383,7 @@ struct LowerRoute : OpRewritePattern<RouteOp> {
     SmallVector<Value> values;
     for (int64_t j = 0; j < k; ++j)
       values.push_back(read(j));
-    auto sumOf = [&]() {
-      Value sum = values[0];
-      for (int64_t j = 1; j < k; ++j)
-        sum = b.create<arith::AddFOp>(e.loc, sum, values[j]);
-      return sum;
-    };
-    bool changed = false;
-    if (routing.getKind() == RoutingKind::TopKSoftmax) {
-      Value max = values[0];
-      for (int64_t j = 1; j < k; ++j)
-        max = b.create<arith::MaximumFOp>(e.loc, max, values[j]);
-      for (Value &v : values)
-        v = b.create<math::ExpOp>(e.loc, b.create<arith::SubFOp>(e.loc, v, max));
-      Value sum = sumOf();
-      for (Value &v : values)
-        v = b.create<arith::DivFOp>(e.loc, v, sum);
-      changed = true;
-    }
-    if (routing.getNormalize()) {
-      Value sum = sumOf();
-      if (double epsilon = routing.getNormEpsilon().convertToDouble())
-        sum = b.create<arith::AddFOp>(e.loc, sum, e.real(ct, epsilon));
-      if (double floor = routing.getNormFloor().convertToDouble())
-        sum = b.create<arith::MaximumFOp>(e.loc, sum, e.real(ct, floor));
-      for (Value &v : values)
-        v = b.create<arith::DivFOp>(e.loc, v, sum);
-      changed = true;
-    }
-    double scale = routing.getScale().convertToDouble();
-    if (scale != 1.0) {
-      Value factor = e.real(ct, scale);
-      for (Value &v : values)
-        v = b.create<arith::MulFOp>(e.loc, v, factor);
-      changed = true;
-    }
+    bool changed = ::moe::finishRoutingWeights(b, e.loc, routing, values);
     if (!changed)
       return w;
     for (int64_t j = 0; j < k; ++j)
