@@ -155,7 +155,8 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
       or f16, f32 accumulation) or f32 FMA; gate and up of the same columns in one
       block, bias and `#moe.activation` in the epilogue, the intermediate written once
       in the compute type;
-    - **down**: the same grouped GEMM over the intermediate rows, bias in the epilogue;
+    - **down**: the same grouped GEMM over the intermediate rows, their A tiles copied
+      by `cp.async` as well, bias in the epilogue;
     - **combine**: a thread per output element sums its token's k rows in ascending j.
 
     ```

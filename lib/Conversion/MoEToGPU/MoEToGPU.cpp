@@ -321,6 +321,9 @@ struct GroupedGemm {
   Type compute;
   /// A(r, k) as f32, for a row of the tile and k < depth.
   std::function<Value(Emit &, Value, Value)> loadA;
+  /// Or A's rows themselves, `[rows, depth]` in the compute type and
+  /// 16-byte aligned (a buffer of the kernels' own), which cp.async copies.
+  Value aRows;
   SmallVector<BSource> sources;
   /// Given the expert, the row, the column and one f32 sum per source.
   std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
@@ -371,8 +374,23 @@ private:
     // Stage `stage` of the shared tiles from depth k0 on, its B copies one
     // cp.async group. Past the depth everything is zero (copies of 0 bytes).
     auto stageTile = [&](Value stage, Value k0) -> Value {
-      // A: one element per thread and step, rows of the table's tile.
-      for (int64_t q = 0; q < kTileM * kTileK / kGemmThreads; ++q) {
+      SmallVector<Value> copies;
+      // A, rows of the table's tile: 16-byte copies of rows in the compute
+      // type, or one element a thread and step, converted.
+      for (int64_t q = 0; aRows && q < kTileM * copiesPerRow / kGemmThreads;
+           ++q) {
+        Value linear = e.add(tid, q * kGemmThreads);
+        Value row = e.div(linear, copiesPerRow);
+        Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+        Value r = e.add(first, row), k = e.add(k0, chunk);
+        Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+        copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
+            e.loc, tokenType, aTile, ValueRange{stage, row, chunk}, aRows,
+            ValueRange{e.select(ok, r, first), e.select(ok, k, e.idx(0))},
+            e.b.getIndexAttr(perCopy),
+            e.select(ok, e.idx(perCopy), e.idx(0)), e.b.getUnitAttr()));
+      }
+      for (int64_t q = 0; !aRows && q < kTileM * kTileK / kGemmThreads; ++q) {
         Value linear = e.add(tid, q * kGemmThreads);
         Value row = e.div(linear, kTileK), col = e.rem(linear, kTileK);
         Value r = e.add(first, row), k = e.add(k0, col);
@@ -383,7 +401,6 @@ private:
         e.store(e.convert(v, compute), aTile, {stage, row, col});
       }
       // B: 16-byte cp.async copies, zero-filled past the weight's rows.
-      SmallVector<Value> copies;
       for (auto [s, source] : llvm::enumerate(sources)) {
         for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
           Value linear = e.add(tid, q * kGemmThreads);
@@ -909,9 +926,8 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
   GroupedGemm second = first;
   second.columns = hidden;
   second.depth = inter;
-  second.loadA = [&](Emit &e, Value r, Value col) {
-    return e.convert(e.load(hiddenRows, {r, col}), e.b.getF32Type());
-  };
+  second.loadA = nullptr;
+  second.aRows = hiddenRows;
   second.sources = {{down, [](Emit &, Value j) { return j; }}};
   second.epilogue = [&](Emit &e, Value expert, Value r, Value j,
                         ArrayRef<Value> sums) {

@@ -7,8 +7,9 @@
 // 32, rows padded to 40) and each B source (64 x 32) in shared memory, B by
 // 16-byte cp.async (8 bf16, zero-filled past the weight), and run mma.sync
 // from ldmatrix.x4 fragments: gate and up, two sources, in the first, one in
-// the second. combine is a thread per output element. The scratch buffers are
-// freed after the last kernel.
+// the second, whose A (the bf16 intermediate rows) comes by cp.async too.
+// combine is a thread per output element. The scratch buffers are freed after
+// the last kernel.
 // CHECK-LABEL: func.func @bf16
 // CHECK:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
 // CHECK:      %[[NONEMPTY:.*]] = arith.minui %[[A]], %c4
@@ -34,6 +35,7 @@
 // CHECK-COUNT-4: moe_gpu.mma_sync
 // CHECK:        math.exp
 // CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<3x32x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        nvgpu.device_async_copy {{.*}} : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>> to memref<3x64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        moe_gpu.mma_sync
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
