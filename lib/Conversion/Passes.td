@@ -281,15 +281,20 @@ def MoEGpuToPtx : Pass<"moe-gpu-to-ptx"> {
     `mma.sync.aligned.m16n8kK.row.col.f32.T.T.f32` instruction and `moe_gpu.mma_sp`
     its `mma.sp.sync.aligned.m16n8k32.row.col.f32.T.T.f32` (with the metadata
     register and the selector immediate) in `llvm.inline_asm` (outputs `=f`, A, B and
-    metadata registers `r`, C `f`). The CUDA target runs it on its
-    kernel modules before `convert-gpu-to-nvvm`; the CUDA emulator lowers the same ops
-    to calls of the runtime's models instead (`moe-gpu-launches-to-loops`).
+    metadata registers `r`, C `f`). `moe_gpu.load` becomes an `llvm.load` of i32 words
+    from the element's address in the global address space, aligned to its size and
+    `invariant` (NVPTX writes one `ld.global.nc.v4`), bitcast to the result type. The
+    CUDA target runs it on its kernel modules before `convert-gpu-to-nvvm`; the CUDA
+    emulator lowers the same ops to calls of the runtime's models and checked loads
+    instead (`moe-gpu-launches-to-loops`).
 
     ```
     moe-opt kernels.mlir --moe-gpu-to-ptx
     ```
   }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"> {

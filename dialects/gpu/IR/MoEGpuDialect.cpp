@@ -3,7 +3,9 @@
 #include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "dialects/moe/IR/MoEAttrs.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
@@ -141,5 +143,44 @@ LogicalResult RouteOp::verify() {
                          << " columns; expected k = " << routing.getK();
   if (ShapedType::isDynamic(logits.getDimSize(1)))
     return emitOpError("the number of experts must be static");
+  return success();
+}
+
+int64_t LoadOp::getBytes() {
+  auto vector = cast<VectorType>(getResult().getType());
+  return vector.getNumElements() *
+         vector.getElementType().getIntOrFloatBitWidth() / 8;
+}
+
+LogicalResult LoadOp::verify() {
+  auto memref = cast<MemRefType>(getMemref().getType());
+  auto vector = cast<VectorType>(getResult().getType());
+  if (vector.getRank() != 1 || vector.getElementType() != memref.getElementType())
+    return emitOpError() << "result is " << vector
+                         << "; expected a 1-D vector of the memref's "
+                         << memref.getElementType();
+  if (static_cast<int64_t>(getIndices().size()) != memref.getRank())
+    return emitOpError() << "has " << getIndices().size()
+                         << " indices for a memref of rank "
+                         << memref.getRank();
+  if (auto space = dyn_cast_or_null<gpu::AddressSpaceAttr>(
+          memref.getMemorySpace());
+      space && space.getValue() != gpu::AddressSpace::Global)
+    return emitOpError("loads from global memory; the memref is in ")
+           << space;
+  int64_t bytes = vector.getElementType().isIntOrFloat() ? getBytes() : 0;
+  if (bytes != 4 && bytes != 8 && bytes != 16)
+    return emitOpError() << "loads " << bytes
+                         << " bytes; the instruction loads 4, 8 or 16";
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(getStridesAndOffset(memref, strides, offset)) ||
+      (!strides.empty() && strides.back() != 1))
+    return emitOpError("needs a memref whose innermost stride is 1");
+  int64_t inner = memref.getRank() ? memref.getShape().back() : 1;
+  if (!ShapedType::isDynamic(inner) && inner < vector.getNumElements())
+    return emitOpError() << "loads " << vector.getNumElements()
+                         << " elements along an innermost dimension of "
+                         << inner;
   return success();
 }

@@ -8,6 +8,7 @@
 #ifndef MOE_GPU_OPS_TD
 #define MOE_GPU_OPS_TD
 
+include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -98,6 +99,37 @@ def MoEGpu_MmaSpOp : MoEGpu_Op<"mma_sp", [Pure]> {
     ::mlir::Value getMetadata() { return getRegisters().back(); }
     /// The PTX instruction, without its operands.
     std::string getInstruction();
+  }];
+}
+
+def MoEGpu_LoadOp : MoEGpu_Op<"load", [MemoryEffects<[MemRead]>]> {
+  let summary = "ld.global.nc.v4 (or .v2, scalar): one thread's 16, 8 or 4 bytes at once";
+  let description = [{
+    A vector load of one thread from global memory, as one instruction: the `n`
+    elements of `memref` from `indices` on along its innermost dimension, which must
+    lie within that dimension and start at an address aligned to their size
+    (4, 8 or 16 bytes). The innermost stride must be 1. The bytes must not change
+    while the kernel runs: the load goes through the read-only data path
+    (`ld.global.nc`). MLIR 19's `vector.load` does not carry the alignment, so LLVM
+    would split it into element loads.
+
+    ```mlir
+    %w = moe_gpu.load %weight[%e, %row, %k] : memref<8x512x64xbf16>, vector<8xbf16>
+    ```
+
+    `moe-gpu-to-ptx` writes an aligned `llvm.load` with `!invariant.load`, which the
+    NVPTX back end emits as one `ld.global.nc.v4` (`.v2`, or a scalar `ld.global.nc`);
+    the CUDA emulator checks the bounds and the alignment, each a fault, then loads.
+  }];
+  let arguments = (ins AnyMemRef:$memref, Variadic<Index>:$indices);
+  let results = (outs AnyVector:$result);
+  let assemblyFormat = [{
+    $memref `[` $indices `]` attr-dict `:` type($memref) `,` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The bytes it loads.
+    int64_t getBytes();
   }];
 }
 

@@ -1,7 +1,8 @@
 //===- MoEGpuToPtx.cpp - moe_gpu ops as the PTX instructions they are -----===//
 //
-// The PTX lowering of the moe_gpu dialect: each op becomes its instruction in
-// inline assembly, which LLVM's NVPTX back end writes as it is. (The other
+// The PTX lowering of the moe_gpu dialect: each warp-wide op becomes its
+// instruction in inline assembly, which LLVM's NVPTX back end writes as it is;
+// a vector load becomes the aligned LLVM load the back end makes it of. (The other
 // lowering, the CUDA emulator's, is in LaunchesToLoops.cpp.)
 //
 //===----------------------------------------------------------------------===//
@@ -10,7 +11,10 @@
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 
 namespace moe {
@@ -57,11 +61,44 @@ void lowerToAsm(Operation *op, StringRef instruction, ArrayRef<size_t> groups,
   op->erase();
 }
 
+/// moe_gpu.load as an `llvm.load` of i32 words from the element's global
+/// address, aligned to the bytes it loads and `!invariant.load`: the NVPTX
+/// back end writes one `ld.global.nc.v4` (`.v2`, scalar) for it.
+void lowerLoad(moe_gpu::LoadOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto type = cast<MemRefType>(op.getMemref().getType());
+  auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, op.getMemref());
+  Value linear = meta.getOffset();
+  for (auto [index, stride] : llvm::zip(op.getIndices(), meta.getStrides()))
+    linear = b.create<arith::AddIOp>(
+        loc, linear, b.create<arith::MulIOp>(loc, index, stride));
+  int64_t width = type.getElementType().getIntOrFloatBitWidth() / 8;
+  Value address = b.create<arith::AddIOp>(
+      loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, op.getMemref()),
+      b.create<arith::MulIOp>(loc, linear,
+                              b.create<arith::ConstantIndexOp>(loc, width)));
+  auto global = LLVM::LLVMPointerType::get(
+      b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::kGlobalMemorySpace));
+  Value pointer = b.create<LLVM::IntToPtrOp>(
+      loc, global, b.create<arith::IndexCastOp>(loc, b.getI64Type(), address));
+  int64_t bytes = op.getBytes();
+  auto words = VectorType::get({bytes / 4}, b.getI32Type());
+  Value loaded = b.create<LLVM::LoadOp>(loc, words, pointer, bytes,
+                                        /*isVolatile=*/false,
+                                        /*isNonTemporal=*/false,
+                                        /*isInvariant=*/true);
+  op.replaceAllUsesWith(
+      b.create<LLVM::BitcastOp>(loc, op.getResult().getType(), loaded)
+          .getResult());
+  op->erase();
+}
+
 struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
-      if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp>(op))
+      if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, moe_gpu::LoadOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
@@ -71,6 +108,8 @@ struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
       else if (auto sparse = dyn_cast<moe_gpu::MmaSpOp>(op))
         lowerToAsm(op, sparse.getInstruction(), {4, 4, 4}, 1,
                    (", " + Twine(sparse.getSelector())).str());
+      else
+        lowerLoad(cast<moe_gpu::LoadOp>(op));
     }
   }
 };

@@ -275,6 +275,84 @@ LogicalResult lowerAsyncCopies(gpu::LaunchOp launch, Runtime &runtime) {
   return success();
 }
 
+/// Whether an access of `count` elements along the innermost dimension of
+/// `memref` from `indices` on is in bounds, else the first dimension that
+/// is not, its index and its extent.
+struct Bounds {
+  Value inBounds, dim, index, extent;
+};
+Bounds checkBounds(OpBuilder &b, Location loc, Value memref,
+                   ValueRange indices, int64_t count = 1) {
+  auto type = cast<MemRefType>(memref.getType());
+  Value inBounds = b.create<arith::ConstantIntOp>(loc, 1, 1);
+  Value dim = b.create<arith::ConstantIndexOp>(loc, -1);
+  Value index = b.create<arith::ConstantIndexOp>(loc, 0), extent = index;
+  for (int64_t i = type.getRank() - 1; i >= 0; --i) {
+    Value size = b.createOrFold<memref::DimOp>(loc, memref, i);
+    Value last = indices[i];
+    if (i == type.getRank() - 1 && count > 1)
+      last = b.create<arith::AddIOp>(
+          loc, last, b.create<arith::ConstantIndexOp>(loc, count - 1));
+    Value ok =
+        b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult, last, size);
+    inBounds = b.create<arith::AndIOp>(loc, inBounds, ok);
+    dim = b.create<arith::SelectOp>(
+        loc, ok, dim, b.create<arith::ConstantIndexOp>(loc, i));
+    index = b.create<arith::SelectOp>(loc, ok, index, last);
+    extent = b.create<arith::SelectOp>(loc, ok, extent, size);
+  }
+  return {inBounds, dim, index, extent};
+}
+
+/// moe_gpu.load as the thread's vector load, checked: its last element past
+/// the innermost extent (or any index past its dimension's) is a read out
+/// of bounds, an address not aligned to the bytes it loads is misaligned;
+/// either fault skips the load, which gives zeros.
+void lowerVectorLoads(gpu::LaunchOp launch, Runtime &runtime) {
+  SmallVector<moe_gpu::LoadOp> loads;
+  launch.getBody().walk([&](moe_gpu::LoadOp op) { loads.push_back(op); });
+  gpu::KernelDim3 ids = launch.getThreadIds();
+  SmallVector<Value> thread{ids.x, ids.y, ids.z};
+  for (moe_gpu::LoadOp op : loads) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value memref = op.getMemref();
+    auto type = cast<VectorType>(op.getResult().getType());
+    Value what = runtime.string(b, loc, describe(op));
+    auto [inBounds, dim, index, extent] =
+        checkBounds(b, loc, memref, op.getIndices(), type.getNumElements());
+    Value bytes = b.create<arith::ConstantIndexOp>(loc, op.getBytes());
+    Value address = addressOf(b, loc, memref, op.getIndices());
+    Value aligned = b.create<arith::CmpIOp>(
+        loc, arith::CmpIPredicate::eq,
+        b.create<arith::RemUIOp>(loc, address, bytes),
+        b.create<arith::ConstantIndexOp>(loc, 0));
+    Value ok = b.create<arith::AndIOp>(loc, inBounds, aligned);
+    auto guard = b.create<scf::IfOp>(loc, TypeRange{type}, ok,
+                                     /*withElseRegion=*/true);
+    b.setInsertionPointToStart(guard.thenBlock());
+    b.create<scf::YieldOp>(
+        loc, ValueRange{b.create<vector::LoadOp>(loc, type, memref,
+                                                 op.getIndices())});
+    b.setInsertionPointToStart(guard.elseBlock());
+    auto fault = b.create<scf::IfOp>(loc, inBounds, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard inner(b);
+      b.setInsertionPoint(fault.thenBlock()->getTerminator());
+      runtime.fault(b, loc, MOE_EMU_FAULT_MISALIGNED, what, thread,
+                    {address, bytes, b.create<arith::ConstantIndexOp>(loc, 0)});
+      b.setInsertionPoint(fault.elseBlock()->getTerminator());
+      runtime.fault(b, loc, MOE_EMU_FAULT_READ_OUT_OF_BOUNDS, what, thread,
+                    {dim, index, extent});
+    }
+    b.create<scf::YieldOp>(
+        loc, ValueRange{b.create<arith::ConstantOp>(
+                 loc, cast<TypedAttr>(b.getZeroAttr(type)))});
+    op.replaceAllUsesWith(guard.getResult(0));
+    op->erase();
+  }
+}
+
 /// Checks every memref.load and memref.store of `launch` as it runs: an
 /// index past its dimension's extent is a fault that skips the access (a
 /// load gives 0), and a shared-memory access goes past the runtime's shadow
@@ -296,20 +374,7 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
     ValueRange indices = store ? store.getIndices() : load.getIndices();
     auto type = cast<MemRefType>(memref.getType());
     Value what = runtime.string(b, loc, describe(op));
-    // In bounds, or the first dimension that is not, its index and extent.
-    Value inBounds = b.create<arith::ConstantIntOp>(loc, 1, 1);
-    Value dim = b.create<arith::ConstantIndexOp>(loc, -1);
-    Value index = b.create<arith::ConstantIndexOp>(loc, 0), extent = index;
-    for (int64_t i = type.getRank() - 1; i >= 0; --i) {
-      Value size = b.createOrFold<memref::DimOp>(loc, memref, i);
-      Value ok = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult,
-                                         indices[i], size);
-      inBounds = b.create<arith::AndIOp>(loc, inBounds, ok);
-      dim = b.create<arith::SelectOp>(
-          loc, ok, dim, b.create<arith::ConstantIndexOp>(loc, i));
-      index = b.create<arith::SelectOp>(loc, ok, index, indices[i]);
-      extent = b.create<arith::SelectOp>(loc, ok, extent, size);
-    }
+    auto [inBounds, dim, index, extent] = checkBounds(b, loc, memref, indices);
     SmallVector<Type> results;
     if (load)
       results.push_back(load.getType());
@@ -1245,6 +1310,7 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
   if (failed(lowerAsyncCopies(launch, runtime)))
     return failure();
   instrumentAccesses(launch, runtime);
+  lowerVectorLoads(launch, runtime);
   if (communicates(launch))
     return BlockEmulation(launch, runtime, kernel).run();
   OpBuilder b(launch);

@@ -93,3 +93,51 @@ func.func @route_attr(%l: memref<?x8xf32>, %w: memref<?x2xf32>, %ids: memref<?x2
   moe_gpu.route logits(%l) weights(%w) ids(%ids) {routing = 2} : memref<?x8xf32>, memref<?x2xf32>, memref<?x2xi32>
   return
 }
+
+// -----
+
+func.func @load_type(%m: memref<64xf32>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op result is 'vector<4xf16>'; expected a 1-D vector of the memref's 'f32'}}
+  %v = moe_gpu.load %m[%i] : memref<64xf32>, vector<4xf16>
+  return
+}
+
+// -----
+
+func.func @load_bytes(%m: memref<64xf32>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op loads 12 bytes; the instruction loads 4, 8 or 16}}
+  %v = moe_gpu.load %m[%i] : memref<64xf32>, vector<3xf32>
+  return
+}
+
+// -----
+
+func.func @load_indices(%m: memref<4x64xbf16>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op has 1 indices for a memref of rank 2}}
+  %v = moe_gpu.load %m[%i] : memref<4x64xbf16>, vector<8xbf16>
+  return
+}
+
+// -----
+
+func.func @load_stride(%m: memref<64x4xf32, strided<[1, 64]>>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op needs a memref whose innermost stride is 1}}
+  %v = moe_gpu.load %m[%i, %i] : memref<64x4xf32, strided<[1, 64]>>, vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @load_shared(%m: memref<64xf32, #gpu.address_space<workgroup>>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op loads from global memory; the memref is in #gpu.address_space<workgroup>}}
+  %v = moe_gpu.load %m[%i] : memref<64xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+  return
+}
+
+// -----
+
+func.func @load_short(%m: memref<8x2xf32>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.load' op loads 4 elements along an innermost dimension of 2}}
+  %v = moe_gpu.load %m[%i, %i] : memref<8x2xf32>, vector<4xf32>
+  return
+}
