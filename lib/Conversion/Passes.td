@@ -159,10 +159,24 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
       by `cp.async` as well, bias in the epilogue;
     - **combine**: a thread per output element sums its token's k rows in ascending j.
 
+    With at most `decode-tokens` tokens (the host tests T before the launches) gate/up
+    and down are the **decode** kernels instead, as an expert then has few rows and
+    its weights are what the layer moves: blocks of 8 warps over the same tile table x
+    16-column tiles, each warp two output columns of every source, its lanes along K
+    in 16-byte `moe_gpu.load`s (two of each weight row in flight a lane), the tile's
+    rows 4 at a time, each lane's partial sums reduced across the warp by shuffles,
+    the same epilogues. Every weight row an expert needs is read once.
+    `decode-tokens=0` always runs the grouped GEMMs.
+
     ```
     moe-opt bufferized.mlir --moe-expand-gpu-kernels
+    moe-opt bufferized.mlir --moe-expand-gpu-kernels=decode-tokens=0
     ```
   }];
+  let options = [
+    Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"16",
+           "run the decode kernels up to this many tokens (0: never)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::gpu::GPUDialect",

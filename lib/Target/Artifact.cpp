@@ -473,6 +473,9 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
       options.precision != "fp16")
     return module.emitError() << "--precision=" << options.precision
                               << " is not one of fp32, bf16, fp16";
+  if (options.decodeTokens < 0)
+    return module.emitError() << "--decode-tokens=" << options.decodeTokens
+                              << " is negative; 0 turns the decode kernels off";
   if (!cuda && !emulated && options.precision != "fp32")
     return module.emitError() << "--precision=" << options.precision
                               << " needs --target=cuda or cuda-emulator (the "
@@ -530,7 +533,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   std::string openmp, ptx;
   if (cuda) {
     FailureOr<std::string> kernels =
-        lowerForCuda(module, options.arch, options.precision);
+        lowerForCuda(module, options.arch, options.precision,
+                     options.decodeTokens);
     if (failed(kernels))
       return failure();
     ptx = std::move(*kernels);
@@ -538,7 +542,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
     if (emulated && failed(runPipeline(module, [&](OpPassManager &pm) {
-          buildEmulationPipeline(pm, options.precision);
+          buildEmulationPipeline(pm, options.precision, options.decodeTokens);
         })))
       return failure();
     // The emulator's blocks run in parallel, as the CPU's loops do.

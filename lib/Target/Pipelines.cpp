@@ -46,6 +46,11 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
       *this, "emulate",
       llvm::cl::desc("then run the kernels as loops (the CUDA emulator)"),
       llvm::cl::init(false)};
+  PassOptions::Option<int64_t> decodeTokens{
+      *this, "decode-tokens",
+      llvm::cl::desc("MoE layers run their decode kernels up to this many "
+                     "tokens (0: never)"),
+      llvm::cl::init(16)};
 };
 
 } // namespace
@@ -76,21 +81,24 @@ void moe::buildTensorPipeline(OpPassManager &pm, bool gpu,
   addCleanup(pm);
 }
 
-void moe::buildOffloadPipeline(OpPassManager &pm, llvm::StringRef precision) {
+void moe::buildOffloadPipeline(OpPassManager &pm, llvm::StringRef precision,
+                               int64_t decodeTokens) {
   OpPassManager &func = pm.nest<func::FuncOp>();
   if (precision != "fp32") {
     MoEMatmulsToMmaOptions options;
     options.precision = precision.str();
     func.addPass(createMoEMatmulsToMma(options));
   }
-  func.addPass(createMoEExpandGpuKernels());
+  MoEExpandGpuKernelsOptions kernels;
+  kernels.decodeTokens = decodeTokens;
+  func.addPass(createMoEExpandGpuKernels(kernels));
   func.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createMoEOffloadToGPU());
 }
 
-void moe::buildEmulationPipeline(OpPassManager &pm,
-                                 llvm::StringRef precision) {
-  buildOffloadPipeline(pm, precision);
+void moe::buildEmulationPipeline(OpPassManager &pm, llvm::StringRef precision,
+                                 int64_t decodeTokens) {
+  buildOffloadPipeline(pm, precision, decodeTokens);
   pm.addPass(createMoEGpuLaunchesToLoops());
   // Conversions to bf16 as integer code (rounding to nearest even): the C
   // library may have no such routine.
@@ -184,8 +192,8 @@ void moe::registerPipelines() {
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
         buildTensorPipeline(pm, /*gpu=*/true, options.precision);
         if (options.emulate)
-          buildEmulationPipeline(pm, options.precision);
+          buildEmulationPipeline(pm, options.precision, options.decodeTokens);
         else
-          buildOffloadPipeline(pm, options.precision);
+          buildOffloadPipeline(pm, options.precision, options.decodeTokens);
       });
 }

@@ -1,17 +1,21 @@
 // The targets' pipelines, registered with moe-opt (moe/Target/Pipelines.h): the
-// CUDA target's device mapping puts a MoE layer in its five kernels (routing,
-// align, the two grouped GEMMs on tensor cores, combine) on bufferized code; with
-// emulate=true they become loops on the host; the CPU pipeline ends in the LLVM
-// dialect.
+// CUDA target's device mapping puts a MoE layer in its kernels (routing, align,
+// the two decode kernels for up to 16 tokens or the two grouped GEMMs on tensor
+// cores, combine: five a run) on bufferized code, with decode-tokens=0 the GEMMs
+// alone; with emulate=true they become loops on the host; the CPU pipeline ends
+// in the LLVM dialect.
 // RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=CUDA
+// RUN: moe-opt %s --moe-cuda-pipeline="precision=bf16 decode-tokens=0" | FileCheck %s --check-prefix=GEMMS
 // RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=MMA
 // RUN: moe-opt %s --moe-cuda-pipeline="precision=fp32 emulate=true" | FileCheck %s --check-prefix=EMU
 // RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --check-prefix=CPU
 // RUN: moe-opt %s --moe-cpu-pipeline=openmp=false | FileCheck %s --check-prefix=CPU
 
 // CUDA-LABEL: func.func @main_graph(%arg0: memref<?x40xf32>, %arg1: memref<?x3xf32>) -> memref<?x40xf32>
-// CUDA-COUNT-5: gpu.launch
+// CUDA-COUNT-7: gpu.launch
 // CUDA-NOT:     gpu.launch
+// GEMMS-COUNT-5: gpu.launch
+// GEMMS-NOT:     gpu.launch
 // MMA:          moe_gpu.mma_sync
 // EMU-NOT:      gpu.launch
 // EMU:          scf.parallel

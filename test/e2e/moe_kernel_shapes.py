@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""The CUDA target's MoE kernels (routing, align, the grouped GEMMs, combine) at shapes
-the model fixtures do not reach, run by the CUDA emulator and checked against numpy:
-no tokens at all, hidden and intermediate sizes that leave tail tiles along K and N
-and take several
-K steps (the two-stage cp.async pipeline), experts with many M tiles, an expert no
-token picks, and a skewed routing (60 % of the tokens to one expert); every gate
-layout, biases, gpt-oss's clamp and scale_inputs; softmax, top-k-then-softmax and
-DeepSeek-V3's sigmoid routing with a selection bias and grouped top-k, up to 256 experts
-(8 a lane of the routing warp) and k = 8. Weights are inputs, so bf16 runs also convert
-them on the device.
+"""The CUDA target's MoE kernels (routing, align, the grouped GEMMs, the decode kernels,
+combine) at shapes the model fixtures do not reach, run by the CUDA emulator and checked
+against numpy: no tokens at all, hidden and intermediate sizes that leave tail tiles
+along K and N and take several K steps (the cp.async pipeline), experts with many M
+tiles, an expert no token picks, and a skewed routing (60 % of the tokens to one
+expert); every gate layout, biases, gpt-oss's clamp and scale_inputs; softmax,
+top-k-then-softmax and DeepSeek-V3's sigmoid routing with a selection bias and grouped
+top-k, up to 256 experts (8 a lane of the routing warp) and k = 8. Weights are inputs,
+so bf16 runs also convert them on the device. T = 1, 5 and 16 run the decode kernels
+(T = 16 gives the skewed expert about 10 rows: several passes of 4 rows), T = 70 the
+grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 
-    moe_kernel_shapes.py --bin build/bin [--precision=bf16]
+    moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N]
 """
 import argparse
 import pathlib
@@ -35,7 +36,7 @@ CASES = [
     ("softmax_e160_floor", 32, 40, 160, 6, "interleaved", False, False, "",
      ("softmax_topk", {"norm_epsilon": 1e-6, "norm_floor": 0.5})),
 ]
-TOKENS = [0, 1, 5, 70]
+TOKENS = [0, 1, 5, 16, 70]
 RTOL = {"fp32": 2e-5, "bf16": 2e-2, "fp16": 3e-3}
 
 
@@ -153,6 +154,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", type=pathlib.Path, required=True)
     parser.add_argument("--precision", default="fp32", choices=sorted(RTOL))
+    parser.add_argument("--decode-tokens", type=int, default=None,
+                        help="moe-opt's --decode-tokens (default: moe-opt's)")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     failures = 0
@@ -166,7 +169,8 @@ def main():
             library = work / f"{name}.so"
             compiled = subprocess.run(
                 [str(args.bin / "moe-opt"), str(source), "--emit=lib",
-                 "--target=cuda-emulator", f"--precision={args.precision}", "-o", str(library)],
+                 "--target=cuda-emulator", f"--precision={args.precision}", "-o", str(library),
+                 *([] if args.decode_tokens is None else [f"--decode-tokens={args.decode_tokens}"])],
                 capture_output=True, text=True)
             if compiled.returncode != 0:
                 print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")

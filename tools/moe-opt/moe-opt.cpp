@@ -66,6 +66,13 @@ llvm::cl::opt<std::string> precision(
                    "f32 accumulation)"),
     llvm::cl::init("fp32"), llvm::cl::cat(compileCategory));
 
+llvm::cl::opt<int64_t> decodeTokens(
+    "decode-tokens",
+    llvm::cl::desc("--target=cuda: MoE layers run their decode kernels "
+                   "(weights streamed by warps) up to this many tokens, the "
+                   "grouped GEMMs above (default 16; 0: always the GEMMs)"),
+    llvm::cl::init(16), llvm::cl::cat(compileCategory));
+
 llvm::cl::opt<unsigned> optLevel(
     "O", llvm::cl::desc("Optimisation level of --emit: -O0 .. -O3"),
     llvm::cl::Prefix, llvm::cl::init(2), llvm::cl::cat(compileCategory));
@@ -147,6 +154,12 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
     llvm::errs() << "moe-opt: --emit needs an output file (-o)\n";
     return mlir::failure();
   }
+  if (decodeTokens.getNumOccurrences() && target != "cuda" &&
+      target != "cuda-emulator") {
+    llvm::errs() << "moe-opt: --decode-tokens needs --target=cuda or "
+                    "cuda-emulator (the CPU has no decode kernels)\n";
+    return mlir::failure();
+  }
   mlir::MLIRContext context(registry);
   context.allowUnregisteredDialects(false);
   // Errors say what is at fault; a dump of the module they arose in is noise.
@@ -164,6 +177,7 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   targetOptions.cpu = mcpu;
   targetOptions.arch = arch;
   targetOptions.precision = precision;
+  targetOptions.decodeTokens = decodeTokens;
   return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);
 }
 

@@ -42,6 +42,9 @@ struct TargetOptions {
   /// (`--precision`): fp32 (CUDA cores), or bf16 / fp16 (tensor cores, f32
   /// accumulation).
   std::string precision = "fp32";
+  /// The most tokens for which the CUDA target's MoE layers run their
+  /// decode kernels (`--decode-tokens`; 0: always the grouped GEMMs).
+  int64_t decodeTokens = 16;
 };
 
 /// Runs the passes `build` adds to a pass manager anchored on the module.

@@ -29,12 +29,14 @@ namespace moe {
 bool isKnownCudaArch(llvm::StringRef arch);
 
 /// Moves the work of the bufferized `module` into one gpu.module of kernels
-/// (matmuls on tensor cores unless `precision` is fp32), lowers the host code
+/// (matmuls on tensor cores unless `precision` is fp32; MoE layers' decode
+/// kernels up to `decodeTokens` tokens), lowers the host code
 /// to the LLVM dialect with kernel launches and buffer allocations as calls
 /// into the runtime, and returns the kernels' PTX.
 mlir::FailureOr<std::string> lowerForCuda(mlir::ModuleOp module,
                                           llvm::StringRef arch,
-                                          llvm::StringRef precision);
+                                          llvm::StringRef precision,
+                                          int64_t decodeTokens);
 
 /// The path of ptxas (CUDA_HOME, CUDA_PATH, /usr/local/cuda, then PATH), if
 /// there is one.

@@ -25,14 +25,16 @@ void buildTensorPipeline(mlir::OpPassManager &pm, bool gpu,
                          llvm::StringRef precision);
 
 /// The CUDA targets' device mapping of bufferized code, on a module: the
-/// matmuls on tensor cores (unless `precision` is fp32), the MoE kernels,
-/// every other parallel loop and all serial work in gpu.launch kernels.
-void buildOffloadPipeline(mlir::OpPassManager &pm, llvm::StringRef precision);
+/// matmuls on tensor cores (unless `precision` is fp32), the MoE kernels
+/// (their decode kernels up to `decodeTokens` tokens), every other parallel
+/// loop and all serial work in gpu.launch kernels.
+void buildOffloadPipeline(mlir::OpPassManager &pm, llvm::StringRef precision,
+                          int64_t decodeTokens);
 
 /// The CUDA emulator: the device mapping, then its kernels as loops on the
 /// host.
-void buildEmulationPipeline(mlir::OpPassManager &pm,
-                            llvm::StringRef precision);
+void buildEmulationPipeline(mlir::OpPassManager &pm, llvm::StringRef precision,
+                            int64_t decodeTokens);
 
 /// memref code → the LLVM dialect for the CPU (and the emulator), on a
 /// module; with `openmp`, parallel loops become OpenMP.

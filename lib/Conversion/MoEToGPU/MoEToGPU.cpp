@@ -301,6 +301,64 @@ Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
       .getResult(0);
 }
 
+/// Warp-wide reductions (butterfly shuffles: every lane ends with the result).
+struct WarpMath {
+  Emit &e;
+
+  Value shuffle(Value v, int64_t offset) {
+    return e.b
+        .create<gpu::ShuffleOp>(e.loc, v, e.i32(offset), e.i32(kWarp),
+                                gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  Value maximum(Value v) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
+      v = e.b.create<arith::MaximumFOp>(e.loc, v, shuffle(v, offset));
+    return v;
+  }
+  Value sum(Value v) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
+      v = e.b.create<arith::AddFOp>(e.loc, v, shuffle(v, offset));
+    return v;
+  }
+  /// The best two of each lane's (first, second), as the serial scan keeps
+  /// them.
+  std::pair<Value, Value> topTwo(Value first, Value second) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      Value otherFirst = shuffle(first, offset);
+      Value otherSecond = shuffle(second, offset);
+      Value lower = e.b.create<arith::MinimumFOp>(e.loc, first, otherFirst);
+      first = e.b.create<arith::MaximumFOp>(e.loc, first, otherFirst);
+      second = e.b.create<arith::MaximumFOp>(
+          e.loc, lower,
+          e.b.create<arith::MaximumFOp>(e.loc, second, otherSecond));
+    }
+    return {first, second};
+  }
+  /// The best (value, column) of the warp: a column (>= 0) beats none, a
+  /// greater value beats a smaller, and of equal values the lower column.
+  std::pair<Value, Value> argmax(Value value, Value column) {
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      Value otherValue = shuffle(value, offset);
+      Value otherColumn = shuffle(column, offset);
+      Value none = e.lt(column, e.i32(0));
+      Value otherSome = e.lt(e.i32(-1), otherColumn);
+      Value greater = e.b.create<arith::CmpFOp>(
+          e.loc, arith::CmpFPredicate::OGT, otherValue, value);
+      Value equal = e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OEQ,
+                                              otherValue, value);
+      Value lower = e.lt(otherColumn, column);
+      Value better = e.b.create<arith::OrIOp>(
+          e.loc, greater, e.both(equal, lower));
+      Value take = e.both(otherSome,
+                          e.b.create<arith::OrIOp>(e.loc, none, better));
+      value = e.select(take, otherValue, value);
+      column = e.select(take, otherColumn, column);
+    }
+    return {value, column};
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // The grouped GEMM
 //===----------------------------------------------------------------------===//
@@ -559,6 +617,188 @@ private:
 };
 
 //===----------------------------------------------------------------------===//
+// The decode GEMM
+//===----------------------------------------------------------------------===//
+
+/// The decode kernels' shape: 8 warps a block, each warp 2 output columns of
+/// every source, its lanes split along K in 16-byte loads, 2 loads of each
+/// weight row in flight per lane, up to 4 rows of the expert's tile at a time.
+constexpr int64_t kDecodeWarps = 8, kDecodeColumns = 2, kDecodeUnroll = 2;
+constexpr int64_t kDecodeRows = 4;
+
+/// The grouped projection for few tokens, when an expert has few rows and
+/// its weights are the bytes to move: every weight row an expert's tile
+/// needs is read once, by one warp, with 16-byte loads (`moe_gpu.load`)
+/// spread over all the blocks, each lane's partial sums over its share of K
+/// then reduced across the warp by shuffles (split-K within the warp). The
+/// rows of a tile are taken kDecodeRows at a time, so any row count is
+/// correct; past that many rows the weights are read once per group.
+struct DecodeGemm {
+  Value tileExpert, tileRow, offsets;
+  int64_t columns, depth;
+  Type compute;
+  /// What loadA needs of row `r` of the tile, computed before the K loop.
+  std::function<SmallVector<Value>(Emit &, Value)> prepareRow;
+  /// `n` f32 elements of A from `k` on, for a prepared row.
+  std::function<SmallVector<Value>(Emit &, ArrayRef<Value>, Value, int64_t)>
+      loadA;
+  SmallVector<BSource> sources;
+  /// As GroupedGemm's: the expert, the row, the column, one sum per source.
+  std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
+
+  void build(OpBuilder &b, Location loc, Value tiles) {
+    Emit h{b, loc};
+    int64_t perBlock = kDecodeWarps * kDecodeColumns;
+    launch(b, loc, tiles, h.idx((columns + perBlock - 1) / perBlock),
+           kDecodeWarps * kWarp, {}, [&](OpBuilder &kb, gpu::LaunchOp op) {
+             Emit e{kb, loc};
+             Value expert32 = e.load(tileExpert, op.getBlockIds().x);
+             // Uniform in the block: blocks past the table return.
+             e.ifThen(e.lt(e.i32(-1), expert32),
+                      [&] { body(e, op, e.toIndex(expert32)); });
+           });
+  }
+
+private:
+  /// `cond ? body(values) : values`, as an scf.if.
+  static SmallVector<Value>
+  guarded(Emit &e, Value cond, ArrayRef<Value> values,
+          function_ref<SmallVector<Value>(ArrayRef<Value>)> body) {
+    auto op = e.b.create<scf::IfOp>(e.loc, ValueRange(values).getTypes(),
+                                    cond, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(e.b);
+      e.b.setInsertionPointToStart(op.thenBlock());
+      e.b.create<scf::YieldOp>(e.loc, body(values));
+      e.b.setInsertionPointToStart(op.elseBlock());
+      e.b.create<scf::YieldOp>(e.loc, values);
+    }
+    return SmallVector<Value>(op.getResults());
+  }
+
+  void body(Emit &e, gpu::LaunchOp op, Value expert) {
+    Type f32 = e.b.getF32Type();
+    Value tid = op.getThreadIds().x;
+    Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+    Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
+    Value end = e.b.create<arith::MinUIOp>(
+        e.loc, e.add(first, kTileM),
+        e.toIndex(e.load(offsets, e.add(expert, 1))));
+    Value column0 = e.mul(
+        e.add(e.mul(op.getBlockIds().y, kDecodeWarps), warp), kDecodeColumns);
+    int64_t n = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
+    int64_t stride = kWarp * n;
+    int64_t numSources = sources.size();
+    // The weight row each source and column reads; columns past the end
+    // read the last one, and their sums are dropped.
+    SmallVector<Value> column(kDecodeColumns), valid(kDecodeColumns);
+    SmallVector<Value> weightRow(numSources * kDecodeColumns);
+    for (int64_t c = 0; c < kDecodeColumns; ++c) {
+      Value j = e.add(column0, c);
+      valid[c] = e.lt(j, e.idx(columns));
+      column[c] = e.select(valid[c], j, e.idx(columns - 1));
+      for (int64_t s = 0; s < numSources; ++s)
+        weightRow[s * kDecodeColumns + c] = sources[s].rowOf(e, column[c]);
+    }
+    auto at = [&](int64_t i, int64_t s, int64_t c) {
+      return (i * numSources + s) * kDecodeColumns + c;
+    };
+    // Uniform in the block: the tile's rows, kDecodeRows at a time.
+    e.loop(first, end, e.idx(kDecodeRows), {},
+           [&](Value rowBase, ValueRange) -> SmallVector<Value> {
+      Value rows = e.b.create<arith::MinUIOp>(e.loc, e.idx(kDecodeRows),
+                                              e.sub(end, rowBase));
+      SmallVector<SmallVector<Value>> prepared;
+      SmallVector<Value> present;
+      for (int64_t i = 0; i < kDecodeRows; ++i) {
+        present.push_back(e.lt(e.idx(i), rows));
+        Value r = e.add(rowBase, i);
+        prepared.push_back(
+            prepareRow(e, e.select(present[i], r, e.sub(end, e.idx(1)))));
+      }
+      SmallVector<Value> init(kDecodeRows * numSources * kDecodeColumns,
+                              e.f32(0.0));
+      SmallVector<Value> sums = e.loop(
+          e.mul(lane, n), e.idx(depth), e.idx(stride * kDecodeUnroll), init,
+          [&](Value k, ValueRange acc) -> SmallVector<Value> {
+            // Every load of the step first, then the products.
+            SmallVector<Value> ks, inDepth, w;
+            for (int64_t u = 0; u < kDecodeUnroll; ++u) {
+              Value ku = e.add(k, u * stride);
+              inDepth.push_back(u ? e.lt(ku, e.idx(depth)) : Value());
+              ks.push_back(u ? e.select(inDepth[u], ku, e.idx(0)) : ku);
+              for (int64_t s = 0; s < numSources; ++s)
+                for (int64_t c = 0; c < kDecodeColumns; ++c) {
+                  // Kept packed until the products: 4 registers a load.
+                  w.push_back(e.b.create<moe_gpu::LoadOp>(
+                      e.loc, VectorType::get({n}, compute),
+                      sources[s].weight,
+                      ValueRange{expert, weightRow[s * kDecodeColumns + c],
+                                 ks[u]}));
+                }
+            }
+            SmallVector<Value> next(acc.begin(), acc.end());
+            for (int64_t u = 0; u < kDecodeUnroll; ++u) {
+              auto step = [&](ArrayRef<Value> current) -> SmallVector<Value> {
+                SmallVector<Value> updated(current.begin(), current.end());
+                for (int64_t i = 0; i < kDecodeRows; ++i) {
+                  SmallVector<Value> mine;
+                  for (int64_t s = 0; s < numSources; ++s)
+                    for (int64_t c = 0; c < kDecodeColumns; ++c)
+                      mine.push_back(updated[at(i, s, c)]);
+                  mine = guarded(e, present[i], mine,
+                                 [&](ArrayRef<Value> old) {
+                    SmallVector<Value> out(old.begin(), old.end());
+                    SmallVector<Value> a = loadA(e, prepared[i], ks[u], n);
+                    for (int64_t s = 0; s < numSources; ++s)
+                      for (int64_t c = 0; c < kDecodeColumns; ++c) {
+                        Value &sum = out[s * kDecodeColumns + c];
+                        Value wv =
+                            w[(u * numSources + s) * kDecodeColumns + c];
+                        for (int64_t q = 0; q < n; ++q)
+                          sum = e.b.create<math::FmaOp>(
+                              e.loc, a[q],
+                              e.convert(
+                                  e.b.create<vector::ExtractOp>(e.loc, wv, q),
+                                  f32),
+                              sum);
+                      }
+                    return out;
+                  });
+                  for (int64_t s = 0; s < numSources; ++s)
+                    for (int64_t c = 0; c < kDecodeColumns; ++c)
+                      updated[at(i, s, c)] = mine[s * kDecodeColumns + c];
+                }
+                return updated;
+              };
+              next = u ? guarded(e, inDepth[u], next, step) : step(next);
+            }
+            return next;
+          });
+      // Each present row: the lanes' sums reduced across the warp; lane c
+      // finishes column c.
+      WarpMath warpMath{e};
+      for (int64_t i = 0; i < kDecodeRows; ++i) {
+        e.ifThen(present[i], [&] {
+          SmallVector<Value> total(numSources * kDecodeColumns);
+          for (int64_t s = 0; s < numSources; ++s)
+            for (int64_t c = 0; c < kDecodeColumns; ++c)
+              total[s * kDecodeColumns + c] = warpMath.sum(sums[at(i, s, c)]);
+          for (int64_t c = 0; c < kDecodeColumns; ++c)
+            e.ifThen(e.both(valid[c], e.eq(lane, e.idx(c))), [&] {
+              SmallVector<Value> values;
+              for (int64_t s = 0; s < numSources; ++s)
+                values.push_back(total[s * kDecodeColumns + c]);
+              epilogue(e, expert, e.add(rowBase, i), column[c], values);
+            });
+        });
+      }
+      return {};
+    });
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // The chain
 //===----------------------------------------------------------------------===//
 
@@ -658,8 +898,10 @@ void lowerChain(const Chain &chain, Type compute) {
   dispatch->erase();
 }
 
-/// moe_gpu.routed_ffn → its four kernels, with its scratch buffers.
-void expandFfn(moe_gpu::RoutedFfnOp op) {
+/// moe_gpu.routed_ffn → its four kernels, with its scratch buffers; the
+/// projections are the decode kernels when there are at most `decodeTokens`
+/// tokens (the host decides, from T alone), else the grouped GEMMs.
+void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Emit h{b, loc};
@@ -920,7 +1162,6 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
     Value y = ::moe::activateScalar(e.b, e.loc, act, gate, upValue);
     e.store(e.convert(y, compute), hiddenRows, {r, j});
   };
-  first.build(b, loc, grid);
 
   // down: the intermediate rows as they lie.
   GroupedGemm second = first;
@@ -938,7 +1179,67 @@ void expandFfn(moe_gpu::RoutedFfnOp op) {
           e.convert(e.load(downBias, {expert, j}), e.b.getF32Type()));
     e.store(e.convert(y, element), expertRows, {r, j});
   };
-  second.build(b, loc, grid);
+
+  // The decode kernels: the same projections and epilogues. Gate/up reads
+  // its token's row through the permutation; down, the intermediate rows by
+  // 16-byte loads.
+  DecodeGemm decodeFirst{tileExpert, tileRow,          offsets,
+                         inter,      hidden,           compute,
+                         nullptr,    nullptr,          first.sources,
+                         first.epilogue};
+  decodeFirst.prepareRow = [&](Emit &e, Value r) -> SmallVector<Value> {
+    Value a = e.toIndex(e.load(permutation, r));
+    Value t = e.div(a, k);
+    if (!scale)
+      return {t};
+    return {t, e.convert(e.load(scale, {t, e.rem(a, k)}), e.b.getF32Type())};
+  };
+  decodeFirst.loadA = [&](Emit &e, ArrayRef<Value> row, Value col,
+                          int64_t n) {
+    SmallVector<Value> values;
+    for (int64_t q = 0; q < n; ++q) {
+      Value v = e.convert(e.load(x, {row[0], e.add(col, q)}),
+                          e.b.getF32Type());
+      if (row.size() > 1)
+        v = e.b.create<arith::MulFOp>(e.loc, v, row[1]);
+      values.push_back(v);
+    }
+    return values;
+  };
+  DecodeGemm decodeSecond = decodeFirst;
+  decodeSecond.columns = hidden;
+  decodeSecond.depth = inter;
+  decodeSecond.sources = second.sources;
+  decodeSecond.epilogue = second.epilogue;
+  decodeSecond.prepareRow = [](Emit &, Value r) -> SmallVector<Value> {
+    return {r};
+  };
+  decodeSecond.loadA = [&](Emit &e, ArrayRef<Value> row, Value col,
+                           int64_t n) {
+    Value v = e.b.create<moe_gpu::LoadOp>(
+        e.loc, VectorType::get({n}, compute), hiddenRows,
+        ValueRange{row[0], col});
+    SmallVector<Value> values;
+    for (int64_t q = 0; q < n; ++q)
+      values.push_back(e.convert(e.b.create<vector::ExtractOp>(e.loc, v, q),
+                                 e.b.getF32Type()));
+    return values;
+  };
+  if (decodeTokens > 0) {
+    auto branch = b.create<scf::IfOp>(
+        loc, h.lt(tokensCount, h.idx(decodeTokens + 1)),
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(branch.thenBlock());
+    decodeFirst.build(b, loc, grid);
+    decodeSecond.build(b, loc, grid);
+    b.setInsertionPointToStart(branch.elseBlock());
+    first.build(b, loc, grid);
+    second.build(b, loc, grid);
+  } else {
+    first.build(b, loc, grid);
+    second.build(b, loc, grid);
+  }
 
   // combine: a thread per output element, its token's k rows in order.
   Value elements = h.mul(tokensCount, hidden);
@@ -1025,65 +1326,6 @@ void lowerRoute(RouteOp op) {
   op.getIds().replaceAllUsesWith(i);
   op->erase();
 }
-
-/// The warp-wide reductions of the routing kernel (butterfly shuffles: every
-/// lane ends with the result).
-struct WarpMath {
-  Emit &e;
-
-  Value shuffle(Value v, int64_t offset) {
-    return e.b
-        .create<gpu::ShuffleOp>(e.loc, v, e.i32(offset), e.i32(kWarp),
-                                gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  }
-  Value maximum(Value v) {
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
-      v = e.b.create<arith::MaximumFOp>(e.loc, v, shuffle(v, offset));
-    return v;
-  }
-  Value sum(Value v) {
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2)
-      v = e.b.create<arith::AddFOp>(e.loc, v, shuffle(v, offset));
-    return v;
-  }
-  /// The best two of each lane's (first, second), as the serial scan keeps
-  /// them.
-  std::pair<Value, Value> topTwo(Value first, Value second) {
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-      Value otherFirst = shuffle(first, offset);
-      Value otherSecond = shuffle(second, offset);
-      Value lower = e.b.create<arith::MinimumFOp>(e.loc, first, otherFirst);
-      first = e.b.create<arith::MaximumFOp>(e.loc, first, otherFirst);
-      second = e.b.create<arith::MaximumFOp>(
-          e.loc, lower,
-          e.b.create<arith::MaximumFOp>(e.loc, second, otherSecond));
-    }
-    return {first, second};
-  }
-  /// The best (value, column) of the warp: a column (>= 0) beats none, a
-  /// greater value beats a smaller, and of equal values the lower column.
-  std::pair<Value, Value> argmax(Value value, Value column) {
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-      Value otherValue = shuffle(value, offset);
-      Value otherColumn = shuffle(column, offset);
-      Value none = e.lt(column, e.i32(0));
-      Value otherSome = e.lt(e.i32(-1), otherColumn);
-      Value greater = e.b.create<arith::CmpFOp>(
-          e.loc, arith::CmpFPredicate::OGT, otherValue, value);
-      Value equal = e.b.create<arith::CmpFOp>(e.loc, arith::CmpFPredicate::OEQ,
-                                              otherValue, value);
-      Value lower = e.lt(otherColumn, column);
-      Value better = e.b.create<arith::OrIOp>(
-          e.loc, greater, e.both(equal, lower));
-      Value take = e.both(otherSome,
-                          e.b.create<arith::OrIOp>(e.loc, none, better));
-      value = e.select(take, otherValue, value);
-      column = e.select(take, otherColumn, column);
-    }
-    return {value, column};
-  }
-};
 
 /// moe_gpu.route → one kernel: warp w of block b routes token 4 b + w, each
 /// lane holding the scores of columns lane, lane + 32, ...
@@ -1330,6 +1572,8 @@ namespace {
 
 struct MoEExpandGpuKernelsPass
     : ::moe::impl::MoEExpandGpuKernelsBase<MoEExpandGpuKernelsPass> {
+  using MoEExpandGpuKernelsBase::MoEExpandGpuKernelsBase;
+
   void runOnOperation() override {
     SmallVector<moe_gpu::RouteOp> routes;
     getOperation().walk([&](moe_gpu::RouteOp op) { routes.push_back(op); });
@@ -1338,7 +1582,7 @@ struct MoEExpandGpuKernelsPass
     SmallVector<moe_gpu::RoutedFfnOp> ops;
     getOperation().walk([&](moe_gpu::RoutedFfnOp op) { ops.push_back(op); });
     for (moe_gpu::RoutedFfnOp op : ops)
-      expandFfn(op);
+      expandFfn(op, decodeTokens);
   }
 };
 

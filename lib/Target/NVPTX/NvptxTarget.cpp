@@ -370,7 +370,8 @@ bool isKnownCudaArch(llvm::StringRef arch) {
 }
 
 FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
-                                    llvm::StringRef precision) {
+                                    llvm::StringRef precision,
+                                    int64_t decodeTokens) {
   LLVMInitializeNVPTXTargetInfo();
   LLVMInitializeNVPTXTarget();
   LLVMInitializeNVPTXTargetMC();
@@ -382,7 +383,7 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   registerGPUDialectTranslation(*ctx);
   if (failed(runPipeline(module,
                          [&](OpPassManager &pm) {
-                           buildOffloadPipeline(pm, precision);
+                           buildOffloadPipeline(pm, precision, decodeTokens);
                            pm.addPass(createGpuKernelOutliningPass());
                          })) ||
       failed(mergeKernelModules(module)))

@@ -1,4 +1,5 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels --split-input-file | FileCheck %s
+// RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=0 --split-input-file | FileCheck %s --check-prefix=GEMMS
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
 // counts, bases, first tiles and the tile count in shared memory, counting by
@@ -96,5 +97,58 @@ func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32
   moe_gpu.route logits(%l) weights(%w) ids(%ids)
       {routing = #moe.routing<softmax_topk, k = 2, normalize = true>}
       : memref<?x40xf32>, memref<?x2xf32>, memref<?x2xi32>
+  return
+}
+
+// -----
+
+// Up to 16 tokens (the host tests T) the projections are the decode kernels:
+// blocks of 8 warps over the tile table x 16-column tiles (64 intermediate
+// columns: 4; 32 hidden: 2), each lane 16-byte loads of 8 bf16 along K, two
+// steps of its gate and up rows for two columns in flight (8 loads), the rows
+// of a tile 4 at a time, each present row's sums reduced by 5-step butterflies
+// then finished by the epilogue (SiLU); down reads the intermediate rows by
+// 16-byte loads too. Above 16 tokens, the grouped GEMMs. With decode-tokens=0
+// there is no test and no decode kernel.
+// CHECK-LABEL: func.func @decode
+// CHECK:      %[[T:.*]] = memref.dim %arg0, %c0
+// CHECK:      %[[GRID:.*]] = arith.maxui
+// CHECK:      nvvm.vote.ballot.sync
+// CHECK:      %[[SMALL:.*]] = arith.cmpi slt, %[[T]], %c17
+// CHECK:      scf.if %[[SMALL]] {
+// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c4{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
+// CHECK:          scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
+// CHECK:            scf.for {{.*}} step %c512 iter_args
+// CHECK-COUNT-8:      moe_gpu.load %arg3[{{.*}}] : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>, vector<8xbf16>
+// CHECK:              math.fma
+// CHECK:            gpu.shuffle  xor %{{.*}}, %c16_i32
+// CHECK:            math.exp
+// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c2{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
+// CHECK:              moe_gpu.load %arg4[{{.*}}] : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>, vector<8xbf16>
+// CHECK:              moe_gpu.load %{{.*}} : memref<?x64xbf16>, vector<8xbf16>
+// CHECK:      } else {
+// CHECK:        gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup
+// CHECK:          moe_gpu.mma_sync
+// CHECK:        gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup
+// CHECK:          moe_gpu.mma_sync
+// CHECK:      }
+// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
+// GEMMS-LABEL: func.func @decode
+// GEMMS-NOT:   moe_gpu.load
+// GEMMS-NOT:   %c17
+// GEMMS-COUNT-2: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup
+// GEMMS-NOT:   moe_gpu.load
+// GEMMS:       return
+func.func @decode(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
+                  %w1: memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
+                  %w2: memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>,
+                  %off: memref<5xi32>, %perm: memref<?xi32>, %y: memref<?x32xf32>) {
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
+      offsets(%off) permutation(%perm) result(%y)
+      {activation = #moe.activation<silu, gated = concatenated>, compute = bf16}
+      : memref<?x32xf32>, memref<?x2xi32>, memref<?x2xf32>,
+        memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
+        memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>, memref<5xi32>,
+        memref<?xi32>, memref<?x32xf32>
   return
 }
