@@ -68,9 +68,10 @@ llvm::cl::opt<std::string> precision(
 
 llvm::cl::opt<int64_t> decodeTokens(
     "decode-tokens",
-    llvm::cl::desc("--target=cuda: MoE layers run their decode kernels "
-                   "(weights streamed by warps) up to this many tokens, the "
-                   "grouped GEMMs above (default 16; 0: always the GEMMs)"),
+    llvm::cl::desc("--target=cuda and cuda-emulator: MoE layers run their "
+                   "decode kernels (weights streamed by warps) up to this "
+                   "many tokens, the grouped GEMMs above (default 16; 0: "
+                   "always the GEMMs)"),
     llvm::cl::init(16), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<unsigned> optLevel(
