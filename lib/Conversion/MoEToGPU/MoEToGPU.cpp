@@ -169,6 +169,22 @@ MemRefType sharedType(ArrayRef<int64_t> shape, Type element) {
                                  gpu::AddressSpace::Workgroup));
 }
 
+/// A launch over the tile table (x) and `gridY` column tiles of `threads`
+/// with `shared` workgroup buffers; `body` runs for the blocks whose tile
+/// has an expert, given it, and the blocks past the table's used entries
+/// (-1, uniform in the block) return at once.
+void launchOverTiles(OpBuilder &b, Location loc, Value tiles, Value gridY,
+                     int64_t threads, TypeRange shared, Value tileExpert,
+                     function_ref<void(Emit &, gpu::LaunchOp, Value)> body) {
+  launch(b, loc, tiles, gridY, threads, shared,
+         [&](OpBuilder &kb, gpu::LaunchOp op) {
+           Emit e{kb, loc};
+           Value expert32 = e.load(tileExpert, op.getBlockIds().x);
+           e.ifThen(e.lt(e.i32(-1), expert32),
+                    [&] { body(e, op, e.toIndex(expert32)); });
+         });
+}
+
 /// The buffer of tensor `t` as a memref whose innermost stride is 1 (all
 /// the kernels assume), read only.
 Value bufferOf(OpBuilder &b, Location loc, Value t) {
@@ -403,16 +419,10 @@ struct GroupedGemm {
     for (size_t s = 0; s < sources.size(); ++s)
       shared.push_back(sharedType({stages(), kTileN, rowLength}, compute));
     Value gridY = h.idx((columns + kTileN - 1) / kTileN);
-    launch(b, loc, tiles, gridY, kGemmThreads, shared,
-           [&](OpBuilder &kb, gpu::LaunchOp op) {
-             Emit e{kb, loc};
-             Value tile = op.getBlockIds().x;
-             Value expert32 = e.load(tileExpert, tile);
-             // Uniform in the block: blocks past the table return.
-             e.ifThen(e.lt(e.i32(-1), expert32), [&] {
-               body(e, op, e.toIndex(expert32), width);
-             });
-           });
+    launchOverTiles(b, loc, tiles, gridY, kGemmThreads, shared, tileExpert,
+                    [&](Emit &e, gpu::LaunchOp op, Value expert) {
+                      body(e, op, expert, width);
+                    });
   }
 
 private:
@@ -649,14 +659,11 @@ struct DecodeGemm {
   void build(OpBuilder &b, Location loc, Value tiles) {
     Emit h{b, loc};
     int64_t perBlock = kDecodeWarps * kDecodeColumns;
-    launch(b, loc, tiles, h.idx((columns + perBlock - 1) / perBlock),
-           kDecodeWarps * kWarp, {}, [&](OpBuilder &kb, gpu::LaunchOp op) {
-             Emit e{kb, loc};
-             Value expert32 = e.load(tileExpert, op.getBlockIds().x);
-             // Uniform in the block: blocks past the table return.
-             e.ifThen(e.lt(e.i32(-1), expert32),
-                      [&] { body(e, op, e.toIndex(expert32)); });
-           });
+    launchOverTiles(b, loc, tiles, h.idx((columns + perBlock - 1) / perBlock),
+                    kDecodeWarps * kWarp, {}, tileExpert,
+                    [&](Emit &e, gpu::LaunchOp op, Value expert) {
+                      body(e, op, expert);
+                    });
   }
 
 private:
