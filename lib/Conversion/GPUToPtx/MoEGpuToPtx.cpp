@@ -10,6 +10,7 @@
 #include "moe/Conversion/Passes.h"
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
+#include "lib/Conversion/MemRefAddress.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -67,19 +68,11 @@ void lowerToAsm(Operation *op, StringRef instruction, ArrayRef<size_t> groups,
 void lowerLoad(moe_gpu::LoadOp op) {
   OpBuilder b(op);
   Location loc = op.getLoc();
-  auto type = cast<MemRefType>(op.getMemref().getType());
-  auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, op.getMemref());
-  Value linear = meta.getOffset();
-  for (auto [index, stride] : llvm::zip(op.getIndices(), meta.getStrides()))
-    linear = b.create<arith::AddIOp>(
-        loc, linear, b.create<arith::MulIOp>(loc, index, stride));
-  int64_t width = type.getElementType().getIntOrFloatBitWidth() / 8;
-  Value address = b.create<arith::AddIOp>(
-      loc, b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, op.getMemref()),
-      b.create<arith::MulIOp>(loc, linear,
-                              b.create<arith::ConstantIndexOp>(loc, width)));
+  Value address =
+      ::moe::elementAddress(b, loc, op.getMemref(), op.getIndices());
   auto global = LLVM::LLVMPointerType::get(
-      b.getContext(), static_cast<unsigned>(NVVM::NVVMMemorySpace::kGlobalMemorySpace));
+      b.getContext(),
+      static_cast<unsigned>(NVVM::NVVMMemorySpace::kGlobalMemorySpace));
   Value pointer = b.create<LLVM::IntToPtrOp>(
       loc, global, b.create<arith::IndexCastOp>(loc, b.getI64Type(), address));
   int64_t bytes = op.getBytes();

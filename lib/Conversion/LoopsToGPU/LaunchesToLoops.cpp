@@ -18,6 +18,7 @@
 #include "moe/Runtime/Emulator.h"
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
+#include "lib/Conversion/MemRefAddress.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -87,15 +88,6 @@ bool isShared(Type type) {
                             memref.getMemorySpace())
                       : nullptr;
   return space && space.getValue() == gpu::AddressSpace::Workgroup;
-}
-
-/// The bytes of an element of `type` in memory.
-int64_t bytesOf(Type type) {
-  if (auto vector = dyn_cast<VectorType>(type))
-    return vector.getNumElements() * bytesOf(vector.getElementType());
-  if (type.isIndex())
-    return 8;
-  return std::max<int64_t>(1, type.getIntOrFloatBitWidth() / 8);
 }
 
 /// `op` as the emulator's messages name it: its name and where it came from.
@@ -184,33 +176,6 @@ private:
   llvm::StringMap<LLVM::GlobalOp> strings;
 };
 
-/// The address (an index) of `memref`'s element at `indices`.
-Value addressOf(OpBuilder &b, Location loc, Value memref, ValueRange indices) {
-  auto type = cast<MemRefType>(memref.getType());
-  auto meta = b.create<memref::ExtractStridedMetadataOp>(loc, memref);
-  Value linear = meta.getOffset();
-  for (auto [i, stride] : llvm::enumerate(meta.getStrides()))
-    linear = b.create<arith::AddIOp>(
-        loc, linear, b.create<arith::MulIOp>(loc, indices[i], stride));
-  // The aligned pointer of a memref.view (a weight in the weights buffer,
-  // through casts) is its source's plus the byte shift; expand-strided-
-  // metadata rewrites the view's extract_aligned_pointer_as_index to the
-  // source's, so the shift is added here.
-  Value root = memref;
-  while (auto cast = root.getDefiningOp<memref::CastOp>())
-    root = cast.getSource();
-  Value base;
-  if (auto view = root.getDefiningOp<memref::ViewOp>())
-    base = addressOf(b, loc, view.getSource(), view.getByteShift());
-  else
-    base = b.create<memref::ExtractAlignedPointerAsIndexOp>(loc, memref);
-  return b.create<arith::AddIOp>(
-      loc, base,
-      b.create<arith::MulIOp>(
-          loc, linear,
-          b.create<arith::ConstantIndexOp>(loc, bytesOf(type.getElementType()))));
-}
-
 /// nvgpu's cp.async (device_async_copy, create_group, wait) as calls of
 /// the runtime's per-thread queues of copies, which land at the wait; their
 /// tokens may only link them.
@@ -247,9 +212,9 @@ LogicalResult lowerAsyncCopies(gpu::LaunchOp launch, Runtime &runtime) {
     Location loc = op->getLoc();
     Value thread = linearThread(b, loc);
     if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
-      int64_t bytes = bytesOf(copy.getDst().getType().getElementType());
-      Value dst = addressOf(b, loc, copy.getDst(), copy.getDstIndices());
-      Value src = addressOf(b, loc, copy.getSrc(), copy.getSrcIndices());
+      int64_t bytes = ::moe::elementBytes(copy.getDst().getType().getElementType());
+      Value dst = ::moe::elementAddress(b, loc, copy.getDst(), copy.getDstIndices());
+      Value src = ::moe::elementAddress(b, loc, copy.getSrc(), copy.getSrcIndices());
       Value elements = b.create<arith::ConstantIndexOp>(
           loc, copy.getDstElements().getZExtValue());
       Value given = copy.getSrcElements() ? copy.getSrcElements() : elements;
@@ -322,7 +287,7 @@ void lowerVectorLoads(gpu::LaunchOp launch, Runtime &runtime) {
     auto [inBounds, dim, index, extent] =
         checkBounds(b, loc, memref, op.getIndices(), type.getNumElements());
     Value bytes = b.create<arith::ConstantIndexOp>(loc, op.getBytes());
-    Value address = addressOf(b, loc, memref, op.getIndices());
+    Value address = ::moe::elementAddress(b, loc, memref, op.getIndices());
     Value aligned = b.create<arith::CmpIOp>(
         loc, arith::CmpIPredicate::eq,
         b.create<arith::RemUIOp>(loc, address, bytes),
@@ -392,8 +357,8 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
         if (load)
           b.create<scf::YieldOp>(loc, copy->getResults());
       } else {
-        int64_t bytes = bytesOf(type.getElementType());
-        Value address = addressOf(b, loc, memref, indices);
+        int64_t bytes = ::moe::elementBytes(type.getElementType());
+        Value address = ::moe::elementAddress(b, loc, memref, indices);
         SmallVector<Value> args{what};
         for (Value v : thread)
           args.push_back(Runtime::i64(b, loc, v));
@@ -517,7 +482,7 @@ public:
     for (BlockArgument argument : launch.getWorkgroupAttributions()) {
       auto type = cast<MemRefType>(argument.getType());
       staticBytes = llvm::alignTo(staticBytes, 16) +
-                    type.getNumElements() * bytesOf(type.getElementType());
+                    type.getNumElements() * ::moe::elementBytes(type.getElementType());
     }
     if (staticBytes > kStaticSharedBytes)
       return launch.emitError()
@@ -543,7 +508,7 @@ public:
       Value buffer = allocate(type.getShape(), type.getElementType());
       uniform.map(argument, buffer);
       sharedRegion(buffer, constant(type.getNumElements() *
-                                    bytesOf(type.getElementType())));
+                                    ::moe::elementBytes(type.getElementType())));
     }
     if (Value bytes = launch.getDynamicSharedMemorySize()) {
       Value size = b.create<arith::IndexCastOp>(loc, b.getIndexType(), bytes);
@@ -1082,7 +1047,7 @@ private:
     auto type = cast<VectorType>(ldmatrix.getRes().getType());
     int64_t tiles = ldmatrix.getNumTiles();
     if (type.getRank() != 2 || type.getDimSize(0) != tiles ||
-        type.getDimSize(1) != 2 || bytesOf(type.getElementType()) != 2 ||
+        type.getDimSize(1) != 2 || ::moe::elementBytes(type.getElementType()) != 2 ||
         !(tiles == 1 || tiles == 2 || tiles == 4))
       return ldmatrix.emitError("the CUDA emulator runs ldmatrix of 1, 2 or 4 "
                                 "8 x 8 tiles of 16-bit elements");
@@ -1098,7 +1063,7 @@ private:
         SmallVector<Value> indices;
         for (Value index : ldmatrix.getIndices())
           indices.push_back(read(index, t, local));
-        Value address = addressOf(
+        Value address = ::moe::elementAddress(
             b, loc, read(ldmatrix.getSrcMemref(), t, local), indices);
         b.create<memref::StoreOp>(loc, Runtime::i64(b, loc, address), rows,
                                   ValueRange{lane});
