@@ -1134,15 +1134,24 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   first.columns = inter;
   first.depth = hidden;
   first.compute = compute;
-  first.loadA = [&](Emit &e, Value r, Value col) {
+  // Gate/up's A: row r of the dispatched rows is its token's row (the
+  // permutation says which), times the routing weight with scale_inputs.
+  // tokenRow gives the token and the weight, tokenElement an f32 element.
+  auto tokenRow = [&](Emit &e, Value r) -> SmallVector<Value> {
     Value a = e.toIndex(e.load(permutation, r));
     Value t = e.div(a, k);
-    Value v = e.convert(e.load(x, {t, col}), e.b.getF32Type());
-    if (scale)
-      v = e.b.create<arith::MulFOp>(
-          e.loc, v,
-          e.convert(e.load(scale, {t, e.rem(a, k)}), e.b.getF32Type()));
+    if (!scale)
+      return {t};
+    return {t, e.convert(e.load(scale, {t, e.rem(a, k)}), e.b.getF32Type())};
+  };
+  auto tokenElement = [&](Emit &e, ArrayRef<Value> row, Value col) {
+    Value v = e.convert(e.load(x, {row[0], col}), e.b.getF32Type());
+    if (row.size() > 1)
+      v = e.b.create<arith::MulFOp>(e.loc, v, row[1]);
     return v;
+  };
+  first.loadA = [&](Emit &e, Value r, Value col) {
+    return tokenElement(e, tokenRow(e, r), col);
   };
   first.sources.push_back({gateUp, gateRow});
   if (gated == GateLayout::Separate)
@@ -1194,23 +1203,12 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
                          inter,      hidden,           compute,
                          nullptr,    nullptr,          first.sources,
                          first.epilogue};
-  decodeFirst.prepareRow = [&](Emit &e, Value r) -> SmallVector<Value> {
-    Value a = e.toIndex(e.load(permutation, r));
-    Value t = e.div(a, k);
-    if (!scale)
-      return {t};
-    return {t, e.convert(e.load(scale, {t, e.rem(a, k)}), e.b.getF32Type())};
-  };
+  decodeFirst.prepareRow = tokenRow;
   decodeFirst.loadA = [&](Emit &e, ArrayRef<Value> row, Value col,
                           int64_t n) {
     SmallVector<Value> values;
-    for (int64_t q = 0; q < n; ++q) {
-      Value v = e.convert(e.load(x, {row[0], e.add(col, q)}),
-                          e.b.getF32Type());
-      if (row.size() > 1)
-        v = e.b.create<arith::MulFOp>(e.loc, v, row[1]);
-      values.push_back(v);
-    }
+    for (int64_t q = 0; q < n; ++q)
+      values.push_back(tokenElement(e, row, e.add(col, q)));
     return values;
   };
   DecodeGemm decodeSecond = decodeFirst;
