@@ -2,6 +2,7 @@
 
 #include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "dialects/moe/IR/MoEAttrs.h"
+#include "moe/GPU/MmaLayout.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
@@ -182,5 +183,97 @@ LogicalResult LoadOp::verify() {
     return emitOpError() << "loads " << vector.getNumElements()
                          << " elements along an innermost dimension of "
                          << inner;
+  return success();
+}
+
+Type WgmmaOp::getType() {
+  return cast<MemRefType>(getA().getType()).getElementType();
+}
+
+std::string WgmmaOp::getInstruction() {
+  std::string type = typeName(getType());
+  return "wgmma.mma_async.sync.aligned.m64n" + std::to_string(getN()) +
+         "k16.f32." + type + "." + type;
+}
+
+uint64_t WgmmaOp::getDescriptor(bool isA) {
+  ::moe::gpu::WgmmaDescriptor descriptor;
+  descriptor.leading = unsigned(getLeading());
+  descriptor.stride = unsigned(isA ? getAStride() : getBStride());
+  descriptor.swizzleBytes = int(getSwizzle());
+  return ::moe::gpu::WgmmaDescriptor::encode(descriptor);
+}
+
+LogicalResult WgmmaOp::verify() {
+  for (auto [name, operand, indices] :
+       {std::tuple{"A", getA(), getAIndices()},
+        std::tuple{"B", getB(), getBIndices()}}) {
+    auto memref = cast<MemRefType>(operand.getType());
+    auto space =
+        dyn_cast_or_null<gpu::AddressSpaceAttr>(memref.getMemorySpace());
+    if (!space || space.getValue() != gpu::AddressSpace::Workgroup)
+      return emitOpError() << name << " is " << memref
+                           << "; wgmma reads its operands from shared memory "
+                              "(#gpu.address_space<workgroup>)";
+    Type element = memref.getElementType();
+    if (!element.isBF16() && !element.isF16())
+      return emitOpError() << name << " has " << element
+                           << " elements; the instruction takes bf16 or f16";
+    if (element != getType())
+      return emitOpError() << "A has " << getType() << " elements and B "
+                           << element << "; both must be the same";
+    if (static_cast<int64_t>(indices.size()) != memref.getRank())
+      return emitOpError() << name << " has " << indices.size()
+                           << " indices for a memref of rank "
+                           << memref.getRank();
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(getStridesAndOffset(memref, strides, offset)) ||
+        (!strides.empty() && strides.back() != 1))
+      return emitOpError() << name
+                           << " needs a memref whose innermost stride is 1";
+  }
+  int64_t n = getN();
+  if (n < 8 || n > 256 || n % 8)
+    return emitOpError() << "n is " << n
+                         << "; wgmma m64nNk16 takes N a multiple of 8 up to 256";
+  if (static_cast<int64_t>(getC().size()) != n / 2 ||
+      static_cast<int64_t>(getD().size()) != n / 2)
+    return emitOpError() << "has " << getC().size() << " registers of C and "
+                         << getD().size() << " of D; m64n" << n
+                         << "k16 takes " << n / 2 << " f32 each";
+  int64_t swizzle = getSwizzle();
+  if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+    return emitOpError() << "swizzle is " << swizzle
+                         << " bytes; the layouts swizzle 0, 32, 64 or 128";
+  for (auto [name, bytes] : {std::pair{"leading", getLeading()},
+                             std::pair{"a_stride", getAStride()},
+                             std::pair{"b_stride", getBStride()}})
+    if (bytes < 0 || bytes % 16 || bytes >= (int64_t(1) << 18))
+      return emitOpError() << name << " is " << bytes
+                           << " bytes; a descriptor holds multiples of 16 "
+                              "below 256 KiB";
+  for (Value d : getD())
+    for (OpOperand &use : d.getUses()) {
+      auto next = dyn_cast<WgmmaOp>(use.getOwner());
+      bool asC = next && use.getOperandNumber() >=
+                             next.getC().getBeginOperandIndex();
+      if (!asC && !isa<WgmmaWaitOp>(use.getOwner()))
+        return emitOpError()
+               << "result is used by '" << use.getOwner()->getName()
+               << "' before a moe_gpu.wgmma_wait: an asynchronous wgmma's D "
+                  "is C of the next wgmma or waited for";
+    }
+  return success();
+}
+
+LogicalResult WgmmaWaitOp::verify() {
+  if (getPending() < 0 || getPending() > 7)
+    return emitOpError() << "waits for all but " << getPending()
+                         << " groups; wgmma.wait_group takes 0 to 7";
+  if (getValues().size() != getResults().size())
+    return emitOpError() << "has " << getValues().size() << " operands and "
+                         << getResults().size()
+                         << " results; each accumulator is given back";
   return success();
 }

@@ -133,6 +133,118 @@ def MoEGpu_LoadOp : MoEGpu_Op<"load", [MemoryEffects<[MemRead]>]> {
   }];
 }
 
+def MoEGpu_WgmmaOp : MoEGpu_Op<"wgmma", [MemoryEffects<[MemRead]>,
+                                            AttrSizedOperandSegments]> {
+  let summary = "wgmma.mma_async.sync.aligned.m64nNk16.f32.T.T of one warpgroup";
+  let description = [{
+    `D = A B + C` for a warpgroup (four consecutive warps, 128 threads): A is a 64 x 16
+    tile and B a 16 x `n` tile (`n` a multiple of 8 up to 256), both of bf16 or f16
+    in shared memory, both K-major: A's rows and B's columns each hold their 16 K
+    elements along the operand's layout. C and D are 64 x `n` f32, `n` / 2 registers
+    per thread, laid out as in the PTX ISA's figure (moe/GPU/MmaLayout.h,
+    WgmmaM64NK16). Products are exact and accumulate in f32.
+
+    `a[indices]` and `b[indices]` are the operands' first elements (row 0, k 0), the
+    matrix descriptors' start addresses. `swizzle` (0, 32, 64 or 128 bytes) is both
+    operands' layout: with a swizzle, rows of `swizzle` bytes, 8-row groups
+    `a_stride` / `b_stride` bytes apart, the 16-byte chunks of a row XORed with the
+    address's row bits, so the swizzled span must start at an address aligned to 8
+    rows (the PTX lowering aligns every workgroup buffer a swizzled wgmma reads);
+    without one, core matrices of 8 rows x 16 bytes, `leading` bytes apart along K
+    and the strides apart along M or N.
+
+    The instruction is asynchronous: its results are available once a
+    `moe_gpu.wgmma_wait` has waited for its group, so D may be used only as C of
+    another wgmma of the same group or as an operand of the wait. Shared memory the
+    generic proxy wrote (stores, cp.async) must be ordered before it by
+    `moe_gpu.fence_proxy_async`, and a `moe_gpu.wgmma_fence` must come before the
+    first wgmma of a group.
+
+    ```mlir
+    moe_gpu.wgmma_fence
+    %d:4 = moe_gpu.wgmma %a[%i], %b[%j], (%c0, %c1, %c2, %c3)
+             {n = 8 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64,
+              b_stride = 256 : i64}
+             : memref<1024xbf16, #gpu.address_space<workgroup>>,
+               memref<128xbf16, #gpu.address_space<workgroup>>,
+               (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+    moe_gpu.wgmma_commit
+    %r:4 = moe_gpu.wgmma_wait 0, %d#0, %d#1, %d#2, %d#3
+             : (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+    ```
+
+    `moe-gpu-to-ptx` writes the descriptors and the instruction; the CUDA emulator
+    runs the runtime's model of it for each warpgroup when the op is reached, after
+    checking that every byte it reads was written and fenced.
+  }];
+  let arguments = (ins AnyMemRef:$a, Variadic<Index>:$aIndices, AnyMemRef:$b,
+                       Variadic<Index>:$bIndices, Variadic<F32>:$c, I64Attr:$n,
+                       I64Attr:$swizzle, I64Attr:$leading, I64Attr:$a_stride,
+                       I64Attr:$b_stride);
+  let results = (outs Variadic<F32>:$d);
+  let assemblyFormat = [{
+    $a `[` $aIndices `]` `,` $b `[` $bIndices `]` `,` `(` $c `)` attr-dict `:`
+    type($a) `,` type($b) `,` functional-type($c, $d)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The operands' element type (bf16 or f16).
+    ::mlir::Type getType();
+    /// The PTX instruction, without its operands.
+    std::string getInstruction();
+    /// A's and B's matrix descriptors without their start addresses
+    /// (moe/GPU/MmaLayout.h, WgmmaDescriptor).
+    uint64_t getDescriptor(bool isA);
+    /// The alignment in bytes the swizzle needs of the operands' buffers.
+    int64_t getBufferAlignment() { return getSwizzle() * 8; }
+  }];
+}
+
+def MoEGpu_WgmmaFenceOp : MoEGpu_Op<"wgmma_fence",
+                                    [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "wgmma.fence.sync.aligned: registers ready for the next wgmma";
+  let description = [{
+    Orders a warpgroup's earlier accesses of the registers and shared memory a
+    wgmma uses before the first `moe_gpu.wgmma` that follows. The CUDA emulator,
+    which runs each wgmma when it is reached, has nothing to do for it.
+  }];
+  let assemblyFormat = "attr-dict";
+}
+
+def MoEGpu_WgmmaCommitOp : MoEGpu_Op<"wgmma_commit",
+                                     [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "wgmma.commit_group.sync.aligned: the wgmmas so far as one group";
+  let assemblyFormat = "attr-dict";
+}
+
+def MoEGpu_WgmmaWaitOp : MoEGpu_Op<"wgmma_wait",
+                                   [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "wgmma.wait_group.sync.aligned N: waits for all but N groups";
+  let description = [{
+    Waits until at most `pending` committed wgmma groups are still running, then
+    gives its operands, the accumulators of the groups waited for, as its results:
+    the registers are tied through the wait, so no use of them can move above it.
+  }];
+  let arguments = (ins I64Attr:$pending, Variadic<F32>:$values);
+  let results = (outs Variadic<F32>:$results);
+  let assemblyFormat = [{
+    $pending (`,` $values^)? attr-dict `:` functional-type($values, $results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoEGpu_FenceProxyAsyncOp : MoEGpu_Op<"fence_proxy_async",
+                                         [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "fence.proxy.async.shared::cta";
+  let description = [{
+    Orders the thread's shared-memory accesses through the generic proxy (stores,
+    cp.async copies it has waited for) before later accesses through the async
+    proxy (wgmma's operands, TMA). The CUDA emulator checks that every byte a
+    wgmma reads was fenced after its last generic write.
+  }];
+  let assemblyFormat = "attr-dict";
+}
+
 def MoEGpu_RouteOp : MoEGpu_Op<"route", [MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "moe.route on device buffers, a warp per token";
   let description = [{

@@ -13,10 +13,12 @@
 #include "lib/Conversion/MemRefAddress.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 namespace moe {
 #define GEN_PASS_DEF_MOEGPUTOPTX
@@ -87,22 +89,166 @@ void lowerLoad(moe_gpu::LoadOp op) {
   op->erase();
 }
 
+/// `text` as inline assembly with side effects: `outputs` f32 results, each
+/// tied to the f32 operand of the same place in `operands`, whose other
+/// operands are 64-bit ("l") or 32-bit ("r") integers. Returns the results.
+SmallVector<Value> sideEffectAsm(OpBuilder &b, Location loc, StringRef text,
+                                 size_t outputs, ValueRange operands) {
+  MLIRContext *ctx = b.getContext();
+  std::string constraints;
+  auto add = [&](StringRef c) {
+    if (!constraints.empty())
+      constraints += ",";
+    constraints += c.str();
+  };
+  for (size_t i = 0; i < outputs; ++i)
+    add("=f");
+  for (auto [i, operand] : llvm::enumerate(operands))
+    add(i < outputs ? std::to_string(i)
+                    : operand.getType().isInteger(64) ? "l" : "r");
+  Type result;
+  if (outputs)
+    result = LLVM::LLVMStructType::getLiteral(
+        ctx, SmallVector<Type>(outputs, b.getF32Type()));
+  auto assembly = b.create<LLVM::InlineAsmOp>(
+      loc, result ? TypeRange(result) : TypeRange(), operands, text,
+      constraints, /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
+      /*operand_attrs=*/ArrayAttr());
+  SmallVector<Value> values;
+  for (size_t i = 0; i < outputs; ++i)
+    values.push_back(b.create<LLVM::ExtractValueOp>(loc, assembly.getResult(0),
+                                                    int64_t(i)));
+  return values;
+}
+
+/// The matrix descriptor of a wgmma operand: `bits` with the start address
+/// of `memref[indices]` (its shared-memory address, bits 4 to 17).
+Value descriptor(OpBuilder &b, Location loc, Value memref, ValueRange indices,
+                 uint64_t bits) {
+  Type i64 = b.getI64Type();
+  Value address = b.create<arith::IndexCastOp>(
+      loc, i64, ::moe::elementAddress(b, loc, memref, indices));
+  auto constant = [&](uint64_t v) {
+    return b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(int64_t(v)));
+  };
+  Value start = b.create<arith::ShRUIOp>(
+      loc, b.create<arith::AndIOp>(loc, address, constant(0x3FFFF)),
+      constant(4));
+  return b.create<arith::OrIOp>(loc, start, constant(bits));
+}
+
+/// moe_gpu.wgmma: its two descriptors, then the instruction with D tied to
+/// C (scale-d 1: D = A B + C).
+void lowerWgmma(moe_gpu::WgmmaOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  size_t n = op.getD().size();
+  SmallVector<Value> operands(op.getC().begin(), op.getC().end());
+  operands.push_back(descriptor(b, loc, op.getA(), op.getAIndices(),
+                                op.getDescriptor(/*isA=*/true)));
+  operands.push_back(descriptor(b, loc, op.getB(), op.getBIndices(),
+                                op.getDescriptor(/*isA=*/false)));
+  operands.push_back(
+      b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(1)));
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
+                     std::to_string(n + 2) + ", 0;\n" + op.getInstruction() +
+                     " {";
+  for (size_t i = 0; i < n; ++i)
+    text += (i ? ",$" : "$") + std::to_string(i);
+  text += "}, $" + std::to_string(n) + ", $" + std::to_string(n + 1) +
+          ", p, 1, 1, 0, 0;\n}";
+  op.replaceAllUsesWith(sideEffectAsm(b, loc, text, n, operands));
+  op->erase();
+}
+
+/// The workgroup attribution of its kernel that `memref` is a view of, or
+/// -1.
+int64_t attributionOf(Value memref) {
+  while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
+    memref = view.getViewSource();
+  auto argument = dyn_cast<BlockArgument>(memref);
+  auto kernel = argument ? dyn_cast<gpu::GPUFuncOp>(
+                               argument.getOwner()->getParentOp())
+                         : nullptr;
+  if (!kernel)
+    return -1;
+  for (auto [i, attribution] :
+       llvm::enumerate(kernel.getWorkgroupAttributions()))
+    if (attribution == argument)
+      return int64_t(i);
+  return -1;
+}
+
+/// Aligns the workgroup buffers a swizzled wgmma reads to its swizzle's
+/// span, as the layout assumes (`llvm.align`, which the GPU to NVVM
+/// lowering gives the buffer's global).
+LogicalResult alignOperands(moe_gpu::WgmmaOp op) {
+  int64_t alignment = op.getBufferAlignment();
+  if (!alignment)
+    return success();
+  auto kernel = op->getParentOfType<gpu::GPUFuncOp>();
+  for (Value operand : {op.getA(), op.getB()}) {
+    int64_t index = attributionOf(operand);
+    if (!kernel || index < 0)
+      return op.emitOpError()
+             << "reads a swizzled operand that is not a view of a workgroup "
+                "buffer of its kernel, which could not be aligned to "
+             << alignment << " bytes";
+    StringRef name = LLVM::LLVMDialect::getAlignAttrName();
+    auto old = dyn_cast_or_null<IntegerAttr>(
+        kernel.getWorkgroupAttributionAttr(unsigned(index), name));
+    if (!old || old.getInt() < alignment)
+      kernel.setWorkgroupAttributionAttr(
+          unsigned(index), name,
+          OpBuilder(op).getI64IntegerAttr(alignment));
+  }
+  return success();
+}
+
 struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
-      if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, moe_gpu::LoadOp>(op))
+      if (isa<moe_gpu::MoEGpuDialect>(op->getDialect()))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
+      OpBuilder b(op);
+      auto lowerTo = [&](StringRef text) {
+        sideEffectAsm(b, op->getLoc(), text, 0, {});
+        op->erase();
+      };
+      if (auto wgmma = dyn_cast<moe_gpu::WgmmaOp>(op)) {
+        if (failed(alignOperands(wgmma)))
+          return signalPassFailure();
+        lowerWgmma(wgmma);
+      } else if (isa<moe_gpu::WgmmaFenceOp>(op)) {
+        lowerTo("wgmma.fence.sync.aligned;");
+      } else if (isa<moe_gpu::WgmmaCommitOp>(op)) {
+        lowerTo("wgmma.commit_group.sync.aligned;");
+      } else if (auto wait = dyn_cast<moe_gpu::WgmmaWaitOp>(op)) {
+        op->replaceAllUsesWith(sideEffectAsm(
+            b, op->getLoc(),
+            "wgmma.wait_group.sync.aligned " +
+                std::to_string(wait.getPending()) + ";",
+            wait.getValues().size(), wait.getValues()));
+        op->erase();
+      } else if (isa<moe_gpu::FenceProxyAsyncOp>(op)) {
+        lowerTo("fence.proxy.async.shared::cta;");
+      } else if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
         lowerToAsm(op, mma.getInstruction(),
                    {mma.getA().size(), mma.getB().size(), 4}, 0, "");
       else if (auto sparse = dyn_cast<moe_gpu::MmaSpOp>(op))
         lowerToAsm(op, sparse.getInstruction(), {4, 4, 4}, 1,
                    (", " + Twine(sparse.getSelector())).str());
-      else
-        lowerLoad(cast<moe_gpu::LoadOp>(op));
+      else if (auto load = dyn_cast<moe_gpu::LoadOp>(op))
+        lowerLoad(load);
+      else {
+        op->emitOpError("has no PTX lowering here (moe_gpu.route and "
+                        "moe_gpu.routed_ffn are expanded into kernels first)");
+        return signalPassFailure();
+      }
     }
   }
 };

@@ -141,3 +141,77 @@ func.func @load_short(%m: memref<8x2xf32>, %i: index) {
   %v = moe_gpu.load %m[%i, %i] : memref<8x2xf32>, vector<4xf32>
   return
 }
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_global(%a: memref<4096xbf16>, %b: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op A is 'memref<4096xbf16>'; wgmma reads its operands from shared memory (#gpu.address_space<workgroup>)}}
+  %d:4 = moe_gpu.wgmma %a[%i], %b[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : memref<4096xbf16>, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+!f16 = memref<4096xf16, #gpu.address_space<workgroup>>
+func.func @wgmma_mixed(%a: !sh, %b: !f16, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op A has 'bf16' elements and B 'f16'; both must be the same}}
+  %d:4 = moe_gpu.wgmma %a[%i], %b[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : !sh, !f16, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_n(%a: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op n is 12; wgmma m64nNk16 takes N a multiple of 8 up to 256}}
+  %d:6 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c, %c, %c) {n = 12 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : !sh, !sh, (f32, f32, f32, f32, f32, f32) -> (f32, f32, f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_registers(%a: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op has 2 registers of C and 2 of D; m64n8k16 takes 4 f32 each}}
+  %d:2 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c) {n = 8 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : !sh, !sh, (f32, f32) -> (f32, f32)
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_swizzle(%a: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op swizzle is 16 bytes; the layouts swizzle 0, 32, 64 or 128}}
+  %d:4 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 16 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : !sh, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_stride(%a: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op a_stride is 1000 bytes; a descriptor holds multiples of 16 below 256 KiB}}
+  %d:4 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 128 : i64, leading = 16 : i64, a_stride = 1000 : i64, b_stride = 1024 : i64} : !sh, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
+
+// -----
+
+// D is not ready until a wait: using it elsewhere is an error.
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_unwaited(%a: !sh, %i: index, %c: f32) -> f32 {
+  // expected-error @+1 {{'moe_gpu.wgmma' op result is used by 'arith.addf' before a moe_gpu.wgmma_wait: an asynchronous wgmma's D is C of the next wgmma or waited for}}
+  %d:4 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 0 : i64, leading = 128 : i64, a_stride = 256 : i64, b_stride = 256 : i64} : !sh, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  %s = arith.addf %d#0, %c : f32
+  return %s : f32
+}
+
+// -----
+
+func.func @wgmma_wait(%c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma_wait' op waits for all but 8 groups; wgmma.wait_group takes 0 to 7}}
+  %r = moe_gpu.wgmma_wait 8, %c : (f32) -> f32
+  return
+}
