@@ -415,6 +415,10 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_block_end);
     emulator[MOE_EMU_SLOT_MMA_SP_M16N8K32] =
         reinterpret_cast<void *>(&moe_emu_mma_sp_m16n8k32);
+    emulator[MOE_EMU_SLOT_WGMMA] =
+        reinterpret_cast<void *>(&moe_emu_wgmma_checked);
+    emulator[MOE_EMU_SLOT_FENCE_PROXY_ASYNC] =
+        reinterpret_cast<void *>(&moe_emu_fence_proxy_async);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

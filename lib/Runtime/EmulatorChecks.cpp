@@ -12,6 +12,7 @@
 #include "moe/GPU/MmaLayout.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -298,6 +299,16 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
                    "fence.proxy.async between them");
         return 0;
       }
+      uint32_t writer = 0;
+      if (uint32_t((shadow >> 32) & kIntervalMask) == block.interval)
+        writer = uint32_t((shadow >> 16) & 0xFFFF);
+      if (writer && writer != uint32_t(thread + 1)) {
+        report(thread, op,
+               "reads through the async proxy " + sharedByte(region, offset) +
+                   " that thread " + threadName(writer - 1) +
+                   " wrote with no barrier between them (a race)");
+        return 0;
+      }
     }
     return 0;
   }
@@ -307,6 +318,58 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
      << address << " through the async proxy";
   report(thread, op, os.str());
   return 1;
+}
+
+int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
+                              int32_t n, uint64_t a, uint64_t b,
+                              uint64_t desc_a, uint64_t desc_b, float *d) {
+  using moe::gpu::WgmmaDescriptor;
+  using Layout = moe::gpu::WgmmaM64NK16;
+  constexpr uint64_t kStartBits = 0x3FFFF;
+  // The operands gathered into a K-major layout without a swizzle: A's 64
+  // rows, then B's n columns, core matrices 128 bytes apart along K and 256
+  // along M or N.
+  WgmmaDescriptor packed;
+  packed.leading = 128;
+  packed.stride = 256;
+  uint8_t scratch[(Layout::M + 256) / 8 * 256];
+  uint32_t bytes = uint32_t((Layout::M + std::max(n, 8)) / 8 * 256);
+  if (n < 8 || n > 256 || n % 8)
+    return 1;
+  struct Operand {
+    uint64_t start, bits;
+    int rows;
+    unsigned at;
+  } operands[2] = {{a, desc_a, Layout::M, 0},
+                   {b, desc_b, n, Layout::M / 8 * 256}};
+  for (const Operand &operand : operands) {
+    if (operand.start % 16) {
+      moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, first, 0, 0,
+                    int64_t(operand.start), 16, 0);
+      return 1;
+    }
+    WgmmaDescriptor layout = WgmmaDescriptor::decode(operand.bits);
+    layout.start = unsigned(operand.start & kStartBits);
+    uint64_t high = operand.start & ~kStartBits;
+    for (int mn = 0; mn < operand.rows; ++mn)
+      for (int k = 0; k < Layout::K; ++k) {
+        uint64_t address = high + layout.address(false, mn, k);
+        if (moe_emu_async_proxy_access(op, first, address, 2, 0))
+          return 1;
+        std::memcpy(scratch + operand.at + packed.address(false, mn, k),
+                    reinterpret_cast<const void *>(address), 2);
+      }
+  }
+  WgmmaDescriptor packedB = packed;
+  packedB.start = Layout::M / 8 * 256;
+  if (moe_emu_wgmma_m64nNk16(moe_emu_type(type), n, scratch, bytes,
+                             WgmmaDescriptor::encode(packed), nullptr,
+                             WgmmaDescriptor::encode(packedB), 1, 1, 1, 0, 0,
+                             d) == 0) {
+    report(first, op, "has a wgmma operand layout the ISA does not allow");
+    return 1;
+  }
+  return 0;
 }
 
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,

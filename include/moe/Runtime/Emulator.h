@@ -240,7 +240,9 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_CP_ASYNC_WAIT = 13,
   MOE_EMU_SLOT_BLOCK_END = 14,
   MOE_EMU_SLOT_MMA_SP_M16N8K32 = 15,
-  MOE_EMU_SLOTS = 16,
+  MOE_EMU_SLOT_WGMMA = 16,
+  MOE_EMU_SLOT_FENCE_PROXY_ASYNC = 17,
+  MOE_EMU_SLOTS = 18,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -309,6 +311,20 @@ void moe_emu_fence_proxy_async(void);
 int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
                                    uint64_t address, int64_t bytes,
                                    int32_t write);
+/* wgmma.mma_async m64n<n>k16 (K-major A and B, scale-d 1) for the warpgroup
+ * whose thread 0 is the block's thread `first` (linear), checked: `a` and
+ * `b` are the operands' start addresses (the descriptors' start fields,
+ * whole addresses here) and desc_a / desc_b the descriptors' other fields
+ * (moe/GPU/MmaLayout.h, WgmmaDescriptor). A swizzle acts on the address
+ * bits, as on the GPU. Each byte the instruction reads is an access of the
+ * async proxy (moe_emu_async_proxy_access): written, fenced after its last
+ * generic write, inside the block's shared memory. d[thread * n / 2 + i]
+ * holds C and receives D. Returns 0, or 1 when an operand is refused (a
+ * start address not 16-byte aligned, a byte outside shared memory, a
+ * layout the ISA does not allow), d then left as it was. */
+int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
+                              int32_t n, uint64_t a, uint64_t b,
+                              uint64_t desc_a, uint64_t desc_b, float *d);
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
                    int64_t tz, int64_t a, int64_t b, int64_t c);

@@ -151,12 +151,14 @@ void lowerWgmma(moe_gpu::WgmmaOp op) {
                                 op.getDescriptor(/*isA=*/false)));
   operands.push_back(
       b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(1)));
+  // Operands $0.. are D, then C tied to them, then the descriptors and
+  // scale-d.
   std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
-                     std::to_string(n + 2) + ", 0;\n" + op.getInstruction() +
-                     " {";
+                     std::to_string(2 * n + 2) + ", 0;\n" +
+                     op.getInstruction() + " {";
   for (size_t i = 0; i < n; ++i)
     text += (i ? ",$" : "$") + std::to_string(i);
-  text += "}, $" + std::to_string(n) + ", $" + std::to_string(n + 1) +
+  text += "}, $" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) +
           ", p, 1, 1, 0, 0;\n}";
   op.replaceAllUsesWith(sideEffectAsm(b, loc, text, n, operands));
   op->erase();

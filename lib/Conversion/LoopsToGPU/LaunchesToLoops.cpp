@@ -49,6 +49,10 @@ namespace {
 
 /// The static shared memory of a block, in bytes.
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
+/// The alignment of each emulated shared buffer: the span of the 128-byte
+/// swizzle, which the PTX lowering gives the buffers a swizzled wgmma reads,
+/// so that a swizzle acts on the same address bits as on the GPU.
+constexpr int64_t kSharedAlignment = 1024;
 
 /// The table of the runtime's emulator functions an emulated artifact calls
 /// (moe/Runtime/Emulator.h, moe_emu_slot), filled when the artifact loads.
@@ -67,7 +71,8 @@ int64_t shflMode(StringRef name) {
 
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
-  return isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, nvgpu::LdMatrixOp,
+  return isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, moe_gpu::WgmmaOp,
+             nvgpu::LdMatrixOp,
              gpu::BarrierOp, gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp,
              NVVM::VoteBallotOp, NVVM::ReduxOp>(op);
 }
@@ -505,7 +510,8 @@ public:
     // shared memory.
     for (BlockArgument argument : launch.getWorkgroupAttributions()) {
       auto type = cast<MemRefType>(argument.getType());
-      Value buffer = allocate(type.getShape(), type.getElementType());
+      Value buffer = allocate(type.getShape(), type.getElementType(),
+                              kSharedAlignment);
       uniform.map(argument, buffer);
       sharedRegion(buffer, constant(type.getNumElements() *
                                     ::moe::elementBytes(type.getElementType())));
@@ -513,7 +519,8 @@ public:
     if (Value bytes = launch.getDynamicSharedMemorySize()) {
       Value size = b.create<arith::IndexCastOp>(loc, b.getIndexType(), bytes);
       auto type = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
-      Value buffer = b.create<memref::AllocOp>(loc, type, ValueRange{size});
+      Value buffer = b.create<memref::AllocOp>(
+          loc, type, ValueRange{size}, b.getI64IntegerAttr(kSharedAlignment));
       allocations.push_back(buffer);
       launch.getBody().walk([&](gpu::DynamicSharedMemoryOp op) {
         uniform.map(op.getResult(), buffer);
@@ -545,11 +552,14 @@ private:
     return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(int32_t(v)));
   }
 
-  /// Storage of `shape` x `type`, allocated before the grid.
-  Value allocate(ArrayRef<int64_t> shape, Type type) {
+  /// Storage of `shape` x `type`, allocated before the grid, aligned to
+  /// `alignment` bytes when it is not 0.
+  Value allocate(ArrayRef<int64_t> shape, Type type, int64_t alignment = 0) {
     OpBuilder::InsertionGuard guard(b);
     b.restoreInsertionPoint(storageAt);
-    Value buffer = b.create<memref::AllocOp>(loc, MemRefType::get(shape, type));
+    Value buffer = b.create<memref::AllocOp>(
+        loc, MemRefType::get(shape, type), ValueRange{},
+        alignment ? b.getI64IntegerAttr(alignment) : IntegerAttr());
     allocations.push_back(buffer);
     return buffer;
   }
@@ -833,6 +843,94 @@ private:
               b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)}),
               storage, ValueRange{t});
       });
+    });
+    return success();
+  }
+
+  /// One warpgroup at a time: its threads' C registers gathered, each
+  /// thread's operand addresses checked against its first thread's (the
+  /// instruction is the warpgroup's), the runtime's checked wgmma, D
+  /// scattered back.
+  LogicalResult emitWgmma(moe_gpu::WgmmaOp wgmma) {
+    constexpr int64_t kWarpgroup = 128;
+    if (threads % kWarpgroup)
+      return wgmma.emitError("wgmma needs a block of whole warpgroups (128 "
+                             "threads each)");
+    int64_t registers = int64_t(wgmma.getC().size());
+    Value c = allocate({kWarpgroup, registers}, b.getF32Type());
+    Value addresses = allocate({2}, b.getI64Type());
+    SmallVector<Value> results;
+    for (Value result : wgmma.getD())
+      results.push_back(storageOf(result));
+    Value what = runtime.string(b, loc, describe(wgmma));
+    moe_emu_type type = wgmma.getType().isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
+    auto loop = b.create<scf::ForOp>(loc, zero, constant(threads / kWarpgroup),
+                                     one);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value first =
+        b.create<arith::MulIOp>(loc, loop.getInductionVar(), constant(kWarpgroup));
+    forLanes(first, constant(kWarpgroup),
+             [&](Value lane, Value t, IRMapping &local) {
+      for (auto [i, value] : llvm::enumerate(wgmma.getC()))
+        b.create<memref::StoreOp>(loc, read(value, t, local), c,
+                                  ValueRange{lane, constant(i)});
+      for (auto [i, operand] :
+           llvm::enumerate(std::array<std::pair<Value, OperandRange>, 2>{
+               std::pair{wgmma.getA(), wgmma.getAIndices()},
+               std::pair{wgmma.getB(), wgmma.getBIndices()}})) {
+        SmallVector<Value> indices;
+        for (Value index : operand.second)
+          indices.push_back(read(index, t, local));
+        Value address = Runtime::i64(
+            b, loc,
+            ::moe::elementAddress(b, loc, read(operand.first, t, local),
+                                  indices));
+        Value at = constant(i);
+        auto isFirst = b.create<scf::IfOp>(
+            loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lane,
+                                         zero),
+            /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPoint(isFirst.thenBlock()->getTerminator());
+          b.create<memref::StoreOp>(loc, address, addresses, ValueRange{at});
+          b.setInsertionPoint(isFirst.elseBlock()->getTerminator());
+          Value theirs =
+              b.create<memref::LoadOp>(loc, addresses, ValueRange{at});
+          auto differs = b.create<scf::IfOp>(
+              loc,
+              b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, address,
+                                      theirs),
+              false);
+          b.setInsertionPoint(differs.thenBlock()->getTerminator());
+          IRMapping firstIds;
+          mapThread(first, firstIds);
+          runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
+                        {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                         local.lookup(threadIds.z)},
+                        {first, zero, zero});
+        }
+      }
+    });
+    runtime.call(b, loc, MOE_EMU_SLOT_WGMMA,
+                 {what, Runtime::i64(b, loc, first), i32(type),
+                  i32(wgmma.getN()),
+                  b.create<memref::LoadOp>(loc, addresses, ValueRange{zero}),
+                  b.create<memref::LoadOp>(loc, addresses, ValueRange{one}),
+                  b.create<arith::ConstantOp>(
+                      loc, b.getI64IntegerAttr(
+                               int64_t(wgmma.getDescriptor(/*isA=*/true)))),
+                  b.create<arith::ConstantOp>(
+                      loc, b.getI64IntegerAttr(
+                               int64_t(wgmma.getDescriptor(/*isA=*/false)))),
+                  pointer(c)},
+                 b.getI32Type());
+    forLanes(first, constant(kWarpgroup), [&](Value lane, Value t, IRMapping &) {
+      for (auto [i, storage] : llvm::enumerate(results))
+        b.create<memref::StoreOp>(
+            loc, b.create<memref::LoadOp>(loc, c, ValueRange{lane, constant(i)}),
+            storage, ValueRange{t});
     });
     return success();
   }
@@ -1180,6 +1278,8 @@ private:
       LogicalResult emitted = success();
       if (isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp>(op))
         emitted = emitMma(&op);
+      else if (auto wgmma = dyn_cast<moe_gpu::WgmmaOp>(op))
+        emitted = emitWgmma(wgmma);
       else if (auto ldmatrix = dyn_cast<nvgpu::LdMatrixOp>(op))
         emitted = emitLdmatrix(ldmatrix);
       else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))
@@ -1263,6 +1363,28 @@ bool communicates(gpu::LaunchOp launch) {
   return found;
 }
 
+/// The ordering around wgmma, which the emulator runs when it is reached:
+/// a wait gives its operands back, fences and commits have nothing to do,
+/// and fence.proxy.async is the runtime's (which orders the block's generic
+/// writes so far before the async proxy's reads).
+void lowerWgmmaOrdering(gpu::LaunchOp launch, Runtime &runtime) {
+  SmallVector<Operation *> ops;
+  launch.getBody().walk([&](Operation *op) {
+    if (isa<moe_gpu::WgmmaFenceOp, moe_gpu::WgmmaCommitOp,
+            moe_gpu::WgmmaWaitOp, moe_gpu::FenceProxyAsyncOp>(op))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    if (auto wait = dyn_cast<moe_gpu::WgmmaWaitOp>(op))
+      wait.replaceAllUsesWith(wait.getValues());
+    if (isa<moe_gpu::FenceProxyAsyncOp>(op)) {
+      OpBuilder b(op);
+      runtime.call(b, op->getLoc(), MOE_EMU_SLOT_FENCE_PROXY_ASYNC, {});
+    }
+    op->erase();
+  }
+}
+
 LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
                       StringRef kernel) {
   if (Operation *op = findUnmodelled(launch))
@@ -1276,6 +1398,7 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
     return failure();
   instrumentAccesses(launch, runtime);
   lowerVectorLoads(launch, runtime);
+  lowerWgmmaOrdering(launch, runtime);
   if (communicates(launch))
     return BlockEmulation(launch, runtime, kernel).run();
   OpBuilder b(launch);

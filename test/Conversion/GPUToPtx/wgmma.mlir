@@ -21,7 +21,7 @@
 // CHECK:         %[[DA:.*]] = arith.ori %[[START]], %c4611686293305360384_i64
 // CHECK:         memref.extract_aligned_pointer_as_index %[[B]]
 // CHECK:         %[[DB:.*]] = arith.ori %{{.*}}, %c4611686293305360384_i64
-// CHECK:         %[[R:.*]] = llvm.inline_asm has_side_effects asm_dialect = att "{\0A.reg .pred p;\0Asetp.ne.b32 p, $6, 0;\0Awgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {$0,$1,$2,$3}, $4, $5, p, 1, 1, 0, 0;\0A}", "=f,=f,=f,=f,0,1,2,3,l,l,r" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DA]], %[[DB]], %c1_i32
+// CHECK:         %[[R:.*]] = llvm.inline_asm has_side_effects asm_dialect = att "{\0A.reg .pred p;\0Asetp.ne.b32 p, $10, 0;\0Awgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {$0,$1,$2,$3}, $8, $9, p, 1, 1, 0, 0;\0A}", "=f,=f,=f,=f,0,1,2,3,l,l,r" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DA]], %[[DB]], %c1_i32
 // CHECK:         llvm.inline_asm has_side_effects asm_dialect = att "wgmma.commit_group.sync.aligned;", ""
 // CHECK:         %[[W:.*]] = llvm.inline_asm has_side_effects asm_dialect = att "wgmma.wait_group.sync.aligned 1;", "=f,=f,=f,=f,0,1,2,3"
 // CHECK:         llvm.inline_asm has_side_effects asm_dialect = att "fence.proxy.async.shared::cta;", ""
