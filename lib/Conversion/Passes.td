@@ -168,14 +168,27 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     the same epilogues. Every weight row an expert needs is read once.
     `decode-tokens=0` always runs the grouped GEMMs.
 
+    With `arch=sm_90a` and a bf16 or f16 compute type the grouped GEMMs run on
+    Hopper's **wgmma**: one warpgroup per 64 x 64 tile of each source (so the tile
+    table's M tiles are 64 rows), K 64 deep, A and B copied by `cp.async` (A's
+    gathered rows stored) into 128-byte swizzled K-major tiles, two stages with gate
+    and up and three with one source, each thread's writes fenced for the async proxy
+    (`fence.proxy.async`) before the barrier, then four `wgmma.mma_async m64n64k16` per
+    source and K step in one group, waited for before the stage is refilled; the same
+    epilogues.
+
     ```
     moe-opt bufferized.mlir --moe-expand-gpu-kernels
     moe-opt bufferized.mlir --moe-expand-gpu-kernels=decode-tokens=0
+    moe-opt bufferized.mlir --moe-expand-gpu-kernels=arch=sm_90a
     ```
   }];
   let options = [
     Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"16",
            "run the decode kernels up to this many tokens (0: never)">,
+    Option<"arch", "arch", "std::string", /*default=*/"\"sm_80\"",
+           "the GPU architecture the kernels are for: sm_90a's grouped GEMMs "
+           "run on wgmma">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -463,7 +463,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   MLIRContext *ctx = module.getContext();
   bool cuda = options.device == Device::Cuda;
   bool emulated = options.device == Device::CudaEmulator;
-  if (cuda && !isKnownCudaArch(options.arch))
+  if ((cuda || emulated) && !isKnownCudaArch(options.arch))
     return module.emitError() << "--arch=" << options.arch
                               << " is not a GPU architecture LLVM's NVPTX "
                                  "back end knows (sm_80, sm_90, sm_90a...)";
@@ -531,10 +531,11 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   entry.removeArgAttrsAttr();
   entry.removeResAttrsAttr();
   std::string openmp, ptx;
+  GpuKernelOptions kernelOptions{options.arch, options.precision,
+                                 options.decodeTokens};
   if (cuda) {
     FailureOr<std::string> kernels =
-        lowerForCuda(module, options.arch, options.precision,
-                     options.decodeTokens);
+        lowerForCuda(module, kernelOptions);
     if (failed(kernels))
       return failure();
     ptx = std::move(*kernels);
@@ -542,7 +543,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
     if (emulated && failed(runPipeline(module, [&](OpPassManager &pm) {
-          buildEmulationPipeline(pm, options.precision, options.decodeTokens);
+          buildEmulationPipeline(pm, kernelOptions);
         })))
       return failure();
     // The emulator's blocks run in parallel, as the CPU's loops do.

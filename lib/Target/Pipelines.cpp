@@ -51,6 +51,10 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
       llvm::cl::desc("MoE layers run their decode kernels up to this many "
                      "tokens (0: never)"),
       llvm::cl::init(16)};
+  PassOptions::Option<std::string> arch{
+      *this, "arch",
+      llvm::cl::desc("the GPU architecture (sm_90a: the MoE GEMMs on wgmma)"),
+      llvm::cl::init("sm_90a")};
 };
 
 } // namespace
@@ -81,24 +85,25 @@ void moe::buildTensorPipeline(OpPassManager &pm, bool gpu,
   addCleanup(pm);
 }
 
-void moe::buildOffloadPipeline(OpPassManager &pm, llvm::StringRef precision,
-                               int64_t decodeTokens) {
+void moe::buildOffloadPipeline(OpPassManager &pm,
+                               const GpuKernelOptions &options) {
   OpPassManager &func = pm.nest<func::FuncOp>();
-  if (precision != "fp32") {
-    MoEMatmulsToMmaOptions options;
-    options.precision = precision.str();
-    func.addPass(createMoEMatmulsToMma(options));
+  if (options.precision != "fp32") {
+    MoEMatmulsToMmaOptions mma;
+    mma.precision = options.precision;
+    func.addPass(createMoEMatmulsToMma(mma));
   }
   MoEExpandGpuKernelsOptions kernels;
-  kernels.decodeTokens = decodeTokens;
+  kernels.decodeTokens = options.decodeTokens;
+  kernels.arch = options.arch;
   func.addPass(createMoEExpandGpuKernels(kernels));
   func.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createMoEOffloadToGPU());
 }
 
-void moe::buildEmulationPipeline(OpPassManager &pm, llvm::StringRef precision,
-                                 int64_t decodeTokens) {
-  buildOffloadPipeline(pm, precision, decodeTokens);
+void moe::buildEmulationPipeline(OpPassManager &pm,
+                                 const GpuKernelOptions &options) {
+  buildOffloadPipeline(pm, options);
   pm.addPass(createMoEGpuLaunchesToLoops());
   // Conversions to bf16 as integer code (rounding to nearest even): the C
   // library may have no such routine.
@@ -191,9 +196,11 @@ void moe::registerPipelines() {
       "code (with emulate=true, the kernels then as loops on the host)",
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
         buildTensorPipeline(pm, /*gpu=*/true, options.precision);
+        GpuKernelOptions kernels{options.arch, options.precision,
+                                 options.decodeTokens};
         if (options.emulate)
-          buildEmulationPipeline(pm, options.precision, options.decodeTokens);
+          buildEmulationPipeline(pm, kernels);
         else
-          buildOffloadPipeline(pm, options.precision, options.decodeTokens);
+          buildOffloadPipeline(pm, kernels);
       });
 }

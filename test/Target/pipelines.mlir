@@ -2,11 +2,13 @@
 // CUDA target's device mapping puts a MoE layer in its kernels (routing, align,
 // the two decode kernels for up to 16 tokens or the two grouped GEMMs on tensor
 // cores, combine: five a run) on bufferized code, with decode-tokens=0 the GEMMs
-// alone; with emulate=true they become loops on the host; the CPU pipeline ends
-// in the LLVM dialect.
+// alone, on mma.sync for arch=sm_80 and on wgmma for sm_90a (the default); with
+// emulate=true they become loops on the host; the CPU pipeline ends in the LLVM
+// dialect.
 // RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=CUDA
 // RUN: moe-opt %s --moe-cuda-pipeline="precision=bf16 decode-tokens=0" | FileCheck %s --check-prefix=GEMMS
-// RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=MMA
+// RUN: moe-opt %s --moe-cuda-pipeline="precision=bf16 arch=sm_80" | FileCheck %s --check-prefix=MMA
+// RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=WGMMA
 // RUN: moe-opt %s --moe-cuda-pipeline="precision=fp32 emulate=true" | FileCheck %s --check-prefix=EMU
 // RUN: moe-opt %s --moe-cpu-pipeline | FileCheck %s --check-prefix=CPU
 // RUN: moe-opt %s --moe-cpu-pipeline=openmp=false | FileCheck %s --check-prefix=CPU
@@ -17,6 +19,9 @@
 // GEMMS-COUNT-5: gpu.launch
 // GEMMS-NOT:     gpu.launch
 // MMA:          moe_gpu.mma_sync
+// MMA-NOT:      moe_gpu.wgmma
+// WGMMA:        moe_gpu.wgmma
+// WGMMA-NOT:    moe_gpu.mma_sync
 // EMU-NOT:      gpu.launch
 // EMU:          scf.parallel
 // EMU-NOT:      gpu.launch

@@ -11,7 +11,7 @@ so bf16 runs also convert them on the device. T = 1, 5 and 16 run the decode ker
 (T = 16 gives the skewed expert about 10 rows: several passes of 4 rows), T = 70 the
 grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 
-    moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N]
+    moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N] [--arch=sm_80]
 """
 import argparse
 import pathlib
@@ -156,6 +156,8 @@ def main():
     parser.add_argument("--precision", default="fp32", choices=sorted(RTOL))
     parser.add_argument("--decode-tokens", type=int, default=None,
                         help="moe-opt's --decode-tokens (default: moe-opt's)")
+    parser.add_argument("--arch", default=None,
+                        help="moe-opt's --arch (default: moe-opt's, sm_90a: wgmma)")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     failures = 0
@@ -170,7 +172,8 @@ def main():
             compiled = subprocess.run(
                 [str(args.bin / "moe-opt"), str(source), "--emit=lib",
                  "--target=cuda-emulator", f"--precision={args.precision}", "-o", str(library),
-                 *([] if args.decode_tokens is None else [f"--decode-tokens={args.decode_tokens}"])],
+                 *([] if args.decode_tokens is None else [f"--decode-tokens={args.decode_tokens}"]),
+                 *([] if args.arch is None else [f"--arch={args.arch}"])],
                 capture_output=True, text=True)
             if compiled.returncode != 0:
                 print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")

@@ -55,8 +55,9 @@ llvm::cl::opt<std::string>
 
 llvm::cl::opt<std::string>
     arch("arch",
-         llvm::cl::desc("GPU architecture of --target=cuda: sm_80, sm_90, "
-                        "sm_90a (default)"),
+         llvm::cl::desc("GPU architecture of --target=cuda and "
+                        "cuda-emulator: sm_80, sm_90, sm_90a (default: the MoE "
+                        "GEMMs on wgmma)"),
          llvm::cl::init("sm_90a"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string> precision(

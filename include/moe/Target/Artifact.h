@@ -36,7 +36,8 @@ struct TargetOptions {
   unsigned optLevel = 2;
   /// The host processor to tune and select instructions for (`--mcpu`).
   std::string cpu = "x86-64-v3";
-  /// The GPU architecture of the CUDA target (`--arch`): sm_80, sm_90, sm_90a.
+  /// The GPU architecture of the CUDA targets (`--arch`): sm_80, sm_90,
+  /// sm_90a (the MoE GEMMs on wgmma; the emulator runs the same kernels).
   std::string arch = "sm_90a";
   /// The compute type of the CUDA target's matmuls for f32 models
   /// (`--precision`): fp32 (CUDA cores), or bf16 / fp16 (tensor cores, f32

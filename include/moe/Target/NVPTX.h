@@ -9,6 +9,8 @@
 #ifndef MOE_TARGET_NVPTX_H
 #define MOE_TARGET_NVPTX_H
 
+#include "moe/Target/Pipelines.h"
+
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -29,14 +31,11 @@ namespace moe {
 bool isKnownCudaArch(llvm::StringRef arch);
 
 /// Moves the work of the bufferized `module` into one gpu.module of kernels
-/// (matmuls on tensor cores unless `precision` is fp32; MoE layers' decode
-/// kernels up to `decodeTokens` tokens), lowers the host code
-/// to the LLVM dialect with kernel launches and buffer allocations as calls
-/// into the runtime, and returns the kernels' PTX.
+/// for `options` (moe/Target/Pipelines.h), lowers the host code to the LLVM
+/// dialect with kernel launches and buffer allocations as calls into the
+/// runtime, and returns the kernels' PTX for `options.arch`.
 mlir::FailureOr<std::string> lowerForCuda(mlir::ModuleOp module,
-                                          llvm::StringRef arch,
-                                          llvm::StringRef precision,
-                                          int64_t decodeTokens);
+                                          const GpuKernelOptions &options);
 
 /// The path of ptxas (CUDA_HOME, CUDA_PATH, /usr/local/cuda, then PATH), if
 /// there is one.

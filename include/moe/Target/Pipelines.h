@@ -12,6 +12,9 @@
 
 #include "llvm/ADT/StringRef.h"
 
+#include <cstdint>
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 } // namespace mlir
@@ -24,17 +27,26 @@ namespace moe {
 void buildTensorPipeline(mlir::OpPassManager &pm, bool gpu,
                          llvm::StringRef precision);
 
+/// What the CUDA targets' kernels are built for.
+struct GpuKernelOptions {
+  /// The GPU architecture: sm_90a's MoE GEMMs run on wgmma.
+  std::string arch = "sm_90a";
+  /// The matmuls' compute type: fp32, bf16 or fp16.
+  std::string precision = "fp32";
+  /// MoE layers run their decode kernels up to this many tokens (0: never).
+  int64_t decodeTokens = 16;
+};
+
 /// The CUDA targets' device mapping of bufferized code, on a module: the
-/// matmuls on tensor cores (unless `precision` is fp32), the MoE kernels
-/// (their decode kernels up to `decodeTokens` tokens), every other parallel
-/// loop and all serial work in gpu.launch kernels.
-void buildOffloadPipeline(mlir::OpPassManager &pm, llvm::StringRef precision,
-                          int64_t decodeTokens);
+/// matmuls on tensor cores (unless the precision is fp32), the MoE kernels,
+/// every other parallel loop and all serial work in gpu.launch kernels.
+void buildOffloadPipeline(mlir::OpPassManager &pm,
+                          const GpuKernelOptions &options);
 
 /// The CUDA emulator: the device mapping, then its kernels as loops on the
 /// host.
-void buildEmulationPipeline(mlir::OpPassManager &pm, llvm::StringRef precision,
-                            int64_t decodeTokens);
+void buildEmulationPipeline(mlir::OpPassManager &pm,
+                            const GpuKernelOptions &options);
 
 /// memref code → the LLVM dialect for the CPU (and the emulator), on a
 /// module; with `openmp`, parallel loops become OpenMP.

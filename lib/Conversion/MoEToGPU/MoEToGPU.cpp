@@ -60,9 +60,14 @@ constexpr int64_t kWarp = 32;
 constexpr int64_t kAlignThreads = 1024;
 constexpr int64_t kAlignWarps = kAlignThreads / kWarp;
 /// The grouped GEMMs' block tile and its threads: 4 warps, each 16 x 32 of
-/// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA).
+/// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA); on
+/// sm_90a one warpgroup's 64 x 64 tile of each source (wgmma), K 64 deep: a
+/// row of a tile is one 128-byte swizzle span.
 constexpr int64_t kTileM = 32, kTileN = 64, kTileK = 32;
+constexpr int64_t kWgmmaTileM = 64, kWgmmaTileK = 64, kSwizzleBytes = 128;
 constexpr int64_t kGemmThreads = 128;
+/// Static shared memory a block may have (ptxas refuses more).
+constexpr int64_t kStaticSharedBytes = 48 * 1024;
 constexpr int64_t kCombineThreads = 256;
 constexpr int64_t kCopyBytes = 16;
 
@@ -393,31 +398,67 @@ struct GroupedGemm {
   Value tileExpert, tileRow, offsets;
   int64_t columns, depth;
   Type compute;
-  /// A(r, k) as f32, for a row of the tile and k < depth.
-  std::function<Value(Emit &, Value, Value)> loadA;
+  /// What loadA needs of row `r` of the tile (its token, its routing
+  /// weight), computed once per 16-byte chunk of the row.
+  std::function<SmallVector<Value>(Emit &, Value)> prepareRow;
+  /// `n` f32 elements of A from `k` on (k + n <= depth), for a prepared row.
+  std::function<SmallVector<Value>(Emit &, ArrayRef<Value>, Value, int64_t)>
+      loadA;
   /// Or A's rows themselves, `[rows, depth]` in the compute type and
   /// 16-byte aligned (a buffer of the kernels' own), which cp.async copies.
   Value aRows;
   SmallVector<BSource> sources;
   /// Given the expert, the row, the column and one f32 sum per source.
   std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
+  /// The sm_90a kernel: wgmma on 128-byte swizzled tiles.
+  bool wgmma = false;
 
   bool tensorCores() const { return !compute.isF32(); }
-  /// Shared-memory stages of the tiles: three of 16-bit elements (38400
-  /// bytes with gate and up), two of f32 (46080), within the 48 KiB of
-  /// static shared memory.
-  int64_t stages() const { return tensorCores() ? 3 : 2; }
+  int64_t tileM() const { return wgmma ? kWgmmaTileM : kTileM; }
+  int64_t tileK() const { return wgmma ? kWgmmaTileK : kTileK; }
+  /// The 16-bit elements of a shared row: 16 bytes added to each for
+  /// mma.sync (a warp's ldmatrix rows fall in different banks, rows stay
+  /// 16-byte aligned); none for wgmma, whose swizzle spreads the rows.
+  int64_t rowLength() const {
+    int64_t width = compute.getIntOrFloatBitWidth() / 8;
+    return wgmma ? tileK() : tileK() + kCopyBytes / width;
+  }
+  /// Shared-memory stages of the tiles, as many as fit the 48 KiB of static
+  /// shared memory, at most three: for mma.sync three of 16-bit elements
+  /// (38400 bytes with gate and up), two of f32 (46080); for wgmma two with
+  /// gate and up (49152), three with one source.
+  int64_t stages() const {
+    int64_t width = compute.getIntOrFloatBitWidth() / 8;
+    int64_t stage =
+        (tileM() + kTileN * int64_t(sources.size())) * rowLength() * width;
+    return std::min<int64_t>(3, kStaticSharedBytes / stage);
+  }
+  /// The index in a stage's shared tile of element (`row`, `col`): rows of
+  /// rowLength(), the 16-byte chunks of each XORed with its row's place in
+  /// its group of 8 for wgmma (the 128-byte swizzle).
+  SmallVector<Value> sharedIndex(Emit &e, Value stage, Value row,
+                                 Value col) const {
+    if (!wgmma)
+      return {stage, row, col};
+    int64_t perChunk = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
+    Value chunk = e.b.create<arith::XOrIOp>(e.loc, e.div(col, perChunk),
+                                            e.rem(row, 8));
+    return {stage, e.add(e.add(e.mul(row, rowLength()),
+                               e.mul(chunk, perChunk)),
+                         e.rem(col, perChunk))};
+  }
 
   void build(OpBuilder &b, Location loc, Value tiles) {
     Emit h{b, loc};
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
-    // 16 bytes added to each shared row: a warp's ldmatrix rows fall in
-    // different banks, rows stay 16-byte aligned, and the stages of gate and
-    // up fit the 48 KiB of static shared memory.
-    int64_t rowLength = kTileK + kCopyBytes / width;
-    SmallVector<Type> shared{sharedType({stages(), kTileM, rowLength}, compute)};
+    auto tileShape = [&](int64_t rows) -> SmallVector<int64_t> {
+      if (wgmma)
+        return {stages(), rows * rowLength()};
+      return {stages(), rows, rowLength()};
+    };
+    SmallVector<Type> shared{sharedType(tileShape(tileM()), compute)};
     for (size_t s = 0; s < sources.size(); ++s)
-      shared.push_back(sharedType({stages(), kTileN, rowLength}, compute));
+      shared.push_back(sharedType(tileShape(kTileN), compute));
     Value gridY = h.idx((columns + kTileN - 1) / kTileN);
     launchOverTiles(b, loc, tiles, gridY, kGemmThreads, shared, tileExpert,
                     [&](Emit &e, gpu::LaunchOp op, Value expert) {
@@ -434,10 +475,11 @@ private:
     ArrayRef<BlockArgument> shared = op.getWorkgroupAttributions();
     Value aTile = shared[0];
     Value zero = e.f32(0.0);
-    int64_t perSource = 16;
+    int64_t perSource = tileM() * kTileN / kGemmThreads;
     SmallVector<Value> init(sources.size() * perSource, zero);
     int64_t perCopy = kCopyBytes / width;
-    int64_t copiesPerRow = kTileK / perCopy;
+    int64_t tileM = this->tileM(), tileK = this->tileK();
+    int64_t copiesPerRow = tileK / perCopy;
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(e.b.getContext());
     // Stage `stage` of the shared tiles from depth k0 on, its B copies one
     // cp.async group. Past the depth everything is zero (copies of 0 bytes).
@@ -445,7 +487,7 @@ private:
       SmallVector<Value> copies;
       // A, rows of the table's tile: 16-byte copies of rows in the compute
       // type, or one element a thread and step, converted.
-      for (int64_t q = 0; aRows && q < kTileM * copiesPerRow / kGemmThreads;
+      for (int64_t q = 0; aRows && q < tileM * copiesPerRow / kGemmThreads;
            ++q) {
         Value linear = e.add(tid, q * kGemmThreads);
         Value row = e.div(linear, copiesPerRow);
@@ -453,21 +495,31 @@ private:
         Value r = e.add(first, row), k = e.add(k0, chunk);
         Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
         copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
-            e.loc, tokenType, aTile, ValueRange{stage, row, chunk}, aRows,
+            e.loc, tokenType, aTile, sharedIndex(e, stage, row, chunk), aRows,
             ValueRange{e.select(ok, r, first), e.select(ok, k, e.idx(0))},
             e.b.getIndexAttr(perCopy),
             e.select(ok, e.idx(perCopy), e.idx(0)), e.b.getUnitAttr()));
       }
-      for (int64_t q = 0; !aRows && q < kTileM * kTileK / kGemmThreads; ++q) {
-        Value linear = e.add(tid, q * kGemmThreads);
-        Value row = e.div(linear, kTileK), col = e.rem(linear, kTileK);
-        Value r = e.add(first, row), k = e.add(k0, col);
-        Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
-        Value v =
-            loadA(e, e.select(ok, r, first), e.select(ok, k, e.idx(0)));
-        v = e.select(ok, v, e.f32(0.0));
-        e.store(e.convert(v, compute), aTile, {stage, row, col});
-      }
+      // Or a 16-byte chunk of a row at a time, each element loaded and
+      // converted, the chunks of a thread in a loop (a register's worth at a
+      // time).
+      int64_t chunks = tileM * copiesPerRow / kGemmThreads;
+      if (!aRows)
+        e.loop(e.idx(0), e.idx(chunks), e.idx(1), {},
+               [&](Value q, ValueRange) -> SmallVector<Value> {
+          Value linear = e.add(tid, e.mul(q, kGemmThreads));
+          Value row = e.div(linear, copiesPerRow);
+          Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+          Value r = e.add(first, row), k = e.add(k0, chunk);
+          Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+          SmallVector<Value> values =
+              loadA(e, prepareRow(e, e.select(ok, r, first)),
+                    e.select(ok, k, e.idx(0)), perCopy);
+          for (auto [i, v] : llvm::enumerate(values))
+            e.store(e.convert(e.select(ok, v, e.f32(0.0)), compute), aTile,
+                    sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
+          return {};
+        });
       // B: 16-byte cp.async copies, zero-filled past the weight's rows.
       for (auto [s, source] : llvm::enumerate(sources)) {
         for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
@@ -479,8 +531,8 @@ private:
           Value weightRow = e.select(ok, source.rowOf(e, j), e.idx(0));
           Value copied = e.select(ok, e.idx(perCopy), e.idx(0));
           copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
-              e.loc, tokenType, shared[1 + s], ValueRange{stage, row, chunk},
-              source.weight,
+              e.loc, tokenType, shared[1 + s],
+              sharedIndex(e, stage, row, chunk), source.weight,
               ValueRange{expert, weightRow, e.select(ok, k, e.idx(0))},
               e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
         }
@@ -493,21 +545,27 @@ private:
     // stay outstanding at each wait. Tile t + stages - 1 goes to the stage
     // the block finished with in the step before.
     int64_t stages = this->stages();
-    int64_t steps = (depth + kTileK - 1) / kTileK;
+    int64_t steps = (depth + tileK - 1) / tileK;
     for (int64_t t = 0; t + 1 < stages; ++t)
-      stageTile(e.idx(t), e.idx(t * kTileK));
+      stageTile(e.idx(t), e.idx(t * tileK));
     SmallVector<Value> sums = e.loop(
         e.idx(0), e.idx(steps), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
           Value next = e.add(step, stages - 1);
-          Value group = stageTile(e.rem(next, stages), e.mul(next, kTileK));
+          Value group = stageTile(e.rem(next, stages), e.mul(next, tileK));
           e.b.create<nvgpu::DeviceAsyncWaitOp>(
               e.loc, group, e.b.getI32IntegerAttr(stages - 1));
+          // wgmma reads the tiles through the async proxy: each thread's
+          // writes (stores, and the copies it waited for) are fenced before
+          // the barrier that publishes them.
+          if (wgmma)
+            e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
           e.barrier();
           Value stage = e.rem(step, stages);
           SmallVector<Value> sumsNext =
-              tensorCores() ? mmaStep(e, tid, shared, stage, acc)
-                            : fmaStep(e, tid, shared, stage, acc);
+              wgmma         ? wgmmaStep(e, shared, stage, acc)
+              : tensorCores() ? mmaStep(e, tid, shared, stage, acc)
+                              : fmaStep(e, tid, shared, stage, acc);
           e.barrier();
           return sumsNext;
         });
@@ -522,7 +580,12 @@ private:
     };
     for (int64_t i = 0; i < perSource; ++i) {
       Value row, col;
-      if (tensorCores()) {
+      if (wgmma) {
+        // Register i of thread t: element WgmmaM64NK16::d(t, i).
+        Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
+        row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), 8 * ((i >> 1) & 1));
+        col = e.add(e.mul(e.rem(lane, 4), 2), 8 * (i >> 2) + (i & 1));
+      } else if (tensorCores()) {
         // Warp (wm, wn) holds rows 16 wm.., columns 32 wn..: n8 tile i / 4,
         // register i % 4 of the C fragment.
         Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
@@ -602,6 +665,37 @@ private:
     return next;
   }
 
+  /// The four k16 steps of a 64-deep tile on sm_90a: for each source one
+  /// wgmma m64n64k16 of the warpgroup, the descriptors' start 32 bytes
+  /// further along the swizzled rows each step; all of them one group, waited
+  /// for before the tiles are overwritten.
+  SmallVector<Value> wgmmaStep(Emit &e, ArrayRef<BlockArgument> shared,
+                               Value stage, ValueRange acc) {
+    int64_t perSource = kWgmmaTileM * kTileN / kGemmThreads;
+    SmallVector<Value> next(acc.begin(), acc.end());
+    e.b.create<moe_gpu::WgmmaFenceOp>(e.loc);
+    // 8 rows of 128 bytes between the operands' 8-row groups.
+    int64_t groupBytes = 8 * kSwizzleBytes;
+    for (int64_t ks = 0; ks < kWgmmaTileK / 16; ++ks) {
+      for (size_t s = 0; s < sources.size(); ++s) {
+        ValueRange c(ArrayRef<Value>(next).slice(s * perSource, perSource));
+        auto mma = e.b.create<moe_gpu::WgmmaOp>(
+            e.loc, SmallVector<Type>(perSource, e.b.getF32Type()), shared[0],
+            ValueRange{stage, e.idx(ks * 16)}, shared[1 + s],
+            ValueRange{stage, e.idx(ks * 16)}, c,
+            e.b.getI64IntegerAttr(kTileN), e.b.getI64IntegerAttr(kSwizzleBytes),
+            e.b.getI64IntegerAttr(16), e.b.getI64IntegerAttr(groupBytes),
+            e.b.getI64IntegerAttr(groupBytes));
+        for (int64_t r = 0; r < perSource; ++r)
+          next[s * perSource + r] = mma.getD()[r];
+      }
+    }
+    e.b.create<moe_gpu::WgmmaCommitOp>(e.loc);
+    auto wait = e.b.create<moe_gpu::WgmmaWaitOp>(
+        e.loc, ValueRange(next).getTypes(), e.b.getI64IntegerAttr(0), next);
+    return SmallVector<Value>(wait.getResults());
+  }
+
   /// A 32-deep tile by FMA: each thread's 4 x 4 outputs per source.
   SmallVector<Value> fmaStep(Emit &e, Value tid, ArrayRef<BlockArgument> shared,
                              Value stage, ValueRange acc) {
@@ -645,6 +739,8 @@ constexpr int64_t kDecodeRows = 4;
 /// correct; past that many rows the weights are read once per group.
 struct DecodeGemm {
   Value tileExpert, tileRow, offsets;
+  /// The rows of a tile of the table.
+  int64_t tileM;
   int64_t columns, depth;
   Type compute;
   /// What loadA needs of row `r` of the tile, computed before the K loop.
@@ -689,7 +785,7 @@ private:
     Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
     Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
     Value end = e.b.create<arith::MinUIOp>(
-        e.loc, e.add(first, kTileM),
+        e.loc, e.add(first, tileM),
         e.toIndex(e.load(offsets, e.add(expert, 1))));
     Value column0 = e.mul(
         e.add(e.mul(op.getBlockIds().y, kDecodeWarps), warp), kDecodeColumns);
@@ -907,8 +1003,9 @@ void lowerChain(const Chain &chain, Type compute) {
 
 /// moe_gpu.routed_ffn → its four kernels, with its scratch buffers; the
 /// projections are the decode kernels when there are at most `decodeTokens`
-/// tokens (the host decides, from T alone), else the grouped GEMMs.
-void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
+/// tokens (the host decides, from T alone), else the grouped GEMMs, on
+/// wgmma when `wgmma` (sm_90a) and the compute type is 16-bit.
+void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Emit h{b, loc};
@@ -930,6 +1027,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   int64_t numExperts = cast<MemRefType>(gateUp.getType()).getDimSize(0);
   int64_t inter = cast<MemRefType>(down.getType()).getDimSize(2);
   int64_t slots = numExperts + 1;
+  wgmma = wgmma && !compute.isF32();
+  // The tile table's rows per tile: the GEMMs' M tile.
+  int64_t tileM = wgmma ? kWgmmaTileM : kTileM;
   Value tokensCount = b.create<memref::DimOp>(loc, x, 0);
   Value assignments = h.mul(tokensCount, k);
 
@@ -943,7 +1043,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   int64_t dyn = ShapedType::kDynamic;
   // At most one partial tile per expert that has rows.
   Value maxTiles = h.add(
-      h.ceilDiv(assignments, kTileM),
+      h.ceilDiv(assignments, tileM),
       b.create<arith::MinUIOp>(loc, assignments, h.idx(numExperts)));
   Value grid = b.create<arith::MaxUIOp>(loc, maxTiles, h.idx(1));
   Value inverse = alloc({dyn}, i32, assignments);
@@ -1032,8 +1132,8 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
            auto tilesOf = [&](Value count) {
              return e.b.create<arith::DivUIOp>(
                  e.loc,
-                 e.b.create<arith::AddIOp>(e.loc, count, e.i32(kTileM - 1)),
-                 e.i32(kTileM));
+                 e.b.create<arith::AddIOp>(e.loc, count, e.i32(tileM - 1)),
+                 e.i32(tileM));
            };
            SmallVector<Value> total = e.loop(
                c0, e.idx(slots), e.idx(kWarp), {e.i32(0), e.i32(0)},
@@ -1076,7 +1176,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
                       Value entry = e.add(firstTile, i);
                       e.store(e.toI32(slot), tileExpert, entry);
                       e.store(e.b.create<arith::AddIOp>(
-                                  e.loc, firstRow, e.toI32(e.mul(i, kTileM))),
+                                  e.loc, firstRow, e.toI32(e.mul(i, tileM))),
                               tileRow, entry);
                       return {};
                     });
@@ -1134,6 +1234,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   first.columns = inter;
   first.depth = hidden;
   first.compute = compute;
+  first.wgmma = wgmma;
   // Gate/up's A: row r of the dispatched rows is its token's row (the
   // permutation says which), times the routing weight with scale_inputs.
   // tokenRow gives the token and the weight, tokenElement an f32 element.
@@ -1150,8 +1251,12 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
       v = e.b.create<arith::MulFOp>(e.loc, v, row[1]);
     return v;
   };
-  first.loadA = [&](Emit &e, Value r, Value col) {
-    return tokenElement(e, tokenRow(e, r), col);
+  first.prepareRow = tokenRow;
+  first.loadA = [&](Emit &e, ArrayRef<Value> row, Value col, int64_t n) {
+    SmallVector<Value> values;
+    for (int64_t q = 0; q < n; ++q)
+      values.push_back(tokenElement(e, row, e.add(col, q)));
+    return values;
   };
   first.sources.push_back({gateUp, gateRow});
   if (gated == GateLayout::Separate)
@@ -1183,6 +1288,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   GroupedGemm second = first;
   second.columns = hidden;
   second.depth = inter;
+  second.prepareRow = nullptr;
   second.loadA = nullptr;
   second.aRows = hiddenRows;
   second.sources = {{down, [](Emit &, Value j) { return j; }}};
@@ -1199,18 +1305,10 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens) {
   // The decode kernels: the same projections and epilogues. Gate/up reads
   // its token's row through the permutation; down, the intermediate rows by
   // 16-byte loads.
-  DecodeGemm decodeFirst{tileExpert, tileRow,          offsets,
-                         inter,      hidden,           compute,
-                         nullptr,    nullptr,          first.sources,
-                         first.epilogue};
-  decodeFirst.prepareRow = tokenRow;
-  decodeFirst.loadA = [&](Emit &e, ArrayRef<Value> row, Value col,
-                          int64_t n) {
-    SmallVector<Value> values;
-    for (int64_t q = 0; q < n; ++q)
-      values.push_back(tokenElement(e, row, e.add(col, q)));
-    return values;
-  };
+  DecodeGemm decodeFirst{tileExpert,       tileRow,    offsets,
+                         tileM,            inter,      hidden,
+                         compute,          tokenRow,   first.loadA,
+                         first.sources,    first.epilogue};
   DecodeGemm decodeSecond = decodeFirst;
   decodeSecond.columns = hidden;
   decodeSecond.depth = inter;
@@ -1587,7 +1685,7 @@ struct MoEExpandGpuKernelsPass
     SmallVector<moe_gpu::RoutedFfnOp> ops;
     getOperation().walk([&](moe_gpu::RoutedFfnOp op) { ops.push_back(op); });
     for (moe_gpu::RoutedFfnOp op : ops)
-      expandFfn(op, decodeTokens);
+      expandFfn(op, decodeTokens, arch == "sm_90a");
   }
 };
 

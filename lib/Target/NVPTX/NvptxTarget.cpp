@@ -369,9 +369,9 @@ bool isKnownCudaArch(llvm::StringRef arch) {
   return subtarget && subtarget->isCPUStringValid(arch);
 }
 
-FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
-                                    llvm::StringRef precision,
-                                    int64_t decodeTokens) {
+FailureOr<std::string> lowerForCuda(ModuleOp module,
+                                    const GpuKernelOptions &options) {
+  llvm::StringRef arch = options.arch;
   LLVMInitializeNVPTXTargetInfo();
   LLVMInitializeNVPTXTarget();
   LLVMInitializeNVPTXTargetMC();
@@ -383,7 +383,7 @@ FailureOr<std::string> lowerForCuda(ModuleOp module, llvm::StringRef arch,
   registerGPUDialectTranslation(*ctx);
   if (failed(runPipeline(module,
                          [&](OpPassManager &pm) {
-                           buildOffloadPipeline(pm, precision, decodeTokens);
+                           buildOffloadPipeline(pm, options);
                            pm.addPass(createGpuKernelOutliningPass());
                          })) ||
       failed(mergeKernelModules(module)))

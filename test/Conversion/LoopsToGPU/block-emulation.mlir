@@ -8,7 +8,7 @@
 // barrier, the barrier ends the shadow's interval (slot 6), then they run the rest.
 // CHECK-LABEL: func.func @staged
 // CHECK:         scf.parallel
-// CHECK:               %[[SHARED:.*]] = memref.alloc() : memref<64xf32>
+// CHECK:               %[[SHARED:.*]] = memref.alloc() {alignment = 1024 : i64} : memref<64xf32>
 // CHECK:               llvm.getelementptr %{{.*}}[3]
 // CHECK:               llvm.getelementptr %{{.*}}[4]
 // CHECK:               scf.for %[[T:.*]] = %{{.*}} to %c64

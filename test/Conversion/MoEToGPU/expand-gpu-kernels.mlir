@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels --split-input-file | FileCheck %s
 // RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=0 --split-input-file | FileCheck %s --check-prefix=GEMMS
+// RUN: moe-opt %s --moe-expand-gpu-kernels=arch=sm_90a --split-input-file | FileCheck %s --check-prefix=HOPPER
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
 // counts, bases, first tiles and the tile count in shared memory, counting by
@@ -42,6 +43,37 @@
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK-COUNT-5: memref.dealloc
 // CHECK-NOT:  moe_gpu.routed_ffn
+// sm_90a: the tile table's tiles are 64 rows; each GEMM is one warpgroup, its
+// tiles 64 x 64 with rows of 64 bf16 (one 128-byte swizzle span, no padding), two
+// stages with gate and up and three with one source. Each thread fences its writes
+// for the async proxy before the barrier; then per 64-deep step four k16 steps of a
+// wgmma m64n64k16 per source, 32 bytes further along the rows each, one group,
+// waited for before the stage is refilled.
+// HOPPER-LABEL: func.func @bf16
+// HOPPER:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
+// HOPPER:      arith.ceildivui %[[A]], %c64
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}})
+// HOPPER:      arith.addi %{{.*}}, %c63_i32
+// HOPPER:      arith.divui %{{.*}}, %c64_i32
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>)
+// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// HOPPER-NEXT:   moe_gpu.fence_proxy_async
+// HOPPER-NEXT:   gpu.barrier
+// HOPPER:        moe_gpu.wgmma_fence
+// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], {{.*}} {a_stride = 1024 : i64, b_stride = 1024 : i64, leading = 16 : i64, n = 64 : i64, swizzle = 128 : i64}
+// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}],
+// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}],
+// HOPPER-COUNT-5: moe_gpu.wgmma %
+// HOPPER:        moe_gpu.wgmma_commit
+// HOPPER-NEXT:   moe_gpu.wgmma_wait 0
+// HOPPER:        gpu.barrier
+// HOPPER:        math.exp
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x4096xbf16, #gpu.address_space<workgroup>>)
+// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<3x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
+// HOPPER-COUNT-4: moe_gpu.wgmma %
+// HOPPER-NOT:    moe_gpu.mma_sync
 func.func @bf16(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
                 %w1: memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
                 %w2: memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>,
@@ -59,9 +91,14 @@ func.func @bf16(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>
 // -----
 
 // f32: the same tiles (rows padded to 36), B by 16-byte copies of 4 elements, FMA in place of
-// mma.sync; an ungated activation has one B source.
+// mma.sync; an ungated activation has one B source, so three stages fit (41472 bytes).
+// On sm_90a too: wgmma multiplies 16-bit types only.
 // CHECK-LABEL: func.func @f32
-// CHECK:      gpu.launch {{.*}} workgroup({{.*}} : memref<2x32x36xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<2x64x36xf32, #gpu.address_space<workgroup>>)
+// CHECK:      gpu.launch {{.*}} workgroup({{.*}} : memref<3x32x36xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x36xf32, #gpu.address_space<workgroup>>)
+// HOPPER-LABEL: func.func @f32
+// HOPPER:      arith.ceildivui %{{.*}}, %c32
+// HOPPER:      gpu.launch {{.*}} workgroup({{.*}} : memref<3x32x36xf32, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x36xf32, #gpu.address_space<workgroup>>)
+// HOPPER:        math.fma
 // CHECK:        nvgpu.device_async_copy {{.*}}, 4, %{{.*}} {bypassL1}
 // CHECK:        math.fma
 // CHECK-NOT:    moe_gpu.mma_sync
