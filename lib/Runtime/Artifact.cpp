@@ -202,10 +202,24 @@ struct moe_artifact {
     void *device = nullptr;
   };
   std::vector<Kept> kept;
+  // CUDA graphs, per shape of the inputs (and device copy of each kept one):
+  // the first run of a shape runs as usual, the second is captured and
+  // launched, later ones replay the graph on its own buffers; a shape whose
+  // run reads device memory back on the host is never captured again.
+  struct Replay {
+    std::mutex mutex;
+    int runs = 0;
+    bool never = false;
+    std::unique_ptr<moe::cuda::Graph> graph;
+    std::vector<void *> inputs;
+    std::vector<int64_t> results;
+  };
+  std::map<std::vector<int64_t>, std::unique_ptr<Replay>> replays;
   // Emulated CUDA artifacts: their kernels' faults fail the run.
   bool emulated = false;
 
   ~moe_artifact() {
+    replays.clear();
     for (Kept &k : kept)
       moe::cuda::freeUploaded(k.device);
     moe::cuda::freeUploaded(deviceWeights);
@@ -556,55 +570,121 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                   "): " + device->error());
     weights = artifact->deviceWeights;
   }
-  std::vector<void *> deviceInputs;
-  std::vector<std::vector<int64_t>> descriptors;
-  for (size_t i = 0; i < numInputs; ++i) {
-    const moe_tensor &in = inputs[i];
-    int32_t rank = static_cast<int32_t>(artifact->inputs[i].dims.size());
-    void *data = in.data;
-    if (device) {
-      size_t bytes = elementCount(in.dims, rank) * moe_dtype_size(in.dtype);
-      if (i < artifact->kept.size() && artifact->kept[i].kept) {
-        // Uploaded once, while the caller passes the same buffer.
-        std::lock_guard<std::mutex> lock(artifact->deviceMutex);
-        moe_artifact::Kept &k = artifact->kept[i];
-        if (!k.device || k.host != in.data || k.bytes != bytes) {
-          moe::cuda::freeUploaded(k.device);
-          k = {true, in.data, bytes, device->upload(in.data, bytes)};
-          if (!k.device) {
-            k = {true, nullptr, 0, nullptr};
-            for (void *p : deviceInputs)
-              device->release(p);
-            return fail("input '" + artifact->inputs[i].name +
-                        "': " + device->error());
-          }
-        }
-        data = k.device;
-      } else {
-        data = device->allocate(bytes);
-        device->copyToDevice(data, in.data, bytes);
-        deviceInputs.push_back(data);
-      }
+  // A shape run before is captured as a CUDA graph, then replayed.
+  moe_artifact::Replay *replay = nullptr;
+  std::unique_lock<std::mutex> replayLock;
+  if (device && moe::cuda::graphsEnabled()) {
+    std::vector<int64_t> key;
+    for (size_t i = 0; i < numInputs; ++i) {
+      int32_t rank = static_cast<int32_t>(artifact->inputs[i].dims.size());
+      key.insert(key.end(), inputs[i].dims, inputs[i].dims + rank);
+      if (i < artifact->kept.size() && artifact->kept[i].kept)
+        key.push_back(reinterpret_cast<intptr_t>(inputs[i].data));
     }
-    descriptors.push_back(descriptor(data, in.dims, rank));
+    std::lock_guard<std::mutex> lock(artifact->deviceMutex);
+    auto &slot = artifact->replays[key];
+    if (!slot)
+      slot = std::make_unique<moe_artifact::Replay>();
+    replay = slot.get();
+    replayLock = std::unique_lock<std::mutex>(replay->mutex);
+    if (replay->never || (!replay->graph && replay->runs++ == 0))
+      replay = nullptr;
   }
-  descriptors.push_back(descriptor(weights, artifact->weightDims, 1));
-
   // The outputs come back as one struct of descriptors.
   size_t resultWords = 0;
   for (const TensorInfo &info : artifact->outputs)
     resultWords += 3 + 2 * info.dims.size();
   std::vector<int64_t> results(resultWords);
-  std::vector<void *> args;
-  if (numOutputs)
-    args.push_back(results.data());
-  for (std::vector<int64_t> &d : descriptors)
-    args.push_back(d.data());
-  if (artifact->emulated)
-    moe_emu_run_begin();
-  artifact->entry(args.data());
-  if (device)
-    device->synchronize();
+  std::vector<void *> deviceInputs;
+  // The inputs to device memory (a graph's own buffers, or the pool's), then
+  // the host code, captured or not, or the graph replayed. Returns false
+  // when a capture turned out not replayable: nothing ran, run again.
+  moe_error *error = nullptr;
+  auto execute = [&]() -> bool {
+    bool capture = replay && !replay->graph;
+    std::unique_ptr<moe::cuda::Graph> graph;
+    if (capture) {
+      graph = std::make_unique<moe::cuda::Graph>();
+      device->allocateInto(graph.get());
+      replay->inputs.assign(numInputs, nullptr);
+    }
+    std::vector<std::vector<int64_t>> descriptors;
+    for (size_t i = 0; i < numInputs; ++i) {
+      const moe_tensor &in = inputs[i];
+      int32_t rank = static_cast<int32_t>(artifact->inputs[i].dims.size());
+      void *data = in.data;
+      if (device) {
+        size_t bytes = elementCount(in.dims, rank) * moe_dtype_size(in.dtype);
+        if (i < artifact->kept.size() && artifact->kept[i].kept) {
+          // Uploaded once, while the caller passes the same buffer.
+          std::lock_guard<std::mutex> lock(artifact->deviceMutex);
+          moe_artifact::Kept &k = artifact->kept[i];
+          if (!k.device || k.host != in.data || k.bytes != bytes) {
+            moe::cuda::freeUploaded(k.device);
+            k = {true, in.data, bytes, device->upload(in.data, bytes)};
+            if (!k.device) {
+              k = {true, nullptr, 0, nullptr};
+              device->allocateInto(nullptr);
+              for (void *p : deviceInputs)
+                device->release(p);
+              deviceInputs.clear();
+              error = fail("input '" + artifact->inputs[i].name +
+                           "': " + device->error());
+              return true;
+            }
+          }
+          data = k.device;
+        } else if (replay) {
+          if (capture)
+            replay->inputs[i] = device->allocate(bytes);
+          data = replay->inputs[i];
+          device->copyToDevice(data, in.data, bytes);
+        } else {
+          data = device->allocate(bytes);
+          device->copyToDevice(data, in.data, bytes);
+          deviceInputs.push_back(data);
+        }
+      }
+      descriptors.push_back(descriptor(data, in.dims, rank));
+    }
+    descriptors.push_back(descriptor(weights, artifact->weightDims, 1));
+    std::vector<void *> args;
+    if (numOutputs)
+      args.push_back(results.data());
+    for (std::vector<int64_t> &d : descriptors)
+      args.push_back(d.data());
+    if (capture) {
+      bool recorded = device->beginCapture();
+      if (recorded)
+        artifact->entry(args.data());
+      recorded = device->endCapture(*graph) && recorded;
+      device->allocateInto(nullptr);
+      if (!recorded) {
+        // The host reads device memory (or the driver refused): the graph's
+        // buffers go, and this shape runs as usual from now on.
+        replay->never = true;
+        replay = nullptr;
+        return false;
+      }
+      replay->results = results;
+      replay->graph = std::move(graph);
+    }
+    if (replay) {
+      results = replay->results;
+      device->launch(*replay->graph);
+    } else {
+      if (artifact->emulated)
+        moe_emu_run_begin();
+      artifact->entry(args.data());
+    }
+    if (device)
+      device->synchronize();
+    return true;
+  };
+  if (!execute())
+    execute();
+  if (error)
+    return error;
 
   // Check every output before writing any. An output may be a view of a
   // larger buffer (a slice, a broadcast): its strides say where each element
@@ -649,7 +729,6 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     for (void *input : deviceInputs)
       device->release(input);
   }
-  moe_error *error = nullptr;
   uint64_t faults = 0;
   const char *fault = artifact->emulated ? moe_emu_run_fault(&faults) : nullptr;
   if (fault)

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 namespace moe::cuda {
@@ -30,6 +31,8 @@ using CUcontext = void *;
 using CUmodule = void *;
 using CUfunction = void *;
 using CUstream = void *;
+using CUgraph = void *;
+using CUgraphExec = void *;
 
 constexpr int kComputeCapabilityMajor = 75;
 constexpr int kComputeCapabilityMinor = 76;
@@ -38,6 +41,7 @@ constexpr int kMaxDynamicSharedMemory =
 constexpr unsigned kStreamNonBlocking = 1;
 constexpr int kJitErrorLogBuffer = 5, kJitErrorLogBufferSize = 6;
 constexpr int32_t kDefaultSharedLimit = 48 * 1024;
+constexpr int kCaptureModeRelaxed = 2; // CU_STREAM_CAPTURE_MODE_RELAXED
 
 /// The names of the CUresults a run can meet (cuda.h's enum).
 const char *resultName(CUresult result) {
@@ -102,6 +106,14 @@ struct Driver {
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuStreamDestroy)(CUstream);
+  // The graph API, where the driver has it (else graphs are not used).
+  CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *) = nullptr;
+  CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph,
+                                 unsigned long long) = nullptr;
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
+  CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
   CUcontext context = nullptr;
   CUdevice device = 0;
   int major = 0, minor = 0;
@@ -142,6 +154,16 @@ Driver loadDriver() {
       !bind(d, d.cuStreamSynchronize, "cuStreamSynchronize") ||
       !bind(d, d.cuStreamDestroy, "cuStreamDestroy_v2"))
     return d;
+  auto optional = [&](auto &slot, const char *name) {
+    slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(
+        dlsym(d.library, name));
+  };
+  optional(d.cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+  optional(d.cuStreamEndCapture, "cuStreamEndCapture");
+  optional(d.cuGraphInstantiate, "cuGraphInstantiateWithFlags");
+  optional(d.cuGraphLaunch, "cuGraphLaunch");
+  optional(d.cuGraphExecDestroy, "cuGraphExecDestroy");
+  optional(d.cuGraphDestroy, "cuGraphDestroy");
   int ordinal = 0;
   if (const char *chosen = std::getenv("MOE_CUDA_DEVICE"))
     ordinal = std::atoi(chosen);
@@ -249,6 +271,26 @@ extern "C" void apiLaunch(const Image *image, void **function, const char *name,
 
 } // namespace
 
+bool graphsEnabled() {
+  const char *setting = std::getenv("MOE_CUDA_GRAPHS");
+  if (setting && std::strcmp(setting, "0") == 0)
+    return false;
+  Driver &d = driver();
+  return d.error.empty() && d.cuStreamBeginCapture && d.cuStreamEndCapture &&
+         d.cuGraphInstantiate && d.cuGraphLaunch && d.cuGraphExecDestroy &&
+         d.cuGraphDestroy;
+}
+
+Graph::~Graph() {
+  Driver &d = driver();
+  if (!d.error.empty())
+    return;
+  if (exec)
+    d.cuGraphExecDestroy(exec);
+  for (void *block : blocks)
+    d.cuMemFree(static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(block)));
+}
+
 void fillApiTable(void **table) {
   table[MOE_GPU_SLOT_ALLOC] = reinterpret_cast<void *>(&apiAlloc);
   table[MOE_GPU_SLOT_FREE] = reinterpret_cast<void *>(&apiFree);
@@ -315,6 +357,18 @@ void Run::fail(const std::string &message) {
 void *Run::allocate(size_t bytes) {
   if (failed())
     return nullptr;
+  if (graph_) {
+    // The graph's own block, at an address its replays use again.
+    CUdeviceptr pointer = 0;
+    if (CUresult r = driver().cuMemAlloc(&pointer, bytes ? bytes : 1)) {
+      fail(describe("cuMemAlloc", r) + " (" + std::to_string(bytes) +
+           " bytes)");
+      return nullptr;
+    }
+    void *block = reinterpret_cast<void *>(static_cast<uintptr_t>(pointer));
+    graph_->blocks.push_back(block);
+    return block;
+  }
   size_t size = sizeClass(bytes);
   std::vector<CUdeviceptr> &list = pool.free[size];
   CUdeviceptr pointer = 0;
@@ -348,6 +402,12 @@ void Run::copyToDevice(void *device, const void *host, size_t bytes) {
 }
 
 void Run::copyToHost(void *host, const void *device, size_t bytes) {
+  if (capturing_) {
+    // Nothing has run yet: the capture cannot be replayed.
+    readWhileCapturing_ = true;
+    std::memset(host, 0, bytes);
+    return;
+  }
   if (!failed() && bytes > 0) {
     CUresult r = driver().cuMemcpyDtoHAsync(
         host, static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(device)),
@@ -403,6 +463,36 @@ void Run::launch(const Image *image, void **function, const char *name,
           stream_, params, nullptr))
     fail("kernel " + std::string(name) + ": " + describe("cuLaunchKernel", r));
   (void)image;
+}
+
+bool Run::beginCapture() {
+  if (failed() || !graphsEnabled())
+    return false;
+  readWhileCapturing_ = false;
+  capturing_ =
+      driver().cuStreamBeginCapture(stream_, kCaptureModeRelaxed) == 0;
+  return capturing_;
+}
+
+bool Run::endCapture(Graph &graph) {
+  if (!capturing_)
+    return false;
+  capturing_ = false;
+  Driver &d = driver();
+  CUgraph captured = nullptr;
+  CUresult r = d.cuStreamEndCapture(stream_, &captured);
+  bool usable = r == 0 && captured && !readWhileCapturing_ && !failed() &&
+                d.cuGraphInstantiate(&graph.exec, captured, 0) == 0;
+  if (captured)
+    d.cuGraphDestroy(captured);
+  return usable;
+}
+
+void Run::launch(const Graph &graph) {
+  if (failed())
+    return;
+  if (CUresult r = driver().cuGraphLaunch(graph.exec, stream_))
+    fail(describe("cuGraphLaunch", r));
 }
 
 void *Run::upload(const void *host, size_t bytes) {

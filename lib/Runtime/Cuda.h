@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace moe::cuda {
 
@@ -25,6 +26,23 @@ struct Image {
 
 /// Fills an artifact's `moe_gpu_api` table (alloc, free, read, launch).
 void fillApiTable(void **table);
+
+/// The work of one run captured as a CUDA graph, with the device memory its
+/// launches use (its inputs', intermediates' and outputs'), which it owns:
+/// replaying it runs the same kernels on the same buffers.
+struct Graph {
+  void *exec = nullptr;
+  std::vector<void *> blocks;
+  Graph() = default;
+  Graph(const Graph &) = delete;
+  Graph &operator=(const Graph &) = delete;
+  /// Destroys the executable graph and frees the blocks.
+  ~Graph();
+};
+
+/// Whether the driver has the graph API and graphs are not turned off
+/// (MOE_CUDA_GRAPHS=0).
+bool graphsEnabled();
 
 /// Where one run on the device stands: the module its launches use, its
 /// stream, the first error. Set for the calling thread while it runs.
@@ -51,6 +69,19 @@ public:
   void *upload(const void *host, size_t bytes);
   /// Waits for the stream; records a failure of any earlier launch.
   void synchronize();
+
+  /// From now on, `allocate` takes device memory from the driver for `graph`,
+  /// which frees it, and `release` leaves it be.
+  void allocateInto(Graph *graph) { graph_ = graph; }
+  /// Begins capturing the stream: launches are recorded, not run. A copy to
+  /// the host (a value the host code reads) makes the capture fail.
+  bool beginCapture();
+  /// Ends the capture and instantiates the graph into `graph`; false when it
+  /// cannot be replayed (the host read device memory during it, or the
+  /// driver refused), which fails nothing else.
+  bool endCapture(Graph &graph);
+  /// Runs `graph` on the stream.
+  void launch(const Graph &graph);
   void fail(const std::string &message);
 
   /// Internal: the launch the host code asked for.
@@ -63,6 +94,8 @@ private:
   void *module_ = nullptr;
   void *stream_ = nullptr;
   Run *previous_ = nullptr;
+  Graph *graph_ = nullptr;
+  bool capturing_ = false, readWhileCapturing_ = false;
 };
 
 /// Frees what Run::upload returned.

@@ -23,8 +23,11 @@ constexpr const char *kUsage =
     "--input=\"2x4xf32=1 2 ...\"]...\n"
     "               [--output=@y.npy | --output=name=@y.npy]... "
     "[--print-max=N] [--signature] [--device=cpu|cuda]\n"
+    "               [--repeat=N]\n"
     "Inputs go in the model's order unless named; an output with no --output "
-    "is printed.\n";
+    "is printed. --repeat runs the model N times (on CUDA the second run is "
+    "captured as a CUDA graph and later ones replay it) and fails unless every "
+    "run's outputs are the first's, bit for bit.\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "moe-run: error: %s\n", message.c_str());
@@ -59,7 +62,7 @@ void printSignature(const moe_artifact *artifact) {
 int main(int argc, char **argv) {
   std::string model;
   std::vector<std::string> inputSpecs, outputSpecs;
-  int64_t printMax = 1024;
+  int64_t printMax = 1024, repeat = 1;
   bool signature = false;
   std::string device;
   for (int i = 1; i < argc; ++i) {
@@ -77,6 +80,11 @@ int main(int argc, char **argv) {
       printMax = std::strtoll(arg.c_str() + 12, &end, 10);
       if (*end || printMax < 0)
         return fail("--print-max needs a non-negative number");
+    } else if (startsWith(arg, "--repeat=")) {
+      char *end = nullptr;
+      repeat = std::strtoll(arg.c_str() + 9, &end, 10);
+      if (*end || repeat < 1)
+        return fail("--repeat needs a positive number of runs");
     } else if (arg == "--signature")
       signature = true;
     else if (startsWith(arg, "--device="))
@@ -136,24 +144,42 @@ int main(int argc, char **argv) {
     destinations[index] = target.substr(1);
   }
 
-  std::vector<moe_tensor> outputs(numOutputs);
-  if (moe_error *error = moe_artifact_run(artifact.get(), bound.data(),
-                                          bound.size(), outputs.data(),
-                                          outputs.size())) {
-    std::string message = moe_error_message(error);
-    moe_error_free(error);
-    return fail(message);
+  // Each run's outputs; every run after the first must give the first's.
+  std::vector<HostTensor> first(numOutputs);
+  for (int64_t run = 0; run < repeat; ++run) {
+    std::vector<moe_tensor> outputs(numOutputs);
+    if (moe_error *error = moe_artifact_run(artifact.get(), bound.data(),
+                                            bound.size(), outputs.data(),
+                                            outputs.size())) {
+      std::string message = moe_error_message(error);
+      moe_error_free(error);
+      return fail(repeat > 1 ? "run " + std::to_string(run + 1) + " of " +
+                                   std::to_string(repeat) + ": " + message
+                             : message);
+    }
+    for (size_t i = 0; i < numOutputs; ++i) {
+      HostTensor host;
+      status = fromRuntime(outputs[i], host);
+      moe_free(outputs[i].data);
+      const char *name = moe_artifact_output(artifact.get(), i).name;
+      if (!status.ok)
+        return fail(std::string("output '") + name + "': " + status.message);
+      if (run == 0)
+        first[i] = std::move(host);
+      else if (host.shape != first[i].shape || host.data != first[i].data)
+        return fail("run " + std::to_string(run + 1) + " of " +
+                    std::to_string(repeat) + " gives output '" + name +
+                    "' other than the first run's (" + host.typeString() +
+                    " against " + first[i].typeString() + ")");
+    }
   }
   int rc = 0;
   for (size_t i = 0; i < numOutputs; ++i) {
-    HostTensor host;
-    status = fromRuntime(outputs[i], host);
-    moe_free(outputs[i].data);
     const char *name = moe_artifact_output(artifact.get(), i).name;
-    if (status.ok && !destinations[i].empty())
-      status = writeNpy(destinations[i], host);
-    else if (status.ok)
-      std::printf("%s\n", formatTensor(name, host, printMax).c_str());
+    if (!destinations[i].empty())
+      status = writeNpy(destinations[i], first[i]);
+    else
+      std::printf("%s\n", formatTensor(name, first[i], printMax).c_str());
     if (!status.ok)
       rc = fail(std::string("output '") + name + "': " + status.message);
   }

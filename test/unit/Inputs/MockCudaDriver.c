@@ -5,8 +5,12 @@
  * every parameter the PTX declares was passed (each is read, with its PTX size).
  * It reports a compute capability of 8.6, so the runtime loads the PTX of an
  * sm_90 or sm_90a artifact (an sm_80 cubin would run there and be loaded), whose
- * `.entry` declarations it parses. At exit it prints one line of counts:
- * launches, allocations, frees, copies to the device and to the host. */
+ * `.entry` declarations it parses. Stream capture records launches in a graph
+ * (checked as launches are) instead of counting them, and replaying the graph
+ * counts them; a synchronisation or a copy while capturing is an error, as the
+ * driver makes it. At exit it prints one line of counts: launches,
+ * allocations, frees, copies to the device and to the host, errors, graph
+ * launches and the launches captured. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,14 @@ struct module {
 };
 
 static long launches, allocations, frees, uploads, readbacks, errors;
+static long graphLaunches, captured;
+
+/* A captured graph: how many launches it holds. */
+struct graph {
+  long launches;
+};
+static struct graph *capturing;
+enum { kStreamCaptureUnsupported = 900 };
 
 static void fail(const char *what) {
   ++errors;
@@ -44,8 +56,10 @@ static void fail(const char *what) {
 static void __attribute__((destructor)) report(void) {
   fprintf(stderr,
           "mock-cuda: %ld launches, %ld allocations, %ld frees, %ld copies to "
-          "the device, %ld to the host, %ld errors\n",
-          launches, allocations, frees, uploads, readbacks, errors);
+          "the device, %ld to the host, %ld errors, %ld graph launches of %ld "
+          "captured launches\n",
+          launches, allocations, frees, uploads, readbacks, errors,
+          graphLaunches, captured);
 }
 
 CUresult cuInit(unsigned flags) { return flags == 0 ? kSuccess : kInvalidValue; }
@@ -136,7 +150,12 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
                         void *stream, void **params, void **extra) {
   (void)shared, (void)stream;
   struct kernel *k = function;
-  ++launches;
+  if (capturing) {
+    ++capturing->launches;
+    ++captured;
+  } else {
+    ++launches;
+  }
   if (!gx || !gy || !gz || !bx || !by || !bz || (uint64_t)bx * by * bz > 1024) {
     fail("a launch with an invalid grid or block");
     return kInvalidValue;
@@ -178,6 +197,10 @@ CUresult cuMemFree_v2(uint64_t pointer) {
 CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes,
                               void *stream) {
   (void)stream;
+  if (capturing) {
+    fail("a copy to the device while the stream is captured");
+    return kStreamCaptureUnsupported;
+  }
   ++uploads;
   memcpy((void *)(uintptr_t)device, host, bytes);
   return kSuccess;
@@ -186,6 +209,10 @@ CUresult cuMemcpyHtoDAsync_v2(uint64_t device, const void *host, size_t bytes,
 CUresult cuMemcpyDtoHAsync_v2(void *host, uint64_t device, size_t bytes,
                               void *stream) {
   (void)stream;
+  if (capturing) {
+    fail("a copy to the host while the stream is captured");
+    return kStreamCaptureUnsupported;
+  }
   ++readbacks;
   memcpy(host, (const void *)(uintptr_t)device, bytes);
   return kSuccess;
@@ -205,5 +232,58 @@ CUresult cuStreamDestroy_v2(void *stream) {
 
 CUresult cuStreamSynchronize(void *stream) {
   (void)stream;
+  if (capturing) {
+    fail("a synchronisation while the stream is captured");
+    return kStreamCaptureUnsupported;
+  }
+  return kSuccess;
+}
+
+CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+  (void)stream;
+  if (capturing || mode < 0 || mode > 2)
+    return kInvalidValue;
+  capturing = calloc(1, sizeof(struct graph));
+  return capturing ? kSuccess : 2;
+}
+
+CUresult cuStreamEndCapture(void *stream, void **graph) {
+  (void)stream;
+  if (!capturing)
+    return kInvalidValue;
+  *graph = capturing;
+  capturing = NULL;
+  return kSuccess;
+}
+
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph,
+                                     unsigned long long flags) {
+  (void)flags;
+  struct graph *copy = malloc(sizeof(struct graph));
+  if (!copy)
+    return 2;
+  *copy = *(struct graph *)graph;
+  *exec = copy;
+  return kSuccess;
+}
+
+CUresult cuGraphLaunch(void *exec, void *stream) {
+  (void)stream;
+  if (capturing) {
+    fail("a graph launch while the stream is captured");
+    return kStreamCaptureUnsupported;
+  }
+  ++graphLaunches;
+  launches += ((struct graph *)exec)->launches;
+  return kSuccess;
+}
+
+CUresult cuGraphExecDestroy(void *exec) {
+  free(exec);
+  return kSuccess;
+}
+
+CUresult cuGraphDestroy(void *graph) {
+  free(graph);
   return kSuccess;
 }
