@@ -181,7 +181,15 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     moe-opt bufferized.mlir --moe-expand-gpu-kernels
     moe-opt bufferized.mlir --moe-expand-gpu-kernels=decode-tokens=0
     moe-opt bufferized.mlir --moe-expand-gpu-kernels=arch=sm_90a
+    moe-opt bufferized.mlir --moe-expand-gpu-kernels=atomic-combine=true
     ```
+
+    With `atomic-combine` there is no combine kernel and no expert rows: a kernel
+    zeroes the output before the projections, and the down projection's epilogue
+    (GEMM and decode) adds each row times its routing weight into its token's output
+    row with an atomic add. One pass over the expert rows and their buffer fewer, but
+    the order of each token's k terms is the hardware's, so results may differ in the
+    last bits from run to run; it needs an f32 output.
   }];
   let options = [
     Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"16",
@@ -189,6 +197,9 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     Option<"arch", "arch", "std::string", /*default=*/"\"sm_80\"",
            "the GPU architecture the kernels are for: sm_90a's grouped GEMMs "
            "run on wgmma">,
+    Option<"atomicCombine", "atomic-combine", "bool", /*default=*/"false",
+           "combine in the down projection's epilogue with atomics (f32 "
+           "outputs), the order of each token's sum left to the hardware">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

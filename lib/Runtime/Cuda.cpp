@@ -469,8 +469,7 @@ bool Run::beginCapture() {
   if (failed() || !graphsEnabled())
     return false;
   readWhileCapturing_ = false;
-  capturing_ =
-      driver().cuStreamBeginCapture(stream_, kCaptureModeRelaxed) == 0;
+  capturing_ = driver().cuStreamBeginCapture(stream_, kCaptureModeRelaxed) == 0;
   return capturing_;
 }
 

@@ -463,21 +463,21 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   MLIRContext *ctx = module.getContext();
   bool cuda = options.device == Device::Cuda;
   bool emulated = options.device == Device::CudaEmulator;
-  if ((cuda || emulated) && !isKnownCudaArch(options.arch))
-    return module.emitError() << "--arch=" << options.arch
+  if ((cuda || emulated) && !isKnownCudaArch(options.gpu.arch))
+    return module.emitError() << "--arch=" << options.gpu.arch
                               << " is not a GPU architecture LLVM's NVPTX "
                                  "back end knows (sm_80, sm_90, sm_90a...)";
   if (!cuda && kind == EmitKind::Ptx)
     return module.emitError("--emit=ptx needs --target=cuda");
-  if (options.precision != "fp32" && options.precision != "bf16" &&
-      options.precision != "fp16")
-    return module.emitError() << "--precision=" << options.precision
+  if (options.gpu.precision != "fp32" && options.gpu.precision != "bf16" &&
+      options.gpu.precision != "fp16")
+    return module.emitError() << "--precision=" << options.gpu.precision
                               << " is not one of fp32, bf16, fp16";
-  if (options.decodeTokens < 0)
-    return module.emitError() << "--decode-tokens=" << options.decodeTokens
+  if (options.gpu.decodeTokens < 0)
+    return module.emitError() << "--decode-tokens=" << options.gpu.decodeTokens
                               << " is negative; 0 turns the decode kernels off";
-  if (!cuda && !emulated && options.precision != "fp32")
-    return module.emitError() << "--precision=" << options.precision
+  if (!cuda && !emulated && options.gpu.precision != "fp32")
+    return module.emitError() << "--precision=" << options.gpu.precision
                               << " needs --target=cuda or cuda-emulator (the "
                                  "CPU computes in fp32)";
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
@@ -505,9 +505,10 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     return failure();
   *signature += describeLayers(module);
   if (cuda)
-    *signature += "target cuda " + options.arch + " " + options.precision + "\n";
+    *signature +=
+        "target cuda " + options.gpu.arch + " " + options.gpu.precision + "\n";
   if (!bufferized && failed(runPipeline(module, [&](OpPassManager &pm) {
-        buildTensorPipeline(pm, cuda || emulated, options.precision);
+        buildTensorPipeline(pm, cuda || emulated, options.gpu.precision);
       })))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
@@ -531,11 +532,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   entry.removeArgAttrsAttr();
   entry.removeResAttrsAttr();
   std::string openmp, ptx;
-  GpuKernelOptions kernelOptions{options.arch, options.precision,
-                                 options.decodeTokens};
   if (cuda) {
-    FailureOr<std::string> kernels =
-        lowerForCuda(module, kernelOptions);
+    FailureOr<std::string> kernels = lowerForCuda(module, options.gpu);
     if (failed(kernels))
       return failure();
     ptx = std::move(*kernels);
@@ -543,7 +541,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator runs the CUDA target's device mapping, then its kernels
     // as loops, before the CPU lowering.
     if (emulated && failed(runPipeline(module, [&](OpPassManager &pm) {
-          buildEmulationPipeline(pm, kernelOptions);
+          buildEmulationPipeline(pm, options.gpu);
         })))
       return failure();
     // The emulator's blocks run in parallel, as the CPU's loops do.
@@ -612,7 +610,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     std::string cubin;
     if (std::optional<std::string> ptxas = findPtxas()) {
       FailureOr<std::string> assembled =
-          assemblePtx(module, *ptxas, ptx, options.arch);
+          assemblePtx(module, *ptxas, ptx, options.gpu.arch);
       if (failed(assembled))
         return failure();
       cubin = std::move(*assembled);

@@ -55,6 +55,11 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
       *this, "arch",
       llvm::cl::desc("the GPU architecture (sm_90a: the MoE GEMMs on wgmma)"),
       llvm::cl::init("sm_90a")};
+  PassOptions::Option<bool> atomicCombine{
+      *this, "atomic-combine",
+      llvm::cl::desc("MoE layers combine in the down projection's epilogue "
+                     "with atomics (else a combine kernel, in order)"),
+      llvm::cl::init(false)};
 };
 
 } // namespace
@@ -96,6 +101,7 @@ void moe::buildOffloadPipeline(OpPassManager &pm,
   MoEExpandGpuKernelsOptions kernels;
   kernels.decodeTokens = options.decodeTokens;
   kernels.arch = options.arch;
+  kernels.atomicCombine = options.atomicCombine;
   func.addPass(createMoEExpandGpuKernels(kernels));
   func.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createMoEOffloadToGPU());
@@ -197,7 +203,7 @@ void moe::registerPipelines() {
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
         buildTensorPipeline(pm, /*gpu=*/true, options.precision);
         GpuKernelOptions kernels{options.arch, options.precision,
-                                 options.decodeTokens};
+                                 options.decodeTokens, options.atomicCombine};
         if (options.emulate)
           buildEmulationPipeline(pm, kernels);
         else

@@ -12,6 +12,7 @@ so bf16 runs also convert them on the device. T = 1, 5 and 16 run the decode ker
 grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 
     moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N] [--arch=sm_80]
+                         [--combine=atomic]
 """
 import argparse
 import pathlib
@@ -158,6 +159,8 @@ def main():
                         help="moe-opt's --decode-tokens (default: moe-opt's)")
     parser.add_argument("--arch", default=None,
                         help="moe-opt's --arch (default: moe-opt's, sm_90a: wgmma)")
+    parser.add_argument("--combine", default=None, choices=["ordered", "atomic"],
+                        help="moe-opt's --combine (default: moe-opt's, ordered)")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     failures = 0
@@ -173,7 +176,8 @@ def main():
                 [str(args.bin / "moe-opt"), str(source), "--emit=lib",
                  "--target=cuda-emulator", f"--precision={args.precision}", "-o", str(library),
                  *([] if args.decode_tokens is None else [f"--decode-tokens={args.decode_tokens}"]),
-                 *([] if args.arch is None else [f"--arch={args.arch}"])],
+                 *([] if args.arch is None else [f"--arch={args.arch}"]),
+                 *([] if args.combine is None else [f"--combine={args.combine}"])],
                 capture_output=True, text=True)
             if compiled.returncode != 0:
                 print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")

@@ -75,6 +75,16 @@ llvm::cl::opt<int64_t> decodeTokens(
                    "always the GEMMs)"),
     llvm::cl::init(16), llvm::cl::cat(compileCategory));
 
+llvm::cl::opt<std::string> combine(
+    "combine",
+    llvm::cl::desc("--target=cuda and cuda-emulator: how MoE layers combine "
+                   "their expert rows: ordered (default: a kernel sums each "
+                   "token's rows in a fixed order, the same bits every run) "
+                   "or atomic (the down projection adds them into the output "
+                   "with atomics: one kernel less, the order the hardware's)"),
+    llvm::cl::value_desc("ordered|atomic"), llvm::cl::init("ordered"),
+    llvm::cl::cat(compileCategory));
+
 llvm::cl::opt<unsigned> optLevel(
     "O", llvm::cl::desc("Optimisation level of --emit: -O0 .. -O3"),
     llvm::cl::Prefix, llvm::cl::init(2), llvm::cl::cat(compileCategory));
@@ -156,6 +166,17 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
     llvm::errs() << "moe-opt: --emit needs an output file (-o)\n";
     return mlir::failure();
   }
+  if (combine != "ordered" && combine != "atomic") {
+    llvm::errs() << "moe-opt: --combine=" << combine
+                 << " is not one of ordered, atomic\n";
+    return mlir::failure();
+  }
+  if (combine.getNumOccurrences() && target != "cuda" &&
+      target != "cuda-emulator") {
+    llvm::errs() << "moe-opt: --combine needs --target=cuda or "
+                    "cuda-emulator (the CPU combines in order)\n";
+    return mlir::failure();
+  }
   if (decodeTokens.getNumOccurrences() && target != "cuda" &&
       target != "cuda-emulator") {
     llvm::errs() << "moe-opt: --decode-tokens needs --target=cuda or "
@@ -177,9 +198,10 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
                                                      : moe::Device::Cpu;
   targetOptions.optLevel = optLevel;
   targetOptions.cpu = mcpu;
-  targetOptions.arch = arch;
-  targetOptions.precision = precision;
-  targetOptions.decodeTokens = decodeTokens;
+  targetOptions.gpu.arch = arch;
+  targetOptions.gpu.precision = precision;
+  targetOptions.gpu.decodeTokens = decodeTokens;
+  targetOptions.gpu.atomicCombine = combine == "atomic";
   return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);
 }
 

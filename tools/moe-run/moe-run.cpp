@@ -148,9 +148,9 @@ int main(int argc, char **argv) {
   std::vector<HostTensor> first(numOutputs);
   for (int64_t run = 0; run < repeat; ++run) {
     std::vector<moe_tensor> outputs(numOutputs);
-    if (moe_error *error = moe_artifact_run(artifact.get(), bound.data(),
-                                            bound.size(), outputs.data(),
-                                            outputs.size())) {
+    if (moe_error *error =
+            moe_artifact_run(artifact.get(), bound.data(), bound.size(),
+                             outputs.data(), outputs.size())) {
       std::string message = moe_error_message(error);
       moe_error_free(error);
       return fail(repeat > 1 ? "run " + std::to_string(run + 1) + " of " +

@@ -235,20 +235,21 @@ LogicalResult WgmmaOp::verify() {
   }
   int64_t n = getN();
   if (n < 8 || n > 256 || n % 8)
-    return emitOpError() << "n is " << n
-                         << "; wgmma m64nNk16 takes N a multiple of 8 up to 256";
+    return emitOpError()
+           << "n is " << n
+           << "; wgmma m64nNk16 takes N a multiple of 8 up to 256";
   if (static_cast<int64_t>(getC().size()) != n / 2 ||
       static_cast<int64_t>(getD().size()) != n / 2)
     return emitOpError() << "has " << getC().size() << " registers of C and "
-                         << getD().size() << " of D; m64n" << n
-                         << "k16 takes " << n / 2 << " f32 each";
+                         << getD().size() << " of D; m64n" << n << "k16 takes "
+                         << n / 2 << " f32 each";
   int64_t swizzle = getSwizzle();
   if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
     return emitOpError() << "swizzle is " << swizzle
                          << " bytes; the layouts swizzle 0, 32, 64 or 128";
-  for (auto [name, bytes] : {std::pair{"leading", getLeading()},
-                             std::pair{"a_stride", getAStride()},
-                             std::pair{"b_stride", getBStride()}})
+  for (auto [name, bytes] :
+       {std::pair{"leading", getLeading()}, std::pair{"a_stride", getAStride()},
+        std::pair{"b_stride", getBStride()}})
     if (bytes < 0 || bytes % 16 || bytes >= (int64_t(1) << 18))
       return emitOpError() << name << " is " << bytes
                            << " bytes; a descriptor holds multiples of 16 "
@@ -256,8 +257,8 @@ LogicalResult WgmmaOp::verify() {
   for (Value d : getD())
     for (OpOperand &use : d.getUses()) {
       auto next = dyn_cast<WgmmaOp>(use.getOwner());
-      bool asC = next && use.getOperandNumber() >=
-                             next.getC().getBeginOperandIndex();
+      bool asC =
+          next && use.getOperandNumber() >= next.getC().getBeginOperandIndex();
       if (!asC && !isa<WgmmaWaitOp>(use.getOwner()))
         return emitOpError()
                << "result is used by '" << use.getOwner()->getName()

@@ -10,6 +10,8 @@
 #ifndef MOE_TARGET_ARTIFACT_H
 #define MOE_TARGET_ARTIFACT_H
 
+#include "moe/Target/Pipelines.h"
+
 #include "mlir/Support/LogicalResult.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -36,16 +38,12 @@ struct TargetOptions {
   unsigned optLevel = 2;
   /// The host processor to tune and select instructions for (`--mcpu`).
   std::string cpu = "x86-64-v3";
-  /// The GPU architecture of the CUDA targets (`--arch`): sm_80, sm_90,
-  /// sm_90a (the MoE GEMMs on wgmma; the emulator runs the same kernels).
-  std::string arch = "sm_90a";
-  /// The compute type of the CUDA target's matmuls for f32 models
-  /// (`--precision`): fp32 (CUDA cores), or bf16 / fp16 (tensor cores, f32
-  /// accumulation).
-  std::string precision = "fp32";
-  /// The most tokens for which the CUDA target's MoE layers run their
-  /// decode kernels (`--decode-tokens`; 0: always the grouped GEMMs).
-  int64_t decodeTokens = 16;
+  /// The CUDA targets' kernels (moe/Target/Pipelines.h): the architecture
+  /// (`--arch`, which the emulator follows too), the compute type of f32
+  /// models' matmuls (`--precision`: fp32 on CUDA cores, bf16 / fp16 on
+  /// tensor cores), the decode kernels' token bound (`--decode-tokens`) and
+  /// the MoE combine (`--combine`).
+  GpuKernelOptions gpu;
 };
 
 /// Runs the passes `build` adds to a pass manager anchored on the module.

@@ -35,6 +35,10 @@ struct GpuKernelOptions {
   std::string precision = "fp32";
   /// MoE layers run their decode kernels up to this many tokens (0: never).
   int64_t decodeTokens = 16;
+  /// The MoE down projection adds its rows, times their routing weights,
+  /// into the output with atomics (summation order left to the hardware)
+  /// instead of a combine kernel summing each token's rows in order.
+  bool atomicCombine = false;
 };
 
 /// The CUDA targets' device mapping of bufferized code, on a module: the

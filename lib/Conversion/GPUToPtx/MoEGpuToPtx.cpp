@@ -104,8 +104,9 @@ SmallVector<Value> sideEffectAsm(OpBuilder &b, Location loc, StringRef text,
   for (size_t i = 0; i < outputs; ++i)
     add("=f");
   for (auto [i, operand] : llvm::enumerate(operands))
-    add(i < outputs ? std::to_string(i)
-                    : operand.getType().isInteger(64) ? "l" : "r");
+    add(i < outputs                       ? std::to_string(i)
+        : operand.getType().isInteger(64) ? "l"
+                                          : "r");
   Type result;
   if (outputs)
     result = LLVM::LLVMStructType::getLiteral(
@@ -117,8 +118,8 @@ SmallVector<Value> sideEffectAsm(OpBuilder &b, Location loc, StringRef text,
       /*operand_attrs=*/ArrayAttr());
   SmallVector<Value> values;
   for (size_t i = 0; i < outputs; ++i)
-    values.push_back(b.create<LLVM::ExtractValueOp>(loc, assembly.getResult(0),
-                                                    int64_t(i)));
+    values.push_back(
+        b.create<LLVM::ExtractValueOp>(loc, assembly.getResult(0), int64_t(i)));
   return values;
 }
 
@@ -149,8 +150,7 @@ void lowerWgmma(moe_gpu::WgmmaOp op) {
                                 op.getDescriptor(/*isA=*/true)));
   operands.push_back(descriptor(b, loc, op.getB(), op.getBIndices(),
                                 op.getDescriptor(/*isA=*/false)));
-  operands.push_back(
-      b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(1)));
+  operands.push_back(b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(1)));
   // Operands $0.. are D, then C tied to them, then the descriptors and
   // scale-d.
   std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
@@ -170,9 +170,9 @@ int64_t attributionOf(Value memref) {
   while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
     memref = view.getViewSource();
   auto argument = dyn_cast<BlockArgument>(memref);
-  auto kernel = argument ? dyn_cast<gpu::GPUFuncOp>(
-                               argument.getOwner()->getParentOp())
-                         : nullptr;
+  auto kernel =
+      argument ? dyn_cast<gpu::GPUFuncOp>(argument.getOwner()->getParentOp())
+               : nullptr;
   if (!kernel)
     return -1;
   for (auto [i, attribution] :
@@ -202,8 +202,7 @@ LogicalResult alignOperands(moe_gpu::WgmmaOp op) {
         kernel.getWorkgroupAttributionAttr(unsigned(index), name));
     if (!old || old.getInt() < alignment)
       kernel.setWorkgroupAttributionAttr(
-          unsigned(index), name,
-          OpBuilder(op).getI64IntegerAttr(alignment));
+          unsigned(index), name, OpBuilder(op).getI64IntegerAttr(alignment));
   }
   return success();
 }
@@ -230,11 +229,11 @@ struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
       } else if (isa<moe_gpu::WgmmaCommitOp>(op)) {
         lowerTo("wgmma.commit_group.sync.aligned;");
       } else if (auto wait = dyn_cast<moe_gpu::WgmmaWaitOp>(op)) {
-        op->replaceAllUsesWith(sideEffectAsm(
-            b, op->getLoc(),
-            "wgmma.wait_group.sync.aligned " +
-                std::to_string(wait.getPending()) + ";",
-            wait.getValues().size(), wait.getValues()));
+        op->replaceAllUsesWith(
+            sideEffectAsm(b, op->getLoc(),
+                          "wgmma.wait_group.sync.aligned " +
+                              std::to_string(wait.getPending()) + ";",
+                          wait.getValues().size(), wait.getValues()));
         op->erase();
       } else if (isa<moe_gpu::FenceProxyAsyncOp>(op)) {
         lowerTo("fence.proxy.async.shared::cta;");

@@ -72,9 +72,9 @@ int64_t shflMode(StringRef name) {
 /// Whether `op` makes the threads of a block communicate.
 bool isCollective(Operation *op) {
   return isa<moe_gpu::MmaSyncOp, moe_gpu::MmaSpOp, moe_gpu::WgmmaOp,
-             nvgpu::LdMatrixOp,
-             gpu::BarrierOp, gpu::ShuffleOp, NVVM::Barrier0Op, NVVM::ShflOp,
-             NVVM::VoteBallotOp, NVVM::ReduxOp>(op);
+             nvgpu::LdMatrixOp, gpu::BarrierOp, gpu::ShuffleOp,
+             NVVM::Barrier0Op, NVVM::ShflOp, NVVM::VoteBallotOp, NVVM::ReduxOp>(
+      op);
 }
 
 /// Whether `op` is, or holds, a collective operation.
@@ -327,27 +327,42 @@ void lowerVectorLoads(gpu::LaunchOp launch, Runtime &runtime) {
 /// index past its dimension's extent is a fault that skips the access (a
 /// load gives 0), and a shared-memory access goes past the runtime's shadow
 /// of the block's shared memory first.
-void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
+LogicalResult instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
   SmallVector<Operation *> accesses;
-  launch.getBody().walk([&](Operation *op) {
-    if (isa<memref::LoadOp, memref::StoreOp>(op))
+  WalkResult walked = launch.getBody().walk([&](Operation *op) {
+    if (auto atomic = dyn_cast<memref::AtomicRMWOp>(op);
+        atomic && isShared(atomic.getMemref().getType())) {
+      op->emitError("the CUDA emulator runs atomics on global memory, not on "
+                    "shared memory");
+      return WalkResult::interrupt();
+    }
+    if (isa<memref::LoadOp, memref::StoreOp, memref::AtomicRMWOp>(op))
       accesses.push_back(op);
+    return WalkResult::advance();
   });
+  if (walked.wasInterrupted())
+    return failure();
   gpu::KernelDim3 ids = launch.getThreadIds();
   SmallVector<Value> thread{ids.x, ids.y, ids.z};
   for (Operation *op : accesses) {
     OpBuilder b(op);
     Location loc = op->getLoc();
+    // A store, a load, or an atomic read-modify-write (global memory only),
+    // which writes and gives a value.
     auto store = dyn_cast<memref::StoreOp>(op);
-    auto load = dyn_cast<memref::LoadOp>(op);
-    Value memref = store ? store.getMemRef() : load.getMemRef();
-    ValueRange indices = store ? store.getIndices() : load.getIndices();
+    auto atomic = dyn_cast<memref::AtomicRMWOp>(op);
+    Value memref = store    ? store.getMemRef()
+                   : atomic ? atomic.getMemref()
+                            : cast<memref::LoadOp>(op).getMemRef();
+    ValueRange indices = store    ? store.getIndices()
+                         : atomic ? atomic.getIndices()
+                                  : cast<memref::LoadOp>(op).getIndices();
+    bool writes = store || atomic;
     auto type = cast<MemRefType>(memref.getType());
     Value what = runtime.string(b, loc, describe(op));
     auto [inBounds, dim, index, extent] = checkBounds(b, loc, memref, indices);
-    SmallVector<Type> results;
-    if (load)
-      results.push_back(load.getType());
+    SmallVector<Type> results(op->getResultTypes());
+    bool gives = !results.empty();
     auto guard = b.create<scf::IfOp>(loc, results, inBounds,
                                      /*withElseRegion=*/true);
     // In bounds: the shadow's check, then the access unless it skips it.
@@ -359,7 +374,7 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
         b.setInsertionPoint(then->getTerminator());
       if (!isShared(type)) {
         Operation *copy = b.clone(*op);
-        if (load)
+        if (gives)
           b.create<scf::YieldOp>(loc, copy->getResults());
       } else {
         int64_t bytes = ::moe::elementBytes(type.getElementType());
@@ -369,7 +384,8 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
           args.push_back(Runtime::i64(b, loc, v));
         args.push_back(Runtime::i64(b, loc, address));
         args.push_back(b.create<arith::ConstantOp>(loc, b.getI64IntegerAttr(bytes)));
-        args.push_back(b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(store ? 1 : 0)));
+        args.push_back(b.create<arith::ConstantOp>(
+            loc, b.getI32IntegerAttr(writes ? 1 : 0)));
         Value skip = runtime.call(b, loc, MOE_EMU_SLOT_SHARED_ACCESS, args,
                                   b.getI32Type());
         Value perform = b.create<arith::CmpIOp>(
@@ -380,15 +396,16 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
           OpBuilder::InsertionGuard innermost(b);
           b.setInsertionPointToStart(access.thenBlock());
           Operation *copy = b.clone(*op);
-          if (load)
+          if (gives)
             b.create<scf::YieldOp>(loc, copy->getResults());
           b.setInsertionPointToStart(access.elseBlock());
-          if (load)
+          if (gives)
             b.create<scf::YieldOp>(
-                loc, ValueRange{b.create<arith::ConstantOp>(
-                         loc, cast<TypedAttr>(b.getZeroAttr(load.getType())))});
+                loc,
+                ValueRange{b.create<arith::ConstantOp>(
+                    loc, cast<TypedAttr>(b.getZeroAttr(results.front())))});
         }
-        if (load)
+        if (gives)
           b.create<scf::YieldOp>(loc, access.getResults());
       }
     }
@@ -400,17 +417,18 @@ void instrumentAccesses(gpu::LaunchOp launch, Runtime &runtime) {
       if (!otherwise->empty())
         b.setInsertionPoint(otherwise->getTerminator());
       runtime.fault(b, loc,
-                    store ? MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS
-                          : MOE_EMU_FAULT_READ_OUT_OF_BOUNDS,
+                    writes ? MOE_EMU_FAULT_WRITE_OUT_OF_BOUNDS
+                           : MOE_EMU_FAULT_READ_OUT_OF_BOUNDS,
                     what, thread, {dim, index, extent});
-      if (load)
+      if (gives)
         b.create<scf::YieldOp>(
             loc, ValueRange{b.create<arith::ConstantOp>(
-                     loc, cast<TypedAttr>(b.getZeroAttr(load.getType())))});
+                     loc, cast<TypedAttr>(b.getZeroAttr(results.front())))});
     }
     op->replaceAllUsesWith(guard.getResults());
     op->erase();
   }
+  return success();
 }
 
 /// The grid of `launch` as one scf.parallel over its blocks (z, y, x), `b`
@@ -510,8 +528,8 @@ public:
     // shared memory.
     for (BlockArgument argument : launch.getWorkgroupAttributions()) {
       auto type = cast<MemRefType>(argument.getType());
-      Value buffer = allocate(type.getShape(), type.getElementType(),
-                              kSharedAlignment);
+      Value buffer =
+          allocate(type.getShape(), type.getElementType(), kSharedAlignment);
       uniform.map(argument, buffer);
       sharedRegion(buffer, constant(type.getNumElements() *
                                     ::moe::elementBytes(type.getElementType())));
@@ -864,74 +882,79 @@ private:
       results.push_back(storageOf(result));
     Value what = runtime.string(b, loc, describe(wgmma));
     moe_emu_type type = wgmma.getType().isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
-    auto loop = b.create<scf::ForOp>(loc, zero, constant(threads / kWarpgroup),
-                                     one);
+    auto loop =
+        b.create<scf::ForOp>(loc, zero, constant(threads / kWarpgroup), one);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
-    Value first =
-        b.create<arith::MulIOp>(loc, loop.getInductionVar(), constant(kWarpgroup));
+    Value first = b.create<arith::MulIOp>(loc, loop.getInductionVar(),
+                                          constant(kWarpgroup));
     forLanes(first, constant(kWarpgroup),
              [&](Value lane, Value t, IRMapping &local) {
-      for (auto [i, value] : llvm::enumerate(wgmma.getC()))
-        b.create<memref::StoreOp>(loc, read(value, t, local), c,
-                                  ValueRange{lane, constant(i)});
-      for (auto [i, operand] :
-           llvm::enumerate(std::array<std::pair<Value, OperandRange>, 2>{
-               std::pair{wgmma.getA(), wgmma.getAIndices()},
-               std::pair{wgmma.getB(), wgmma.getBIndices()}})) {
-        SmallVector<Value> indices;
-        for (Value index : operand.second)
-          indices.push_back(read(index, t, local));
-        Value address = Runtime::i64(
-            b, loc,
-            ::moe::elementAddress(b, loc, read(operand.first, t, local),
-                                  indices));
-        Value at = constant(i);
-        auto isFirst = b.create<scf::IfOp>(
-            loc, b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, lane,
-                                         zero),
-            /*withElseRegion=*/true);
-        {
-          OpBuilder::InsertionGuard inner(b);
-          b.setInsertionPoint(isFirst.thenBlock()->getTerminator());
-          b.create<memref::StoreOp>(loc, address, addresses, ValueRange{at});
-          b.setInsertionPoint(isFirst.elseBlock()->getTerminator());
-          Value theirs =
-              b.create<memref::LoadOp>(loc, addresses, ValueRange{at});
-          auto differs = b.create<scf::IfOp>(
-              loc,
-              b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, address,
-                                      theirs),
-              false);
-          b.setInsertionPoint(differs.thenBlock()->getTerminator());
-          IRMapping firstIds;
-          mapThread(first, firstIds);
-          runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
-                        {local.lookup(threadIds.x), local.lookup(threadIds.y),
-                         local.lookup(threadIds.z)},
-                        {first, zero, zero});
-        }
-      }
-    });
-    runtime.call(b, loc, MOE_EMU_SLOT_WGMMA,
-                 {what, Runtime::i64(b, loc, first), i32(type),
-                  i32(wgmma.getN()),
-                  b.create<memref::LoadOp>(loc, addresses, ValueRange{zero}),
-                  b.create<memref::LoadOp>(loc, addresses, ValueRange{one}),
-                  b.create<arith::ConstantOp>(
-                      loc, b.getI64IntegerAttr(
-                               int64_t(wgmma.getDescriptor(/*isA=*/true)))),
-                  b.create<arith::ConstantOp>(
-                      loc, b.getI64IntegerAttr(
-                               int64_t(wgmma.getDescriptor(/*isA=*/false)))),
-                  pointer(c)},
-                 b.getI32Type());
-    forLanes(first, constant(kWarpgroup), [&](Value lane, Value t, IRMapping &) {
-      for (auto [i, storage] : llvm::enumerate(results))
-        b.create<memref::StoreOp>(
-            loc, b.create<memref::LoadOp>(loc, c, ValueRange{lane, constant(i)}),
-            storage, ValueRange{t});
-    });
+               for (auto [i, value] : llvm::enumerate(wgmma.getC()))
+                 b.create<memref::StoreOp>(loc, read(value, t, local), c,
+                                           ValueRange{lane, constant(i)});
+               for (auto [i, operand] : llvm::enumerate(
+                        std::array<std::pair<Value, OperandRange>, 2>{
+                            std::pair{wgmma.getA(), wgmma.getAIndices()},
+                            std::pair{wgmma.getB(), wgmma.getBIndices()}})) {
+                 SmallVector<Value> indices;
+                 for (Value index : operand.second)
+                   indices.push_back(read(index, t, local));
+                 Value address = Runtime::i64(
+                     b, loc,
+                     ::moe::elementAddress(
+                         b, loc, read(operand.first, t, local), indices));
+                 Value at = constant(i);
+                 auto isFirst = b.create<scf::IfOp>(
+                     loc,
+                     b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
+                                             lane, zero),
+                     /*withElseRegion=*/true);
+                 {
+                   OpBuilder::InsertionGuard inner(b);
+                   b.setInsertionPoint(isFirst.thenBlock()->getTerminator());
+                   b.create<memref::StoreOp>(loc, address, addresses,
+                                             ValueRange{at});
+                   b.setInsertionPoint(isFirst.elseBlock()->getTerminator());
+                   Value theirs =
+                       b.create<memref::LoadOp>(loc, addresses, ValueRange{at});
+                   auto differs = b.create<scf::IfOp>(
+                       loc,
+                       b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne,
+                                               address, theirs),
+                       false);
+                   b.setInsertionPoint(differs.thenBlock()->getTerminator());
+                   IRMapping firstIds;
+                   mapThread(first, firstIds);
+                   runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
+                                 {local.lookup(threadIds.x),
+                                  local.lookup(threadIds.y),
+                                  local.lookup(threadIds.z)},
+                                 {first, zero, zero});
+                 }
+               }
+             });
+    runtime.call(
+        b, loc, MOE_EMU_SLOT_WGMMA,
+        {what, Runtime::i64(b, loc, first), i32(type), i32(wgmma.getN()),
+         b.create<memref::LoadOp>(loc, addresses, ValueRange{zero}),
+         b.create<memref::LoadOp>(loc, addresses, ValueRange{one}),
+         b.create<arith::ConstantOp>(
+             loc,
+             b.getI64IntegerAttr(int64_t(wgmma.getDescriptor(/*isA=*/true)))),
+         b.create<arith::ConstantOp>(
+             loc,
+             b.getI64IntegerAttr(int64_t(wgmma.getDescriptor(/*isA=*/false)))),
+         pointer(c)},
+        b.getI32Type());
+    forLanes(
+        first, constant(kWarpgroup), [&](Value lane, Value t, IRMapping &) {
+          for (auto [i, storage] : llvm::enumerate(results))
+            b.create<memref::StoreOp>(
+                loc,
+                b.create<memref::LoadOp>(loc, c, ValueRange{lane, constant(i)}),
+                storage, ValueRange{t});
+        });
     return success();
   }
 
@@ -1370,8 +1393,8 @@ bool communicates(gpu::LaunchOp launch) {
 void lowerWgmmaOrdering(gpu::LaunchOp launch, Runtime &runtime) {
   SmallVector<Operation *> ops;
   launch.getBody().walk([&](Operation *op) {
-    if (isa<moe_gpu::WgmmaFenceOp, moe_gpu::WgmmaCommitOp,
-            moe_gpu::WgmmaWaitOp, moe_gpu::FenceProxyAsyncOp>(op))
+    if (isa<moe_gpu::WgmmaFenceOp, moe_gpu::WgmmaCommitOp, moe_gpu::WgmmaWaitOp,
+            moe_gpu::FenceProxyAsyncOp>(op))
       ops.push_back(op);
   });
   for (Operation *op : ops) {
@@ -1396,7 +1419,8 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
     return launch.emitError("the CUDA emulator runs kernels of one block only");
   if (failed(lowerAsyncCopies(launch, runtime)))
     return failure();
-  instrumentAccesses(launch, runtime);
+  if (failed(instrumentAccesses(launch, runtime)))
+    return failure();
   lowerVectorLoads(launch, runtime);
   lowerWgmmaOrdering(launch, runtime);
   if (communicates(launch))

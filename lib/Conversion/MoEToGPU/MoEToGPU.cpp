@@ -441,10 +441,9 @@ struct GroupedGemm {
     if (!wgmma)
       return {stage, row, col};
     int64_t perChunk = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
-    Value chunk = e.b.create<arith::XOrIOp>(e.loc, e.div(col, perChunk),
-                                            e.rem(row, 8));
-    return {stage, e.add(e.add(e.mul(row, rowLength()),
-                               e.mul(chunk, perChunk)),
+    Value chunk =
+        e.b.create<arith::XOrIOp>(e.loc, e.div(col, perChunk), e.rem(row, 8));
+    return {stage, e.add(e.add(e.mul(row, rowLength()), e.mul(chunk, perChunk)),
                          e.rem(col, perChunk))};
   }
 
@@ -497,8 +496,8 @@ private:
         copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
             e.loc, tokenType, aTile, sharedIndex(e, stage, row, chunk), aRows,
             ValueRange{e.select(ok, r, first), e.select(ok, k, e.idx(0))},
-            e.b.getIndexAttr(perCopy),
-            e.select(ok, e.idx(perCopy), e.idx(0)), e.b.getUnitAttr()));
+            e.b.getIndexAttr(perCopy), e.select(ok, e.idx(perCopy), e.idx(0)),
+            e.b.getUnitAttr()));
       }
       // Or a 16-byte chunk of a row at a time, each element loaded and
       // converted, the chunks of a thread in a loop (a register's worth at a
@@ -507,19 +506,20 @@ private:
       if (!aRows)
         e.loop(e.idx(0), e.idx(chunks), e.idx(1), {},
                [&](Value q, ValueRange) -> SmallVector<Value> {
-          Value linear = e.add(tid, e.mul(q, kGemmThreads));
-          Value row = e.div(linear, copiesPerRow);
-          Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-          Value r = e.add(first, row), k = e.add(k0, chunk);
-          Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
-          SmallVector<Value> values =
-              loadA(e, prepareRow(e, e.select(ok, r, first)),
-                    e.select(ok, k, e.idx(0)), perCopy);
-          for (auto [i, v] : llvm::enumerate(values))
-            e.store(e.convert(e.select(ok, v, e.f32(0.0)), compute), aTile,
-                    sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
-          return {};
-        });
+                 Value linear = e.add(tid, e.mul(q, kGemmThreads));
+                 Value row = e.div(linear, copiesPerRow);
+                 Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+                 Value r = e.add(first, row), k = e.add(k0, chunk);
+                 Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+                 SmallVector<Value> values =
+                     loadA(e, prepareRow(e, e.select(ok, r, first)),
+                           e.select(ok, k, e.idx(0)), perCopy);
+                 for (auto [i, v] : llvm::enumerate(values))
+                   e.store(
+                       e.convert(e.select(ok, v, e.f32(0.0)), compute), aTile,
+                       sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
+                 return {};
+               });
       // B: 16-byte cp.async copies, zero-filled past the weight's rows.
       for (auto [s, source] : llvm::enumerate(sources)) {
         for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
@@ -563,7 +563,7 @@ private:
           e.barrier();
           Value stage = e.rem(step, stages);
           SmallVector<Value> sumsNext =
-              wgmma         ? wgmmaStep(e, shared, stage, acc)
+              wgmma           ? wgmmaStep(e, shared, stage, acc)
               : tensorCores() ? mmaStep(e, tid, shared, stage, acc)
                               : fmaStep(e, tid, shared, stage, acc);
           e.barrier();
@@ -682,9 +682,9 @@ private:
         auto mma = e.b.create<moe_gpu::WgmmaOp>(
             e.loc, SmallVector<Type>(perSource, e.b.getF32Type()), shared[0],
             ValueRange{stage, e.idx(ks * 16)}, shared[1 + s],
-            ValueRange{stage, e.idx(ks * 16)}, c,
-            e.b.getI64IntegerAttr(kTileN), e.b.getI64IntegerAttr(kSwizzleBytes),
-            e.b.getI64IntegerAttr(16), e.b.getI64IntegerAttr(groupBytes),
+            ValueRange{stage, e.idx(ks * 16)}, c, e.b.getI64IntegerAttr(kTileN),
+            e.b.getI64IntegerAttr(kSwizzleBytes), e.b.getI64IntegerAttr(16),
+            e.b.getI64IntegerAttr(groupBytes),
             e.b.getI64IntegerAttr(groupBytes));
         for (int64_t r = 0; r < perSource; ++r)
           next[s * perSource + r] = mma.getD()[r];
@@ -1004,8 +1004,10 @@ void lowerChain(const Chain &chain, Type compute) {
 /// moe_gpu.routed_ffn → its four kernels, with its scratch buffers; the
 /// projections are the decode kernels when there are at most `decodeTokens`
 /// tokens (the host decides, from T alone), else the grouped GEMMs, on
-/// wgmma when `wgmma` (sm_90a) and the compute type is 16-bit.
-void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma) {
+/// wgmma when `wgmma` (sm_90a) and the compute type is 16-bit. With
+/// `atomicCombine` the down projection adds its rows into the output itself.
+void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
+               bool atomicCombine) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Emit h{b, loc};
@@ -1042,15 +1044,38 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma) {
   };
   int64_t dyn = ShapedType::kDynamic;
   // At most one partial tile per expert that has rows.
-  Value maxTiles = h.add(
-      h.ceilDiv(assignments, tileM),
-      b.create<arith::MinUIOp>(loc, assignments, h.idx(numExperts)));
+  Value maxTiles =
+      h.add(h.ceilDiv(assignments, tileM),
+            b.create<arith::MinUIOp>(loc, assignments, h.idx(numExperts)));
   Value grid = b.create<arith::MaxUIOp>(loc, maxTiles, h.idx(1));
   Value inverse = alloc({dyn}, i32, assignments);
   Value tileExpert = alloc({dyn}, i32, grid);
   Value tileRow = alloc({dyn}, i32, grid);
   Value hiddenRows = alloc({dyn, inter}, compute, assignments);
-  Value expertRows = alloc({dyn, hidden}, element, assignments);
+  Value expertRows =
+      atomicCombine ? Value() : alloc({dyn, hidden}, element, assignments);
+  // The output's elements, a thread each: combined in order, or zeroed for
+  // the down projection's atomic adds.
+  Value elements = h.mul(tokensCount, hidden);
+  Value combineGrid = b.create<arith::MaxUIOp>(
+      loc, h.ceilDiv(elements, kCombineThreads), h.idx(1));
+  auto perElement = [&](function_ref<void(Emit &, Value, Value)> body) {
+    launch(b, loc, combineGrid, h.idx(1), kCombineThreads, {},
+           [&](OpBuilder &kb, gpu::LaunchOp op) {
+             Emit e{kb, loc};
+             Value linear = e.add(e.mul(op.getBlockIds().x, kCombineThreads),
+                                  op.getThreadIds().x);
+             e.ifThen(e.lt(linear, elements), [&] {
+               body(e, e.div(linear, hidden), e.rem(linear, hidden));
+             });
+           });
+  };
+  if (atomicCombine)
+    perElement([&](Emit &e, Value t, Value col) {
+      e.store(e.b.create<arith::ConstantOp>(e.loc, element,
+                                            e.b.getFloatAttr(element, 0.0)),
+              result, {t, col});
+    });
 
   // align: counts, offsets, the tile table, the placement.
   SmallVector<Type> alignShared{sharedType({slots}, i32),
@@ -1299,16 +1324,27 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma) {
       y = e.b.create<arith::AddFOp>(
           e.loc, y,
           e.convert(e.load(downBias, {expert, j}), e.b.getF32Type()));
-    e.store(e.convert(y, element), expertRows, {r, j});
+    if (!atomicCombine) {
+      e.store(e.convert(y, element), expertRows, {r, j});
+      return;
+    }
+    // Row r is assignment a = permutation[r] of token a / k: its routing
+    // weight times the row, added into the token's output.
+    Value a = e.toIndex(e.load(permutation, r));
+    Value t = e.div(a, k);
+    Value w = e.load(combineWeights, {t, e.rem(a, k)});
+    e.b.create<memref::AtomicRMWOp>(
+        e.loc, arith::AtomicRMWKind::addf,
+        e.b.create<arith::MulFOp>(e.loc, w, e.convert(y, element)), result,
+        ValueRange{t, j});
   };
 
   // The decode kernels: the same projections and epilogues. Gate/up reads
   // its token's row through the permutation; down, the intermediate rows by
   // 16-byte loads.
-  DecodeGemm decodeFirst{tileExpert,       tileRow,    offsets,
-                         tileM,            inter,      hidden,
-                         compute,          tokenRow,   first.loadA,
-                         first.sources,    first.epilogue};
+  DecodeGemm decodeFirst{tileExpert,  tileRow,       offsets,       tileM,
+                         inter,       hidden,        compute,       tokenRow,
+                         first.loadA, first.sources, first.epilogue};
   DecodeGemm decodeSecond = decodeFirst;
   decodeSecond.columns = hidden;
   decodeSecond.depth = inter;
@@ -1345,33 +1381,24 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma) {
   }
 
   // combine: a thread per output element, its token's k rows in order.
-  Value elements = h.mul(tokensCount, hidden);
-  Value combineGrid = b.create<arith::MaxUIOp>(
-      loc, h.ceilDiv(elements, kCombineThreads), h.idx(1));
-  launch(b, loc, combineGrid, h.idx(1), kCombineThreads, {},
-         [&](OpBuilder &kb, gpu::LaunchOp op) {
-           Emit e{kb, loc};
-           Value linear = e.add(e.mul(op.getBlockIds().x, kCombineThreads),
-                                op.getThreadIds().x);
-           e.ifThen(e.lt(linear, elements), [&] {
-             Value t = e.div(linear, hidden), col = e.rem(linear, hidden);
-             Value routedEnd = e.load(offsets, e.idx(numExperts));
-             Value zero = e.b.create<arith::ConstantOp>(
-                 e.loc, element, e.b.getFloatAttr(element, 0.0));
-             Value sum = zero;
-             for (int64_t j = 0; j < k; ++j) {
-               Value a = e.add(e.mul(t, k), j);
-               Value row32 = e.load(inverse, a);
-               Value routed = e.lt(row32, routedEnd);
-               Value row = e.toIndex(e.select(routed, row32, e.i32(0)));
-               Value v = e.select(routed, e.load(expertRows, {row, col}), zero);
-               Value w = e.load(combineWeights, {t, e.idx(j)});
-               sum = e.b.create<arith::AddFOp>(
-                   e.loc, sum, e.b.create<arith::MulFOp>(e.loc, w, v));
-             }
-             e.store(sum, result, {t, col});
-           });
-         });
+  if (!atomicCombine)
+    perElement([&](Emit &e, Value t, Value col) {
+      Value routedEnd = e.load(offsets, e.idx(numExperts));
+      Value zero = e.b.create<arith::ConstantOp>(
+          e.loc, element, e.b.getFloatAttr(element, 0.0));
+      Value sum = zero;
+      for (int64_t j = 0; j < k; ++j) {
+        Value a = e.add(e.mul(t, k), j);
+        Value row32 = e.load(inverse, a);
+        Value routed = e.lt(row32, routedEnd);
+        Value row = e.toIndex(e.select(routed, row32, e.i32(0)));
+        Value v = e.select(routed, e.load(expertRows, {row, col}), zero);
+        Value w = e.load(combineWeights, {t, e.idx(j)});
+        sum = e.b.create<arith::AddFOp>(e.loc, sum,
+                                        e.b.create<arith::MulFOp>(e.loc, w, v));
+      }
+      e.store(sum, result, {t, col});
+    });
 
   for (Value buffer : scratch)
     b.create<memref::DeallocOp>(loc, buffer);
@@ -1684,8 +1711,16 @@ struct MoEExpandGpuKernelsPass
       expandRoute(op);
     SmallVector<moe_gpu::RoutedFfnOp> ops;
     getOperation().walk([&](moe_gpu::RoutedFfnOp op) { ops.push_back(op); });
-    for (moe_gpu::RoutedFfnOp op : ops)
-      expandFfn(op, decodeTokens, arch == "sm_90a");
+    for (moe_gpu::RoutedFfnOp op : ops) {
+      Type output = cast<MemRefType>(op.getResult().getType()).getElementType();
+      if (atomicCombine && !output.isF32()) {
+        op.emitError() << "atomic-combine adds the expert rows into an f32 "
+                          "output; this layer's is "
+                       << output;
+        return signalPassFailure();
+      }
+      expandFfn(op, decodeTokens, arch == "sm_90a", atomicCombine);
+    }
   }
 };
 

@@ -1,6 +1,7 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels --split-input-file | FileCheck %s
 // RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=0 --split-input-file | FileCheck %s --check-prefix=GEMMS
 // RUN: moe-opt %s --moe-expand-gpu-kernels=arch=sm_90a --split-input-file | FileCheck %s --check-prefix=HOPPER
+// RUN: moe-opt %s --moe-expand-gpu-kernels=atomic-combine=true --split-input-file | FileCheck %s --check-prefix=ATOMIC
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
 // counts, bases, first tiles and the tile count in shared memory, counting by
@@ -74,6 +75,21 @@
 // HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
 // HOPPER-COUNT-4: moe_gpu.wgmma %
 // HOPPER-NOT:    moe_gpu.mma_sync
+// atomic-combine: the output is zeroed first (a thread per element), there is no
+// expert-rows buffer and no combine kernel after the projections; both down
+// projections (decode and GEMM) add each row times its routing weight into the
+// token's output row atomically.
+// ATOMIC-LABEL: func.func @bf16
+// ATOMIC-NOT:   memref.alloc(%{{.*}}) : memref<?x32xf32>
+// ATOMIC:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
+// ATOMIC:         memref.store %{{.*}}, %arg7[%{{.*}}, %{{.*}}] : memref<?x32xf32>
+// ATOMIC:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}})
+// ATOMIC:       memref.atomic_rmw addf %{{.*}}, %arg7[%{{.*}}, %{{.*}}] : (f32, memref<?x32xf32>) -> f32
+// ATOMIC:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}})
+// ATOMIC:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}})
+// ATOMIC:         memref.atomic_rmw addf %{{.*}}, %arg7[%{{.*}}, %{{.*}}] : (f32, memref<?x32xf32>) -> f32
+// ATOMIC-NOT:   gpu.launch
+// ATOMIC:       return
 func.func @bf16(%x: memref<?x32xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
                 %w1: memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>,
                 %w2: memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>,

@@ -1,10 +1,11 @@
-/* A CUDA driver on the CPU, for checking the host half of CUDA artifacts and the
- * runtime without a GPU (MOE_CUDA_DRIVER=<this library>). Device memory is host
- * memory, copies are memcpy, and kernels do not run: a launch checks that its
- * kernel exists in the module's PTX, that its grid and block are valid, and that
- * every parameter the PTX declares was passed (each is read, with its PTX size).
- * It reports a compute capability of 8.6, so the runtime loads the PTX of an
- * sm_90 or sm_90a artifact (an sm_80 cubin would run there and be loaded), whose
+/* A CUDA driver on the CPU, for checking the host half of CUDA artifacts and
+ * the runtime without a GPU (MOE_CUDA_DRIVER=<this library>). Device memory is
+ * host memory, copies are memcpy, and kernels do not run: a launch checks that
+ * its kernel exists in the module's PTX, that its grid and block are valid, and
+ * that every parameter the PTX declares was passed (each is read, with its PTX
+ * size). It reports a compute capability of 8.6, so the runtime loads the PTX
+ * of an sm_90 or sm_90a artifact (an sm_80 cubin would run there and be
+ * loaded), whose
  * `.entry` declarations it parses. Stream capture records launches in a graph
  * (checked as launches are) instead of counting them, and replaying the graph
  * counts them; a synchronisation or a copy while capturing is an error, as the
