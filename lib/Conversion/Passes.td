@@ -101,9 +101,11 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
     (a warp per token) unless it has a capacity factor, the sparse mixer, more than 256
     experts, k over 16 or groups that do not split the experts evenly (a remark says
     which). Each chain `moe.dispatch` → `moe.experts` →
-    `moe.combine` becomes a `moe_gpu.routed_ffn` on the buffers of its operands (the
-    weights converted to the compute type `precision`, in the compiler when they are
-    constants), which `moe-expand-gpu-kernels` expands after bufferization. A chain
+    `moe.combine` becomes a `moe_gpu.routed_ffn` on the buffers of its operands, which
+    `moe-expand-gpu-kernels` expands after bufferization. A layer whose expert weights
+    are bf16 or f16 computes in that type, its weights as they are; an f32 layer's
+    weights are converted to the compute type `precision` (in the compiler when they
+    are constants). A chain
     whose hidden or intermediate size is not a multiple of one 16-byte copy, or whose
     ops are used elsewhere, is left to `moe-lower-to-linalg` with a remark that says
     why.
@@ -114,7 +116,8 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"precision", "precision", "std::string", /*default=*/"\"fp32\"",
-           "the GEMMs' operand type: fp32 (FMA), bf16 or fp16 (mma.sync)">,
+           "f32 layers' GEMM operand type: fp32 (FMA), bf16 or fp16 (tensor "
+           "cores); bf16 and f16 layers compute in their own type">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -1683,15 +1683,24 @@ struct MoELowerToGPUPass
     SmallVector<CombineOp> combines;
     getOperation().walk([&](CombineOp op) { combines.push_back(op); });
     for (CombineOp combine : combines) {
+      // A layer whose expert weights are bf16 or f16 computes in their type
+      // (tensor cores, nothing converted); `precision` is f32 layers'.
+      Type weights = cast<ShapedType>(combine.getExpertRows().getType())
+                         .getElementType();
+      if (auto experts = combine.getExpertRows().getDefiningOp<ExpertsOp>())
+        weights = cast<ShapedType>(experts.getGateUp().getType())
+                      .getElementType();
+      Type layerCompute =
+          weights.isBF16() || weights.isF16() ? weights : compute;
       Chain chain;
-      std::string why = unsupported(combine, chain, compute);
+      std::string why = unsupported(combine, chain, layerCompute);
       if (!why.empty()) {
         combine.emitRemark() << "moe-lower-to-gpu leaves this moe.combine to "
                                 "the generic lowering: "
                              << why;
         continue;
       }
-      lowerChain(chain, compute);
+      lowerChain(chain, layerCompute);
     }
   }
 };
