@@ -20,9 +20,12 @@ namespace py = pybind11;
 
 namespace {
 
-/// NumPy's name of each runtime element type.
+/// NumPy's name of each runtime element type (bfloat16's bits as uint16:
+/// the Python layer converts).
 const char *numpyName(moe_dtype dtype) {
   switch (dtype) {
+  case MOE_DTYPE_BF16:
+    return "uint16";
   case MOE_DTYPE_F16:
     return "float16";
   case MOE_DTYPE_F32:
@@ -66,7 +69,7 @@ py::dict describe(moe_tensor_info info) {
   py::dict out;
   out["name"] = info.name;
   out["shape"] = shape;
-  out["dtype"] = numpyName(info.dtype);
+  out["dtype"] = info.dtype == MOE_DTYPE_BF16 ? "bfloat16" : numpyName(info.dtype);
   return out;
 }
 

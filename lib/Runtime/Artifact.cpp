@@ -56,7 +56,8 @@ bool parseDtype(const std::string &text, moe_dtype &out) {
   } kNames[] = {{"f16", MOE_DTYPE_F16}, {"f32", MOE_DTYPE_F32},
                 {"f64", MOE_DTYPE_F64}, {"i8", MOE_DTYPE_I8},
                 {"i32", MOE_DTYPE_I32}, {"i64", MOE_DTYPE_I64},
-                {"u8", MOE_DTYPE_U8},   {"bool", MOE_DTYPE_BOOL}};
+                {"u8", MOE_DTYPE_U8},   {"bool", MOE_DTYPE_BOOL},
+                {"bf16", MOE_DTYPE_BF16}};
   for (const auto &entry : kNames)
     if (text == entry.name) {
       out = entry.dtype;
@@ -337,6 +338,8 @@ const char *moe_dtype_name(moe_dtype dtype) {
     return "bool";
   case MOE_DTYPE_U8:
     return "u8";
+  case MOE_DTYPE_BF16:
+    return "bf16";
   }
   return "unknown";
 }
@@ -344,6 +347,7 @@ const char *moe_dtype_name(moe_dtype dtype) {
 size_t moe_dtype_size(moe_dtype dtype) {
   switch (dtype) {
   case MOE_DTYPE_F16:
+  case MOE_DTYPE_BF16:
     return 2;
   case MOE_DTYPE_F32:
   case MOE_DTYPE_I32:

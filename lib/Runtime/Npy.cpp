@@ -30,6 +30,8 @@ constexpr DTypeInfo kDTypes[] = {
     {DType::F64, "f64", "<f8", 8}, {DType::I8, "i8", "|i1", 1},
     {DType::I32, "i32", "<i4", 4}, {DType::I64, "i64", "<i8", 8},
     {DType::U8, "u8", "|u1", 1},   {DType::Bool, "i1", "|b1", 1},
+    // No .npy file has this descr: bf16 is written as f32.
+    {DType::BF16, "bf16", "bf16", 2},
 };
 
 const DTypeInfo &info(DType dtype) {
@@ -232,6 +234,18 @@ Status readNpy(const std::string &path, HostTensor &out) {
 }
 
 std::vector<uint8_t> serializeNpy(const HostTensor &tensor) {
+  if (tensor.dtype == DType::BF16) {
+    // Widened to f32, exactly: bf16 is f32's upper half.
+    HostTensor wide;
+    wide.dtype = DType::F32;
+    wide.shape = tensor.shape;
+    wide.data.assign(tensor.data.size() * 2, 0);
+    for (size_t i = 0; i < tensor.data.size() / 2; ++i) {
+      wide.data[4 * i + 2] = tensor.data[2 * i];
+      wide.data[4 * i + 3] = tensor.data[2 * i + 1];
+    }
+    return serializeNpy(wide);
+  }
   std::string header = "{'descr': '" + std::string(info(tensor.dtype).descr) +
                        "', 'fortran_order': False, 'shape': (";
   for (int64_t dim : tensor.shape)

@@ -27,7 +27,18 @@ constexpr DTypePair kPairs[] = {
     {DType::F16, MOE_DTYPE_F16}, {DType::F32, MOE_DTYPE_F32},
     {DType::F64, MOE_DTYPE_F64}, {DType::I8, MOE_DTYPE_I8},
     {DType::I32, MOE_DTYPE_I32}, {DType::I64, MOE_DTYPE_I64},
-    {DType::U8, MOE_DTYPE_U8},   {DType::Bool, MOE_DTYPE_BOOL}};
+    {DType::U8, MOE_DTYPE_U8},   {DType::Bool, MOE_DTYPE_BOOL},
+    {DType::BF16, MOE_DTYPE_BF16}};
+
+/// `value` as bf16 bits, rounded to nearest even (NaN stays a quiet NaN).
+uint16_t toBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  if ((bits & 0x7fffffff) > 0x7f800000)
+    return static_cast<uint16_t>((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>(bits >> 16);
+}
 
 bool parseTypeName(const std::string &text, DType &out) {
   for (const DTypePair &pair : kPairs)
@@ -88,6 +99,11 @@ void store(HostTensor &tensor, int64_t index, double value) {
     std::memcpy(p, &v, 8);
     break;
   }
+  case DType::BF16: {
+    uint16_t half = toBf16(static_cast<float>(value));
+    std::memcpy(p, &half, 2);
+    break;
+  }
   case DType::F16: {
     // Round to nearest even through float's bits (normal range only).
     float f = static_cast<float>(value);
@@ -141,6 +157,14 @@ double load(const HostTensor &tensor, int64_t index) {
     int64_t v;
     std::memcpy(&v, p, 8);
     return static_cast<double>(v);
+  }
+  case DType::BF16: {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
   }
   case DType::F16: {
     uint16_t h;
@@ -301,6 +325,18 @@ Status bindInputs(const moe_artifact *artifact, std::vector<InputSpec> &specs,
     if (!slots[i])
       return Status::error(std::string("input '") + name +
                            "' is not given (--input)");
+    // .npy has no bf16: an f32 tensor given for a bf16 input is rounded.
+    HostTensor &given = slots[i]->tensor;
+    if (moe_artifact_input(artifact, i).dtype == MOE_DTYPE_BF16 &&
+        given.dtype == DType::F32) {
+      HostTensor narrow;
+      narrow.dtype = DType::BF16;
+      narrow.shape = given.shape;
+      narrow.data.assign(given.data.size() / 2, 0);
+      for (int64_t e = 0; e < given.numElements(); ++e)
+        store(narrow, e, load(given, e));
+      given = std::move(narrow);
+    }
     Status status = toRuntime(slots[i]->tensor, bound[i]);
     if (!status.ok)
       return Status::error(std::string("input '") + name + "': " +

@@ -60,6 +60,8 @@ std::optional<llvm::StringRef> dtypeName(Type type) {
     return llvm::StringRef("f64");
   if (type.isF16())
     return llvm::StringRef("f16");
+  if (type.isBF16())
+    return llvm::StringRef("bf16");
   if (type.isInteger(64))
     return llvm::StringRef("i64");
   if (type.isInteger(32))
@@ -104,7 +106,7 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
       return entry.emitError() << role << " " << index << " of @" << kEntry
                                << " has type " << type
                                << ", which artifacts do not support (ranked "
-                                  "tensors of f16, f32, f64, i8, u8, i32, i64 or "
+                                  "tensors of f16, bf16, f32, f64, i8, u8, i32, i64 or "
                                   "i1, or their identity-layout memrefs)";
     std::string name = (role + llvm::Twine(index)).str();
     if (attrs)

@@ -126,10 +126,21 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp) {
     pm.addPass(createConvertSCFToOpenMPPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(arith::createArithExpandOpsPass());
+  // bf16 arithmetic in f32, each result rounded back to bf16, and every
+  // conversion to bf16 (the math library's results' too) as integer code,
+  // rounding to nearest even: x86-64 without AVX-512 BF16 has no instruction
+  // for it, and the C library may have no routine.
+  std::string bf16 = "bf16";
+  arith::ArithEmulateUnsupportedFloatsOptions emulate;
+  emulate.sourceTypeStrs = llvm::ArrayRef<std::string>(bf16);
+  pm.addPass(arith::createArithEmulateUnsupportedFloats(emulate));
+  arith::ArithExpandOpsPassOptions expand;
+  expand.includeBf16 = true;
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertSCFToCFPass());
   pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(arith::createArithExpandOpsPass(expand));
   ConvertVectorToLLVMPassOptions vector;
   vector.reassociateFPReductions = true;
   pm.addPass(createConvertVectorToLLVMPass(vector));

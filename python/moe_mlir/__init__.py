@@ -73,13 +73,31 @@ def run_pipeline(mlir, pipeline):
     return _moe_opt([f"--pass-pipeline={pipeline}", "-"], stdin=mlir)
 
 
+def _to_bf16_bits(value):
+    """float32 values as bfloat16 bits (uint16), rounded to nearest even."""
+    bits = np.asarray(value, dtype=np.float32).view(np.uint32)
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
+
+
+def _from_bf16_bits(bits):
+    """bfloat16 bits (uint16) as the float32 values they are, exactly."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
 class NodeArg:
     """An input or output: name, shape (a dynamic dimension is its symbolic name, or
-    None) and ONNX type."""
+    None) and ONNX type. NumPy has no bfloat16: a bfloat16 input takes float32
+    values (rounded to nearest even) and a bfloat16 output comes back as float32;
+    `dtype` is then float32 and `type` says tensor(bfloat16)."""
 
     def __init__(self, name, shape, dtype):
-        self.name, self.shape, self.dtype = name, shape, np.dtype(dtype)
-        self.type = _ONNX_TYPES.get(self.dtype.name, f"tensor({self.dtype.name})")
+        self.name, self.shape = name, shape
+        self.bfloat16 = dtype == "bfloat16"
+        self.dtype = np.dtype(np.float32 if self.bfloat16 else dtype)
+        self.type = ("tensor(bfloat16)" if self.bfloat16 else
+                     _ONNX_TYPES.get(self.dtype.name, f"tensor({self.dtype.name})"))
 
     def __repr__(self):
         return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
@@ -198,9 +216,12 @@ class InferenceSession:
                     isinstance(d, int) and d != s for d, s in zip(arg.shape, value.shape)):
                 raise ValueError(f"input '{arg.name}' expects shape {expected}, got "
                                  f"{list(value.shape)}")
+            if arg.bfloat16:
+                value = _to_bf16_bits(value)
             # (np.ascontiguousarray would make a scalar one-dimensional.)
             feeds.append(value if value.flags.c_contiguous else value.copy(order="C"))
-        results = self._artifact._native.run(feeds)
+        results = [_from_bf16_bits(r) if arg.bfloat16 else r for arg, r in
+                   zip(self._artifact.outputs, self._artifact._native.run(feeds))]
         names = [o.name for o in self._artifact.outputs]
         if output_names is None:
             return results

@@ -280,3 +280,29 @@ scale (float[2, 3] x, float s) => (float[2, 3] y)
     x = np.arange(12, dtype=np.float32).reshape(2, 6)[:, ::2]
     (y,) = session.run(None, {"x": x, "s": np.array(2.5, np.float32)})
     np.testing.assert_array_equal(y, x * 2.5)
+
+
+def test_bfloat16_inputs_and_outputs(tmp_path):
+    # NumPy has no bfloat16: a bfloat16 input takes float32 values, rounded to
+    # nearest even, and a bfloat16 output comes back as float32, exactly.
+    model = tmp_path / "bf16.onnxtext"
+    model.write_text("""<
+  ir_version: 8,
+  opset_import: ["" : 18]
+>
+bf16 (bfloat16[4] x, bfloat16[4] y) => (bfloat16[4] z)
+{
+  z = Add (x, y)
+}
+""")
+    session = moe_mlir.InferenceSession(str(model))
+    assert [i.type for i in session.get_inputs()] == ["tensor(bfloat16)"] * 2
+    assert session.get_outputs()[0].type == "tensor(bfloat16)"
+    # 1 + 2^-8 lies halfway between bfloat16's 1 and 1 + 2^-7: to even, 1; a NaN
+    # stays a NaN.
+    x = np.array([1.0 + 2.0 ** -8, 3.0, 256.0, np.nan], np.float32)
+    y = np.array([0.0, 0.5, 1.0, 1.0], np.float32)
+    (z,) = session.run(None, {"x": x, "y": y})
+    assert z.dtype == np.float32
+    np.testing.assert_array_equal(z[:3], [1.0, 3.5, 256.0])
+    assert np.isnan(z[3])

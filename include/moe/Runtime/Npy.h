@@ -17,7 +17,9 @@
 namespace moe::runtime {
 
 /// Element types a tensor crossing the runtime boundary can have.
-enum class DType : uint8_t { F16, F32, F64, I8, I32, I64, U8, Bool };
+/// BF16 has no NumPy type: .npy files carry it as f32 (written widened,
+/// exactly; given as f32 where a model takes bf16, rounded to nearest even).
+enum class DType : uint8_t { F16, F32, F64, I8, I32, I64, U8, Bool, BF16 };
 
 /// The short name of `dtype` (`f32`, `i64`, ...), as MLIR spells it.
 const char *dtypeName(DType dtype);

@@ -17,7 +17,8 @@
 extern "C" {
 #endif
 
-/* Element types, with NumPy's names in moe_dtype_name. */
+/* Element types, with NumPy's names in moe_dtype_name (bfloat16, which NumPy
+ * has not, is "bf16": 16 bits, the upper half of an IEEE f32). */
 typedef enum moe_dtype {
   MOE_DTYPE_F16 = 0,
   MOE_DTYPE_F32 = 1,
@@ -27,6 +28,7 @@ typedef enum moe_dtype {
   MOE_DTYPE_I64 = 5,
   MOE_DTYPE_BOOL = 6,
   MOE_DTYPE_U8 = 7,
+  MOE_DTYPE_BF16 = 8,
 } moe_dtype;
 
 const char *moe_dtype_name(moe_dtype dtype);
