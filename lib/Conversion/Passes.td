@@ -169,7 +169,17 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     in 16-byte `moe_gpu.load`s (two of each weight row in flight a lane), the tile's
     rows 4 at a time, each lane's partial sums reduced across the warp by shuffles,
     the same epilogues. Every weight row an expert needs is read once.
-    `decode-tokens=0` always runs the grouped GEMMs.
+    `decode-tokens=0` always runs the grouped GEMMs. By default the bound is per layer:
+    the `gpu-config` tuning file's entry for the layer's shape (`scripts/gpu-check run`
+    writes one from timings on the GPU), else `E * 4 / k` within [8, 128], the token
+    count at which an evenly routed expert's rows still fit one decode pass of 4 rows
+    (16 for Mixtral's 8 experts and k = 2, 64 for Qwen3-30B-A3B's 128 and k = 8).
+
+    ```json
+    {"moe_layers": [
+      {"experts": 8, "k": 2, "hidden": 4096, "intermediate": 14336, "decode_tokens": 24}
+    ]}
+    ```
 
     With `arch=sm_90a` and a bf16 or f16 compute type the grouped GEMMs run on
     Hopper's **wgmma**: one warpgroup per 64 x 64 tile of each source (so the tile
@@ -195,8 +205,12 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     last bits from run to run; it needs an f32 output.
   }];
   let options = [
-    Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"16",
-           "run the decode kernels up to this many tokens (0: never)">,
+    Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"-1",
+           "run the decode kernels up to this many tokens (0: never; -1: the "
+           "gpu-config file's bound for the layer's shape, else E * 4 / k "
+           "within [8, 128])">,
+    Option<"gpuConfig", "gpu-config", "std::string", /*default=*/"\"\"",
+           "a tuning file (JSON) with each layer shape's decode bound">,
     Option<"arch", "arch", "std::string", /*default=*/"\"sm_80\"",
            "the GPU architecture the kernels are for: sm_90a's grouped GEMMs "
            "run on wgmma">,

@@ -475,7 +475,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
       options.gpu.precision != "fp16")
     return module.emitError() << "--precision=" << options.gpu.precision
                               << " is not one of fp32, bf16, fp16";
-  if (options.gpu.decodeTokens < 0)
+  if (options.gpu.decodeTokens < -1)
     return module.emitError() << "--decode-tokens=" << options.gpu.decodeTokens
                               << " is negative; 0 turns the decode kernels off";
   if (!cuda && !emulated && options.gpu.precision != "fp32")

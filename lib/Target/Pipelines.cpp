@@ -49,8 +49,12 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
   PassOptions::Option<int64_t> decodeTokens{
       *this, "decode-tokens",
       llvm::cl::desc("MoE layers run their decode kernels up to this many "
-                     "tokens (0: never)"),
-      llvm::cl::init(16)};
+                     "tokens (0: never; -1: per layer shape)"),
+      llvm::cl::init(-1)};
+  PassOptions::Option<std::string> gpuConfig{
+      *this, "gpu-config",
+      llvm::cl::desc("a tuning file with each MoE layer shape's decode bound"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> arch{
       *this, "arch",
       llvm::cl::desc("the GPU architecture (sm_90a: the MoE GEMMs on wgmma)"),
@@ -100,6 +104,7 @@ void moe::buildOffloadPipeline(OpPassManager &pm,
   }
   MoEExpandGpuKernelsOptions kernels;
   kernels.decodeTokens = options.decodeTokens;
+  kernels.gpuConfig = options.gpuConfig;
   kernels.arch = options.arch;
   kernels.atomicCombine = options.atomicCombine;
   func.addPass(createMoEExpandGpuKernels(kernels));
@@ -214,7 +219,8 @@ void moe::registerPipelines() {
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
         buildTensorPipeline(pm, /*gpu=*/true, options.precision);
         GpuKernelOptions kernels{options.arch, options.precision,
-                                 options.decodeTokens, options.atomicCombine};
+                                 options.decodeTokens, options.gpuConfig,
+                                 options.atomicCombine};
         if (options.emulate)
           buildEmulationPipeline(pm, kernels);
         else

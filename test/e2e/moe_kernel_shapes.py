@@ -155,8 +155,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", type=pathlib.Path, required=True)
     parser.add_argument("--precision", default="fp32", choices=sorted(RTOL))
-    parser.add_argument("--decode-tokens", type=int, default=None,
-                        help="moe-opt's --decode-tokens (default: moe-opt's)")
+    parser.add_argument("--decode-tokens", type=int, default=16,
+                        help="moe-opt's --decode-tokens (16: decode at T = 1, 5, 16)")
     parser.add_argument("--arch", default=None,
                         help="moe-opt's --arch (default: moe-opt's, sm_90a: wgmma)")
     parser.add_argument("--combine", default=None, choices=["ordered", "atomic"],

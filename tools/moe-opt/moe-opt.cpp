@@ -67,13 +67,22 @@ llvm::cl::opt<std::string> precision(
                    "f32 accumulation)"),
     llvm::cl::init("fp32"), llvm::cl::cat(compileCategory));
 
-llvm::cl::opt<int64_t> decodeTokens(
+llvm::cl::opt<std::string> decodeTokens(
     "decode-tokens",
     llvm::cl::desc("--target=cuda and cuda-emulator: MoE layers run their "
                    "decode kernels (weights streamed by warps) up to this "
-                   "many tokens, the grouped GEMMs above (default 16; 0: "
-                   "always the GEMMs)"),
-    llvm::cl::init(16), llvm::cl::cat(compileCategory));
+                   "many tokens, the grouped GEMMs above (0: always the "
+                   "GEMMs; auto, the default: per layer, --gpu-config's bound "
+                   "for its shape, else E * 4 / k within [8, 128])"),
+    llvm::cl::value_desc("auto|N"), llvm::cl::init("auto"),
+    llvm::cl::cat(compileCategory));
+
+llvm::cl::opt<std::string> gpuConfig(
+    "gpu-config",
+    llvm::cl::desc("--target=cuda and cuda-emulator: a tuning file (JSON; "
+                   "scripts/gpu-check run writes one from timings on a GPU) "
+                   "with each MoE layer shape's decode bound"),
+    llvm::cl::value_desc("file.json"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string> combine(
     "combine",
@@ -177,10 +186,26 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
                     "cuda-emulator (the CPU combines in order)\n";
     return mlir::failure();
   }
-  if (decodeTokens.getNumOccurrences() && target != "cuda" &&
-      target != "cuda-emulator") {
-    llvm::errs() << "moe-opt: --decode-tokens needs --target=cuda or "
-                    "cuda-emulator (the CPU has no decode kernels)\n";
+  for (llvm::cl::Option *option :
+       {static_cast<llvm::cl::Option *>(&decodeTokens),
+        static_cast<llvm::cl::Option *>(&gpuConfig)})
+    if (option->getNumOccurrences() && target != "cuda" &&
+        target != "cuda-emulator") {
+      llvm::errs() << "moe-opt: --" << option->ArgStr
+                   << " needs --target=cuda or cuda-emulator (the CPU has no "
+                      "decode kernels)\n";
+      return mlir::failure();
+    }
+  int64_t decode = -1;
+  if (decodeTokens != "auto" &&
+      llvm::StringRef(decodeTokens).getAsInteger(10, decode)) {
+    llvm::errs() << "moe-opt: --decode-tokens=" << decodeTokens
+                 << " is not auto or a token count\n";
+    return mlir::failure();
+  }
+  if (decodeTokens != "auto" && decode < 0) {
+    llvm::errs() << "moe-opt: error: --decode-tokens=" << decode
+                 << " is negative; 0 turns the decode kernels off\n";
     return mlir::failure();
   }
   mlir::MLIRContext context(registry);
@@ -200,7 +225,8 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   targetOptions.cpu = mcpu;
   targetOptions.gpu.arch = arch;
   targetOptions.gpu.precision = precision;
-  targetOptions.gpu.decodeTokens = decodeTokens;
+  targetOptions.gpu.decodeTokens = decode;
+  targetOptions.gpu.gpuConfig = gpuConfig;
   targetOptions.gpu.atomicCombine = combine == "atomic";
   return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);
 }

@@ -33,8 +33,12 @@ struct GpuKernelOptions {
   std::string arch = "sm_90a";
   /// The matmuls' compute type: fp32, bf16 or fp16.
   std::string precision = "fp32";
-  /// MoE layers run their decode kernels up to this many tokens (0: never).
-  int64_t decodeTokens = 16;
+  /// MoE layers run their decode kernels up to this many tokens (0: never;
+  /// -1: per layer, the tuning file's bound for its shape, else E * 4 / k).
+  int64_t decodeTokens = -1;
+  /// A tuning file (JSON, `scripts/gpu-check run` writes one): each MoE layer
+  /// shape's decode bound.
+  std::string gpuConfig;
   /// The MoE down projection adds its rows, times their routing weights,
   /// into the output with atomics (summation order left to the hardware)
   /// instead of a combine kernel summing each token's rows in order.

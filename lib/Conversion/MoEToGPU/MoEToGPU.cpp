@@ -42,7 +42,13 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <algorithm>
 #include <cstring>
+#include <map>
+#include <tuple>
 
 namespace moe {
 #define GEN_PASS_DEF_MOELOWERTOGPU
@@ -1709,11 +1715,72 @@ struct MoELowerToGPUPass
 
 namespace {
 
+/// A layer's shape, as a tuning file names it.
+struct LayerShape {
+  int64_t experts, k, hidden, inter;
+  bool operator<(const LayerShape &o) const {
+    return std::tie(experts, k, hidden, inter) <
+           std::tie(o.experts, o.k, o.hidden, o.inter);
+  }
+};
+
+/// The token count up to which a layer's decode kernels run when nothing
+/// says otherwise: while the busiest expert's rows fit a decode pass
+/// (kDecodeRows), reading its weights once, on an even routing (T k / E rows
+/// an expert); the GEMMs' tensor cores win above it.
+int64_t defaultDecodeTokens(const LayerShape &shape) {
+  return std::clamp<int64_t>(shape.experts * kDecodeRows / shape.k, 8, 128);
+}
+
+/// Reads a tuning file: {"moe_layers": [{"experts": E, "k": k, "hidden": H,
+/// "intermediate": I, "decode_tokens": N}, ...]} (other keys are left for
+/// the tools that write it). Returns "" or what is wrong, naming the file.
+std::string readTuning(StringRef path,
+                       std::map<LayerShape, int64_t> &decodeTokens) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return "gpu-config '" + path.str() +
+           "': cannot read: " + buffer.getError().message();
+  auto parsed = llvm::json::parse((*buffer)->getBuffer());
+  if (!parsed)
+    return "gpu-config '" + path.str() +
+           "': not JSON: " + llvm::toString(parsed.takeError());
+  const llvm::json::Object *root = parsed->getAsObject();
+  const llvm::json::Array *layers =
+      root ? root->getArray("moe_layers") : nullptr;
+  if (!layers)
+    return "gpu-config '" + path.str() +
+           "': expected an object with a \"moe_layers\" array";
+  for (auto [i, entry] : llvm::enumerate(*layers)) {
+    const llvm::json::Object *layer = entry.getAsObject();
+    std::optional<int64_t> fields[5];
+    const char *names[5] = {"experts", "k", "hidden", "intermediate",
+                            "decode_tokens"};
+    for (int f = 0; f < 5 && layer; ++f)
+      fields[f] = layer->getInteger(names[f]);
+    if (!layer || llvm::any_of(fields, [](auto &v) { return !v || *v < 0; }))
+      return "gpu-config '" + path.str() + "': moe_layers[" +
+             std::to_string(i) +
+             "] needs non-negative integers experts, k, hidden, "
+             "intermediate and decode_tokens";
+    decodeTokens[{*fields[0], *fields[1], *fields[2], *fields[3]}] = *fields[4];
+  }
+  return "";
+}
+
 struct MoEExpandGpuKernelsPass
     : ::moe::impl::MoEExpandGpuKernelsBase<MoEExpandGpuKernelsPass> {
   using MoEExpandGpuKernelsBase::MoEExpandGpuKernelsBase;
 
   void runOnOperation() override {
+    std::map<LayerShape, int64_t> tuned;
+    if (!gpuConfig.empty()) {
+      std::string why = readTuning(gpuConfig, tuned);
+      if (!why.empty()) {
+        getOperation().emitError(why);
+        return signalPassFailure();
+      }
+    }
     SmallVector<moe_gpu::RouteOp> routes;
     getOperation().walk([&](moe_gpu::RouteOp op) { routes.push_back(op); });
     for (moe_gpu::RouteOp op : routes)
@@ -1728,7 +1795,20 @@ struct MoEExpandGpuKernelsPass
                        << output;
         return signalPassFailure();
       }
-      expandFfn(op, decodeTokens, arch == "sm_90a", atomicCombine);
+      // decode-tokens, else the tuning file's entry for the shape, else the
+      // shape's default.
+      auto weights = [](Value v) { return cast<MemRefType>(v.getType()); };
+      LayerShape shape{weights(op.getGateUp()).getDimSize(0),
+                       weights(op.getIds()).getDimSize(1),
+                       weights(op.getTokens()).getDimSize(1),
+                       weights(op.getDown()).getDimSize(2)};
+      int64_t decode = decodeTokens;
+      if (decode < 0) {
+        auto found = tuned.find(shape);
+        decode =
+            found != tuned.end() ? found->second : defaultDecodeTokens(shape);
+      }
+      expandFfn(op, decode, arch == "sm_90a", atomicCombine);
     }
   }
 };

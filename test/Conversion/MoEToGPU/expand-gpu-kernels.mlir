@@ -2,6 +2,10 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=0 --split-input-file | FileCheck %s --check-prefix=GEMMS
 // RUN: moe-opt %s --moe-expand-gpu-kernels=arch=sm_90a --split-input-file | FileCheck %s --check-prefix=HOPPER
 // RUN: moe-opt %s --moe-expand-gpu-kernels=atomic-combine=true --split-input-file | FileCheck %s --check-prefix=ATOMIC
+// RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=16 --split-input-file | FileCheck %s --check-prefix=SIXTEEN
+// RUN: echo '{"device": "NVIDIA H200", "moe_layers": [{"experts": 4, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 24}, {"experts": 8, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 3}]}' > %t.json
+// RUN: moe-opt %s --moe-expand-gpu-kernels=gpu-config=%t.json --split-input-file | FileCheck %s --check-prefix=TUNED
+// RUN: moe-opt %s --moe-expand-gpu-kernels="gpu-config=%t.json decode-tokens=5" --split-input-file | FileCheck %s --check-prefix=FIVE
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
 // counts, bases, first tiles and the tile count in shared memory, counting by
@@ -155,19 +159,22 @@ func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32
 
 // -----
 
-// Up to 16 tokens (the host tests T) the projections are the decode kernels:
+// Up to E * 4 / k tokens, at least 8 (the host tests T; here 4 experts and
+// k = 2: 8), the projections are the decode kernels:
 // blocks of 8 warps over the tile table x 16-column tiles (64 intermediate
 // columns: 4; 32 hidden: 2), each lane 16-byte loads of 8 bf16 along K, two
 // steps of its gate and up rows for two columns in flight (8 loads), the rows
 // of a tile 4 at a time, each present row's sums reduced by 5-step butterflies
 // then finished by the epilogue (SiLU); down reads the intermediate rows by
-// 16-byte loads too. Above 16 tokens, the grouped GEMMs. With decode-tokens=0
-// there is no test and no decode kernel.
+// 16-byte loads too. Above, the grouped GEMMs. With decode-tokens=0 there is
+// no test and no decode kernel; decode-tokens=16 says 16; a tuning file's
+// entry for the layer's shape (4 experts, k 2, hidden 32, intermediate 64)
+// says 24, and decode-tokens overrides it.
 // CHECK-LABEL: func.func @decode
 // CHECK:      %[[T:.*]] = memref.dim %arg0, %c0
 // CHECK:      %[[GRID:.*]] = arith.maxui
 // CHECK:      nvvm.vote.ballot.sync
-// CHECK:      %[[SMALL:.*]] = arith.cmpi slt, %[[T]], %c17
+// CHECK:      %[[SMALL:.*]] = arith.cmpi slt, %[[T]], %c9
 // CHECK:      scf.if %[[SMALL]] {
 // CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c4{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
 // CHECK:          scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
@@ -188,7 +195,13 @@ func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // GEMMS-LABEL: func.func @decode
 // GEMMS-NOT:   moe_gpu.load
-// GEMMS-NOT:   %c17
+// GEMMS-NOT:   arith.cmpi slt, %{{.*}}, %c9
+// SIXTEEN-LABEL: func.func @decode
+// SIXTEEN:       arith.cmpi slt, %{{.*}}, %c17
+// TUNED-LABEL:   func.func @decode
+// TUNED:         arith.cmpi slt, %{{.*}}, %c25
+// FIVE-LABEL:    func.func @decode
+// FIVE:          arith.cmpi slt, %{{.*}}, %c6
 // GEMMS-COUNT-2: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup
 // GEMMS-NOT:   moe_gpu.load
 // GEMMS:       return
