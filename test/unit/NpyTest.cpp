@@ -65,6 +65,23 @@ TEST(Npy, ReadsScalarsAndVectors) {
   EXPECT_EQ(tensor.shape, (std::vector<int64_t>{5}));
 }
 
+TEST(Npy, Bf16IsWrittenAsF32) {
+  // NumPy has no bfloat16: its values go out widened to f32, exactly.
+  HostTensor in;
+  in.dtype = DType::BF16;
+  in.shape = {2};
+  in.data = {0x80, 0x3F, 0x41, 0xC0}; // 1.0 and -3.015625
+  HostTensor out;
+  ASSERT_TRUE(parse(serializeNpy(in), out).ok);
+  EXPECT_EQ(out.dtype, DType::F32);
+  EXPECT_EQ(out.shape, in.shape);
+  float values[2];
+  ASSERT_EQ(out.data.size(), sizeof(values));
+  std::memcpy(values, out.data.data(), sizeof(values));
+  EXPECT_EQ(values[0], 1.0f);
+  EXPECT_EQ(values[1], -3.015625f);
+}
+
 TEST(Npy, RoundTripsEveryDType) {
   for (DType dtype : {DType::F16, DType::F32, DType::F64, DType::I8, DType::I32,
                       DType::I64, DType::U8, DType::Bool}) {

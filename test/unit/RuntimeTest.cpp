@@ -36,6 +36,20 @@ TEST(RuntimeTest, DtypeNamesAndSizes) {
   EXPECT_EQ(moe_dtype_size(MOE_DTYPE_U8), 1u);
   EXPECT_EQ(moe_dtype_size(MOE_DTYPE_F16), 2u);
   EXPECT_EQ(moe_dtype_size(MOE_DTYPE_I64), 8u);
+  EXPECT_STREQ(moe_dtype_name(MOE_DTYPE_BF16), "bf16");
+  EXPECT_EQ(moe_dtype_size(MOE_DTYPE_BF16), 2u);
+}
+
+TEST(ToolsTest, InlineBf16RoundsToNearestEven) {
+  // 1 + 2^-8 is halfway between bf16's 1 and 1 + 2^-7: to even, 1 (0x3F80);
+  // 3.0234375 is halfway between 0x4041 (odd) and 0x4042: to even, up.
+  InputSpec spec;
+  Status status = parseInputSpec("2xbf16=1.00390625 3.0234375", spec);
+  ASSERT_TRUE(status.ok) << status.message;
+  EXPECT_EQ(spec.tensor.dtype, DType::BF16);
+  ASSERT_EQ(spec.tensor.data.size(), 4u);
+  EXPECT_EQ(spec.tensor.data[0] | spec.tensor.data[1] << 8, 0x3F80);
+  EXPECT_EQ(spec.tensor.data[2] | spec.tensor.data[3] << 8, 0x4042);
 }
 
 TEST(ToolsTest, InlineInputFillsFromOneValue) {
