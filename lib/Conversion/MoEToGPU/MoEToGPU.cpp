@@ -587,10 +587,13 @@ private:
     for (int64_t i = 0; i < perSource; ++i) {
       Value row, col;
       if (wgmma) {
-        // Register i of thread t: element WgmmaM64NK16::d(t, i).
+        // Register i of thread t: element WgmmaM64NK16::d(t, i), the
+        // register's offset from thread 0's plus the thread's own place
+        // (its warp's 16 rows, its group of four, its pair of columns).
+        ::moe::gpu::MatrixCoord at = ::moe::gpu::WgmmaM64NK16::d(0, int(i));
         Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
-        row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), 8 * ((i >> 1) & 1));
-        col = e.add(e.mul(e.rem(lane, 4), 2), 8 * (i >> 2) + (i & 1));
+        row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), at.row);
+        col = e.add(e.mul(e.rem(lane, 4), 2), at.col);
       } else if (tensorCores()) {
         // Warp (wm, wn) holds rows 16 wm.., columns 32 wn..: n8 tile i / 4,
         // register i % 4 of the C fragment.
