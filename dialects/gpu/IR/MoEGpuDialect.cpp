@@ -247,9 +247,10 @@ LogicalResult WgmmaOp::verify() {
   if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
     return emitOpError() << "swizzle is " << swizzle
                          << " bytes; the layouts swizzle 0, 32, 64 or 128";
-  for (auto [name, bytes] :
-       {std::pair{"leading", getLeading()}, std::pair{"a_stride", getAStride()},
-        std::pair{"b_stride", getBStride()}})
+  // (Signed, as written: the accessors give the unsigned value.)
+  for (auto [name, bytes] : {std::pair{"leading", getLeadingAttr().getInt()},
+                             std::pair{"a_stride", getAStrideAttr().getInt()},
+                             std::pair{"b_stride", getBStrideAttr().getInt()}})
     if (bytes < 0 || bytes % 16 || bytes >= (int64_t(1) << 18))
       return emitOpError() << name << " is " << bytes
                            << " bytes; a descriptor holds multiples of 16 "
@@ -269,8 +270,9 @@ LogicalResult WgmmaOp::verify() {
 }
 
 LogicalResult WgmmaWaitOp::verify() {
-  if (getPending() < 0 || getPending() > 7)
-    return emitOpError() << "waits for all but " << getPending()
+  int64_t pending = getPendingAttr().getInt();
+  if (pending < 0 || pending > 7)
+    return emitOpError() << "waits for all but " << pending
                          << " groups; wgmma.wait_group takes 0 to 7";
   if (getValues().size() != getResults().size())
     return emitOpError() << "has " << getValues().size() << " operands and "

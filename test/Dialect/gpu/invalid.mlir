@@ -215,3 +215,20 @@ func.func @wgmma_wait(%c: f32) {
   %r = moe_gpu.wgmma_wait 8, %c : (f32) -> f32
   return
 }
+
+// -----
+
+func.func @wgmma_wait_negative(%c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma_wait' op waits for all but -1 groups; wgmma.wait_group takes 0 to 7}}
+  %r = moe_gpu.wgmma_wait -1, %c : (f32) -> f32
+  return
+}
+
+// -----
+
+!sh = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @wgmma_negative_stride(%a: !sh, %i: index, %c: f32) {
+  // expected-error @+1 {{'moe_gpu.wgmma' op b_stride is -1024 bytes; a descriptor holds multiples of 16 below 256 KiB}}
+  %d:4 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 128 : i64, leading = 16 : i64, a_stride = 1024 : i64, b_stride = -1024 : i64} : !sh, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
+  return
+}
