@@ -64,7 +64,8 @@ llvm::cl::opt<std::string> precision(
     "precision",
     llvm::cl::desc("Compute type of --target=cuda's matmuls for f32 models: "
                    "fp32 (default, CUDA cores), bf16 or fp16 (tensor cores, "
-                   "f32 accumulation)"),
+                   "f32 accumulation); the MoE layers of fp16 and bf16 models "
+                   "compute in their own type"),
     llvm::cl::init("fp32"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string> decodeTokens(
