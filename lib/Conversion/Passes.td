@@ -184,11 +184,12 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     With `arch=sm_90a` and a bf16 or f16 compute type the grouped GEMMs run on
     Hopper's **wgmma**: one warpgroup per 64 x 64 tile of each source (so the tile
     table's M tiles are 64 rows), K 64 deep, A and B copied by `cp.async` (A's
-    gathered rows stored) into 128-byte swizzled K-major tiles, two stages with gate
-    and up and three with one source, each thread's writes fenced for the async proxy
-    (`fence.proxy.async`) before the barrier, then four `wgmma.mma_async m64n64k16` per
-    source and K step in one group, waited for before the stage is refilled; the same
-    epilogues.
+    gathered rows stored) into 128-byte swizzled K-major tiles, four stages in dynamic
+    shared memory (the kernel aligns its views to 1024 bytes), two tiles' copies ahead;
+    each thread's writes fenced for the async proxy (`fence.proxy.async`) before the
+    step's one barrier, then four `wgmma.mma_async m64n64k16` per source and K step in
+    one group, all but that group waited for (so the stage the next step refills is
+    free) and all of them after the loop; the same epilogues.
 
     ```
     moe-opt bufferized.mlir --moe-expand-gpu-kernels

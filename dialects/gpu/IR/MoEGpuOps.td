@@ -149,7 +149,8 @@ def MoEGpu_WgmmaOp : MoEGpu_Op<"wgmma", [MemoryEffects<[MemRead]>,
     operands' layout: with a swizzle, rows of `swizzle` bytes, 8-row groups
     `a_stride` / `b_stride` bytes apart, the 16-byte chunks of a row XORed with the
     address's row bits, so the swizzled span must start at an address aligned to 8
-    rows (the PTX lowering aligns every workgroup buffer a swizzled wgmma reads);
+    rows (the PTX lowering aligns every workgroup buffer a swizzled wgmma reads; a
+    view of dynamic shared memory is the kernel's to align, at run time);
     without one, core matrices of 8 rows x 16 bytes, `leading` bytes apart along K
     and the strides apart along M or N.
 

@@ -164,12 +164,17 @@ void lowerWgmma(moe_gpu::WgmmaOp op) {
   op->erase();
 }
 
+/// The buffer `memref` is a view of.
+Value rootOf(Value memref) {
+  while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
+    memref = view.getViewSource();
+  return memref;
+}
+
 /// The workgroup attribution of its kernel that `memref` is a view of, or
 /// -1.
 int64_t attributionOf(Value memref) {
-  while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
-    memref = view.getViewSource();
-  auto argument = dyn_cast<BlockArgument>(memref);
+  auto argument = dyn_cast<BlockArgument>(rootOf(memref));
   auto kernel =
       argument ? dyn_cast<gpu::GPUFuncOp>(argument.getOwner()->getParentOp())
                : nullptr;
@@ -184,13 +189,16 @@ int64_t attributionOf(Value memref) {
 
 /// Aligns the workgroup buffers a swizzled wgmma reads to its swizzle's
 /// span, as the layout assumes (`llvm.align`, which the GPU to NVVM
-/// lowering gives the buffer's global).
+/// lowering gives the buffer's global). Views of dynamic shared memory are
+/// the kernel's to align: it knows the address only at run time.
 LogicalResult alignOperands(moe_gpu::WgmmaOp op) {
   int64_t alignment = op.getBufferAlignment();
   if (!alignment)
     return success();
   auto kernel = op->getParentOfType<gpu::GPUFuncOp>();
   for (Value operand : {op.getA(), op.getB()}) {
+    if (rootOf(operand).getDefiningOp<gpu::DynamicSharedMemoryOp>())
+      continue;
     int64_t index = attributionOf(operand);
     if (!kernel || index < 0)
       return op.emitOpError()

@@ -71,6 +71,11 @@ constexpr int64_t kAlignWarps = kAlignThreads / kWarp;
 /// row of a tile is one 128-byte swizzle span.
 constexpr int64_t kTileM = 32, kTileN = 64, kTileK = 32;
 constexpr int64_t kWgmmaTileM = 64, kWgmmaTileK = 64, kSwizzleBytes = 128;
+/// sm_90a's stages, in dynamic shared memory (96 KiB with gate and up): two
+/// tiles' copies and one wgmma group in flight while the next is issued.
+constexpr int64_t kWgmmaStages = 4;
+/// The span of the 128-byte swizzle's pattern, to which its tiles align.
+constexpr int64_t kSwizzleSpan = 8 * kSwizzleBytes;
 constexpr int64_t kGemmThreads = 128;
 /// Static shared memory a block may have (ptxas refuses more).
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
@@ -156,15 +161,20 @@ struct Emit {
 };
 
 /// A launch of `grid` x 1 x 1 blocks of `threads` with static workgroup
-/// buffers of `shared` types; `body` builds the kernel before its
-/// terminator, given the launch.
+/// buffers of `shared` types and `dynamicShared` bytes of dynamic shared
+/// memory; `body` builds the kernel before its terminator, given the launch.
 void launch(OpBuilder &b, Location loc, Value gridX, Value gridY,
             int64_t threads, TypeRange shared,
-            function_ref<void(OpBuilder &, gpu::LaunchOp)> body) {
+            function_ref<void(OpBuilder &, gpu::LaunchOp)> body,
+            int64_t dynamicShared = 0) {
   Value one = b.create<arith::ConstantIndexOp>(loc, 1);
   Value block = b.create<arith::ConstantIndexOp>(loc, threads);
+  Value dynamic = dynamicShared
+                      ? b.create<arith::ConstantOp>(
+                            loc, b.getI32IntegerAttr(int32_t(dynamicShared)))
+                      : Value();
   auto op = b.create<gpu::LaunchOp>(loc, gridX, gridY, one, block, one, one,
-                                    /*dynamicSharedMemorySize=*/nullptr,
+                                    /*dynamicSharedMemorySize=*/dynamic,
                                     /*asyncTokenType=*/nullptr,
                                     /*asyncDependencies=*/ValueRange(), shared);
   OpBuilder inner = OpBuilder::atBlockEnd(&op.getBody().front());
@@ -186,14 +196,17 @@ MemRefType sharedType(ArrayRef<int64_t> shape, Type element) {
 /// (-1, uniform in the block) return at once.
 void launchOverTiles(OpBuilder &b, Location loc, Value tiles, Value gridY,
                      int64_t threads, TypeRange shared, Value tileExpert,
-                     function_ref<void(Emit &, gpu::LaunchOp, Value)> body) {
-  launch(b, loc, tiles, gridY, threads, shared,
-         [&](OpBuilder &kb, gpu::LaunchOp op) {
-           Emit e{kb, loc};
-           Value expert32 = e.load(tileExpert, op.getBlockIds().x);
-           e.ifThen(e.lt(e.i32(-1), expert32),
-                    [&] { body(e, op, e.toIndex(expert32)); });
-         });
+                     function_ref<void(Emit &, gpu::LaunchOp, Value)> body,
+                     int64_t dynamicShared = 0) {
+  launch(
+      b, loc, tiles, gridY, threads, shared,
+      [&](OpBuilder &kb, gpu::LaunchOp op) {
+        Emit e{kb, loc};
+        Value expert32 = e.load(tileExpert, op.getBlockIds().x);
+        e.ifThen(e.lt(e.i32(-1), expert32),
+                 [&] { body(e, op, e.toIndex(expert32)); });
+      },
+      dynamicShared);
 }
 
 /// The buffer of tensor `t` as a memref whose innermost stride is 1 (all
@@ -429,15 +442,19 @@ struct GroupedGemm {
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
     return wgmma ? tileK() : tileK() + kCopyBytes / width;
   }
-  /// Shared-memory stages of the tiles, as many as fit the 48 KiB of static
-  /// shared memory, at most three: for mma.sync three of 16-bit elements
-  /// (38400 bytes with gate and up), two of f32 (46080); for wgmma two with
-  /// gate and up (49152), three with one source.
-  int64_t stages() const {
+  /// The bytes of one stage of every tile.
+  int64_t stageBytes() const {
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
-    int64_t stage =
-        (tileM() + kTileN * int64_t(sources.size())) * rowLength() * width;
-    return std::min<int64_t>(3, kStaticSharedBytes / stage);
+    return (tileM() + kTileN * int64_t(sources.size())) * rowLength() * width;
+  }
+  /// Shared-memory stages of the tiles: for wgmma four, in dynamic shared
+  /// memory; else as many as fit the 48 KiB of static shared memory, at most
+  /// three: three of 16-bit elements (38400 bytes with gate and up), two of
+  /// f32 (46080).
+  int64_t stages() const {
+    if (wgmma)
+      return kWgmmaStages;
+    return std::min<int64_t>(3, kStaticSharedBytes / stageBytes());
   }
   /// The index in a stage's shared tile of element (`row`, `col`): rows of
   /// rowLength(), the 16-byte chunks of each XORed with its row's place in
@@ -461,23 +478,57 @@ struct GroupedGemm {
         return {stages(), rows * rowLength()};
       return {stages(), rows, rowLength()};
     };
-    SmallVector<Type> shared{sharedType(tileShape(tileM()), compute)};
+    tileTypes = {sharedType(tileShape(tileM()), compute)};
     for (size_t s = 0; s < sources.size(); ++s)
-      shared.push_back(sharedType(tileShape(kTileN), compute));
+      tileTypes.push_back(sharedType(tileShape(kTileN), compute));
     Value gridY = h.idx((columns + kTileN - 1) / kTileN);
-    launchOverTiles(b, loc, tiles, gridY, kGemmThreads, shared, tileExpert,
-                    [&](Emit &e, gpu::LaunchOp op, Value expert) {
-                      body(e, op, expert, width);
-                    });
+    // wgmma's tiles are views of dynamic shared memory, one swizzle span
+    // more than they take so that the kernel can align them.
+    launchOverTiles(
+        b, loc, tiles, gridY, kGemmThreads,
+        wgmma ? TypeRange() : TypeRange(tileTypes), tileExpert,
+        [&](Emit &e, gpu::LaunchOp op, Value expert) {
+          body(e, op, expert, width);
+        },
+        wgmma ? stages() * stageBytes() + kSwizzleSpan : 0);
   }
 
 private:
+  /// The shared tiles' types: A's, then each source's.
+  SmallVector<Type> tileTypes;
+
+  /// The tiles as views of the launch's dynamic shared memory, from its
+  /// first address aligned to the swizzle's span (which the hardware's
+  /// swizzle assumes), one after the other.
+  SmallVector<Value> dynamicTiles(Emit &e) {
+    auto bytesType = MemRefType::get(
+        {ShapedType::kDynamic}, e.b.getI8Type(), MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(e.b.getContext(),
+                                   gpu::AddressSpace::Workgroup));
+    Value bytes = e.b.create<gpu::DynamicSharedMemoryOp>(e.loc, bytesType);
+    Value base =
+        e.b.create<memref::ExtractAlignedPointerAsIndexOp>(e.loc, bytes);
+    Value offset = e.rem(e.sub(e.idx(kSwizzleSpan), e.rem(base, kSwizzleSpan)),
+                         kSwizzleSpan);
+    SmallVector<Value> views;
+    for (Type type : tileTypes) {
+      views.push_back(
+          e.b.create<memref::ViewOp>(e.loc, type, bytes, offset, ValueRange{}));
+      auto memref = cast<MemRefType>(type);
+      offset = e.add(offset, memref.getNumElements() *
+                                 (compute.getIntOrFloatBitWidth() / 8));
+    }
+    return views;
+  }
+
   void body(Emit &e, gpu::LaunchOp op, Value expert, int64_t width) {
     Value tid = op.getThreadIds().x;
     Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
     Value end = e.toIndex(e.load(offsets, e.add(expert, 1)));
     Value column0 = e.mul(op.getBlockIds().y, kTileN);
-    ArrayRef<BlockArgument> shared = op.getWorkgroupAttributions();
+    SmallVector<Value> shared =
+        wgmma ? dynamicTiles(e)
+              : SmallVector<Value>(op.getWorkgroupAttributions());
     Value aTile = shared[0];
     Value zero = e.f32(0.0);
     int64_t perSource = tileM() * kTileN / kGemmThreads;
@@ -552,29 +603,51 @@ private:
     // the block finished with in the step before.
     int64_t stages = this->stages();
     int64_t steps = (depth + tileK - 1) / tileK;
-    for (int64_t t = 0; t + 1 < stages; ++t)
-      stageTile(e.idx(t), e.idx(t * tileK));
-    SmallVector<Value> sums = e.loop(
-        e.idx(0), e.idx(steps), e.idx(1), init,
-        [&](Value step, ValueRange acc) -> SmallVector<Value> {
-          Value next = e.add(step, stages - 1);
-          Value group = stageTile(e.rem(next, stages), e.mul(next, tileK));
-          e.b.create<nvgpu::DeviceAsyncWaitOp>(
-              e.loc, group, e.b.getI32IntegerAttr(stages - 1));
-          // wgmma reads the tiles through the async proxy: each thread's
-          // writes (stores, and the copies it waited for) are fenced before
-          // the barrier that publishes them.
-          if (wgmma)
-            e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
-          e.barrier();
-          Value stage = e.rem(step, stages);
-          SmallVector<Value> sumsNext =
-              wgmma           ? wgmmaStep(e, shared, stage, acc)
-              : tensorCores() ? mmaStep(e, tid, shared, stage, acc)
-                              : fmaStep(e, tid, shared, stage, acc);
-          e.barrier();
-          return sumsNext;
-        });
+    // wgmma: tile t + stages - 2 is copied into the stage of step t - 2,
+    // whose wgmma group the wait for all but one group at the end of step
+    // t - 1 saw complete; so two tiles' copies and one wgmma group are in
+    // flight while a step is issued, and one barrier a step suffices.
+    SmallVector<Value> sums;
+    if (wgmma) {
+      for (int64_t t = 0; t + 2 < stages; ++t)
+        stageTile(e.idx(t), e.idx(t * tileK));
+      sums = e.loop(e.idx(0), e.idx(steps), e.idx(1), init,
+                    [&](Value step, ValueRange acc) -> SmallVector<Value> {
+                      Value next = e.add(step, stages - 2);
+                      Value group =
+                          stageTile(e.rem(next, stages), e.mul(next, tileK));
+                      e.b.create<nvgpu::DeviceAsyncWaitOp>(
+                          e.loc, group, e.b.getI32IntegerAttr(stages - 2));
+                      // wgmma reads the tiles through the async proxy: each
+                      // thread's writes (stores, and the copies it waited for)
+                      // are fenced before the barrier that publishes them.
+                      e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+                      e.barrier();
+                      return wgmmaStep(e, shared, e.rem(step, stages), acc,
+                                       /*pending=*/1);
+                    });
+      auto drained = e.b.create<moe_gpu::WgmmaWaitOp>(
+          e.loc, ValueRange(sums).getTypes(), e.b.getI64IntegerAttr(0), sums);
+      sums.assign(drained.getResults().begin(), drained.getResults().end());
+    } else {
+      for (int64_t t = 0; t + 1 < stages; ++t)
+        stageTile(e.idx(t), e.idx(t * tileK));
+      sums = e.loop(e.idx(0), e.idx(steps), e.idx(1), init,
+                    [&](Value step, ValueRange acc) -> SmallVector<Value> {
+                      Value next = e.add(step, stages - 1);
+                      Value group =
+                          stageTile(e.rem(next, stages), e.mul(next, tileK));
+                      e.b.create<nvgpu::DeviceAsyncWaitOp>(
+                          e.loc, group, e.b.getI32IntegerAttr(stages - 1));
+                      e.barrier();
+                      Value stage = e.rem(step, stages);
+                      SmallVector<Value> sumsNext =
+                          tensorCores() ? mmaStep(e, tid, shared, stage, acc)
+                                        : fmaStep(e, tid, shared, stage, acc);
+                      e.barrier();
+                      return sumsNext;
+                    });
+    }
     // The last group (zeros past the depth) lands before the block ends.
     Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
                                                              ValueRange{});
@@ -618,7 +691,7 @@ private:
 
   /// The two k16 steps of a 32-deep tile on tensor cores: A and B fragments
   /// by ldmatrix.x4 from the shared tiles, one mma.sync per n8 tile.
-  SmallVector<Value> mmaStep(Emit &e, Value tid, ArrayRef<BlockArgument> shared,
+  SmallVector<Value> mmaStep(Emit &e, Value tid, ArrayRef<Value> shared,
                              Value stage, ValueRange acc) {
     Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
     Value rowBase = e.mul(e.div(warp, 2), 16);
@@ -676,10 +749,10 @@ private:
 
   /// The four k16 steps of a 64-deep tile on sm_90a: for each source one
   /// wgmma m64n64k16 of the warpgroup, the descriptors' start 32 bytes
-  /// further along the swizzled rows each step; all of them one group, waited
-  /// for before the tiles are overwritten.
-  SmallVector<Value> wgmmaStep(Emit &e, ArrayRef<BlockArgument> shared,
-                               Value stage, ValueRange acc) {
+  /// further along the swizzled rows each step; all of them one group, then
+  /// a wait until at most `pending` groups run.
+  SmallVector<Value> wgmmaStep(Emit &e, ArrayRef<Value> shared, Value stage,
+                               ValueRange acc, int64_t pending) {
     int64_t perSource = kWgmmaTileM * kTileN / kGemmThreads;
     SmallVector<Value> next(acc.begin(), acc.end());
     e.b.create<moe_gpu::WgmmaFenceOp>(e.loc);
@@ -700,13 +773,14 @@ private:
       }
     }
     e.b.create<moe_gpu::WgmmaCommitOp>(e.loc);
-    auto wait = e.b.create<moe_gpu::WgmmaWaitOp>(
-        e.loc, ValueRange(next).getTypes(), e.b.getI64IntegerAttr(0), next);
+    auto wait =
+        e.b.create<moe_gpu::WgmmaWaitOp>(e.loc, ValueRange(next).getTypes(),
+                                         e.b.getI64IntegerAttr(pending), next);
     return SmallVector<Value>(wait.getResults());
   }
 
   /// A 32-deep tile by FMA: each thread's 4 x 4 outputs per source.
-  SmallVector<Value> fmaStep(Emit &e, Value tid, ArrayRef<BlockArgument> shared,
+  SmallVector<Value> fmaStep(Emit &e, Value tid, ArrayRef<Value> shared,
                              Value stage, ValueRange acc) {
     Value rowBase = e.mul(e.div(tid, 16), 4), colBase = e.rem(tid, 16);
     return e.loop(

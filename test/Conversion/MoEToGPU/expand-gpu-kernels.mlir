@@ -49,20 +49,26 @@
 // CHECK-COUNT-5: memref.dealloc
 // CHECK-NOT:  moe_gpu.routed_ffn
 // sm_90a: the tile table's tiles are 64 rows; each GEMM is one warpgroup, its
-// tiles 64 x 64 with rows of 64 bf16 (one 128-byte swizzle span, no padding), two
-// stages with gate and up and three with one source. Each thread fences its writes
-// for the async proxy before the barrier; then per 64-deep step four k16 steps of a
-// wgmma m64n64k16 per source, 32 bytes further along the rows each, one group,
-// waited for before the stage is refilled.
+// tiles 64 x 64 with rows of 64 bf16 (one 128-byte swizzle span, no padding), four
+// stages of them in dynamic shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB
+// with one source, and 1 KiB more), views from its first address aligned to 1024
+// bytes. Two tiles' copies ahead: each step waits for all but two groups of copies;
+// each thread fences its writes for the async proxy before the one barrier of the
+// step; then four k16 steps of a wgmma m64n64k16 per source, 32 bytes further along
+// the rows each, one group, and a wait for all but that group, so that the stage the
+// next step refills is free; after the loop, a wait for all.
 // HOPPER-LABEL: func.func @bf16
 // HOPPER:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
 // HOPPER:      arith.ceildivui %[[A]], %c64
 // HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}})
 // HOPPER:      arith.addi %{{.*}}, %c63_i32
 // HOPPER:      arith.divui %{{.*}}, %c64_i32
-// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<2x4096xbf16, #gpu.address_space<workgroup>>)
-// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<2x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 {
+// HOPPER:        %[[BYTES:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// HOPPER:        memref.extract_aligned_pointer_as_index %[[BYTES]]
+// HOPPER-COUNT-3: memref.view %[[BYTES]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
 // HOPPER-NEXT:   moe_gpu.fence_proxy_async
 // HOPPER-NEXT:   gpu.barrier
 // HOPPER:        moe_gpu.wgmma_fence
@@ -71,11 +77,14 @@
 // HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}],
 // HOPPER-COUNT-5: moe_gpu.wgmma %
 // HOPPER:        moe_gpu.wgmma_commit
-// HOPPER-NEXT:   moe_gpu.wgmma_wait 0
-// HOPPER:        gpu.barrier
+// HOPPER-NEXT:   moe_gpu.wgmma_wait 1
+// HOPPER-NOT:    gpu.barrier
+// HOPPER:        scf.yield
+// HOPPER:        moe_gpu.wgmma_wait 0
 // HOPPER:        math.exp
-// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x4096xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x4096xbf16, #gpu.address_space<workgroup>>)
-// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<3x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c66560_i32 {
+// HOPPER-COUNT-2: memref.view %{{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
 // HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
 // HOPPER-COUNT-4: moe_gpu.wgmma %
 // HOPPER-NOT:    moe_gpu.mma_sync
