@@ -598,55 +598,44 @@ private:
                                                          copies);
     };
     // `stages` stages: while the block multiplies tile t, the copies of
-    // tiles t + 1 ... t + stages - 1 are in flight, and that many groups may
-    // stay outstanding at each wait. Tile t + stages - 1 goes to the stage
-    // the block finished with in the step before.
+    // tiles t + 1 ... t + ahead are in flight, and that many groups may stay
+    // outstanding at each wait. Tile t + ahead goes to a stage the block is
+    // done with: for mma.sync and FMA (ahead = stages - 1) the one of the
+    // step before, which its closing barrier freed; for wgmma (ahead =
+    // stages - 2) the one of step t - 2, whose group the wait for all but one
+    // group at the end of step t - 1 saw complete, so that one wgmma group is
+    // in flight as well and one barrier a step suffices.
     int64_t stages = this->stages();
+    int64_t ahead = wgmma ? stages - 2 : stages - 1;
     int64_t steps = (depth + tileK - 1) / tileK;
-    // wgmma: tile t + stages - 2 is copied into the stage of step t - 2,
-    // whose wgmma group the wait for all but one group at the end of step
-    // t - 1 saw complete; so two tiles' copies and one wgmma group are in
-    // flight while a step is issued, and one barrier a step suffices.
-    SmallVector<Value> sums;
+    for (int64_t t = 0; t < ahead; ++t)
+      stageTile(e.idx(t), e.idx(t * tileK));
+    SmallVector<Value> sums = e.loop(
+        e.idx(0), e.idx(steps), e.idx(1), init,
+        [&](Value step, ValueRange acc) -> SmallVector<Value> {
+          Value next = e.add(step, ahead);
+          Value group = stageTile(e.rem(next, stages), e.mul(next, tileK));
+          e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, group,
+                                               e.b.getI32IntegerAttr(ahead));
+          // wgmma reads the tiles through the async proxy: each thread's
+          // writes (stores, and the copies it waited for) are fenced before
+          // the barrier that publishes them.
+          if (wgmma)
+            e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+          e.barrier();
+          Value stage = e.rem(step, stages);
+          if (wgmma)
+            return wgmmaStep(e, shared, stage, acc, /*pending=*/1);
+          SmallVector<Value> sumsNext =
+              tensorCores() ? mmaStep(e, tid, shared, stage, acc)
+                            : fmaStep(e, tid, shared, stage, acc);
+          e.barrier();
+          return sumsNext;
+        });
     if (wgmma) {
-      for (int64_t t = 0; t + 2 < stages; ++t)
-        stageTile(e.idx(t), e.idx(t * tileK));
-      sums = e.loop(e.idx(0), e.idx(steps), e.idx(1), init,
-                    [&](Value step, ValueRange acc) -> SmallVector<Value> {
-                      Value next = e.add(step, stages - 2);
-                      Value group =
-                          stageTile(e.rem(next, stages), e.mul(next, tileK));
-                      e.b.create<nvgpu::DeviceAsyncWaitOp>(
-                          e.loc, group, e.b.getI32IntegerAttr(stages - 2));
-                      // wgmma reads the tiles through the async proxy: each
-                      // thread's writes (stores, and the copies it waited for)
-                      // are fenced before the barrier that publishes them.
-                      e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
-                      e.barrier();
-                      return wgmmaStep(e, shared, e.rem(step, stages), acc,
-                                       /*pending=*/1);
-                    });
       auto drained = e.b.create<moe_gpu::WgmmaWaitOp>(
           e.loc, ValueRange(sums).getTypes(), e.b.getI64IntegerAttr(0), sums);
       sums.assign(drained.getResults().begin(), drained.getResults().end());
-    } else {
-      for (int64_t t = 0; t + 1 < stages; ++t)
-        stageTile(e.idx(t), e.idx(t * tileK));
-      sums = e.loop(e.idx(0), e.idx(steps), e.idx(1), init,
-                    [&](Value step, ValueRange acc) -> SmallVector<Value> {
-                      Value next = e.add(step, stages - 1);
-                      Value group =
-                          stageTile(e.rem(next, stages), e.mul(next, tileK));
-                      e.b.create<nvgpu::DeviceAsyncWaitOp>(
-                          e.loc, group, e.b.getI32IntegerAttr(stages - 1));
-                      e.barrier();
-                      Value stage = e.rem(step, stages);
-                      SmallVector<Value> sumsNext =
-                          tensorCores() ? mmaStep(e, tid, shared, stage, acc)
-                                        : fmaStep(e, tid, shared, stage, acc);
-                      e.barrier();
-                      return sumsNext;
-                    });
     }
     // The last group (zeros past the depth) lands before the block ends.
     Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
