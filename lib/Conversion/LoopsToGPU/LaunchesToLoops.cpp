@@ -854,15 +854,23 @@ private:
                       {b.create<arith::ExtUIOp>(loc, b.getI64Type(), metadata),
                        zero, zero});
       }
-      forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
-        for (auto [i, storage] : llvm::enumerate(results))
-          b.create<memref::StoreOp>(
-              loc,
-              b.create<memref::LoadOp>(loc, d, ValueRange{lane, constant(i)}),
-              storage, ValueRange{t});
-      });
+      scatter(first, lanes, d, results);
     });
     return success();
+  }
+
+  /// Register i of each of `lanes` threads from `first` (row `lane` of
+  /// `registers`) to its per-thread storage `results[i]`.
+  void scatter(Value first, Value lanes, Value registers,
+               ArrayRef<Value> results) {
+    forLanes(first, lanes, [&](Value lane, Value t, IRMapping &) {
+      for (auto [i, storage] : llvm::enumerate(results))
+        b.create<memref::StoreOp>(
+            loc,
+            b.create<memref::LoadOp>(loc, registers,
+                                     ValueRange{lane, constant(i)}),
+            storage, ValueRange{t});
+    });
   }
 
   /// One warpgroup at a time: its threads' C registers gathered, each
@@ -947,14 +955,7 @@ private:
              b.getI64IntegerAttr(int64_t(wgmma.getDescriptor(/*isA=*/false)))),
          pointer(c)},
         b.getI32Type());
-    forLanes(
-        first, constant(kWarpgroup), [&](Value lane, Value t, IRMapping &) {
-          for (auto [i, storage] : llvm::enumerate(results))
-            b.create<memref::StoreOp>(
-                loc,
-                b.create<memref::LoadOp>(loc, c, ValueRange{lane, constant(i)}),
-                storage, ValueRange{t});
-        });
+    scatter(first, constant(kWarpgroup), c, results);
     return success();
   }
 
