@@ -187,9 +187,10 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     gathered rows stored) into 128-byte swizzled K-major tiles, four stages in dynamic
     shared memory (the kernel aligns its views to 1024 bytes), two tiles' copies ahead;
     each thread's writes fenced for the async proxy (`fence.proxy.async`) before the
-    step's one barrier, then four `wgmma.mma_async m64n64k16` per source and K step in
-    one group, all but that group waited for (so the stage the next step refills is
-    free) and all of them after the loop; the same epilogues.
+    step's one barrier; after it the copies of the tile two steps ahead (into the stage
+    whose wgmma group every warp waited for before that barrier), then four
+    `wgmma.mma_async m64n64k16` per source and K step in one group, all but that group
+    waited for, and all of them after the loop; the same epilogues.
 
     ```
     moe-opt bufferized.mlir --moe-expand-gpu-kernels

@@ -437,6 +437,18 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_wgmma_checked);
     emulator[MOE_EMU_SLOT_FENCE_PROXY_ASYNC] =
         reinterpret_cast<void *>(&moe_emu_fence_proxy_async);
+    emulator[MOE_EMU_SLOT_WGMMA_COMMIT] =
+        reinterpret_cast<void *>(&moe_emu_wgmma_commit_thread);
+    emulator[MOE_EMU_SLOT_WGMMA_WAIT] =
+        reinterpret_cast<void *>(&moe_emu_wgmma_wait_thread);
+    emulator[MOE_EMU_SLOT_MBARRIER_INIT] =
+        reinterpret_cast<void *>(&moe_emu_mbarrier_init_thread);
+    emulator[MOE_EMU_SLOT_MBARRIER_ARRIVE] =
+        reinterpret_cast<void *>(&moe_emu_mbarrier_arrive_thread);
+    emulator[MOE_EMU_SLOT_MBARRIER_WAIT] =
+        reinterpret_cast<void *>(&moe_emu_mbarrier_wait_thread);
+    emulator[MOE_EMU_SLOT_BULK_COPY] =
+        reinterpret_cast<void *>(&moe_emu_bulk_copy_thread);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

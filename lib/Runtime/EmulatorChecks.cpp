@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,7 +37,33 @@ struct Region {
   uint64_t base;
   int64_t bytes;
   std::vector<uint64_t> shadow;
+  /// The last wgmma group that read each byte (WgmmaGroup's index; 0 none).
+  std::vector<uint32_t> wgmmaRead;
+  /// The bulk copy that last wrote each byte (Block::landings' index; 0
+  /// none, or a write since).
+  std::vector<uint32_t> landedBy;
 };
+
+/// A bulk copy not landed yet.
+struct BulkCopy {
+  const char *op;
+  int64_t thread;
+  uint64_t dst, src;
+  uint32_t bytes;
+  uint64_t bar;
+};
+
+/// The wgmmas a warpgroup issued between two commits. They may read their
+/// operands until each warp of the warpgroup has waited for the group.
+struct WgmmaGroup {
+  int64_t warpgroup;
+  /// Warps that have not committed it yet, and that have not waited for it.
+  int uncommitted, unwaited;
+  /// The barrier interval in which the last warp waited for it; 0 before.
+  uint32_t retiredIn;
+};
+
+constexpr int64_t kWarpsPerWarpgroup = 4;
 
 struct AsyncCopiesDeleter {
   void operator()(moe_emu_async_copies *copies) const {
@@ -52,6 +79,20 @@ struct Block {
   /// Each thread's cp.async copies, once it has issued one.
   std::map<int64_t, std::unique_ptr<moe_emu_async_copies, AsyncCopiesDeleter>>
       copies;
+  /// wgmma groups (index 0 unused), each warpgroup's open one, and each
+  /// warp's committed groups it has not waited for, oldest first.
+  std::vector<WgmmaGroup> wgmmaGroups;
+  std::map<int64_t, uint32_t> openWgmma;
+  std::map<int64_t, std::deque<uint32_t>> committedWgmma;
+  /// The group of the wgmma whose operands are being read, while they are.
+  uint32_t reading = 0;
+  /// The phases each initialised mbarrier has completed, the bulk copies
+  /// queued on them, the (barrier, phase) each landing completed, and the
+  /// phases each (thread, barrier) has waited for.
+  std::map<uint64_t, uint32_t> phases;
+  std::vector<BulkCopy> bulkCopies;
+  std::vector<std::pair<uint64_t, uint32_t>> landings;
+  std::map<std::pair<int64_t, uint64_t>, uint32_t> observed;
 };
 
 thread_local Block block;
@@ -95,6 +136,50 @@ std::string sharedByte(const Region &region, uint64_t offset) {
          std::to_string(region.bytes) + "-byte buffer";
 }
 
+/// Whether thread `thread`'s write of byte `offset` of `region` may race
+/// with a wgmma's read of it: the wgmma's group is pending, or the last wait
+/// for it had no barrier after it. Reports the race.
+bool racesWgmma(const char *op, int64_t thread, Region &region, uint64_t offset,
+                const char *how) {
+  uint32_t &read = region.wgmmaRead[offset];
+  if (!read)
+    return false;
+  const WgmmaGroup &group = block.wgmmaGroups[read];
+  if (group.retiredIn && group.retiredIn != block.interval) {
+    read = 0;
+    return false;
+  }
+  std::string reader =
+      "the wgmma of warpgroup " + std::to_string(group.warpgroup);
+  report(thread, op,
+         std::string(how) + sharedByte(region, offset) + " that " + reader +
+             (group.retiredIn
+                  ? " read, with no barrier after its last warp's "
+                    "wgmma.wait_group (a race)"
+                  : " may still be reading: not every warp of the warpgroup "
+                    "has waited for its group (a race)"));
+  return true;
+}
+
+/// Whether thread `thread`'s read of byte `offset` of `region`, which a bulk
+/// copy wrote, comes before its wait for the phase the copy completed.
+/// Reports the race.
+bool readsBeforeLanding(const char *op, int64_t thread, Region &region,
+                        uint64_t offset, const char *how) {
+  uint32_t landing = region.landedBy[offset];
+  if (!landing)
+    return false;
+  auto [bar, phase] = block.landings[landing];
+  auto seen = block.observed.find({thread, bar});
+  if (seen != block.observed.end() && seen->second > phase)
+    return false;
+  report(thread, op,
+         std::string(how) + sharedByte(region, offset) +
+             " that a bulk copy wrote, with no wait of this thread for the "
+             "mbarrier phase it completed (a race)");
+  return true;
+}
+
 /// moe_emu_shared_access for the block's thread `thread` (linear).
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
@@ -134,6 +219,12 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                  " wrote with no barrier between them (a race)");
       return 0;
     }
+    if (write && racesWgmma(op, thread, *region, offset, "writes "))
+      return 0;
+    if (!write && readsBeforeLanding(op, thread, *region, offset, "reads "))
+      return 0;
+    if (write)
+      region->landedBy[offset] = 0;
     if (write && reader && reader != self) {
       report(thread, op,
              "writes " + sharedByte(*region, offset) + " that " +
@@ -185,10 +276,20 @@ void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
   block.interval = 1;
   block.regions.clear();
   block.copies.clear();
+  block.wgmmaGroups.assign(1, WgmmaGroup{});
+  block.openWgmma.clear();
+  block.committedWgmma.clear();
+  block.reading = 0;
+  block.phases.clear();
+  block.bulkCopies.clear();
+  block.landings.assign(1, {0, 0});
+  block.observed.clear();
 }
 
 void moe_emu_shared_region(uint64_t base, int64_t bytes) {
-  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes))});
+  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes)),
+                           std::vector<uint32_t>(size_t(bytes)),
+                           std::vector<uint32_t>(size_t(bytes))});
 }
 
 int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
@@ -227,6 +328,14 @@ int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
 int32_t moe_emu_cp_async_thread(const char *op, int64_t thread, uint64_t dst,
                                 uint64_t src, int32_t cp_size,
                                 int32_t src_size) {
+  // The copy may land as soon as it is issued.
+  for (Region &region : block.regions)
+    if (dst >= region.base && cp_size > 0 &&
+        dst + uint64_t(cp_size) <= region.base + uint64_t(region.bytes))
+      for (int32_t i = 0; i < cp_size; ++i)
+        if (racesWgmma(op, thread, region, dst - region.base + uint64_t(i),
+                       "copies into "))
+          return 0;
   auto &copies = block.copies[thread];
   if (!copies)
     copies.reset(moe_emu_async_copies_create());
@@ -262,6 +371,20 @@ void moe_emu_block_end(void) {
       moe_emu_fault(MOE_EMU_FAULT_UNWAITED, "cp.async", thread, 0, 0, pending,
                     0, 0);
   block.copies.clear();
+  for (auto &[warp, committed] : block.committedWgmma)
+    if (!committed.empty())
+      report(warp * 32, "wgmma.commit_group",
+             "ends with " + std::to_string(committed.size()) +
+                 " wgmma groups its warp never waited for");
+  if (!block.bulkCopies.empty())
+    report(block.bulkCopies.front().thread, block.bulkCopies.front().op,
+           "ends with " + std::to_string(block.bulkCopies.size()) +
+               " bulk copies no thread waited for");
+  block.bulkCopies.clear();
+  for (auto &[warpgroup, open] : block.openWgmma)
+    if (open)
+      report(warpgroup * 32 * kWarpsPerWarpgroup, "wgmma.mma_async",
+             "ends with wgmmas some of its warps never committed");
 }
 
 void moe_emu_barrier(void) { ++block.interval; }
@@ -283,9 +406,17 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
       uint64_t offset = address - region.base + uint64_t(i);
       uint64_t &shadow = region.shadow[offset];
       if (write) {
+        if (racesWgmma(op, thread, region, offset,
+                       "writes through the async proxy "))
+          return 0;
         shadow = (shadow | kWritten) & ~kUnfenced;
         continue;
       }
+      if (readsBeforeLanding(op, thread, region, offset,
+                             "reads through the async proxy "))
+        return 0;
+      if (block.reading)
+        region.wgmmaRead[offset] = block.reading;
       if (!(shadow & kWritten)) {
         report(thread, op,
                "reads through the async proxy " + sharedByte(region, offset) +
@@ -342,6 +473,18 @@ int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
     unsigned at;
   } operands[2] = {{a, desc_a, Layout::M, 0},
                    {b, desc_b, n, Layout::M / 8 * 256}};
+  // The reads belong to the warpgroup's open group.
+  int64_t warpgroup = first / (32 * kWarpsPerWarpgroup);
+  uint32_t &open = block.openWgmma[warpgroup];
+  if (!open) {
+    open = uint32_t(block.wgmmaGroups.size());
+    block.wgmmaGroups.push_back(
+        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0});
+  }
+  struct Reading {
+    explicit Reading(uint32_t group) { block.reading = group; }
+    ~Reading() { block.reading = 0; }
+  } reading(open);
   for (const Operand &operand : operands) {
     if (operand.start % 16) {
       moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, first, 0, 0,
@@ -369,6 +512,204 @@ int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
     report(first, op, "has a wgmma operand layout the ISA does not allow");
     return 1;
   }
+  return 0;
+}
+
+void moe_emu_wgmma_commit_thread(int64_t thread) {
+  if (thread % 32)
+    return;
+  int64_t warpgroup = thread / (32 * kWarpsPerWarpgroup);
+  uint32_t &open = block.openWgmma[warpgroup];
+  if (!open) { // a group of no wgmma: waits count it all the same
+    open = uint32_t(block.wgmmaGroups.size());
+    block.wgmmaGroups.push_back(
+        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0});
+  }
+  block.committedWgmma[thread / 32].push_back(open);
+  if (--block.wgmmaGroups[open].uncommitted == 0)
+    block.openWgmma.erase(warpgroup);
+}
+
+void moe_emu_wgmma_wait_thread(const char *op, int64_t thread, int32_t n) {
+  if (thread % 32)
+    return;
+  if (n < 0) {
+    report(thread, op, "waits for a negative number of wgmma groups");
+    return;
+  }
+  std::deque<uint32_t> &committed = block.committedWgmma[thread / 32];
+  while (committed.size() > size_t(n)) {
+    WgmmaGroup &group = block.wgmmaGroups[committed.front()];
+    committed.pop_front();
+    if (--group.unwaited == 0)
+      group.retiredIn = block.interval;
+  }
+}
+
+} // extern "C"
+
+namespace {
+
+/// The shared-memory region holding `bytes` at `address`, or null.
+Region *regionOf(uint64_t address, int64_t bytes) {
+  for (Region &region : block.regions)
+    if (address >= region.base &&
+        address + uint64_t(bytes) <= region.base + uint64_t(region.bytes))
+      return &region;
+  return nullptr;
+}
+
+/// The barrier object at `bar`, once initialised; else reports why not.
+uint64_t *barrierAt(const char *op, int64_t thread, uint64_t bar) {
+  if (!regionOf(bar, 8) || bar % 8) {
+    std::ostringstream os;
+    os << "gives an mbarrier at address 0x" << std::hex << bar
+       << ", which is not an 8-byte aligned object in the block's shared "
+          "memory";
+    report(thread, op, os.str());
+    return nullptr;
+  }
+  if (!block.phases.count(bar)) {
+    report(thread, op, "uses an mbarrier no thread has initialised");
+    return nullptr;
+  }
+  return reinterpret_cast<uint64_t *>(bar);
+}
+
+/// The parity of the barrier's current phase.
+uint32_t parityOf(const uint64_t *bar) {
+  return uint32_t(moe_emu_mbarrier_try_wait_parity(bar, 0));
+}
+
+/// Lands the bulk copies queued on `bar`: async-proxy writes of their bytes,
+/// which then complete the current phase's transaction bytes.
+bool land(uint64_t bar) {
+  auto *word = reinterpret_cast<uint64_t *>(bar);
+  std::vector<BulkCopy> queued;
+  std::vector<BulkCopy> rest;
+  for (BulkCopy &copy : block.bulkCopies)
+    (copy.bar == bar ? queued : rest).push_back(copy);
+  block.bulkCopies = std::move(rest);
+  for (const BulkCopy &copy : queued) {
+    if (moe_emu_async_proxy_access(copy.op, copy.thread, copy.dst, copy.bytes,
+                                   1))
+      return false;
+    std::memcpy(reinterpret_cast<void *>(copy.dst),
+                reinterpret_cast<const void *>(copy.src), copy.bytes);
+    uint32_t phase = block.phases[bar];
+    block.landings.push_back({bar, phase});
+    Region *region = regionOf(copy.dst, copy.bytes);
+    for (uint32_t i = 0; i < copy.bytes; ++i)
+      region->landedBy[copy.dst - region->base + i] =
+          uint32_t(block.landings.size() - 1);
+    uint32_t before = parityOf(word);
+    if (moe_emu_mbarrier_complete_tx(word, copy.bytes)) {
+      report(copy.thread, copy.op,
+             "completes more transaction bytes than its mbarrier's phase "
+             "can take");
+      return false;
+    }
+    if (parityOf(word) != before)
+      ++block.phases[bar];
+  }
+  return true;
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t moe_emu_mbarrier_init_thread(const char *op, int64_t thread,
+                                     uint64_t bar, int32_t count) {
+  if (!regionOf(bar, 8) || bar % 8) {
+    barrierAt(op, thread, bar); // reports where it is
+    return 1;
+  }
+  if (sharedAccess(op, thread, bar, 8, 1))
+    return 1;
+  if (count <= 0 || moe_emu_mbarrier_init(reinterpret_cast<uint64_t *>(bar),
+                                          uint32_t(count))) {
+    report(thread, op,
+           "initialises an mbarrier for " + std::to_string(count) +
+               " arrivals; a phase has 1 to 2^20 - 1");
+    return 1;
+  }
+  block.phases[bar] = 0;
+  for (BulkCopy &copy : block.bulkCopies)
+    if (copy.bar == bar) {
+      report(thread, op, "initialises an mbarrier bulk copies are queued on");
+      return 1;
+    }
+  return 0;
+}
+
+int32_t moe_emu_mbarrier_arrive_thread(const char *op, int64_t thread,
+                                       uint64_t bar, int32_t tx_bytes) {
+  uint64_t *word = barrierAt(op, thread, bar);
+  if (!word)
+    return 1;
+  uint32_t before = parityOf(word);
+  int64_t token =
+      tx_bytes > 0 ? moe_emu_mbarrier_arrive_expect_tx(word, uint32_t(tx_bytes))
+                   : moe_emu_mbarrier_arrive(word, 1);
+  if (token < 0 || tx_bytes < 0) {
+    report(thread, op,
+           "arrives on an mbarrier whose phase has no arrival left, or "
+           "expects more transaction bytes than a phase can take");
+    return 1;
+  }
+  if (parityOf(word) != before)
+    ++block.phases[bar];
+  return 0;
+}
+
+int32_t moe_emu_mbarrier_wait_thread(const char *op, int64_t thread,
+                                     uint64_t bar, int32_t parity) {
+  uint64_t *word = barrierAt(op, thread, bar);
+  if (!word)
+    return 1;
+  // A phase already complete returns at once, the copies queued on the
+  // barrier not necessarily landed; else the copies land, then the phase
+  // must have completed.
+  if (!moe_emu_mbarrier_try_wait_parity(word, uint32_t(parity)) && !land(bar))
+    return 1;
+  if (!moe_emu_mbarrier_try_wait_parity(word, uint32_t(parity))) {
+    report(thread, op,
+           "waits for the phase of parity " + std::to_string(parity & 1) +
+               " of an mbarrier that has not completed: in the emulator's "
+               "order no arrival or copy is left to complete it (the GPU "
+               "would wait forever, or for a thread the emulator runs later)");
+    return 1;
+  }
+  uint32_t &seen = block.observed[{thread, bar}];
+  seen = std::max(seen, block.phases[bar]);
+  return 0;
+}
+
+int32_t moe_emu_bulk_copy_thread(const char *op, int64_t thread, uint64_t dst,
+                                 uint64_t src, int32_t bytes, uint64_t bar) {
+  if (bytes <= 0 || bytes % 16 || dst % 16 || src % 16) {
+    moe_emu_fault(MOE_EMU_FAULT_MISALIGNED, op, thread, 0, 0,
+                  int64_t(dst % 16 ? dst : src), 16, 0);
+    return 1;
+  }
+  Region *region = regionOf(dst, bytes);
+  if (!region) {
+    std::ostringstream os;
+    os << "copies " << bytes
+       << " bytes outside the block's shared memory at address 0x" << std::hex
+       << dst;
+    report(thread, op, os.str());
+    return 1;
+  }
+  if (!barrierAt(op, thread, bar))
+    return 1;
+  // The copy may land as soon as it is issued.
+  for (int32_t i = 0; i < bytes; ++i)
+    if (racesWgmma(op, thread, *region, dst - region->base + uint64_t(i),
+                   "copies into "))
+      return 1;
+  block.bulkCopies.push_back({op, thread, dst, src, uint32_t(bytes), bar});
   return 0;
 }
 

@@ -12,6 +12,7 @@ so bf16 runs also convert them on the device. T = 1, 5 and 16 run the decode ker
 grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 
     moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N] [--arch=sm_80]
+                         [--cases=a,b]
                          [--combine=atomic]
 """
 import argparse
@@ -36,6 +37,9 @@ CASES = [
      ("sigmoid_topk", {"scale": 2.5, "num_groups": 8, "topk_groups": 4})),
     ("softmax_e160_floor", 32, 40, 160, 6, "interleaved", False, False, "",
      ("softmax_topk", {"norm_epsilon": 1e-6, "norm_floor": 0.5})),
+    # Deep enough along K (5 and 4 steps of 64) for every stage of sm_90a's GEMMs
+    # to be refilled while the wgmma groups of earlier steps may still read.
+    ("deep_k", 264, 200, 3, 2, "separate", False, False, "", SOFTMAX),
 ]
 TOKENS = [0, 1, 5, 16, 70]
 RTOL = {"fp32": 2e-5, "bf16": 2e-2, "fp16": 3e-3}
@@ -161,12 +165,16 @@ def main():
                         help="moe-opt's --arch (default: moe-opt's, sm_90a: wgmma)")
     parser.add_argument("--combine", default=None, choices=["ordered", "atomic"],
                         help="moe-opt's --combine (default: moe-opt's, ordered)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case names to run (default: all)")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         for case in CASES:
+            if args.cases and case[0] not in args.cases.split(","):
+                continue
             name, hidden, inter, experts, k, gated, biases, scale, extras, _ = case
             text, names = mlir_of(*case)
             source = work / f"{name}.mlir"

@@ -343,3 +343,73 @@ TEST(EmulatorChecksTest, AsyncProxyReadsNeedAFence) {
 }
 
 } // namespace
+
+namespace {
+
+// A wgmma's reads of shared memory go on until every warp of its warpgroup
+// has waited for its group, and only a barrier after the last wait orders a
+// thread's write of those bytes after them.
+TEST(EmulatorChecksTest, WgmmaReadsLastUntilWaitedForAndABarrier) {
+  alignas(1024) static uint8_t shared[4096];
+  uint64_t base = reinterpret_cast<uint64_t>(shared);
+  static float d[128 * 4];
+  moe::gpu::WgmmaDescriptor layout; // no swizzle, K-major core matrices
+  layout.leading = 128;
+  layout.stride = 256;
+  uint64_t desc = moe::gpu::WgmmaDescriptor::encode(layout);
+  auto begin = [&] {
+    moe_emu_run_begin();
+    moe_emu_block_begin("k", 0, 0, 0, 128, 1, 1);
+    moe_emu_shared_region(base, sizeof(shared));
+    std::memset(shared, 0, sizeof(shared));
+    ASSERT_EQ(moe_emu_shared_access("st.shared", 0, 0, 0, base, 4096, 1), 0);
+    moe_emu_fence_proxy_async();
+    moe_emu_barrier();
+    // m64n8k16: A's 2048 bytes, then B's 256.
+    ASSERT_EQ(moe_emu_wgmma_checked("wgmma", 0, MOE_EMU_BF16, 8, base,
+                                    base + 2048, desc, desc, d),
+              0);
+    ASSERT_EQ(moe_emu_run_fault(nullptr), nullptr);
+  };
+  auto commitAndWait = [](int warps) {
+    for (int64_t warp = 0; warp < 4; ++warp)
+      moe_emu_wgmma_commit_thread(warp * 32);
+    for (int64_t warp = 0; warp < warps; ++warp)
+      moe_emu_wgmma_wait_thread("wgmma.wait_group", warp * 32, 0);
+  };
+
+  begin();
+  commitAndWait(3); // warp 3 has not waited
+  EXPECT_EQ(moe_emu_shared_access("st.shared", 5, 0, 0, base + 2048, 2, 1), 0);
+  EXPECT_STREQ(moe_emu_run_fault(nullptr),
+               "kernel 'k', block (0, 0, 0), thread (5, 0, 0): writes shared "
+               "memory at byte 2048 of a 4096-byte buffer that the wgmma of "
+               "warpgroup 0 may still be reading: not every warp of the "
+               "warpgroup has waited for its group (a race) (st.shared)");
+
+  begin();
+  commitAndWait(4);
+  EXPECT_EQ(moe_emu_shared_access("st.shared", 5, 0, 0, base + 32, 2, 1), 0);
+  EXPECT_NE(std::strstr(moe_emu_run_fault(nullptr),
+                        "that the wgmma of warpgroup 0 read, with no barrier "
+                        "after its last warp's wgmma.wait_group (a race)"),
+            nullptr);
+
+  begin();
+  commitAndWait(4);
+  moe_emu_barrier();
+  EXPECT_EQ(moe_emu_shared_access("st.shared", 5, 0, 0, base, 4096, 1), 0);
+  moe_emu_block_end();
+  EXPECT_EQ(moe_emu_run_fault(nullptr), nullptr);
+
+  // A block that ends before its warps wait for their group.
+  begin();
+  commitAndWait(0);
+  moe_emu_block_end();
+  EXPECT_NE(std::strstr(moe_emu_run_fault(nullptr),
+                        "ends with 1 wgmma groups its warp never waited for"),
+            nullptr);
+  moe_emu_run_begin();
+}
+
+} // namespace

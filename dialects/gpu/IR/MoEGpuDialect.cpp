@@ -280,3 +280,86 @@ LogicalResult WgmmaWaitOp::verify() {
                          << " results; each accumulator is given back";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// mbarrier and bulk copies
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+bool inSpace(MemRefType type, gpu::AddressSpace space) {
+  auto attr = dyn_cast_or_null<gpu::AddressSpaceAttr>(type.getMemorySpace());
+  return attr ? attr.getValue() == space
+              : space == gpu::AddressSpace::Global && !type.getMemorySpace();
+}
+
+/// `barriers` must be a 1-D buffer of i64 barrier objects in shared memory.
+LogicalResult verifyBarriers(Operation *op, Value barriers) {
+  auto type = cast<MemRefType>(barriers.getType());
+  if (type.getRank() != 1 || !type.getElementType().isInteger(64) ||
+      !inSpace(type, gpu::AddressSpace::Workgroup))
+    return op->emitOpError()
+           << "takes its barrier objects from a 1-D i64 workgroup buffer, not "
+           << type;
+  return success();
+}
+
+} // namespace
+
+LogicalResult MbarrierInitOp::verify() {
+  if (getCount() < 1 || getCount() >= (int64_t(1) << 20))
+    return emitOpError() << "expects " << getCount()
+                         << " arrivals; a phase has 1 to 2^20 - 1";
+  return verifyBarriers(*this, getBarriers());
+}
+
+LogicalResult MbarrierArriveOp::verify() {
+  if (getTxBytes() < 0 || getTxBytes() >= (int64_t(1) << 20))
+    return emitOpError() << "expects " << getTxBytes()
+                         << " transaction bytes; a phase takes 0 to 2^20 - 1";
+  return verifyBarriers(*this, getBarriers());
+}
+
+LogicalResult MbarrierWaitOp::verify() {
+  return verifyBarriers(*this, getBarriers());
+}
+
+LogicalResult BulkCopyOp::verify() {
+  int64_t bytes = getBytes();
+  if (bytes <= 0 || bytes % 16 || bytes >= (int64_t(1) << 20))
+    return emitOpError() << "copies " << bytes
+                         << " bytes; a bulk copy takes a positive multiple of "
+                            "16 below 2^20";
+  auto dst = cast<MemRefType>(getDst().getType());
+  auto src = cast<MemRefType>(getSrc().getType());
+  if (!inSpace(dst, gpu::AddressSpace::Workgroup))
+    return emitOpError("copies into a workgroup buffer; the destination is ")
+           << dst;
+  if (!inSpace(src, gpu::AddressSpace::Global))
+    return emitOpError("copies from global memory; the source is ") << src;
+  if (dst.getElementType() != src.getElementType() ||
+      !dst.getElementType().isIntOrFloat())
+    return emitOpError() << "copies between " << src << " and " << dst
+                         << ", whose element types differ";
+  int64_t width = dst.getElementType().getIntOrFloatBitWidth() / 8;
+  for (auto [name, type, indices] :
+       {std::tuple{"destination", dst, getDstIndices()},
+        std::tuple{"source", src, getSrcIndices()}}) {
+    if (static_cast<int64_t>(indices.size()) != type.getRank())
+      return emitOpError() << "has " << indices.size() << " indices for a "
+                           << name << " of rank " << type.getRank();
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (type.getRank() == 0 ||
+        failed(getStridesAndOffset(type, strides, offset)) ||
+        strides.back() != 1)
+      return emitOpError() << "needs a " << name
+                           << " whose innermost stride is 1";
+    int64_t inner = type.getShape().back();
+    if (!ShapedType::isDynamic(inner) && inner * width < bytes)
+      return emitOpError() << "copies " << bytes << " bytes along the " << name
+                           << "'s innermost dimension of " << inner * width
+                           << " bytes";
+  }
+  return verifyBarriers(*this, getBarriers());
+}

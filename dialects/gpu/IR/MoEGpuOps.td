@@ -246,6 +246,99 @@ def MoEGpu_FenceProxyAsyncOp : MoEGpu_Op<"fence_proxy_async",
   let assemblyFormat = "attr-dict";
 }
 
+def MoEGpu_MbarrierInitOp : MoEGpu_Op<"mbarrier_init",
+                                     [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "mbarrier.init.shared::cta.b64: a barrier object expecting `count` arrivals";
+  let description = [{
+    Initialises the 64-bit barrier object `barriers[index]` (a 1-D `i64` workgroup
+    buffer) for phases of `count` arrivals (1 to 2^20 - 1). One thread initialises a
+    barrier, and a `gpu.barrier` orders that before any other thread's use of it.
+
+    ```mlir
+    moe_gpu.mbarrier_init %bars[%i], 1 : memref<4xi64, #gpu.address_space<workgroup>>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$barriers, Index:$index, I64Attr:$count);
+  let assemblyFormat = [{
+    $barriers `[` $index `]` `,` $count attr-dict `:` type($barriers)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoEGpu_MbarrierArriveOp : MoEGpu_Op<"mbarrier_arrive",
+                                       [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "mbarrier.arrive(.expect_tx).shared::cta.b64: one arrival";
+  let description = [{
+    The thread's arrival on `barriers[index]`, which releases its earlier writes to
+    whoever waits for the phase. With `tx_bytes`, the phase also expects that many
+    bytes of asynchronous copies (`moe_gpu.bulk_copy`) to land before it completes
+    (`mbarrier.arrive.expect_tx`).
+
+    ```mlir
+    moe_gpu.mbarrier_arrive %bars[%i] {tx_bytes = 8192 : i64}
+        : memref<4xi64, #gpu.address_space<workgroup>>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$barriers, Index:$index,
+                       DefaultValuedAttr<I64Attr, "0">:$tx_bytes);
+  let assemblyFormat = [{
+    $barriers `[` $index `]` attr-dict `:` type($barriers)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoEGpu_MbarrierWaitOp : MoEGpu_Op<"mbarrier_wait",
+                                     [MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "mbarrier.try_wait.parity in a loop: waits for a phase to complete";
+  let description = [{
+    Waits until the phase of `barriers[index]` whose parity is `parity` (its low bit)
+    has completed: all its arrivals made and all the bytes it expects landed. The
+    thread then sees the writes released by the arrivals and the copies' bytes. A
+    kernel flips the parity it waits for each time a barrier is reused.
+
+    ```mlir
+    moe_gpu.mbarrier_wait %bars[%i], %parity : memref<4xi64, #gpu.address_space<workgroup>>
+    ```
+
+    The CUDA emulator lands the copies queued on the barrier, then faults if the phase
+    has still not completed: in its order (a block's threads run each part in turn)
+    nothing else could complete it.
+  }];
+  let arguments = (ins AnyMemRef:$barriers, Index:$index, Index:$parity);
+  let assemblyFormat = [{
+    $barriers `[` $index `]` `,` $parity attr-dict `:` type($barriers)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoEGpu_BulkCopyOp : MoEGpu_Op<"bulk_copy", [AttrSizedOperandSegments,
+                                               MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes";
+  let description = [{
+    A copy by the TMA unit of `bytes` contiguous bytes (a multiple of 16, both
+    addresses 16-byte aligned) from global memory at `src[srcIndices]` to shared
+    memory at `dst[dstIndices]`, along the innermost dimension of each (stride 1).
+    When the bytes have landed, the copy completes that many of the transaction bytes
+    the current phase of `barriers[index]` expects; a thread that waits for that phase
+    then reads them (through either proxy: the copy writes through the async proxy).
+    One thread issues it; the arrival that expects its bytes may come before or after.
+
+    ```mlir
+    moe_gpu.bulk_copy %tile[%s, %c0], %packed[%e, %n, %k, %c0], %bars[%s] {bytes = 8192 : i64}
+        : memref<4x4096xbf16, #gpu.address_space<workgroup>>, memref<8x4x2x4096xbf16>,
+          memref<4xi64, #gpu.address_space<workgroup>>
+    ```
+  }];
+  let arguments = (ins AnyMemRef:$dst, Variadic<Index>:$dstIndices, AnyMemRef:$src,
+                       Variadic<Index>:$srcIndices, AnyMemRef:$barriers, Index:$index,
+                       I64Attr:$bytes);
+  let assemblyFormat = [{
+    $dst `[` $dstIndices `]` `,` $src `[` $srcIndices `]` `,` $barriers `[` $index `]`
+    attr-dict `:` type($dst) `,` type($src) `,` type($barriers)
+  }];
+  let hasVerifier = 1;
+}
+
 def MoEGpu_RouteOp : MoEGpu_Op<"route", [MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "moe.route on device buffers, a warp per token";
   let description = [{

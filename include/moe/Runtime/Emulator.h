@@ -242,7 +242,13 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_MMA_SP_M16N8K32 = 15,
   MOE_EMU_SLOT_WGMMA = 16,
   MOE_EMU_SLOT_FENCE_PROXY_ASYNC = 17,
-  MOE_EMU_SLOTS = 18,
+  MOE_EMU_SLOT_WGMMA_COMMIT = 18,
+  MOE_EMU_SLOT_WGMMA_WAIT = 19,
+  MOE_EMU_SLOT_MBARRIER_INIT = 20,
+  MOE_EMU_SLOT_MBARRIER_ARRIVE = 21,
+  MOE_EMU_SLOT_MBARRIER_WAIT = 22,
+  MOE_EMU_SLOT_BULK_COPY = 23,
+  MOE_EMU_SLOTS = 24,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -325,6 +331,38 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
 int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
                               int32_t n, uint64_t a, uint64_t b,
                               uint64_t desc_a, uint64_t desc_b, float *d);
+/* wgmma.commit_group and wgmma.wait_group n of the block's thread `thread`
+ * (linear), as its warp runs them (lane 0 stands for the warp). The shared
+ * bytes a warpgroup's wgmmas read belong to the group they are committed in
+ * until every warp of the warpgroup has waited for it, and a thread's write
+ * of them is ordered after those reads only by a barrier after the last of
+ * those waits: a write before that is a race, and a block that ends with a
+ * group some warp never waited for is a fault. */
+void moe_emu_wgmma_commit_thread(int64_t thread);
+void moe_emu_wgmma_wait_thread(const char *op, int64_t thread, int32_t n);
+/* mbarrier.init, mbarrier.arrive(.expect_tx) and the wait for a phase's
+ * parity by the block's thread `thread` (linear), on the barrier object at
+ * shared address `bar`, checked: it must lie in the block's shared memory,
+ * 8-byte aligned; init writes it (a shadow write); arrivals or bytes past a
+ * phase's are a fault. The wait first lands the bulk copies queued on the
+ * barrier; a phase still incomplete then is a fault, as the emulator's
+ * order (the block's threads in turn) has nothing left that could complete
+ * it. A completed wait orders the phase's releases before the thread. */
+int32_t moe_emu_mbarrier_init_thread(const char *op, int64_t thread,
+                                     uint64_t bar, int32_t count);
+int32_t moe_emu_mbarrier_arrive_thread(const char *op, int64_t thread,
+                                       uint64_t bar, int32_t tx_bytes);
+int32_t moe_emu_mbarrier_wait_thread(const char *op, int64_t thread,
+                                     uint64_t bar, int32_t parity);
+/* cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes by the
+ * block's thread `thread` (linear): `bytes` from global `src` to shared
+ * `dst`, queued on the barrier at `bar` until a thread waits for it; the
+ * bytes then land as async-proxy writes and complete the phase's
+ * transaction bytes. Both addresses must be 16-byte aligned and the bytes
+ * a multiple of 16; the destination may not be bytes a wgmma group may
+ * still read. A block that ends with copies queued is a fault. */
+int32_t moe_emu_bulk_copy_thread(const char *op, int64_t thread, uint64_t dst,
+                                 uint64_t src, int32_t bytes, uint64_t bar);
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
                    int64_t tz, int64_t a, int64_t b, int64_t c);

@@ -164,6 +164,55 @@ void lowerWgmma(moe_gpu::WgmmaOp op) {
   op->erase();
 }
 
+/// The 32-bit shared-memory address of `memref[indices]` (a workgroup
+/// buffer's pointer is its offset in the shared window).
+Value sharedAddress(OpBuilder &b, Location loc, Value memref,
+                    ValueRange indices) {
+  return b.create<arith::IndexCastOp>(
+      loc, b.getI32Type(), ::moe::elementAddress(b, loc, memref, indices));
+}
+
+/// The mbarrier ops and the bulk copy as their instructions; a wait spins
+/// on `mbarrier.try_wait.parity` (which itself suspends the thread for a
+/// while) until the phase completes.
+void lowerMbarrier(Operation *op) {
+  OpBuilder b(op);
+  Location loc = op->getLoc();
+  std::string text;
+  SmallVector<Value> operands;
+  if (auto init = dyn_cast<moe_gpu::MbarrierInitOp>(op)) {
+    operands = {sharedAddress(b, loc, init.getBarriers(), init.getIndex())};
+    text = "mbarrier.init.shared::cta.b64 [$0], " +
+           std::to_string(init.getCount()) + ";";
+  } else if (auto arrive = dyn_cast<moe_gpu::MbarrierArriveOp>(op)) {
+    operands = {sharedAddress(b, loc, arrive.getBarriers(), arrive.getIndex())};
+    text = arrive.getTxBytes()
+               ? "mbarrier.arrive.expect_tx.shared::cta.b64 _, [$0], " +
+                     std::to_string(arrive.getTxBytes()) + ";"
+               : std::string("mbarrier.arrive.shared::cta.b64 _, [$0];");
+  } else if (auto wait = dyn_cast<moe_gpu::MbarrierWaitOp>(op)) {
+    operands = {
+        sharedAddress(b, loc, wait.getBarriers(), wait.getIndex()),
+        b.create<arith::IndexCastOp>(loc, b.getI32Type(), wait.getParity())};
+    text = "{\n.reg .pred done;\nMOE_MBARRIER_WAIT_${:uid}:\n"
+           "mbarrier.try_wait.parity.shared::cta.b64 done, [$0], $1;\n"
+           "@!done bra MOE_MBARRIER_WAIT_${:uid};\n}";
+  } else {
+    auto copy = cast<moe_gpu::BulkCopyOp>(op);
+    operands = {
+        sharedAddress(b, loc, copy.getDst(), copy.getDstIndices()),
+        b.create<arith::IndexCastOp>(
+            loc, b.getI64Type(),
+            ::moe::elementAddress(b, loc, copy.getSrc(), copy.getSrcIndices())),
+        sharedAddress(b, loc, copy.getBarriers(), copy.getIndex())};
+    text = "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes "
+           "[$0], [$1], " +
+           std::to_string(copy.getBytes()) + ", [$2];";
+  }
+  sideEffectAsm(b, loc, text, 0, operands);
+  op->erase();
+}
+
 /// The buffer `memref` is a view of.
 Value rootOf(Value memref) {
   while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
@@ -245,6 +294,9 @@ struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
         op->erase();
       } else if (isa<moe_gpu::FenceProxyAsyncOp>(op)) {
         lowerTo("fence.proxy.async.shared::cta;");
+      } else if (isa<moe_gpu::MbarrierInitOp, moe_gpu::MbarrierArriveOp,
+                     moe_gpu::MbarrierWaitOp, moe_gpu::BulkCopyOp>(op)) {
+        lowerMbarrier(op);
       } else if (auto mma = dyn_cast<moe_gpu::MmaSyncOp>(op))
         lowerToAsm(op, mma.getInstruction(),
                    {mma.getA().size(), mma.getB().size(), 4}, 0, "");

@@ -181,6 +181,18 @@ private:
   llvm::StringMap<LLVM::GlobalOp> strings;
 };
 
+/// The linear index of the thread running at `b`'s insertion point in
+/// `launch`, as i64.
+Value linearThread(gpu::LaunchOp launch, OpBuilder &b, Location loc) {
+  gpu::KernelDim3 ids = launch.getThreadIds(), sizes = launch.getBlockSize();
+  Value zy = b.create<arith::AddIOp>(
+      loc, ids.y, b.create<arith::MulIOp>(loc, sizes.y, ids.z));
+  return Runtime::i64(
+      b, loc,
+      b.create<arith::AddIOp>(loc, ids.x,
+                              b.create<arith::MulIOp>(loc, sizes.x, zy)));
+}
+
 /// nvgpu's cp.async (device_async_copy, create_group, wait) as calls of
 /// the runtime's per-thread queues of copies, which land at the wait; their
 /// tokens may only link them.
@@ -200,22 +212,13 @@ LogicalResult lowerAsyncCopies(gpu::LaunchOp launch, Runtime &runtime) {
         return user->emitError("the CUDA emulator runs cp.async whose tokens "
                                "go only to device_async_create_group and "
                                "device_async_wait");
-  gpu::KernelDim3 ids = launch.getThreadIds(), sizes = launch.getBlockSize();
-  auto linearThread = [&](OpBuilder &b, Location loc) {
-    Value zy = b.create<arith::AddIOp>(
-        loc, ids.y, b.create<arith::MulIOp>(loc, sizes.y, ids.z));
-    return Runtime::i64(
-        b, loc,
-        b.create<arith::AddIOp>(loc, ids.x,
-                                b.create<arith::MulIOp>(loc, sizes.x, zy)));
-  };
   auto i32 = [](OpBuilder &b, Location loc, Value index) {
     return b.create<arith::IndexCastOp>(loc, b.getI32Type(), index);
   };
   for (Operation *op : llvm::concat<Operation *>(copies, groups, waits)) {
     OpBuilder b(op);
     Location loc = op->getLoc();
-    Value thread = linearThread(b, loc);
+    Value thread = linearThread(launch, b, loc);
     if (auto copy = dyn_cast<nvgpu::DeviceAsyncCopyOp>(op)) {
       int64_t bytes = ::moe::elementBytes(copy.getDst().getType().getElementType());
       Value dst = ::moe::elementAddress(b, loc, copy.getDst(), copy.getDstIndices());
@@ -319,6 +322,76 @@ void lowerVectorLoads(gpu::LaunchOp launch, Runtime &runtime) {
         loc, ValueRange{b.create<arith::ConstantOp>(
                  loc, cast<TypedAttr>(b.getZeroAttr(type)))});
     op.replaceAllUsesWith(guard.getResult(0));
+    op->erase();
+  }
+}
+
+/// The mbarrier ops and bulk copies as calls of the runtime, each thread's
+/// in its turn: the barrier objects live in the block's shared memory; a
+/// bulk copy whose source runs past its buffer is a read out of bounds
+/// (and is not issued), else the runtime queues it on its barrier, where it
+/// lands when a thread waits for the barrier.
+void lowerMbarriers(gpu::LaunchOp launch, Runtime &runtime) {
+  SmallVector<Operation *> ops;
+  launch.getBody().walk([&](Operation *op) {
+    if (isa<moe_gpu::MbarrierInitOp, moe_gpu::MbarrierArriveOp,
+            moe_gpu::MbarrierWaitOp, moe_gpu::BulkCopyOp>(op))
+      ops.push_back(op);
+  });
+  gpu::KernelDim3 ids = launch.getThreadIds();
+  for (Operation *op : ops) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    Value what = runtime.string(b, loc, describe(op));
+    Value thread = linearThread(launch, b, loc);
+    auto i32 = [&](Value v) {
+      if (v.getType().isIndex())
+        return b.create<arith::IndexCastOp>(loc, b.getI32Type(), v).getResult();
+      return v;
+    };
+    auto constant = [&](int64_t v) {
+      return b.create<arith::ConstantOp>(loc, b.getI32IntegerAttr(int32_t(v)))
+          .getResult();
+    };
+    auto address = [&](Value memref, ValueRange indices) {
+      return Runtime::i64(b, loc,
+                          ::moe::elementAddress(b, loc, memref, indices));
+    };
+    if (auto init = dyn_cast<moe_gpu::MbarrierInitOp>(op)) {
+      runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_INIT,
+                   {what, thread, address(init.getBarriers(), init.getIndex()),
+                    constant(init.getCount())},
+                   b.getI32Type());
+    } else if (auto arrive = dyn_cast<moe_gpu::MbarrierArriveOp>(op)) {
+      runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_ARRIVE,
+                   {what, thread,
+                    address(arrive.getBarriers(), arrive.getIndex()),
+                    constant(arrive.getTxBytes())},
+                   b.getI32Type());
+    } else if (auto wait = dyn_cast<moe_gpu::MbarrierWaitOp>(op)) {
+      runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_WAIT,
+                   {what, thread, address(wait.getBarriers(), wait.getIndex()),
+                    i32(wait.getParity())},
+                   b.getI32Type());
+    } else {
+      auto copy = cast<moe_gpu::BulkCopyOp>(op);
+      auto type = cast<MemRefType>(copy.getSrc().getType());
+      int64_t count =
+          copy.getBytes() / ::moe::elementBytes(type.getElementType());
+      auto [inBounds, dim, index, extent] =
+          checkBounds(b, loc, copy.getSrc(), copy.getSrcIndices(), count);
+      auto guard = b.create<scf::IfOp>(loc, inBounds, /*withElseRegion=*/true);
+      b.setInsertionPoint(guard.thenBlock()->getTerminator());
+      runtime.call(b, loc, MOE_EMU_SLOT_BULK_COPY,
+                   {what, thread, address(copy.getDst(), copy.getDstIndices()),
+                    address(copy.getSrc(), copy.getSrcIndices()),
+                    constant(copy.getBytes()),
+                    address(copy.getBarriers(), copy.getIndex())},
+                   b.getI32Type());
+      b.setInsertionPoint(guard.elseBlock()->getTerminator());
+      runtime.fault(b, loc, MOE_EMU_FAULT_READ_OUT_OF_BOUNDS, what,
+                    {ids.x, ids.y, ids.z}, {dim, index, extent});
+    }
     op->erase();
   }
 }
@@ -1388,9 +1461,10 @@ bool communicates(gpu::LaunchOp launch) {
 }
 
 /// The ordering around wgmma, which the emulator runs when it is reached:
-/// a wait gives its operands back, fences and commits have nothing to do,
-/// and fence.proxy.async is the runtime's (which orders the block's generic
-/// writes so far before the async proxy's reads).
+/// a wait gives its operands back, fences have nothing to do, commits and
+/// waits are the runtime's record of which groups may still read their
+/// operands, and fence.proxy.async is the runtime's (which orders the
+/// block's generic writes so far before the async proxy's reads).
 void lowerWgmmaOrdering(gpu::LaunchOp launch, Runtime &runtime) {
   SmallVector<Operation *> ops;
   launch.getBody().walk([&](Operation *op) {
@@ -1399,12 +1473,21 @@ void lowerWgmmaOrdering(gpu::LaunchOp launch, Runtime &runtime) {
       ops.push_back(op);
   });
   for (Operation *op : ops) {
-    if (auto wait = dyn_cast<moe_gpu::WgmmaWaitOp>(op))
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    if (auto wait = dyn_cast<moe_gpu::WgmmaWaitOp>(op)) {
       wait.replaceAllUsesWith(wait.getValues());
-    if (isa<moe_gpu::FenceProxyAsyncOp>(op)) {
-      OpBuilder b(op);
-      runtime.call(b, op->getLoc(), MOE_EMU_SLOT_FENCE_PROXY_ASYNC, {});
+      runtime.call(b, loc, MOE_EMU_SLOT_WGMMA_WAIT,
+                   {runtime.string(b, loc, describe(op)),
+                    linearThread(launch, b, loc),
+                    b.create<arith::ConstantOp>(
+                        loc, b.getI32IntegerAttr(int32_t(wait.getPending())))});
     }
+    if (isa<moe_gpu::WgmmaCommitOp>(op))
+      runtime.call(b, loc, MOE_EMU_SLOT_WGMMA_COMMIT,
+                   {linearThread(launch, b, loc)});
+    if (isa<moe_gpu::FenceProxyAsyncOp>(op))
+      runtime.call(b, loc, MOE_EMU_SLOT_FENCE_PROXY_ASYNC, {});
     op->erase();
   }
 }
@@ -1420,6 +1503,7 @@ LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
     return launch.emitError("the CUDA emulator runs kernels of one block only");
   if (failed(lowerAsyncCopies(launch, runtime)))
     return failure();
+  lowerMbarriers(launch, runtime);
   if (failed(instrumentAccesses(launch, runtime)))
     return failure();
   lowerVectorLoads(launch, runtime);

@@ -598,25 +598,34 @@ private:
                                                          copies);
     };
     // `stages` stages: while the block multiplies tile t, the copies of
-    // tiles t + 1 ... t + ahead are in flight, and that many groups may stay
-    // outstanding at each wait. Tile t + ahead goes to a stage the block is
-    // done with: for mma.sync and FMA (ahead = stages - 1) the one of the
-    // step before, which its closing barrier freed; for wgmma (ahead =
-    // stages - 2) the one of step t - 2, whose group the wait for all but one
-    // group at the end of step t - 1 saw complete, so that one wgmma group is
-    // in flight as well and one barrier a step suffices.
+    // tiles t + 1 ... t + ahead are in flight. Tile t + ahead goes to a stage
+    // the block is done with:
+    // - for mma.sync and FMA (ahead = stages - 1) the one of the step
+    //   before, which its closing barrier freed; the copies are issued
+    //   first, so `ahead` groups may stay outstanding at the wait;
+    // - for wgmma (ahead = stages - 2) the one of step t - 2: its wgmma
+    //   group may still read it until every warp's wait for all but one
+    //   group at the end of step t - 1, so the copies are issued after step
+    //   t's barrier, which orders those waits before them (ahead - 1 groups
+    //   then stay outstanding at the wait before it). One wgmma group is in
+    //   flight as well, and one barrier a step suffices.
     int64_t stages = this->stages();
     int64_t ahead = wgmma ? stages - 2 : stages - 1;
     int64_t steps = (depth + tileK - 1) / tileK;
+    Value issued;
     for (int64_t t = 0; t < ahead; ++t)
-      stageTile(e.idx(t), e.idx(t * tileK));
+      issued = stageTile(e.idx(t), e.idx(t * tileK));
     SmallVector<Value> sums = e.loop(
         e.idx(0), e.idx(steps), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
           Value next = e.add(step, ahead);
-          Value group = stageTile(e.rem(next, stages), e.mul(next, tileK));
-          e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, group,
-                                               e.b.getI32IntegerAttr(ahead));
+          auto stageNext = [&] {
+            return stageTile(e.rem(next, stages), e.mul(next, tileK));
+          };
+          // (The wait's token only links it: the wait counts groups.)
+          Value group = wgmma ? issued : stageNext();
+          e.b.create<nvgpu::DeviceAsyncWaitOp>(
+              e.loc, group, e.b.getI32IntegerAttr(wgmma ? ahead - 1 : ahead));
           // wgmma reads the tiles through the async proxy: each thread's
           // writes (stores, and the copies it waited for) are fenced before
           // the barrier that publishes them.
@@ -624,8 +633,10 @@ private:
             e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
           e.barrier();
           Value stage = e.rem(step, stages);
-          if (wgmma)
+          if (wgmma) {
+            stageNext();
             return wgmmaStep(e, shared, stage, acc, /*pending=*/1);
+          }
           SmallVector<Value> sumsNext =
               tensorCores() ? mmaStep(e, tid, shared, stage, acc)
                             : fmaStep(e, tid, shared, stage, acc);

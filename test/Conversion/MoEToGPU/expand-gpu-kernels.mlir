@@ -52,11 +52,12 @@
 // tiles 64 x 64 with rows of 64 bf16 (one 128-byte swizzle span, no padding), four
 // stages of them in dynamic shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB
 // with one source, and 1 KiB more), views from its first address aligned to 1024
-// bytes. Two tiles' copies ahead: each step waits for all but two groups of copies;
-// each thread fences its writes for the async proxy before the one barrier of the
-// step; then four k16 steps of a wgmma m64n64k16 per source, 32 bytes further along
-// the rows each, one group, and a wait for all but that group, so that the stage the
-// next step refills is free; after the loop, a wait for all.
+// bytes. Two tiles' copies ahead: each step waits for all but one group of copies
+// (the next tile's); each thread fences its writes for the async proxy before the
+// one barrier of the step; after it the copies of the tile two steps ahead, into the
+// stage whose wgmma group every warp waited for before that barrier; then four k16
+// steps of a wgmma m64n64k16 per source, 32 bytes further along the rows each, one
+// group, and a wait for all but that group; after the loop, a wait for all.
 // HOPPER-LABEL: func.func @bf16
 // HOPPER:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
 // HOPPER:      arith.ceildivui %[[A]], %c64
@@ -68,9 +69,12 @@
 // HOPPER:        memref.extract_aligned_pointer_as_index %[[BYTES]]
 // HOPPER-COUNT-3: memref.view %[[BYTES]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
 // HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
+// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
 // HOPPER-NEXT:   moe_gpu.fence_proxy_async
 // HOPPER-NEXT:   gpu.barrier
+// HOPPER:        nvgpu.device_async_copy {{.*}} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        nvgpu.device_async_create_group
+// HOPPER-NOT:    gpu.barrier
 // HOPPER:        moe_gpu.wgmma_fence
 // HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], {{.*}} {a_stride = 1024 : i64, b_stride = 1024 : i64, leading = 16 : i64, n = 64 : i64, swizzle = 128 : i64}
 // HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}],
@@ -85,7 +89,7 @@
 // HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c66560_i32 {
 // HOPPER-COUNT-2: memref.view %{{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>
 // HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 2 : i32}
+// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
 // HOPPER-COUNT-4: moe_gpu.wgmma %
 // HOPPER-NOT:    moe_gpu.mma_sync
 // atomic-combine: the output is zeroed first (a thread per element), there is no

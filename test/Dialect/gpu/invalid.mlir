@@ -232,3 +232,69 @@ func.func @wgmma_negative_stride(%a: !sh, %i: index, %c: f32) {
   %d:4 = moe_gpu.wgmma %a[%i], %a[%i], (%c, %c, %c, %c) {n = 8 : i64, swizzle = 128 : i64, leading = 16 : i64, a_stride = 1024 : i64, b_stride = -1024 : i64} : !sh, !sh, (f32, f32, f32, f32) -> (f32, f32, f32, f32)
   return
 }
+
+// -----
+
+func.func @mbarrier_global(%bars: memref<4xi64>, %i: index) {
+  // expected-error @+1 {{'moe_gpu.mbarrier_init' op takes its barrier objects from a 1-D i64 workgroup buffer, not 'memref<4xi64>'}}
+  moe_gpu.mbarrier_init %bars[%i], 1 : memref<4xi64>
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+func.func @mbarrier_no_arrivals(%bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.mbarrier_init' op expects 0 arrivals; a phase has 1 to 2^20 - 1}}
+  moe_gpu.mbarrier_init %bars[%i], 0 : !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+func.func @mbarrier_tx_bytes(%bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.mbarrier_arrive' op expects 1048576 transaction bytes; a phase takes 0 to 2^20 - 1}}
+  moe_gpu.mbarrier_arrive %bars[%i] {tx_bytes = 1048576 : i64} : !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+!tile = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @bulk_copy_bytes(%dst: !tile, %src: memref<8x4096xbf16>, %bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.bulk_copy' op copies 24 bytes; a bulk copy takes a positive multiple of 16 below 2^20}}
+  moe_gpu.bulk_copy %dst[%i], %src[%i, %i], %bars[%i] {bytes = 24 : i64} : !tile, memref<8x4096xbf16>, !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+!tile = memref<4096xbf16, #gpu.address_space<workgroup>>
+func.func @bulk_copy_direction(%dst: !tile, %src: memref<8x4096xbf16>, %bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.bulk_copy' op copies into a workgroup buffer; the destination is 'memref<8x4096xbf16>'}}
+  moe_gpu.bulk_copy %src[%i, %i], %dst[%i], %bars[%i] {bytes = 8192 : i64} : memref<8x4096xbf16>, !tile, !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+!tile = memref<64xbf16, #gpu.address_space<workgroup>>
+func.func @bulk_copy_past_the_tile(%dst: !tile, %src: memref<8x4096xbf16>, %bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.bulk_copy' op copies 8192 bytes along the destination's innermost dimension of 128 bytes}}
+  moe_gpu.bulk_copy %dst[%i], %src[%i, %i], %bars[%i] {bytes = 8192 : i64} : !tile, memref<8x4096xbf16>, !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+!tile = memref<4096xf32, #gpu.address_space<workgroup>>
+func.func @bulk_copy_types(%dst: !tile, %src: memref<8x4096xbf16>, %bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.bulk_copy' op copies between 'memref<8x4096xbf16>' and 'memref<4096xf32, #gpu.address_space<workgroup>>', whose element types differ}}
+  moe_gpu.bulk_copy %dst[%i], %src[%i, %i], %bars[%i] {bytes = 8192 : i64} : !tile, memref<8x4096xbf16>, !bars
+  return
+}
