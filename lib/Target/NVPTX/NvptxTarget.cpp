@@ -384,6 +384,11 @@ FailureOr<std::string> lowerForCuda(ModuleOp module,
   if (failed(runPipeline(module,
                          [&](OpPassManager &pm) {
                            buildOffloadPipeline(pm, options);
+                           // Constants and index computations go into the
+                           // kernels (not in as parameters): loop bounds,
+                           // divisors and strides stay known to LLVM.
+                           pm.addPass(
+                               createGpuLauchSinkIndexComputationsPass());
                            pm.addPass(createGpuKernelOutliningPass());
                          })) ||
       failed(mergeKernelModules(module)))
