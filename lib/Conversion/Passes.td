@@ -110,6 +110,14 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
     ops are used elsewhere, is left to `moe-lower-to-linalg` with a remark that says
     why.
 
+    With `weight-tiles` (the CUDA pipeline sets it for sm_90a), a layer that computes
+    in bf16 or f16 takes its expert weights as tiles (`moe_gpu.routed_ffn`'s
+    `intermediate` form): each B source of each projection (gate, up, down) cut into
+    64 x 64 blocks of output columns by K, zero-padded, each block's rows in the
+    128-byte swizzle, so that one bulk copy of 8 KiB lands a block in shared memory
+    as wgmma reads it. Constant weights are packed in the compiler (the artifact
+    holds the tiles instead of the weights); others by a kernel at run time.
+
     ```
     moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-gpu=precision=bf16
     ```
@@ -118,6 +126,10 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
     Option<"precision", "precision", "std::string", /*default=*/"\"fp32\"",
            "f32 layers' GEMM operand type: fp32 (FMA), bf16 or fp16 (tensor "
            "cores); bf16 and f16 layers compute in their own type">,
+    Option<"weightTiles", "weight-tiles", "bool", /*default=*/"false",
+           "16-bit layers' expert weights as the 64 x 64 swizzled tiles "
+           "sm_90a's kernels bulk-copy (packed in the compiler when they are "
+           "constants, else by a kernel)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -510,7 +510,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     *signature +=
         "target cuda " + options.gpu.arch + " " + options.gpu.precision + "\n";
   if (!bufferized && failed(runPipeline(module, [&](OpPassManager &pm) {
-        buildTensorPipeline(pm, cuda || emulated, options.gpu.precision);
+        buildTensorPipeline(pm, cuda || emulated ? &options.gpu : nullptr);
       })))
     return failure();
   // Kernels read every constant from device memory: all of them go to the

@@ -68,14 +68,14 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
 
 } // namespace
 
-void moe::buildTensorPipeline(OpPassManager &pm, bool gpu,
-                              llvm::StringRef precision) {
+void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu) {
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createMoEFoldWeightLayouts());
   func.addPass(createMoEExpand());
   if (gpu) {
     MoELowerToGPUOptions options;
-    options.precision = precision.str();
+    options.precision = gpu->precision;
+    options.weightTiles = gpu->arch == "sm_90a";
     func.addPass(createMoELowerToGPU(options));
   }
   func.addPass(createMoELowerToLinalg());
@@ -208,7 +208,7 @@ void moe::registerPipelines() {
       "bufferized loops, then the LLVM dialect (constants stay in the "
       "module; --emit=lib moves the large ones to the weights file)",
       [](OpPassManager &pm, const CpuPipelineOptions &options) {
-        buildTensorPipeline(pm, /*gpu=*/false, "fp32");
+        buildTensorPipeline(pm);
         buildCpuLoweringPipeline(pm, options.openmp);
       });
   PassPipelineRegistration<CudaPipelineOptions>(
@@ -217,10 +217,10 @@ void moe::registerPipelines() {
       "their own kernels, every other op in gpu.launch kernels on bufferized "
       "code (with emulate=true, the kernels then as loops on the host)",
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
-        buildTensorPipeline(pm, /*gpu=*/true, options.precision);
         GpuKernelOptions kernels{options.arch, options.precision,
                                  options.decodeTokens, options.gpuConfig,
                                  options.atomicCombine};
+        buildTensorPipeline(pm, &kernels);
         if (options.emulate)
           buildEmulationPipeline(pm, kernels);
         else

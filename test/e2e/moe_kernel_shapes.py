@@ -7,13 +7,14 @@ tiles, an expert no token picks, and a skewed routing (60 % of the tokens to one
 expert); every gate layout, biases, gpt-oss's clamp and scale_inputs; softmax,
 top-k-then-softmax and DeepSeek-V3's sigmoid routing with a selection bias and grouped
 top-k, up to 256 experts (8 a lane of the routing warp) and k = 8. Weights are inputs,
-so bf16 runs also convert them on the device. T = 1, 5 and 16 run the decode kernels
+so bf16 runs also convert them on the device (and on sm_90a cut them into the tiles the
+bulk copies read); with --constant-weights they are constants, which the compiler
+converts and tiles. T = 1, 5 and 16 run the decode kernels
 (T = 16 gives the skewed expert about 10 rows: several passes of 4 rows), T = 70 the
 grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 
     moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N] [--arch=sm_80]
-                         [--cases=a,b]
-                         [--combine=atomic]
+                         [--combine=atomic] [--constant-weights] [--cases=a,b]
 """
 import argparse
 import pathlib
@@ -54,7 +55,10 @@ def spell(value):
     return str(value)
 
 
-def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras, routing_of):
+def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras, routing_of,
+            constants=None):
+    """The layer as MLIR and its arguments' names; the weights in `constants`
+    (name -> array) are constants of the function instead of arguments."""
     first = 2 * inter if gated in ("concatenated", "interleaved") else inter
     args = [("x", f"?x{hidden}"), ("logits", f"?x{experts}"),
             ("w1", f"{experts}x{first}x{hidden}"), ("w2", f"{experts}x{hidden}x{inter}")]
@@ -73,17 +77,22 @@ def mlir_of(name, hidden, inter, experts, k, gated, biases, scale, extras, routi
         args.append(("bias", f"{experts}"))
         operands += " routing_bias %bias"
     types = [f"tensor<{shape}xf32>" for _, shape in args]
-    signature = ", ".join(f"%{n}: {t}" for (n, _), t in zip(args, types))
+    constants = constants or {}
+    body = "".join(
+        f'  %{n} = arith.constant dense<"0x{constants[n].astype("<f4").tobytes().hex().upper()}">'
+        f" : {t}\n" for (n, _), t in zip(args, types) if n in constants)
+    signature = ", ".join(f"%{n}: {t}" for (n, _), t in zip(args, types) if n not in constants)
     activation = f"#moe.activation<silu, gated = {gated}{extras}>"
     fields = {"normalize": True, **options}
     spelled = ", ".join(f"{n} = {spell(v)}" for n, v in fields.items())
     routing = f"#moe.routing<{kind}, k = {k}, {spelled}>"
     attrs = f"activation = {activation}, routing = {routing}" + (", scale_inputs" if scale else "")
     text = (f"func.func @main_graph({signature}) -> tensor<?x{hidden}xf32> {{\n"
+            f"{body}"
             f"  %y = moe.layer {operands} {{{attrs}}}\n"
             f"      : ({', '.join(types)}) -> tensor<?x{hidden}xf32>\n"
             f"  return %y : tensor<?x{hidden}xf32>\n}}\n")
-    return text, [n for n, _ in args]
+    return text, [n for n, _ in args if n not in constants]
 
 
 def silu(x, alpha=1.0):
@@ -165,6 +174,9 @@ def main():
                         help="moe-opt's --arch (default: moe-opt's, sm_90a: wgmma)")
     parser.add_argument("--combine", default=None, choices=["ordered", "atomic"],
                         help="moe-opt's --combine (default: moe-opt's, ordered)")
+    parser.add_argument("--constant-weights", action="store_true",
+                        help="the expert weights as constants of the model (packed by the "
+                             "compiler), not inputs")
     parser.add_argument("--cases", default=None,
                         help="comma-separated case names to run (default: all)")
     args = parser.parse_args()
@@ -176,7 +188,20 @@ def main():
             if args.cases and case[0] not in args.cases.split(","):
                 continue
             name, hidden, inter, experts, k, gated, biases, scale, extras, _ = case
-            text, names = mlir_of(*case)
+            first = 2 * inter if gated in ("concatenated", "interleaved") else inter
+            weights = {
+                "w1": rng.standard_normal((experts, first, hidden)) / np.sqrt(hidden),
+                "w2": rng.standard_normal((experts, hidden, inter)) / np.sqrt(inter),
+                "w3": rng.standard_normal((experts, inter, hidden)) / np.sqrt(hidden),
+                "b1": 0.1 * rng.standard_normal((experts, first)),
+                "b2": 0.1 * rng.standard_normal((experts, hidden)),
+                "b3": 0.1 * rng.standard_normal((experts, inter)),
+                "bias": 0.1 * rng.standard_normal(experts),
+            }
+            weights = {n: v.astype(np.float32) for n, v in weights.items()}
+            constants = ({n: weights[n] for n in ("w1", "w2", "w3")}
+                         if args.constant_weights else None)
+            text, names = mlir_of(*case, constants=constants)
             source = work / f"{name}.mlir"
             source.write_text(text)
             library = work / f"{name}.so"
@@ -191,16 +216,6 @@ def main():
                 print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
                 failures += 1
                 continue
-            first = 2 * inter if gated in ("concatenated", "interleaved") else inter
-            weights = {
-                "w1": rng.standard_normal((experts, first, hidden)) / np.sqrt(hidden),
-                "w2": rng.standard_normal((experts, hidden, inter)) / np.sqrt(inter),
-                "w3": rng.standard_normal((experts, inter, hidden)) / np.sqrt(hidden),
-                "b1": 0.1 * rng.standard_normal((experts, first)),
-                "b2": 0.1 * rng.standard_normal((experts, hidden)),
-                "b3": 0.1 * rng.standard_normal((experts, inter)),
-                "bias": 0.1 * rng.standard_normal(experts),
-            }
             for tokens in TOKENS:
                 logits = rng.standard_normal((tokens, experts))
                 # Skew: 60 % of the tokens prefer expert 0; no token picks the last.

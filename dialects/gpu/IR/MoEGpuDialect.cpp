@@ -103,11 +103,15 @@ LogicalResult RoutedFfnOp::verify() {
   auto dim = [](Value v, int64_t d) {
     return cast<MemRefType>(v.getType()).getDimSize(d);
   };
-  if (rank(getTokens()) != 2 || rank(getIds()) != 2 || rank(getWeights()) != 2 ||
-      rank(getResult()) != 2 || rank(getGateUp()) != 3 || rank(getDown()) != 3 ||
+  bool tiled = getIntermediate().has_value();
+  int64_t weightRank = tiled ? 5 : 3;
+  if (rank(getTokens()) != 2 || rank(getIds()) != 2 ||
+      rank(getWeights()) != 2 || rank(getResult()) != 2 ||
+      rank(getGateUp()) != weightRank || rank(getDown()) != weightRank ||
       rank(getOffsets()) != 1 || rank(getPermutation()) != 1)
-    return emitOpError("tokens, ids, weights and result are 2-D, gate_up and "
-                       "down 3-D, offsets and permutation 1-D");
+    return emitOpError() << "tokens, ids, weights and result are 2-D, gate_up "
+                            "and down "
+                         << weightRank << "-D, offsets and permutation 1-D";
   for (Value w : {getGateUp(), getDown()})
     if (cast<MemRefType>(w.getType()).getElementType() != compute)
       return emitOpError() << "weights are " << cast<MemRefType>(w.getType())
@@ -122,8 +126,45 @@ LogicalResult RoutedFfnOp::verify() {
     return emitOpError() << "offsets has " << dim(getOffsets(), 0)
                          << " entries; expected experts + 1 = "
                          << dim(getGateUp(), 0) + 1;
+  if (tiled)
+    return verifyTiles();
   if (act.getGated() == mlir::moe::GateLayout::Separate && !getUp())
     return emitOpError("a separate gate layout needs the up weights");
+  return success();
+}
+
+LogicalResult RoutedFfnOp::verifyTiles() {
+  auto act = cast<mlir::moe::ActivationAttr>(getActivation());
+  int64_t inter = *getIntermediate();
+  int64_t hidden = cast<MemRefType>(getTokens().getType()).getDimSize(1);
+  int64_t experts = cast<MemRefType>(getGateUp().getType()).getDimSize(0);
+  int64_t sources = act.getGated() == mlir::moe::GateLayout::None ? 1 : 2;
+  auto tiles = [](int64_t n) { return (n + kWeightTile - 1) / kWeightTile; };
+  if (inter <= 0)
+    return emitOpError() << "intermediate size is " << inter;
+  if (getUp())
+    return emitOpError("takes gate and up in one operand of tiles");
+  for (auto [name, w, expected] :
+       {std::tuple{"gate_up", getGateUp(),
+                   SmallVector<int64_t>{experts, sources, tiles(inter),
+                                        tiles(hidden),
+                                        kWeightTile * kWeightTile}},
+        std::tuple{"down", getDown(),
+                   SmallVector<int64_t>{experts, 1, tiles(hidden), tiles(inter),
+                                        kWeightTile * kWeightTile}}}) {
+    auto type = cast<MemRefType>(w.getType());
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (type.getShape() != ArrayRef<int64_t>(expected) ||
+        failed(getStridesAndOffset(type, strides, offset)) ||
+        strides.back() != 1)
+      return emitOpError() << name << " is " << type << "; the " << kWeightTile
+                           << " x " << kWeightTile
+                           << " tiles of this layer have the shape "
+                           << expected[0] << "x" << expected[1] << "x"
+                           << expected[2] << "x" << expected[3] << "x"
+                           << expected[4] << ", innermost stride 1";
+  }
   return success();
 }
 

@@ -377,6 +377,15 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
     defines them) and the combined `result [T, H]`. `activation` is the experts'
     `#moe.activation`.
 
+    With `intermediate = I`, the weights are **tiles**, as sm_90a's kernels read them:
+    `gate_up [E, S, ceil(I / 64), ceil(H / 64), 4096]` holds the S B sources of the
+    gate/up projection (gate, then up when the activation is gated; `up` is then
+    absent) and `down [E, 1, ceil(H / 64), ceil(I / 64), 4096]` the down projection's,
+    each tile the 64 x 64 block of the source's weight rows for 64 output columns and
+    64 along K, zero past the weight, row `r` at `r * 64` and its 16-byte chunk `c` at
+    chunk `c ^ (r % 8)` (the 128-byte swizzle): one bulk copy lands a tile in shared
+    memory as wgmma reads it.
+
     ```mlir
     moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
         offsets(%off) permutation(%perm) result(%y)
@@ -390,7 +399,8 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
                        AnyMemRef:$down, Optional<AnyMemRef>:$gate_up_bias,
                        Optional<AnyMemRef>:$up_bias, Optional<AnyMemRef>:$down_bias,
                        AnyMemRef:$offsets, AnyMemRef:$permutation, AnyMemRef:$result,
-                       AnyAttr:$activation, TypeAttr:$compute);
+                       AnyAttr:$activation, TypeAttr:$compute,
+                       OptionalAttr<I64Attr>:$intermediate);
   let assemblyFormat = [{
     `tokens` `(` $tokens `)` `ids` `(` $ids `)` (`scale` `(` $scale^ `)`)?
     `weights` `(` $weights `)` `gate_up` `(` $gate_up `)` (`up` `(` $up^ `)`)?
@@ -400,6 +410,16 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
     attr-dict `:` type(operands)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The side of a weight tile (64: a row of 16-bit elements is one 128-byte
+    /// swizzle span).
+    static constexpr int64_t kWeightTile = 64;
+    /// Whether the weights are tiles (`intermediate` given).
+    bool isTiled() { return getIntermediate().has_value(); }
+  private:
+    ::mlir::LogicalResult verifyTiles();
+  public:
+  }];
 }
 
 #endif // MOE_GPU_OPS_TD

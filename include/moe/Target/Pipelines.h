@@ -21,12 +21,6 @@ class OpPassManager;
 
 namespace moe {
 
-/// onnx / moe / linalg on tensors → bufferized memref code with explicit
-/// deallocation, on a module. With `gpu`, MoE layers take the CUDA targets'
-/// own kernels (moe-lower-to-gpu) in the compute type `precision`.
-void buildTensorPipeline(mlir::OpPassManager &pm, bool gpu,
-                         llvm::StringRef precision);
-
 /// What the CUDA targets' kernels are built for.
 struct GpuKernelOptions {
   /// The GPU architecture: sm_90a's MoE GEMMs run on wgmma.
@@ -44,6 +38,13 @@ struct GpuKernelOptions {
   /// instead of a combine kernel summing each token's rows in order.
   bool atomicCombine = false;
 };
+
+/// onnx / moe / linalg on tensors → bufferized memref code with explicit
+/// deallocation, on a module. With `gpu`, MoE layers take the CUDA targets'
+/// own kernels (moe-lower-to-gpu) in its compute type, their weights tiled
+/// for sm_90a's bulk copies when it is the architecture.
+void buildTensorPipeline(mlir::OpPassManager &pm,
+                         const GpuKernelOptions *gpu = nullptr);
 
 /// The CUDA targets' device mapping of bufferized code, on a module: the
 /// matmuls on tensor cores (unless the precision is fp32), the MoE kernels,

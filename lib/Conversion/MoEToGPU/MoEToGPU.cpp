@@ -341,6 +341,115 @@ Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
       .getResult(0);
 }
 
+/// A B source of a projection as its weight's rows: output column j reads row
+/// `scale * j + offset` of `weight [E, rows, depth]`.
+struct SourceRows {
+  Value weight;
+  int64_t scale, offset;
+};
+
+/// The side of a weight tile, and the index in a tile of element (r, c): row
+/// r at r * 64, its 16-byte chunk c / 8 at chunk (c / 8) ^ (r % 8) (the
+/// 128-byte swizzle of 16-bit elements).
+constexpr int64_t kWeightTile = moe_gpu::RoutedFfnOp::kWeightTile;
+constexpr int64_t tilePlace(int64_t r, int64_t c) {
+  return r * kWeightTile + ((c / 8) ^ (r % 8)) * 8 + c % 8;
+}
+
+/// The sources' weights (in the 16-bit compute type) as the tiles sm_90a's
+/// kernels bulk-copy, `[E, S, ceil(columns / 64), ceil(depth / 64), 4096]`
+/// (moe_gpu.routed_ffn's `intermediate` form): packed here when every
+/// weight is a constant, else by a kernel at run time.
+Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
+              int64_t columns, Type compute) {
+  constexpr int64_t kTile = kWeightTile;
+  auto first = cast<RankedTensorType>(sources[0].weight.getType());
+  int64_t experts = first.getDimSize(0), depth = first.getDimSize(2);
+  int64_t numSources = sources.size();
+  int64_t nTiles = (columns + kTile - 1) / kTile;
+  int64_t kTiles = (depth + kTile - 1) / kTile;
+  auto type = RankedTensorType::get(
+      {experts, numSources, nTiles, kTiles, kTile * kTile}, compute);
+  constexpr int64_t kWidth = 2;
+  std::vector<std::vector<char>> splats(sources.size());
+  SmallVector<ArrayRef<char>> bytes;
+  for (auto [i, source] : llvm::enumerate(sources)) {
+    auto weight = cast<RankedTensorType>(source.weight.getType());
+    Attribute value;
+    if (!matchPattern(source.weight, m_Constant(&value)))
+      break;
+    std::optional<ArrayRef<char>> data =
+        constantBytes(value, splats[i], weight.getNumElements(), kWidth);
+    if (!data)
+      break;
+    bytes.push_back(*data);
+  }
+  if (int64_t(bytes.size()) == numSources) {
+    std::vector<char> out(size_t(type.getNumElements() * kWidth), 0);
+    for (int64_t e = 0; e < experts; ++e)
+      for (auto [s, source] : llvm::enumerate(sources)) {
+        int64_t rows =
+            cast<RankedTensorType>(source.weight.getType()).getDimSize(1);
+        for (int64_t j = 0; j < columns; ++j) {
+          int64_t row = source.scale * j + source.offset;
+          const char *from =
+              bytes[s].data() + (e * rows + row) * depth * kWidth;
+          for (int64_t k = 0; k < depth; ++k) {
+            int64_t tile =
+                ((e * numSources + int64_t(s)) * nTiles + j / kTile) * kTiles +
+                k / kTile;
+            int64_t at = tile * kTile * kTile + tilePlace(j % kTile, k % kTile);
+            std::memcpy(&out[size_t(at * kWidth)], from + k * kWidth, kWidth);
+          }
+        }
+      }
+    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(out), alignof(std::max_align_t));
+    auto attr = DenseResourceElementsAttr::get(type, "gpu_weight_tiles",
+                                               std::move(blob));
+    return b.create<arith::ConstantOp>(loc, type, attr);
+  }
+  // A kernel: each element of the tiles reads its weight element, or is
+  // zero past the weight.
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(5, ctx)};
+  Value init = b.create<tensor::EmptyOp>(loc, type.getShape(), compute);
+  return b
+      .create<linalg::GenericOp>(
+          loc, type, ValueRange{}, ValueRange{init}, maps,
+          SmallVector<utils::IteratorType>(5, utils::IteratorType::parallel),
+          [&](OpBuilder &nb, Location nl, ValueRange) {
+            Emit e{nb, nl};
+            SmallVector<Value> at;
+            for (int64_t d = 0; d < 5; ++d)
+              at.push_back(nb.create<linalg::IndexOp>(nl, d));
+            Value r = e.div(at[4], kTile);
+            Value chunk = nb.create<arith::XOrIOp>(
+                nl, e.div(e.rem(at[4], kTile), 8), e.rem(r, 8));
+            Value j = e.add(e.mul(at[2], kTile), r);
+            Value k = e.add(e.mul(at[3], kTile),
+                            e.add(e.mul(chunk, 8), e.rem(at[4], 8)));
+            Value valid =
+                e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
+            Value kk = e.select(valid, k, e.idx(0));
+            Value zero = nb.create<arith::ConstantOp>(
+                nl, compute, nb.getFloatAttr(compute, 0.0));
+            Value value = zero;
+            for (auto [s, source] : llvm::enumerate(sources)) {
+              Value row =
+                  e.select(valid, e.add(e.mul(j, source.scale), source.offset),
+                           e.idx(0));
+              Value v = nb.create<tensor::ExtractOp>(
+                  nl, source.weight, ValueRange{at[0], row, kk});
+              value = s == 0
+                          ? v
+                          : e.select(e.eq(at[1], e.idx(int64_t(s))), v, value);
+            }
+            nb.create<linalg::YieldOp>(nl, e.select(valid, value, zero));
+          })
+      .getResult(0);
+}
+
 /// Warp-wide reductions (butterfly shuffles: every lane ends with the result).
 struct WarpMath {
   Emit &e;
@@ -404,10 +513,33 @@ struct WarpMath {
 //===----------------------------------------------------------------------===//
 
 /// One B operand of a grouped GEMM: `weight [E, rows, depth]` in the compute
-/// type and the weight row that output column `j` reads.
+/// type and the weight row that output column `j` reads; or, on sm_90a, the
+/// layer's weight tiles `[E, S, ceil(columns / 64), ceil(depth / 64), 4096]`
+/// (moe_gpu.routed_ffn) and this source's place among their S.
 struct BSource {
   Value weight;
   std::function<Value(Emit &, Value)> rowOf;
+  Value tiles;
+  int64_t tileSource = 0;
+
+  /// What locates output column `j`'s weights: its weight row, or with
+  /// tiles the column itself.
+  Value rowKey(Emit &e, Value j) const { return tiles ? j : rowOf(e, j); }
+  /// The memref and indices of the weights of the column `key` locates
+  /// (rowKey) from depth `k` on, along the innermost dimension: 16 bytes from
+  /// a k that is a multiple of 8 stay within one tile's swizzled chunk.
+  std::pair<Value, SmallVector<Value>> at(Emit &e, Value expert, Value key,
+                                          Value k) const {
+    if (!tiles)
+      return {weight, {expert, key, k}};
+    Value r = e.rem(key, kWeightTile), c = e.rem(k, kWeightTile);
+    Value chunk = e.b.create<arith::XOrIOp>(e.loc, e.div(c, 8), e.rem(r, 8));
+    Value place =
+        e.add(e.add(e.mul(r, kWeightTile), e.mul(chunk, 8)), e.rem(c, 8));
+    return {tiles,
+            {expert, e.idx(tileSource), e.div(key, kWeightTile),
+             e.div(k, kWeightTile), place}};
+  }
 };
 
 /// `out[r, j] = epilogue(r, j, sum_k A(r, k) B_s[e, rowOf_s(j), k])` for the
@@ -433,6 +565,8 @@ struct GroupedGemm {
   bool wgmma = false;
 
   bool tensorCores() const { return !compute.isF32(); }
+  /// Whether B comes from the layer's weight tiles, by bulk copies.
+  bool tiled() const { return sources.front().tiles != nullptr; }
   int64_t tileM() const { return wgmma ? kWgmmaTileM : kTileM; }
   int64_t tileK() const { return wgmma ? kWgmmaTileK : kTileK; }
   /// The 16-bit elements of a shared row: 16 bytes added to each for
@@ -471,6 +605,7 @@ struct GroupedGemm {
   }
 
   void build(OpBuilder &b, Location loc, Value tiles) {
+    assert((!tiled() || wgmma) && "weight tiles are sm_90a's wgmma kernels'");
     Emit h{b, loc};
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
     auto tileShape = [&](int64_t rows) -> SmallVector<int64_t> {
@@ -483,10 +618,15 @@ struct GroupedGemm {
       tileTypes.push_back(sharedType(tileShape(kTileN), compute));
     Value gridY = h.idx((columns + kTileN - 1) / kTileN);
     // wgmma's tiles are views of dynamic shared memory, one swizzle span
-    // more than they take so that the kernel can align them.
+    // more than they take so that the kernel can align them; with weight
+    // tiles, a static buffer holds an mbarrier per stage.
+    SmallVector<Type> staticShared;
+    if (!wgmma)
+      staticShared = tileTypes;
+    else if (tiled())
+      staticShared = {sharedType({stages()}, b.getI64Type())};
     launchOverTiles(
-        b, loc, tiles, gridY, kGemmThreads,
-        wgmma ? TypeRange() : TypeRange(tileTypes), tileExpert,
+        b, loc, tiles, gridY, kGemmThreads, staticShared, tileExpert,
         [&](Emit &e, gpu::LaunchOp op, Value expert) {
           body(e, op, expert, width);
         },
@@ -530,6 +670,18 @@ private:
         wgmma ? dynamicTiles(e)
               : SmallVector<Value>(op.getWorkgroupAttributions());
     Value aTile = shared[0];
+    // With weight tiles, thread 0 sets each stage's mbarrier to complete
+    // when its bulk copies of B have landed; its own copies come after, and
+    // the other threads' first wait after the first step's barrier.
+    Value bars = tiled() ? Value(op.getWorkgroupAttributions()[0]) : Value();
+    Value isFirst = e.eq(tid, e.idx(0));
+    bool asyncCopies = aRows || !bars;
+    if (bars)
+      e.ifThen(isFirst, [&] {
+        for (int64_t s = 0; s < stages(); ++s)
+          e.b.create<moe_gpu::MbarrierInitOp>(e.loc, bars, e.idx(s),
+                                              e.b.getI64IntegerAttr(1));
+      });
     Value zero = e.f32(0.0);
     int64_t perSource = tileM() * kTileN / kGemmThreads;
     SmallVector<Value> init(sources.size() * perSource, zero);
@@ -577,8 +729,27 @@ private:
                        sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
                  return {};
                });
+      // B from weight tiles: thread 0 expects their bytes on the stage's
+      // mbarrier and bulk-copies one 8 KiB tile a source (none past the
+      // depth, where no step waits).
+      if (bars) {
+        e.ifThen(e.both(isFirst, e.lt(k0, e.idx(depth))), [&] {
+          int64_t bytes = kTileN * tileK * width;
+          e.b.create<moe_gpu::MbarrierArriveOp>(
+              e.loc, bars, stage,
+              e.b.getI64IntegerAttr(bytes * int64_t(sources.size())));
+          for (auto [s, source] : llvm::enumerate(sources))
+            e.b.create<moe_gpu::BulkCopyOp>(
+                e.loc, shared[1 + s], ValueRange{stage, e.idx(0)}, source.tiles,
+                ValueRange{expert, e.idx(source.tileSource),
+                           e.div(column0, kWeightTile), e.div(k0, tileK),
+                           e.idx(0)},
+                bars, stage, e.b.getI64IntegerAttr(bytes));
+        });
+      }
       // B: 16-byte cp.async copies, zero-filled past the weight's rows.
-      for (auto [s, source] : llvm::enumerate(sources)) {
+      for (auto [s, source] :
+           llvm::enumerate(bars ? ArrayRef<BSource>() : ArrayRef(sources))) {
         for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
           Value linear = e.add(tid, q * kGemmThreads);
           Value row = e.div(linear, copiesPerRow);
@@ -594,6 +765,9 @@ private:
               e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
         }
       }
+      // No group when nothing goes by cp.async (A stored, B by bulk copies).
+      if (!asyncCopies)
+        return Value();
       return e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
                                                          copies);
     };
@@ -624,8 +798,9 @@ private:
           };
           // (The wait's token only links it: the wait counts groups.)
           Value group = wgmma ? issued : stageNext();
-          e.b.create<nvgpu::DeviceAsyncWaitOp>(
-              e.loc, group, e.b.getI32IntegerAttr(wgmma ? ahead - 1 : ahead));
+          if (asyncCopies)
+            e.b.create<nvgpu::DeviceAsyncWaitOp>(
+                e.loc, group, e.b.getI32IntegerAttr(wgmma ? ahead - 1 : ahead));
           // wgmma reads the tiles through the async proxy: each thread's
           // writes (stores, and the copies it waited for) are fenced before
           // the barrier that publishes them.
@@ -635,6 +810,11 @@ private:
           Value stage = e.rem(step, stages);
           if (wgmma) {
             stageNext();
+            // B's tiles of this step have landed: the phase of the stage's
+            // mbarrier for its (step / stages)-th use.
+            if (bars)
+              e.b.create<moe_gpu::MbarrierWaitOp>(
+                  e.loc, bars, stage, e.rem(e.div(step, stages), 2));
             return wgmmaStep(e, shared, stage, acc, /*pending=*/1);
           }
           SmallVector<Value> sumsNext =
@@ -649,9 +829,12 @@ private:
       sums.assign(drained.getResults().begin(), drained.getResults().end());
     }
     // The last group (zeros past the depth) lands before the block ends.
-    Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
-                                                             ValueRange{});
-    e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last, e.b.getI32IntegerAttr(0));
+    if (asyncCopies) {
+      Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
+                                                               ValueRange{});
+      e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last,
+                                           e.b.getI32IntegerAttr(0));
+    }
     auto finish = [&](Value row, Value col, ArrayRef<Value> values) {
       Value r = e.add(first, row), j = e.add(column0, col);
       e.ifThen(e.both(e.lt(r, end), e.lt(j, e.idx(columns))),
@@ -884,7 +1067,7 @@ private:
       valid[c] = e.lt(j, e.idx(columns));
       column[c] = e.select(valid[c], j, e.idx(columns - 1));
       for (int64_t s = 0; s < numSources; ++s)
-        weightRow[s * kDecodeColumns + c] = sources[s].rowOf(e, column[c]);
+        weightRow[s * kDecodeColumns + c] = sources[s].rowKey(e, column[c]);
     }
     auto at = [&](int64_t i, int64_t s, int64_t c) {
       return (i * numSources + s) * kDecodeColumns + c;
@@ -916,11 +1099,10 @@ private:
               for (int64_t s = 0; s < numSources; ++s)
                 for (int64_t c = 0; c < kDecodeColumns; ++c) {
                   // Kept packed until the products: 4 registers a load.
+                  auto [memref, indices] = sources[s].at(
+                      e, expert, weightRow[s * kDecodeColumns + c], ks[u]);
                   w.push_back(e.b.create<moe_gpu::LoadOp>(
-                      e.loc, VectorType::get({n}, compute),
-                      sources[s].weight,
-                      ValueRange{expert, weightRow[s * kDecodeColumns + c],
-                                 ks[u]}));
+                      e.loc, VectorType::get({n}, compute), memref, indices));
                 }
             }
             SmallVector<Value> next(acc.begin(), acc.end());
@@ -1024,8 +1206,9 @@ std::string unsupported(CombineOp combine, Chain &chain, Type compute) {
 }
 
 /// The chain as a moe_gpu.routed_ffn on the buffers of its operands, its
-/// results' buffers allocated here.
-void lowerChain(const Chain &chain, Type compute) {
+/// results' buffers allocated here; with `tiles` and a 16-bit compute type,
+/// its weights as sm_90a's tiles.
+void lowerChain(const Chain &chain, Type compute, bool tiles) {
   DispatchOp dispatch = chain.dispatch;
   ExpertsOp experts = chain.experts;
   CombineOp combine = chain.combine;
@@ -1044,6 +1227,29 @@ void lowerChain(const Chain &chain, Type compute) {
   Value up = experts.getUp() ? weightIn(b, loc, experts.getUp(), compute)
                              : Value();
   Value down = weightIn(b, loc, experts.getDown(), compute);
+  int64_t hidden = tokensType.getDimSize(1);
+  int64_t inter = cast<RankedTensorType>(down.getType()).getDimSize(2);
+  IntegerAttr intermediate;
+  if (tiles && !compute.isF32()) {
+    SmallVector<SourceRows> sources{{gateUp, 1, 0}};
+    switch (experts.getActivation().getGated()) {
+    case GateLayout::None:
+      break;
+    case GateLayout::Concatenated:
+      sources.push_back({gateUp, 1, inter});
+      break;
+    case GateLayout::Interleaved:
+      sources.assign({{gateUp, 2, 0}, {gateUp, 2, 1}});
+      break;
+    case GateLayout::Separate:
+      sources.push_back({up, 1, 0});
+      break;
+    }
+    gateUp = tilesOf(b, loc, sources, inter, compute);
+    up = Value();
+    down = tilesOf(b, loc, {{down, 1, 0}}, hidden, compute);
+    intermediate = b.getI64IntegerAttr(inter);
+  }
   auto buffer = [&](Value v) { return v ? bufferOf(b, loc, v) : Value(); };
   Type i32 = b.getI32Type();
   int64_t dyn = ShapedType::kDynamic;
@@ -1057,10 +1263,10 @@ void lowerChain(const Chain &chain, Type compute) {
   b.create<moe_gpu::RoutedFfnOp>(
       loc, buffer(dispatch.getTokens()), buffer(dispatch.getIds()),
       buffer(dispatch.getWeights()), buffer(combine.getWeights()),
-      buffer(gateUp), buffer(up), buffer(down),
-      buffer(experts.getGateUpBias()), buffer(experts.getUpBias()),
-      buffer(experts.getDownBias()), offsets, permutation, result,
-      experts.getActivation(), TypeAttr::get(compute));
+      buffer(gateUp), buffer(up), buffer(down), buffer(experts.getGateUpBias()),
+      buffer(experts.getUpBias()), buffer(experts.getDownBias()), offsets,
+      permutation, result, experts.getActivation(), TypeAttr::get(compute),
+      intermediate);
   auto tensorOf = [&](Value memref) {
     return b.create<bufferization::ToTensorOp>(loc, memref, /*restrict=*/true,
                                                /*writable=*/true);
@@ -1110,7 +1316,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   int64_t hidden = tokensType.getDimSize(1);
   int64_t k = cast<MemRefType>(ids.getType()).getDimSize(1);
   int64_t numExperts = cast<MemRefType>(gateUp.getType()).getDimSize(0);
-  int64_t inter = cast<MemRefType>(down.getType()).getDimSize(2);
+  bool tiled = op.isTiled();
+  int64_t inter = tiled ? *op.getIntermediate()
+                        : cast<MemRefType>(down.getType()).getDimSize(2);
   int64_t slots = numExperts + 1;
   wgmma = wgmma && !compute.isF32();
   // The tile table's rows per tile: the GEMMs' M tile.
@@ -1366,11 +1574,17 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
       values.push_back(tokenElement(e, row, e.add(col, q)));
     return values;
   };
-  first.sources.push_back({gateUp, gateRow});
-  if (gated == GateLayout::Separate)
-    first.sources.push_back({up, upRow});
-  else if (gated != GateLayout::None)
-    first.sources.push_back({gateUp, upRow});
+  if (tiled) {
+    first.sources.push_back({Value(), gateRow, gateUp, 0});
+    if (gated != GateLayout::None)
+      first.sources.push_back({Value(), upRow, gateUp, 1});
+  } else {
+    first.sources.push_back({gateUp, gateRow});
+    if (gated == GateLayout::Separate)
+      first.sources.push_back({up, upRow});
+    else if (gated != GateLayout::None)
+      first.sources.push_back({gateUp, upRow});
+  }
   first.epilogue = [&](Emit &e, Value expert, Value r, Value j,
                        ArrayRef<Value> sums) {
     auto withBias = [&](Value sum, Value biasMemref, Value row) {
@@ -1399,7 +1613,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   second.prepareRow = nullptr;
   second.loadA = nullptr;
   second.aRows = hiddenRows;
-  second.sources = {{down, [](Emit &, Value j) { return j; }}};
+  auto sameRow = [](Emit &, Value j) { return j; };
+  second.sources = {tiled ? BSource{Value(), sameRow, down, 0}
+                          : BSource{down, sameRow}};
   second.epilogue = [&](Emit &e, Value expert, Value r, Value j,
                         ArrayRef<Value> sums) {
     Value y = sums[0];
@@ -1783,7 +1999,7 @@ struct MoELowerToGPUPass
                              << why;
         continue;
       }
-      lowerChain(chain, layerCompute);
+      lowerChain(chain, layerCompute, weightTiles);
     }
   }
 };
@@ -1878,12 +2094,20 @@ struct MoEExpandGpuKernelsPass
       LayerShape shape{weights(op.getGateUp()).getDimSize(0),
                        weights(op.getIds()).getDimSize(1),
                        weights(op.getTokens()).getDimSize(1),
-                       weights(op.getDown()).getDimSize(2)};
+                       op.isTiled() ? *op.getIntermediate()
+                                    : weights(op.getDown()).getDimSize(2)};
       int64_t decode = decodeTokens;
       if (decode < 0) {
         auto found = tuned.find(shape);
         decode =
             found != tuned.end() ? found->second : defaultDecodeTokens(shape);
+      }
+      if (op.isTiled() && (arch != "sm_90a" || op.getCompute().isF32())) {
+        op.emitError() << "weights tiled for sm_90a's bulk copies, in a "
+                       << op.getCompute() << " layer, cannot run on " << arch
+                       << "'s kernels (compile with moe-lower-to-gpu's "
+                          "weight-tiles for sm_90a only)";
+        return signalPassFailure();
       }
       expandFfn(op, decode, arch == "sm_90a", atomicCombine);
     }

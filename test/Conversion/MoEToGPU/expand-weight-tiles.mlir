@@ -1,0 +1,45 @@
+// RUN: moe-opt %s --moe-expand-gpu-kernels="arch=sm_90a decode-tokens=16" | FileCheck %s
+// RUN: moe-opt %s --moe-expand-gpu-kernels=arch=sm_80 --verify-diagnostics -o /dev/null
+
+// A layer whose weights are tiles (H 96, I 64: gate/up's tiles 1 x 2 a source,
+// down's 2 x 1). sm_90a's GEMMs keep an mbarrier per stage in static shared
+// memory, which thread 0 initialises for one arrival each; B comes by bulk
+// copies: thread 0 arrives on the stage's barrier expecting 8 KiB a source (16
+// KiB for gate and up) and copies each source's tile for the block's column
+// tile and the K step, 8 KiB each, from the tiles' innermost dimension; A as
+// before. Each step waits for the stage's phase after its barrier and before
+// its wgmmas; there is no cp.async of B. The decode kernels read the same
+// tiles with 16-byte loads.
+// CHECK-LABEL: func.func @tiled
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
+// CHECK:         moe_gpu.load %{{.*}}[%{{.*}}, %c0{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<3x2x1x2x4096xbf16>, vector<8xbf16>
+// CHECK:         moe_gpu.load %{{.*}}[%{{.*}}, %c1{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<3x2x1x2x4096xbf16>, vector<8xbf16>
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
+// CHECK:         moe_gpu.load %{{.*}} : memref<3x1x2x1x4096xbf16>, vector<8xbf16>
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 workgroup(%[[BARS:.*]] : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK-COUNT-4: moe_gpu.mbarrier_init %[[BARS]][%{{.*}}], 1 : memref<4xi64, #gpu.address_space<workgroup>>
+// CHECK:         moe_gpu.mbarrier_arrive %[[BARS]][%{{.*}}] {tx_bytes = 16384 : i64}
+// CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c0{{.*}}, %{{.*}}, %{{.*}}, %c0{{.*}}], %[[BARS]][%{{.*}}] {bytes = 8192 : i64} : memref<4x4096xbf16, #gpu.address_space<workgroup>>, memref<3x2x1x2x4096xbf16>
+// CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c1{{.*}}, %{{.*}}, %{{.*}}, %c0{{.*}}], %[[BARS]][%{{.*}}] {bytes = 8192 : i64}
+// CHECK-NOT:     nvgpu.device_async_copy {{.*}} : memref<3x2x1x2x4096xbf16>
+// CHECK:         scf.for
+// CHECK:         gpu.barrier
+// CHECK:         moe_gpu.bulk_copy
+// CHECK:         moe_gpu.mbarrier_wait %[[BARS]][%{{.*}}], %{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>
+// CHECK-NEXT:    moe_gpu.wgmma_fence
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c66560_i32 workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK:         moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 8192 : i64}
+// CHECK:         moe_gpu.bulk_copy %{{.*}} {bytes = 8192 : i64} : memref<4x4096xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
+func.func @tiled(%x: memref<?x96xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
+                 %w1: memref<3x2x1x2x4096xbf16>, %w2: memref<3x1x2x1x4096xbf16>,
+                 %off: memref<4xi32>, %perm: memref<?xi32>, %y: memref<?x96xf32>) {
+  // expected-error @+1 {{weights tiled for sm_90a's bulk copies, in a 'bf16' layer, cannot run on sm_80's kernels}}
+  moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
+      offsets(%off) permutation(%perm) result(%y)
+      {activation = #moe.activation<silu, gated = interleaved>, compute = bf16,
+       intermediate = 64 : i64}
+      : memref<?x96xf32>, memref<?x2xi32>, memref<?x2xf32>,
+        memref<3x2x1x2x4096xbf16>, memref<3x1x2x1x4096xbf16>, memref<4xi32>,
+        memref<?xi32>, memref<?x96xf32>
+  return
+}
