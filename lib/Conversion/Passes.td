@@ -115,8 +115,9 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
     `intermediate` form): each B source of each projection (gate, up, down) cut into
     64 x 64 blocks of output columns by K, zero-padded, each block's rows in the
     128-byte swizzle, so that one bulk copy of 8 KiB lands a block in shared memory
-    as wgmma reads it. Constant weights are packed in the compiler (the artifact
-    holds the tiles instead of the weights); others by a kernel at run time.
+    as wgmma reads it. The weights must be constants, packed in the compiler (the
+    artifact holds the tiles instead of the weights); weights that are inputs stay as
+    they are, since packing them would cost a pass over them every call.
 
     ```
     moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-gpu=precision=bf16
@@ -127,9 +128,8 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
            "f32 layers' GEMM operand type: fp32 (FMA), bf16 or fp16 (tensor "
            "cores); bf16 and f16 layers compute in their own type">,
     Option<"weightTiles", "weight-tiles", "bool", /*default=*/"false",
-           "16-bit layers' expert weights as the 64 x 64 swizzled tiles "
-           "sm_90a's kernels bulk-copy (packed in the compiler when they are "
-           "constants, else by a kernel)">,
+           "16-bit layers' constant expert weights as the 64 x 64 swizzled "
+           "tiles sm_90a's kernels bulk-copy, packed in the compiler">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

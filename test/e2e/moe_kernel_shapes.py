@@ -7,9 +7,9 @@ tiles, an expert no token picks, and a skewed routing (60 % of the tokens to one
 expert); every gate layout, biases, gpt-oss's clamp and scale_inputs; softmax,
 top-k-then-softmax and DeepSeek-V3's sigmoid routing with a selection bias and grouped
 top-k, up to 256 experts (8 a lane of the routing warp) and k = 8. Weights are inputs,
-so bf16 runs also convert them on the device (and on sm_90a cut them into the tiles the
-bulk copies read); with --constant-weights they are constants, which the compiler
-converts and tiles. T = 1, 5 and 16 run the decode kernels
+so bf16 runs also convert them on the device and sm_90a's GEMMs copy them by cp.async;
+with --constant-weights they are constants, which the compiler converts and cuts into
+the tiles sm_90a's GEMMs bulk-copy. T = 1, 5 and 16 run the decode kernels
 (T = 16 gives the skewed expert about 10 rows: several passes of 4 rows), T = 70 the
 grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
 

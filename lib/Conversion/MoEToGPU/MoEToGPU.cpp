@@ -358,8 +358,9 @@ constexpr int64_t tilePlace(int64_t r, int64_t c) {
 
 /// The sources' weights (in the 16-bit compute type) as the tiles sm_90a's
 /// kernels bulk-copy, `[E, S, ceil(columns / 64), ceil(depth / 64), 4096]`
-/// (moe_gpu.routed_ffn's `intermediate` form): packed here when every
-/// weight is a constant, else by a kernel at run time.
+/// (moe_gpu.routed_ffn's `intermediate` form), packed here; null unless
+/// every weight is a constant (packing weights that are inputs would cost a
+/// pass over them every call).
 Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
               int64_t columns, Type compute) {
   constexpr int64_t kTile = kWeightTile;
@@ -409,45 +410,7 @@ Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
                                                std::move(blob));
     return b.create<arith::ConstantOp>(loc, type, attr);
   }
-  // A kernel: each element of the tiles reads its weight element, or is
-  // zero past the weight.
-  MLIRContext *ctx = b.getContext();
-  SmallVector<AffineMap> maps{AffineMap::getMultiDimIdentityMap(5, ctx)};
-  Value init = b.create<tensor::EmptyOp>(loc, type.getShape(), compute);
-  return b
-      .create<linalg::GenericOp>(
-          loc, type, ValueRange{}, ValueRange{init}, maps,
-          SmallVector<utils::IteratorType>(5, utils::IteratorType::parallel),
-          [&](OpBuilder &nb, Location nl, ValueRange) {
-            Emit e{nb, nl};
-            SmallVector<Value> at;
-            for (int64_t d = 0; d < 5; ++d)
-              at.push_back(nb.create<linalg::IndexOp>(nl, d));
-            Value r = e.div(at[4], kTile);
-            Value chunk = nb.create<arith::XOrIOp>(
-                nl, e.div(e.rem(at[4], kTile), 8), e.rem(r, 8));
-            Value j = e.add(e.mul(at[2], kTile), r);
-            Value k = e.add(e.mul(at[3], kTile),
-                            e.add(e.mul(chunk, 8), e.rem(at[4], 8)));
-            Value valid =
-                e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
-            Value kk = e.select(valid, k, e.idx(0));
-            Value zero = nb.create<arith::ConstantOp>(
-                nl, compute, nb.getFloatAttr(compute, 0.0));
-            Value value = zero;
-            for (auto [s, source] : llvm::enumerate(sources)) {
-              Value row =
-                  e.select(valid, e.add(e.mul(j, source.scale), source.offset),
-                           e.idx(0));
-              Value v = nb.create<tensor::ExtractOp>(
-                  nl, source.weight, ValueRange{at[0], row, kk});
-              value = s == 0
-                          ? v
-                          : e.select(e.eq(at[1], e.idx(int64_t(s))), v, value);
-            }
-            nb.create<linalg::YieldOp>(nl, e.select(valid, value, zero));
-          })
-      .getResult(0);
+  return Value();
 }
 
 /// Warp-wide reductions (butterfly shuffles: every lane ends with the result).
@@ -1206,8 +1169,8 @@ std::string unsupported(CombineOp combine, Chain &chain, Type compute) {
 }
 
 /// The chain as a moe_gpu.routed_ffn on the buffers of its operands, its
-/// results' buffers allocated here; with `tiles` and a 16-bit compute type,
-/// its weights as sm_90a's tiles.
+/// results' buffers allocated here; with `tiles`, a 16-bit compute type and
+/// constant weights, its weights as sm_90a's tiles.
 void lowerChain(const Chain &chain, Type compute, bool tiles) {
   DispatchOp dispatch = chain.dispatch;
   ExpertsOp experts = chain.experts;
@@ -1245,10 +1208,18 @@ void lowerChain(const Chain &chain, Type compute, bool tiles) {
       sources.push_back({up, 1, 0});
       break;
     }
-    gateUp = tilesOf(b, loc, sources, inter, compute);
-    up = Value();
-    down = tilesOf(b, loc, {{down, 1, 0}}, hidden, compute);
-    intermediate = b.getI64IntegerAttr(inter);
+    Value gateUpTiles = tilesOf(b, loc, sources, inter, compute);
+    Value downTiles = gateUpTiles
+                          ? tilesOf(b, loc, {{down, 1, 0}}, hidden, compute)
+                          : Value();
+    if (downTiles) {
+      gateUp = gateUpTiles;
+      up = Value();
+      down = downTiles;
+      intermediate = b.getI64IntegerAttr(inter);
+    } else if (gateUpTiles) {
+      gateUpTiles.getDefiningOp()->erase();
+    }
   }
   auto buffer = [&](Value v) { return v ? bufferOf(b, loc, v) : Value(); };
   Type i32 = b.getI32Type();
