@@ -344,10 +344,12 @@ void moe_emu_wgmma_wait_thread(const char *op, int64_t thread, int32_t n);
  * parity by the block's thread `thread` (linear), on the barrier object at
  * shared address `bar`, checked: it must lie in the block's shared memory,
  * 8-byte aligned; init writes it (a shadow write); arrivals or bytes past a
- * phase's are a fault. The wait first lands the bulk copies queued on the
- * barrier; a phase still incomplete then is a fault, as the emulator's
+ * phase's are a fault. A wait for a phase already complete returns at once
+ * (the copies queued on the barrier may not have landed); else it lands
+ * them, and a phase still incomplete then is a fault, as the emulator's
  * order (the block's threads in turn) has nothing left that could complete
- * it. A completed wait orders the phase's releases before the thread. */
+ * it. A completed wait orders the phase's bulk copies before the thread's
+ * reads of their bytes. */
 int32_t moe_emu_mbarrier_init_thread(const char *op, int64_t thread,
                                      uint64_t bar, int32_t count);
 int32_t moe_emu_mbarrier_arrive_thread(const char *op, int64_t thread,
