@@ -135,7 +135,7 @@ LogicalResult RoutedFfnOp::verify() {
 
 LogicalResult RoutedFfnOp::verifyTiles() {
   auto act = cast<mlir::moe::ActivationAttr>(getActivation());
-  int64_t inter = *getIntermediate();
+  int64_t inter = getTiledIntermediate();
   int64_t hidden = cast<MemRefType>(getTokens().getType()).getDimSize(1);
   int64_t experts = cast<MemRefType>(getGateUp().getType()).getDimSize(0);
   int64_t sources = act.getGated() == mlir::moe::GateLayout::None ? 1 : 2;

@@ -416,6 +416,9 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
     static constexpr int64_t kWeightTile = 64;
     /// Whether the weights are tiles (`intermediate` given).
     bool isTiled() { return getIntermediate().has_value(); }
+    /// The intermediate size of the tiled form (signed: the attribute's
+    /// accessor gives it unsigned).
+    int64_t getTiledIntermediate() { return getIntermediateAttr().getInt(); }
   private:
     ::mlir::LogicalResult verifyTiles();
   public:

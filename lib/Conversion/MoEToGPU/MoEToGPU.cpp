@@ -482,7 +482,7 @@ struct WarpMath {
 struct BSource {
   Value weight;
   std::function<Value(Emit &, Value)> rowOf;
-  Value tiles;
+  Value tiles = {};
   int64_t tileSource = 0;
 
   /// What locates output column `j`'s weights: its weight row, or with
@@ -1288,7 +1288,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   int64_t k = cast<MemRefType>(ids.getType()).getDimSize(1);
   int64_t numExperts = cast<MemRefType>(gateUp.getType()).getDimSize(0);
   bool tiled = op.isTiled();
-  int64_t inter = tiled ? *op.getIntermediate()
+  int64_t inter = tiled ? op.getTiledIntermediate()
                         : cast<MemRefType>(down.getType()).getDimSize(2);
   int64_t slots = numExperts + 1;
   wgmma = wgmma && !compute.isF32();
@@ -2065,7 +2065,7 @@ struct MoEExpandGpuKernelsPass
       LayerShape shape{weights(op.getGateUp()).getDimSize(0),
                        weights(op.getIds()).getDimSize(1),
                        weights(op.getTokens()).getDimSize(1),
-                       op.isTiled() ? *op.getIntermediate()
+                       op.isTiled() ? op.getTiledIntermediate()
                                     : weights(op.getDown()).getDimSize(2)};
       int64_t decode = decodeTokens;
       if (decode < 0) {
