@@ -644,6 +644,9 @@ private:
         for (int64_t s = 0; s < stages(); ++s)
           e.b.create<moe_gpu::MbarrierInitOp>(e.loc, bars, e.idx(s),
                                               e.b.getI64IntegerAttr(1));
+        // The TMA unit completes the barriers' transactions through the
+        // async proxy: the initialisations, generic writes, go before it.
+        e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
       });
     Value zero = e.f32(0.0);
     int64_t perSource = tileM() * kTileN / kGemmThreads;

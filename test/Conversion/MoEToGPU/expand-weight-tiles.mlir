@@ -3,7 +3,8 @@
 
 // A layer whose weights are tiles (H 96, I 64: gate/up's tiles 1 x 2 a source,
 // down's 2 x 1). sm_90a's GEMMs keep an mbarrier per stage in static shared
-// memory, which thread 0 initialises for one arrival each; B comes by bulk
+// memory, which thread 0 initialises for one arrival each (then fences them for
+// the async proxy, through which the TMA unit completes them); B comes by bulk
 // copies: thread 0 arrives on the stage's barrier expecting 8 KiB a source (16
 // KiB for gate and up) and copies each source's tile for the block's column
 // tile and the K step, 8 KiB each, from the tiles' innermost dimension; A as
@@ -18,6 +19,7 @@
 // CHECK:         moe_gpu.load %{{.*}} : memref<3x1x2x1x4096xbf16>, vector<8xbf16>
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 workgroup(%[[BARS:.*]] : memref<4xi64, #gpu.address_space<workgroup>>) {
 // CHECK-COUNT-4: moe_gpu.mbarrier_init %[[BARS]][%{{.*}}], 1 : memref<4xi64, #gpu.address_space<workgroup>>
+// CHECK-NEXT:    moe_gpu.fence_proxy_async
 // CHECK:         moe_gpu.mbarrier_arrive %[[BARS]][%{{.*}}] {tx_bytes = 16384 : i64}
 // CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c0{{.*}}, %{{.*}}, %{{.*}}, %c0{{.*}}], %[[BARS]][%{{.*}}] {bytes = 8192 : i64} : memref<4x4096xbf16, #gpu.address_space<workgroup>>, memref<3x2x1x2x4096xbf16>
 // CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c1{{.*}}, %{{.*}}, %{{.*}}, %c0{{.*}}], %[[BARS]][%{{.*}}] {bytes = 8192 : i64}
