@@ -136,6 +136,15 @@ std::string sharedByte(const Region &region, uint64_t offset) {
          std::to_string(region.bytes) + "-byte buffer";
 }
 
+/// The shared-memory region holding `bytes` at `address`, or null.
+Region *regionOf(uint64_t address, int64_t bytes) {
+  for (Region &region : block.regions)
+    if (address >= region.base &&
+        address + uint64_t(bytes) <= region.base + uint64_t(region.bytes))
+      return &region;
+  return nullptr;
+}
+
 /// Whether thread `thread`'s write of byte `offset` of `region` may race
 /// with a wgmma's read of it: the wgmma's group is pending, or the last wait
 /// for it had no barrier after it. Reports the race.
@@ -161,6 +170,20 @@ bool racesWgmma(const char *op, int64_t thread, Region &region, uint64_t offset,
   return true;
 }
 
+/// Whether a copy of `bytes` into `dst` that thread `thread` issues may land
+/// on bytes a wgmma may still read (it may land as soon as it is issued).
+/// Reports the race; a destination outside shared memory is left to the
+/// copy's own check.
+bool copyRacesWgmma(const char *op, int64_t thread, uint64_t dst,
+                    int64_t bytes) {
+  Region *region = regionOf(dst, bytes);
+  for (int64_t i = 0; region && i < bytes; ++i)
+    if (racesWgmma(op, thread, *region, dst - region->base + uint64_t(i),
+                   "copies into "))
+      return true;
+  return false;
+}
+
 /// Whether thread `thread`'s read of byte `offset` of `region`, which a bulk
 /// copy wrote, comes before its wait for the phase the copy completed.
 /// Reports the race.
@@ -183,10 +206,7 @@ bool readsBeforeLanding(const char *op, int64_t thread, Region &region,
 /// moe_emu_shared_access for the block's thread `thread` (linear).
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
-  Region *region = nullptr;
-  for (Region &r : block.regions)
-    if (address >= r.base && address + bytes <= r.base + uint64_t(r.bytes))
-      region = &r;
+  Region *region = regionOf(address, bytes);
   if (!region) {
     std::ostringstream os;
     os << (write ? "writes " : "reads ") << bytes
@@ -328,14 +348,8 @@ int32_t moe_emu_ldmatrix_checked(const char *op, int64_t first, int32_t count,
 int32_t moe_emu_cp_async_thread(const char *op, int64_t thread, uint64_t dst,
                                 uint64_t src, int32_t cp_size,
                                 int32_t src_size) {
-  // The copy may land as soon as it is issued.
-  for (Region &region : block.regions)
-    if (dst >= region.base && cp_size > 0 &&
-        dst + uint64_t(cp_size) <= region.base + uint64_t(region.bytes))
-      for (int32_t i = 0; i < cp_size; ++i)
-        if (racesWgmma(op, thread, region, dst - region.base + uint64_t(i),
-                       "copies into "))
-          return 0;
+  if (cp_size > 0 && copyRacesWgmma(op, thread, dst, cp_size))
+    return 0;
   auto &copies = block.copies[thread];
   if (!copies)
     copies.reset(moe_emu_async_copies_create());
@@ -398,57 +412,56 @@ void moe_emu_fence_proxy_async(void) {
 int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
                                    uint64_t address, int64_t bytes,
                                    int32_t write) {
-  for (Region &region : block.regions) {
-    if (address < region.base ||
-        address + bytes > region.base + uint64_t(region.bytes))
-      continue;
-    for (int64_t i = 0; i < bytes; ++i) {
-      uint64_t offset = address - region.base + uint64_t(i);
-      uint64_t &shadow = region.shadow[offset];
-      if (write) {
-        if (racesWgmma(op, thread, region, offset,
-                       "writes through the async proxy "))
-          return 0;
-        shadow = (shadow | kWritten) & ~kUnfenced;
-        continue;
-      }
-      if (readsBeforeLanding(op, thread, region, offset,
-                             "reads through the async proxy "))
-        return 0;
-      if (block.reading)
-        region.wgmmaRead[offset] = block.reading;
-      if (!(shadow & kWritten)) {
-        report(thread, op,
-               "reads through the async proxy " + sharedByte(region, offset) +
-                   " that no thread has written");
-        return 0;
-      }
-      if (shadow & kUnfenced) {
-        report(thread, op,
-               "reads through the async proxy " + sharedByte(region, offset) +
-                   " written through the generic proxy with no "
-                   "fence.proxy.async between them");
-        return 0;
-      }
-      uint32_t writer = 0;
-      if (uint32_t((shadow >> 32) & kIntervalMask) == block.interval)
-        writer = uint32_t((shadow >> 16) & 0xFFFF);
-      if (writer && writer != uint32_t(thread + 1)) {
-        report(thread, op,
-               "reads through the async proxy " + sharedByte(region, offset) +
-                   " that thread " + threadName(writer - 1) +
-                   " wrote with no barrier between them (a race)");
-        return 0;
-      }
-    }
-    return 0;
+  Region *found = regionOf(address, bytes);
+  if (!found) {
+    std::ostringstream os;
+    os << (write ? "writes " : "reads ") << bytes
+       << " bytes outside the block's shared memory at address 0x" << std::hex
+       << address << " through the async proxy";
+    report(thread, op, os.str());
+    return 1;
   }
-  std::ostringstream os;
-  os << (write ? "writes " : "reads ") << bytes
-     << " bytes outside the block's shared memory at address 0x" << std::hex
-     << address << " through the async proxy";
-  report(thread, op, os.str());
-  return 1;
+  Region &region = *found;
+  for (int64_t i = 0; i < bytes; ++i) {
+    uint64_t offset = address - region.base + uint64_t(i);
+    uint64_t &shadow = region.shadow[offset];
+    if (write) {
+      if (racesWgmma(op, thread, region, offset,
+                     "writes through the async proxy "))
+        return 0;
+      shadow = (shadow | kWritten) & ~kUnfenced;
+      continue;
+    }
+    if (readsBeforeLanding(op, thread, region, offset,
+                           "reads through the async proxy "))
+      return 0;
+    if (block.reading)
+      region.wgmmaRead[offset] = block.reading;
+    if (!(shadow & kWritten)) {
+      report(thread, op,
+             "reads through the async proxy " + sharedByte(region, offset) +
+                 " that no thread has written");
+      return 0;
+    }
+    if (shadow & kUnfenced) {
+      report(thread, op,
+             "reads through the async proxy " + sharedByte(region, offset) +
+                 " written through the generic proxy with no "
+                 "fence.proxy.async between them");
+      return 0;
+    }
+    uint32_t writer = 0;
+    if (uint32_t((shadow >> 32) & kIntervalMask) == block.interval)
+      writer = uint32_t((shadow >> 16) & 0xFFFF);
+    if (writer && writer != uint32_t(thread + 1)) {
+      report(thread, op,
+             "reads through the async proxy " + sharedByte(region, offset) +
+                 " that thread " + threadName(writer - 1) +
+                 " wrote with no barrier between them (a race)");
+      return 0;
+    }
+  }
+  return 0;
 }
 
 int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
@@ -550,15 +563,6 @@ void moe_emu_wgmma_wait_thread(const char *op, int64_t thread, int32_t n) {
 
 namespace {
 
-/// The shared-memory region holding `bytes` at `address`, or null.
-Region *regionOf(uint64_t address, int64_t bytes) {
-  for (Region &region : block.regions)
-    if (address >= region.base &&
-        address + uint64_t(bytes) <= region.base + uint64_t(region.bytes))
-      return &region;
-  return nullptr;
-}
-
 /// The barrier object at `bar`, once initialised; else reports why not.
 uint64_t *barrierAt(const char *op, int64_t thread, uint64_t bar) {
   if (!regionOf(bar, 8) || bar % 8) {
@@ -579,6 +583,13 @@ uint64_t *barrierAt(const char *op, int64_t thread, uint64_t bar) {
 /// The parity of the barrier's current phase.
 uint32_t parityOf(const uint64_t *bar) {
   return uint32_t(moe_emu_mbarrier_try_wait_parity(bar, 0));
+}
+
+/// Counts a completed phase of the barrier at `bar` when its parity is no
+/// longer `before`'s.
+void countPhase(uint64_t bar, uint32_t before) {
+  if (parityOf(reinterpret_cast<const uint64_t *>(bar)) != before)
+    ++block.phases[bar];
 }
 
 /// Lands the bulk copies queued on `bar`: async-proxy writes of their bytes,
@@ -609,8 +620,7 @@ bool land(uint64_t bar) {
              "can take");
       return false;
     }
-    if (parityOf(word) != before)
-      ++block.phases[bar];
+    countPhase(bar, before);
   }
   return true;
 }
@@ -658,8 +668,7 @@ int32_t moe_emu_mbarrier_arrive_thread(const char *op, int64_t thread,
            "expects more transaction bytes than a phase can take");
     return 1;
   }
-  if (parityOf(word) != before)
-    ++block.phases[bar];
+  countPhase(bar, before);
   return 0;
 }
 
@@ -702,13 +711,8 @@ int32_t moe_emu_bulk_copy_thread(const char *op, int64_t thread, uint64_t dst,
     report(thread, op, os.str());
     return 1;
   }
-  if (!barrierAt(op, thread, bar))
+  if (!barrierAt(op, thread, bar) || copyRacesWgmma(op, thread, dst, bytes))
     return 1;
-  // The copy may land as soon as it is issued.
-  for (int32_t i = 0; i < bytes; ++i)
-    if (racesWgmma(op, thread, *region, dst - region->base + uint64_t(i),
-                   "copies into "))
-      return 1;
   block.bulkCopies.push_back({op, thread, dst, src, uint32_t(bytes), bar});
   return 0;
 }

@@ -348,12 +348,22 @@ struct SourceRows {
   int64_t scale, offset;
 };
 
-/// The side of a weight tile, and the index in a tile of element (r, c): row
-/// r at r * 64, its 16-byte chunk c / 8 at chunk (c / 8) ^ (r % 8) (the
-/// 128-byte swizzle of 16-bit elements).
+/// The side of a weight tile, and the index in a tile of 16-bit element
+/// (r, c): rows of 128 bytes in the 128-byte swizzle.
 constexpr int64_t kWeightTile = moe_gpu::RoutedFfnOp::kWeightTile;
 constexpr int64_t tilePlace(int64_t r, int64_t c) {
-  return r * kWeightTile + ((c / 8) ^ (r % 8)) * 8 + c % 8;
+  return ::moe::gpu::swizzle(unsigned((r * kWeightTile + c) * 2), 128) / 2;
+}
+
+/// The index of element (`row`, `col`) of a tile of rows of `rowLength`
+/// 16-bit elements in the 128-byte swizzle: the 16-byte chunks of a row
+/// XORed with its place in its group of 8 rows (as tilePlace, in IR).
+Value swizzledIndex(Emit &e, Value row, Value col, int64_t rowLength) {
+  constexpr int64_t kPerChunk = 8;
+  Value chunk =
+      e.b.create<arith::XOrIOp>(e.loc, e.div(col, kPerChunk), e.rem(row, 8));
+  return e.add(e.add(e.mul(row, rowLength), e.mul(chunk, kPerChunk)),
+               e.rem(col, kPerChunk));
 }
 
 /// The sources' weights (in the 16-bit compute type) as the tiles sm_90a's
@@ -495,10 +505,8 @@ struct BSource {
                                           Value k) const {
     if (!tiles)
       return {weight, {expert, key, k}};
-    Value r = e.rem(key, kWeightTile), c = e.rem(k, kWeightTile);
-    Value chunk = e.b.create<arith::XOrIOp>(e.loc, e.div(c, 8), e.rem(r, 8));
-    Value place =
-        e.add(e.add(e.mul(r, kWeightTile), e.mul(chunk, 8)), e.rem(c, 8));
+    Value place = swizzledIndex(e, e.rem(key, kWeightTile),
+                                e.rem(k, kWeightTile), kWeightTile);
     return {tiles,
             {expert, e.idx(tileSource), e.div(key, kWeightTile),
              e.div(k, kWeightTile), place}};
@@ -560,11 +568,7 @@ struct GroupedGemm {
                                  Value col) const {
     if (!wgmma)
       return {stage, row, col};
-    int64_t perChunk = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
-    Value chunk =
-        e.b.create<arith::XOrIOp>(e.loc, e.div(col, perChunk), e.rem(row, 8));
-    return {stage, e.add(e.add(e.mul(row, rowLength()), e.mul(chunk, perChunk)),
-                         e.rem(col, perChunk))};
+    return {stage, swizzledIndex(e, row, col, rowLength())};
   }
 
   void build(OpBuilder &b, Location loc, Value tiles) {
