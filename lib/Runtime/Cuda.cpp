@@ -14,6 +14,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -36,6 +38,8 @@ using CUgraphExec = void *;
 
 constexpr int kComputeCapabilityMajor = 75;
 constexpr int kComputeCapabilityMinor = 76;
+constexpr int kMultiprocessorCount =
+    16; // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
 constexpr int kMaxDynamicSharedMemory =
     8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
 constexpr unsigned kStreamNonBlocking = 1;
@@ -96,6 +100,8 @@ struct Driver {
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
+  CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction,
+                                                          int, size_t);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **);
@@ -116,7 +122,7 @@ struct Driver {
   CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
   CUcontext context = nullptr;
   CUdevice device = 0;
-  int major = 0, minor = 0;
+  int major = 0, minor = 0, multiprocessors = 1;
 };
 
 template <typename F> bool bind(Driver &driver, F &slot, const char *name) {
@@ -145,6 +151,8 @@ Driver loadDriver() {
       !bind(d, d.cuModuleUnload, "cuModuleUnload") ||
       !bind(d, d.cuModuleGetFunction, "cuModuleGetFunction") ||
       !bind(d, d.cuFuncSetAttribute, "cuFuncSetAttribute") ||
+      !bind(d, d.cuOccupancyMaxActiveBlocksPerMultiprocessor,
+            "cuOccupancyMaxActiveBlocksPerMultiprocessor") ||
       !bind(d, d.cuLaunchKernel, "cuLaunchKernel") ||
       !bind(d, d.cuMemAlloc, "cuMemAlloc_v2") ||
       !bind(d, d.cuMemFree, "cuMemFree_v2") ||
@@ -178,6 +186,7 @@ Driver loadDriver() {
   } else {
     d.cuDeviceGetAttribute(&d.major, kComputeCapabilityMajor, d.device);
     d.cuDeviceGetAttribute(&d.minor, kComputeCapabilityMinor, d.device);
+    d.cuDeviceGetAttribute(&d.multiprocessors, kMultiprocessorCount, d.device);
   }
   return d;
 }
@@ -435,9 +444,10 @@ void Run::launch(const Image *image, void **function, const char *name,
                  void **params) {
   if (failed())
     return;
-  for (int i = 0; i < 3; ++i)
-    if (grid[i] <= 0)
-      return; // An empty iteration space: nothing to run.
+  // A negative x size: a persistent kernel's launch, up to -x blocks.
+  int64_t gridX = grid[0] < 0 ? -grid[0] : grid[0];
+  if (gridX == 0 || grid[1] <= 0 || grid[2] <= 0)
+    return; // An empty iteration space: nothing to run.
   Driver &d = driver();
   if (!*function) {
     CUfunction found = nullptr;
@@ -455,8 +465,23 @@ void Run::launch(const Image *image, void **function, const char *name,
       }
     *function = found;
   }
+  if (grid[0] < 0) {
+    // As many blocks as the device holds at once: its multiprocessors times
+    // the kernel's blocks each holds at this block size and shared memory.
+    int perMultiprocessor = 0;
+    if (CUresult r = d.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            &perMultiprocessor, *function,
+            static_cast<int>(block[0] * block[1] * block[2]),
+            static_cast<size_t>(shared))) {
+      fail("kernel " + std::string(name) + ": " +
+           describe("cuOccupancyMaxActiveBlocksPerMultiprocessor", r));
+      return;
+    }
+    gridX = std::min<int64_t>(gridX, int64_t(std::max(1, perMultiprocessor)) *
+                                         std::max(1, d.multiprocessors));
+  }
   if (CUresult r = d.cuLaunchKernel(
-          *function, static_cast<unsigned>(grid[0]),
+          *function, static_cast<unsigned>(gridX),
           static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2]),
           static_cast<unsigned>(block[0]), static_cast<unsigned>(block[1]),
           static_cast<unsigned>(block[2]), static_cast<unsigned>(shared),

@@ -84,7 +84,9 @@ public:
   void launch(const Graph &graph);
   void fail(const std::string &message);
 
-  /// Internal: the launch the host code asked for.
+  /// Internal: the launch the host code asked for. A negative x grid size
+  /// launches a persistent kernel: at most -x blocks, as many as the device
+  /// holds at once (moe_gpu.resident_grid).
   void launch(const Image *image, void **function, const char *name,
               const int64_t grid[3], const int64_t block[3], int32_t shared,
               void **params);

@@ -27,7 +27,9 @@
 #define MOE_ABI_EMU_API_SLOTS "moe_emu_api_slots"
 
 /* The slots of moe_gpu_api: alloc(bytes), free(ptr), read(host, device,
- * bytes), launch(image, function, name, grid, block, shared, params). */
+ * bytes), launch(image, function, name, grid, block, shared, params). A
+ * launch whose grid x size is negative is a persistent kernel's: the runtime
+ * launches at most -x blocks, as many as the device holds at once. */
 typedef enum moe_gpu_slot {
   MOE_GPU_SLOT_ALLOC = 0,
   MOE_GPU_SLOT_FREE = 1,

@@ -9,9 +9,13 @@
  * `.entry` declarations it parses. Stream capture records launches in a graph
  * (checked as launches are) instead of counting them, and replaying the graph
  * counts them; a synchronisation or a copy while capturing is an error, as the
- * driver makes it. At exit it prints one line of counts: launches,
- * allocations, frees, copies to the device and to the host, errors, graph
- * launches and the launches captured. */
+ * driver makes it. It has 4 multiprocessors, each holding two blocks of a
+ * kernel with up to 100 KiB of dynamic shared memory and one with more; it
+ * counts the occupancy queries, and a launch of a kernel whose occupancy was
+ * asked for with more blocks than the device holds is an error (a persistent
+ * kernel's launch the runtime did not fit to the device). At exit it prints one line of counts:
+ * launches, allocations, frees, copies to the device and to the host, errors,
+ * graph launches, the launches captured and the occupancy queries. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,8 @@ struct kernel {
   char name[128];
   int params;
   int sizes[kMaxParams];
+  /* The blocks the device holds at once, once asked (0: never asked). */
+  int resident;
 };
 
 struct module {
@@ -40,7 +46,7 @@ struct module {
 };
 
 static long launches, allocations, frees, uploads, readbacks, errors;
-static long graphLaunches, captured;
+static long graphLaunches, captured, occupancyQueries;
 
 /* A captured graph: how many launches it holds. */
 struct graph {
@@ -58,9 +64,9 @@ static void __attribute__((destructor)) report(void) {
   fprintf(stderr,
           "mock-cuda: %ld launches, %ld allocations, %ld frees, %ld copies to "
           "the device, %ld to the host, %ld errors, %ld graph launches of %ld "
-          "captured launches\n",
+          "captured launches, %ld occupancy queries\n",
           launches, allocations, frees, uploads, readbacks, errors,
-          graphLaunches, captured);
+          graphLaunches, captured, occupancyQueries);
 }
 
 CUresult cuInit(unsigned flags) { return flags == 0 ? kSuccess : kInvalidValue; }
@@ -70,7 +76,8 @@ CUresult cuDeviceGet(int *device, int ordinal) {
 }
 CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
   (void)device;
-  *value = attribute == 75 ? 8 : attribute == 76 ? 6 : 0;
+  /* Compute capability 8.6, 4 multiprocessors. */
+  *value = attribute == 75 ? 8 : attribute == 76 ? 6 : attribute == 16 ? 4 : 0;
   return kSuccess;
 }
 CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
@@ -146,6 +153,20 @@ CUresult cuFuncSetAttribute(void *function, int attribute, int value) {
   return kSuccess;
 }
 
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks,
+                                                     void *function,
+                                                     int blockSize,
+                                                     size_t shared) {
+  ++occupancyQueries;
+  if (!function || blockSize <= 0 || blockSize > 1024) {
+    fail("an occupancy query for no kernel or an invalid block");
+    return kInvalidValue;
+  }
+  *blocks = shared > 100 * 1024 ? 1 : 2;
+  ((struct kernel *)function)->resident = *blocks * 4;
+  return kSuccess;
+}
+
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned shared,
                         void *stream, void **params, void **extra) {
@@ -159,6 +180,10 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
   }
   if (!gx || !gy || !gz || !bx || !by || !bz || (uint64_t)bx * by * bz > 1024) {
     fail("a launch with an invalid grid or block");
+    return kInvalidValue;
+  }
+  if (k->resident && gx > (unsigned)k->resident) {
+    fail("a persistent kernel launched with more blocks than the device holds");
     return kInvalidValue;
   }
   if (extra || (k->params && !params)) {
