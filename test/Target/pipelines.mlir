@@ -2,7 +2,8 @@
 // CUDA target's device mapping puts a MoE layer in its kernels (routing, align,
 // the two decode kernels for up to 16 tokens or the two grouped GEMMs on tensor
 // cores, combine: five a run) on bufferized code, with decode-tokens=0 the GEMMs
-// alone, on mma.sync for arch=sm_80 and on wgmma for sm_90a (the default); with
+// alone, on mma.sync for arch=sm_80 and on wgmma for sm_90a (the default, whose
+// GEMMs come for 128-row and 64-row tiles: nine launches in all); with
 // emulate=true they become loops on the host; the CPU pipeline ends in the LLVM
 // dialect.
 // RUN: moe-opt %s --moe-cuda-pipeline=precision=bf16 | FileCheck %s --check-prefix=CUDA
@@ -14,9 +15,9 @@
 // RUN: moe-opt %s --moe-cpu-pipeline=openmp=false | FileCheck %s --check-prefix=CPU
 
 // CUDA-LABEL: func.func @main_graph(%arg0: memref<?x40xf32>, %arg1: memref<?x3xf32>) -> memref<?x40xf32>
-// CUDA-COUNT-7: gpu.launch
+// CUDA-COUNT-9: gpu.launch
 // CUDA-NOT:     gpu.launch
-// GEMMS-COUNT-5: gpu.launch
+// GEMMS-COUNT-7: gpu.launch
 // GEMMS-NOT:     gpu.launch
 // MMA:          moe_gpu.mma_sync
 // MMA-NOT:      moe_gpu.wgmma

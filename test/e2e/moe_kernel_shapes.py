@@ -11,7 +11,9 @@ so bf16 runs also convert them on the device and sm_90a's GEMMs copy them by cp.
 with --constant-weights they are constants, which the compiler converts and cuts into
 the tiles sm_90a's GEMMs bulk-copy. T = 1, 5 and 16 run the decode kernels
 (T = 16 gives the skewed expert about 10 rows: several passes of 4 rows), T = 70 the
-grouped GEMMs; --decode-tokens=0 runs the grouped GEMMs at every T.
+grouped GEMMs, and with at most 8 experts a T where they average more than 64 rows
+sm_90a's GEMMs of 128-row tiles (two warpgroups); --decode-tokens=0 runs the grouped
+GEMMs at every T.
 
     moe_kernel_shapes.py --bin build/bin [--precision=bf16] [--decode-tokens=N] [--arch=sm_80]
                          [--combine=atomic] [--constant-weights] [--cases=a,b]
@@ -43,6 +45,12 @@ CASES = [
     ("deep_k", 264, 200, 3, 2, "separate", False, False, "", SOFTMAX),
 ]
 TOKENS = [0, 1, 5, 16, 70]
+
+
+def tokens_of(experts, k):
+    """The token counts a case runs: TOKENS, and for a few experts one where they
+    average more than 64 rows (sm_90a's GEMMs then take 128-row tiles)."""
+    return TOKENS + ([64 * experts // k + 37] if experts <= 8 else [])
 RTOL = {"fp32": 2e-5, "bf16": 2e-2, "fp16": 3e-3}
 
 
@@ -216,7 +224,7 @@ def main():
                 print(f"{name}: compile failed MISMATCH\n{compiled.stderr}")
                 failures += 1
                 continue
-            for tokens in TOKENS:
+            for tokens in tokens_of(experts, k):
                 logits = rng.standard_normal((tokens, experts))
                 # Skew: 60 % of the tokens prefer expert 0; no token picks the last.
                 logits[: int(0.6 * tokens + 0.5), 0] += 6.0

@@ -140,17 +140,19 @@ LogicalResult RoutedFfnOp::verifyTiles() {
   int64_t experts = cast<MemRefType>(getGateUp().getType()).getDimSize(0);
   int64_t sources = act.getGated() == mlir::moe::GateLayout::None ? 1 : 2;
   auto tiles = [](int64_t n) { return (n + kWeightTile - 1) / kWeightTile; };
+  auto columns = [](int64_t n) { return columnTiles(n); };
   if (inter <= 0)
     return emitOpError() << "intermediate size is " << inter;
   if (getUp())
     return emitOpError("takes gate and up in one operand of tiles");
   for (auto [name, w, expected] :
        {std::tuple{"gate_up", getGateUp(),
-                   SmallVector<int64_t>{experts, sources, tiles(inter),
+                   SmallVector<int64_t>{experts, sources, columns(inter),
                                         tiles(hidden),
                                         kWeightTile * kWeightTile}},
         std::tuple{"down", getDown(),
-                   SmallVector<int64_t>{experts, 1, tiles(hidden), tiles(inter),
+                   SmallVector<int64_t>{experts, 1, columns(hidden),
+                                        tiles(inter),
                                         kWeightTile * kWeightTile}}}) {
     auto type = cast<MemRefType>(w.getType());
     SmallVector<int64_t> strides;
@@ -363,6 +365,27 @@ LogicalResult MbarrierArriveOp::verify() {
 
 LogicalResult MbarrierWaitOp::verify() {
   return verifyBarriers(*this, getBarriers());
+}
+
+LogicalResult ResidentGridOp::verify() {
+  // The x grid size is ODS operand 1 of both launch ops (after the async
+  // dependencies).
+  auto isGridX = [](OpOperand &use) {
+    Operation *user = use.getOwner();
+    if (auto launch = dyn_cast<gpu::LaunchOp>(user))
+      return use.getOperandNumber() ==
+             launch.getODSOperandIndexAndLength(1).first;
+    if (auto launch = dyn_cast<gpu::LaunchFuncOp>(user))
+      return use.getOperandNumber() ==
+             launch.getODSOperandIndexAndLength(1).first;
+    return false;
+  };
+  for (OpOperand &use : getGrid().getUses())
+    if (!isGridX(use))
+      return emitOpError("is only the x grid size of launches; ")
+             << use.getOwner()->getName() << " uses it as its operand "
+             << use.getOperandNumber();
+  return success();
 }
 
 LogicalResult BulkCopyOp::verify() {

@@ -339,6 +339,28 @@ def MoEGpu_BulkCopyOp : MoEGpu_Op<"bulk_copy", [AttrSizedOperandSegments,
   let hasVerifier = 1;
 }
 
+def MoEGpu_ResidentGridOp : MoEGpu_Op<"resident_grid", [Pure]> {
+  let summary = "the blocks of a persistent kernel the device holds at once";
+  let description = [{
+    Host code: the x grid size of the `gpu.launch` (or, once outlined,
+    `gpu.launch_func`) that uses it, a persistent kernel whose blocks loop over
+    `work` items in steps of the grid's size. It is `work` or fewer: as many blocks
+    of that kernel, at its block size and shared memory, as the device's
+    multiprocessors hold at once (the CUDA runtime asks the driver for its
+    multiprocessor count and the kernel's occupancy; the CUDA emulator holds three),
+    and at least one.
+
+    ```mlir
+    %grid = moe_gpu.resident_grid %work
+    gpu.launch blocks(%bx, %by, %bz) in (%gx = %grid, %gy = %c1, %gz = %c1) ...
+    ```
+  }];
+  let arguments = (ins Index:$work);
+  let results = (outs Index:$grid);
+  let assemblyFormat = "$work attr-dict";
+  let hasVerifier = 1;
+}
+
 def MoEGpu_RouteOp : MoEGpu_Op<"route", [MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "moe.route on device buffers, a warp per token";
   let description = [{
@@ -378,13 +400,14 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
     `#moe.activation`.
 
     With `intermediate = I`, the weights are **tiles**, as sm_90a's kernels read them:
-    `gate_up [E, S, ceil(I / 64), ceil(H / 64), 4096]` holds the S B sources of the
+    `gate_up [E, S, tiles(I), ceil(H / 64), 4096]` holds the S B sources of the
     gate/up projection (gate, then up when the activation is gated; `up` is then
-    absent) and `down [E, 1, ceil(H / 64), ceil(I / 64), 4096]` the down projection's,
+    absent) and `down [E, 1, tiles(H), ceil(I / 64), 4096]` the down projection's,
     each tile the 64 x 64 block of the source's weight rows for 64 output columns and
     64 along K, zero past the weight, row `r` at `r * 64` and its 16-byte chunk `c` at
     chunk `c ^ (r % 8)` (the 128-byte swizzle): one bulk copy lands a tile in shared
-    memory as wgmma reads it.
+    memory as wgmma reads it. `tiles(n)` is `ceil(n / 64)`, rounded up to an even
+    count when it is more than one: the kernels' 128-column blocks read two tiles.
 
     ```mlir
     moe_gpu.routed_ffn tokens(%x) ids(%ids) weights(%w) gate_up(%w1) down(%w2)
@@ -414,6 +437,13 @@ def MoEGpu_RoutedFfnOp : MoEGpu_Op<"routed_ffn", [AttrSizedOperandSegments,
     /// The side of a weight tile (64: a row of 16-bit elements is one 128-byte
     /// swizzle span).
     static constexpr int64_t kWeightTile = 64;
+    /// The tiles along a projection's `columns` output columns: one per 64,
+    /// padded to an even count when there is more than one, so that sm_90a's
+    /// 128-column blocks each read two whole tiles.
+    static int64_t columnTiles(int64_t columns) {
+      int64_t tiles = (columns + kWeightTile - 1) / kWeightTile;
+      return tiles > 1 ? (tiles + 1) / 2 * 2 : tiles;
+    }
     /// Whether the weights are tiles (`intermediate` given).
     bool isTiled() { return getIntermediate().has_value(); }
     /// The intermediate size of the tiled form (signed: the attribute's

@@ -49,6 +49,9 @@ namespace {
 
 /// The static shared memory of a block, in bytes.
 constexpr int64_t kStaticSharedBytes = 48 * 1024;
+/// The blocks of a persistent kernel (moe_gpu.resident_grid) the emulated
+/// device holds at once.
+constexpr int64_t kResidentBlocks = 3;
 /// The alignment of each emulated shared buffer: the span of the 128-byte
 /// swizzle, which the PTX lowering gives the buffers a swizzled wgmma reads,
 /// so that a swizzle acts on the same address bits as on the GPU.
@@ -1596,6 +1599,16 @@ struct MoEGpuLaunchesToLoops
                                kEmulatorSlots,
                                b.getI32IntegerAttr(MOE_EMU_SLOTS));
     }
+    // Persistent kernels: the emulator holds kResidentBlocks blocks at once,
+    // so that each takes several of a layer's tiles.
+    module.walk([](moe_gpu::ResidentGridOp op) {
+      OpBuilder b(op);
+      Value blocks =
+          b.create<arith::ConstantIndexOp>(op.getLoc(), kResidentBlocks);
+      Value grid = b.create<arith::MinUIOp>(op.getLoc(), op.getWork(), blocks);
+      op.replaceAllUsesWith(grid);
+      op.erase();
+    });
     Runtime runtime(module);
     llvm::DenseMap<Operation *, unsigned> perFunction;
     for (gpu::LaunchOp launch : launches) {

@@ -66,14 +66,22 @@ constexpr int64_t kWarp = 32;
 constexpr int64_t kAlignThreads = 1024;
 constexpr int64_t kAlignWarps = kAlignThreads / kWarp;
 /// The grouped GEMMs' block tile and its threads: 4 warps, each 16 x 32 of
-/// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA); on
-/// sm_90a one warpgroup's 64 x 64 tile of each source (wgmma), K 64 deep: a
-/// row of a tile is one 128-byte swizzle span.
+/// the 32 x 64 tile (mma.sync), or 4 x 4 elements per thread (FMA).
 constexpr int64_t kTileM = 32, kTileN = 64, kTileK = 32;
-constexpr int64_t kWgmmaTileM = 64, kWgmmaTileK = 64, kSwizzleBytes = 128;
-/// sm_90a's stages, in dynamic shared memory (96 KiB with gate and up): two
-/// tiles' copies and one wgmma group in flight while the next is issued.
+/// On sm_90a, a warpgroup per 64 rows of the tile, each multiplying its rows
+/// by all the tile's columns (wgmma m64nNk16): 64 or 128 rows (the tile
+/// table's rows, chosen per call from the token count), 128 columns (64 when
+/// a projection has no more), K 64 deep: a row of a tile is one 128-byte
+/// swizzle span.
+constexpr int64_t kWgmmaRows = 64, kWgmmaWideRows = 128, kWgmmaTileK = 64;
+constexpr int64_t kSwizzleBytes = 128;
+/// sm_90a's stages, in dynamic shared memory (at most 192 KiB: 128-row tiles
+/// with gate and up): two tiles' copies and one wgmma group in flight while
+/// the next is issued.
 constexpr int64_t kWgmmaStages = 4;
+/// The dynamic shared memory a block may opt in to on sm_90 (227 KiB).
+constexpr int64_t kMaxDynamicSharedBytes = 227 * 1024;
+constexpr int64_t kWarpgroup = 128;
 /// The span of the 128-byte swizzle's pattern, to which its tiles align.
 constexpr int64_t kSwizzleSpan = 8 * kSwizzleBytes;
 constexpr int64_t kGemmThreads = 128;
@@ -190,21 +198,42 @@ MemRefType sharedType(ArrayRef<int64_t> shape, Type element) {
                                  gpu::AddressSpace::Workgroup));
 }
 
-/// A launch over the tile table (x) and `gridY` column tiles of `threads`
-/// with `shared` workgroup buffers; `body` runs for the blocks whose tile
-/// has an expert, given it, and the blocks past the table's used entries
-/// (-1, uniform in the block) return at once.
-void launchOverTiles(OpBuilder &b, Location loc, Value tiles, Value gridY,
-                     int64_t threads, TypeRange shared, Value tileExpert,
-                     function_ref<void(Emit &, gpu::LaunchOp, Value)> body,
-                     int64_t dynamicShared = 0) {
+/// What a persistent kernel over the tile table does with one work item:
+/// given its expert, its table entry, its column tile and the value carried
+/// from the block's previous item, it returns the value for the next.
+using TileBody = function_ref<Value(Emit &, gpu::LaunchOp, Value expert,
+                                    Value entry, Value column, Value carried)>;
+
+/// A persistent kernel of `threads` with `shared` workgroup buffers over the
+/// tile table's `tileCount[0]` entries in use (at most `entries`) times
+/// `columnTiles` column tiles: as many blocks as the device holds at once
+/// (moe_gpu.resident_grid), block b taking the work items b, b + its grid's
+/// size, ..., the table's entries fastest, so that the blocks at work at once
+/// share a column tile's weights. `setup` runs once a block before its items;
+/// `body` runs for each, carrying an index from item to item (0 first).
+void launchOverTiles(OpBuilder &b, Location loc, Value entries, Value tileCount,
+                     int64_t columnTiles, int64_t threads, TypeRange shared,
+                     Value tileExpert,
+                     function_ref<void(Emit &, gpu::LaunchOp)> setup,
+                     TileBody body, int64_t dynamicShared = 0) {
+  Emit h{b, loc};
+  Value grid = b.create<moe_gpu::ResidentGridOp>(loc, b.getIndexType(),
+                                                 h.mul(entries, columnTiles));
   launch(
-      b, loc, tiles, gridY, threads, shared,
+      b, loc, grid, h.idx(1), threads, shared,
       [&](OpBuilder &kb, gpu::LaunchOp op) {
         Emit e{kb, loc};
-        Value expert32 = e.load(tileExpert, op.getBlockIds().x);
-        e.ifThen(e.lt(e.i32(-1), expert32),
-                 [&] { body(e, op, e.toIndex(expert32)); });
+        if (setup)
+          setup(e, op);
+        Value used = e.toIndex(e.load(tileCount, e.idx(0)));
+        e.loop(op.getBlockIds().x, e.mul(used, columnTiles), op.getGridSize().x,
+               {e.idx(0)},
+               [&](Value item, ValueRange carried) -> SmallVector<Value> {
+                 Value entry = e.b.create<arith::RemUIOp>(e.loc, item, used);
+                 Value column = e.b.create<arith::DivUIOp>(e.loc, item, used);
+                 Value expert = e.toIndex(e.load(tileExpert, entry));
+                 return {body(e, op, expert, entry, column, carried[0])};
+               });
       },
       dynamicShared);
 }
@@ -367,7 +396,7 @@ Value swizzledIndex(Emit &e, Value row, Value col, int64_t rowLength) {
 }
 
 /// The sources' weights (in the 16-bit compute type) as the tiles sm_90a's
-/// kernels bulk-copy, `[E, S, ceil(columns / 64), ceil(depth / 64), 4096]`
+/// kernels bulk-copy, `[E, S, tiles(columns), ceil(depth / 64), 4096]`
 /// (moe_gpu.routed_ffn's `intermediate` form), packed here; null unless
 /// every weight is a constant (packing weights that are inputs would cost a
 /// pass over them every call).
@@ -377,7 +406,7 @@ Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
   auto first = cast<RankedTensorType>(sources[0].weight.getType());
   int64_t experts = first.getDimSize(0), depth = first.getDimSize(2);
   int64_t numSources = sources.size();
-  int64_t nTiles = (columns + kTile - 1) / kTile;
+  int64_t nTiles = moe_gpu::RoutedFfnOp::columnTiles(columns);
   int64_t kTiles = (depth + kTile - 1) / kTile;
   auto type = RankedTensorType::get(
       {experts, numSources, nTiles, kTiles, kTile * kTile}, compute);
@@ -487,7 +516,7 @@ struct WarpMath {
 
 /// One B operand of a grouped GEMM: `weight [E, rows, depth]` in the compute
 /// type and the weight row that output column `j` reads; or, on sm_90a, the
-/// layer's weight tiles `[E, S, ceil(columns / 64), ceil(depth / 64), 4096]`
+/// layer's weight tiles `[E, S, tiles(columns), ceil(depth / 64), 4096]`
 /// (moe_gpu.routed_ffn) and this source's place among their S.
 struct BSource {
   Value weight;
@@ -517,7 +546,8 @@ struct BSource {
 /// rows `r` of each tile of the table, every B source `s` accumulated in f32
 /// at once (gate and up).
 struct GroupedGemm {
-  Value tileExpert, tileRow, offsets;
+  /// The tile table, its entries in use (`[1]`) and the expert offsets.
+  Value tileExpert, tileRow, tileCount, offsets;
   int64_t columns, depth;
   Type compute;
   /// What loadA needs of row `r` of the tile (its token, its routing
@@ -535,11 +565,26 @@ struct GroupedGemm {
   /// The sm_90a kernel: wgmma on 128-byte swizzled tiles.
   bool wgmma = false;
 
+  /// The block's tile: on sm_90a `tileM` rows (a warpgroup per 64) by
+  /// `tileN` columns (wgmmaShape sets both), else kTileM x kTileN.
+  int64_t tileM = kTileM, tileN = kTileN;
+
   bool tensorCores() const { return !compute.isF32(); }
   /// Whether B comes from the layer's weight tiles, by bulk copies.
   bool tiled() const { return sources.front().tiles != nullptr; }
-  int64_t tileM() const { return wgmma ? kWgmmaTileM : kTileM; }
   int64_t tileK() const { return wgmma ? kWgmmaTileK : kTileK; }
+  int64_t threads() const {
+    return wgmma ? tileM / kWgmmaRows * kWarpgroup : kGemmThreads;
+  }
+  /// sm_90a's kernel for tiles of `rows` rows: its columns as many as the
+  /// projection's weight tiles cover at a time (moe_gpu.routed_ffn's
+  /// columnTiles: two 64-column tiles, or the one a narrow weight has).
+  void wgmmaShape(int64_t rows) {
+    wgmma = true;
+    tileM = rows;
+    tileN = std::min<int64_t>(moe_gpu::RoutedFfnOp::columnTiles(columns), 2) *
+            kWeightTile;
+  }
   /// The 16-bit elements of a shared row: 16 bytes added to each for
   /// mma.sync (a warp's ldmatrix rows fall in different banks, rows stay
   /// 16-byte aligned); none for wgmma, whose swizzle spreads the rows.
@@ -550,7 +595,7 @@ struct GroupedGemm {
   /// The bytes of one stage of every tile.
   int64_t stageBytes() const {
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
-    return (tileM() + kTileN * int64_t(sources.size())) * rowLength() * width;
+    return (tileM + tileN * int64_t(sources.size())) * rowLength() * width;
   }
   /// Shared-memory stages of the tiles: for wgmma four, in dynamic shared
   /// memory; else as many as fit the 48 KiB of static shared memory, at most
@@ -571,19 +616,20 @@ struct GroupedGemm {
     return {stage, swizzledIndex(e, row, col, rowLength())};
   }
 
-  void build(OpBuilder &b, Location loc, Value tiles) {
+  void build(OpBuilder &b, Location loc, Value entries) {
     assert((!tiled() || wgmma) && "weight tiles are sm_90a's wgmma kernels'");
-    Emit h{b, loc};
     int64_t width = compute.getIntOrFloatBitWidth() / 8;
     auto tileShape = [&](int64_t rows) -> SmallVector<int64_t> {
       if (wgmma)
         return {stages(), rows * rowLength()};
       return {stages(), rows, rowLength()};
     };
-    tileTypes = {sharedType(tileShape(tileM()), compute)};
+    tileTypes = {sharedType(tileShape(tileM), compute)};
     for (size_t s = 0; s < sources.size(); ++s)
-      tileTypes.push_back(sharedType(tileShape(kTileN), compute));
-    Value gridY = h.idx((columns + kTileN - 1) / kTileN);
+      tileTypes.push_back(sharedType(tileShape(tileN), compute));
+    int64_t dynamicShared = wgmma ? stages() * stageBytes() + kSwizzleSpan : 0;
+    assert(dynamicShared <= kMaxDynamicSharedBytes &&
+           "tiles past sm_90's 227 KiB");
     // wgmma's tiles are views of dynamic shared memory, one swizzle span
     // more than they take so that the kernel can align them; with weight
     // tiles, a static buffer holds an mbarrier per stage.
@@ -592,12 +638,30 @@ struct GroupedGemm {
       staticShared = tileTypes;
     else if (tiled())
       staticShared = {sharedType({stages()}, b.getI64Type())};
+    // With weight tiles, thread 0 sets each stage's mbarrier to complete
+    // when its bulk copies of B have landed, once a block (the phases run
+    // on from item to item).
+    auto setup = [&](Emit &e, gpu::LaunchOp op) {
+      if (!tiled())
+        return;
+      Value bars = op.getWorkgroupAttributions()[0];
+      e.ifThen(e.eq(op.getThreadIds().x, e.idx(0)), [&] {
+        for (int64_t s = 0; s < stages(); ++s)
+          e.b.create<moe_gpu::MbarrierInitOp>(e.loc, bars, e.idx(s),
+                                              e.b.getI64IntegerAttr(1));
+        // The TMA unit completes the barriers' transactions through the
+        // async proxy: the initialisations, generic writes, go before it.
+        e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+      });
+    };
     launchOverTiles(
-        b, loc, tiles, gridY, kGemmThreads, staticShared, tileExpert,
-        [&](Emit &e, gpu::LaunchOp op, Value expert) {
-          body(e, op, expert, width);
+        b, loc, entries, tileCount, (columns + tileN - 1) / tileN, threads(),
+        staticShared, tileExpert, setup,
+        [&](Emit &e, gpu::LaunchOp op, Value expert, Value entry, Value column,
+            Value step0) {
+          return body(e, op, expert, entry, column, step0, width);
         },
-        wgmma ? stages() * stageBytes() + kSwizzleSpan : 0);
+        dynamicShared);
   }
 
 private:
@@ -628,35 +692,32 @@ private:
     return views;
   }
 
-  void body(Emit &e, gpu::LaunchOp op, Value expert, int64_t width) {
+  /// One work item: the tile of table entry `entry` and column tile
+  /// `column`, its K steps the block's steps `step0`... (the stages and their
+  /// mbarriers' phases run on from item to item); returns the step after.
+  Value body(Emit &e, gpu::LaunchOp op, Value expert, Value entry, Value column,
+             Value step0, int64_t width) {
     Value tid = op.getThreadIds().x;
-    Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
+    Value first = e.toIndex(e.load(tileRow, entry));
     Value end = e.toIndex(e.load(offsets, e.add(expert, 1)));
-    Value column0 = e.mul(op.getBlockIds().y, kTileN);
+    Value column0 = e.mul(column, tileN);
     SmallVector<Value> shared =
         wgmma ? dynamicTiles(e)
               : SmallVector<Value>(op.getWorkgroupAttributions());
     Value aTile = shared[0];
-    // With weight tiles, thread 0 sets each stage's mbarrier to complete
-    // when its bulk copies of B have landed; its own copies come after, and
-    // the other threads' first wait after the first step's barrier.
     Value bars = tiled() ? Value(op.getWorkgroupAttributions()[0]) : Value();
     Value isFirst = e.eq(tid, e.idx(0));
     bool asyncCopies = aRows || !bars;
-    if (bars)
-      e.ifThen(isFirst, [&] {
-        for (int64_t s = 0; s < stages(); ++s)
-          e.b.create<moe_gpu::MbarrierInitOp>(e.loc, bars, e.idx(s),
-                                              e.b.getI64IntegerAttr(1));
-        // The TMA unit completes the barriers' transactions through the
-        // async proxy: the initialisations, generic writes, go before it.
-        e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
-      });
+    // Every thread is done with the block's previous item (its wgmma groups
+    // waited for, its stages read) and, for the first, thread 0 has set the
+    // mbarriers, before this item's first copies.
+    e.barrier();
     Value zero = e.f32(0.0);
-    int64_t perSource = tileM() * kTileN / kGemmThreads;
+    int64_t threads = this->threads();
+    int64_t perSource = tileM * tileN / threads;
     SmallVector<Value> init(sources.size() * perSource, zero);
     int64_t perCopy = kCopyBytes / width;
-    int64_t tileM = this->tileM(), tileK = this->tileK();
+    int64_t tileK = this->tileK();
     int64_t copiesPerRow = tileK / perCopy;
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(e.b.getContext());
     // Stage `stage` of the shared tiles from depth k0 on, its B copies one
@@ -665,9 +726,8 @@ private:
       SmallVector<Value> copies;
       // A, rows of the table's tile: 16-byte copies of rows in the compute
       // type, or one element a thread and step, converted.
-      for (int64_t q = 0; aRows && q < tileM * copiesPerRow / kGemmThreads;
-           ++q) {
-        Value linear = e.add(tid, q * kGemmThreads);
+      for (int64_t q = 0; aRows && q < tileM * copiesPerRow / threads; ++q) {
+        Value linear = e.add(tid, q * threads);
         Value row = e.div(linear, copiesPerRow);
         Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
         Value r = e.add(first, row), k = e.add(k0, chunk);
@@ -681,11 +741,11 @@ private:
       // Or a 16-byte chunk of a row at a time, each element loaded and
       // converted, the chunks of a thread in a loop (a register's worth at a
       // time).
-      int64_t chunks = tileM * copiesPerRow / kGemmThreads;
+      int64_t chunks = tileM * copiesPerRow / threads;
       if (!aRows)
         e.loop(e.idx(0), e.idx(chunks), e.idx(1), {},
                [&](Value q, ValueRange) -> SmallVector<Value> {
-                 Value linear = e.add(tid, e.mul(q, kGemmThreads));
+                 Value linear = e.add(tid, e.mul(q, threads));
                  Value row = e.div(linear, copiesPerRow);
                  Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
                  Value r = e.add(first, row), k = e.add(k0, chunk);
@@ -700,28 +760,33 @@ private:
                  return {};
                });
       // B from weight tiles: thread 0 expects their bytes on the stage's
-      // mbarrier and bulk-copies one 8 KiB tile a source (none past the
-      // depth, where no step waits).
+      // mbarrier and bulk-copies the block's 8 KiB tiles of each source, one
+      // after the other (none past the depth, where no step waits).
       if (bars) {
         e.ifThen(e.both(isFirst, e.lt(k0, e.idx(depth))), [&] {
-          int64_t bytes = kTileN * tileK * width;
+          int64_t bytes = kWeightTile * tileK * width;
+          int64_t perSource = tileN / kWeightTile;
           e.b.create<moe_gpu::MbarrierArriveOp>(
               e.loc, bars, stage,
-              e.b.getI64IntegerAttr(bytes * int64_t(sources.size())));
+              e.b.getI64IntegerAttr(bytes * perSource *
+                                    int64_t(sources.size())));
+          Value firstTile = e.div(column0, kWeightTile);
           for (auto [s, source] : llvm::enumerate(sources))
-            e.b.create<moe_gpu::BulkCopyOp>(
-                e.loc, shared[1 + s], ValueRange{stage, e.idx(0)}, source.tiles,
-                ValueRange{expert, e.idx(source.tileSource),
-                           e.div(column0, kWeightTile), e.div(k0, tileK),
-                           e.idx(0)},
-                bars, stage, e.b.getI64IntegerAttr(bytes));
+            for (int64_t c = 0; c < perSource; ++c)
+              e.b.create<moe_gpu::BulkCopyOp>(
+                  e.loc, shared[1 + s],
+                  ValueRange{stage, e.idx(c * kWeightTile * rowLength())},
+                  source.tiles,
+                  ValueRange{expert, e.idx(source.tileSource),
+                             e.add(firstTile, c), e.div(k0, tileK), e.idx(0)},
+                  bars, stage, e.b.getI64IntegerAttr(bytes));
         });
       }
       // B: 16-byte cp.async copies, zero-filled past the weight's rows.
       for (auto [s, source] :
            llvm::enumerate(bars ? ArrayRef<BSource>() : ArrayRef(sources))) {
-        for (int64_t q = 0; q < kTileN * copiesPerRow / kGemmThreads; ++q) {
-          Value linear = e.add(tid, q * kGemmThreads);
+        for (int64_t q = 0; q < tileN * copiesPerRow / threads; ++q) {
+          Value linear = e.add(tid, q * threads);
           Value row = e.div(linear, copiesPerRow);
           Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
           Value j = e.add(column0, row), k = e.add(k0, chunk);
@@ -756,15 +821,17 @@ private:
     int64_t stages = this->stages();
     int64_t ahead = wgmma ? stages - 2 : stages - 1;
     int64_t steps = (depth + tileK - 1) / tileK;
+    // The stage of the item's step `t`: the block's step step0 + t's.
+    auto stageOf = [&](Value t) { return e.rem(e.add(step0, t), stages); };
     Value issued;
     for (int64_t t = 0; t < ahead; ++t)
-      issued = stageTile(e.idx(t), e.idx(t * tileK));
+      issued = stageTile(stageOf(e.idx(t)), e.idx(t * tileK));
     SmallVector<Value> sums = e.loop(
         e.idx(0), e.idx(steps), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
           Value next = e.add(step, ahead);
           auto stageNext = [&] {
-            return stageTile(e.rem(next, stages), e.mul(next, tileK));
+            return stageTile(stageOf(next), e.mul(next, tileK));
           };
           // (The wait's token only links it: the wait counts groups.)
           Value group = wgmma ? issued : stageNext();
@@ -777,15 +844,16 @@ private:
           if (wgmma)
             e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
           e.barrier();
-          Value stage = e.rem(step, stages);
+          Value stage = stageOf(step);
           if (wgmma) {
             stageNext();
             // B's tiles of this step have landed: the phase of the stage's
-            // mbarrier for its (step / stages)-th use.
+            // mbarrier for its (g / stages)-th use, g the block's step.
             if (bars)
               e.b.create<moe_gpu::MbarrierWaitOp>(
-                  e.loc, bars, stage, e.rem(e.div(step, stages), 2));
-            return wgmmaStep(e, shared, stage, acc, /*pending=*/1);
+                  e.loc, bars, stage,
+                  e.rem(e.div(e.add(step0, step), stages), 2));
+            return wgmmaStep(e, tid, shared, stage, acc, /*pending=*/1);
           }
           SmallVector<Value> sumsNext =
               tensorCores() ? mmaStep(e, tid, shared, stage, acc)
@@ -813,9 +881,11 @@ private:
     for (int64_t i = 0; i < perSource; ++i) {
       Value row, col;
       if (wgmma) {
-        // Register i of thread t: element WgmmaM64NK16::d(t, i), the
-        // register's offset from thread 0's plus the thread's own place
-        // (its warp's 16 rows, its group of four, its pair of columns).
+        // Register i of thread t of its warpgroup: element
+        // WgmmaM64NK16::d(t, i) of the warpgroup's 64 rows, the register's
+        // offset from thread 0's plus the thread's own place (its warp's 16
+        // rows, warpgroup w's warps holding rows 64 w.., its group of four,
+        // its pair of columns).
         ::moe::gpu::MatrixCoord at = ::moe::gpu::WgmmaM64NK16::d(0, int(i));
         Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
         row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), at.row);
@@ -840,6 +910,7 @@ private:
         values.push_back(sums[s * perSource + i]);
       finish(row, col, values);
     }
+    return e.add(step0, steps);
   }
 
   /// The two k16 steps of a 32-deep tile on tensor cores: A and B fragments
@@ -901,12 +972,18 @@ private:
   }
 
   /// The four k16 steps of a 64-deep tile on sm_90a: for each source one
-  /// wgmma m64n64k16 of the warpgroup, the descriptors' start 32 bytes
-  /// further along the swizzled rows each step; all of them one group, then
-  /// a wait until at most `pending` groups run.
-  SmallVector<Value> wgmmaStep(Emit &e, ArrayRef<Value> shared, Value stage,
-                               ValueRange acc, int64_t pending) {
-    int64_t perSource = kWgmmaTileM * kTileN / kGemmThreads;
+  /// wgmma m64nNk16 of each warpgroup (its 64 rows of A, all of B), the
+  /// descriptors' start 32 bytes further along the swizzled rows each step;
+  /// all of them one group, then a wait until at most `pending` groups run.
+  SmallVector<Value> wgmmaStep(Emit &e, Value tid, ArrayRef<Value> shared,
+                               Value stage, ValueRange acc, int64_t pending) {
+    int64_t perSource = kWgmmaRows * tileN / kWarpgroup;
+    // A's element (row 0, k) of the thread's warpgroup.
+    bool several = tileM > kWgmmaRows;
+    Value rows =
+        several ? e.mul(e.mul(e.div(tid, kWarpgroup), kWgmmaRows), rowLength())
+                : Value();
+    auto aAt = [&](int64_t k) { return several ? e.add(rows, k) : e.idx(k); };
     SmallVector<Value> next(acc.begin(), acc.end());
     e.b.create<moe_gpu::WgmmaFenceOp>(e.loc);
     // 8 rows of 128 bytes between the operands' 8-row groups.
@@ -916,8 +993,8 @@ private:
         ValueRange c(ArrayRef<Value>(next).slice(s * perSource, perSource));
         auto mma = e.b.create<moe_gpu::WgmmaOp>(
             e.loc, SmallVector<Type>(perSource, e.b.getF32Type()), shared[0],
-            ValueRange{stage, e.idx(ks * 16)}, shared[1 + s],
-            ValueRange{stage, e.idx(ks * 16)}, c, e.b.getI64IntegerAttr(kTileN),
+            ValueRange{stage, aAt(ks * 16)}, shared[1 + s],
+            ValueRange{stage, e.idx(ks * 16)}, c, e.b.getI64IntegerAttr(tileN),
             e.b.getI64IntegerAttr(kSwizzleBytes), e.b.getI64IntegerAttr(16),
             e.b.getI64IntegerAttr(groupBytes),
             e.b.getI64IntegerAttr(groupBytes));
@@ -974,9 +1051,10 @@ constexpr int64_t kDecodeRows = 4;
 /// rows of a tile are taken kDecodeRows at a time, so any row count is
 /// correct; past that many rows the weights are read once per group.
 struct DecodeGemm {
-  Value tileExpert, tileRow, offsets;
-  /// The rows of a tile of the table.
-  int64_t tileM;
+  /// The tile table, its entries in use (`[1]`) and the expert offsets.
+  Value tileExpert, tileRow, tileCount, offsets;
+  /// The rows of a tile of the table (chosen per call on sm_90a).
+  Value tileRows;
   int64_t columns, depth;
   Type compute;
   /// What loadA needs of row `r` of the tile, computed before the K loop.
@@ -988,13 +1066,15 @@ struct DecodeGemm {
   /// As GroupedGemm's: the expert, the row, the column, one sum per source.
   std::function<void(Emit &, Value, Value, Value, ArrayRef<Value>)> epilogue;
 
-  void build(OpBuilder &b, Location loc, Value tiles) {
-    Emit h{b, loc};
+  void build(OpBuilder &b, Location loc, Value entries) {
     int64_t perBlock = kDecodeWarps * kDecodeColumns;
-    launchOverTiles(b, loc, tiles, h.idx((columns + perBlock - 1) / perBlock),
-                    kDecodeWarps * kWarp, {}, tileExpert,
-                    [&](Emit &e, gpu::LaunchOp op, Value expert) {
-                      body(e, op, expert);
+    launchOverTiles(b, loc, entries, tileCount,
+                    (columns + perBlock - 1) / perBlock, kDecodeWarps * kWarp,
+                    {}, tileExpert, nullptr,
+                    [&](Emit &e, gpu::LaunchOp op, Value expert, Value entry,
+                        Value column, Value carried) {
+                      body(e, op, expert, entry, column);
+                      return carried;
                     });
   }
 
@@ -1015,16 +1095,17 @@ private:
     return SmallVector<Value>(op.getResults());
   }
 
-  void body(Emit &e, gpu::LaunchOp op, Value expert) {
+  /// The rows of table entry `entry` for column group `group`.
+  void body(Emit &e, gpu::LaunchOp op, Value expert, Value entry, Value group) {
     Type f32 = e.b.getF32Type();
     Value tid = op.getThreadIds().x;
     Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
-    Value first = e.toIndex(e.load(tileRow, op.getBlockIds().x));
+    Value first = e.toIndex(e.load(tileRow, entry));
     Value end = e.b.create<arith::MinUIOp>(
-        e.loc, e.add(first, tileM),
+        e.loc, e.add(first, tileRows),
         e.toIndex(e.load(offsets, e.add(expert, 1))));
-    Value column0 = e.mul(
-        e.add(e.mul(op.getBlockIds().y, kDecodeWarps), warp), kDecodeColumns);
+    Value column0 =
+        e.mul(e.add(e.mul(group, kDecodeWarps), warp), kDecodeColumns);
     int64_t n = kCopyBytes / (compute.getIntOrFloatBitWidth() / 8);
     int64_t stride = kWarp * n;
     int64_t numSources = sources.size();
@@ -1299,10 +1380,18 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
                         : cast<MemRefType>(down.getType()).getDimSize(2);
   int64_t slots = numExperts + 1;
   wgmma = wgmma && !compute.isF32();
-  // The tile table's rows per tile: the GEMMs' M tile.
-  int64_t tileM = wgmma ? kWgmmaTileM : kTileM;
   Value tokensCount = b.create<memref::DimOp>(loc, x, 0);
   Value assignments = h.mul(tokensCount, k);
+  // The tile table's rows per tile: the GEMMs' M tile. On sm_90a it is
+  // chosen per call: 128 rows (two warpgroups) when the experts average more
+  // than 64, so that each weight tile is read half as often; else 64, so
+  // that an expert's few rows take half a tile's work.
+  int64_t tileM = wgmma ? kWgmmaRows : kTileM;
+  Value wide =
+      wgmma ? h.lt(h.idx(kWgmmaRows * numExperts), assignments) : Value();
+  Value tileRows =
+      wide ? h.select(wide, h.idx(kWgmmaWideRows), h.idx(kWgmmaRows))
+           : h.idx(tileM);
 
   SmallVector<Value> scratch;
   auto alloc = [&](ArrayRef<int64_t> shape, Type type, ValueRange dynamic) {
@@ -1312,7 +1401,8 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
     return buffer;
   };
   int64_t dyn = ShapedType::kDynamic;
-  // At most one partial tile per expert that has rows.
+  // At most one partial tile per expert that has rows (the table's entries
+  // for the narrowest tiles).
   Value maxTiles =
       h.add(h.ceilDiv(assignments, tileM),
             b.create<arith::MinUIOp>(loc, assignments, h.idx(numExperts)));
@@ -1320,6 +1410,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   Value inverse = alloc({dyn}, i32, assignments);
   Value tileExpert = alloc({dyn}, i32, grid);
   Value tileRow = alloc({dyn}, i32, grid);
+  Value tileCount = alloc({1}, i32, {});
   Value hiddenRows = alloc({dyn, inter}, compute, assignments);
   Value expertRows =
       atomicCombine ? Value() : alloc({dyn, hidden}, element, assignments);
@@ -1349,8 +1440,7 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   // align: counts, offsets, the tile table, the placement.
   SmallVector<Type> alignShared{sharedType({slots}, i32),
                                 sharedType({slots}, i32),
-                                sharedType({slots}, i32),
-                                sharedType({1}, i32)};
+                                sharedType({slots}, i32)};
   launch(b, loc, h.idx(1), h.idx(1), kAlignThreads, alignShared,
          [&](OpBuilder &kb, gpu::LaunchOp op) {
            Emit e{kb, loc};
@@ -1359,7 +1449,6 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
            Value counts = op.getWorkgroupAttributions()[0];
            Value base = op.getWorkgroupAttributions()[1];
            Value tileBase = op.getWorkgroupAttributions()[2];
-           Value tileCount = op.getWorkgroupAttributions()[3];
            Value chunks = e.ceilDiv(assignments, kWarp);
            Value c0 = e.idx(0), c1 = e.idx(1);
            // The slot of assignment `a`, when `a` is in range: its expert,
@@ -1423,11 +1512,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
                                          e.i32(kWarp), gpu::ShuffleMode::IDX)
                  .getShuffleResult();
            };
+           Value rows32 = e.toI32(tileRows);
            auto tilesOf = [&](Value count) {
-             return e.b.create<arith::DivUIOp>(
-                 e.loc,
-                 e.b.create<arith::AddIOp>(e.loc, count, e.i32(tileM - 1)),
-                 e.i32(tileM));
+             return e.b.create<arith::CeilDivUIOp>(e.loc, count, rows32);
            };
            SmallVector<Value> total = e.loop(
                c0, e.idx(slots), e.idx(kWarp), {e.i32(0), e.i32(0)},
@@ -1454,10 +1541,11 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
                  return {e.b.create<arith::AddIOp>(e.loc, acc[0], last(rows)),
                          e.b.create<arith::AddIOp>(e.loc, acc[1], last(taken))};
                });
+           // The entries in use, which the GEMMs' blocks take their work from.
            e.ifThen(e.eq(tid, c0), [&] { e.store(total[1], tileCount, c0); });
            e.barrier();
-           // The table: a warp per expert writes its tiles, the rest of the
-           // entries say no tile.
+           // The table: a warp per expert writes its tiles (the entries past
+           // those in use are not read).
            forSlots([&](Value slot, Value active) {
              Value expert = e.both(active, e.lt(slot, e.idx(numExperts)));
              Value at = e.select(expert, slot, c0);
@@ -1470,17 +1558,11 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
                       Value entry = e.add(firstTile, i);
                       e.store(e.toI32(slot), tileExpert, entry);
                       e.store(e.b.create<arith::AddIOp>(
-                                  e.loc, firstRow, e.toI32(e.mul(i, tileM))),
+                                  e.loc, firstRow, e.toI32(e.mul(i, tileRows))),
                               tileRow, entry);
                       return {};
                     });
            });
-           Value used = e.toIndex(e.load(tileCount, c0));
-           e.loop(e.add(used, tid), grid, e.idx(kAlignThreads), {},
-                  [&](Value i, ValueRange) -> SmallVector<Value> {
-                    e.store(e.i32(-1), tileExpert, i);
-                    return {};
-                  });
            // The placement: a slot's assignments in order, each lane's
            // rank the matching lanes below it.
            forSlots([&](Value slot, Value active) {
@@ -1524,11 +1606,11 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   GroupedGemm first;
   first.tileExpert = tileExpert;
   first.tileRow = tileRow;
+  first.tileCount = tileCount;
   first.offsets = offsets;
   first.columns = inter;
   first.depth = hidden;
   first.compute = compute;
-  first.wgmma = wgmma;
   // Gate/up's A: row r of the dispatched rows is its token's row (the
   // permutation says which), times the routing weight with scale_inputs.
   // tokenRow gives the token and the weight, tokenElement an f32 element.
@@ -1619,8 +1701,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   // The decode kernels: the same projections and epilogues. Gate/up reads
   // its token's row through the permutation; down, the intermediate rows by
   // 16-byte loads.
-  DecodeGemm decodeFirst{tileExpert,  tileRow,       offsets,       tileM,
-                         inter,       hidden,        compute,       tokenRow,
+  DecodeGemm decodeFirst{tileExpert,  tileRow,       tileCount,
+                         offsets,     tileRows,      inter,
+                         hidden,      compute,       tokenRow,
                          first.loadA, first.sources, first.epilogue};
   DecodeGemm decodeSecond = decodeFirst;
   decodeSecond.columns = hidden;
@@ -1641,6 +1724,25 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
                                  e.b.getF32Type()));
     return values;
   };
+  // Past the decode bound the GEMMs; on sm_90a those for the table's rows
+  // of this call.
+  auto buildGemms = [&] {
+    if (!wgmma) {
+      first.build(b, loc, grid);
+      second.build(b, loc, grid);
+      return;
+    }
+    auto branch = b.create<scf::IfOp>(loc, wide, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    for (auto [block, rows] : {std::pair{branch.thenBlock(), kWgmmaWideRows},
+                               std::pair{branch.elseBlock(), kWgmmaRows}}) {
+      b.setInsertionPointToStart(block);
+      for (GroupedGemm gemm : {first, second}) {
+        gemm.wgmmaShape(rows);
+        gemm.build(b, loc, grid);
+      }
+    }
+  };
   if (decodeTokens > 0) {
     auto branch = b.create<scf::IfOp>(
         loc, h.lt(tokensCount, h.idx(decodeTokens + 1)),
@@ -1650,11 +1752,9 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
     decodeFirst.build(b, loc, grid);
     decodeSecond.build(b, loc, grid);
     b.setInsertionPointToStart(branch.elseBlock());
-    first.build(b, loc, grid);
-    second.build(b, loc, grid);
+    buildGemms();
   } else {
-    first.build(b, loc, grid);
-    second.build(b, loc, grid);
+    buildGemms();
   }
 
   // combine: a thread per output element, its token's k rows in order.

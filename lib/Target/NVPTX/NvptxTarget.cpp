@@ -14,13 +14,16 @@
 #include "moe/Target/NVPTX.h"
 #include "moe/Target/Pipelines.h"
 
+#include "dialects/gpu/IR/MoEGpuDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -393,6 +396,16 @@ FailureOr<std::string> lowerForCuda(ModuleOp module,
                          })) ||
       failed(mergeKernelModules(module)))
     return failure();
+  // A persistent kernel's grid: its work, negated, which the runtime's launch
+  // takes for "as many blocks as the device holds, at most this many"
+  // (moe/Runtime/ArtifactAbi.h).
+  module.walk([](moe_gpu::ResidentGridOp op) {
+    OpBuilder b(op);
+    Value zero = b.create<arith::ConstantIndexOp>(op.getLoc(), 0);
+    op.replaceAllUsesWith(
+        b.create<arith::SubIOp>(op.getLoc(), zero, op.getWork()).getResult());
+    op.erase();
+  });
   // Shared buffers are 16-byte aligned, as cp.async of 16 bytes, ldmatrix rows
   // and vector accesses need (the NVPTX back end aligns them to the element
   // otherwise).

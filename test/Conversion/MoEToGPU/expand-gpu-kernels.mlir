@@ -8,9 +8,14 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels="gpu-config=%t.json decode-tokens=5" --split-input-file | FileCheck %s --check-prefix=FIVE
 
 // bf16: four launches. align is one block of 1024 threads with the per-expert
-// counts, bases, first tiles and the tile count in shared memory, counting by
-// ballots and scanning by shuffles (counts and tiles, 5 steps each); the
-// tile table has ceil(T k / 32) + min(E, T k) entries. The GEMMs stage A (32 x
+// counts, bases and first tiles in shared memory, counting by ballots and
+// scanning by shuffles (counts and tiles, 5 steps each); the tile table has
+// ceil(T k / 32) + min(E, T k) entries, and thread 0 writes how many are in use.
+// The GEMMs are persistent kernels: as many blocks as the device holds
+// (moe_gpu.resident_grid, at most the entries times the column tiles), each
+// taking the work items blockIdx.x, + gridDim.x, ... up to the entries in use
+// times the column tiles, the entry of an item its index modulo the entries in
+// use, and a barrier before each item's copies. They stage A (32 x
 // 32, rows padded to 40) and each B source (64 x 32) in shared memory, B by
 // 16-byte cp.async (8 bf16, zero-filled past the weight), and run mma.sync
 // from ldmatrix.x4 fragments: gate and up, two sources, in the first, one in
@@ -24,46 +29,76 @@
 // CHECK:      %[[BOUND:.*]] = arith.addi %[[TILES]], %[[NONEMPTY]]
 // CHECK:      %[[GRID:.*]] = arith.maxui %[[BOUND]], %c1
 // CHECK-COUNT-2: memref.alloc(%[[GRID]]) : memref<?xi32>
+// CHECK:      %[[USED:.*]] = memref.alloc() : memref<1xi32>
 // CHECK:      memref.alloc(%[[A]]) : memref<?x64xbf16>
 // CHECK:      memref.alloc(%[[A]]) : memref<?x32xf32>
-// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}}) workgroup({{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<1xi32, #gpu.address_space<workgroup>>)
+// CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}}) workgroup({{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>, {{.*}} : memref<5xi32, #gpu.address_space<workgroup>>) {
 // CHECK:        nvvm.vote.ballot.sync
 // CHECK:        llvm.intr.ctpop
 // CHECK:        gpu.barrier
 // CHECK-COUNT-10: gpu.shuffle  up
 // CHECK:        gpu.shuffle  idx
+// CHECK:        memref.store %{{.*}}, %[[USED]][%{{.*}}] : memref<1xi32>
 // CHECK:        gpu.barrier
 // CHECK:        nvvm.vote.ballot.sync
-// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:      %[[WORK:.*]] = arith.muli %[[GRID]], %c1{{.*}} : index
+// CHECK:      %[[PERSISTENT:.*]] = moe_gpu.resident_grid %[[WORK]]
+// CHECK:      gpu.launch blocks(%[[BX:[^,]*]], {{.*}}) in (%[[GX:[^ ]*]] = %[[PERSISTENT]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:        %[[INUSE:.*]] = memref.load %[[USED]]
+// CHECK:        %[[N:.*]] = arith.index_cast %[[INUSE]] : i32 to index
+// CHECK:        %[[ITEMS:.*]] = arith.muli %[[N]], %c1{{.*}} : index
+// CHECK:        scf.for %[[ITEM:.*]] = %[[BX]] to %[[ITEMS]] step %[[GX]] iter_args(
+// CHECK:          %[[ENTRY:.*]] = arith.remui %[[ITEM]], %[[N]] : index
+// CHECK:          memref.load %{{.*}}[%[[ENTRY]]] : memref<?xi32>
+// CHECK:          gpu.barrier
 // CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<3x64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        nvgpu.device_async_wait
 // CHECK:        gpu.barrier
 // CHECK:        nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false}
 // CHECK-COUNT-4: moe_gpu.mma_sync
 // CHECK:        math.exp
-// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
+// CHECK:      moe_gpu.resident_grid
+// CHECK:      gpu.launch blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) workgroup({{.*}} : memref<3x32x40xbf16, #gpu.address_space<workgroup>>, {{.*}} : memref<3x64x40xbf16, #gpu.address_space<workgroup>>)
 // CHECK:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<3x32x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        nvgpu.device_async_copy {{.*}} : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>> to memref<3x64x40xbf16, #gpu.address_space<workgroup>>
 // CHECK:        moe_gpu.mma_sync
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK-COUNT-5: memref.dealloc
 // CHECK-NOT:  moe_gpu.routed_ffn
-// sm_90a: the tile table's tiles are 64 rows; each GEMM is one warpgroup, its
-// tiles 64 x 64 with rows of 64 bf16 (one 128-byte swizzle span, no padding), four
-// stages of them in dynamic shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB
-// with one source, and 1 KiB more), views from its first address aligned to 1024
+// sm_90a: the tile table's tiles are 128 rows when the experts average more than
+// 64 (T k > 64 E), else 64; the table has entries for 64-row tiles. Past the
+// decode bound the GEMMs for the call's rows: with 128-row tiles each GEMM is two
+// warpgroups (256 threads), A's tile 128 rows, warpgroup w's wgmmas reading A from
+// row 64 w on and all of B; with 64-row tiles one warpgroup. The tiles' rows are
+// 64 bf16 (one 128-byte swizzle span, no padding), four stages of them in dynamic
+// shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB with one source, 4 x 32
+// KiB with 128 rows, and 1 KiB more), views from its first address aligned to 1024
 // bytes. Two tiles' copies ahead: each step waits for all but one group of copies
 // (the next tile's); each thread fences its writes for the async proxy before the
 // one barrier of the step; after it the copies of the tile two steps ahead, into the
 // stage whose wgmma group every warp waited for before that barrier; then four k16
-// steps of a wgmma m64n64k16 per source, 32 bytes further along the rows each, one
-// group, and a wait for all but that group; after the loop, a wait for all.
+// steps of a wgmma m64n64k16 per source (N 64: this layer's projections have no
+// more columns), 32 bytes further along the rows each, one group, and a wait for
+// all but that group; after the loop, a wait for all.
 // HOPPER-LABEL: func.func @bf16
 // HOPPER:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
+// HOPPER:      %[[WIDE:.*]] = arith.cmpi slt, %c256, %[[A]] : index
+// HOPPER:      %[[ROWS:.*]] = arith.select %[[WIDE]], %c128, %c64 : index
 // HOPPER:      arith.ceildivui %[[A]], %c64
 // HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}})
-// HOPPER:      arith.addi %{{.*}}, %c63_i32
-// HOPPER:      arith.divui %{{.*}}, %c64_i32
+// HOPPER:      %[[ROWS32:.*]] = arith.index_cast %[[ROWS]] : index to i32
+// HOPPER:      arith.ceildivui %{{.*}}, %[[ROWS32]] : i32
+// HOPPER:      scf.if %[[WIDE]] {
+// HOPPER:      gpu.launch {{.*}} threads(%[[TID:[^,]*]], {{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32 {
+// HOPPER:        memref.view {{.*}} to memref<4x8192xbf16, #gpu.address_space<workgroup>>
+// HOPPER-COUNT-2: memref.view {{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:        %[[WG:.*]] = arith.divui %[[TID]], %c128{{.*}} : index
+// HOPPER:        %[[ROW0:.*]] = arith.muli %[[WG]], %c64{{.*}} : index
+// HOPPER:        %[[AT:.*]] = arith.muli %[[ROW0]], %c64{{.*}} : index
+// HOPPER-NEXT:   moe_gpu.wgmma_fence
+// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %[[AT]]], %{{.*}}[%{{.*}}, %c0{{.*}}], {{.*}} n = 64 : i64
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c99328_i32 {
+// HOPPER:      } else {
 // HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 {
 // HOPPER:        %[[BYTES:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // HOPPER:        memref.extract_aligned_pointer_as_index %[[BYTES]]
@@ -174,8 +209,8 @@ func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32
 
 // Up to E * 4 / k tokens, at least 8 (the host tests T; here 4 experts and
 // k = 2: 8), the projections are the decode kernels:
-// blocks of 8 warps over the tile table x 16-column tiles (64 intermediate
-// columns: 4; 32 hidden: 2), each lane 16-byte loads of 8 bf16 along K, two
+// persistent blocks of 8 warps over the tile table's entries in use x 16-column
+// groups (64 intermediate columns: 4; 32 hidden: 2), each lane 16-byte loads of 8 bf16 along K, two
 // steps of its gate and up rows for two columns in flight (8 loads), the rows
 // of a tile 4 at a time, each present row's sums reduced by 5-step butterflies
 // then finished by the epilogue (SiLU); down reads the intermediate rows by
@@ -189,14 +224,17 @@ func.func @route(%l: memref<?x40xf32>, %w: memref<?x2xf32>, %ids: memref<?x2xi32
 // CHECK:      nvvm.vote.ballot.sync
 // CHECK:      %[[SMALL:.*]] = arith.cmpi slt, %[[T]], %c9
 // CHECK:      scf.if %[[SMALL]] {
-// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c4{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
+// CHECK:        %[[WORK:.*]] = arith.muli %[[GRID]], %c4{{.*}} : index
+// CHECK:        %[[PERSISTENT:.*]] = moe_gpu.resident_grid %[[WORK]]
+// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[PERSISTENT]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
 // CHECK:          scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4
 // CHECK:            scf.for {{.*}} step %c512 iter_args
 // CHECK-COUNT-8:      moe_gpu.load %arg3[{{.*}}] : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>>, vector<8xbf16>
 // CHECK:              math.fma
 // CHECK:            gpu.shuffle  xor %{{.*}}, %c16_i32
 // CHECK:            math.exp
-// CHECK:        gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}} = %c2{{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
+// CHECK:        arith.muli %[[GRID]], %c2{{.*}} : index
+// CHECK:        gpu.launch blocks({{.*}}) threads({{.*}}) in ({{.*}} = %c256{{.*}}) {
 // CHECK:              moe_gpu.load %arg4[{{.*}}] : memref<4x32x64xbf16, strided<[?, ?, 1], offset: ?>>, vector<8xbf16>
 // CHECK:              moe_gpu.load %{{.*}} : memref<?x64xbf16>, vector<8xbf16>
 // CHECK:      } else {

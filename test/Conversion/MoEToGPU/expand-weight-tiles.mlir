@@ -5,19 +5,21 @@
 // down's 2 x 1). sm_90a's GEMMs keep an mbarrier per stage in static shared
 // memory, which thread 0 initialises for one arrival each (then fences them for
 // the async proxy, through which the TMA unit completes them); B comes by bulk
-// copies: thread 0 arrives on the stage's barrier expecting 8 KiB a source (16
-// KiB for gate and up) and copies each source's tile for the block's column
-// tile and the K step, 8 KiB each, from the tiles' innermost dimension; A as
-// before. Each step waits for the stage's phase after its barrier and before
-// its wgmmas; there is no cp.async of B. The decode kernels read the same
-// tiles with 16-byte loads.
+// copies: thread 0 arrives on the stage's barrier expecting 8 KiB a tile (16 KiB
+// for gate and up, one tile each; 16 KiB for down, whose 128-column blocks take
+// two tiles, 4096 elements apart in the stage) and copies each source's tiles for
+// the block's columns and the K step, 8 KiB each, from the tiles' innermost
+// dimension; A as before. Each step waits for the stage's phase after its barrier
+// and before its wgmmas; there is no cp.async of B. The GEMMs come for 128-row
+// tiles (two warpgroups) and for 64-row tiles (one). The decode kernels read the
+// same tiles with 16-byte loads.
 // CHECK-LABEL: func.func @tiled
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK:         moe_gpu.load %{{.*}}[%{{.*}}, %c0{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<3x2x1x2x4096xbf16>, vector<8xbf16>
 // CHECK:         moe_gpu.load %{{.*}}[%{{.*}}, %c1{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<3x2x1x2x4096xbf16>, vector<8xbf16>
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK:         moe_gpu.load %{{.*}} : memref<3x1x2x1x4096xbf16>, vector<8xbf16>
-// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 workgroup(%[[BARS:.*]] : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32 workgroup(%[[BARS:.*]] : memref<4xi64, #gpu.address_space<workgroup>>) {
 // CHECK-COUNT-4: moe_gpu.mbarrier_init %[[BARS]][%{{.*}}], 1 : memref<4xi64, #gpu.address_space<workgroup>>
 // CHECK-NEXT:    moe_gpu.fence_proxy_async
 // CHECK:         moe_gpu.mbarrier_arrive %[[BARS]][%{{.*}}] {tx_bytes = 16384 : i64}
@@ -28,10 +30,21 @@
 // CHECK:         gpu.barrier
 // CHECK:         moe_gpu.bulk_copy
 // CHECK:         moe_gpu.mbarrier_wait %[[BARS]][%{{.*}}], %{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>
-// CHECK-NEXT:    moe_gpu.wgmma_fence
-// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c66560_i32 workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
-// CHECK:         moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 8192 : i64}
-// CHECK:         moe_gpu.bulk_copy %{{.*}} {bytes = 8192 : i64} : memref<4x4096xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
+// CHECK-NOT:     gpu.barrier
+// CHECK:         moe_gpu.wgmma_fence
+// CHECK:         moe_gpu.wgmma {{.*}} n = 64 : i64
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32{{.*}} workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK:         moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 16384 : i64}
+// CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c0{{.*}}, %[[COLUMN:.*]], %{{.*}}, %c0{{.*}}], %{{.*}} {bytes = 8192 : i64} : memref<4x8192xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
+// CHECK:         %[[NEXT:.*]] = arith.addi %[[COLUMN]], %c1{{.*}} : index
+// CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c4096], %{{.*}}[%{{.*}}, %c0{{.*}}, %[[NEXT]], %{{.*}}, %c0{{.*}}], %{{.*}} {bytes = 8192 : i64} : memref<4x8192xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
+// CHECK:         moe_gpu.wgmma {{.*}} n = 128 : i64
+// CHECK:       } else {
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK:         moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 16384 : i64}
+// CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32{{.*}} workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
+// CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c4096]
+// CHECK:         moe_gpu.wgmma {{.*}} n = 128 : i64
 func.func @tiled(%x: memref<?x96xf32>, %ids: memref<?x2xi32>, %w: memref<?x2xf32>,
                  %w1: memref<3x2x1x2x4096xbf16>, %w2: memref<3x1x2x1x4096xbf16>,
                  %off: memref<4xi32>, %perm: memref<?xi32>, %y: memref<?x96xf32>) {

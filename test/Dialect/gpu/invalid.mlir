@@ -298,3 +298,25 @@ func.func @bulk_copy_types(%dst: !tile, %src: memref<8x4096xbf16>, %bars: !bars,
   moe_gpu.bulk_copy %dst[%i], %src[%i, %i], %bars[%i] {bytes = 8192 : i64} : !tile, memref<8x4096xbf16>, !bars
   return
 }
+
+// -----
+
+// A persistent kernel's grid is a launch's x size and nothing else.
+func.func @resident_grid_returned(%work: index) -> index {
+  // expected-error @+1 {{'moe_gpu.resident_grid' op is only the x grid size of launches; func.return uses it as its operand 0}}
+  %grid = moe_gpu.resident_grid %work
+  return %grid : index
+}
+
+// -----
+
+func.func @resident_grid_as_block_size(%work: index) {
+  %c1 = arith.constant 1 : index
+  // expected-error @+1 {{'moe_gpu.resident_grid' op is only the x grid size of launches; gpu.launch uses it as its operand 3}}
+  %grid = moe_gpu.resident_grid %work
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %grid, %sy = %c1, %sz = %c1) {
+    gpu.terminator
+  }
+  return
+}
