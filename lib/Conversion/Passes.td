@@ -189,20 +189,31 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
 
     ```json
     {"moe_layers": [
-      {"experts": 8, "k": 2, "hidden": 4096, "intermediate": 14336, "decode_tokens": 24}
+      {"experts": 8, "k": 2, "hidden": 4096, "intermediate": 14336, "decode_tokens": 24,
+       "wide_tokens": 256}
     ]}
     ```
 
+    The projections are persistent kernels: a grid of as many blocks as the device
+    holds at once (`moe_gpu.resident_grid`), each taking the work items (the table's
+    entries in use, which align writes, times the column tiles) its block index, plus
+    the grid's size, and so on.
+
     With `arch=sm_90a` and a bf16 or f16 compute type the grouped GEMMs run on
-    Hopper's **wgmma**: one warpgroup per 64 x 64 tile of each source (so the tile
-    table's M tiles are 64 rows), K 64 deep, A and B copied by `cp.async` (A's
-    gathered rows stored) into 128-byte swizzled K-major tiles, four stages in dynamic
-    shared memory (the kernel aligns its views to 1024 bytes), two tiles' copies ahead;
-    each thread's writes fenced for the async proxy (`fence.proxy.async`) before the
-    step's one barrier; after it the copies of the tile two steps ahead (into the stage
-    whose wgmma group every warp waited for before that barrier), then four
-    `wgmma.mma_async m64n64k16` per source and K step in one group, all but that group
-    waited for, and all of them after the loop; the same epilogues.
+    Hopper's **wgmma**: 128-column tiles (64 for a projection with no more columns),
+    and above `wide-tokens` tokens 128 rows on two warpgroups, else 64 rows on one (the
+    host picks the tile table's rows per call): each warpgroup multiplies its 64 rows
+    of A by all of B, K 64 deep; A and B copied by `cp.async` (A's gathered rows
+    stored; B by bulk copies on mbarriers when the weights are tiles) into 128-byte
+    swizzled K-major tiles, four stages in dynamic shared memory (the kernel aligns its
+    views to 1024 bytes), two tiles' copies ahead; each thread's writes fenced for the
+    async proxy (`fence.proxy.async`) before the step's one barrier; after it the
+    copies of the tile two steps ahead (into the stage whose wgmma group every warp
+    waited for before that barrier), then four `wgmma.mma_async m64nNk16` per source
+    and K step in one group, all but that group waited for, and all of them after the
+    loop; the same epilogues. By default `wide-tokens` is the tuning file's
+    `wide_tokens` for the layer's shape, else `64 E / k` (the experts average more
+    than 64 rows).
 
     ```
     moe-opt bufferized.mlir --moe-expand-gpu-kernels
@@ -223,8 +234,13 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
            "run the decode kernels up to this many tokens (0: never; -1: the "
            "gpu-config file's bound for the layer's shape, else E * 4 / k "
            "within [8, 128])">,
+    Option<"wideTokens", "wide-tokens", "int64_t", /*default=*/"-1",
+           "sm_90a: above this many tokens the grouped GEMMs take 128-row "
+           "tiles on two warpgroups (-1: the gpu-config file's bound for the "
+           "layer's shape, else 64 E / k)">,
     Option<"gpuConfig", "gpu-config", "std::string", /*default=*/"\"\"",
-           "a tuning file (JSON) with each layer shape's decode bound">,
+           "a tuning file (JSON) with each layer shape's decode and wide-tile "
+           "bounds">,
     Option<"arch", "arch", "std::string", /*default=*/"\"sm_80\"",
            "the GPU architecture the kernels are for: sm_90a's grouped GEMMs "
            "run on wgmma">,

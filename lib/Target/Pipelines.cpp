@@ -51,9 +51,15 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
       llvm::cl::desc("MoE layers run their decode kernels up to this many "
                      "tokens (0: never; -1: per layer shape)"),
       llvm::cl::init(-1)};
+  PassOptions::Option<int64_t> wideTokens{
+      *this, "wide-tokens",
+      llvm::cl::desc("sm_90a: MoE GEMMs take 128-row tiles above this many "
+                     "tokens (-1: per layer shape)"),
+      llvm::cl::init(-1)};
   PassOptions::Option<std::string> gpuConfig{
       *this, "gpu-config",
-      llvm::cl::desc("a tuning file with each MoE layer shape's decode bound"),
+      llvm::cl::desc("a tuning file with each MoE layer shape's decode and "
+                     "wide-tile bounds"),
       llvm::cl::init("")};
   PassOptions::Option<std::string> arch{
       *this, "arch",
@@ -104,6 +110,7 @@ void moe::buildOffloadPipeline(OpPassManager &pm,
   }
   MoEExpandGpuKernelsOptions kernels;
   kernels.decodeTokens = options.decodeTokens;
+  kernels.wideTokens = options.wideTokens;
   kernels.gpuConfig = options.gpuConfig;
   kernels.arch = options.arch;
   kernels.atomicCombine = options.atomicCombine;
@@ -217,9 +224,9 @@ void moe::registerPipelines() {
       "their own kernels, every other op in gpu.launch kernels on bufferized "
       "code (with emulate=true, the kernels then as loops on the host)",
       [](OpPassManager &pm, const CudaPipelineOptions &options) {
-        GpuKernelOptions kernels{options.arch, options.precision,
-                                 options.decodeTokens, options.gpuConfig,
-                                 options.atomicCombine};
+        GpuKernelOptions kernels{options.arch,         options.precision,
+                                 options.decodeTokens, options.wideTokens,
+                                 options.gpuConfig,    options.atomicCombine};
         buildTensorPipeline(pm, &kernels);
         if (options.emulate)
           buildEmulationPipeline(pm, kernels);

@@ -78,11 +78,21 @@ llvm::cl::opt<std::string> decodeTokens(
     llvm::cl::value_desc("auto|N"), llvm::cl::init("auto"),
     llvm::cl::cat(compileCategory));
 
+llvm::cl::opt<std::string> wideTokens(
+    "wide-tokens",
+    llvm::cl::desc("--target=cuda and cuda-emulator, sm_90a: above this many "
+                   "tokens MoE layers' grouped GEMMs take 128-row tiles on two "
+                   "warpgroups, 64-row tiles on one up to it (auto, the "
+                   "default: per layer, --gpu-config's bound for its shape, "
+                   "else 64 E / k: the experts average more than 64 rows)"),
+    llvm::cl::value_desc("auto|N"), llvm::cl::init("auto"),
+    llvm::cl::cat(compileCategory));
+
 llvm::cl::opt<std::string> gpuConfig(
     "gpu-config",
     llvm::cl::desc("--target=cuda and cuda-emulator: a tuning file (JSON; "
                    "scripts/gpu-check run writes one from timings on a GPU) "
-                   "with each MoE layer shape's decode bound"),
+                   "with each MoE layer shape's decode and wide-tile bounds"),
     llvm::cl::value_desc("file.json"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string> combine(
@@ -189,26 +199,38 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   }
   for (llvm::cl::Option *option :
        {static_cast<llvm::cl::Option *>(&decodeTokens),
+        static_cast<llvm::cl::Option *>(&wideTokens),
         static_cast<llvm::cl::Option *>(&gpuConfig)})
     if (option->getNumOccurrences() && target != "cuda" &&
         target != "cuda-emulator") {
       llvm::errs() << "moe-opt: --" << option->ArgStr
                    << " needs --target=cuda or cuda-emulator (the CPU has no "
-                      "decode kernels)\n";
+                      "decode kernels or GEMM tiles to choose)\n";
       return mlir::failure();
     }
-  int64_t decode = -1;
-  if (decodeTokens != "auto" &&
-      llvm::StringRef(decodeTokens).getAsInteger(10, decode)) {
-    llvm::errs() << "moe-opt: --decode-tokens=" << decodeTokens
-                 << " is not auto or a token count\n";
+  // A token bound: auto (-1) or a count.
+  auto tokenBound = [](llvm::cl::opt<std::string> &option, llvm::StringRef zero,
+                       int64_t &bound) {
+    bound = -1;
+    if (option == "auto")
+      return true;
+    if (llvm::StringRef(option).getAsInteger(10, bound)) {
+      llvm::errs() << "moe-opt: --" << option.ArgStr << "=" << option
+                   << " is not auto or a token count\n";
+      return false;
+    }
+    if (bound < 0) {
+      llvm::errs() << "moe-opt: error: --" << option.ArgStr << "=" << bound
+                   << " is negative; " << zero << "\n";
+      return false;
+    }
+    return true;
+  };
+  int64_t decode, wide;
+  if (!tokenBound(decodeTokens, "0 turns the decode kernels off", decode) ||
+      !tokenBound(wideTokens, "0 takes 128-row tiles at every token count",
+                  wide))
     return mlir::failure();
-  }
-  if (decodeTokens != "auto" && decode < 0) {
-    llvm::errs() << "moe-opt: error: --decode-tokens=" << decode
-                 << " is negative; 0 turns the decode kernels off\n";
-    return mlir::failure();
-  }
   mlir::MLIRContext context(registry);
   context.allowUnregisteredDialects(false);
   // Errors say what is at fault; a dump of the module they arose in is noise.
@@ -227,6 +249,7 @@ mlir::LogicalResult compile(llvm::StringRef inputPath,
   targetOptions.gpu.arch = arch;
   targetOptions.gpu.precision = precision;
   targetOptions.gpu.decodeTokens = decode;
+  targetOptions.gpu.wideTokens = wide;
   targetOptions.gpu.gpuConfig = gpuConfig;
   targetOptions.gpu.atomicCombine = combine == "atomic";
   return moe::compileArtifact(*module, targetOptions, kind->second, outputPath);

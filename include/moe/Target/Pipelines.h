@@ -30,8 +30,11 @@ struct GpuKernelOptions {
   /// MoE layers run their decode kernels up to this many tokens (0: never;
   /// -1: per layer, the tuning file's bound for its shape, else E * 4 / k).
   int64_t decodeTokens = -1;
+  /// sm_90a: above this many tokens the MoE GEMMs take 128-row tiles (-1:
+  /// per layer, the tuning file's bound for its shape, else 64 E / k).
+  int64_t wideTokens = -1;
   /// A tuning file (JSON, `scripts/gpu-check run` writes one): each MoE layer
-  /// shape's decode bound.
+  /// shape's decode and wide-tile bounds.
   std::string gpuConfig;
   /// The MoE down projection adds its rows, times their routing weights,
   /// into the output with atomics (summation order left to the hardware)

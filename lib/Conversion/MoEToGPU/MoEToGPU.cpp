@@ -1354,8 +1354,8 @@ void lowerChain(const Chain &chain, Type compute, bool tiles) {
 /// tokens (the host decides, from T alone), else the grouped GEMMs, on
 /// wgmma when `wgmma` (sm_90a) and the compute type is 16-bit. With
 /// `atomicCombine` the down projection adds its rows into the output itself.
-void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
-               bool atomicCombine) {
+void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens,
+               int64_t wideTokens, bool wgmma, bool atomicCombine) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Emit h{b, loc};
@@ -1383,12 +1383,12 @@ void expandFfn(moe_gpu::RoutedFfnOp op, int64_t decodeTokens, bool wgmma,
   Value tokensCount = b.create<memref::DimOp>(loc, x, 0);
   Value assignments = h.mul(tokensCount, k);
   // The tile table's rows per tile: the GEMMs' M tile. On sm_90a it is
-  // chosen per call: 128 rows (two warpgroups) when the experts average more
-  // than 64, so that each weight tile is read half as often; else 64, so
-  // that an expert's few rows take half a tile's work.
+  // chosen per call: 128 rows (two warpgroups) above `wideTokens` tokens
+  // (by default where the experts average more than 64 rows), so that each
+  // weight tile is read half as often; else 64, so that an expert's few rows
+  // take half a tile's work.
   int64_t tileM = wgmma ? kWgmmaRows : kTileM;
-  Value wide =
-      wgmma ? h.lt(h.idx(kWgmmaRows * numExperts), assignments) : Value();
+  Value wide = wgmma ? h.lt(h.idx(wideTokens), tokensCount) : Value();
   Value tileRows =
       wide ? h.select(wide, h.idx(kWgmmaWideRows), h.idx(kWgmmaRows))
            : h.idx(tileM);
@@ -2103,11 +2103,23 @@ int64_t defaultDecodeTokens(const LayerShape &shape) {
   return std::clamp<int64_t>(shape.experts * kDecodeRows / shape.k, 8, 128);
 }
 
+/// The token count above which sm_90a's GEMMs take 128-row tiles when
+/// nothing says otherwise: where the experts average more than 64 rows
+/// (T k > 64 E), so that a 128-row tile is mostly rows.
+int64_t defaultWideTokens(const LayerShape &shape) {
+  return kWgmmaRows * shape.experts / shape.k;
+}
+
+/// A layer shape's bounds from a tuning file (-1: not given).
+struct Tuned {
+  int64_t decodeTokens = -1, wideTokens = -1;
+};
+
 /// Reads a tuning file: {"moe_layers": [{"experts": E, "k": k, "hidden": H,
-/// "intermediate": I, "decode_tokens": N}, ...]} (other keys are left for
-/// the tools that write it). Returns "" or what is wrong, naming the file.
-std::string readTuning(StringRef path,
-                       std::map<LayerShape, int64_t> &decodeTokens) {
+/// "intermediate": I, "decode_tokens": N, "wide_tokens": W}, ...]}
+/// (wide_tokens optional; other keys are left for the tools that write it).
+/// Returns "" or what is wrong, naming the file.
+std::string readTuning(StringRef path, std::map<LayerShape, Tuned> &tuned) {
   auto buffer = llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return "gpu-config '" + path.str() +
@@ -2134,7 +2146,16 @@ std::string readTuning(StringRef path,
              std::to_string(i) +
              "] needs non-negative integers experts, k, hidden, "
              "intermediate and decode_tokens";
-    decodeTokens[{*fields[0], *fields[1], *fields[2], *fields[3]}] = *fields[4];
+    Tuned &bounds = tuned[{*fields[0], *fields[1], *fields[2], *fields[3]}];
+    bounds.decodeTokens = *fields[4];
+    if (const llvm::json::Value *wide = layer->get("wide_tokens")) {
+      std::optional<int64_t> value = wide->getAsInteger();
+      if (!value || *value < 0)
+        return "gpu-config '" + path.str() + "': moe_layers[" +
+               std::to_string(i) +
+               "].wide_tokens is not a non-negative integer";
+      bounds.wideTokens = *value;
+    }
   }
   return "";
 }
@@ -2144,7 +2165,7 @@ struct MoEExpandGpuKernelsPass
   using MoEExpandGpuKernelsBase::MoEExpandGpuKernelsBase;
 
   void runOnOperation() override {
-    std::map<LayerShape, int64_t> tuned;
+    std::map<LayerShape, Tuned> tuned;
     if (!gpuConfig.empty()) {
       std::string why = readTuning(gpuConfig, tuned);
       if (!why.empty()) {
@@ -2166,20 +2187,22 @@ struct MoEExpandGpuKernelsPass
                        << output;
         return signalPassFailure();
       }
-      // decode-tokens, else the tuning file's entry for the shape, else the
-      // shape's default.
+      // Each bound (decode-tokens, wide-tokens): the option, else the tuning
+      // file's entry for the shape, else the shape's default.
       auto weights = [](Value v) { return cast<MemRefType>(v.getType()); };
       LayerShape shape{weights(op.getGateUp()).getDimSize(0),
                        weights(op.getIds()).getDimSize(1),
                        weights(op.getTokens()).getDimSize(1),
                        op.isTiled() ? op.getTiledIntermediate()
                                     : weights(op.getDown()).getDimSize(2)};
-      int64_t decode = decodeTokens;
-      if (decode < 0) {
-        auto found = tuned.find(shape);
-        decode =
-            found != tuned.end() ? found->second : defaultDecodeTokens(shape);
-      }
+      auto found = tuned.find(shape);
+      Tuned entry = found != tuned.end() ? found->second : Tuned();
+      int64_t decode = decodeTokens >= 0         ? int64_t(decodeTokens)
+                       : entry.decodeTokens >= 0 ? entry.decodeTokens
+                                                 : defaultDecodeTokens(shape);
+      int64_t wide = wideTokens >= 0         ? int64_t(wideTokens)
+                     : entry.wideTokens >= 0 ? entry.wideTokens
+                                             : defaultWideTokens(shape);
       if (op.isTiled() && (arch != "sm_90a" || op.getCompute().isF32())) {
         op.emitError() << "weights tiled for sm_90a's bulk copies, in a "
                        << op.getCompute() << " layer, cannot run on " << arch
@@ -2187,7 +2210,7 @@ struct MoEExpandGpuKernelsPass
                           "weight-tiles for sm_90a only)";
         return signalPassFailure();
       }
-      expandFfn(op, decode, arch == "sm_90a", atomicCombine);
+      expandFfn(op, decode, wide, arch == "sm_90a", atomicCombine);
     }
   }
 };

@@ -3,7 +3,9 @@
 // RUN: moe-opt %s --moe-expand-gpu-kernels=arch=sm_90a --split-input-file | FileCheck %s --check-prefix=HOPPER
 // RUN: moe-opt %s --moe-expand-gpu-kernels=atomic-combine=true --split-input-file | FileCheck %s --check-prefix=ATOMIC
 // RUN: moe-opt %s --moe-expand-gpu-kernels=decode-tokens=16 --split-input-file | FileCheck %s --check-prefix=SIXTEEN
-// RUN: echo '{"device": "NVIDIA H200", "moe_layers": [{"experts": 4, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 24}, {"experts": 8, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 3}]}' > %t.json
+// RUN: echo '{"device": "NVIDIA H200", "moe_layers": [{"experts": 4, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 24, "wide_tokens": 40}, {"experts": 8, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 3}]}' > %t.json
+// RUN: moe-opt %s --moe-expand-gpu-kernels="arch=sm_90a gpu-config=%t.json" --split-input-file | FileCheck %s --check-prefix=HOPPER-TUNED
+// RUN: moe-opt %s --moe-expand-gpu-kernels="arch=sm_90a gpu-config=%t.json wide-tokens=7" --split-input-file | FileCheck %s --check-prefix=HOPPER-SEVEN
 // RUN: moe-opt %s --moe-expand-gpu-kernels=gpu-config=%t.json --split-input-file | FileCheck %s --check-prefix=TUNED
 // RUN: moe-opt %s --moe-expand-gpu-kernels="gpu-config=%t.json decode-tokens=5" --split-input-file | FileCheck %s --check-prefix=FIVE
 
@@ -65,8 +67,10 @@
 // CHECK:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK-COUNT-5: memref.dealloc
 // CHECK-NOT:  moe_gpu.routed_ffn
-// sm_90a: the tile table's tiles are 128 rows when the experts average more than
-// 64 (T k > 64 E), else 64; the table has entries for 64-row tiles. Past the
+// sm_90a: the tile table's tiles are 128 rows above the wide-tile bound (by
+// default 64 E / k = 128 tokens, where the experts average more than 64 rows; the
+// tuning file's wide_tokens for the shape, 40; wide-tokens=7 over both), else 64;
+// the table has entries for 64-row tiles. Past the
 // decode bound the GEMMs for the call's rows: with 128-row tiles each GEMM is two
 // warpgroups (256 threads), A's tile 128 rows, warpgroup w's wgmmas reading A from
 // row 64 w on and all of B; with 64-row tiles one warpgroup. The tiles' rows are
@@ -81,14 +85,19 @@
 // more columns), 32 bytes further along the rows each, one group, and a wait for
 // all but that group; after the loop, a wait for all.
 // HOPPER-LABEL: func.func @bf16
-// HOPPER:      %[[A:.*]] = arith.muli %{{.*}}, %c2 : index
-// HOPPER:      %[[WIDE:.*]] = arith.cmpi slt, %c256, %[[A]] : index
-// HOPPER:      %[[ROWS:.*]] = arith.select %[[WIDE]], %c128, %c64 : index
+// HOPPER:      %[[T:.*]] = memref.dim %arg0, %c0
+// HOPPER:      %[[A:.*]] = arith.muli %[[T]], %c2 : index
+// HOPPER:      %[[WIDE:.*]] = arith.cmpi slt, %c128, %[[T]] : index
+// HOPPER:      %[[ROWS:.*]] = arith.select %[[WIDE]], %c128{{.*}}, %c64 : index
 // HOPPER:      arith.ceildivui %[[A]], %c64
 // HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c1024{{.*}})
 // HOPPER:      %[[ROWS32:.*]] = arith.index_cast %[[ROWS]] : index to i32
 // HOPPER:      arith.ceildivui %{{.*}}, %[[ROWS32]] : i32
 // HOPPER:      scf.if %[[WIDE]] {
+// HOPPER-TUNED-LABEL: func.func @bf16
+// HOPPER-TUNED:       arith.cmpi slt, %c40, %{{.*}} : index
+// HOPPER-SEVEN-LABEL: func.func @bf16
+// HOPPER-SEVEN:       arith.cmpi slt, %c7, %{{.*}} : index
 // HOPPER:      gpu.launch {{.*}} threads(%[[TID:[^,]*]], {{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32 {
 // HOPPER:        memref.view {{.*}} to memref<4x8192xbf16, #gpu.address_space<workgroup>>
 // HOPPER-COUNT-2: memref.view {{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>

@@ -11,6 +11,9 @@
 // RUN: echo '[]' > %t.array.json
 // RUN: not moe-opt %s --moe-expand-gpu-kernels=gpu-config=%t.array.json 2>&1 | FileCheck %s --check-prefix=ARRAY
 // ARRAY: error: gpu-config '{{.*}}array.json': expected an object with a "moe_layers" array
+// RUN: echo '{"moe_layers": [{"experts": 4, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 24}, {"experts": 8, "k": 2, "hidden": 32, "intermediate": 64, "decode_tokens": 24, "wide_tokens": "many"}]}' > %t.wide.json
+// RUN: not moe-opt %s --moe-expand-gpu-kernels=gpu-config=%t.wide.json 2>&1 | FileCheck %s --check-prefix=WIDE
+// WIDE: error: gpu-config '{{.*}}wide.json': moe_layers[1].wide_tokens is not a non-negative integer
 func.func @f(%x: memref<?x32xf32>) {
   return
 }
