@@ -140,18 +140,17 @@ LogicalResult RoutedFfnOp::verifyTiles() {
   int64_t experts = cast<MemRefType>(getGateUp().getType()).getDimSize(0);
   int64_t sources = act.getGated() == mlir::moe::GateLayout::None ? 1 : 2;
   auto tiles = [](int64_t n) { return (n + kWeightTile - 1) / kWeightTile; };
-  auto columns = [](int64_t n) { return columnTiles(n); };
   if (inter <= 0)
     return emitOpError() << "intermediate size is " << inter;
   if (getUp())
     return emitOpError("takes gate and up in one operand of tiles");
   for (auto [name, w, expected] :
        {std::tuple{"gate_up", getGateUp(),
-                   SmallVector<int64_t>{experts, sources, columns(inter),
+                   SmallVector<int64_t>{experts, sources, columnTiles(inter),
                                         tiles(hidden),
                                         kWeightTile * kWeightTile}},
         std::tuple{"down", getDown(),
-                   SmallVector<int64_t>{experts, 1, columns(hidden),
+                   SmallVector<int64_t>{experts, 1, columnTiles(hidden),
                                         tiles(inter),
                                         kWeightTile * kWeightTile}}}) {
     auto type = cast<MemRefType>(w.getType());
