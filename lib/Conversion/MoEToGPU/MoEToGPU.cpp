@@ -198,11 +198,23 @@ MemRefType sharedType(ArrayRef<int64_t> shape, Type element) {
                                  gpu::AddressSpace::Workgroup));
 }
 
-/// What a persistent kernel over the tile table does with one work item:
-/// given its expert, its table entry, its column tile and the value carried
-/// from the block's previous item, it returns the value for the next.
-using TileBody = function_ref<Value(Emit &, gpu::LaunchOp, Value expert,
-                                    Value entry, Value column, Value carried)>;
+/// The work items of a persistent kernel over the tile table: the table's
+/// entries in use times its column tiles, the entries fastest.
+struct WorkItems {
+  Value used, count, tileExpert;
+  /// Item `item`'s table entry, column tile and expert.
+  std::array<Value, 3> at(Emit &e, Value item) const {
+    Value entry = e.b.create<arith::RemUIOp>(e.loc, item, used);
+    Value column = e.b.create<arith::DivUIOp>(e.loc, item, used);
+    return {entry, column, e.toIndex(e.load(tileExpert, entry))};
+  }
+};
+
+/// What a persistent kernel over the tile table does with one work item,
+/// given the value carried from the block's previous item; returns the value
+/// for the next.
+using TileBody = function_ref<Value(Emit &, gpu::LaunchOp, const WorkItems &,
+                                    Value item, Value carried)>;
 
 /// A persistent kernel of `threads` with `shared` workgroup buffers over the
 /// tile table's `tileCount[0]` entries in use (at most `entries`) times
@@ -226,13 +238,10 @@ void launchOverTiles(OpBuilder &b, Location loc, Value entries, Value tileCount,
         if (setup)
           setup(e, op);
         Value used = e.toIndex(e.load(tileCount, e.idx(0)));
-        e.loop(op.getBlockIds().x, e.mul(used, columnTiles), op.getGridSize().x,
-               {e.idx(0)},
+        WorkItems items{used, e.mul(used, columnTiles), tileExpert};
+        e.loop(op.getBlockIds().x, items.count, op.getGridSize().x, {e.idx(0)},
                [&](Value item, ValueRange carried) -> SmallVector<Value> {
-                 Value entry = e.b.create<arith::RemUIOp>(e.loc, item, used);
-                 Value column = e.b.create<arith::DivUIOp>(e.loc, item, used);
-                 Value expert = e.toIndex(e.load(tileExpert, entry));
-                 return {body(e, op, expert, entry, column, carried[0])};
+                 return {body(e, op, items, item, carried[0])};
                });
       },
       dynamicShared);
@@ -657,10 +666,8 @@ struct GroupedGemm {
     launchOverTiles(
         b, loc, entries, tileCount, (columns + tileN - 1) / tileN, threads(),
         staticShared, tileExpert, setup,
-        [&](Emit &e, gpu::LaunchOp op, Value expert, Value entry, Value column,
-            Value step0) {
-          return body(e, op, expert, entry, column, step0, width);
-        },
+        [&](Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
+            Value step0) { return body(e, op, items, item, step0, width); },
         dynamicShared);
   }
 
@@ -692,15 +699,27 @@ private:
     return views;
   }
 
-  /// One work item: the tile of table entry `entry` and column tile
-  /// `column`, its K steps the block's steps `step0`... (the stages and their
-  /// mbarriers' phases run on from item to item); returns the step after.
-  Value body(Emit &e, gpu::LaunchOp op, Value expert, Value entry, Value column,
+  /// A work item's tile: its expert, its first row and the expert's end, its
+  /// first column.
+  struct Item {
+    Value expert, first, end, column0;
+  };
+
+  /// One work item, `item`: its K steps the block's steps `step0`... (the
+  /// stages and their mbarriers' phases run on from item to item); returns
+  /// the step after.
+  Value body(Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
              Value step0, int64_t width) {
     Value tid = op.getThreadIds().x;
-    Value first = e.toIndex(e.load(tileRow, entry));
-    Value end = e.toIndex(e.load(offsets, e.add(expert, 1)));
-    Value column0 = e.mul(column, tileN);
+    auto itemAt = [&](Value index) {
+      auto [entry, column, expert] = items.at(e, index);
+      return Item{expert, e.toIndex(e.load(tileRow, entry)),
+                  e.toIndex(e.load(offsets, e.add(expert, 1))),
+                  e.mul(column, tileN)};
+    };
+    Item current = itemAt(item);
+    Value expert = current.expert, first = current.first, end = current.end;
+    Value column0 = current.column0;
     SmallVector<Value> shared =
         wgmma ? dynamicTiles(e)
               : SmallVector<Value>(op.getWorkgroupAttributions());
@@ -708,10 +727,15 @@ private:
     Value bars = tiled() ? Value(op.getWorkgroupAttributions()[0]) : Value();
     Value isFirst = e.eq(tid, e.idx(0));
     bool asyncCopies = aRows || !bars;
-    // Every thread is done with the block's previous item (its wgmma groups
-    // waited for, its stages read) and, for the first, thread 0 has set the
-    // mbarriers, before this item's first copies.
-    e.barrier();
+    // With no cp.async groups to count (B by bulk copies, A stored), an
+    // item's first tiles are staged by the item before it, before its
+    // epilogue, so that the copies fly while the epilogue runs; the block's
+    // first item stages its own.
+    bool early = !asyncCopies;
+    // Else every thread is done with the block's previous item (its wgmma
+    // groups waited for, its stages read) before this item's first copies.
+    if (!early)
+      e.barrier();
     Value zero = e.f32(0.0);
     int64_t threads = this->threads();
     int64_t perSource = tileM * tileN / threads;
@@ -722,7 +746,7 @@ private:
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(e.b.getContext());
     // Stage `stage` of the shared tiles from depth k0 on, its B copies one
     // cp.async group. Past the depth everything is zero (copies of 0 bytes).
-    auto stageTile = [&](Value stage, Value k0) -> Value {
+    auto stageTile = [&](const Item &it, Value stage, Value k0) -> Value {
       SmallVector<Value> copies;
       // A, rows of the table's tile: 16-byte copies of rows in the compute
       // type, or one element a thread and step, converted.
@@ -730,11 +754,11 @@ private:
         Value linear = e.add(tid, q * threads);
         Value row = e.div(linear, copiesPerRow);
         Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-        Value r = e.add(first, row), k = e.add(k0, chunk);
-        Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+        Value r = e.add(it.first, row), k = e.add(k0, chunk);
+        Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
         copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
             e.loc, tokenType, aTile, sharedIndex(e, stage, row, chunk), aRows,
-            ValueRange{e.select(ok, r, first), e.select(ok, k, e.idx(0))},
+            ValueRange{e.select(ok, r, it.first), e.select(ok, k, e.idx(0))},
             e.b.getIndexAttr(perCopy), e.select(ok, e.idx(perCopy), e.idx(0)),
             e.b.getUnitAttr()));
       }
@@ -748,10 +772,10 @@ private:
                  Value linear = e.add(tid, e.mul(q, threads));
                  Value row = e.div(linear, copiesPerRow);
                  Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-                 Value r = e.add(first, row), k = e.add(k0, chunk);
-                 Value ok = e.both(e.lt(r, end), e.lt(k, e.idx(depth)));
+                 Value r = e.add(it.first, row), k = e.add(k0, chunk);
+                 Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
                  SmallVector<Value> values =
-                     loadA(e, prepareRow(e, e.select(ok, r, first)),
+                     loadA(e, prepareRow(e, e.select(ok, r, it.first)),
                            e.select(ok, k, e.idx(0)), perCopy);
                  for (auto [i, v] : llvm::enumerate(values))
                    e.store(
@@ -770,14 +794,14 @@ private:
               e.loc, bars, stage,
               e.b.getI64IntegerAttr(bytes * perSource *
                                     int64_t(sources.size())));
-          Value firstTile = e.div(column0, kWeightTile);
+          Value firstTile = e.div(it.column0, kWeightTile);
           for (auto [s, source] : llvm::enumerate(sources))
             for (int64_t c = 0; c < perSource; ++c)
               e.b.create<moe_gpu::BulkCopyOp>(
                   e.loc, shared[1 + s],
                   ValueRange{stage, e.idx(c * kWeightTile * rowLength())},
                   source.tiles,
-                  ValueRange{expert, e.idx(source.tileSource),
+                  ValueRange{it.expert, e.idx(source.tileSource),
                              e.add(firstTile, c), e.div(k0, tileK), e.idx(0)},
                   bars, stage, e.b.getI64IntegerAttr(bytes));
         });
@@ -789,14 +813,14 @@ private:
           Value linear = e.add(tid, q * threads);
           Value row = e.div(linear, copiesPerRow);
           Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-          Value j = e.add(column0, row), k = e.add(k0, chunk);
+          Value j = e.add(it.column0, row), k = e.add(k0, chunk);
           Value ok = e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
           Value weightRow = e.select(ok, source.rowOf(e, j), e.idx(0));
           Value copied = e.select(ok, e.idx(perCopy), e.idx(0));
           copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
               e.loc, tokenType, shared[1 + s],
               sharedIndex(e, stage, row, chunk), source.weight,
-              ValueRange{expert, weightRow, e.select(ok, k, e.idx(0))},
+              ValueRange{it.expert, weightRow, e.select(ok, k, e.idx(0))},
               e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
         }
       }
@@ -823,15 +847,26 @@ private:
     int64_t steps = (depth + tileK - 1) / tileK;
     // The stage of the item's step `t`: the block's step step0 + t's.
     auto stageOf = [&](Value t) { return e.rem(e.add(step0, t), stages); };
+    // The first `ahead` tiles of item `it`, whose steps are the block's from
+    // `base` on.
+    auto prologue = [&](const Item &it, Value base) {
+      Value last;
+      for (int64_t t = 0; t < ahead; ++t)
+        last = stageTile(it, e.rem(e.add(base, t), stages), e.idx(t * tileK));
+      return last;
+    };
     Value issued;
-    for (int64_t t = 0; t < ahead; ++t)
-      issued = stageTile(stageOf(e.idx(t)), e.idx(t * tileK));
+    if (early)
+      e.ifThen(e.eq(item, op.getBlockIds().x),
+               [&] { prologue(current, step0); });
+    else
+      issued = prologue(current, step0);
     SmallVector<Value> sums = e.loop(
         e.idx(0), e.idx(steps), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
           Value next = e.add(step, ahead);
           auto stageNext = [&] {
-            return stageTile(stageOf(next), e.mul(next, tileK));
+            return stageTile(current, stageOf(next), e.mul(next, tileK));
           };
           // (The wait's token only links it: the wait counts groups.)
           Value group = wgmma ? issued : stageNext();
@@ -872,6 +907,14 @@ private:
                                                                ValueRange{});
       e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last,
                                            e.b.getI32IntegerAttr(0));
+    }
+    // The next item's first tiles, into the stages of this item's steps
+    // steps - 4 and steps - 3 (or earlier items'), whose wgmma groups every
+    // warp waited for before the last step's barrier.
+    if (early) {
+      Value next = e.add(item, op.getGridSize().x);
+      e.ifThen(e.lt(next, items.count),
+               [&] { prologue(itemAt(next), e.add(step0, steps)); });
     }
     auto finish = [&](Value row, Value col, ArrayRef<Value> values) {
       Value r = e.add(first, row), j = e.add(column0, col);
@@ -1071,9 +1114,10 @@ struct DecodeGemm {
     launchOverTiles(b, loc, entries, tileCount,
                     (columns + perBlock - 1) / perBlock, kDecodeWarps * kWarp,
                     {}, tileExpert, nullptr,
-                    [&](Emit &e, gpu::LaunchOp op, Value expert, Value entry,
-                        Value column, Value carried) {
-                      body(e, op, expert, entry, column);
+                    [&](Emit &e, gpu::LaunchOp op, const WorkItems &items,
+                        Value item, Value carried) {
+                      auto [entry, group, expert] = items.at(e, item);
+                      body(e, op, expert, entry, group);
                       return carried;
                     });
   }

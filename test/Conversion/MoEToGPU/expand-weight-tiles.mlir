@@ -11,8 +11,13 @@
 // the block's columns and the K step, 8 KiB each, from the tiles' innermost
 // dimension; A as before. Each step waits for the stage's phase after its barrier
 // and before its wgmmas; there is no cp.async of B. The GEMMs come for 128-row
-// tiles (two warpgroups) and for 64-row tiles (one). The decode kernels read the
-// same tiles with 16-byte loads.
+// tiles (two warpgroups) and for 64-row tiles (one). Gate/up, whose A is stored
+// and B bulk-copied, has no cp.async group to count: a block stages its first
+// item's first two tiles itself (item == block index), and each later item's
+// after the item before it has waited for all its wgmma groups and before that
+// item's epilogue (SiLU's exp), so that the copies fly while it runs; down copies
+// A by cp.async, so each of its items starts with a barrier and stages its own.
+// The decode kernels read the same tiles with 16-byte loads.
 // CHECK-LABEL: func.func @tiled
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}})
 // CHECK:         moe_gpu.load %{{.*}}[%{{.*}}, %c0{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<3x2x1x2x4096xbf16>, vector<8xbf16>
@@ -33,8 +38,18 @@
 // CHECK-NOT:     gpu.barrier
 // CHECK:         moe_gpu.wgmma_fence
 // CHECK:         moe_gpu.wgmma {{.*}} n = 64 : i64
+// CHECK:         moe_gpu.wgmma_wait 0,
+// CHECK-NEXT:    %[[NEXT:.*]] = arith.addi %[[ITEM:[^,]*]], %[[GRIDX:[^ ]*]] : index
+// CHECK-NEXT:    %[[MORE:.*]] = arith.cmpi slt, %[[NEXT]], %{{.*}} : index
+// CHECK-NEXT:    scf.if %[[MORE]] {
+// CHECK:           moe_gpu.mbarrier_arrive %[[BARS]]
+// CHECK:           moe_gpu.bulk_copy
+// CHECK:         math.exp
 // CHECK:       gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32{{.*}} workgroup(%{{.*}} : memref<4xi64, #gpu.address_space<workgroup>>) {
-// CHECK:         moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 16384 : i64}
+// CHECK:         scf.for
+// CHECK:           gpu.barrier
+// CHECK-NOT:       moe_gpu.wgmma
+// CHECK:           moe_gpu.mbarrier_arrive %{{.*}} {tx_bytes = 16384 : i64}
 // CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c0{{.*}}], %{{.*}}[%{{.*}}, %c0{{.*}}, %[[COLUMN:.*]], %{{.*}}, %c0{{.*}}], %{{.*}} {bytes = 8192 : i64} : memref<4x8192xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
 // CHECK:         %[[NEXT:.*]] = arith.addi %[[COLUMN]], %c1{{.*}} : index
 // CHECK:         moe_gpu.bulk_copy %{{.*}}[%{{.*}}, %c4096], %{{.*}}[%{{.*}}, %c0{{.*}}, %[[NEXT]], %{{.*}}, %c0{{.*}}], %{{.*}} {bytes = 8192 : i64} : memref<4x8192xbf16, #gpu.address_space<workgroup>>, memref<3x1x2x1x4096xbf16>
