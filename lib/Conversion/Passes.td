@@ -113,9 +113,10 @@ def MoELowerToGPU : Pass<"moe-lower-to-gpu", "::mlir::func::FuncOp"> {
     With `weight-tiles` (the CUDA pipeline sets it for sm_90a), a layer that computes
     in bf16 or f16 takes its expert weights as tiles (`moe_gpu.routed_ffn`'s
     `intermediate` form): each B source of each projection (gate, up, down) cut into
-    64 x 64 blocks of output columns by K, zero-padded, each block's rows in the
-    128-byte swizzle, so that one bulk copy of 8 KiB lands a block in shared memory
-    as wgmma reads it. The weights must be constants, packed in the compiler (the
+    64 x 64 blocks of output columns by K, zero-padded (the blocks along the columns
+    to an even count when there are more than one, for 128-column tiles), each
+    block's rows in the 128-byte swizzle, so that one bulk copy of 8 KiB lands a
+    block in shared memory as wgmma reads it. The weights must be constants, packed in the compiler (the
     artifact holds the tiles instead of the weights); weights that are inputs stay as
     they are, since packing them would cost a pass over them every call.
 
@@ -160,10 +161,10 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
       (32 slots a step) gives the offsets and each expert's first tile, and a warp per
       expert writes its entries of
       a table of M tiles (expert, first row; at most `ceil(T k / 32) + min(E, T k)`,
-      the rest marked -1), then each warp places its expert's assignments in token
+      thread 0 writing how many are in use), then each warp places its expert's assignments in token
       order (rank = matching lanes below), writing the permutation and its inverse;
-    - **gate/up**: one grouped GEMM launch over the tile table x 64-column tiles, 128
-      threads: A rows gathered through the permutation (scaled by the routing weight
+    - **gate/up**: one grouped GEMM launch, persistent over the table's entries in
+      use x 64-column tiles, 128 threads: A rows gathered through the permutation (scaled by the routing weight
       for `scale_inputs`) into shared memory, the gate (and up) weight tiles copied by
       16-byte `cp.async` into three stages (two in f32: the copies of the next K steps
       are in flight while the block multiplies the current one), then `ldmatrix.x4` fragments and `mma.sync m16n8k16` (bf16
