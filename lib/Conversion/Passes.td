@@ -403,6 +403,14 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     artifact (`moe/Runtime/Emulator.h`; fragment layouts from `moe/GPU/MmaLayout.h`,
     which the kernels use too). A `scf.for` or `scf.if` holding one runs once for the
     block with thread 0's bounds or condition; each thread that disagrees is a fault.
+    An `scf.if` marked `moe_gpu.roles` splits the block into warp roles (a producer's
+    warps and its consumers', say) that synchronise by mbarriers alone: each branch
+    runs over its threads as a coroutine (an `async.func`, lowered by the async
+    dialect's passes, its runtime the moe runtime's scheduler) until its threads wait
+    for an mbarrier phase another role must complete, which resumes it. Roles that
+    all wait with nothing left to complete a phase are a deadlock, a fault; a
+    `gpu.barrier` in a role is refused. Accesses that mbarrier phases order (an
+    arrival before a wait for its phase, vector clocks per thread) are no races.
     Static and dynamic workgroup memory are per-block host buffers; blocks have at
     most 1024 threads and a static size. `nvgpu.device_async_copy`, `_create_group`
     and `_wait` (cp.async) become calls of the runtime's per-thread queues, whose
@@ -429,7 +437,23 @@ def MoEGpuLaunchesToLoops : Pass<"moe-gpu-launches-to-loops", "::mlir::ModuleOp"
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect",
+    "::mlir::async::AsyncDialect",
+    "::mlir::cf::ControlFlowDialect",
   ];
+}
+
+def MoEGpuEmulatorAsyncRuntime
+    : Pass<"moe-gpu-emulator-async-runtime", "::mlir::ModuleOp"> {
+  let summary = "The emulated warp roles' async runtime calls through moe_emu_api";
+  let description = [{
+    The CUDA emulator runs the warp roles of a block (`moe_gpu.roles`) as
+    coroutines, which the async dialect's lowering makes of them; that lowering
+    declares the functions of MLIR's async runtime (`mlirAsyncRuntime*`). This pass
+    gives each declaration a body that calls the moe runtime's scheduler through the
+    `moe_emu_api` table, so that an artifact needs no other library. A called
+    declaration the scheduler has no function for is an error. It runs once the
+    CPU lowering has made functions `llvm.func`s.
+  }];
 }
 
 #endif // MOE_LIB_CONVERSION_PASSES_TD

@@ -449,6 +449,28 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
         reinterpret_cast<void *>(&moe_emu_mbarrier_wait_thread);
     emulator[MOE_EMU_SLOT_BULK_COPY] =
         reinterpret_cast<void *>(&moe_emu_bulk_copy_thread);
+    emulator[MOE_EMU_SLOT_ROLE_BEGIN] =
+        reinterpret_cast<void *>(&moe_emu_role_begin);
+    emulator[MOE_EMU_SLOT_ROLE_END] =
+        reinterpret_cast<void *>(&moe_emu_role_end);
+    emulator[MOE_EMU_SLOT_MBARRIER_PENDING] =
+        reinterpret_cast<void *>(&moe_emu_mbarrier_pending);
+    emulator[MOE_EMU_SLOT_ASYNC_CREATE_TOKEN] =
+        reinterpret_cast<void *>(&moe_emu_async_create_token);
+    emulator[MOE_EMU_SLOT_ASYNC_EMPLACE_TOKEN] =
+        reinterpret_cast<void *>(&moe_emu_async_emplace_token);
+    emulator[MOE_EMU_SLOT_ASYNC_SET_TOKEN_ERROR] =
+        reinterpret_cast<void *>(&moe_emu_async_set_token_error);
+    emulator[MOE_EMU_SLOT_ASYNC_IS_TOKEN_ERROR] =
+        reinterpret_cast<void *>(&moe_emu_async_is_token_error);
+    emulator[MOE_EMU_SLOT_ASYNC_EXECUTE] =
+        reinterpret_cast<void *>(&moe_emu_async_execute);
+    emulator[MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN_AND_EXECUTE] =
+        reinterpret_cast<void *>(&moe_emu_async_await_token_and_execute);
+    emulator[MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN] =
+        reinterpret_cast<void *>(&moe_emu_async_await_token);
+    emulator[MOE_EMU_SLOT_ASYNC_REFERENCE] =
+        reinterpret_cast<void *>(&moe_emu_async_reference);
     artifact->emulated = true;
   }
   if (!artifact->cudaArch.empty()) {

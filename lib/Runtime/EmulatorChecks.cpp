@@ -11,7 +11,10 @@
 
 #include "moe/GPU/MmaLayout.h"
 
+#include "EmulatorRoles.h"
+
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -42,6 +45,12 @@ struct Region {
   /// The bulk copy that last wrote each byte (Block::landings' index; 0
   /// none, or a write since).
   std::vector<uint32_t> landedBy;
+  /// The epoch of its writer (Block::clocks) at each byte's last write, and
+  /// of its reader at the last read; once mbarriers order accesses, the
+  /// readers of bytes several threads read in the barrier interval, each
+  /// with its epoch.
+  std::vector<uint32_t> writeEpoch, readEpoch;
+  std::map<uint64_t, std::vector<std::pair<int64_t, uint32_t>>> readers;
 };
 
 /// A bulk copy not landed yet.
@@ -61,6 +70,8 @@ struct WgmmaGroup {
   int uncommitted, unwaited;
   /// The barrier interval in which the last warp waited for it; 0 before.
   uint32_t retiredIn;
+  /// Each warp's wait for it: its lane 0 and that thread's epoch then.
+  std::array<std::pair<int64_t, uint32_t>, 4> retires;
 };
 
 constexpr int64_t kWarpsPerWarpgroup = 4;
@@ -93,6 +104,15 @@ struct Block {
   std::vector<BulkCopy> bulkCopies;
   std::vector<std::pair<uint64_t, uint32_t>> landings;
   std::map<std::pair<int64_t, uint64_t>, uint32_t> observed;
+  /// Once an mbarrier is initialised, the threads' vector clocks (thread
+  /// t's row from t * threads): an mbarrier phase orders its arrivals'
+  /// accesses before its waiters' later ones, without a barrier. A thread's
+  /// epoch, its own entry, grows at each of its arrivals; the join of the
+  /// current phase's arrivals' clocks, and of each completed phase's.
+  int64_t threads = 1;
+  std::vector<uint32_t> clocks;
+  std::map<uint64_t, std::vector<uint32_t>> arriving;
+  std::map<std::pair<uint64_t, uint32_t>, std::vector<uint32_t>> released;
 };
 
 thread_local Block block;
@@ -114,6 +134,33 @@ std::string threadName(int64_t linear) {
 
 int64_t linearOf(int64_t tx, int64_t ty, int64_t tz) {
   return tx + block.size[0] * (ty + block.size[1] * tz);
+}
+
+/// Thread `thread`'s epoch (0 before any mbarrier).
+uint32_t epochOf(int64_t thread) {
+  return block.clocks.empty()
+             ? 0
+             : block.clocks[size_t(thread * block.threads + thread)];
+}
+
+/// Whether thread `reader` has synchronised, through mbarrier phases, with
+/// thread `thread` at `epoch` or later (its accesses then are ordered
+/// before `reader`'s from now on).
+bool knows(int64_t reader, int64_t thread, uint32_t epoch) {
+  return epoch && !block.clocks.empty() &&
+         block.clocks[size_t(reader * block.threads + thread)] >= epoch;
+}
+
+/// `into` joined with `clock` (the maximum of each entry).
+void join(std::vector<uint32_t> &into, const uint32_t *clock) {
+  if (into.empty())
+    into.assign(size_t(block.threads), 0);
+  for (size_t i = 0; i < into.size(); ++i)
+    into[i] = std::max(into[i], clock[i]);
+}
+
+uint32_t *clockOf(int64_t thread) {
+  return &block.clocks[size_t(thread * block.threads)];
 }
 
 void report(int64_t thread, const char *op, const std::string &what) {
@@ -158,6 +205,14 @@ bool racesWgmma(const char *op, int64_t thread, Region &region, uint64_t offset,
     read = 0;
     return false;
   }
+  // Or every warp's wait for the group is ordered before the write by
+  // mbarrier phases.
+  if (group.retiredIn &&
+      std::all_of(group.retires.begin(), group.retires.end(),
+                  [&](const std::pair<int64_t, uint32_t> &retire) {
+                    return knows(thread, retire.first, retire.second);
+                  }))
+    return false;
   std::string reader =
       "the wgmma of warpgroup " + std::to_string(group.warpgroup);
   report(thread, op,
@@ -203,6 +258,22 @@ bool readsBeforeLanding(const char *op, int64_t thread, Region &region,
   return true;
 }
 
+/// Whether thread `thread` has synchronised through mbarrier phases with
+/// each read of byte `offset` of `region` in this barrier interval, `reader`
+/// the shadow's reader.
+bool knowsReads(int64_t thread, const Region &region, uint64_t offset,
+                uint32_t reader) {
+  if (reader != kSeveral)
+    return knows(thread, int64_t(reader) - 1, region.readEpoch[offset]);
+  auto found = region.readers.find(offset);
+  return found != region.readers.end() &&
+         std::all_of(found->second.begin(), found->second.end(),
+                     [&](const std::pair<int64_t, uint32_t> &read) {
+                       return read.first == thread ||
+                              knows(thread, read.first, read.second);
+                     });
+}
+
 /// moe_emu_shared_access for the block's thread `thread` (linear).
 int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                      int64_t bytes, int32_t write) {
@@ -231,7 +302,8 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
                  " that no thread has written");
       return 0;
     }
-    if (writer && writer != self) {
+    if (writer && writer != self &&
+        !knows(thread, int64_t(writer) - 1, region->writeEpoch[offset])) {
       report(thread, op,
              std::string(write ? "writes " : "reads ") +
                  sharedByte(*region, offset) + " that thread " +
@@ -245,7 +317,8 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
       return 0;
     if (write)
       region->landedBy[offset] = 0;
-    if (write && reader && reader != self) {
+    if (write && reader && reader != self &&
+        !knowsReads(thread, *region, offset, reader)) {
       report(thread, op,
              "writes " + sharedByte(*region, offset) + " that " +
                  (reader == kSeveral ? std::string("other threads")
@@ -254,11 +327,24 @@ int32_t sharedAccess(const char *op, int64_t thread, uint64_t address,
       return 0;
     }
     if (write) {
+      // Ordered after the reads of other threads (or there were none).
+      if (reader != self)
+        reader = 0;
       writer = self;
       written = true;
-    } else if (!reader) {
+      region->writeEpoch[offset] = epochOf(thread);
+      region->readers.erase(offset);
+    } else if (!reader || reader == self) {
       reader = self;
-    } else if (reader != self) {
+      region->readEpoch[offset] = epochOf(thread);
+    } else {
+      // Several readers: each one's epoch, once mbarriers order accesses.
+      if (!block.clocks.empty()) {
+        auto &reads = region->readers[offset];
+        if (reader != kSeveral)
+          reads = {{int64_t(reader) - 1, region->readEpoch[offset]}};
+        reads.push_back({thread, epochOf(thread)});
+      }
       reader = kSeveral;
     }
     shadow = (written ? kWritten : 0) |
@@ -304,12 +390,22 @@ void moe_emu_block_begin(const char *kernel, int64_t bx, int64_t by,
   block.bulkCopies.clear();
   block.landings.assign(1, {0, 0});
   block.observed.clear();
+  block.threads = nx * ny * nz;
+  block.clocks.clear();
+  block.arriving.clear();
+  block.released.clear();
+  moe::emu::resetRoles();
 }
 
 void moe_emu_shared_region(uint64_t base, int64_t bytes) {
-  block.regions.push_back({base, bytes, std::vector<uint64_t>(size_t(bytes)),
+  block.regions.push_back({base,
+                           bytes,
+                           std::vector<uint64_t>(size_t(bytes)),
                            std::vector<uint32_t>(size_t(bytes)),
-                           std::vector<uint32_t>(size_t(bytes))});
+                           std::vector<uint32_t>(size_t(bytes)),
+                           std::vector<uint32_t>(size_t(bytes)),
+                           std::vector<uint32_t>(size_t(bytes)),
+                           {}});
 }
 
 int32_t moe_emu_shared_access(const char *op, int64_t tx, int64_t ty,
@@ -399,9 +495,14 @@ void moe_emu_block_end(void) {
     if (open)
       report(warpgroup * 32 * kWarpsPerWarpgroup, "wgmma.mma_async",
              "ends with wgmmas some of its warps never committed");
+  moe::emu::resetRoles();
 }
 
-void moe_emu_barrier(void) { ++block.interval; }
+void moe_emu_barrier(void) {
+  ++block.interval;
+  for (Region &region : block.regions)
+    region.readers.clear();
+}
 
 void moe_emu_fence_proxy_async(void) {
   for (Region &region : block.regions)
@@ -453,7 +554,8 @@ int32_t moe_emu_async_proxy_access(const char *op, int64_t thread,
     uint32_t writer = 0;
     if (uint32_t((shadow >> 32) & kIntervalMask) == block.interval)
       writer = uint32_t((shadow >> 16) & 0xFFFF);
-    if (writer && writer != uint32_t(thread + 1)) {
+    if (writer && writer != uint32_t(thread + 1) &&
+        !knows(thread, int64_t(writer) - 1, region.writeEpoch[offset])) {
       report(thread, op,
              "reads through the async proxy " + sharedByte(region, offset) +
                  " that thread " + threadName(writer - 1) +
@@ -492,7 +594,7 @@ int32_t moe_emu_wgmma_checked(const char *op, int64_t first, int32_t type,
   if (!open) {
     open = uint32_t(block.wgmmaGroups.size());
     block.wgmmaGroups.push_back(
-        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0});
+        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0, {}});
   }
   struct Reading {
     explicit Reading(uint32_t group) { block.reading = group; }
@@ -536,7 +638,7 @@ void moe_emu_wgmma_commit_thread(int64_t thread) {
   if (!open) { // a group of no wgmma: waits count it all the same
     open = uint32_t(block.wgmmaGroups.size());
     block.wgmmaGroups.push_back(
-        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0});
+        {warpgroup, int(kWarpsPerWarpgroup), int(kWarpsPerWarpgroup), 0, {}});
   }
   block.committedWgmma[thread / 32].push_back(open);
   if (--block.wgmmaGroups[open].uncommitted == 0)
@@ -554,6 +656,8 @@ void moe_emu_wgmma_wait_thread(const char *op, int64_t thread, int32_t n) {
   while (committed.size() > size_t(n)) {
     WgmmaGroup &group = block.wgmmaGroups[committed.front()];
     committed.pop_front();
+    group.retires[size_t(thread / 32 % kWarpsPerWarpgroup)] = {thread,
+                                                               epochOf(thread)};
     if (--group.unwaited == 0)
       group.retiredIn = block.interval;
   }
@@ -586,10 +690,15 @@ uint32_t parityOf(const uint64_t *bar) {
 }
 
 /// Counts a completed phase of the barrier at `bar` when its parity is no
-/// longer `before`'s.
+/// longer `before`'s: its arrivals' clocks are released to its waiters, and
+/// the roles waiting for it may go on.
 void countPhase(uint64_t bar, uint32_t before) {
-  if (parityOf(reinterpret_cast<const uint64_t *>(bar)) != before)
-    ++block.phases[bar];
+  if (parityOf(reinterpret_cast<const uint64_t *>(bar)) == before)
+    return;
+  uint32_t phase = block.phases[bar]++;
+  block.released[{bar, phase}] = std::move(block.arriving[bar]);
+  block.arriving.erase(bar);
+  moe::emu::phaseCompleted(bar, before);
 }
 
 /// Lands the bulk copies queued on `bar`: async-proxy writes of their bytes,
@@ -627,6 +736,16 @@ bool land(uint64_t bar) {
 
 } // namespace
 
+namespace moe::emu {
+
+bool landQueuedCopies(uint64_t bar) { return land(bar); }
+
+void reportFault(int64_t thread, const char *op, const std::string &what) {
+  report(thread, op, what);
+}
+
+} // namespace moe::emu
+
 extern "C" {
 
 int32_t moe_emu_mbarrier_init_thread(const char *op, int64_t thread,
@@ -645,6 +764,11 @@ int32_t moe_emu_mbarrier_init_thread(const char *op, int64_t thread,
     return 1;
   }
   block.phases[bar] = 0;
+  if (block.clocks.empty()) {
+    block.clocks.assign(size_t(block.threads * block.threads), 0);
+    for (int64_t t = 0; t < block.threads; ++t)
+      block.clocks[size_t(t * block.threads + t)] = 1;
+  }
   for (BulkCopy &copy : block.bulkCopies)
     if (copy.bar == bar) {
       report(thread, op, "initialises an mbarrier bulk copies are queued on");
@@ -668,6 +792,10 @@ int32_t moe_emu_mbarrier_arrive_thread(const char *op, int64_t thread,
            "expects more transaction bytes than a phase can take");
     return 1;
   }
+  // The arrival releases the thread's accesses so far; its next ones are a
+  // new epoch.
+  join(block.arriving[bar], clockOf(thread));
+  ++clockOf(thread)[thread];
   countPhase(bar, before);
   return 0;
 }
@@ -692,6 +820,15 @@ int32_t moe_emu_mbarrier_wait_thread(const char *op, int64_t thread,
   }
   uint32_t &seen = block.observed[{thread, bar}];
   seen = std::max(seen, block.phases[bar]);
+  // The phase waited for, the last completed, orders its arrivals' accesses
+  // before the thread's next ones.
+  auto released = block.released.find({bar, block.phases[bar] - 1});
+  if (released != block.released.end() && !released->second.empty()) {
+    std::vector<uint32_t> mine(clockOf(thread),
+                               clockOf(thread) + block.threads);
+    join(mine, released->second.data());
+    std::copy(mine.begin(), mine.end(), clockOf(thread));
+  }
   return 0;
 }
 

@@ -8,13 +8,14 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
+#include "mlir/Dialect/Async/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/OneShotAnalysis.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
-#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
@@ -123,6 +124,9 @@ void moe::buildEmulationPipeline(OpPassManager &pm,
                                  const GpuKernelOptions &options) {
   buildOffloadPipeline(pm, options);
   pm.addPass(createMoEGpuLaunchesToLoops());
+  // Warp roles as coroutines.
+  pm.addPass(createAsyncFuncToAsyncRuntimePass());
+  pm.addPass(createAsyncToAsyncRuntimePass());
   // Conversions to bf16 as integer code (rounding to nearest even): the C
   // library may have no such routine.
   arith::ArithExpandOpsPassOptions expand;
@@ -136,6 +140,9 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp) {
   func.addPass(createConvertLinalgToLoopsPass());
   if (openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
+  // The CUDA emulator's warp roles: coroutines, their runtime the moe
+  // runtime's scheduler.
+  pm.addPass(createConvertAsyncToLLVMPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   // bf16 arithmetic in f32, each result rounded back to bf16, and every
@@ -163,6 +170,7 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp) {
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createConvertOpenMPToLLVMPass());
   pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createMoEGpuEmulatorAsyncRuntime());
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 

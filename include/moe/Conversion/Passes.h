@@ -24,6 +24,12 @@ constexpr llvm::StringLiteral kIndependentIterations =
 /// host code reads device memory (the runtime's, or the CUDA emulator's copy).
 constexpr llvm::StringLiteral kGpuReadFunction = "moe_gpu_read";
 
+/// A unit attribute on a kernel's `scf.if` whose branches are warp roles
+/// that run concurrently and synchronise by mbarriers alone (a producer's
+/// warps and its consumers'): the CUDA emulator runs each branch as a
+/// coroutine over its threads.
+constexpr llvm::StringLiteral kWarpRoles = "moe_gpu.roles";
+
 #define GEN_PASS_DECL
 #include "lib/Conversion/Passes.h.inc"
 

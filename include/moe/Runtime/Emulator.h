@@ -11,6 +11,7 @@
 #ifndef MOE_RUNTIME_EMULATOR_H
 #define MOE_RUNTIME_EMULATOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -248,7 +249,18 @@ typedef enum moe_emu_slot {
   MOE_EMU_SLOT_MBARRIER_ARRIVE = 21,
   MOE_EMU_SLOT_MBARRIER_WAIT = 22,
   MOE_EMU_SLOT_BULK_COPY = 23,
-  MOE_EMU_SLOTS = 24,
+  MOE_EMU_SLOT_ROLE_BEGIN = 24,
+  MOE_EMU_SLOT_ROLE_END = 25,
+  MOE_EMU_SLOT_MBARRIER_PENDING = 26,
+  MOE_EMU_SLOT_ASYNC_CREATE_TOKEN = 27,
+  MOE_EMU_SLOT_ASYNC_EMPLACE_TOKEN = 28,
+  MOE_EMU_SLOT_ASYNC_SET_TOKEN_ERROR = 29,
+  MOE_EMU_SLOT_ASYNC_IS_TOKEN_ERROR = 30,
+  MOE_EMU_SLOT_ASYNC_EXECUTE = 31,
+  MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN_AND_EXECUTE = 32,
+  MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN = 33,
+  MOE_EMU_SLOT_ASYNC_REFERENCE = 34,
+  MOE_EMU_SLOTS = 35,
 } moe_emu_slot;
 
 /* What an emulated kernel reports through moe_emu_fault. */
@@ -365,6 +377,32 @@ int32_t moe_emu_mbarrier_wait_thread(const char *op, int64_t thread,
  * still read. A block that ends with copies queued is a fault. */
 int32_t moe_emu_bulk_copy_thread(const char *op, int64_t thread, uint64_t dst,
                                  uint64_t src, int32_t bytes, uint64_t bar);
+/* Warp roles: the branches of a conditional marked moe_gpu.roles run as
+ * coroutines of the block, which the compiler's lowering of the async
+ * dialect makes of them, on a scheduler per block. role_begin and role_end
+ * bracket a role's code. mbarrier_pending, before each wait: the token the
+ * thread awaits, available at once when the phase of parity `parity` has
+ * completed (once the copies queued on the barrier land) or outside a role,
+ * else when the phase completes. The async
+ * runtime of the lowering: tokens, each available once or in error, live
+ * until the block ends; execute queues a coroutine to resume; await_token
+ * resumes queued coroutines until the token is available, and when none is
+ * left to resume while the roles still wait, reports the deadlock (a fault
+ * naming the first wait) and returns; references are not counted. */
+void moe_emu_role_begin(void);
+void moe_emu_role_end(void);
+void *moe_emu_mbarrier_pending(const char *op, int64_t thread, uint64_t bar,
+                               int32_t parity);
+void *moe_emu_async_create_token(void);
+void moe_emu_async_emplace_token(void *token);
+void moe_emu_async_set_token_error(void *token);
+bool moe_emu_async_is_token_error(void *token);
+void moe_emu_async_execute(void *handle, void (*resume)(void *));
+void moe_emu_async_await_token_and_execute(void *token, void *handle,
+                                           void (*resume)(void *));
+void moe_emu_async_await_token(void *token);
+void moe_emu_async_reference(void *object, int64_t count);
+
 /* A fault `kind` of thread (tx, ty, tz) of the current block at `op`. */
 void moe_emu_fault(int32_t kind, const char *op, int64_t tx, int64_t ty,
                    int64_t tz, int64_t a, int64_t b, int64_t c);

@@ -20,7 +20,10 @@
 #include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "lib/Conversion/MemRefAddress.h"
 
+#include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Async/IR/Async.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -34,12 +37,15 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
 
 namespace moe {
 #define GEN_PASS_DEF_MOEGPULAUNCHESTOLOOPS
+#define GEN_PASS_DEF_MOEGPUEMULATORASYNCRUNTIME
 #include "lib/Conversion/Passes.h.inc"
 } // namespace moe
 
@@ -80,11 +86,18 @@ bool isCollective(Operation *op) {
       op);
 }
 
-/// Whether `op` is, or holds, a collective operation.
+/// Whether `op` is, or holds, an async.await (a wait for an mbarrier).
+bool holdsAwait(Operation *op) {
+  bool found = false;
+  op->walk([&](async::AwaitOp) { found = true; });
+  return found;
+}
+
+/// Whether `op` is, or holds, a collective operation or warp roles.
 bool holdsCollective(Operation *op) {
   bool found = false;
   op->walk([&](Operation *inner) {
-    if (isCollective(inner))
+    if (isCollective(inner) || inner->hasAttr(::moe::kWarpRoles))
       found = true;
   });
   return found;
@@ -372,10 +385,20 @@ void lowerMbarriers(gpu::LaunchOp launch, Runtime &runtime) {
                     constant(arrive.getTxBytes())},
                    b.getI32Type());
     } else if (auto wait = dyn_cast<moe_gpu::MbarrierWaitOp>(op)) {
+      Value bar = address(wait.getBarriers(), wait.getIndex());
+      Value parity = i32(wait.getParity());
+      // In a warp role, a phase not complete yet suspends the role until it
+      // is: the runtime's token (available at once when there is nothing to
+      // wait for, and outside roles).
+      auto ptr = LLVM::LLVMPointerType::get(b.getContext());
+      Value pending = runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_PENDING,
+                                   {what, thread, bar, parity}, ptr);
+      b.create<async::AwaitOp>(
+          loc, b.create<UnrealizedConversionCastOp>(
+                    loc, async::TokenType::get(b.getContext()), pending)
+                   .getResult(0));
       runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_WAIT,
-                   {what, thread, address(wait.getBarriers(), wait.getIndex()),
-                    i32(wait.getParity())},
-                   b.getI32Type());
+                   {what, thread, bar, parity}, b.getI32Type());
     } else {
       auto copy = cast<moe_gpu::BulkCopyOp>(op);
       auto type = cast<MemRefType>(copy.getSrc().getType());
@@ -552,7 +575,8 @@ scf::ParallelOp openGrid(OpBuilder &b, Location loc, Runtime &runtime,
 class BlockEmulation {
 public:
   BlockEmulation(gpu::LaunchOp launch, Runtime &runtime, StringRef kernel)
-      : launch(launch), runtime(runtime), kernel(kernel.str()), b(launch),
+      : launch(launch), module(launch->getParentOfType<ModuleOp>()),
+        runtime(runtime), kernel(kernel.str()), b(launch),
         loc(launch.getLoc()) {}
 
   LogicalResult run() {
@@ -624,6 +648,16 @@ public:
     threadIds = launch.getThreadIds();
     if (failed(split(launch.getBody().front())) || failed(status))
       return failure();
+    for (async::FuncOp function : outlined) {
+      RewritePatternSet patterns(b.getContext());
+      populateSCFToControlFlowConversionPatterns(patterns);
+      ConversionTarget target(*b.getContext());
+      target.addIllegalDialect<scf::SCFDialect>();
+      target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+      if (failed(applyPartialConversion(function, target, std::move(patterns))))
+        return function.emitError("the CUDA emulator could not make blocks of "
+                                  "a warp role's control flow");
+    }
     runtime.call(b, loc, MOE_EMU_SLOT_BLOCK_END, {});
     // Storage is freed as the block ends.
     for (Value buffer : allocations)
@@ -700,15 +734,63 @@ private:
                                   loc, t, constant(sizes[0] * sizes[1])));
   }
 
-  /// A loop over the block's threads from `first`, with `body(t, local)`.
+  /// A loop over the block's threads, with `body(t, local)` for each thread
+  /// of the running warp role (all of them outside roles) but `skip`.
   void forThreads(function_ref<void(Value, IRMapping &)> body,
-                  int64_t first = 0) {
-    auto loop = b.create<scf::ForOp>(loc, constant(first), constant(threads), one);
+                  Value skip = {}) {
+    auto loop = b.create<scf::ForOp>(loc, zero, constant(threads), one);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value t = loop.getInductionVar();
+    Value runs;
+    if (active)
+      runs = b.create<memref::LoadOp>(loc, active, ValueRange{t});
+    if (skip) {
+      Value other =
+          b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ne, t, skip);
+      runs = runs ? b.create<arith::AndIOp>(loc, runs, other) : other;
+    }
+    if (runs)
+      b.setInsertionPoint(
+          b.create<scf::IfOp>(loc, runs, false).thenBlock()->getTerminator());
     IRMapping local;
-    mapThread(loop.getInductionVar(), local);
-    body(loop.getInductionVar(), local);
+    mapThread(t, local);
+    body(t, local);
+  }
+
+  /// The first thread of the running warp role (thread 0 outside roles).
+  Value leaderThread() { return leader ? leader : zero; }
+
+  /// `body()` for the group of `size` threads from `first` (a warp, a
+  /// warpgroup) when it is in the running warp role; in a role, a group
+  /// whose threads disagree on it is a fault of `op`.
+  void ifGroupRuns(Operation *op, Value first, Value size,
+                   function_ref<void()> body) {
+    if (!active)
+      return body();
+    Value runs = b.create<memref::LoadOp>(loc, active, ValueRange{first});
+    Value what = runtime.string(b, loc, describe(op));
+    auto loop = b.create<scf::ForOp>(loc, one, size, one);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(loop.getBody()->getTerminator());
+      Value t = b.create<arith::AddIOp>(loc, first, loop.getInductionVar());
+      Value differs = b.create<arith::CmpIOp>(
+          loc, arith::CmpIPredicate::ne,
+          b.create<memref::LoadOp>(loc, active, ValueRange{t}), runs);
+      auto check = b.create<scf::IfOp>(loc, differs, false);
+      b.setInsertionPoint(check.thenBlock()->getTerminator());
+      IRMapping local;
+      mapThread(t, local);
+      runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
+                    {local.lookup(threadIds.x), local.lookup(threadIds.y),
+                     local.lookup(threadIds.z)},
+                    {first, zero, zero});
+    }
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(
+        b.create<scf::IfOp>(loc, runs, false).thenBlock()->getTerminator());
+    body();
   }
 
   /// `value` as thread `t` sees it: a uniform value, one of the current
@@ -775,13 +857,20 @@ private:
           copies.append(copy->result_begin(), copy->result_end());
         }
         for (auto [result, copied] : llvm::zip(op->getResults(), copies)) {
-          if (isa<MemRefType>(result.getType()))
+          if (isa<MemRefType, async::TokenType>(result.getType()))
             continue; // computed again where used
-          bool usedLater = llvm::any_of(result.getUsers(), [&](Operation *user) {
-            Operation *owner = op->getBlock()->findAncestorOpInBlock(*user);
-            return !owner || !inPart.contains(owner);
-          });
-          if (usedLater)
+          // (A token is computed again from the value it is a cast of.)
+          std::function<bool(Value)> usedLater = [&](Value value) {
+            return llvm::any_of(value.getUsers(), [&](Operation *user) {
+              Operation *owner = op->getBlock()->findAncestorOpInBlock(*user);
+              if (!owner || !inPart.contains(owner))
+                return true;
+              return isa<UnrealizedConversionCastOp>(user) &&
+                     isa<async::TokenType>(user->getResult(0).getType()) &&
+                     usedLater(user->getResult(0));
+            });
+          };
+          if (usedLater(result))
             keep(copied, storageOf(result), t);
         }
       }
@@ -795,9 +884,10 @@ private:
       return mapped;
     if (!launch.getBody().isAncestor(value.getParentRegion()))
       return value;
+    Value lead = leaderThread();
     IRMapping first;
-    mapThread(zero, first);
-    Value theirs = read(value, zero, first);
+    mapThread(lead, first);
+    Value theirs = read(value, lead, first);
     Value what = runtime.string(b, loc, describe(holder));
     forThreads(
         [&](Value t, IRMapping &local) {
@@ -816,15 +906,17 @@ private:
           runtime.fault(b, loc, MOE_EMU_FAULT_DIVERGENT, what,
                         {local.lookup(threadIds.x), local.lookup(threadIds.y),
                          local.lookup(threadIds.z)},
-                        {zero, zero, zero});
+                        {lead, zero, zero});
         },
-        /*first=*/1);
+        /*skip=*/lead);
     return theirs;
   }
 
   /// For each warp: `body(first thread, lanes)`, lanes the warp's threads
   /// (fewer than 32 in the last warp of a block that is not whole warps).
-  void forWarps(function_ref<void(Value, Value)> body) {
+  /// In a warp role, only its warps (`op` names the operation of a warp
+  /// that is partly in it, a fault).
+  void forWarps(Operation *op, function_ref<void(Value, Value)> body) {
     int64_t warps = (threads + 31) / 32;
     auto loop = b.create<scf::ForOp>(loc, zero, constant(warps), one);
     OpBuilder::InsertionGuard guard(b);
@@ -834,7 +926,7 @@ private:
     Value lanes = b.create<arith::MinUIOp>(
         loc, constant(32),
         b.create<arith::SubIOp>(loc, constant(threads), first));
-    body(first, lanes);
+    ifGroupRuns(op, first, lanes, [&] { body(first, lanes); });
   }
 
   /// For each of `lanes` lanes from thread `first`: `body(lane, t, local)`.
@@ -889,7 +981,7 @@ private:
     Type element = dense ? dense.getType() : sparse.getType();
     moe_emu_type type = element.isBF16() ? MOE_EMU_BF16 : MOE_EMU_F16;
     Value what = runtime.string(b, loc, describe(mma));
-    forWarps([&](Value first, Value lanes) {
+    forWarps(mma, [&](Value first, Value lanes) {
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
         for (auto [group, registers] : llvm::zip(groups, operands))
           for (auto [i, value] : llvm::enumerate(registers)) {
@@ -972,6 +1064,15 @@ private:
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value first = b.create<arith::MulIOp>(loc, loop.getInductionVar(),
                                           constant(kWarpgroup));
+    // In a warp role, its warpgroups only.
+    ifGroupRuns(wgmma, first, constant(kWarpgroup), [] {});
+    if (active)
+      b.setInsertionPoint(
+          b.create<scf::IfOp>(
+               loc, b.create<memref::LoadOp>(loc, active, ValueRange{first}),
+               false)
+              .thenBlock()
+              ->getTerminator());
     forLanes(first, constant(kWarpgroup),
              [&](Value lane, Value t, IRMapping &local) {
                for (auto [i, value] : llvm::enumerate(wgmma.getC()))
@@ -1077,7 +1178,7 @@ private:
     for (Type type : types)
       arrays.push_back(allocate({32}, type));
     Value masks = allocate({32}, b.getI32Type());
-    forWarps([&](Value first, Value lanes) {
+    forWarps(op, [&](Value first, Value lanes) {
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
         for (auto [value, array] : llvm::zip(operands(t, local), arrays))
           b.create<memref::StoreOp>(loc, value, array, ValueRange{lane});
@@ -1256,7 +1357,7 @@ private:
     Value results = storageOf(ldmatrix.getRes());
     Value what = runtime.string(b, loc, describe(ldmatrix));
     auto pair = VectorType::get({2}, type.getElementType());
-    forWarps([&](Value first, Value lanes) {
+    forWarps(ldmatrix, [&](Value first, Value lanes) {
       forLanes(first, lanes, [&](Value lane, Value t, IRMapping &local) {
         SmallVector<Value> indices;
         for (Value index : ldmatrix.getIndices())
@@ -1333,8 +1434,11 @@ private:
   }
 
   /// A conditional holding a collective, run once for the block on thread
-  /// 0's condition.
+  /// 0's condition (the running role's first thread's), or, marked
+  /// moe_gpu.roles, as the block's warp roles.
   LogicalResult emitIf(scf::IfOp conditional) {
+    if (conditional->hasAttr(::moe::kWarpRoles))
+      return emitRoles(conditional);
     Value condition = uniformOf(conditional.getCondition(), conditional);
     SmallVector<Value> results;
     for (Value result : conditional.getResults()) {
@@ -1360,6 +1464,121 @@ private:
     return success();
   }
 
+  /// A conditional marked moe_gpu.roles: the threads whose condition holds
+  /// run its then region, the others its else region, each a warp role,
+  /// concurrently: each region is a coroutine (an async.func) over its
+  /// role's threads, which a wait for an mbarrier phase not complete yet
+  /// suspends until another role completes it. The block goes on once both
+  /// have ended.
+  LogicalResult emitRoles(scf::IfOp conditional) {
+    if (conditional.getNumResults())
+      return conditional.emitError("the CUDA emulator runs warp roles "
+                                   "(moe_gpu.roles) that yield no results");
+    // Each thread's condition.
+    Value holds = allocate({threads}, b.getI1Type());
+    forThreads([&](Value t, IRMapping &local) {
+      b.create<memref::StoreOp>(loc, read(conditional.getCondition(), t, local),
+                                holds, ValueRange{t});
+    });
+    SmallVector<Value> ends;
+    for (auto [region, then] :
+         {std::pair{&conditional.getThenRegion(), true},
+          std::pair{&conditional.getElseRegion(), false}}) {
+      if (region->empty())
+        continue;
+      // The role's threads, and its first (`threads` when it has none).
+      Value role = allocate({threads}, b.getI1Type());
+      auto loop = b.create<scf::ForOp>(
+          loc, zero, constant(threads), one, ValueRange{constant(threads)},
+          [](OpBuilder &nested, Location at, Value, ValueRange carried) {
+            nested.create<scf::YieldOp>(at, carried);
+          });
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(loop.getBody()->getTerminator());
+        Value t = loop.getInductionVar();
+        Value in = b.create<memref::LoadOp>(loc, holds, ValueRange{t});
+        if (!then)
+          in = b.create<arith::XOrIOp>(
+              loc, in, b.create<arith::ConstantIntOp>(loc, 1, 1));
+        if (active)
+          in = b.create<arith::AndIOp>(
+              loc, in, b.create<memref::LoadOp>(loc, active, ValueRange{t}));
+        b.create<memref::StoreOp>(loc, in, role, ValueRange{t});
+        Value first = loop.getRegionIterArgs()[0];
+        Value isFirst = b.create<arith::AndIOp>(
+            loc, in,
+            b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq, first,
+                                    constant(threads)));
+        loop.getBody()->getTerminator()->setOperands(
+            b.create<arith::SelectOp>(loc, isFirst, t, first).getResult());
+      }
+      // The role's code, in a container outlined below.
+      auto container = b.create<scf::ExecuteRegionOp>(loc, TypeRange{});
+      Block *body = new Block();
+      container.getRegion().push_back(body);
+      Value outerActive = active, outerLeader = leader;
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(body);
+        Operation *end = b.create<scf::YieldOp>(loc);
+        b.setInsertionPoint(end);
+        runtime.call(b, loc, MOE_EMU_SLOT_ROLE_BEGIN, {});
+        auto any = b.create<scf::IfOp>(
+            loc,
+            b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::ult,
+                                    loop.getResult(0), constant(threads)),
+            false);
+        runtime.call(b, loc, MOE_EMU_SLOT_ROLE_END, {});
+        b.setInsertionPoint(any.thenBlock()->getTerminator());
+        active = role;
+        leader = loop.getResult(0);
+        LogicalResult emitted = split(region->front());
+        active = outerActive;
+        leader = outerLeader;
+        if (failed(emitted))
+          return failure();
+      }
+      ends.push_back(outline(container));
+    }
+    for (Value end : ends)
+      b.create<async::AwaitOp>(loc, end);
+    return success();
+  }
+
+  /// `container`'s code as an async.func of the values it uses from above,
+  /// its structured control flow as blocks (the coroutine lowering suspends
+  /// between blocks); the container is replaced by the call, whose token
+  /// this returns.
+  Value outline(scf::ExecuteRegionOp container) {
+    Region &region = container.getRegion();
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(region, captured);
+    MLIRContext *ctx = b.getContext();
+    auto tokenType = async::TokenType::get(ctx);
+    auto type = FunctionType::get(ctx, TypeRange(captured.getArrayRef()),
+                                  TypeRange{tokenType});
+    OpBuilder atModule = OpBuilder::atBlockEnd(module.getBody());
+    std::string name = kernel + "_role_" + std::to_string(roles++);
+    auto function = atModule.create<async::FuncOp>(loc, name, type);
+    function.setPrivate();
+    Block *entry = function.addEntryBlock();
+    entry->getOperations().splice(entry->end(), region.front().getOperations());
+    Operation *yield = entry->getTerminator();
+    OpBuilder(yield).create<async::ReturnOp>(loc, ValueRange{});
+    yield->erase();
+    for (auto [i, argument] : llvm::enumerate(entry->getArguments())) {
+      Value value = captured[i];
+      value.replaceUsesWithIf(argument, [&](OpOperand &use) {
+        return function->isProperAncestor(use.getOwner());
+      });
+    }
+    auto call = b.create<async::CallOp>(loc, function, captured.getArrayRef());
+    container.erase();
+    outlined.push_back(function);
+    return call.getResult(0);
+  }
+
   /// Emits `block`'s operations (but its terminator) part by part.
   LogicalResult split(Block &block) {
     SmallVector<Operation *> part;
@@ -1369,7 +1588,10 @@ private:
         continue;
       if (isa<gpu::DynamicSharedMemoryOp>(op))
         continue;
-      if (!holdsCollective(&op)) {
+      // In a warp role, its threads' waits are collective too: the role's
+      // threads each reach theirs before any waits, so that a thread
+      // suspended does not hold back those the emulator runs after it.
+      if (!holdsCollective(&op) && !(active && holdsAwait(&op))) {
         part.push_back(&op);
         continue;
       }
@@ -1382,6 +1604,10 @@ private:
         emitted = emitWgmma(wgmma);
       else if (auto ldmatrix = dyn_cast<nvgpu::LdMatrixOp>(op))
         emitted = emitLdmatrix(ldmatrix);
+      else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op) && active)
+        return op.emitError("a block-wide barrier in a warp role "
+                            "(moe_gpu.roles): the other roles' threads never "
+                            "reach it");
       else if (isa<gpu::BarrierOp, NVVM::Barrier0Op>(op))
         runtime.call(b, loc, MOE_EMU_SLOT_BARRIER, {});
       else if (auto shuffle = dyn_cast<gpu::ShuffleOp>(op))
@@ -1392,6 +1618,10 @@ private:
         emitted = emitBallot(vote);
       else if (auto redux = dyn_cast<NVVM::ReduxOp>(op))
         emitted = emitRedux(redux);
+      else if (auto await = dyn_cast<async::AwaitOp>(op))
+        forThreads([&](Value t, IRMapping &local) {
+          b.create<async::AwaitOp>(loc, read(await.getOperand(), t, local));
+        });
       else if (auto loop = dyn_cast<scf::ForOp>(op))
         emitted = emitLoop(loop);
       else if (auto conditional = dyn_cast<scf::IfOp>(op))
@@ -1408,11 +1638,21 @@ private:
     return status;
   }
 
+public:
+  /// The roles' async.funcs, whose structured control flow is made blocks
+  /// once the block is emitted.
+  SmallVector<async::FuncOp> outlined;
+
+private:
   gpu::LaunchOp launch;
+  ModuleOp module;
   Runtime &runtime;
   std::string kernel;
   OpBuilder b;
   Location loc;
+  /// In a warp role: its threads (i1 per thread), and its first thread.
+  Value active, leader;
+  int64_t roles = 0;
   int64_t sizes[3] = {1, 1, 1};
   int64_t threads = 0;
   Value zero, one;
@@ -1497,6 +1737,8 @@ void lowerWgmmaOrdering(gpu::LaunchOp launch, Runtime &runtime) {
 
 LogicalResult toLoops(gpu::LaunchOp launch, Runtime &runtime,
                       StringRef kernel) {
+  // A warp role's register budget means nothing to host threads.
+  launch.getBody().walk([](NVVM::SetMaxRegisterOp op) { op->erase(); });
   if (Operation *op = findUnmodelled(launch))
     return op->emitError()
            << "'" << op->getName()
@@ -1629,6 +1871,60 @@ struct MoEGpuLaunchesToLoops
                                           /*replaceLocs=*/false,
                                           /*replaceTypes=*/true);
     defineRead(module);
+  }
+};
+
+} // namespace
+
+namespace {
+
+/// The emulator's slot for each function of the async runtime that the
+/// lowering of warp roles calls.
+std::optional<moe_emu_slot> asyncRuntimeSlot(StringRef name) {
+  return llvm::StringSwitch<std::optional<moe_emu_slot>>(name)
+      .Case("mlirAsyncRuntimeCreateToken", MOE_EMU_SLOT_ASYNC_CREATE_TOKEN)
+      .Case("mlirAsyncRuntimeEmplaceToken", MOE_EMU_SLOT_ASYNC_EMPLACE_TOKEN)
+      .Case("mlirAsyncRuntimeSetTokenError", MOE_EMU_SLOT_ASYNC_SET_TOKEN_ERROR)
+      .Case("mlirAsyncRuntimeIsTokenError", MOE_EMU_SLOT_ASYNC_IS_TOKEN_ERROR)
+      .Case("mlirAsyncRuntimeExecute", MOE_EMU_SLOT_ASYNC_EXECUTE)
+      .Case("mlirAsyncRuntimeAwaitTokenAndExecute",
+            MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN_AND_EXECUTE)
+      .Case("mlirAsyncRuntimeAwaitToken", MOE_EMU_SLOT_ASYNC_AWAIT_TOKEN)
+      .Cases("mlirAsyncRuntimeAddRef", "mlirAsyncRuntimeDropRef",
+             MOE_EMU_SLOT_ASYNC_REFERENCE)
+      .Default(std::nullopt);
+}
+
+struct MoEGpuEmulatorAsyncRuntime
+    : public ::moe::impl::MoEGpuEmulatorAsyncRuntimeBase<
+          MoEGpuEmulatorAsyncRuntime> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    Runtime runtime(module);
+    for (auto function : module.getOps<LLVM::LLVMFuncOp>()) {
+      StringRef name = function.getName();
+      if (!function.isExternal() || !name.starts_with("mlirAsyncRuntime"))
+        continue;
+      // (The lowering declares them all; unused ones stay declarations.)
+      if (SymbolTable::symbolKnownUseEmpty(function, module))
+        continue;
+      std::optional<moe_emu_slot> slot = asyncRuntimeSlot(name);
+      if (!slot) {
+        function.emitError()
+            << "the CUDA emulator's async runtime has no '" << name << "'";
+        return signalPassFailure();
+      }
+      OpBuilder b(function);
+      Block *entry = function.addEntryBlock(b);
+      b.setInsertionPointToEnd(entry);
+      Location loc = function.getLoc();
+      Type result = function.getFunctionType().getReturnType();
+      bool returns = !isa<LLVM::LLVMVoidType>(result);
+      Value value = runtime.call(b, loc, *slot, entry->getArguments(),
+                                 returns ? result : Type());
+      b.create<LLVM::ReturnOp>(loc, returns ? ValueRange{value} : ValueRange{});
+      function.setLinkage(LLVM::Linkage::Internal);
+    }
   }
 };
 
