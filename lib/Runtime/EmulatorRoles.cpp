@@ -129,6 +129,7 @@ void moe_emu_role_end(void) { --scheduler.live; }
 
 void *moe_emu_mbarrier_pending(const char *op, int64_t thread, uint64_t bar,
                                int32_t parity) {
+  // (The kernel takes the token's address as an integer.)
   if (!moe::emu::inRole())
     return &scheduler.done;
   // Complete already, or once the copies queued on it land.

@@ -390,12 +390,14 @@ void lowerMbarriers(gpu::LaunchOp launch, Runtime &runtime) {
       // In a warp role, a phase not complete yet suspends the role until it
       // is: the runtime's token (available at once when there is nothing to
       // wait for, and outside roles).
-      auto ptr = LLVM::LLVMPointerType::get(b.getContext());
+      // (Its address as an integer, which per-thread storage can hold.)
       Value pending = runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_PENDING,
-                                   {what, thread, bar, parity}, ptr);
+                                   {what, thread, bar, parity}, b.getI64Type());
+      Value token = b.create<LLVM::IntToPtrOp>(
+          loc, LLVM::LLVMPointerType::get(b.getContext()), pending);
       b.create<async::AwaitOp>(
           loc, b.create<UnrealizedConversionCastOp>(
-                    loc, async::TokenType::get(b.getContext()), pending)
+                    loc, async::TokenType::get(b.getContext()), token)
                    .getResult(0));
       runtime.call(b, loc, MOE_EMU_SLOT_MBARRIER_WAIT,
                    {what, thread, bar, parity}, b.getI32Type());
@@ -692,6 +694,12 @@ private:
     return buffer;
   }
 
+  /// Whether per-thread storage can hold values of `type`: memrefs, tokens
+  /// and pointers are computed again where used.
+  static bool isStorable(Type type) {
+    return !isa<MemRefType, async::TokenType, LLVM::LLVMPointerType>(type);
+  }
+
   /// What per-thread storage holds a value of `type` as: n-D vectors (which
   /// memrefs of the CPU lowering cannot hold) flattened.
   static Type storedType(Type type) {
@@ -857,16 +865,16 @@ private:
           copies.append(copy->result_begin(), copy->result_end());
         }
         for (auto [result, copied] : llvm::zip(op->getResults(), copies)) {
-          if (isa<MemRefType, async::TokenType>(result.getType()))
+          if (!isStorable(result.getType()))
             continue; // computed again where used
-          // (A token is computed again from the value it is a cast of.)
+          // (A token is computed again from the integer it is made of.)
           std::function<bool(Value)> usedLater = [&](Value value) {
             return llvm::any_of(value.getUsers(), [&](Operation *user) {
               Operation *owner = op->getBlock()->findAncestorOpInBlock(*user);
               if (!owner || !inPart.contains(owner))
                 return true;
-              return isa<UnrealizedConversionCastOp>(user) &&
-                     isa<async::TokenType>(user->getResult(0).getType()) &&
+              return isa<UnrealizedConversionCastOp, LLVM::IntToPtrOp>(user) &&
+                     !isStorable(user->getResult(0).getType()) &&
                      usedLater(user->getResult(0));
             });
           };
@@ -1895,11 +1903,57 @@ std::optional<moe_emu_slot> asyncRuntimeSlot(StringRef name) {
       .Default(std::nullopt);
 }
 
+/// `__truncsfbf2` (f32 to bf16, to nearest even, NaN to a quiet NaN), weak
+/// and hidden: LLVM's x86-64 back end calls it for bf16 values of the warp
+/// roles' coroutines, and the C library may not have it.
+void defineTruncation(ModuleOp module) {
+  constexpr llvm::StringLiteral kName = "__truncsfbf2";
+  if (module.lookupSymbol(kName))
+    return;
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  Type f32 = b.getF32Type(), i32 = b.getI32Type(), i16 = b.getI16Type();
+  auto function = b.create<LLVM::LLVMFuncOp>(
+      loc, kName, LLVM::LLVMFunctionType::get(b.getBF16Type(), {f32}),
+      LLVM::Linkage::Weak);
+  function.setVisibility_(LLVM::Visibility::Hidden);
+  Block *entry = function.addEntryBlock(b);
+  b.setInsertionPointToEnd(entry);
+  auto constant = [&](int64_t v) {
+    return b.create<LLVM::ConstantOp>(loc, i32,
+                                      b.getI32IntegerAttr(int32_t(v)));
+  };
+  Value x = entry->getArgument(0);
+  Value bits = b.create<LLVM::BitcastOp>(loc, i32, x);
+  Value odd = b.create<LLVM::AndOp>(
+      loc, b.create<LLVM::LShrOp>(loc, bits, constant(16)), constant(1));
+  Value rounded = b.create<LLVM::LShrOp>(
+      loc,
+      b.create<LLVM::AddOp>(
+          loc, b.create<LLVM::AddOp>(loc, bits, constant(0x7FFF)), odd),
+      constant(16));
+  Value nan = b.create<LLVM::FCmpOp>(loc, LLVM::FCmpPredicate::uno, x, x);
+  Value result = b.create<LLVM::SelectOp>(loc, nan, constant(0x7FC0), rounded);
+  b.create<LLVM::ReturnOp>(
+      loc,
+      ValueRange{b.create<LLVM::BitcastOp>(
+          loc, b.getBF16Type(), b.create<LLVM::TruncOp>(loc, i16, result))});
+}
+
 struct MoEGpuEmulatorAsyncRuntime
     : public ::moe::impl::MoEGpuEmulatorAsyncRuntimeBase<
           MoEGpuEmulatorAsyncRuntime> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    bool coroutines = false;
+    for (auto function : module.getOps<LLVM::LLVMFuncOp>())
+      if (auto passthrough = function.getPassthrough())
+        coroutines |= llvm::any_of(*passthrough, [](Attribute attribute) {
+          auto name = dyn_cast<StringAttr>(attribute);
+          return name && name.getValue() == "presplitcoroutine";
+        });
+    if (coroutines)
+      defineTruncation(module);
     Runtime runtime(module);
     for (auto function : module.getOps<LLVM::LLVMFuncOp>()) {
       StringRef name = function.getName();

@@ -42,17 +42,20 @@ func.func @staged(%out: memref<64xf32>) {
 
 // A shuffle is one call of the runtime's shfl.sync (slot 2) per warp, on its
 // lanes' values; a conditional that holds a barrier runs once for the block on
-// thread 0's condition, each thread from 1 on that disagrees a fault (slot 7).
+// thread 0's condition, each other thread that disagrees a fault (slot 7).
 // CHECK-LABEL: func.func @collectives
 // CHECK:         scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step
 // CHECK:           scf.for %{{.*}} = %c0{{.*}} to %{{.*}} step
 // CHECK:             memref.store
 // CHECK:           llvm.getelementptr %{{.*}}[2]
 // CHECK:           llvm.call %{{.*}}(%{{.*}}) : !llvm.ptr, (i32, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
-// CHECK:         scf.for %{{.*}} = %c1{{.*}} to %c64
-// CHECK:           arith.cmpi ne
-// CHECK:           scf.if
-// CHECK:             llvm.getelementptr %{{.*}}[7]
+// CHECK:         %[[THEIRS:.*]] = memref.load %{{.*}}[%c0] : memref<64xi1>
+// CHECK:         scf.for %[[T:.*]] = %c0{{.*}} to %c64
+// CHECK:           %[[OTHER:.*]] = arith.cmpi ne, %[[T]], %c0 : index
+// CHECK:           scf.if %[[OTHER]]
+// CHECK:             arith.cmpi ne, %{{.*}}, %[[THEIRS]] : i1
+// CHECK:             scf.if
+// CHECK:               llvm.getelementptr %{{.*}}[7]
 // CHECK:         scf.if
 // CHECK:           llvm.getelementptr %{{.*}}[6]
 func.func @collectives(%out: memref<64xf32>, %in: memref<64xf32>) {
