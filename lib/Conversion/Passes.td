@@ -201,18 +201,23 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
     the grid's size, and so on.
 
     With `arch=sm_90a` and a bf16 or f16 compute type the grouped GEMMs run on
-    Hopper's **wgmma**: 128-column tiles (64 for a projection with no more columns),
-    and above `wide-tokens` tokens 128 rows on two warpgroups, else 64 rows on one (the
-    host picks the tile table's rows per call): each warpgroup multiplies its 64 rows
-    of A by all of B, K 64 deep; A and B copied by `cp.async` (A's gathered rows
-    stored; B by bulk copies on mbarriers when the weights are tiles) into 128-byte
-    swizzled K-major tiles, four stages in dynamic shared memory (the kernel aligns its
-    views to 1024 bytes), two tiles' copies ahead; each thread's writes fenced for the
-    async proxy (`fence.proxy.async`) before the step's one barrier; after it the
-    copies of the tile two steps ahead (into the stage whose wgmma group every warp
-    waited for before that barrier), then four `wgmma.mma_async m64nNk16` per source
-    and K step in one group, all but that group waited for, and all of them after the
-    loop; the same epilogues. By default `wide-tokens` is the tuning file's
+    Hopper's **wgmma**, warp-specialised: 128-column tiles (64 for a projection with
+    no more columns), and above `wide-tokens` tokens 128 rows on two consumer
+    warpgroups, else 64 rows on one (the host picks the tile table's rows per call),
+    beside a producer warpgroup; the two roles are the branches of an `scf.if` marked
+    `moe_gpu.roles` and synchronise by a full and an empty mbarrier per stage alone.
+    The producer copies each K step's tiles into 128-byte swizzled K-major stages
+    (four, in dynamic shared memory, views aligned to 1024 bytes): A's gathered rows
+    stored or copied by `cp.async`, B by `cp.async` or, when the weights are tiles,
+    by bulk copies that complete the stage's full barrier; it fences its writes for
+    the async proxy and arrives on the full barrier once they have landed, and waits
+    for a stage's empty barrier before refilling it. The consumers wait for a full
+    stage, issue four `wgmma.mma_async m64nNk16` per source and K step in one group
+    (consumer warpgroup w its 64 rows of A by all of B), wait for all but that group
+    and free the stage of the step before; after a work item's steps they wait for
+    all and run the same epilogues, while the producer fills the stages with the
+    next item's tiles. With 384 threads `setmaxnreg` moves registers from the
+    producer to the consumers. By default `wide-tokens` is the tuning file's
     `wide_tokens` for the layer's shape, else `64 E / k` (the experts average more
     than 64 rows).
 
@@ -237,7 +242,7 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
            "within [8, 128])">,
     Option<"wideTokens", "wide-tokens", "int64_t", /*default=*/"-1",
            "sm_90a: above this many tokens the grouped GEMMs take 128-row "
-           "tiles on two warpgroups (-1: the gpu-config file's bound for the "
+           "tiles on two consumer warpgroups (-1: the gpu-config file's bound for the "
            "layer's shape, else 64 E / k)">,
     Option<"gpuConfig", "gpu-config", "std::string", /*default=*/"\"\"",
            "a tuning file (JSON) with each layer shape's decode and wide-tile "
@@ -451,7 +456,9 @@ def MoEGpuEmulatorAsyncRuntime
     declares the functions of MLIR's async runtime (`mlirAsyncRuntime*`). This pass
     gives each declaration a body that calls the moe runtime's scheduler through the
     `moe_emu_api` table, so that an artifact needs no other library. A called
-    declaration the scheduler has no function for is an error. It runs once the
+    declaration the scheduler has no function for is an error. With
+    coroutines, the module gets a weak, hidden `__truncsfbf2` (f32 to bf16), which
+    x86-64's back end calls for their bf16 values and the C library may lack. It runs once the
     CPU lowering has made functions `llvm.func`s.
   }];
 }

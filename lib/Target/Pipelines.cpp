@@ -193,6 +193,8 @@ void moe::buildNvptxPipeline(OpPassManager &pm, llvm::StringRef chip,
   kernels.addPass(arith::createArithExpandOpsPass());
   kernels.addPass(createConvertSCFToCFPass());
   kernels.addPass(createConvertGpuOpsToNVVMOps());
+  // NVVM ops that are PTX in inline assembly (setmaxnreg).
+  kernels.addPass(createConvertNVVMToLLVMPass());
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());

@@ -80,11 +80,12 @@ llvm::cl::opt<std::string> decodeTokens(
 
 llvm::cl::opt<std::string> wideTokens(
     "wide-tokens",
-    llvm::cl::desc("--target=cuda and cuda-emulator, sm_90a: above this many "
-                   "tokens MoE layers' grouped GEMMs take 128-row tiles on two "
-                   "warpgroups, 64-row tiles on one up to it (auto, the "
-                   "default: per layer, --gpu-config's bound for its shape, "
-                   "else 64 E / k: the experts average more than 64 rows)"),
+    llvm::cl::desc(
+        "--target=cuda and cuda-emulator, sm_90a: above this many "
+        "tokens MoE layers' grouped GEMMs take 128-row tiles on two "
+        "consumer warpgroups, 64-row tiles on one up to it (auto, the "
+        "default: per layer, --gpu-config's bound for its shape, "
+        "else 64 E / k: the experts average more than 64 rows)"),
     llvm::cl::value_desc("auto|N"), llvm::cl::init("auto"),
     llvm::cl::cat(compileCategory));
 

@@ -266,6 +266,14 @@ LogicalResult alignOperands(moe_gpu::WgmmaOp op) {
 
 struct MoEGpuToPtx : public ::moe::impl::MoEGpuToPtxBase<MoEGpuToPtx> {
   void runOnOperation() override {
+    // A kernel whose warps trade registers (setmaxnreg) runs one block a
+    // multiprocessor at least: with its block size (.maxntid), ptxas then
+    // knows the registers each thread has at entry, which setmaxnreg needs.
+    getOperation()->walk([](NVVM::SetMaxRegisterOp op) {
+      if (auto kernel = op->getParentOfType<gpu::GPUFuncOp>())
+        kernel->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                        OpBuilder(op).getI32IntegerAttr(1));
+    });
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
       if (isa<moe_gpu::MoEGpuDialect>(op->getDialect()))

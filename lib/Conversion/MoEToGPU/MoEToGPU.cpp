@@ -82,6 +82,11 @@ constexpr int64_t kWgmmaStages = 4;
 /// The dynamic shared memory a block may opt in to on sm_90 (227 KiB).
 constexpr int64_t kMaxDynamicSharedBytes = 227 * 1024;
 constexpr int64_t kWarpgroup = 128;
+/// The registers a thread of sm_90a's warp-specialised GEMMs holds with
+/// 128-row tiles (3 warpgroups: 168 each at launch, 64512 in all): the
+/// producer's (its address arithmetic and A's conversions without spills),
+/// the rest to the consumers' accumulators (setmaxnreg).
+constexpr int32_t kProducerRegisters = 64, kConsumerRegisters = 216;
 /// The span of the 128-byte swizzle's pattern, to which its tiles align.
 constexpr int64_t kSwizzleSpan = 8 * kSwizzleBytes;
 constexpr int64_t kGemmThreads = 128;
@@ -582,8 +587,9 @@ struct GroupedGemm {
   /// Whether B comes from the layer's weight tiles, by bulk copies.
   bool tiled() const { return sources.front().tiles != nullptr; }
   int64_t tileK() const { return wgmma ? kWgmmaTileK : kTileK; }
+  /// On sm_90a a consumer warpgroup per 64 rows and the producer's.
   int64_t threads() const {
-    return wgmma ? tileM / kWgmmaRows * kWarpgroup : kGemmThreads;
+    return wgmma ? (tileM / kWgmmaRows + 1) * kWarpgroup : kGemmThreads;
   }
   /// sm_90a's kernel for tiles of `rows` rows: its columns as many as the
   /// projection's weight tiles cover at a time (moe_gpu.routed_ffn's
@@ -636,44 +642,21 @@ struct GroupedGemm {
     tileTypes = {sharedType(tileShape(tileM), compute)};
     for (size_t s = 0; s < sources.size(); ++s)
       tileTypes.push_back(sharedType(tileShape(tileN), compute));
-    int64_t dynamicShared = wgmma ? stages() * stageBytes() + kSwizzleSpan : 0;
-    assert(dynamicShared <= kMaxDynamicSharedBytes &&
-           "tiles past sm_90's 227 KiB");
-    // wgmma's tiles are views of dynamic shared memory, one swizzle span
-    // more than they take so that the kernel can align them; with weight
-    // tiles, a static buffer holds an mbarrier per stage.
-    SmallVector<Type> staticShared;
-    if (!wgmma)
-      staticShared = tileTypes;
-    else if (tiled())
-      staticShared = {sharedType({stages()}, b.getI64Type())};
-    // With weight tiles, thread 0 sets each stage's mbarrier to complete
-    // when its bulk copies of B have landed, once a block (the phases run
-    // on from item to item).
-    auto setup = [&](Emit &e, gpu::LaunchOp op) {
-      if (!tiled())
-        return;
-      Value bars = op.getWorkgroupAttributions()[0];
-      e.ifThen(e.eq(op.getThreadIds().x, e.idx(0)), [&] {
-        for (int64_t s = 0; s < stages(); ++s)
-          e.b.create<moe_gpu::MbarrierInitOp>(e.loc, bars, e.idx(s),
-                                              e.b.getI64IntegerAttr(1));
-        // The TMA unit completes the barriers' transactions through the
-        // async proxy: the initialisations, generic writes, go before it.
-        e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
-      });
-    };
+    if (wgmma)
+      return buildWarpSpecialized(b, loc, entries, width);
     launchOverTiles(
-        b, loc, entries, tileCount, (columns + tileN - 1) / tileN, threads(),
-        staticShared, tileExpert, setup,
+        b, loc, entries, tileCount, columnTiles(), threads(), tileTypes,
+        tileExpert, /*setup=*/nullptr,
         [&](Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
-            Value step0) { return body(e, op, items, item, step0, width); },
-        dynamicShared);
+            Value step0) { return body(e, op, items, item, step0, width); });
   }
 
 private:
   /// The shared tiles' types: A's, then each source's.
   SmallVector<Type> tileTypes;
+
+  int64_t columnTiles() const { return (columns + tileN - 1) / tileN; }
+  int64_t steps() const { return (depth + tileK() - 1) / tileK(); }
 
   /// The tiles as views of the launch's dynamic shared memory, from its
   /// first address aligned to the swizzle's span (which the hardware's
@@ -705,235 +688,168 @@ private:
     Value expert, first, end, column0;
   };
 
-  /// One work item, `item`: its K steps the block's steps `step0`... (the
-  /// stages and their mbarriers' phases run on from item to item); returns
-  /// the step after.
-  Value body(Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
-             Value step0, int64_t width) {
-    Value tid = op.getThreadIds().x;
-    auto itemAt = [&](Value index) {
-      auto [entry, column, expert] = items.at(e, index);
-      return Item{expert, e.toIndex(e.load(tileRow, entry)),
-                  e.toIndex(e.load(offsets, e.add(expert, 1))),
-                  e.mul(column, tileN)};
-    };
-    Item current = itemAt(item);
-    Value expert = current.expert, first = current.first, end = current.end;
-    Value column0 = current.column0;
-    SmallVector<Value> shared =
-        wgmma ? dynamicTiles(e)
-              : SmallVector<Value>(op.getWorkgroupAttributions());
+  Item itemAt(Emit &e, const WorkItems &items, Value index) {
+    auto [entry, column, expert] = items.at(e, index);
+    return Item{expert, e.toIndex(e.load(tileRow, entry)),
+                e.toIndex(e.load(offsets, e.add(expert, 1))),
+                e.mul(column, tileN)};
+  }
+
+  /// Stage `stage` of the shared tiles from depth `k0` on for item `it`,
+  /// copied by `copiers` threads (`tid` each one's index among them): A's
+  /// rows and, without weight tiles, B's by cp.async (one group, returned),
+  /// else B's weight tiles by thread 0's bulk copies, whose bytes it
+  /// expects on the stage's mbarrier `bars[stage]`. Past the depth
+  /// everything is zero (copies of 0 bytes).
+  Value stageTile(Emit &e, ArrayRef<Value> shared, Value bars, Value tid,
+                  int64_t copiers, const Item &it, Value stage, Value k0,
+                  int64_t width) {
     Value aTile = shared[0];
-    Value bars = tiled() ? Value(op.getWorkgroupAttributions()[0]) : Value();
-    Value isFirst = e.eq(tid, e.idx(0));
-    bool asyncCopies = aRows || !bars;
-    // With no cp.async groups to count (B by bulk copies, A stored), an
-    // item's first tiles are staged by the item before it, before its
-    // epilogue, so that the copies fly while the epilogue runs; the block's
-    // first item stages its own.
-    bool early = !asyncCopies;
-    // Else every thread is done with the block's previous item (its wgmma
-    // groups waited for, its stages read) before this item's first copies.
-    if (!early)
-      e.barrier();
-    Value zero = e.f32(0.0);
-    int64_t threads = this->threads();
-    int64_t perSource = tileM * tileN / threads;
-    SmallVector<Value> init(sources.size() * perSource, zero);
     int64_t perCopy = kCopyBytes / width;
     int64_t tileK = this->tileK();
     int64_t copiesPerRow = tileK / perCopy;
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(e.b.getContext());
-    // Stage `stage` of the shared tiles from depth k0 on, its B copies one
-    // cp.async group. Past the depth everything is zero (copies of 0 bytes).
-    auto stageTile = [&](const Item &it, Value stage, Value k0) -> Value {
-      SmallVector<Value> copies;
-      // A, rows of the table's tile: 16-byte copies of rows in the compute
-      // type, or one element a thread and step, converted.
-      for (int64_t q = 0; aRows && q < tileM * copiesPerRow / threads; ++q) {
-        Value linear = e.add(tid, q * threads);
+    SmallVector<Value> copies;
+    // A, rows of the table's tile: 16-byte copies of rows in the compute
+    // type, or one element a thread and step, converted.
+    for (int64_t q = 0; aRows && q < tileM * copiesPerRow / copiers; ++q) {
+      Value linear = e.add(tid, q * copiers);
+      Value row = e.div(linear, copiesPerRow);
+      Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+      Value r = e.add(it.first, row), k = e.add(k0, chunk);
+      Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
+      copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
+          e.loc, tokenType, aTile, sharedIndex(e, stage, row, chunk), aRows,
+          ValueRange{e.select(ok, r, it.first), e.select(ok, k, e.idx(0))},
+          e.b.getIndexAttr(perCopy), e.select(ok, e.idx(perCopy), e.idx(0)),
+          e.b.getUnitAttr()));
+    }
+    // Or a 16-byte chunk of a row at a time, each element loaded and
+    // converted, the chunks of a thread in a loop (a register's worth at a
+    // time).
+    int64_t chunks = tileM * copiesPerRow / copiers;
+    if (!aRows)
+      e.loop(e.idx(0), e.idx(chunks), e.idx(1), {},
+             [&](Value q, ValueRange) -> SmallVector<Value> {
+               Value linear = e.add(tid, e.mul(q, copiers));
+               Value row = e.div(linear, copiesPerRow);
+               Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
+               Value r = e.add(it.first, row), k = e.add(k0, chunk);
+               Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
+               SmallVector<Value> values =
+                   loadA(e, prepareRow(e, e.select(ok, r, it.first)),
+                         e.select(ok, k, e.idx(0)), perCopy);
+               for (auto [i, v] : llvm::enumerate(values))
+                 e.store(e.convert(e.select(ok, v, e.f32(0.0)), compute), aTile,
+                         sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
+               return {};
+             });
+    // B from weight tiles: thread 0 expects their bytes on the stage's
+    // mbarrier and bulk-copies the block's 8 KiB tiles of each source, one
+    // after the other.
+    if (tiled()) {
+      e.ifThen(e.eq(tid, e.idx(0)), [&] {
+        int64_t bytes = kWeightTile * tileK * width;
+        int64_t perSource = tileN / kWeightTile;
+        e.b.create<moe_gpu::MbarrierArriveOp>(
+            e.loc, bars, stage,
+            e.b.getI64IntegerAttr(bytes * perSource * int64_t(sources.size())));
+        Value firstTile = e.div(it.column0, kWeightTile);
+        for (auto [s, source] : llvm::enumerate(sources))
+          for (int64_t c = 0; c < perSource; ++c)
+            e.b.create<moe_gpu::BulkCopyOp>(
+                e.loc, shared[1 + s],
+                ValueRange{stage, e.idx(c * kWeightTile * rowLength())},
+                source.tiles,
+                ValueRange{it.expert, e.idx(source.tileSource),
+                           e.add(firstTile, c), e.div(k0, tileK), e.idx(0)},
+                bars, stage, e.b.getI64IntegerAttr(bytes));
+      });
+    }
+    // B: 16-byte cp.async copies, zero-filled past the weight's rows.
+    for (auto [s, source] :
+         llvm::enumerate(tiled() ? ArrayRef<BSource>() : ArrayRef(sources))) {
+      for (int64_t q = 0; q < tileN * copiesPerRow / copiers; ++q) {
+        Value linear = e.add(tid, q * copiers);
         Value row = e.div(linear, copiesPerRow);
         Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-        Value r = e.add(it.first, row), k = e.add(k0, chunk);
-        Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
+        Value j = e.add(it.column0, row), k = e.add(k0, chunk);
+        Value ok = e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
+        Value weightRow = e.select(ok, source.rowOf(e, j), e.idx(0));
+        Value copied = e.select(ok, e.idx(perCopy), e.idx(0));
         copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
-            e.loc, tokenType, aTile, sharedIndex(e, stage, row, chunk), aRows,
-            ValueRange{e.select(ok, r, it.first), e.select(ok, k, e.idx(0))},
-            e.b.getIndexAttr(perCopy), e.select(ok, e.idx(perCopy), e.idx(0)),
-            e.b.getUnitAttr()));
+            e.loc, tokenType, shared[1 + s], sharedIndex(e, stage, row, chunk),
+            source.weight,
+            ValueRange{it.expert, weightRow, e.select(ok, k, e.idx(0))},
+            e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
       }
-      // Or a 16-byte chunk of a row at a time, each element loaded and
-      // converted, the chunks of a thread in a loop (a register's worth at a
-      // time).
-      int64_t chunks = tileM * copiesPerRow / threads;
-      if (!aRows)
-        e.loop(e.idx(0), e.idx(chunks), e.idx(1), {},
-               [&](Value q, ValueRange) -> SmallVector<Value> {
-                 Value linear = e.add(tid, e.mul(q, threads));
-                 Value row = e.div(linear, copiesPerRow);
-                 Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-                 Value r = e.add(it.first, row), k = e.add(k0, chunk);
-                 Value ok = e.both(e.lt(r, it.end), e.lt(k, e.idx(depth)));
-                 SmallVector<Value> values =
-                     loadA(e, prepareRow(e, e.select(ok, r, it.first)),
-                           e.select(ok, k, e.idx(0)), perCopy);
-                 for (auto [i, v] : llvm::enumerate(values))
-                   e.store(
-                       e.convert(e.select(ok, v, e.f32(0.0)), compute), aTile,
-                       sharedIndex(e, stage, row, e.add(chunk, int64_t(i))));
-                 return {};
-               });
-      // B from weight tiles: thread 0 expects their bytes on the stage's
-      // mbarrier and bulk-copies the block's 8 KiB tiles of each source, one
-      // after the other (none past the depth, where no step waits).
-      if (bars) {
-        e.ifThen(e.both(isFirst, e.lt(k0, e.idx(depth))), [&] {
-          int64_t bytes = kWeightTile * tileK * width;
-          int64_t perSource = tileN / kWeightTile;
-          e.b.create<moe_gpu::MbarrierArriveOp>(
-              e.loc, bars, stage,
-              e.b.getI64IntegerAttr(bytes * perSource *
-                                    int64_t(sources.size())));
-          Value firstTile = e.div(it.column0, kWeightTile);
-          for (auto [s, source] : llvm::enumerate(sources))
-            for (int64_t c = 0; c < perSource; ++c)
-              e.b.create<moe_gpu::BulkCopyOp>(
-                  e.loc, shared[1 + s],
-                  ValueRange{stage, e.idx(c * kWeightTile * rowLength())},
-                  source.tiles,
-                  ValueRange{it.expert, e.idx(source.tileSource),
-                             e.add(firstTile, c), e.div(k0, tileK), e.idx(0)},
-                  bars, stage, e.b.getI64IntegerAttr(bytes));
-        });
-      }
-      // B: 16-byte cp.async copies, zero-filled past the weight's rows.
-      for (auto [s, source] :
-           llvm::enumerate(bars ? ArrayRef<BSource>() : ArrayRef(sources))) {
-        for (int64_t q = 0; q < tileN * copiesPerRow / threads; ++q) {
-          Value linear = e.add(tid, q * threads);
-          Value row = e.div(linear, copiesPerRow);
-          Value chunk = e.mul(e.rem(linear, copiesPerRow), perCopy);
-          Value j = e.add(it.column0, row), k = e.add(k0, chunk);
-          Value ok = e.both(e.lt(j, e.idx(columns)), e.lt(k, e.idx(depth)));
-          Value weightRow = e.select(ok, source.rowOf(e, j), e.idx(0));
-          Value copied = e.select(ok, e.idx(perCopy), e.idx(0));
-          copies.push_back(e.b.create<nvgpu::DeviceAsyncCopyOp>(
-              e.loc, tokenType, shared[1 + s],
-              sharedIndex(e, stage, row, chunk), source.weight,
-              ValueRange{it.expert, weightRow, e.select(ok, k, e.idx(0))},
-              e.b.getIndexAttr(perCopy), copied, e.b.getUnitAttr()));
-        }
-      }
-      // No group when nothing goes by cp.async (A stored, B by bulk copies).
-      if (!asyncCopies)
-        return Value();
-      return e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
-                                                         copies);
-    };
+    }
+    // No group when nothing goes by cp.async (A stored, B by bulk copies).
+    if (copies.empty())
+      return Value();
+    return e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
+                                                       copies);
+  }
+
+  /// Element (`row`, `col`) of item `it`'s tile, one value per source, to
+  /// the epilogue when it is in the expert's rows and the projection.
+  void finish(Emit &e, const Item &it, Value row, Value col,
+              ArrayRef<Value> values) {
+    Value r = e.add(it.first, row), j = e.add(it.column0, col);
+    e.ifThen(e.both(e.lt(r, it.end), e.lt(j, e.idx(columns))),
+             [&] { epilogue(e, it.expert, r, j, values); });
+  }
+
+  /// sm_80 and FMA: one work item, `item`, a block's barrier between its
+  /// steps; its K steps are the block's steps `step0`... (the stages run on
+  /// from item to item); returns the step after.
+  Value body(Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
+             Value step0, int64_t width) {
+    Value tid = op.getThreadIds().x;
+    Item current = itemAt(e, items, item);
+    SmallVector<Value> shared(op.getWorkgroupAttributions());
+    // Every thread is done with the block's previous item (its stages read)
+    // before this item's first copies.
+    e.barrier();
+    int64_t threads = this->threads();
+    int64_t perSource = tileM * tileN / threads;
+    SmallVector<Value> init(sources.size() * perSource, e.f32(0.0));
     // `stages` stages: while the block multiplies tile t, the copies of
-    // tiles t + 1 ... t + ahead are in flight. Tile t + ahead goes to a stage
-    // the block is done with:
-    // - for mma.sync and FMA (ahead = stages - 1) the one of the step
-    //   before, which its closing barrier freed; the copies are issued
-    //   first, so `ahead` groups may stay outstanding at the wait;
-    // - for wgmma (ahead = stages - 2) the one of step t - 2: its wgmma
-    //   group may still read it until every warp's wait for all but one
-    //   group at the end of step t - 1, so the copies are issued after step
-    //   t's barrier, which orders those waits before them (ahead - 1 groups
-    //   then stay outstanding at the wait before it). One wgmma group is in
-    //   flight as well, and one barrier a step suffices.
-    int64_t stages = this->stages();
-    int64_t ahead = wgmma ? stages - 2 : stages - 1;
-    int64_t steps = (depth + tileK - 1) / tileK;
-    // The stage of the item's step `t`: the block's step step0 + t's.
+    // tiles t + 1 ... t + stages - 1 are in flight. Tile t + stages - 1 goes
+    // to the stage of the step before, which its closing barrier freed; the
+    // copies are issued first, so stages - 1 groups may stay outstanding at
+    // the wait.
+    int64_t stages = this->stages(), ahead = stages - 1;
     auto stageOf = [&](Value t) { return e.rem(e.add(step0, t), stages); };
-    // The first `ahead` tiles of item `it`, whose steps are the block's from
-    // `base` on.
-    auto prologue = [&](const Item &it, Value base) {
-      Value last;
-      for (int64_t t = 0; t < ahead; ++t)
-        last = stageTile(it, e.rem(e.add(base, t), stages), e.idx(t * tileK));
-      return last;
+    auto stageStep = [&](Value t) {
+      return stageTile(e, shared, Value(), tid, threads, current, stageOf(t),
+                       e.mul(t, tileK()), width);
     };
-    Value issued;
-    if (early)
-      e.ifThen(e.eq(item, op.getBlockIds().x),
-               [&] { prologue(current, step0); });
-    else
-      issued = prologue(current, step0);
+    for (int64_t t = 0; t < ahead; ++t)
+      stageStep(e.idx(t));
     SmallVector<Value> sums = e.loop(
-        e.idx(0), e.idx(steps), e.idx(1), init,
+        e.idx(0), e.idx(steps()), e.idx(1), init,
         [&](Value step, ValueRange acc) -> SmallVector<Value> {
-          Value next = e.add(step, ahead);
-          auto stageNext = [&] {
-            return stageTile(current, stageOf(next), e.mul(next, tileK));
-          };
           // (The wait's token only links it: the wait counts groups.)
-          Value group = wgmma ? issued : stageNext();
-          if (asyncCopies)
-            e.b.create<nvgpu::DeviceAsyncWaitOp>(
-                e.loc, group, e.b.getI32IntegerAttr(wgmma ? ahead - 1 : ahead));
-          // wgmma reads the tiles through the async proxy: each thread's
-          // writes (stores, and the copies it waited for) are fenced before
-          // the barrier that publishes them.
-          if (wgmma)
-            e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+          Value group = stageStep(e.add(step, ahead));
+          e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, group,
+                                               e.b.getI32IntegerAttr(ahead));
           e.barrier();
           Value stage = stageOf(step);
-          if (wgmma) {
-            stageNext();
-            // B's tiles of this step have landed: the phase of the stage's
-            // mbarrier for its (g / stages)-th use, g the block's step.
-            if (bars)
-              e.b.create<moe_gpu::MbarrierWaitOp>(
-                  e.loc, bars, stage,
-                  e.rem(e.div(e.add(step0, step), stages), 2));
-            return wgmmaStep(e, tid, shared, stage, acc, /*pending=*/1);
-          }
           SmallVector<Value> sumsNext =
               tensorCores() ? mmaStep(e, tid, shared, stage, acc)
                             : fmaStep(e, tid, shared, stage, acc);
           e.barrier();
           return sumsNext;
         });
-    if (wgmma) {
-      auto drained = e.b.create<moe_gpu::WgmmaWaitOp>(
-          e.loc, ValueRange(sums).getTypes(), e.b.getI64IntegerAttr(0), sums);
-      sums.assign(drained.getResults().begin(), drained.getResults().end());
-    }
     // The last group (zeros past the depth) lands before the block ends.
-    if (asyncCopies) {
-      Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(e.loc, tokenType,
-                                                               ValueRange{});
-      e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last,
-                                           e.b.getI32IntegerAttr(0));
-    }
-    // The next item's first tiles, into the stages of this item's steps
-    // steps - 4 and steps - 3 (or earlier items'), whose wgmma groups every
-    // warp waited for before the last step's barrier.
-    if (early) {
-      Value next = e.add(item, op.getGridSize().x);
-      e.ifThen(e.lt(next, items.count),
-               [&] { prologue(itemAt(next), e.add(step0, steps)); });
-    }
-    auto finish = [&](Value row, Value col, ArrayRef<Value> values) {
-      Value r = e.add(first, row), j = e.add(column0, col);
-      e.ifThen(e.both(e.lt(r, end), e.lt(j, e.idx(columns))),
-               [&] { epilogue(e, expert, r, j, values); });
-    };
+    Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(
+        e.loc, nvgpu::DeviceAsyncTokenType::get(e.b.getContext()),
+        ValueRange{});
+    e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last, e.b.getI32IntegerAttr(0));
     for (int64_t i = 0; i < perSource; ++i) {
       Value row, col;
-      if (wgmma) {
-        // Register i of thread t of its warpgroup: element
-        // WgmmaM64NK16::d(t, i) of the warpgroup's 64 rows, the register's
-        // offset from thread 0's plus the thread's own place (its warp's 16
-        // rows, warpgroup w's warps holding rows 64 w.., its group of four,
-        // its pair of columns).
-        ::moe::gpu::MatrixCoord at = ::moe::gpu::WgmmaM64NK16::d(0, int(i));
-        Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
-        row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), at.row);
-        col = e.add(e.mul(e.rem(lane, 4), 2), at.col);
-      } else if (tensorCores()) {
+      if (tensorCores()) {
         // Warp (wm, wn) holds rows 16 wm.., columns 32 wn..: n8 tile i / 4,
         // register i % 4 of the C fragment.
         Value lane = e.rem(tid, kWarp), warp = e.div(tid, kWarp);
@@ -951,9 +867,203 @@ private:
       SmallVector<Value> values;
       for (size_t s = 0; s < sources.size(); ++s)
         values.push_back(sums[s * perSource + i]);
-      finish(row, col, values);
+      finish(e, current, row, col, values);
     }
-    return e.add(step0, steps);
+    return e.add(step0, e.idx(steps()));
+  }
+
+  /// The sm_90a kernel, warp-specialised: a producer warpgroup and tileM /
+  /// 64 consumer warpgroups, the branches of a conditional marked
+  /// moe_gpu.roles, that synchronise by two mbarriers a stage alone. The
+  /// block's work items (b, b + its grid's size, ...) are one run of K
+  /// steps each, and both roles walk the block's steps g in order:
+  /// - the producer waits until stage g % stages is empty (from the
+  ///   stages-th step on), copies step g's tiles into it and arrives on its
+  ///   full barrier once they have landed (its cp.async group waited for a
+  ///   step later; bulk copies complete the barrier's bytes themselves);
+  /// - the consumers wait until the stage is full, issue its wgmmas (the
+  ///   item's sums starting from zeros), wait for all but that group, which
+  ///   frees the stage of step g - 1 (they arrive on its empty barrier), and
+  ///   after an item's last step wait for every group and run the epilogue.
+  /// The producer thus runs up to `stages` steps ahead, through the next
+  /// item's tiles while the consumers run an epilogue, and no block barrier
+  /// holds either role back. With 128-row tiles (384 threads, 168
+  /// registers a thread at launch) the producer gives registers up to the
+  /// consumers (setmaxnreg).
+  void buildWarpSpecialized(OpBuilder &b, Location loc, Value entries,
+                            int64_t width) {
+    int64_t stages = this->stages(), steps = this->steps();
+    int64_t consumers = tileM / kWgmmaRows * kWarpgroup;
+    int64_t dynamicShared = stages * stageBytes() + kSwizzleSpan;
+    assert(dynamicShared <= kMaxDynamicSharedBytes &&
+           "tiles past sm_90's 227 KiB");
+    bool asyncCopies = aRows || !tiled();
+    Emit h{b, loc};
+    Value grid = b.create<moe_gpu::ResidentGridOp>(
+        loc, b.getIndexType(), h.mul(entries, columnTiles()));
+    // full[s] = bars[s], empty[s] = bars[stages + s].
+    Type barsType = sharedType({2 * stages}, b.getI64Type());
+    launch(
+        b, loc, grid, h.idx(1), threads(), TypeRange{barsType},
+        [&](OpBuilder &kb, gpu::LaunchOp op) {
+          Emit e{kb, loc};
+          Value tid = op.getThreadIds().x;
+          Value bars = op.getWorkgroupAttributions()[0];
+          SmallVector<Value> shared = dynamicTiles(e);
+          auto full = [&](Value s) { return s; };
+          auto empty = [&](Value s) { return e.add(s, stages); };
+          // A stage is full once every producer thread has arrived (and,
+          // with weight tiles, thread 0's arrival expecting their bytes),
+          // empty once every consumer thread has.
+          e.ifThen(e.eq(tid, e.idx(0)), [&] {
+            for (int64_t s = 0; s < stages; ++s) {
+              e.b.create<moe_gpu::MbarrierInitOp>(
+                  e.loc, bars, e.idx(s),
+                  e.b.getI64IntegerAttr(kWarpgroup + (tiled() ? 1 : 0)));
+              e.b.create<moe_gpu::MbarrierInitOp>(
+                  e.loc, bars, e.idx(stages + s),
+                  e.b.getI64IntegerAttr(consumers));
+            }
+            // The TMA unit completes the barriers' transactions through the
+            // async proxy: the initialisations, generic writes, go before.
+            e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+          });
+          e.barrier();
+          Value used = e.toIndex(e.load(tileCount, e.idx(0)));
+          WorkItems items{used, e.mul(used, columnTiles()), tileExpert};
+          Value block = op.getBlockIds().x, gridSize = op.getGridSize().x;
+          Value mine = e.select(e.lt(block, items.count),
+                                e.b.create<arith::CeilDivUIOp>(
+                                    e.loc, e.sub(items.count, block), gridSize),
+                                e.idx(0));
+          Value total = e.mul(mine, steps);
+          auto itemOf = [&](Value g) {
+            return itemAt(e, items,
+                          e.add(block, e.mul(e.div(g, steps), gridSize)));
+          };
+          auto k0Of = [&](Value g) { return e.mul(e.rem(g, steps), tileK()); };
+          bool rebalance = threads() > 2 * kWarpgroup;
+          // The thread's warpgroup as its warp's lane 0 has it, which ptxas
+          // then knows to be the same across the warp: the roles' branches
+          // are not divergent paths to it (else it serialises their
+          // wgmmas).
+          Value warpgroup =
+              e.b.create<gpu::ShuffleOp>(loc, e.toI32(e.div(tid, kWarpgroup)),
+                                         e.i32(0), e.i32(kWarp),
+                                         gpu::ShuffleMode::IDX)
+                  .getShuffleResult();
+          auto roles = e.b.create<scf::IfOp>(
+              loc,
+              e.b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
+                                        warpgroup, e.i32(0)),
+              /*withElseRegion=*/true);
+          roles->setAttr(::moe::kWarpRoles, e.b.getUnitAttr());
+          {
+            // The producer.
+            OpBuilder::InsertionGuard guard(e.b);
+            e.b.setInsertionPoint(roles.thenBlock()->getTerminator());
+            if (rebalance)
+              e.b.create<NVVM::SetMaxRegisterOp>(
+                  loc, kProducerRegisters,
+                  NVVM::SetMaxRegisterAction::decrease);
+            auto arriveFull = [&](Value s) {
+              // Its writes, and the copies it waited for, go before the
+              // consumers' wgmmas, which read through the async proxy.
+              e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
+              e.b.create<moe_gpu::MbarrierArriveOp>(e.loc, bars, full(s));
+            };
+            e.loop(e.idx(0), total, e.idx(1), {},
+                   [&](Value g, ValueRange) -> SmallVector<Value> {
+                     Value stage = e.rem(g, stages);
+                     // The consumers' (g / stages)-th release of the stage.
+                     e.ifThen(e.lt(e.idx(stages - 1), g), [&] {
+                       e.b.create<moe_gpu::MbarrierWaitOp>(
+                           e.loc, bars, empty(stage),
+                           e.rem(e.add(e.div(g, stages), 1), 2));
+                     });
+                     Value group = stageTile(e, shared, bars, tid, kWarpgroup,
+                                             itemOf(g), stage, k0Of(g), width);
+                     if (!asyncCopies) {
+                       arriveFull(stage);
+                       return {};
+                     }
+                     // Step g - 1's copies have landed once at most step g's
+                     // group is in flight.
+                     e.ifThen(e.lt(e.idx(0), g), [&] {
+                       e.b.create<nvgpu::DeviceAsyncWaitOp>(
+                           e.loc, group, e.b.getI32IntegerAttr(1));
+                       arriveFull(e.rem(e.add(g, stages - 1), stages));
+                     });
+                     return {};
+                   });
+            if (asyncCopies)
+              e.ifThen(e.lt(e.idx(0), total), [&] {
+                Value last = e.b.create<nvgpu::DeviceAsyncCreateGroupOp>(
+                    e.loc, nvgpu::DeviceAsyncTokenType::get(e.b.getContext()),
+                    ValueRange{});
+                e.b.create<nvgpu::DeviceAsyncWaitOp>(e.loc, last,
+                                                     e.b.getI32IntegerAttr(0));
+                arriveFull(e.rem(e.add(total, stages - 1), stages));
+              });
+          }
+          // The consumers.
+          OpBuilder::InsertionGuard guard(e.b);
+          e.b.setInsertionPoint(roles.elseBlock()->getTerminator());
+          if (rebalance)
+            e.b.create<NVVM::SetMaxRegisterOp>(
+                loc, kConsumerRegisters, NVVM::SetMaxRegisterAction::increase);
+          Value ctid = e.sub(tid, e.idx(kWarpgroup));
+          int64_t perSource = kWgmmaRows * tileN / kWarpgroup;
+          SmallVector<Value> init(sources.size() * perSource, e.f32(0.0));
+          e.loop(
+              e.idx(0), mine, e.idx(1), {},
+              [&](Value n, ValueRange) -> SmallVector<Value> {
+                Value base = e.mul(n, steps);
+                SmallVector<Value> sums = e.loop(
+                    e.idx(0), e.idx(steps), e.idx(1), init,
+                    [&](Value k, ValueRange acc) -> SmallVector<Value> {
+                      Value g = e.add(base, k);
+                      Value stage = e.rem(g, stages);
+                      e.b.create<moe_gpu::MbarrierWaitOp>(
+                          e.loc, bars, full(stage), e.rem(e.div(g, stages), 2));
+                      SmallVector<Value> next =
+                          wgmmaStep(e, ctid, shared, stage, acc, /*pending=*/1);
+                      // Step g - 1's group is done: its stage is free.
+                      e.ifThen(e.lt(e.idx(0), g), [&] {
+                        e.b.create<moe_gpu::MbarrierArriveOp>(
+                            e.loc, bars,
+                            empty(e.rem(e.add(g, stages - 1), stages)));
+                      });
+                      return next;
+                    });
+                // Every group waited for, the sums go to the epilogue.
+                auto drained = e.b.create<moe_gpu::WgmmaWaitOp>(
+                    e.loc, ValueRange(sums).getTypes(),
+                    e.b.getI64IntegerAttr(0), sums);
+                epilogueWgmma(e, ctid, itemOf(base), drained.getResults());
+                return {};
+              });
+        },
+        dynamicShared);
+  }
+
+  /// The epilogue of a wgmma tile: register i of consumer thread t of its
+  /// warpgroup is element WgmmaM64NK16::d(t, i) of the warpgroup's 64 rows,
+  /// the register's offset from thread 0's plus the thread's own place (its
+  /// warp's 16 rows, warpgroup w's warps holding rows 64 w.., its group of
+  /// four, its pair of columns).
+  void epilogueWgmma(Emit &e, Value ctid, const Item &it, ValueRange sums) {
+    int64_t perSource = kWgmmaRows * tileN / kWarpgroup;
+    Value lane = e.rem(ctid, kWarp), warp = e.div(ctid, kWarp);
+    for (int64_t i = 0; i < perSource; ++i) {
+      ::moe::gpu::MatrixCoord at = ::moe::gpu::WgmmaM64NK16::d(0, int(i));
+      Value row = e.add(e.add(e.mul(warp, 16), e.div(lane, 4)), at.row);
+      Value col = e.add(e.mul(e.rem(lane, 4), 2), at.col);
+      SmallVector<Value> values;
+      for (size_t s = 0; s < sources.size(); ++s)
+        values.push_back(sums[s * perSource + i]);
+      finish(e, it, row, col, values);
+    }
   }
 
   /// The two k16 steps of a 32-deep tile on tensor cores: A and B fragments
@@ -1018,6 +1128,7 @@ private:
   /// wgmma m64nNk16 of each warpgroup (its 64 rows of A, all of B), the
   /// descriptors' start 32 bytes further along the swizzled rows each step;
   /// all of them one group, then a wait until at most `pending` groups run.
+  /// `tid` is the thread's place among the consumers.
   SmallVector<Value> wgmmaStep(Emit &e, Value tid, ArrayRef<Value> shared,
                                Value stage, ValueRange acc, int64_t pending) {
     int64_t perSource = kWgmmaRows * tileN / kWarpgroup;

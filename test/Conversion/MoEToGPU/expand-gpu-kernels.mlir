@@ -71,19 +71,22 @@
 // default 64 E / k = 128 tokens, where the experts average more than 64 rows; the
 // tuning file's wide_tokens for the shape, 40; wide-tokens=7 over both), else 64;
 // the table has entries for 64-row tiles. Past the
-// decode bound the GEMMs for the call's rows: with 128-row tiles each GEMM is two
-// warpgroups (256 threads), A's tile 128 rows, warpgroup w's wgmmas reading A from
-// row 64 w on and all of B; with 64-row tiles one warpgroup. The tiles' rows are
-// 64 bf16 (one 128-byte swizzle span, no padding), four stages of them in dynamic
-// shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB with one source, 4 x 32
-// KiB with 128 rows, and 1 KiB more), views from its first address aligned to 1024
-// bytes. Two tiles' copies ahead: each step waits for all but one group of copies
-// (the next tile's); each thread fences its writes for the async proxy before the
-// one barrier of the step; after it the copies of the tile two steps ahead, into the
-// stage whose wgmma group every warp waited for before that barrier; then four k16
-// steps of a wgmma m64n64k16 per source (N 64: this layer's projections have no
-// more columns), 32 bytes further along the rows each, one group, and a wait for
-// all but that group; after the loop, a wait for all.
+// decode bound the GEMMs for the call's rows, warp-specialised: a producer
+// warpgroup and a consumer warpgroup per 64 rows (384 threads with 128-row tiles,
+// which rebalance registers with setmaxnreg; 256 with 64), the branches of a
+// moe_gpu.roles conditional on the warpgroup lane 0 holds, synchronised by a full
+// and an empty mbarrier per stage (counts: the producer's 128 threads, the
+// consumers'). The tiles' rows are 64 bf16 (one 128-byte swizzle span), four stages
+// in dynamic shared memory (4 x 24 KiB with gate and up, 4 x 16 KiB with one
+// source, 4 x 32 KiB with 128 rows, and 1 KiB more), views from its first address
+// aligned to 1024 bytes. The producer waits for an empty stage, copies its tiles
+// by cp.async and arrives on the stage's full barrier a step later, once all but
+// the next group have landed and its writes are fenced for the async proxy (the
+// last stage after a wait for all). The consumers wait for a full stage, issue
+// four k16 steps of a wgmma m64n64k16 per source (N 64: this layer's projections
+// have no more columns), consumer warpgroup w reading A from row 64 w on, wait
+// for all but that group and free the stage of the step before; after an item's
+// steps, a wait for all and the epilogue. No block barrier in either role.
 // HOPPER-LABEL: func.func @bf16
 // HOPPER:      %[[T:.*]] = memref.dim %arg0, %c0
 // HOPPER:      %[[A:.*]] = arith.muli %[[T]], %c2 : index
@@ -98,39 +101,52 @@
 // HOPPER-TUNED:       arith.cmpi slt, %c40, %{{.*}} : index
 // HOPPER-SEVEN-LABEL: func.func @bf16
 // HOPPER-SEVEN:       arith.cmpi slt, %c7, %{{.*}} : index
-// HOPPER:      gpu.launch {{.*}} threads(%[[TID:[^,]*]], {{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c132096_i32 {
+// HOPPER:      gpu.launch {{.*}} threads(%[[TID:[^,]*]], {{.*}}) in ({{.*}} = %c384{{.*}}) dynamic_shared_memory_size %c132096_i32 workgroup(%[[BARS:.*]] : memref<8xi64, #gpu.address_space<workgroup>>) {
 // HOPPER:        memref.view {{.*}} to memref<4x8192xbf16, #gpu.address_space<workgroup>>
 // HOPPER-COUNT-2: memref.view {{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        %[[WG:.*]] = arith.divui %[[TID]], %c128{{.*}} : index
-// HOPPER:        %[[ROW0:.*]] = arith.muli %[[WG]], %c64{{.*}} : index
-// HOPPER:        %[[AT:.*]] = arith.muli %[[ROW0]], %c64{{.*}} : index
-// HOPPER-NEXT:   moe_gpu.wgmma_fence
-// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %[[AT]]], %{{.*}}[%{{.*}}, %c0{{.*}}], {{.*}} n = 64 : i64
-// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c99328_i32 {
-// HOPPER:      } else {
-// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c99328_i32 {
-// HOPPER:        %[[BYTES:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// HOPPER:        memref.extract_aligned_pointer_as_index %[[BYTES]]
-// HOPPER-COUNT-3: memref.view %[[BYTES]][%{{.*}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
-// HOPPER-NEXT:   moe_gpu.fence_proxy_async
+// HOPPER:        moe_gpu.mbarrier_init %[[BARS]][%c0{{.*}}], 128
+// HOPPER:        moe_gpu.mbarrier_init %[[BARS]][%c4{{.*}}], 256
+// HOPPER:        moe_gpu.fence_proxy_async
+// HOPPER-NEXT:   }
 // HOPPER-NEXT:   gpu.barrier
-// HOPPER:        nvgpu.device_async_copy {{.*}} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
-// HOPPER:        nvgpu.device_async_create_group
-// HOPPER-NOT:    gpu.barrier
-// HOPPER:        moe_gpu.wgmma_fence
-// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], {{.*}} {a_stride = 1024 : i64, b_stride = 1024 : i64, leading = 16 : i64, n = 64 : i64, swizzle = 128 : i64}
-// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c0{{(_[0-9]+)?}}],
-// HOPPER:        moe_gpu.wgmma %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}], %{{.*}}[%{{.*}}, %c16{{(_[0-9]+)?}}],
-// HOPPER-COUNT-5: moe_gpu.wgmma %
-// HOPPER:        moe_gpu.wgmma_commit
-// HOPPER-NEXT:   moe_gpu.wgmma_wait 1
-// HOPPER-NOT:    gpu.barrier
-// HOPPER:        scf.yield
-// HOPPER:        moe_gpu.wgmma_wait 0
-// HOPPER:        math.exp
-// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c66560_i32 {
+// HOPPER:        %[[WG:.*]], %{{.*}} = gpu.shuffle  idx %{{.*}}, %c0_i32, %c32_i32 : i32
+// HOPPER:        %[[PRODUCER:.*]] = arith.cmpi eq, %[[WG]], %{{.*}} : i32
+// HOPPER:        scf.if %[[PRODUCER]] {
+// HOPPER-NEXT:     nvvm.setmaxregister  decrease 64
+// HOPPER:          moe_gpu.mbarrier_wait %[[BARS]]
+// HOPPER:          nvgpu.device_async_copy {{.*}} : memref<4x128x32xbf16, strided<[?, ?, 1], offset: ?>> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
+// HOPPER:          nvgpu.device_async_create_group
+// HOPPER:          nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
+// HOPPER:          moe_gpu.fence_proxy_async
+// HOPPER-NEXT:     moe_gpu.mbarrier_arrive %[[BARS]]
+// HOPPER:          nvgpu.device_async_wait %{{.*}} {numGroups = 0 : i32}
+// HOPPER:          moe_gpu.fence_proxy_async
+// HOPPER-NEXT:     moe_gpu.mbarrier_arrive %[[BARS]]
+// HOPPER:        } else {
+// HOPPER-NEXT:     nvvm.setmaxregister  increase 216
+// HOPPER-NEXT:     %{{.*}} = arith.constant 128 : index
+// HOPPER-NEXT:     %[[CTID:.*]] = arith.subi %[[TID]], %{{.*}} : index
+// HOPPER-NOT:      gpu.barrier
+// HOPPER:          moe_gpu.mbarrier_wait %[[BARS]]
+// HOPPER:          %[[CWG:.*]] = arith.divui %[[CTID]], %c128{{.*}} : index
+// HOPPER:          %[[ROW0:.*]] = arith.muli %[[CWG]], %c64{{.*}} : index
+// HOPPER:          %[[AT:.*]] = arith.muli %[[ROW0]], %c64{{.*}} : index
+// HOPPER-NEXT:     moe_gpu.wgmma_fence
+// HOPPER:          moe_gpu.wgmma %{{.*}}[%{{.*}}, %[[AT]]], %{{.*}}[%{{.*}}, %c0{{.*}}], {{.*}} {a_stride = 1024 : i64, b_stride = 1024 : i64, leading = 16 : i64, n = 64 : i64, swizzle = 128 : i64}
+// HOPPER-COUNT-7: moe_gpu.wgmma %
+// HOPPER:          moe_gpu.wgmma_commit
+// HOPPER-NEXT:     moe_gpu.wgmma_wait 1
+// HOPPER-NOT:      gpu.barrier
+// HOPPER:          moe_gpu.mbarrier_arrive %[[BARS]]
+// HOPPER:          moe_gpu.wgmma_wait 0
+// HOPPER:          math.exp
+// HOPPER:        } {moe_gpu.roles}
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c384{{.*}}) dynamic_shared_memory_size %c99328_i32
+// HOPPER:      } else {
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c99328_i32
+// HOPPER-NOT:    nvvm.setmaxregister
+// HOPPER:        } {moe_gpu.roles}
+// HOPPER:      gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}) dynamic_shared_memory_size %c66560_i32
 // HOPPER-COUNT-2: memref.view %{{.*}} to memref<4x4096xbf16, #gpu.address_space<workgroup>>
 // HOPPER:        nvgpu.device_async_copy {{.*}}, 8, %{{.*}} {bypassL1} : memref<?x64xbf16> to memref<4x4096xbf16, #gpu.address_space<workgroup>>
 // HOPPER:        nvgpu.device_async_wait %{{.*}} {numGroups = 1 : i32}
