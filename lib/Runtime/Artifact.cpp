@@ -11,6 +11,7 @@
 #include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Runtime/Runtime.h"
 
+#include "CpuFeatures.h"
 #include "Cuda.h"
 
 #include <dlfcn.h>
@@ -190,6 +191,10 @@ struct moe_artifact {
   // CUDA artifacts: the architecture compiled for, the kernel image, and,
   // once a run has readied them, the module reference and device weights.
   std::string cudaArch, cudaPrecision;
+  // The processor the host code was compiled for and the features it needs
+  // (the signature's `cpu` line, as it is).
+  std::string cpu;
+  std::vector<std::string> cpuFeatures;
   const moe::cuda::Image *image = nullptr;
   std::mutex deviceMutex;
   bool imageAcquired = false;
@@ -252,6 +257,17 @@ moe_error *parseSignature(const std::string &path, const char *text,
       if (!(words >> device >> artifact.cudaArch >> artifact.cudaPrecision) ||
           device != "cuda")
         return fail(path + ": malformed signature line '" + line + "'");
+      continue;
+    }
+    if (role == "cpu") {
+      std::string name, feature;
+      if (!(words >> name))
+        return fail(path + ": malformed signature line '" + line + "'");
+      artifact.cpu = name;
+      while (words >> feature) {
+        artifact.cpuFeatures.push_back(feature);
+        artifact.cpu += " " + feature;
+      }
       continue;
     }
     if (role == "weights" && (words >> weightBytes)) {
@@ -389,6 +405,19 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   if (moe_error *error =
           parseSignature(file, signature, *artifact, weightBytes))
     return error;
+  // Code for a processor this one is not would fault on an illegal
+  // instruction mid-run.
+  std::vector<std::string> lacking = moe::cpu::missing(artifact->cpuFeatures);
+  if (!lacking.empty()) {
+    std::string list;
+    for (const std::string &feature : lacking)
+      list += (list.empty() ? "" : ", ") + feature;
+    return fail(file + ": compiled for --mcpu=" +
+                artifact->cpu.substr(0, artifact->cpu.find(' ')) +
+                ", whose code needs " + list +
+                ", which this processor lacks (compile it with --mcpu=native, "
+                "or the default x86-64-v3)");
+  }
   if (moe_error *error = mapWeights(file, weightBytes, *artifact))
     return error;
   // An emulated CUDA artifact calls the emulator's warp-wide instructions
@@ -528,6 +557,10 @@ const char *moe_artifact_device(const moe_artifact *artifact) {
 
 const char *moe_artifact_arch(const moe_artifact *artifact) {
   return artifact->cudaArch.c_str();
+}
+
+const char *moe_artifact_cpu(const moe_artifact *artifact) {
+  return artifact->cpu.c_str();
 }
 
 moe_error *moe_artifact_keep_inputs(moe_artifact *artifact,

@@ -297,19 +297,41 @@ createTargetMachine(ModuleOp module, const ::moe::TargetOptions &options) {
     module.emitError() << "no LLVM target for " << triple << ": " << error;
     return nullptr;
   }
+  // `native`: this processor, with the features it reports (a virtual
+  // machine may hide some its model has).
+  std::string cpu = options.cpu, features;
+  if (cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+      features +=
+          (features.empty() ? "" : ",") + ((enabled ? "+" : "-") + name.str());
+  }
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
-      target->createMCSubtargetInfo(triple, options.cpu, ""));
-  if (!subtarget->isCPUStringValid(options.cpu)) {
+      target->createMCSubtargetInfo(triple, cpu, features));
+  if (!subtarget->isCPUStringValid(cpu)) {
     module.emitError() << "--mcpu=" << options.cpu
-                       << " is not a processor LLVM knows for " << triple;
+                       << " is not a processor LLVM knows for " << triple
+                       << " (or `native`)";
     return nullptr;
   }
   static const llvm::CodeGenOptLevel levels[] = {
       llvm::CodeGenOptLevel::None, llvm::CodeGenOptLevel::Less,
       llvm::CodeGenOptLevel::Default, llvm::CodeGenOptLevel::Aggressive};
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, options.cpu, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
+      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_,
       std::nullopt, levels[std::min(options.optLevel, 3u)]));
+}
+
+/// The signature's `cpu` line: the processor `machine` compiles for and the
+/// features of MOE_ABI_CPU_FEATURES it has, which the code may use.
+std::string cpuLine(const llvm::TargetMachine &machine) {
+  static const char *const kKnown[] = {MOE_ABI_CPU_FEATURES};
+  const llvm::MCSubtargetInfo *subtarget = machine.getMCSubtargetInfo();
+  std::string line = ("cpu " + machine.getTargetCPU()).str();
+  for (const char *feature : kKnown)
+    if (subtarget->checkFeatures((llvm::Twine("+") + feature).str()))
+      line += (llvm::Twine(" ") + feature).str();
+  return line + "\n";
 }
 
 /// Adds `void moe_entry(void **args)`, which calls the C interface of the
@@ -606,7 +628,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     return failure();
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple().str());
-  addArtifactSymbols(*llvmModule, *signature, weights.size());
+  addArtifactSymbols(*llvmModule, *signature + cpuLine(*machine),
+                     weights.size());
   if (cuda) {
     // The cubin when ptxas is installed; the driver compiles the PTX otherwise.
     std::string cubin;

@@ -61,6 +61,28 @@ TEST_F(CudaRuntimeTest, LoadsWithoutADriverAndFillsTheRuntimeTable) {
   moe_artifact_free(artifact);
 }
 
+TEST_F(CudaRuntimeTest, LoadRefusesHostCodeForFeaturesThisProcessorLacks) {
+  writeEmptyWeights(MOE_FAKE_CUDA_ARTIFACT_FUTURE_CPU);
+  moe_artifact *artifact = nullptr;
+  moe_error *error =
+      moe_artifact_load(MOE_FAKE_CUDA_ARTIFACT_FUTURE_CPU, &artifact);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(artifact, nullptr);
+  EXPECT_EQ(std::string(moe_error_message(error)),
+            std::string(MOE_FAKE_CUDA_ARTIFACT_FUTURE_CPU) +
+                ": compiled for --mcpu=future-x86, whose code needs "
+                "avx1024f, which this processor lacks (compile it with "
+                "--mcpu=native, or the default x86-64-v3)");
+  moe_error_free(error);
+}
+
+TEST_F(CudaRuntimeTest, CpuLineWithNoFeaturesLoads) {
+  moe_artifact *artifact = load(MOE_FAKE_CUDA_ARTIFACT);
+  ASSERT_NE(artifact, nullptr);
+  EXPECT_STREQ(moe_artifact_cpu(artifact), "x86-64");
+  moe_artifact_free(artifact);
+}
+
 TEST_F(CudaRuntimeTest, RunChecksInputsThenNamesTheMissingDriver) {
   moe_artifact *artifact = load(MOE_FAKE_CUDA_ARTIFACT);
   ASSERT_NE(artifact, nullptr);

@@ -7,12 +7,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "moe/Runtime/Runtime.h"
+#include "moe/Runtime/ArtifactAbi.h"
 #include "moe/Runtime/Tools.h"
+
+#include "lib/Runtime/CpuFeatures.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace moe::runtime;
 
@@ -27,6 +31,33 @@ TEST(RuntimeTest, LoadMissingLibraryNamesTheFile) {
             std::string::npos)
       << moe_error_message(error);
   moe_error_free(error);
+}
+
+// The features an artifact may need, as CPUID reports them here: each
+// level implies the ones below it, and a name outside the list is never
+// there (an artifact needing it is refused).
+TEST(RuntimeTest, HostCpuFeaturesAreConsistent) {
+  using moe::cpu::hostHas;
+  for (const char *feature : {MOE_ABI_CPU_FEATURES}) {
+    if (hostHas(feature) && std::string(feature).rfind("avx512", 0) == 0) {
+      EXPECT_TRUE(hostHas("avx512f")) << feature;
+    }
+  }
+  if (hostHas("avx512f")) {
+    EXPECT_TRUE(hostHas("avx2"));
+  }
+  if (hostHas("avx2")) {
+    EXPECT_TRUE(hostHas("avx"));
+  }
+  EXPECT_FALSE(hostHas("avx1024f"));
+  EXPECT_FALSE(hostHas(""));
+}
+
+TEST(RuntimeTest, MissingCpuFeaturesInOrder) {
+  auto has = [](const std::string &feature) { return feature == "avx2"; };
+  EXPECT_EQ(moe::cpu::missing({"avx512f", "avx2", "avx512bf16"}, has),
+            (std::vector<std::string>{"avx512f", "avx512bf16"}));
+  EXPECT_TRUE(moe::cpu::missing({}, has).empty());
 }
 
 TEST(RuntimeTest, DtypeNamesAndSizes) {

@@ -111,7 +111,10 @@ llvm::cl::opt<unsigned> optLevel(
     llvm::cl::Prefix, llvm::cl::init(2), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string>
-    mcpu("mcpu", llvm::cl::desc("Processor of --emit for the cpu target"),
+    mcpu("mcpu",
+         llvm::cl::desc("Processor of --emit's host code (x86-64-v3, "
+                        "x86-64-v4, znver4, ..., or native: this machine's); "
+                        "the artifact records the features it needs"),
          llvm::cl::init("x86-64-v3"), llvm::cl::cat(compileCategory));
 
 /// Where in the model a diagnostic arose: `node '<name>': ` (or `node #<index>

@@ -51,6 +51,8 @@ void printSignature(const moe_artifact *artifact) {
   };
   if (*moe_artifact_arch(artifact))
     std::printf("device cuda %s\n", moe_artifact_arch(artifact));
+  if (*moe_artifact_cpu(artifact))
+    std::printf("cpu %s\n", moe_artifact_cpu(artifact));
   for (size_t i = 0; i < moe_artifact_num_inputs(artifact); ++i)
     print("input", moe_artifact_input(artifact, i));
   for (size_t i = 0; i < moe_artifact_num_outputs(artifact); ++i)

@@ -349,15 +349,18 @@ LogicalResult verifyBarriers(Operation *op, Value barriers) {
 } // namespace
 
 LogicalResult MbarrierInitOp::verify() {
-  if (getCount() < 1 || getCount() >= (int64_t(1) << 20))
-    return emitOpError() << "expects " << getCount()
+  // (Signed, as written: the accessors give the unsigned value.)
+  int64_t count = getCountAttr().getInt();
+  if (count < 1 || count >= (int64_t(1) << 20))
+    return emitOpError() << "expects " << count
                          << " arrivals; a phase has 1 to 2^20 - 1";
   return verifyBarriers(*this, getBarriers());
 }
 
 LogicalResult MbarrierArriveOp::verify() {
-  if (getTxBytes() < 0 || getTxBytes() >= (int64_t(1) << 20))
-    return emitOpError() << "expects " << getTxBytes()
+  int64_t bytes = getTxBytesAttr().getInt();
+  if (bytes < 0 || bytes >= (int64_t(1) << 20))
+    return emitOpError() << "expects " << bytes
                          << " transaction bytes; a phase takes 0 to 2^20 - 1";
   return verifyBarriers(*this, getBarriers());
 }

@@ -16,6 +16,14 @@
 #define MOE_ABI_SIGNATURE "moe_signature"
 #define MOE_ABI_ENTRY "moe_entry"
 
+/* The x86-64 features (LLVM's names) an artifact's signature may require, in
+ * its `cpu` line: those the processor it was compiled for has. The runtime
+ * refuses an artifact that needs one the host lacks, or one it does not
+ * know. */
+#define MOE_ABI_CPU_FEATURES                                                   \
+  "avx", "avx2", "bmi2", "f16c", "fma", "avx512f", "avx512dq", "avx512cd",     \
+      "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16"
+
 /* CUDA artifacts: the kernel image, and the table of runtime functions the
  * host code calls. */
 #define MOE_ABI_CUDA_MODULE "moe_cuda_module"

@@ -89,6 +89,11 @@ moe_layer_info moe_artifact_layer(const moe_artifact *artifact, size_t index);
  * it was compiled for ("sm_90a"), else "". */
 const char *moe_artifact_device(const moe_artifact *artifact);
 const char *moe_artifact_arch(const moe_artifact *artifact);
+/* The host processor the artifact's code was compiled for and the x86-64
+ * features it needs ("x86-64-v3 avx avx2 bmi2 f16c fma"; "" for an artifact
+ * whose signature records none). moe_artifact_load refuses an artifact that
+ * needs a feature this processor lacks. */
+const char *moe_artifact_cpu(const moe_artifact *artifact);
 
 /* Runs the artifact. `inputs` are read in place. For each output, a NULL
  * `data` asks the runtime to allocate it (free it with moe_free), a non-NULL

@@ -253,6 +253,24 @@ func.func @mbarrier_no_arrivals(%bars: !bars, %i: index) {
 // -----
 
 !bars = memref<4xi64, #gpu.address_space<workgroup>>
+func.func @mbarrier_negative_arrivals(%bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.mbarrier_init' op expects -3 arrivals; a phase has 1 to 2^20 - 1}}
+  moe_gpu.mbarrier_init %bars[%i], -3 : !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
+func.func @mbarrier_negative_tx_bytes(%bars: !bars, %i: index) {
+  // expected-error @+1 {{'moe_gpu.mbarrier_arrive' op expects -16 transaction bytes; a phase takes 0 to 2^20 - 1}}
+  moe_gpu.mbarrier_arrive %bars[%i] {tx_bytes = -16 : i64} : !bars
+  return
+}
+
+// -----
+
+!bars = memref<4xi64, #gpu.address_space<workgroup>>
 func.func @mbarrier_tx_bytes(%bars: !bars, %i: index) {
   // expected-error @+1 {{'moe_gpu.mbarrier_arrive' op expects 1048576 transaction bytes; a phase takes 0 to 2^20 - 1}}
   moe_gpu.mbarrier_arrive %bars[%i] {tx_bytes = 1048576 : i64} : !bars

@@ -1,12 +1,19 @@
 /* A CUDA artifact's ABI (docs/artifact.md) with one trivial kernel image, for
- * the runtime's tests on machines without a GPU. Built twice: as is, and with
- * MOE_FAKE_NO_IMAGE, which leaves out the kernel image. */
+ * the runtime's tests on machines without a GPU. Built three times: as is,
+ * with MOE_FAKE_NO_IMAGE, which leaves out the kernel image, and with
+ * MOE_FAKE_FUTURE_CPU, whose host code needs an x86-64 feature no processor
+ * has. */
 #include <stdint.h>
 
 const char moe_signature[] = "moe-artifact 1\n"
                              "input x f32 ?x4\n"
                              "output y f32 ?x4\n"
                              "target cuda sm_90a fp32\n"
+#ifdef MOE_FAKE_FUTURE_CPU
+                             "cpu future-x86 avx avx1024f\n"
+#else
+                             "cpu x86-64 \n"
+#endif
                              "weights 0\n";
 
 void *moe_gpu_api[4];
