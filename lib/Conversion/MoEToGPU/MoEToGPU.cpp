@@ -221,18 +221,18 @@ struct WorkItems {
 using TileBody = function_ref<Value(Emit &, gpu::LaunchOp, const WorkItems &,
                                     Value item, Value carried)>;
 
-/// A persistent kernel of `threads` with `shared` workgroup buffers over the
-/// tile table's `tileCount[0]` entries in use (at most `entries`) times
-/// `columnTiles` column tiles: as many blocks as the device holds at once
-/// (moe_gpu.resident_grid), block b taking the work items b, b + its grid's
-/// size, ..., the table's entries fastest, so that the blocks at work at once
-/// share a column tile's weights. `setup` runs once a block before its items;
-/// `body` runs for each, carrying an index from item to item (0 first).
-void launchOverTiles(OpBuilder &b, Location loc, Value entries, Value tileCount,
-                     int64_t columnTiles, int64_t threads, TypeRange shared,
-                     Value tileExpert,
-                     function_ref<void(Emit &, gpu::LaunchOp)> setup,
-                     TileBody body, int64_t dynamicShared = 0) {
+/// A persistent kernel of `threads` with `shared` workgroup buffers (and
+/// `dynamicShared` bytes) over the tile table's `tileCount[0]` entries in use
+/// (at most `entries`) times `columnTiles` column tiles: as many blocks as the
+/// device holds at once (moe_gpu.resident_grid), block b taking the work
+/// items b, b + its grid's size, ..., the table's entries fastest, so that
+/// the blocks at work at once share a column tile's weights. `body` builds
+/// the block's code, given its work items.
+void launchPersistent(
+    OpBuilder &b, Location loc, Value entries, Value tileCount,
+    int64_t columnTiles, int64_t threads, TypeRange shared, Value tileExpert,
+    function_ref<void(Emit &, gpu::LaunchOp, const WorkItems &)> body,
+    int64_t dynamicShared = 0) {
   Emit h{b, loc};
   Value grid = b.create<moe_gpu::ResidentGridOp>(loc, b.getIndexType(),
                                                  h.mul(entries, columnTiles));
@@ -240,16 +240,25 @@ void launchOverTiles(OpBuilder &b, Location loc, Value entries, Value tileCount,
       b, loc, grid, h.idx(1), threads, shared,
       [&](OpBuilder &kb, gpu::LaunchOp op) {
         Emit e{kb, loc};
-        if (setup)
-          setup(e, op);
         Value used = e.toIndex(e.load(tileCount, e.idx(0)));
-        WorkItems items{used, e.mul(used, columnTiles), tileExpert};
+        body(e, op, WorkItems{used, e.mul(used, columnTiles), tileExpert});
+      },
+      dynamicShared);
+}
+
+/// launchPersistent's kernel with `body` run for each of the block's work
+/// items in turn, carrying an index from item to item (0 first).
+void launchOverTiles(OpBuilder &b, Location loc, Value entries, Value tileCount,
+                     int64_t columnTiles, int64_t threads, TypeRange shared,
+                     Value tileExpert, TileBody body) {
+  launchPersistent(
+      b, loc, entries, tileCount, columnTiles, threads, shared, tileExpert,
+      [&](Emit &e, gpu::LaunchOp op, const WorkItems &items) {
         e.loop(op.getBlockIds().x, items.count, op.getGridSize().x, {e.idx(0)},
                [&](Value item, ValueRange carried) -> SmallVector<Value> {
                  return {body(e, op, items, item, carried[0])};
                });
-      },
-      dynamicShared);
+      });
 }
 
 /// The buffer of tensor `t` as a memref whose innermost stride is 1 (all
@@ -646,7 +655,7 @@ struct GroupedGemm {
       return buildWarpSpecialized(b, loc, entries, width);
     launchOverTiles(
         b, loc, entries, tileCount, columnTiles(), threads(), tileTypes,
-        tileExpert, /*setup=*/nullptr,
+        tileExpert,
         [&](Emit &e, gpu::LaunchOp op, const WorkItems &items, Value item,
             Value step0) { return body(e, op, items, item, step0, width); });
   }
@@ -898,15 +907,12 @@ private:
     assert(dynamicShared <= kMaxDynamicSharedBytes &&
            "tiles past sm_90's 227 KiB");
     bool asyncCopies = aRows || !tiled();
-    Emit h{b, loc};
-    Value grid = b.create<moe_gpu::ResidentGridOp>(
-        loc, b.getIndexType(), h.mul(entries, columnTiles()));
     // full[s] = bars[s], empty[s] = bars[stages + s].
     Type barsType = sharedType({2 * stages}, b.getI64Type());
-    launch(
-        b, loc, grid, h.idx(1), threads(), TypeRange{barsType},
-        [&](OpBuilder &kb, gpu::LaunchOp op) {
-          Emit e{kb, loc};
+    launchPersistent(
+        b, loc, entries, tileCount, columnTiles(), threads(),
+        TypeRange{barsType}, tileExpert,
+        [&](Emit &e, gpu::LaunchOp op, const WorkItems &items) {
           Value tid = op.getThreadIds().x;
           Value bars = op.getWorkgroupAttributions()[0];
           SmallVector<Value> shared = dynamicTiles(e);
@@ -929,8 +935,6 @@ private:
             e.b.create<moe_gpu::FenceProxyAsyncOp>(e.loc);
           });
           e.barrier();
-          Value used = e.toIndex(e.load(tileCount, e.idx(0)));
-          WorkItems items{used, e.mul(used, columnTiles()), tileExpert};
           Value block = op.getBlockIds().x, gridSize = op.getGridSize().x;
           Value mine = e.select(e.lt(block, items.count),
                                 e.b.create<arith::CeilDivUIOp>(
@@ -1224,7 +1228,7 @@ struct DecodeGemm {
     int64_t perBlock = kDecodeWarps * kDecodeColumns;
     launchOverTiles(b, loc, entries, tileCount,
                     (columns + perBlock - 1) / perBlock, kDecodeWarps * kWarp,
-                    {}, tileExpert, nullptr,
+                    {}, tileExpert,
                     [&](Emit &e, gpu::LaunchOp op, const WorkItems &items,
                         Value item, Value carried) {
                       auto [entry, group, expert] = items.at(e, item);
