@@ -9,6 +9,8 @@
 
 #include "moe/Transforms/Passes.h"
 
+#include "lib/Transforms/WeightConstants.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -89,8 +91,14 @@ public:
     Operation *op = value.getDefiningOp();
     if (!op)
       return std::nullopt;
-    if (auto constant = dyn_cast<arith::ConstantOp>(op))
-      return constantBytes(constant.getValue(), bytes, width);
+    if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+      std::vector<char> storage;
+      std::optional<ArrayRef<char>> raw = ::moe::constantBytes(
+          constant.getValue(), type.getNumElements(), width, storage);
+      if (!raw)
+        return std::nullopt;
+      return std::vector<char>(raw->begin(), raw->end());
+    }
     if (auto empty = dyn_cast<tensor::EmptyOp>(op))
       return std::vector<char>(bytes, 0);
     if (auto transpose = dyn_cast<linalg::TransposeOp>(op)) {
@@ -150,29 +158,6 @@ public:
   }
 
 private:
-  static std::optional<std::vector<char>>
-  constantBytes(Attribute value, int64_t bytes, int64_t width) {
-    if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-      AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-      if (!blob || static_cast<int64_t>(blob->getData().size()) != bytes)
-        return std::nullopt;
-      return std::vector<char>(blob->getData().begin(), blob->getData().end());
-    }
-    auto dense = dyn_cast<DenseElementsAttr>(value);
-    if (!dense)
-      return std::nullopt;
-    ArrayRef<char> raw = dense.getRawData();
-    if (dense.isSplat()) {
-      std::vector<char> out(bytes);
-      for (int64_t i = 0; i < bytes; i += width)
-        std::memcpy(&out[i], raw.data(), width);
-      return out;
-    }
-    if (static_cast<int64_t>(raw.size()) != bytes)
-      return std::nullopt;
-    return std::vector<char>(raw.begin(), raw.end());
-  }
-
   /// Visits the elements of the slice (offsets, sizes, strides) of a tensor
   /// of `shape`: `fn(index in the slice, index in the tensor)`.
   static void copySlice(const std::vector<char> &, ArrayRef<int64_t> shape,
@@ -210,13 +195,10 @@ struct MoEFoldWeightLayoutsPass
       std::optional<std::vector<char>> bytes = evaluator.evaluate(result);
       if (!bytes)
         continue;
-      auto type = cast<RankedTensorType>(result.getType());
-      AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-          ArrayRef<char>(*bytes), alignof(std::max_align_t));
-      auto attr =
-          DenseResourceElementsAttr::get(type, "folded_weight", std::move(blob));
       OpBuilder b(root);
-      Value folded = b.create<arith::ConstantOp>(root->getLoc(), type, attr);
+      Value folded = ::moe::createWeightConstant(
+          b, root->getLoc(), cast<RankedTensorType>(result.getType()),
+          "folded_weight", *bytes);
       result.replaceUsesWithIf(folded, [&](OpOperand &use) {
         return !LayoutEvaluator::isStaticLayoutOp(use.getOwner());
       });

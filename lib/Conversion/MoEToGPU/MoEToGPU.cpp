@@ -24,6 +24,7 @@
 #include "dialects/gpu/IR/MoEGpuDialect.h"
 #include "dialects/moe/IR/MoEOps.h"
 #include "lib/Conversion/MoEToLinalg/ExpertMath.h"
+#include "lib/Transforms/WeightConstants.h"
 #include "moe/GPU/MmaLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -279,40 +280,6 @@ Value bufferOf(OpBuilder &b, Location loc, Value t) {
 // Weights in the compute type
 //===----------------------------------------------------------------------===//
 
-uint16_t toBf16Bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((bits >> 16) | 0x40); // quiet NaN
-  bits += 0x7fffu + ((bits >> 16) & 1u);              // to nearest even
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-/// The bytes of a constant's elements, when they are at hand.
-std::optional<ArrayRef<char>> constantBytes(Attribute value,
-                                            std::vector<char> &splat,
-                                            int64_t count, int64_t width) {
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || static_cast<int64_t>(blob->getData().size()) != count * width)
-      return std::nullopt;
-    return blob->getData();
-  }
-  auto dense = dyn_cast<DenseElementsAttr>(value);
-  if (!dense)
-    return std::nullopt;
-  ArrayRef<char> raw = dense.getRawData();
-  if (dense.isSplat()) {
-    splat.resize(count * width);
-    for (int64_t i = 0; i < count; ++i)
-      std::memcpy(&splat[i * width], raw.data(), width);
-    return ArrayRef<char>(splat);
-  }
-  if (static_cast<int64_t>(raw.size()) != count * width)
-    return std::nullopt;
-  return raw;
-}
-
 /// Weight `w` in element type `to`: converted in the compiler when it is a
 /// constant (rounded to nearest even), else by a kernel at run time.
 Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
@@ -327,7 +294,7 @@ Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
     int64_t inWidth = from.getIntOrFloatBitWidth() / 8;
     std::vector<char> splat;
     std::optional<ArrayRef<char>> bytes =
-        constantBytes(value, splat, count, inWidth);
+        ::moe::constantBytes(value, count, inWidth, splat);
     if (bytes && (from.isF32() || from.isBF16() || from.isF16())) {
       int64_t outWidth = to.getIntOrFloatBitWidth() / 8;
       std::vector<char> out(count * outWidth);
@@ -355,7 +322,7 @@ Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
         if (to.isF32()) {
           std::memcpy(q, &x, 4);
         } else if (to.isBF16()) {
-          uint16_t h = toBf16Bits(x);
+          uint16_t h = ::moe::toBf16Bits(x);
           std::memcpy(q, &h, 2);
         } else {
           bool lost;
@@ -366,11 +333,7 @@ Value weightIn(OpBuilder &b, Location loc, Value w, Type to) {
           std::memcpy(q, &h, 2);
         }
       }
-      AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-          ArrayRef<char>(out), alignof(std::max_align_t));
-      auto attr =
-          DenseResourceElementsAttr::get(target, "gpu_weight", std::move(blob));
-      return b.create<arith::ConstantOp>(loc, target, attr);
+      return ::moe::createWeightConstant(b, loc, target, "gpu_weight", out);
     }
   }
   MLIRContext *ctx = b.getContext();
@@ -442,7 +405,7 @@ Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
     if (!matchPattern(source.weight, m_Constant(&value)))
       break;
     std::optional<ArrayRef<char>> data =
-        constantBytes(value, splats[i], weight.getNumElements(), kWidth);
+        ::moe::constantBytes(value, weight.getNumElements(), kWidth, splats[i]);
     if (!data)
       break;
     bytes.push_back(*data);
@@ -466,11 +429,7 @@ Value tilesOf(OpBuilder &b, Location loc, ArrayRef<SourceRows> sources,
           }
         }
       }
-    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        ArrayRef<char>(out), alignof(std::max_align_t));
-    auto attr = DenseResourceElementsAttr::get(type, "gpu_weight_tiles",
-                                               std::move(blob));
-    return b.create<arith::ConstantOp>(loc, type, attr);
+    return ::moe::createWeightConstant(b, loc, type, "gpu_weight_tiles", out);
   }
   return Value();
 }
