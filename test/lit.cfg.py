@@ -47,6 +47,14 @@ for tool in ("FileCheck", "not", "count"):
     if not shutil.which(tool, path=config.environment["PATH"]):
         lit_config.fatal(f"lit needs {tool}; install llvm-19-tools")
 
+# The processor: artifacts compiled for x86-64-v4 need AVX-512 to run.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        if " avx512f" in cpuinfo.read():
+            config.available_features.add("avx512")
+except OSError:
+    pass
+
 # The CUDA toolkit: ptxas assembles the CUDA target's kernels (without it the
 # artifacts carry PTX only), and its driver stub exercises the runtime's
 # driver loading on machines without a GPU.

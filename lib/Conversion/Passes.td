@@ -75,15 +75,29 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
       the rows;
     - `moe.experts`: one `scf.for` over experts; each runs `linalg.matmul_transpose_b`
       on its own slice of rows only (bias, activation and gate/up split as
-      `linalg.generic`), so the work grows with tokens x k, not tokens x experts;
+      `linalg.generic`), so the work grows with tokens x k, not tokens x experts.
+      With `panel-width=W` (the CPU pipeline sets the target's f32 vector width),
+      constant f32 weights `[E, N, K]` with `N` a multiple of `W` are packed in the
+      compiler into panels `[E, N / W, K, W]` (the `W` output columns of each `k`
+      contiguous, as a broadcast-FMA GEMM kernel reads them) and each projection is a
+      `linalg.generic` over them; with `bf16-weights`, the panels hold the weights
+      rounded to bf16 (to nearest even), widened to f32 as they are read;
     - `moe.combine`: the inverse permutation (a loop marked
       `moe.independent_iterations`), then one `linalg.generic` summing the weighted
       rows of each token in ascending `j`.
 
     ```
     moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-linalg
+    moe-opt model.onnx --moe-raise --moe-expand --moe-lower-to-linalg='panel-width=16 bf16-weights'
     ```
   }];
+  let options = [
+    Option<"panelWidth", "panel-width", "int64_t", /*default=*/"0",
+           "Pack constant f32 expert weights into panels of this many output "
+           "columns (0: leave them as they are)">,
+    Option<"bf16Weights", "bf16-weights", "bool", /*default=*/"false",
+           "Packed weights are stored in bf16 (rounded to nearest even)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",
@@ -281,12 +295,29 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     read from memory once per call however many rows its expert has; `M` may be
     dynamic. For weights of 1 MiB or more the weight blocks are an `scf.parallel`
     loop (they write disjoint columns of `C`), which the CPU pipeline hands to
-    OpenMP. Other matmuls are left as they are.
+    OpenMP.
+
+    It also replaces the products over packed weight panels that `moe-lower-to-linalg`
+    writes (`linalg.generic` reading `A [M, K]` and panels `[N / W, K, W]` of f32 or
+    bf16 into `C [M, N]` at column `p * W + l`) by a broadcast-FMA kernel: a block of
+    rows x column vectors of `C` stays in registers over all of `K`, each step loading
+    one vector of each panel (bf16 widened to f32) and broadcasting each row's element
+    against them, with no horizontal reduction. Rows go in blocks of 8 (6 for 256-bit
+    vectors) x 2 vectors, the rest in blocks of 4, 2 and 1 rows x up to 4 vectors;
+    panels are walked in cache-sized blocks, in parallel for weights of 1 MiB or more.
+    `vector-bits` is the target's vector width (256: AVX2; 512: AVX-512).
+    Other matmuls are left as they are.
 
     ```
     moe-opt lowered.mlir --moe-vectorize-matmuls
+    moe-opt lowered.mlir --moe-vectorize-matmuls=vector-bits=512
     ```
   }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"256",
+           "The target's vector register width in bits: 256 (AVX2) or 512 "
+           "(AVX-512)">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",

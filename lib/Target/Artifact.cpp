@@ -500,10 +500,10 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   if (options.gpu.decodeTokens < -1)
     return module.emitError() << "--decode-tokens=" << options.gpu.decodeTokens
                               << " is negative; 0 turns the decode kernels off";
-  if (!cuda && !emulated && options.gpu.precision != "fp32")
-    return module.emitError() << "--precision=" << options.gpu.precision
-                              << " needs --target=cuda or cuda-emulator (the "
-                                 "CPU computes in fp32)";
+  if (!cuda && !emulated && options.gpu.precision == "fp16")
+    return module.emitError()
+           << "--precision=fp16 needs --target=cuda or cuda-emulator (the CPU "
+              "computes in fp32 and stores expert weights in fp32 or bf16)";
   auto entry = module.lookupSymbol<func::FuncOp>(kEntry);
   if (!entry)
     return module.emitError() << "no @" << kEntry << " function to compile";
@@ -531,8 +531,20 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
   if (cuda)
     *signature +=
         "target cuda " + options.gpu.arch + " " + options.gpu.precision + "\n";
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(module, options);
+  if (!machine)
+    return failure();
+  // The CPU kernels' vectors: AVX-512's where the processor has it.
+  CpuKernelOptions cpuKernels;
+  cpuKernels.vectorBits =
+      machine->getMCSubtargetInfo()->checkFeatures("+avx512f") ? 512 : 256;
+  cpuKernels.bf16Weights = options.gpu.precision == "bf16";
   if (!bufferized && failed(runPipeline(module, [&](OpPassManager &pm) {
-        buildTensorPipeline(pm, cuda || emulated ? &options.gpu : nullptr);
+        if (cuda || emulated)
+          buildTensorPipeline(pm, &options.gpu);
+        else
+          buildTensorPipeline(pm, nullptr, &cpuKernels);
       })))
     return failure();
   // Kernels read every constant from device memory: all of them go to the
@@ -571,7 +583,7 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator's blocks run in parallel, as the CPU's loops do.
     openmp = findOpenMPRuntime();
     if (failed(runPipeline(module, [&](OpPassManager &pm) {
-          buildCpuLoweringPipeline(pm, !openmp.empty());
+          buildCpuLoweringPipeline(pm, !openmp.empty(), cpuKernels.vectorBits);
         })))
       return failure();
   }
@@ -622,10 +634,6 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
       translateModuleToLLVMIR(module, llvmContext, "moe-artifact");
   if (!llvmModule)
     return module.emitError("translation to LLVM IR failed");
-  std::unique_ptr<llvm::TargetMachine> machine =
-      createTargetMachine(module, options);
-  if (!machine)
-    return failure();
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple().str());
   addArtifactSymbols(*llvmModule, *signature + cpuLine(*machine),

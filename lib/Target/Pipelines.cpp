@@ -36,6 +36,14 @@ struct CpuPipelineOptions : PassPipelineOptions<CpuPipelineOptions> {
       *this, "openmp",
       llvm::cl::desc("parallel loops as OpenMP (else they run serially)"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> vectorBits{
+      *this, "vector-bits",
+      llvm::cl::desc("the kernels' vector width: 256 (AVX2) or 512 (AVX-512)"),
+      llvm::cl::init(256)};
+  PassOptions::Option<bool> bf16Weights{
+      *this, "bf16-weights",
+      llvm::cl::desc("MoE expert weights stored in bf16, widened as read"),
+      llvm::cl::init(false)};
 };
 
 struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
@@ -75,7 +83,8 @@ struct CudaPipelineOptions : PassPipelineOptions<CudaPipelineOptions> {
 
 } // namespace
 
-void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu) {
+void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu,
+                              const CpuKernelOptions *cpu) {
   OpPassManager &func = pm.nest<func::FuncOp>();
   func.addPass(createMoEFoldWeightLayouts());
   func.addPass(createMoEExpand());
@@ -85,7 +94,12 @@ void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu) {
     options.weightTiles = gpu->arch == "sm_90a";
     func.addPass(createMoELowerToGPU(options));
   }
-  func.addPass(createMoELowerToLinalg());
+  MoELowerToLinalgOptions linalg;
+  if (cpu) {
+    linalg.panelWidth = cpu->vectorBits / 32;
+    linalg.bf16Weights = cpu->bf16Weights;
+  }
+  func.addPass(createMoELowerToLinalg(linalg));
   func.addPass(createMoELegalizeOnnx());
   func.addPass(createMoEFoldWeightLayouts());
   addCleanup(pm);
@@ -134,9 +148,12 @@ void moe::buildEmulationPipeline(OpPassManager &pm,
   pm.nest<func::FuncOp>().addPass(arith::createArithExpandOpsPass(expand));
 }
 
-void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp) {
+void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
+                                   int64_t vectorBits) {
   OpPassManager &func = pm.nest<func::FuncOp>();
-  func.addPass(createMoEVectorizeMatmuls());
+  MoEVectorizeMatmulsOptions vectorize;
+  vectorize.vectorBits = vectorBits;
+  func.addPass(createMoEVectorizeMatmuls(vectorize));
   func.addPass(createConvertLinalgToLoopsPass());
   if (openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
@@ -225,8 +242,9 @@ void moe::registerPipelines() {
       "bufferized loops, then the LLVM dialect (constants stay in the "
       "module; --emit=lib moves the large ones to the weights file)",
       [](OpPassManager &pm, const CpuPipelineOptions &options) {
-        buildTensorPipeline(pm);
-        buildCpuLoweringPipeline(pm, options.openmp);
+        CpuKernelOptions kernels{options.vectorBits, options.bf16Weights};
+        buildTensorPipeline(pm, nullptr, &kernels);
+        buildCpuLoweringPipeline(pm, options.openmp, options.vectorBits);
       });
   PassPipelineRegistration<CudaPipelineOptions>(
       "moe-cuda-pipeline",

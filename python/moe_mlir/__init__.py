@@ -130,12 +130,14 @@ def compile(model, *, target="cpu", arch=None, output=None, precision=None, opti
     its Artifact. Without `output` the files go to a temporary folder that lives as
     long as the Artifact. `target` is "cpu" or "cuda"; `arch` is the processor for the
     CPU (`--mcpu`) or the GPU architecture for CUDA (`--arch`, default sm_90a);
-    `precision` is CUDA's matmul compute type ("fp32", "bf16", "fp16"); `options`
-    are further moe-opt flags."""
+    `precision` is CUDA's matmul compute type ("fp32", "bf16", "fp16"), and on the CPU
+    the MoE expert weights' storage type ("fp32" or "bf16": stored rounded to bf16,
+    computed in f32); `options` are further moe-opt flags."""
     if target not in ("cpu", "cuda"):
         raise CompileError(f"target {target!r} is not supported (targets: 'cpu', 'cuda')")
-    if target == "cpu" and precision not in (None, "fp32"):
-        raise CompileError(f"precision {precision!r} is not supported on the CPU (fp32 only)")
+    if target == "cpu" and precision not in (None, "fp32", "bf16"):
+        raise CompileError(f"precision {precision!r} is not supported on the CPU "
+                           "(fp32, or bf16 expert weights)")
     work = tempfile.mkdtemp(prefix="moe_mlir-")
     try:
         if isinstance(model, (bytes, bytearray, memoryview)):

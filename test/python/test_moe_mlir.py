@@ -154,8 +154,8 @@ def test_compile_errors(tmp_path):
     with pytest.raises(moe_mlir.CompileError, match="--precision=int4 is not one of"):
         moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", target="cuda",
                          precision="int4")
-    with pytest.raises(moe_mlir.CompileError, match="precision 'bf16'"):
-        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", precision="bf16")
+    with pytest.raises(moe_mlir.CompileError, match="precision 'fp16'"):
+        moe_mlir.compile(MODELS / "contrib_moe_silu" / "model.onnx", precision="fp16")
     with pytest.raises(FileNotFoundError):
         moe_mlir.compile(tmp_path / "missing.onnx")
     with pytest.raises(moe_mlir.CompileError, match="cannot load"):

@@ -83,10 +83,15 @@ def main() -> int:
     parser.add_argument("--tokens", default="1,8,128,512")
     parser.add_argument("--shapes", default="mixtral,many")
     parser.add_argument("--forms", default="", help="substrings of form labels to run")
+    parser.add_argument("--mcpu", default="x86-64-v3",
+                        help="moe-opt's --mcpu (native or x86-64-v4: the AVX-512 kernels)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="moe-opt's --precision (bf16: expert weights stored in bf16)")
     args = parser.parse_args()
     tokens = [int(t) for t in args.tokens.split(",")]
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}")
+          f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}, "
+          f"moe-opt --mcpu={args.mcpu} --precision={args.precision}")
     print("| shape | form | T | moe-mlir ms | ORT ms | ORT / moe-mlir | moe-mlir GFLOP/s "
           "| max error / bound |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -100,6 +105,7 @@ def main() -> int:
                 model.write_bytes(spec.build().SerializeToString())
                 library = work / f"{spec.name}.so"
                 subprocess.run([str(args.bin / "moe-opt"), str(model), "--emit=lib",
+                                f"--mcpu={args.mcpu}", f"--precision={args.precision}",
                                 "-o", str(library)], check=True)
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = args.threads

@@ -65,7 +65,8 @@ llvm::cl::opt<std::string> precision(
     llvm::cl::desc("Compute type of --target=cuda's matmuls for f32 models: "
                    "fp32 (default, CUDA cores), bf16 or fp16 (tensor cores, "
                    "f32 accumulation); the MoE layers of fp16 and bf16 models "
-                   "compute in their own type"),
+                   "compute in their own type. On the CPU, bf16 stores the MoE "
+                   "expert weights in bf16 (half the bytes; computed in f32)"),
     llvm::cl::init("fp32"), llvm::cl::cat(compileCategory));
 
 llvm::cl::opt<std::string> decodeTokens(

@@ -42,12 +42,23 @@ struct GpuKernelOptions {
   bool atomicCombine = false;
 };
 
+/// What the CPU target's kernels are built for.
+struct CpuKernelOptions {
+  /// The processor's vector registers: 256 bits (AVX2) or 512 (AVX-512).
+  int64_t vectorBits = 256;
+  /// MoE expert weights stored in bf16 and widened to f32 as they are read
+  /// (`--precision=bf16`): half the bytes, each weight rounded once.
+  bool bf16Weights = false;
+};
+
 /// onnx / moe / linalg on tensors → bufferized memref code with explicit
 /// deallocation, on a module. With `gpu`, MoE layers take the CUDA targets'
 /// own kernels (moe-lower-to-gpu) in its compute type, their weights tiled
-/// for sm_90a's bulk copies when it is the architecture.
+/// for sm_90a's bulk copies when it is the architecture; with `cpu`, their
+/// constant weights are packed into panels of the CPU kernels' vector width.
 void buildTensorPipeline(mlir::OpPassManager &pm,
-                         const GpuKernelOptions *gpu = nullptr);
+                         const GpuKernelOptions *gpu = nullptr,
+                         const CpuKernelOptions *cpu = nullptr);
 
 /// The CUDA targets' device mapping of bufferized code, on a module: the
 /// matmuls on tensor cores (unless the precision is fp32), the MoE kernels,
@@ -61,8 +72,10 @@ void buildEmulationPipeline(mlir::OpPassManager &pm,
                             const GpuKernelOptions &options);
 
 /// memref code → the LLVM dialect for the CPU (and the emulator), on a
-/// module; with `openmp`, parallel loops become OpenMP.
-void buildCpuLoweringPipeline(mlir::OpPassManager &pm, bool openmp);
+/// module, its matmul kernels in `vectorBits`-bit vectors; with `openmp`,
+/// parallel loops become OpenMP.
+void buildCpuLoweringPipeline(mlir::OpPassManager &pm, bool openmp,
+                              int64_t vectorBits = 256);
 
 /// The CUDA target's kernels (the gpu.module after outlining) → NVVM and
 /// PTX for `chip` with `features`, libdevice linked when `libdevice` is not

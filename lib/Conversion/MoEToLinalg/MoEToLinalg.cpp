@@ -10,6 +10,7 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 #include "lib/Conversion/MoEToLinalg/ExpertMath.h"
+#include "lib/Transforms/WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,6 +22,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace moe {
 #define GEN_PASS_DEF_MOELOWERTOLINALG
@@ -591,7 +593,20 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 /// One loop over experts; each takes its rows as a slice and runs
 /// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them.
 struct LowerExperts : OpRewritePattern<ExpertsOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LowerExperts(MLIRContext *ctx, int64_t panelWidth, bool bf16Weights)
+      : OpRewritePattern(ctx), panelWidth(panelWidth),
+        bf16Weights(bf16Weights) {}
+
+  /// Output columns per weight panel (0: weights as they are), and whether
+  /// panels hold bf16.
+  int64_t panelWidth;
+  bool bf16Weights;
+
+  /// The expert weights of a projection: the bank `[E, N, K]`, or its panels
+  /// `[E, N / W, K, W]` when packed.
+  struct Bank {
+    Value weights, panels;
+  };
 
   LogicalResult matchAndRewrite(ExpertsOp op,
                                 PatternRewriter &rewriter) const override {
@@ -611,6 +626,8 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
       dynamicRows.push_back(e.dim(rows, 0));
     Value zero = e.real(element, 0.0);
     Value out = e.filled(rowsType.getShape(), dynamicRows, zero);
+    Bank gateUp = bankOf(e, op.getGateUp()), up = bankOf(e, op.getUp()),
+         down = bankOf(e, op.getDown());
     Value result =
         e.loop(e.index(0), e.index(experts), {out},
                [&](Value x, ValueRange args) -> SmallVector<Value> {
@@ -619,7 +636,7 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
                      offsets, {b.create<arith::AddIOp>(e.loc, x, e.index(1))}));
                  Value n = b.create<arith::SubIOp>(e.loc, hi, lo);
                  Value mine = slice2d(e, rows, lo, n, hidden);
-                 Value y = expertFFN(e, op, x, mine, n);
+                 Value y = expertFFN(e, op, x, mine, n, gateUp, up, down);
                  SmallVector<OpFoldResult> offs{lo, b.getIndexAttr(0)};
                  SmallVector<OpFoldResult> sizes{n, b.getIndexAttr(hidden)};
                  SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
@@ -644,38 +661,112 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         tensor, offs, sizes, strides);
   }
 
-  /// Expert `x`'s `[rows, cols]` matrix of a `[E, rows, cols]` bank.
+  /// `bank`, and its panels when it is a constant f32 weight whose output
+  /// size is a multiple of the panel width: panel `p` holds output columns
+  /// `p * W .. p * W + W - 1`, the `W` values of each `k` contiguous, so a
+  /// kernel loads one vector of columns per `k` and broadcasts the row's
+  /// element against it (the B panels of a broadcast-FMA GEMM, packed once
+  /// here instead of on every call).
+  Bank bankOf(Emitter &e, Value bank) const {
+    if (!bank || panelWidth <= 0)
+      return {bank, Value()};
+    auto type = cast<RankedTensorType>(bank.getType());
+    std::vector<char> storage;
+    std::optional<ArrayRef<char>> bytes = ::moe::constantBytesOf(bank, storage);
+    if (!bytes || !type.getElementType().isF32() ||
+        type.getDimSize(1) % panelWidth != 0)
+      return {bank, Value()};
+    int64_t experts = type.getDimSize(0), rows = type.getDimSize(1),
+            depth = type.getDimSize(2), width = panelWidth;
+    Type element = bf16Weights ? Type(e.b.getBF16Type()) : e.b.getF32Type();
+    int64_t size = bf16Weights ? 2 : 4;
+    std::vector<char> packed(size_t(experts * rows * depth * size));
+    const float *from = reinterpret_cast<const float *>(bytes->data());
+    for (int64_t x = 0; x < experts; ++x)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < depth; ++k) {
+          float value = from[(x * rows + r) * depth + k];
+          int64_t at = ((x * (rows / width) + r / width) * depth + k) * width +
+                       r % width;
+          if (bf16Weights) {
+            uint16_t bits = ::moe::toBf16Bits(value);
+            std::memcpy(&packed[size_t(at * 2)], &bits, 2);
+          } else {
+            std::memcpy(&packed[size_t(at * 4)], &value, 4);
+          }
+        }
+    auto panelType =
+        RankedTensorType::get({experts, rows / width, depth, width}, element);
+    return {bank, ::moe::createWeightConstant(e.b, e.loc, panelType,
+                                              "weight_panels", packed)};
+  }
+
+  /// Expert `x`'s slice of a `[E, ...]` bank, without its leading dimension.
   static Value expertMatrix(Emitter &e, Value bank, Value x) {
     OpBuilder &b = e.b;
     auto type = cast<RankedTensorType>(bank.getType());
-    SmallVector<OpFoldResult> offs{x, b.getIndexAttr(0), b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1),
-                                    b.getIndexAttr(type.getDimSize(1)),
-                                    b.getIndexAttr(type.getDimSize(2))};
-    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> offs(type.getRank(), b.getIndexAttr(0));
+    offs[0] = x;
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1)};
+    for (int64_t d = 1; d < type.getRank(); ++d)
+      sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+    SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
     return b.create<tensor::ExtractSliceOp>(
         e.loc,
-        RankedTensorType::get({type.getDimSize(1), type.getDimSize(2)},
+        RankedTensorType::get(type.getShape().drop_front(),
                               type.getElementType()),
         bank, offs, sizes, strides);
   }
 
-  /// `input [n, in] x bank[x]^T (+ bias[x])`: `[n, out]`.
-  static Value project(Emitter &e, Value input, Value n, Value bank,
-                       Value bias, Value x) {
+  /// `acc [n, N] += input [n, K] x panels [N / W, K, W]` as a `linalg.generic`
+  /// over (m, p, l, k): the column `p * W + l` reads panel `p`'s lane `l`.
+  static Value panelMatmul(Emitter &e, Value input, Value panels, Value acc) {
     OpBuilder &b = e.b;
     MLIRContext *ctx = b.getContext();
-    Value weight = expertMatrix(e, bank, x);
-    auto weightType = cast<RankedTensorType>(weight.getType());
-    int64_t outSize = weightType.getDimSize(0);
-    Type element = weightType.getElementType();
+    int64_t width = cast<RankedTensorType>(panels.getType()).getDimSize(2);
+    AffineExpr m = getAffineDimExpr(0, ctx), p = getAffineDimExpr(1, ctx),
+               l = getAffineDimExpr(2, ctx), k = getAffineDimExpr(3, ctx);
+    SmallVector<AffineMap> maps{AffineMap::get(4, 0, {m, k}, ctx),
+                                AffineMap::get(4, 0, {p, k, l}, ctx),
+                                AffineMap::get(4, 0, {m, p * width + l}, ctx)};
+    return b
+        .create<linalg::GenericOp>(
+            e.loc, acc.getType(), ValueRange{input, panels}, ValueRange{acc},
+            maps,
+            ArrayRef<utils::IteratorType>{
+                utils::IteratorType::parallel, utils::IteratorType::parallel,
+                utils::IteratorType::parallel, utils::IteratorType::reduction},
+            [&](OpBuilder &nb, Location nl, ValueRange args) {
+              Value w = args[1];
+              if (w.getType() != args[0].getType())
+                w = nb.create<arith::ExtFOp>(nl, args[0].getType(), w);
+              Value sum = nb.create<arith::AddFOp>(
+                  nl, args[2], nb.create<arith::MulFOp>(nl, args[0], w));
+              nb.create<linalg::YieldOp>(nl, sum);
+            })
+        .getResult(0);
+  }
+
+  /// `input [n, in] x bank[x]^T (+ bias[x])`: `[n, out]`.
+  static Value project(Emitter &e, Value input, Value n, Bank bank, Value bias,
+                       Value x) {
+    OpBuilder &b = e.b;
+    MLIRContext *ctx = b.getContext();
+    auto bankType = cast<RankedTensorType>(bank.weights.getType());
+    int64_t outSize = bankType.getDimSize(1);
+    Type element = bankType.getElementType();
     Value acc =
         e.filled({ShapedType::kDynamic, outSize}, {n}, e.real(element, 0.0));
-    Value product =
-        b.create<linalg::MatmulTransposeBOp>(e.loc, acc.getType(),
-                                             ValueRange{input, weight},
-                                             ValueRange{acc})
-            .getResult(0);
+    Value product;
+    if (bank.panels) {
+      product = panelMatmul(e, input, expertMatrix(e, bank.panels, x), acc);
+    } else {
+      Value weight = expertMatrix(e, bank.weights, x);
+      product = b.create<linalg::MatmulTransposeBOp>(e.loc, acc.getType(),
+                                                     ValueRange{input, weight},
+                                                     ValueRange{acc})
+                    .getResult(0);
+    }
     if (!bias)
       return product;
     SmallVector<OpFoldResult> offs{x, b.getIndexAttr(0)};
@@ -741,17 +832,16 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         .getResult(0);
   }
 
-  static Value expertFFN(Emitter &e, ExpertsOp op, Value x, Value rows,
-                         Value n) {
+  static Value expertFFN(Emitter &e, ExpertsOp op, Value x, Value rows, Value n,
+                         Bank gateUp, Bank up, Bank down) {
     ActivationAttr act = op.getActivation();
     int64_t inter = cast<ShapedType>(op.getDown().getType()).getDimSize(2);
-    Value first =
-        project(e, rows, n, op.getGateUp(), op.getGateUpBias(), x);
-    Value up;
+    Value first = project(e, rows, n, gateUp, op.getGateUpBias(), x);
+    Value second;
     if (act.getGated() == GateLayout::Separate)
-      up = project(e, rows, n, op.getUp(), op.getUpBias(), x);
-    Value hidden = applyActivation(e, act, first, up, n, inter);
-    return project(e, hidden, n, op.getDown(), op.getDownBias(), x);
+      second = project(e, rows, n, up, op.getUpBias(), x);
+    Value hidden = applyActivation(e, act, first, second, n, inter);
+    return project(e, hidden, n, down, op.getDownBias(), x);
   }
 };
 
@@ -827,10 +917,12 @@ struct LowerCombine : OpRewritePattern<CombineOp> {
 
 struct MoELowerToLinalgPass
     : ::moe::impl::MoELowerToLinalgBase<MoELowerToLinalgPass> {
+  using MoELowerToLinalgBase::MoELowerToLinalgBase;
+
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerRoute, LowerDispatch, LowerExperts, LowerCombine>(
-        &getContext());
+    patterns.add<LowerRoute, LowerDispatch, LowerCombine>(&getContext());
+    patterns.add<LowerExperts>(&getContext(), panelWidth, bf16Weights);
     GreedyRewriteConfig config;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
