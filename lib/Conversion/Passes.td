@@ -81,7 +81,11 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
       compiler into panels `[E, N / W, K, W]` (the `W` output columns of each `k`
       contiguous, as a broadcast-FMA GEMM kernel reads them) and each projection is a
       `linalg.generic` over them; with `bf16-weights`, the panels hold the weights
-      rounded to bf16 (to nearest even), widened to f32 as they are read;
+      rounded to bf16 (to nearest even), widened to f32 as they are read. With
+      `expert-parallel` (the CPU pipeline's choice), layers with 16 assignments or
+      more (tokens x k) run their experts side by side instead: an `scf.forall` over
+      experts, each iteration one expert's whole FFN, its rows written back by
+      `tensor.parallel_insert_slice`;
     - `moe.combine`: the inverse permutation (a loop marked
       `moe.independent_iterations`), then one `linalg.generic` summing the weighted
       rows of each token in ascending `j`.
@@ -97,6 +101,9 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
            "columns (0: leave them as they are)">,
     Option<"bf16Weights", "bf16-weights", "bool", /*default=*/"false",
            "Packed weights are stored in bf16 (rounded to nearest even)">,
+    Option<"expertParallel", "expert-parallel", "bool", /*default=*/"false",
+           "From 16 assignments on, experts run side by side (an scf.forall "
+           "over experts)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
@@ -295,7 +302,8 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     read from memory once per call however many rows its expert has; `M` may be
     dynamic. For weights of 1 MiB or more the weight blocks are an `scf.parallel`
     loop (they write disjoint columns of `C`), which the CPU pipeline hands to
-    OpenMP.
+    OpenMP, unless the matmul is in a parallel loop already (`scf.forall` or
+    `scf.parallel`: experts run side by side).
 
     It also replaces the products over packed weight panels that `moe-lower-to-linalg`
     writes (`linalg.generic` reading `A [M, K]` and panels `[N / W, K, W]` of f32 or

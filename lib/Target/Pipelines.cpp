@@ -17,6 +17,7 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -98,6 +99,7 @@ void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu,
   if (cpu) {
     linalg.panelWidth = cpu->vectorBits / 32;
     linalg.bf16Weights = cpu->bf16Weights;
+    linalg.expertParallel = true;
   }
   func.addPass(createMoELowerToLinalg(linalg));
   func.addPass(createMoELegalizeOnnx());
@@ -155,6 +157,7 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
   vectorize.vectorBits = vectorBits;
   func.addPass(createMoEVectorizeMatmuls(vectorize));
   func.addPass(createConvertLinalgToLoopsPass());
+  func.addPass(createForallToParallelLoopPass());
   if (openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
   // The CUDA emulator's warp roles: coroutines, their runtime the moe

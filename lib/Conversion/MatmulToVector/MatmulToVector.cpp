@@ -40,6 +40,13 @@ constexpr int64_t kWeightBlockBytes = 256 * 1024;
 /// (`scf.parallel`); smaller ones are not worth a fork.
 constexpr int64_t kParallelWeightBytes = 1 << 20;
 
+/// Whether `op` runs inside a parallel loop already (an expert of a layer
+/// whose experts run side by side): its kernel then runs serially.
+bool inParallelLoop(Operation *op) {
+  return op->getParentOfType<scf::ForallOp>() ||
+         op->getParentOfType<scf::ParallelOp>();
+}
+
 bool hasUnitInnerStride(MemRefType type) {
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -167,7 +174,7 @@ struct VectorizeMatmulTransposeB
                 mb.create<scf::YieldOp>(ml);
               });
     };
-    if (N * K * 4 >= kParallelWeightBytes) {
+    if (N * K * 4 >= kParallelWeightBytes && !inParallelLoop(op)) {
       b.create<scf::ParallelOp>(
           loc, ValueRange{cst(0)}, ValueRange{cst(N)}, ValueRange{cst(weightRows)},
           [&](OpBuilder &nb, Location nl, ValueRange ivs) {
@@ -312,7 +319,8 @@ struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
         start = end;
       }
     };
-    if (numPanels * K * width * weightBytes >= kParallelWeightBytes) {
+    if (numPanels * K * width * weightBytes >= kParallelWeightBytes &&
+        !inParallelLoop(op)) {
       b.create<scf::ParallelOp>(
           loc, ValueRange{cst(0)}, ValueRange{cst(vectors)},
           ValueRange{cst(blockVectors)},

@@ -593,14 +593,18 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 /// One loop over experts; each takes its rows as a slice and runs
 /// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them.
 struct LowerExperts : OpRewritePattern<ExpertsOp> {
-  LowerExperts(MLIRContext *ctx, int64_t panelWidth, bool bf16Weights)
-      : OpRewritePattern(ctx), panelWidth(panelWidth),
-        bf16Weights(bf16Weights) {}
+  LowerExperts(MLIRContext *ctx, int64_t panelWidth, bool bf16Weights,
+               bool expertParallel)
+      : OpRewritePattern(ctx), panelWidth(panelWidth), bf16Weights(bf16Weights),
+        expertParallel(expertParallel) {}
 
-  /// Output columns per weight panel (0: weights as they are), and whether
-  /// panels hold bf16.
+  /// Output columns per weight panel (0: weights as they are), whether
+  /// panels hold bf16, and whether experts run side by side.
   int64_t panelWidth;
-  bool bf16Weights;
+  bool bf16Weights, expertParallel;
+
+  /// Assignments (tokens x k) from which experts run side by side.
+  static constexpr int64_t kExpertParallelRows = 16;
 
   /// The expert weights of a projection: the bank `[E, N, K]`, or its panels
   /// `[E, N / W, K, W]` when packed.
@@ -628,22 +632,64 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
     Value out = e.filled(rowsType.getShape(), dynamicRows, zero);
     Bank gateUp = bankOf(e, op.getGateUp()), up = bankOf(e, op.getUp()),
          down = bankOf(e, op.getDown());
-    Value result =
-        e.loop(e.index(0), e.index(experts), {out},
-               [&](Value x, ValueRange args) -> SmallVector<Value> {
-                 Value lo = e.toIndex(e.get(offsets, {x}));
-                 Value hi = e.toIndex(e.get(
-                     offsets, {b.create<arith::AddIOp>(e.loc, x, e.index(1))}));
-                 Value n = b.create<arith::SubIOp>(e.loc, hi, lo);
-                 Value mine = slice2d(e, rows, lo, n, hidden);
-                 Value y = expertFFN(e, op, x, mine, n, gateUp, up, down);
-                 SmallVector<OpFoldResult> offs{lo, b.getIndexAttr(0)};
-                 SmallVector<OpFoldResult> sizes{n, b.getIndexAttr(hidden)};
-                 SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-                 return {b.create<tensor::InsertSliceOp>(e.loc, y, args[0],
-                                                         offs, sizes, strides)};
-               })[0];
-    rewriter.replaceOp(op, result);
+    // Expert `x`'s rows through its FFN: the rows' place and the result.
+    auto ffn = [&](Value x) -> std::tuple<Value, Value, Value> {
+      Value lo = e.toIndex(e.get(offsets, {x}));
+      Value hi = e.toIndex(
+          e.get(offsets, {b.create<arith::AddIOp>(e.loc, x, e.index(1))}));
+      Value n = b.create<arith::SubIOp>(e.loc, hi, lo);
+      Value mine = slice2d(e, rows, lo, n, hidden);
+      return {lo, n, expertFFN(e, op, x, mine, n, gateUp, up, down)};
+    };
+    auto place = [&](Value lo, Value n) {
+      SmallVector<OpFoldResult> offs{lo, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes{n, b.getIndexAttr(hidden)};
+      return std::make_pair(offs, sizes);
+    };
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    auto inTurn = [&]() -> SmallVector<Value> {
+      return e.loop(e.index(0), e.index(experts), {out},
+                    [&](Value x, ValueRange args) -> SmallVector<Value> {
+                      auto [lo, n, y] = ffn(x);
+                      auto [offs, sizes] = place(lo, n);
+                      return {b.create<tensor::InsertSliceOp>(
+                          e.loc, y, args[0], offs, sizes, strides)};
+                    });
+    };
+    if (!expertParallel) {
+      rewriter.replaceOp(op, inTurn());
+      return success();
+    }
+    // Experts side by side: each expert's whole FFN in one iteration of a
+    // parallel loop (its kernels then serial), so that many small experts
+    // keep every thread busy without a fork per projection. Below
+    // kExpertParallelRows assignments (decode) too few experts have rows to
+    // share out, and each projection's kernel splits its weight instead.
+    Value count = e.dim(rows, 0);
+    Value wide = b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::uge,
+                                         count, e.index(kExpertParallelRows));
+    auto branch = b.create<scf::IfOp>(
+        e.loc, wide,
+        [&](OpBuilder &nb, Location nl) {
+          OpBuilder::InsertionGuard guard(b);
+          auto forall = b.create<scf::ForallOp>(
+              nl, ArrayRef<OpFoldResult>{b.getIndexAttr(experts)},
+              ValueRange{out}, std::nullopt);
+          b.setInsertionPointToStart(forall.getBody());
+          auto [lo, n, y] = ffn(forall.getInductionVars()[0]);
+          auto [offs, sizes] = place(lo, n);
+          b.setInsertionPointToStart(forall.getTerminator().getBody());
+          b.create<tensor::ParallelInsertSliceOp>(
+              nl, y, forall.getRegionIterArgs()[0], offs, sizes, strides);
+          b.setInsertionPointAfter(forall);
+          b.create<scf::YieldOp>(nl, forall.getResults());
+        },
+        [&](OpBuilder &nb, Location nl) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          b.create<scf::YieldOp>(nl, inTurn());
+        });
+    rewriter.replaceOp(op, branch.getResults());
     return success();
   }
 
@@ -922,7 +968,8 @@ struct MoELowerToLinalgPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<LowerRoute, LowerDispatch, LowerCombine>(&getContext());
-    patterns.add<LowerExperts>(&getContext(), panelWidth, bf16Weights);
+    patterns.add<LowerExperts>(&getContext(), panelWidth, bf16Weights,
+                               expertParallel);
     GreedyRewriteConfig config;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),

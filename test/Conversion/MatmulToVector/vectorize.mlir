@@ -147,3 +147,20 @@ func.func @not_a_product(%a: memref<?x64xf32>, %w: memref<8x64x8xf32>, %c: memre
   }
   return
 }
+
+// -----
+
+// A large weight inside a parallel loop (experts side by side): the kernel is serial.
+// CHECK-LABEL: func.func @nested
+// CHECK:       scf.forall
+// CHECK-NOT:     scf.parallel
+// CHECK:         vector.fma
+func.func @nested(%a: memref<?x1024xf32>, %b: memref<4x1024x1024xf32>, %c: memref<?x1024xf32>) {
+  scf.forall (%e) in (4) {
+    %w = memref.subview %b[%e, 0, 0] [1, 1024, 1024] [1, 1, 1]
+        : memref<4x1024x1024xf32> to memref<1024x1024xf32, strided<[1024, 1], offset: ?>>
+    linalg.matmul_transpose_b ins(%a, %w : memref<?x1024xf32>, memref<1024x1024xf32, strided<[1024, 1], offset: ?>>)
+                              outs(%c : memref<?x1024xf32>)
+  }
+  return
+}

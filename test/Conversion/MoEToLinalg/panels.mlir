@@ -1,5 +1,6 @@
 // RUN: moe-opt %s --moe-lower-to-linalg='panel-width=4' --split-input-file | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-linalg='panel-width=4 bf16-weights' --split-input-file | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s --moe-lower-to-linalg='expert-parallel' --split-input-file | FileCheck %s --check-prefix=PARALLEL
 
 // A constant f32 bank whose output size is a multiple of the panel width is packed in
 // the compiler into panels [E, N / W, K, W], and the projection reads them through a
@@ -44,6 +45,33 @@ func.func @packed(%rows: tensor<?x2xf32>, %offsets: tensor<3xi32>) -> tensor<?x2
 // CHECK:       linalg.matmul_transpose_b
 func.func @inputs(%rows: tensor<?x4xf32>, %offsets: tensor<3xi32>, %w1: tensor<2x4x4xf32>,
                   %w2: tensor<2x4x2xf32>) -> tensor<?x4xf32> {
+  %out = moe.experts %rows, %offsets gate_up %w1 down %w2
+           {activation = #moe.activation<silu, gated = interleaved>}
+           : (tensor<?x4xf32>, tensor<3xi32>, tensor<2x4x4xf32>, tensor<2x4x2xf32>)
+           -> tensor<?x4xf32>
+  return %out : tensor<?x4xf32>
+}
+
+// -----
+
+// With expert-parallel: from 16 assignments on, an scf.forall over the experts (each
+// iteration one expert's whole FFN, written back by parallel_insert_slice); below, the
+// serial loop over experts.
+// PARALLEL-LABEL: func.func @side_by_side
+// PARALLEL:       %[[WIDE:.*]] = arith.cmpi uge, %{{.*}}, %c16 : index
+// PARALLEL:       scf.if %[[WIDE]] -> (tensor<?x4xf32>) {
+// PARALLEL:         %[[ALL:.*]] = scf.forall (%[[E:.*]]) in (2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<?x4xf32>) {
+// PARALLEL:           tensor.extract %arg1[%[[E]]] : tensor<3xi32>
+// PARALLEL:           linalg.matmul_transpose_b
+// PARALLEL:           linalg.matmul_transpose_b
+// PARALLEL:           scf.forall.in_parallel {
+// PARALLEL-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%{{.*}}, 0] [%{{.*}}, 4] [1, 1]
+// PARALLEL:         scf.yield %[[ALL]]
+// PARALLEL:       } else {
+// PARALLEL:         scf.for %{{.*}} = %c0 to %c2 step %c1
+// PARALLEL:           tensor.insert_slice
+func.func @side_by_side(%rows: tensor<?x4xf32>, %offsets: tensor<3xi32>, %w1: tensor<2x4x4xf32>,
+                        %w2: tensor<2x4x2xf32>) -> tensor<?x4xf32> {
   %out = moe.experts %rows, %offsets gate_up %w1 down %w2
            {activation = #moe.activation<silu, gated = interleaved>}
            : (tensor<?x4xf32>, tensor<3xi32>, tensor<2x4x4xf32>, tensor<2x4x2xf32>)
