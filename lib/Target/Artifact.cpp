@@ -150,8 +150,10 @@ FailureOr<std::string> describeSignature(func::FuncOp entry) {
 }
 
 /// `layer <E> <k> <H> <F> <I> <separate up: 0|1> <element bytes>` per
-/// moe.layer.
-std::string describeLayers(ModuleOp module) {
+/// moe.layer, the bytes those of the weights as the artifact stores them:
+/// with `bf16Weights` (the CPU's --precision=bf16), f32 weights that are not
+/// inputs are stored in bf16.
+std::string describeLayers(ModuleOp module, bool bf16Weights) {
   std::string text;
   llvm::raw_string_ostream os(text);
   module.walk([&](mlir::moe::LayerOp layer) {
@@ -161,7 +163,11 @@ std::string describeLayers(ModuleOp module) {
        << layer.getRouting().getK() << " " << gateUp.getDimSize(2) << " "
        << gateUp.getDimSize(1) << " " << down.getDimSize(2) << " "
        << (layer.getUp() ? 1 : 0) << " "
-       << gateUp.getElementTypeBitWidth() / 8 << "\n";
+       << (bf16Weights && gateUp.getElementType().isF32() &&
+                   !isa<BlockArgument>(layer.getGateUp())
+               ? 2
+               : gateUp.getElementTypeBitWidth() / 8)
+       << "\n";
   });
   return text;
 }
@@ -527,7 +533,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
         pm.nest<func::FuncOp>().addPass(createMoERaise());
       })))
     return failure();
-  *signature += describeLayers(module);
+  *signature += describeLayers(module, !cuda && !emulated &&
+                                           options.gpu.precision == "bf16");
   if (cuda)
     *signature +=
         "target cuda " + options.gpu.arch + " " + options.gpu.precision + "\n";
