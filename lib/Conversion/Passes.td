@@ -82,10 +82,15 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
       contiguous, as a broadcast-FMA GEMM kernel reads them) and each projection is a
       `linalg.generic` over them; with `bf16-weights`, the panels hold the weights
       rounded to bf16 (to nearest even), widened to f32 as they are read. With
-      `expert-parallel` (the CPU pipeline's choice), layers with 16 assignments or
-      more (tokens x k) run their experts side by side instead: an `scf.forall` over
-      experts, each iteration one expert's whole FFN, its rows written back by
-      `tensor.parallel_insert_slice`;
+      `grouped` (the CPU pipeline's choice) the experts run in parallel loops instead.
+      From 16 assignments (tokens x k) on, side by side: an `scf.forall` over experts,
+      each iteration one expert's whole FFN, its rows written back by
+      `tensor.parallel_insert_slice`. Below (decode), each projection is one grouped
+      matmul over all experts: an `scf.forall` over blocks of output columns (about
+      256 KiB of one expert's weight each), each iteration running every expert's rows
+      against its block of that expert's weight; the activation runs on all rows at
+      once. The blocks are alike in work however few experts were routed to, and a
+      layer forks threads once per projection;
     - `moe.combine`: the inverse permutation (a loop marked
       `moe.independent_iterations`), then one `linalg.generic` summing the weighted
       rows of each token in ascending `j`.
@@ -101,9 +106,9 @@ def MoELowerToLinalg : Pass<"moe-lower-to-linalg", "::mlir::func::FuncOp"> {
            "columns (0: leave them as they are)">,
     Option<"bf16Weights", "bf16-weights", "bool", /*default=*/"false",
            "Packed weights are stored in bf16 (rounded to nearest even)">,
-    Option<"expertParallel", "expert-parallel", "bool", /*default=*/"false",
-           "From 16 assignments on, experts run side by side (an scf.forall "
-           "over experts)">,
+    Option<"grouped", "grouped", "bool", /*default=*/"false",
+           "Experts in parallel loops: side by side from 16 assignments on, "
+           "below each projection over blocks of output columns of every expert">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -99,7 +99,7 @@ void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu,
   if (cpu) {
     linalg.panelWidth = cpu->vectorBits / 32;
     linalg.bf16Weights = cpu->bf16Weights;
-    linalg.expertParallel = true;
+    linalg.grouped = true;
   }
   func.addPass(createMoELowerToLinalg(linalg));
   func.addPass(createMoELegalizeOnnx());

@@ -594,17 +594,21 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 /// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them.
 struct LowerExperts : OpRewritePattern<ExpertsOp> {
   LowerExperts(MLIRContext *ctx, int64_t panelWidth, bool bf16Weights,
-               bool expertParallel)
+               bool grouped)
       : OpRewritePattern(ctx), panelWidth(panelWidth), bf16Weights(bf16Weights),
-        expertParallel(expertParallel) {}
+        grouped(grouped) {}
 
   /// Output columns per weight panel (0: weights as they are), whether
-  /// panels hold bf16, and whether experts run side by side.
+  /// panels hold bf16, and whether the experts run in parallel loops (side
+  /// by side, or each projection grouped over column blocks).
   int64_t panelWidth;
-  bool bf16Weights, expertParallel;
+  bool bf16Weights, grouped;
 
   /// Assignments (tokens x k) from which experts run side by side.
-  static constexpr int64_t kExpertParallelRows = 16;
+  static constexpr int64_t kSideBySideRows = 16;
+
+  /// Bytes of one expert's weight per column block of a grouped projection.
+  static constexpr int64_t kGroupedBlockBytes = 256 * 1024;
 
   /// The expert weights of a projection: the bank `[E, N, K]`, or its panels
   /// `[E, N / W, K, W]` when packed.
@@ -656,18 +660,18 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
                           e.loc, y, args[0], offs, sizes, strides)};
                     });
     };
-    if (!expertParallel) {
+    if (!grouped) {
       rewriter.replaceOp(op, inTurn());
       return success();
     }
-    // Experts side by side: each expert's whole FFN in one iteration of a
-    // parallel loop (its kernels then serial), so that many small experts
-    // keep every thread busy without a fork per projection. Below
-    // kExpertParallelRows assignments (decode) too few experts have rows to
-    // share out, and each projection's kernel splits its weight instead.
+    // From kSideBySideRows assignments on, experts run side by side: each
+    // expert's whole FFN in one iteration of a parallel loop (its kernels
+    // serial), its rows and intermediates staying in cache from one
+    // projection to the next. Below (decode), too few experts have rows to
+    // share out: each projection is grouped over column blocks instead.
     Value count = e.dim(rows, 0);
     Value wide = b.create<arith::CmpIOp>(e.loc, arith::CmpIPredicate::uge,
-                                         count, e.index(kExpertParallelRows));
+                                         count, e.index(kSideBySideRows));
     auto branch = b.create<scf::IfOp>(
         e.loc, wide,
         [&](OpBuilder &nb, Location nl) {
@@ -687,10 +691,155 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         [&](OpBuilder &nb, Location nl) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          b.create<scf::YieldOp>(nl, inTurn());
+          b.create<scf::YieldOp>(nl,
+                                 groupedFFN(e, op, gateUp, up, down, experts));
         });
     rewriter.replaceOp(op, branch.getResults());
     return success();
+  }
+
+  /// Output columns per block of a grouped projection: about
+  /// kGroupedBlockBytes of one expert's weight, a multiple of the panel width
+  /// that divides `columns` (all of them when none does).
+  int64_t blockColumns(int64_t columns, int64_t depth, int64_t bytes) const {
+    int64_t unit = panelWidth > 0 && columns % panelWidth == 0 ? panelWidth : 1;
+    int64_t want = std::max<int64_t>(
+        unit,
+        kGroupedBlockBytes / std::max<int64_t>(1, depth * bytes) / unit * unit);
+    for (int64_t width = std::min(want, columns); width >= unit; width -= unit)
+      if (columns % width == 0)
+        return width;
+    return columns;
+  }
+
+  /// Every expert's rows `[lo_x, hi_x)` of `input [R, K]` times its weight,
+  /// `[R, N]` into `init`: one `scf.forall` over blocks of output columns,
+  /// each iteration running every expert's rows against that block of its
+  /// weight (and bias). The blocks are alike in work however the tokens were
+  /// routed, and a layer forks threads once per projection.
+  Value groupedProject(Emitter &e, Value input, Value offsets, Bank bank,
+                       Value bias, int64_t experts, Value init) const {
+    OpBuilder &b = e.b;
+    auto type = cast<RankedTensorType>(bank.weights.getType());
+    int64_t columns = type.getDimSize(1), depth = type.getDimSize(2);
+    Type stored =
+        bank.panels
+            ? cast<RankedTensorType>(bank.panels.getType()).getElementType()
+            : type.getElementType();
+    int64_t width =
+        blockColumns(columns, depth, stored.getIntOrFloatBitWidth() / 8);
+    Type element = type.getElementType();
+    Value count = e.dim(input, 0);
+    SmallVector<OpFoldResult> unit(2, b.getIndexAttr(1));
+    auto forall = b.create<scf::ForallOp>(
+        e.loc, ArrayRef<OpFoldResult>{b.getIndexAttr(columns / width)},
+        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value col = b.create<arith::MulIOp>(e.loc, forall.getInductionVars()[0],
+                                        e.index(width));
+    auto tileType =
+        RankedTensorType::get({ShapedType::kDynamic, width}, element);
+    Value tile = b.create<tensor::ExtractSliceOp>(
+        e.loc, tileType, forall.getRegionIterArgs()[0],
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0), col},
+        ArrayRef<OpFoldResult>{count, b.getIndexAttr(width)}, unit);
+    Value done = e.loop(
+        e.index(0), e.index(experts), {tile},
+        [&](Value x, ValueRange args) -> SmallVector<Value> {
+          Value lo = e.toIndex(e.get(offsets, {x}));
+          Value hi = e.toIndex(
+              e.get(offsets, {b.create<arith::AddIOp>(e.loc, x, e.index(1))}));
+          Value n = b.create<arith::SubIOp>(e.loc, hi, lo);
+          Value rows = slice2d(e, input, lo, n, depth);
+          SmallVector<OpFoldResult> at{lo, b.getIndexAttr(0)};
+          SmallVector<OpFoldResult> size{n, b.getIndexAttr(width)};
+          Value acc = b.create<linalg::FillOp>(
+                           e.loc, e.real(element, 0.0),
+                           Value(b.create<tensor::ExtractSliceOp>(
+                               e.loc, tileType, args[0], at, size, unit)))
+                          .getResult(0);
+          Value product;
+          if (bank.panels) {
+            auto panelsType = cast<RankedTensorType>(bank.panels.getType());
+            int64_t lanes = panelsType.getDimSize(3);
+            Value first = b.create<arith::DivUIOp>(e.loc, col, e.index(lanes));
+            Value mine = b.create<tensor::ExtractSliceOp>(
+                e.loc,
+                RankedTensorType::get({width / lanes, depth, lanes},
+                                      panelsType.getElementType()),
+                bank.panels,
+                ArrayRef<OpFoldResult>{x, first, b.getIndexAttr(0),
+                                       b.getIndexAttr(0)},
+                ArrayRef<OpFoldResult>{
+                    b.getIndexAttr(1), b.getIndexAttr(width / lanes),
+                    b.getIndexAttr(depth), b.getIndexAttr(lanes)},
+                SmallVector<OpFoldResult>(4, b.getIndexAttr(1)));
+            product = panelMatmul(e, rows, mine, acc);
+          } else {
+            Value mine = b.create<tensor::ExtractSliceOp>(
+                e.loc, RankedTensorType::get({width, depth}, element),
+                bank.weights, ArrayRef<OpFoldResult>{x, col, b.getIndexAttr(0)},
+                ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(width),
+                                       b.getIndexAttr(depth)},
+                SmallVector<OpFoldResult>(3, b.getIndexAttr(1)));
+            product = b.create<linalg::MatmulTransposeBOp>(
+                           e.loc, acc.getType(), ValueRange{rows, mine},
+                           ValueRange{acc})
+                          .getResult(0);
+          }
+          if (bias) {
+            Value row = b.create<tensor::ExtractSliceOp>(
+                e.loc, RankedTensorType::get({width}, element), bias,
+                ArrayRef<OpFoldResult>{x, col},
+                ArrayRef<OpFoldResult>{b.getIndexAttr(1),
+                                       b.getIndexAttr(width)},
+                unit);
+            product = addBias(e, product, row);
+          }
+          return {b.create<tensor::InsertSliceOp>(e.loc, product, args[0], at,
+                                                  size, unit)};
+        })[0];
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    b.create<tensor::ParallelInsertSliceOp>(
+        e.loc, done, forall.getRegionIterArgs()[0],
+        ArrayRef<OpFoldResult>{b.getIndexAttr(0), col},
+        ArrayRef<OpFoldResult>{count, b.getIndexAttr(width)}, unit);
+    return forall.getResult(0);
+  }
+
+  /// The layer's experts as grouped projections over all rows: the first
+  /// projection(s), the activation of every row, then the down projection
+  /// into zeros (rows routed to no expert stay zero).
+  Value groupedFFN(Emitter &e, ExpertsOp op, Bank gateUp, Bank up, Bank down,
+                   int64_t experts) const {
+    OpBuilder &b = e.b;
+    Value rows = op.getRows(), offsets = op.getOffsets();
+    ActivationAttr act = op.getActivation();
+    auto rowsType = cast<RankedTensorType>(rows.getType());
+    Type element = rowsType.getElementType();
+    int64_t inter = cast<ShapedType>(op.getDown().getType()).getDimSize(2);
+    Value count = e.dim(rows, 0);
+    auto empty = [&](Value bank) -> Value {
+      int64_t columns = cast<ShapedType>(bank.getType()).getDimSize(1);
+      return b.create<tensor::EmptyOp>(
+          e.loc, ArrayRef<int64_t>{ShapedType::kDynamic, columns}, element,
+          ValueRange{count});
+    };
+    Value first = groupedProject(e, rows, offsets, gateUp, op.getGateUpBias(),
+                                 experts, empty(op.getGateUp()));
+    Value second;
+    if (act.getGated() == GateLayout::Separate)
+      second = groupedProject(e, rows, offsets, up, op.getUpBias(), experts,
+                              empty(op.getUp()));
+    Value hidden = applyActivation(e, act, first, second, count, inter);
+    SmallVector<Value> dynamicRows;
+    if (rowsType.isDynamicDim(0))
+      dynamicRows.push_back(count);
+    Value zeros =
+        e.filled(rowsType.getShape(), dynamicRows, e.real(element, 0.0));
+    return groupedProject(e, hidden, offsets, down, op.getDownBias(), experts,
+                          zeros);
   }
 
   /// Rows `[lo, lo + n)` of a `[R, width]` tensor, with `step`/`start`
@@ -821,6 +970,13 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
     Value row = b.create<tensor::ExtractSliceOp>(
         e.loc, RankedTensorType::get({outSize}, element), bias, offs, sizes,
         strides);
+    return addBias(e, product, row);
+  }
+
+  /// `product [n, N] + row [N]` on every row.
+  static Value addBias(Emitter &e, Value product, Value row) {
+    OpBuilder &b = e.b;
+    MLIRContext *ctx = b.getContext();
     AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
     AffineMap column = AffineMap::get(2, 0, getAffineDimExpr(1, ctx), ctx);
     return b
@@ -968,8 +1124,7 @@ struct MoELowerToLinalgPass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<LowerRoute, LowerDispatch, LowerCombine>(&getContext());
-    patterns.add<LowerExperts>(&getContext(), panelWidth, bf16Weights,
-                               expertParallel);
+    patterns.add<LowerExperts>(&getContext(), panelWidth, bf16Weights, grouped);
     GreedyRewriteConfig config;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),

@@ -1,6 +1,6 @@
 // RUN: moe-opt %s --moe-lower-to-linalg='panel-width=4' --split-input-file | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-linalg='panel-width=4 bf16-weights' --split-input-file | FileCheck %s --check-prefix=BF16
-// RUN: moe-opt %s --moe-lower-to-linalg='expert-parallel' --split-input-file | FileCheck %s --check-prefix=PARALLEL
+// RUN: moe-opt %s --moe-lower-to-linalg='grouped' --split-input-file | FileCheck %s --check-prefix=PARALLEL
 
 // A constant f32 bank whose output size is a multiple of the panel width is packed in
 // the compiler into panels [E, N / W, K, W], and the projection reads them through a
@@ -54,9 +54,10 @@ func.func @inputs(%rows: tensor<?x4xf32>, %offsets: tensor<3xi32>, %w1: tensor<2
 
 // -----
 
-// With expert-parallel: from 16 assignments on, an scf.forall over the experts (each
-// iteration one expert's whole FFN, written back by parallel_insert_slice); below, the
-// serial loop over experts.
+// With grouped: from 16 assignments on, an scf.forall over the experts (each iteration
+// one expert's whole FFN, written back by parallel_insert_slice); below (decode), each
+// projection is one scf.forall over blocks of output columns whose iterations run every
+// expert's rows against their block, and the activation runs on all rows at once.
 // PARALLEL-LABEL: func.func @side_by_side
 // PARALLEL:       %[[WIDE:.*]] = arith.cmpi uge, %{{.*}}, %c16 : index
 // PARALLEL:       scf.if %[[WIDE]] -> (tensor<?x4xf32>) {
@@ -68,8 +69,19 @@ func.func @inputs(%rows: tensor<?x4xf32>, %offsets: tensor<3xi32>, %w1: tensor<2
 // PARALLEL-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%{{.*}}, 0] [%{{.*}}, 4] [1, 1]
 // PARALLEL:         scf.yield %[[ALL]]
 // PARALLEL:       } else {
-// PARALLEL:         scf.for %{{.*}} = %c0 to %c2 step %c1
-// PARALLEL:           tensor.insert_slice
+// PARALLEL:         scf.forall (%[[J:.*]]) in (1) shared_outs(%[[FIRST:.*]] = %{{.*}}) -> (tensor<?x4xf32>) {
+// PARALLEL:           %[[COL:.*]] = arith.muli %[[J]], %c4 : index
+// PARALLEL:           scf.for %[[X:.*]] = %c0 to %c2 step %c1 iter_args(
+// PARALLEL:             tensor.extract_slice %arg2[%[[X]], %[[COL]], 0] [1, 4, 4] [1, 1, 1] : tensor<2x4x4xf32> to tensor<4x4xf32>
+// PARALLEL:             linalg.matmul_transpose_b
+// PARALLEL:             tensor.insert_slice
+// PARALLEL:           scf.forall.in_parallel {
+// PARALLEL-NEXT:        tensor.parallel_insert_slice %{{.*}} into %[[FIRST]][0, %[[COL]]] [%{{.*}}, 4] [1, 1]
+// PARALLEL:         linalg.generic
+// PARALLEL:         scf.forall (%{{.*}}) in (1) shared_outs(
+// PARALLEL:           scf.for
+// PARALLEL:             tensor.extract_slice %arg3[
+// PARALLEL:             linalg.matmul_transpose_b
 func.func @side_by_side(%rows: tensor<?x4xf32>, %offsets: tensor<3xi32>, %w1: tensor<2x4x4xf32>,
                         %w2: tensor<2x4x2xf32>) -> tensor<?x4xf32> {
   %out = moe.experts %rows, %offsets gate_up %w1 down %w2
