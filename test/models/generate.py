@@ -541,6 +541,10 @@ class Spec:
             opsets.append(helper.make_opsetid("com.microsoft", 1))
         model = helper.make_model(graph, opset_imports=opsets, producer_name="moe-mlir-tests",
                                   ir_version=IR_VERSION[self.opset])
+        if sum(len(init.raw_data) for init in g.inits) >= 2**31 - 2**26:
+            # A protobuf holds at most 2 GB: a benchmark-sized model is checked where
+            # it is saved, with its weights as external data.
+            return model
         if self.form == "contrib_moe":
             # onnx's checker does not know com.microsoft ops; it still checks the rest.
             onnx.checker.check_model(model, full_check=False)

@@ -1,17 +1,29 @@
 #!/usr/bin/env python3
-"""Times compiled moe-mlir artifacts against ONNX Runtime on the same ONNX models, in one
-run on one machine, and prints the ratios (ORT time / moe-mlir time; above 1 means
-moe-mlir is faster).
+"""Times compiled moe-mlir artifacts against ONNX Runtime and PyTorch on the same MoE
+layers, in one run on one machine, and prints the ratios (peer time / moe-mlir time;
+above 1 means moe-mlir is faster) beside the machine's limits, which it measures.
 
 The models are MoE layers in the forms exporters write (built by
 test/models/generate.py at benchmark sizes): a Mixtral-shaped layer scaled to a CPU
-(H 1024, I 3584, E 8, k 2) and a many-expert layer (H 1024, I 512, E 64, k 4).
-moe-mlir runs through moe-bench (its parallel loops on OpenMP threads); ONNX Runtime
-runs with the same thread count (intra-op threads).
+(H 1024, I 3584, E 8, k 2), a many-expert layer (H 1024, I 512, E 64, k 4) and a
+Qwen3-30B-A3B-shaped layer (H 2048, I 768, E 128, k 8; its 2.4 GB of weights in an
+external data file). moe-mlir runs through moe-bench (its parallel loops on OpenMP
+threads); ONNX Runtime with the same number of intra-op threads; PyTorch (when
+installed) runs transformers' eager MoE block (MixtralSparseMoeBlock's loop over the
+routed experts, index_add_ back) on the same weights and routing inputs, with
+torch.set_num_threads to the same count.
+
+Limits, from `moe-bench --peak`: the f32 FMA peak of one core in the ISA the artifact
+uses (AVX-512 where its `cpu` line has avx512f, else AVX2) times the threads; the
+threads' read bandwidth from memory (a 1 GiB buffer); and their read bandwidth over a
+buffer the size of the weights a call reads, read again and again (warm: what repeated
+calls over the same experts could reach from the caches). Each row gives moe-mlir's
+GFLOP/s as a share of the first and its weight GB/s as shares of the other two.
 
     python3 tools/moe-bench/compare_ort.py --bin build/bin [--threads 1] [--tokens 1,8,128,512]
+        [--mcpu native] [--precision bf16] [--shapes mixtral,many,qwen3] [--forms contrib]
 
-Needs numpy, onnx and onnxruntime.
+Needs numpy, onnx and onnxruntime; torch for the PyTorch column.
 """
 import argparse
 import json
@@ -24,6 +36,7 @@ import tempfile
 import time
 
 import numpy as np
+import onnx
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "test" / "models"))
@@ -34,7 +47,11 @@ import onnxruntime  # noqa: E402
 SHAPES = {
     "mixtral": dict(E=8, k=2, H=1024, I=3584),
     "many": dict(E=64, k=4, H=1024, I=512),
+    "qwen3": dict(E=128, k=8, H=2048, I=768),
 }
+# Models above this many bytes keep their weights in an external data file (a
+# protobuf holds at most 2 GB).
+EXTERNAL_DATA_BYTES = 1 << 30
 # ORT's batched_mm graph gathers a copy of the chosen experts' weights per token; past
 # this many bytes of copies it is not run.
 ORT_GATHER_LIMIT = 4e9
@@ -61,15 +78,52 @@ def forms(shape):
     ]
 
 
-def time_ort(session, feeds, warmup, iterations):
+def torch_block(spec, threads):
+    """transformers' eager MoE block (MixtralSparseMoeBlock's loop) over the spec's
+    weights, routing softmax -> top-k -> renormalised on the `router_probs` logits;
+    None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    ex = spec.experts
+    wg, wu, wd = (torch.from_numpy(w) for w in (ex.wg, ex.wu, ex.wd))
+
+    def run(inputs):
+        x = torch.from_numpy(inputs["x"])
+        logits = torch.from_numpy(inputs["router_probs"])
+        with torch.inference_mode():
+            probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
+            weights, ids = torch.topk(probs, spec.k, dim=-1)
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+            out = torch.zeros_like(x)
+            mask = torch.nn.functional.one_hot(ids, num_classes=spec.E).permute(2, 1, 0)
+            for e in torch.nonzero(mask.sum(dim=(-1, -2)) > 0).flatten().tolist():
+                slot, token = torch.where(mask[e])
+                rows = x[token]
+                h = torch.nn.functional.silu(rows @ wg[e].T) * (rows @ wu[e].T)
+                out.index_add_(0, token, (h @ wd[e].T) * weights[token, slot, None])
+            return out.numpy()
+    return run
+
+
+def time_call(call, warmup, iterations):
     for _ in range(warmup):
-        session.run(None, feeds)
+        call()
     times = []
     for _ in range(iterations):
         start = time.perf_counter()
-        session.run(None, feeds)
+        call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def peaks(bin_dir, threads, footprint=0):
+    out = subprocess.run([str(bin_dir / "moe-bench"), "--peak", f"--threads={threads}",
+                          f"--footprint={int(footprint)}", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def iterations_for(tokens):
@@ -87,14 +141,27 @@ def main() -> int:
                         help="moe-opt's --mcpu (native or x86-64-v4: the AVX-512 kernels)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                         help="moe-opt's --precision (bf16: expert weights stored in bf16)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column")
     args = parser.parse_args()
     tokens = [int(t) for t in args.tokens.split(",")]
+    limits = peaks(args.bin, args.threads)
+    torch_version = "not installed"
+    if not args.no_torch:
+        try:
+            import torch
+            torch_version = torch.__version__
+        except ImportError:
+            pass
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}, "
-          f"moe-opt --mcpu={args.mcpu} --precision={args.precision}")
-    print("| shape | form | T | moe-mlir ms | ORT ms | ORT / moe-mlir | moe-mlir GFLOP/s "
-          "| max error / bound |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          f"torch {torch_version}, moe-opt --mcpu={args.mcpu} --precision={args.precision}")
+    print(f"# one core's f32 FMA peak: {limits['fma_avx2_gflop_per_s']:.0f} GFLOP/s AVX2, "
+          f"{limits['fma_avx512_gflop_per_s']:.0f} AVX-512; memory read with "
+          f"{args.threads} thread(s): {limits['read_gb_per_s']:.1f} GB/s")
+    print("| shape | form | T | moe-mlir ms | ORT ms | ORT / moe-mlir | PyTorch ms "
+          "| PyTorch / moe-mlir | GFLOP/s (% of FMA peak) "
+          "| weights GB/s (% of memory read, % of warm read) | max error / bound |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="moe-bench-") as work:
         work = pathlib.Path(work)
         for shape in args.shapes.split(","):
@@ -102,11 +169,26 @@ def main() -> int:
                 if args.forms and not any(f in label for f in args.forms.split(",")):
                     continue
                 model = work / f"{spec.name}.onnx"
-                model.write_bytes(spec.build().SerializeToString())
+                proto = spec.build()
+                if sum(len(init.raw_data) for init in proto.graph.initializer) \
+                        > EXTERNAL_DATA_BYTES:
+                    onnx.save_model(proto, str(model), save_as_external_data=True,
+                                    location=f"{spec.name}.data")
+                    onnx.checker.check_model(str(model), full_check=False)
+                else:
+                    model.write_bytes(proto.SerializeToString())
+                del proto
                 library = work / f"{spec.name}.so"
                 subprocess.run([str(args.bin / "moe-opt"), str(model), "--emit=lib",
                                 f"--mcpu={args.mcpu}", f"--precision={args.precision}",
                                 "-o", str(library)], check=True)
+                signature = subprocess.run([str(args.bin / "moe-run"), str(library),
+                                            "--signature"], check=True, capture_output=True,
+                                           text=True).stdout
+                wide = any(line.startswith("cpu ") and " avx512f" in line
+                           for line in signature.splitlines())
+                peak = args.threads * limits["fma_avx512_gflop_per_s" if wide
+                                             else "fma_avx2_gflop_per_s"]
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = args.threads
                 options.inter_op_num_threads = 1
@@ -116,6 +198,9 @@ def main() -> int:
                         str(model), options, providers=["CPUExecutionProvider"])
                 except Exception as error:  # ORT refuses some forms
                     reason = str(error).splitlines()[0][:60]
+                block = None
+                if not args.no_torch and spec.router == "input" and spec.act.get("kind") == "silu":
+                    block = torch_block(spec, args.threads)
                 for t in tokens:
                     inputs = generate.make_inputs(spec, t)
                     files = []
@@ -140,17 +225,30 @@ def main() -> int:
                     bound = (generate.RTOL * float(np.abs(reference).max()) + generate.ATOL)
                     gathered = t * spec.k * 3 * spec.H * spec.I * 4
                     if session is None:
-                        theirs = f"refused: {reason}"
-                        ratio = "-"
+                        theirs, ratio = f"refused: {reason}", "-"
                     elif label.startswith("batched_mm") and gathered > ORT_GATHER_LIMIT:
-                        theirs = f"not run: gathers {gathered / 1e9:.0f} GB"
-                        ratio = "-"
+                        theirs, ratio = f"not run: gathers {gathered / 1e9:.0f} GB", "-"
                     else:
-                        ort_ms = time_ort(session, inputs, warmup, iterations) * 1e3
-                        theirs = f"{ort_ms:.3f}"
-                        ratio = f"{ort_ms / ours_ms:.2f}"
+                        ort_ms = time_call(lambda: session.run(None, inputs), warmup,
+                                           iterations) * 1e3
+                        theirs, ratio = f"{ort_ms:.3f}", f"{ort_ms / ours_ms:.2f}"
+                    torch_ms, torch_ratio = "-", "-"
+                    if block is not None:
+                        torch_error = float(np.abs(block(inputs) - reference).max())
+                        if torch_error > bound:
+                            torch_ms = f"wrong: error {torch_error:.3g} > {bound:.3g}"
+                        else:
+                            value = time_call(lambda: block(inputs), warmup, iterations) * 1e3
+                            torch_ms, torch_ratio = f"{value:.3f}", f"{value / ours_ms:.2f}"
+                    read = ours["weight_gb_per_s"] * ours_ms * 1e-3 * 1e9
+                    warm = peaks(args.bin, args.threads, read)["footprint_read_gb_per_s"]
                     print(f"| {shape} | {label} | {t} | {ours_ms:.3f} | {theirs} | {ratio} | "
-                          f"{ours['gflop_per_s']:.1f} | {error / bound:.2f} |", flush=True)
+                          f"{torch_ms} | {torch_ratio} | {ours['gflop_per_s']:.1f} "
+                          f"({100 * ours['gflop_per_s'] / peak:.0f} %) | "
+                          f"{ours['weight_gb_per_s']:.1f} "
+                          f"({100 * ours['weight_gb_per_s'] / limits['read_gb_per_s']:.0f} %, "
+                          f"{100 * ours['weight_gb_per_s'] / warm:.0f} % of {warm:.0f}) | "
+                          f"{error / bound:.2f} |", flush=True)
     return 0
 
 
