@@ -507,4 +507,29 @@ def MoEGpuEmulatorAsyncRuntime
   }];
 }
 
+def MoEPackMatmulWeights : Pass<"moe-pack-matmul-weights", "::mlir::func::FuncOp"> {
+  let summary = "Pack the constant weights of a model's f32 matmuls into panels for the CPU kernel";
+  let description = [{
+    The matmuls outside the MoE layers (routers, attention and MLP projections, the
+    LM head: `linalg.generic` `C [M, N] += A [M, K] x B` with `B` as `[K, N]` or
+    `[N, K]`) whose `B` is an f32 constant with `N` a multiple of `panel-width` get
+    it packed in the compiler into panels `[N / W, K, W]`, and become the panel
+    product `moe-vectorize-matmuls` gives its broadcast-FMA kernel, as the experts'
+    weights do. The CPU pipeline sets the width to the target's f32 vector lanes.
+
+    ```
+    moe-opt model.mlir --moe-pack-matmul-weights=panel-width=16
+    ```
+  }];
+  let options = [
+    Option<"panelWidth", "panel-width", "int64_t", /*default=*/"16",
+           "Output columns per panel (0: leave the weights as they are)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 #endif // MOE_LIB_CONVERSION_PASSES_TD

@@ -104,6 +104,11 @@ void moe::buildTensorPipeline(OpPassManager &pm, const GpuKernelOptions *gpu,
   func.addPass(createMoELowerToLinalg(linalg));
   func.addPass(createMoELegalizeOnnx());
   func.addPass(createMoEFoldWeightLayouts());
+  if (cpu) {
+    MoEPackMatmulWeightsOptions pack;
+    pack.panelWidth = cpu->vectorBits / 32;
+    func.addPass(createMoEPackMatmulWeights(pack));
+  }
   addCleanup(pm);
   bufferization::OneShotBufferizationOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;

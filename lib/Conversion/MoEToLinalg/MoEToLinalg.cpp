@@ -9,6 +9,7 @@
 #include "moe/Conversion/Passes.h"
 
 #include "dialects/moe/IR/MoEOps.h"
+#include "lib/Conversion/MatmulToVector/WeightPanels.h"
 #include "lib/Conversion/MoEToLinalg/ExpertMath.h"
 #include "lib/Transforms/WeightConstants.h"
 
@@ -22,7 +23,6 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
-#include <cstring>
 
 namespace moe {
 #define GEN_PASS_DEF_MOELOWERTOLINALG
@@ -591,7 +591,9 @@ struct LowerDispatch : OpRewritePattern<DispatchOp> {
 //===----------------------------------------------------------------------===//
 
 /// One loop over experts; each takes its rows as a slice and runs
-/// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them.
+/// `rows x gate_up[e]^T`, the activation, and `x down[e]^T` on them. With
+/// `grouped`, the experts run side by side from kSideBySideRows assignments
+/// on, and each projection is grouped over column blocks below.
 struct LowerExperts : OpRewritePattern<ExpertsOp> {
   LowerExperts(MLIRContext *ctx, int64_t panelWidth, bool bf16Weights,
                bool grouped)
@@ -871,29 +873,10 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
     if (!bytes || !type.getElementType().isF32() ||
         type.getDimSize(1) % panelWidth != 0)
       return {bank, Value()};
-    int64_t experts = type.getDimSize(0), rows = type.getDimSize(1),
-            depth = type.getDimSize(2), width = panelWidth;
-    Type element = bf16Weights ? Type(e.b.getBF16Type()) : e.b.getF32Type();
-    int64_t size = bf16Weights ? 2 : 4;
-    std::vector<char> packed(size_t(experts * rows * depth * size));
-    const float *from = reinterpret_cast<const float *>(bytes->data());
-    for (int64_t x = 0; x < experts; ++x)
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < depth; ++k) {
-          float value = from[(x * rows + r) * depth + k];
-          int64_t at = ((x * (rows / width) + r / width) * depth + k) * width +
-                       r % width;
-          if (bf16Weights) {
-            uint16_t bits = ::moe::toBf16Bits(value);
-            std::memcpy(&packed[size_t(at * 2)], &bits, 2);
-          } else {
-            std::memcpy(&packed[size_t(at * 4)], &value, 4);
-          }
-        }
-    auto panelType =
-        RankedTensorType::get({experts, rows / width, depth, width}, element);
-    return {bank, ::moe::createWeightConstant(e.b, e.loc, panelType,
-                                              "weight_panels", packed)};
+    return {bank, ::moe::packWeightPanels(
+                      e.b, e.loc, *bytes, type.getDimSize(0),
+                      type.getDimSize(1), type.getDimSize(2),
+                      /*depthMajor=*/false, panelWidth, bf16Weights)};
   }
 
   /// Expert `x`'s slice of a `[E, ...]` bank, without its leading dimension.
@@ -913,40 +896,14 @@ struct LowerExperts : OpRewritePattern<ExpertsOp> {
         bank, offs, sizes, strides);
   }
 
-  /// `acc [n, N] += input [n, K] x panels [N / W, K, W]` as a `linalg.generic`
-  /// over (m, p, l, k): the column `p * W + l` reads panel `p`'s lane `l`.
   static Value panelMatmul(Emitter &e, Value input, Value panels, Value acc) {
-    OpBuilder &b = e.b;
-    MLIRContext *ctx = b.getContext();
-    int64_t width = cast<RankedTensorType>(panels.getType()).getDimSize(2);
-    AffineExpr m = getAffineDimExpr(0, ctx), p = getAffineDimExpr(1, ctx),
-               l = getAffineDimExpr(2, ctx), k = getAffineDimExpr(3, ctx);
-    SmallVector<AffineMap> maps{AffineMap::get(4, 0, {m, k}, ctx),
-                                AffineMap::get(4, 0, {p, k, l}, ctx),
-                                AffineMap::get(4, 0, {m, p * width + l}, ctx)};
-    return b
-        .create<linalg::GenericOp>(
-            e.loc, acc.getType(), ValueRange{input, panels}, ValueRange{acc},
-            maps,
-            ArrayRef<utils::IteratorType>{
-                utils::IteratorType::parallel, utils::IteratorType::parallel,
-                utils::IteratorType::parallel, utils::IteratorType::reduction},
-            [&](OpBuilder &nb, Location nl, ValueRange args) {
-              Value w = args[1];
-              if (w.getType() != args[0].getType())
-                w = nb.create<arith::ExtFOp>(nl, args[0].getType(), w);
-              Value sum = nb.create<arith::AddFOp>(
-                  nl, args[2], nb.create<arith::MulFOp>(nl, args[0], w));
-              nb.create<linalg::YieldOp>(nl, sum);
-            })
-        .getResult(0);
+    return ::moe::createPanelMatmul(e.b, e.loc, input, panels, acc);
   }
 
   /// `input [n, in] x bank[x]^T (+ bias[x])`: `[n, out]`.
   static Value project(Emitter &e, Value input, Value n, Bank bank, Value bias,
                        Value x) {
     OpBuilder &b = e.b;
-    MLIRContext *ctx = b.getContext();
     auto bankType = cast<RankedTensorType>(bank.weights.getType());
     int64_t outSize = bankType.getDimSize(1);
     Type element = bankType.getElementType();
