@@ -12,6 +12,8 @@
 
 #include "moe/Conversion/Passes.h"
 
+#include "lib/Conversion/MatmulToVector/WeightPanels.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -193,24 +195,6 @@ struct VectorizeMatmulTransposeB
   }
 };
 
-/// Whether `generic`'s body is `out + a * b`, `b` optionally widened first.
-bool isMultiplyAdd(linalg::GenericOp generic) {
-  Block &body = generic.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
-  if (!add)
-    return false;
-  BlockArgument a = body.getArgument(0), b = body.getArgument(1),
-                out = body.getArgument(2);
-  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
-  if (add.getLhs() != out || !mul || mul.getLhs() != a)
-    return false;
-  Value w = mul.getRhs();
-  if (auto ext = w.getDefiningOp<arith::ExtFOp>())
-    w = ext.getIn();
-  return w == b;
-}
-
 /// `C [M, N] += A [M, K] x panels [N / W, K, W]` (column `p * W + l` of C
 /// reads lane `l` of panel `p`), as moe-lower-to-linalg writes it for packed
 /// weights → the broadcast-FMA kernel.
@@ -253,7 +237,8 @@ struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
         utils::IteratorType::parallel, utils::IteratorType::parallel,
         utils::IteratorType::parallel, utils::IteratorType::reduction};
     if (op.getIndexingMapsArray() != expected ||
-        op.getIteratorTypesArray() != iterators || !isMultiplyAdd(op))
+        op.getIteratorTypesArray() != iterators ||
+        !::moe::isMultiplyAdd(op, /*widened=*/true))
       return rewriter.notifyMatchFailure(op, "not C += A x panels");
     SmallVector<int64_t> pStrides;
     int64_t pOffset;

@@ -27,18 +27,6 @@ using namespace mlir;
 
 namespace {
 
-/// Whether `generic`'s body is `out + a * b`.
-bool isMultiplyAdd(linalg::GenericOp generic) {
-  Block &body = generic.getRegion().front();
-  auto yield = cast<linalg::YieldOp>(body.getTerminator());
-  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
-  if (!add || add.getLhs() != body.getArgument(2))
-    return false;
-  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
-  return mul && mul.getLhs() == body.getArgument(0) &&
-         mul.getRhs() == body.getArgument(1);
-}
-
 /// `C [M, N] = A [M, K] x B` on tensors, B a constant `[K, N]` (or `[N, K]`)
 /// of f32 with `N` a multiple of the panel width → the panel product.
 struct PackConstantMatmul : OpRewritePattern<linalg::GenericOp> {
@@ -50,7 +38,8 @@ struct PackConstantMatmul : OpRewritePattern<linalg::GenericOp> {
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics() || op.getNumDpsInputs() != 2 ||
-        op.getNumDpsInits() != 1 || op.getNumLoops() != 3 || !isMultiplyAdd(op))
+        op.getNumDpsInits() != 1 || op.getNumLoops() != 3 ||
+        !::moe::isMultiplyAdd(op, /*widened=*/false))
       return rewriter.notifyMatchFailure(op, "not a matmul on tensors");
     MLIRContext *ctx = op.getContext();
     AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),

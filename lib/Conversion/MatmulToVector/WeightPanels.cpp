@@ -38,6 +38,21 @@ Value moe::packWeightPanels(OpBuilder &b, Location loc, ArrayRef<char> bytes,
   return createWeightConstant(b, loc, type, "weight_panels", packed);
 }
 
+bool moe::isMultiplyAdd(linalg::GenericOp generic, bool widened) {
+  Block &body = generic.getRegion().front();
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  auto add = yield.getValues()[0].getDefiningOp<arith::AddFOp>();
+  if (!add || add.getLhs() != body.getArgument(2))
+    return false;
+  auto mul = add.getRhs().getDefiningOp<arith::MulFOp>();
+  if (!mul || mul.getLhs() != body.getArgument(0))
+    return false;
+  Value w = mul.getRhs();
+  if (auto ext = w.getDefiningOp<arith::ExtFOp>(); ext && widened)
+    w = ext.getIn();
+  return w == body.getArgument(1);
+}
+
 Value moe::createPanelMatmul(OpBuilder &b, Location loc, Value input,
                              Value panels, Value acc) {
   MLIRContext *ctx = b.getContext();

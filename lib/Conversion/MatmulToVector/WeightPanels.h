@@ -11,6 +11,7 @@
 #ifndef MOE_LIB_CONVERSION_MATMULTOVECTOR_WEIGHTPANELS_H
 #define MOE_LIB_CONVERSION_MATMULTOVECTOR_WEIGHTPANELS_H
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
 
 namespace moe {
@@ -23,6 +24,10 @@ mlir::Value packWeightPanels(mlir::OpBuilder &b, mlir::Location loc,
                              llvm::ArrayRef<char> bytes, int64_t batch,
                              int64_t columns, int64_t depth, bool depthMajor,
                              int64_t width, bool bf16);
+
+/// Whether `generic`'s body is `out + a * b` (operands in that order), `b`
+/// widened first when `widened` allows it.
+bool isMultiplyAdd(mlir::linalg::GenericOp generic, bool widened);
 
 /// `acc [M, N] += input [M, K] x panels [N / W, K, W]` as the `linalg.generic`
 /// over (m, p, l, k) that moe-vectorize-matmuls turns into its kernel: the
