@@ -49,6 +49,31 @@ bool inParallelLoop(Operation *op) {
          op->getParentOfType<scf::ParallelOp>();
 }
 
+/// `body(block)` for each block start in `[0, upper)` by `step`: the blocks
+/// write disjoint columns of C, so they run in parallel (`scf.parallel`) for
+/// weights of kParallelWeightBytes or more, unless `op` is in a parallel loop
+/// already.
+void emitWeightBlocks(OpBuilder &b, Location loc, Operation *op, int64_t upper,
+                      int64_t step, int64_t weightBytes,
+                      function_ref<void(OpBuilder &, Location, Value)> body) {
+  auto cst = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantIndexOp>(loc, v);
+  };
+  if (weightBytes >= kParallelWeightBytes && !inParallelLoop(op)) {
+    b.create<scf::ParallelOp>(
+        loc, ValueRange{cst(0)}, ValueRange{cst(upper)}, ValueRange{cst(step)},
+        [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+          body(nb, nl, ivs[0]);
+        });
+    return;
+  }
+  b.create<scf::ForOp>(loc, cst(0), cst(upper), cst(step), ValueRange{},
+                       [&](OpBuilder &nb, Location nl, Value block, ValueRange) {
+                         body(nb, nl, block);
+                         nb.create<scf::YieldOp>(nl);
+                       });
+}
+
 bool hasUnitInnerStride(MemRefType type) {
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -176,20 +201,7 @@ struct VectorizeMatmulTransposeB
                 mb.create<scf::YieldOp>(ml);
               });
     };
-    if (N * K * 4 >= kParallelWeightBytes && !inParallelLoop(op)) {
-      b.create<scf::ParallelOp>(
-          loc, ValueRange{cst(0)}, ValueRange{cst(N)}, ValueRange{cst(weightRows)},
-          [&](OpBuilder &nb, Location nl, ValueRange ivs) {
-            blockBody(nb, nl, ivs[0]);
-          });
-    } else {
-      b.create<scf::ForOp>(
-          loc, cst(0), cst(N), cst(weightRows), ValueRange{},
-          [&](OpBuilder &nb, Location nl, Value nBlock, ValueRange) {
-            blockBody(nb, nl, nBlock);
-            nb.create<scf::YieldOp>(nl);
-          });
-    }
+    emitWeightBlocks(b, loc, op, N, weightRows, N * K * 4, blockBody);
     rewriter.eraseOp(op);
     return success();
   }
@@ -304,22 +316,8 @@ struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
         start = end;
       }
     };
-    if (numPanels * K * width * weightBytes >= kParallelWeightBytes &&
-        !inParallelLoop(op)) {
-      b.create<scf::ParallelOp>(
-          loc, ValueRange{cst(0)}, ValueRange{cst(vectors)},
-          ValueRange{cst(blockVectors)},
-          [&](OpBuilder &nb, Location nl, ValueRange ivs) {
-            blockBody(nb, nl, ivs[0]);
-          });
-    } else {
-      b.create<scf::ForOp>(
-          loc, cst(0), cst(vectors), cst(blockVectors), ValueRange{},
-          [&](OpBuilder &nb, Location nl, Value vBlock, ValueRange) {
-            blockBody(nb, nl, vBlock);
-            nb.create<scf::YieldOp>(nl);
-          });
-    }
+    emitWeightBlocks(b, loc, op, vectors, blockVectors,
+                     numPanels * K * width * weightBytes, blockBody);
     rewriter.eraseOp(op);
     return success();
   }
