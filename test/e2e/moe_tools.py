@@ -6,10 +6,13 @@ import subprocess
 import numpy as np
 
 
-def compile_model(bin_dir, model, library, target="cpu"):
-    """moe-opt `model` to the artifact `library`; None, or moe-opt's diagnostics."""
+def compile_model(bin_dir, model, library, target="cpu", mcpu=None):
+    """moe-opt `model` to the artifact `library` (for `mcpu` when given); None, or
+    moe-opt's diagnostics."""
+    processor = [f"--mcpu={mcpu}"] if mcpu else []
     compiled = subprocess.run([str(pathlib.Path(bin_dir) / "moe-opt"), str(model),
-                               "--emit=lib", f"--target={target}", "-o", str(library)],
+                               "--emit=lib", f"--target={target}", *processor,
+                               "-o", str(library)],
                               capture_output=True, text=True)
     return None if compiled.returncode == 0 else compiled.stderr
 

@@ -94,6 +94,20 @@ CASES = [
          domain="com.microsoft", sizes=ROWS),
     case("fused_matmul_ta", "FusedMatMul", [("a", FLOAT, [4, "N"]), ("b", FLOAT, [4, 6])],
          [("y", FLOAT, ["N", 6])], attrs={"transA": 1}, domain="com.microsoft", sizes=ROWS),
+    # Products of two activations (attention's scores and values): the broadcast-FMA
+    # kernel, its rows in parallel chunks and its columns past the last whole vector.
+    case("matmul_scores", "MatMul", [("q", FLOAT, [2, "N", 16]), ("k", FLOAT, [2, 16, "N"])],
+         [("y", FLOAT, [2, "N", "N"])], sizes=({"N": 37}, {"N": 1}, {"N": 300})),
+    case("matmul_values", "MatMul", [("p", FLOAT, [2, "N", "N"]), ("v", FLOAT, [2, "N", 32])],
+         [("y", FLOAT, [2, "N", 32])], sizes=({"N": 37}, {"N": 1}, {"N": 300})),
+    case("matmul_heads", "MatMul",
+         [("q", FLOAT, [1, 3, "N", 8]), ("k", FLOAT, [1, 3, 8, 48])],
+         [("y", FLOAT, [1, 3, "N", 48])], sizes=({"N": 19}, {"N": 1})),
+    case("matmul_broadcast", "MatMul", [("a", FLOAT, ["N", 24]), ("b", FLOAT, [3, 24, 40])],
+         [("y", FLOAT, [3, "N", 40])], sizes=ROWS),
+    case("matmul_broadcast_b", "MatMul",
+         [("a", FLOAT, [2, 1, "N", 12]), ("b", FLOAT, [1, 3, 12, 20])],
+         [("y", FLOAT, [2, 3, "N", 20])], sizes=({"N": 9}, {"N": 1})),
     case("skip_layer_norm", "SkipLayerNormalization",
          [("x", FLOAT, [1, "N", 8]), ("skip", FLOAT, [1, "N", 8])],
          [("y", FLOAT, [1, "N", 8]), ("", FLOAT, None), ("", FLOAT, None),
@@ -213,16 +227,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, type=pathlib.Path)
     parser.add_argument("--work", required=True, type=pathlib.Path)
+    parser.add_argument("--mcpu", help="moe-opt's --mcpu (x86-64-v4: the AVX-512 kernels)")
+    parser.add_argument("--only", default="", help="run the cases whose name starts so")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)
     ok = True
     for spec in CASES:
+        if not spec["name"].startswith(args.only):
+            continue
         model = build(spec)
         path = args.work / f"{spec['name']}.onnx"
         onnx.save(model, path)
         library = args.work / f"{spec['name']}.so"
-        failure = compile_model(args.bin, path, library)
+        failure = compile_model(args.bin, path, library, mcpu=args.mcpu)
         if failure:
             print(f"{spec['name']}: compile failed MISMATCH\n{failure}")
             ok = False

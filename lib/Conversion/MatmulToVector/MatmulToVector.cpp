@@ -207,6 +207,185 @@ struct VectorizeMatmulTransposeB
   }
 };
 
+/// Where a broadcast-FMA kernel reads and writes: `C[cLead..., row, column]
+/// += A[aLead..., row, k] * B(k, column)`, B either `[K, N]` rows at
+/// `B[bLead..., k, column]` or panels `[N / W, K, W]` (column `p * W + l` in
+/// lane `l` of panel `p`, bf16 widened to f32).
+struct BroadcastOperands {
+  Value A, B, C;
+  SmallVector<Value> aLead, bLead, cLead;
+  /// W of B's panels; 0 when B is `[K, N]`.
+  int64_t panelWidth = 0;
+  /// f32 lanes of a vector register.
+  int64_t lanes = 8;
+  /// C holds zeros (its fill is left out): blocks start from zero instead of
+  /// loading it.
+  bool zeroInit = false;
+};
+
+/// The `linalg.fill` of zeros into `C` that `op` accumulates onto, when
+/// nothing between them touches memory: the kernel can start from zero and
+/// the fill can go.
+linalg::FillOp zeroFillBefore(Operation *op, Value C) {
+  for (Operation *prev = op->getPrevNode(); prev; prev = prev->getPrevNode()) {
+    if (auto fill = dyn_cast<linalg::FillOp>(prev)) {
+      auto zero = fill.value().getDefiningOp<arith::ConstantOp>();
+      auto value = zero ? dyn_cast<FloatAttr>(zero.getValue()) : FloatAttr();
+      if (fill.getOutputs()[0] == C && value && value.getValue().isZero())
+        return fill;
+      return nullptr;
+    }
+    if (!isMemoryEffectFree(prev))
+      return nullptr;
+  }
+  return nullptr;
+}
+
+/// `C[m0 .. m0+rows, vector v0 .. v0+cols] += A[m0.., :] x B`: the block of C
+/// in `rows x cols` vector registers over all of K, each step one load of
+/// each column vector (widened to f32) and one broadcast of each row's
+/// element.
+void emitBroadcastBlock(OpBuilder &b, Location loc, const BroadcastOperands &o,
+                        Value m0, Value v0, int64_t rows, int64_t cols,
+                        Value K) {
+  auto vecType = VectorType::get({o.lanes}, b.getF32Type());
+  Type weightElement = cast<MemRefType>(o.B.getType()).getElementType();
+  auto weightVecType = VectorType::get({o.lanes}, weightElement);
+  auto cst = [&](int64_t v) -> Value {
+    return b.create<arith::ConstantIndexOp>(loc, v);
+  };
+  auto plus = [&](Value base, int64_t i) -> Value {
+    return i == 0 ? base : b.create<arith::AddIOp>(loc, base, cst(i));
+  };
+  auto at = [](ArrayRef<Value> lead, std::initializer_list<Value> rest) {
+    SmallVector<Value> indices(lead);
+    indices.append(rest);
+    return indices;
+  };
+  SmallVector<Value> rowIndex, column, panel, lane;
+  for (int64_t i = 0; i < rows; ++i)
+    rowIndex.push_back(plus(m0, i));
+  for (int64_t j = 0; j < cols; ++j) {
+    Value c = b.create<arith::MulIOp>(loc, plus(v0, j), cst(o.lanes));
+    column.push_back(c);
+    if (o.panelWidth) {
+      panel.push_back(b.create<arith::DivUIOp>(loc, c, cst(o.panelWidth)));
+      lane.push_back(b.create<arith::RemUIOp>(loc, c, cst(o.panelWidth)));
+    }
+  }
+  SmallVector<Value> init;
+  Value zero;
+  if (o.zeroInit)
+    zero = b.create<arith::ConstantOp>(loc, vecType,
+                                       DenseElementsAttr::get(vecType, 0.0f));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      init.push_back(o.zeroInit ? zero
+                                : b.create<vector::LoadOp>(
+                                      loc, vecType, o.C,
+                                      at(o.cLead, {rowIndex[i], column[j]})));
+  auto loop = b.create<scf::ForOp>(
+      loc, cst(0), K, cst(1), init,
+      [&](OpBuilder &nb, Location nl, Value k, ValueRange accs) {
+        SmallVector<Value> w, next;
+        for (int64_t j = 0; j < cols; ++j) {
+          SmallVector<Value> where = o.panelWidth
+                                         ? at(o.bLead, {panel[j], k, lane[j]})
+                                         : at(o.bLead, {k, column[j]});
+          Value v = nb.create<vector::LoadOp>(nl, weightVecType, o.B, where);
+          if (weightVecType != vecType)
+            v = nb.create<arith::ExtFOp>(nl, vecType, v);
+          w.push_back(v);
+        }
+        for (int64_t i = 0; i < rows; ++i) {
+          Value a = nb.create<vector::BroadcastOp>(
+              nl, vecType,
+              nb.create<memref::LoadOp>(nl, o.A,
+                                        at(o.aLead, {rowIndex[i], k})));
+          for (int64_t j = 0; j < cols; ++j)
+            next.push_back(
+                nb.create<vector::FMAOp>(nl, a, w[j], accs[i * cols + j]));
+        }
+        nb.create<scf::YieldOp>(nl, next);
+      });
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      b.create<vector::StoreOp>(loc, loop.getResult(i * cols + j), o.C,
+                                at(o.cLead, {rowIndex[i], column[j]}));
+}
+
+/// Register blocks of a broadcast-FMA kernel: rows in blocks of 8 (6 for
+/// 256-bit vectors) x 2 vectors, the rest in blocks of 4, 2 and 1 rows x up
+/// to 4 vectors, each width the largest power of two up to that dividing
+/// `vectors` (unknown: 2 and 4, with 1-vector blocks for what is left).
+struct RegisterBlocks {
+  RegisterBlocks(int64_t lanes, int64_t vectors) {
+    int64_t mainRows = lanes >= 16 ? 8 : 6;
+    auto widest = [&](int64_t most) {
+      if (ShapedType::isDynamic(vectors))
+        return most;
+      int64_t v = most;
+      while (vectors % v != 0)
+        v /= 2;
+      return v;
+    };
+    int64_t mainVectors = widest(2), narrowVectors = widest(4);
+    unit = std::max(mainVectors, narrowVectors);
+    ragged = ShapedType::isDynamic(vectors);
+    blocks.push_back({mainRows, mainVectors});
+    for (int64_t rows : {4, 2, 1})
+      blocks.push_back({rows, narrowVectors});
+  }
+
+  /// (rows, vectors) of each block, widest first.
+  SmallVector<std::pair<int64_t, int64_t>> blocks;
+  /// Every block width divides a multiple of this.
+  int64_t unit;
+  /// Whether a column range may leave vectors no block width divides.
+  bool ragged;
+
+  /// Rows [rowBegin, rowEnd) x vectors [vBegin, vEnd) of `o`'s C.
+  void emit(OpBuilder &b, Location loc, const BroadcastOperands &o,
+            Value rowBegin, Value rowEnd, Value vBegin, Value vEnd,
+            Value K) const {
+    auto cst = [&](int64_t v) -> Value {
+      return b.create<arith::ConstantIndexOp>(loc, v);
+    };
+    // [begin, end) cut to a multiple of `step` from begin.
+    auto whole = [&](Value begin, Value end, int64_t step) -> Value {
+      Value left = b.create<arith::SubIOp>(loc, end, begin);
+      return b.create<arith::SubIOp>(
+          loc, end, b.create<arith::RemUIOp>(loc, left, cst(step)));
+    };
+    Value start = rowBegin;
+    for (auto [rows, cols] : blocks) {
+      Value end = whole(start, rowEnd, rows);
+      int64_t r = rows, c = cols;
+      b.create<scf::ForOp>(
+          loc, start, end, cst(rows), ValueRange{},
+          [&](OpBuilder &mb, Location ml, Value m0, ValueRange) {
+            auto columns = [&](Value from, Value to, int64_t width) {
+              mb.create<scf::ForOp>(
+                  ml, from, to, cst(width), ValueRange{},
+                  [&](OpBuilder &kb, Location kl, Value v0, ValueRange) {
+                    emitBroadcastBlock(kb, kl, o, m0, v0, r, width, K);
+                    kb.create<scf::YieldOp>(kl);
+                  });
+            };
+            if (!ragged || c == 1) {
+              columns(vBegin, vEnd, c);
+            } else {
+              Value vMain = whole(vBegin, vEnd, c);
+              columns(vBegin, vMain, c);
+              columns(vMain, vEnd, 1);
+            }
+            mb.create<scf::YieldOp>(ml);
+          });
+      start = end;
+    }
+  }
+};
+
 /// `C [M, N] += A [M, K] x panels [N / W, K, W]` (column `p * W + l` of C
 /// reads lane `l` of panel `p`), as moe-lower-to-linalg writes it for packed
 /// weights → the broadcast-FMA kernel.
@@ -264,119 +443,217 @@ struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
     auto cst = [&](int64_t v) -> Value {
       return b.create<arith::ConstantIndexOp>(loc, v);
     };
-    Type weightType = pType.getElementType();
-    int64_t weightBytes = weightType.getIntOrFloatBitWidth() / 8;
+    int64_t weightBytes = pType.getElementType().getIntOrFloatBitWidth() / 8;
     int64_t vectors = numPanels * width / lanes;
-    // Accumulators: 32 vector registers hold 8 x 2 (AVX-512), 16 hold 6 x 2
-    // (AVX2), beside the panel vectors and a broadcast.
-    int64_t mainRows = lanes >= 16 ? 8 : 6;
-    auto widest = [&](int64_t most) {
-      int64_t v = most;
-      while (vectors % v != 0)
-        v /= 2;
-      return v;
-    };
-    int64_t mainVectors = widest(2), narrowVectors = widest(4);
+    RegisterBlocks blocks(lanes, vectors);
     // Weight columns (in vectors) per cache block: about kWeightBlockBytes.
-    int64_t unit = std::max(mainVectors, narrowVectors);
     int64_t blockVectors = std::min(
-        vectors,
-        std::max<int64_t>(unit, kWeightBlockBytes / (K * lanes * weightBytes) /
-                                    unit * unit));
-    SmallVector<std::pair<int64_t, int64_t>> rowBlocks{{mainRows, mainVectors}};
-    for (int64_t rows : {4, 2, 1})
-      rowBlocks.push_back({rows, narrowVectors});
+        vectors, std::max<int64_t>(blocks.unit, kWeightBlockBytes /
+                                                    (K * lanes * weightBytes) /
+                                                    blocks.unit * blocks.unit));
+    BroadcastOperands operands{A, panels, C, {}, {}, {}, width, lanes};
+    if (linalg::FillOp fill = zeroFillBefore(op, C)) {
+      operands.zeroInit = true;
+      rewriter.eraseOp(fill);
+    }
     Value M = b.create<memref::DimOp>(loc, A, 0);
-
     auto blockBody = [&](OpBuilder &nb, Location nl, Value vBlock) {
       Value vEnd = nb.create<arith::MinSIOp>(
           nl, nb.create<arith::AddIOp>(nl, vBlock, cst(blockVectors)),
           cst(vectors));
-      Value start = cst(0);
-      for (auto [rows, cols] : rowBlocks) {
-        // Rows [start, end): as many blocks of `rows` as fit.
-        Value left = nb.create<arith::SubIOp>(nl, M, start);
-        Value end = nb.create<arith::AddIOp>(
-            nl, start,
-            nb.create<arith::SubIOp>(
-                nl, left, nb.create<arith::RemUIOp>(nl, left, cst(rows))));
-        int64_t r = rows, c = cols;
-        nb.create<scf::ForOp>(
-            nl, start, end, cst(rows), ValueRange{},
-            [&](OpBuilder &mb, Location ml, Value m0, ValueRange) {
-              mb.create<scf::ForOp>(
-                  ml, vBlock, vEnd, cst(cols), ValueRange{},
-                  [&](OpBuilder &kb, Location kl, Value v0, ValueRange) {
-                    emitPanelBlock(kb, kl, A, panels, C, m0, v0, r, c, K,
-                                   width);
-                    kb.create<scf::YieldOp>(kl);
-                  });
-              mb.create<scf::YieldOp>(ml);
-            });
-        start = end;
-      }
+      blocks.emit(nb, nl, operands, cst(0), M, vBlock, vEnd, cst(K));
     };
     emitWeightBlocks(b, loc, op, vectors, blockVectors,
                      numPanels * K * width * weightBytes, blockBody);
     rewriter.eraseOp(op);
     return success();
   }
+};
 
-  /// `C[m0 .. m0+rows, vector v0 .. v0+cols] += A[m0.., :] x panels`: the
-  /// block of C in `rows x cols` vector registers over all of K, each step
-  /// one load of each column vector (widened to f32) and one broadcast of
-  /// each row's element.
-  void emitPanelBlock(OpBuilder &b, Location loc, Value A, Value panels,
-                      Value C, Value m0, Value v0, int64_t rows, int64_t cols,
-                      int64_t K, int64_t width) const {
-    auto vecType = VectorType::get({lanes}, b.getF32Type());
-    Type weightElement = cast<MemRefType>(panels.getType()).getElementType();
-    auto weightVecType = VectorType::get({lanes}, weightElement);
+/// `C [batch..., M, N] += A [batch..., M, K] x B [batch..., K, N]` of f32
+/// with B's rows contiguous along N and B computed at run time (attention's
+/// score and value products; a batch dimension of A or B may broadcast) →
+/// the broadcast-FMA kernel reading B's rows where they are. Batches and
+/// chunks of rows run in parallel; columns past the last whole vector go
+/// through scalar loops.
+struct VectorizeBatchedMatmul : OpRewritePattern<linalg::GenericOp> {
+  VectorizeBatchedMatmul(MLIRContext *ctx, int64_t lanes)
+      : OpRewritePattern(ctx), lanes(lanes) {}
+
+  /// f32 lanes of a vector register.
+  int64_t lanes;
+
+  LogicalResult matchAndRewrite(linalg::GenericOp op,
+                                PatternRewriter &rewriter) const override {
+    int64_t loops = op.getNumLoops();
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1 || loops < 3 ||
+        !::moe::isMultiplyAdd(op, /*widened=*/false))
+      return rewriter.notifyMatchFailure(op, "not a matmul on memrefs");
+    SmallVector<utils::IteratorType> iterators(loops - 1,
+                                               utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    if (op.getIteratorTypesArray() != iterators)
+      return rewriter.notifyMatchFailure(op, "not batch..., m, n, k loops");
+    Value A = op.getDpsInputOperand(0)->get();
+    Value B = op.getDpsInputOperand(1)->get();
+    Value C = op.getDpsInitOperand(0)->get();
+    auto aType = cast<MemRefType>(A.getType());
+    auto bType = cast<MemRefType>(B.getType());
+    auto cType = cast<MemRefType>(C.getType());
+    if (!aType.getElementType().isF32() || !bType.getElementType().isF32() ||
+        !cType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "not f32");
+    if (!hasUnitInnerStride(bType) || !hasUnitInnerStride(cType))
+      return rewriter.notifyMatchFailure(op, "B or C not contiguous along N");
+    int64_t batchRank = loops - 3;
+    MLIRContext *ctx = op.getContext();
+    AffineExpr m = getAffineDimExpr(batchRank, ctx),
+               n = getAffineDimExpr(batchRank + 1, ctx),
+               k = getAffineDimExpr(batchRank + 2, ctx);
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    // An operand's leading results: batch dimensions or 0 (a broadcast one).
+    auto leads = [&](AffineMap map, AffineExpr row, AffineExpr col) {
+      ArrayRef<AffineExpr> results = map.getResults();
+      if (results.size() < 2 || results[results.size() - 2] != row ||
+          results.back() != col)
+        return false;
+      return llvm::all_of(results.drop_back(2), [&](AffineExpr e) {
+        if (auto d = dyn_cast<AffineDimExpr>(e))
+          return int64_t(d.getPosition()) < batchRank;
+        auto c = dyn_cast<AffineConstantExpr>(e);
+        return c && c.getValue() == 0;
+      });
+    };
+    SmallVector<AffineExpr> cExprs;
+    for (int64_t d = 0; d < loops - 1; ++d)
+      cExprs.push_back(getAffineDimExpr(d, ctx));
+    if (!leads(maps[0], m, k) || !leads(maps[1], k, n) ||
+        maps[2] != AffineMap::get(loops, 0, cExprs, ctx))
+      return rewriter.notifyMatchFailure(op, "not A x B into C");
+
+    Location loc = op.getLoc();
+    OpBuilder &b = rewriter;
     auto cst = [&](int64_t v) -> Value {
       return b.create<arith::ConstantIndexOp>(loc, v);
     };
-    auto plus = [&](Value base, int64_t i) -> Value {
-      return i == 0 ? base : b.create<arith::AddIOp>(loc, base, cst(i));
+    int64_t staticN = cType.getDimSize(batchRank + 1);
+    int64_t staticK = bType.getDimSize(bType.getRank() - 2);
+    int64_t vectors =
+        ShapedType::isDynamic(staticN) ? ShapedType::kDynamic : staticN / lanes;
+    RegisterBlocks blocks(lanes, vectors);
+    // Rows per parallel iteration: a few dozen register blocks.
+    int64_t chunkRows = blocks.blocks.front().first * 16;
+    Value M = b.createOrFold<memref::DimOp>(loc, C, batchRank);
+    Value N = b.createOrFold<memref::DimOp>(loc, C, batchRank + 1);
+    Value K = b.createOrFold<memref::DimOp>(loc, B, bType.getRank() - 2);
+    Value numVectors = b.createOrFold<arith::DivUIOp>(loc, N, cst(lanes));
+    Value vectorColumns =
+        b.createOrFold<arith::MulIOp>(loc, numVectors, cst(lanes));
+    // B's columns (in vectors) per cache block: about kWeightBlockBytes.
+    int64_t blockVectors =
+        ShapedType::isDynamic(staticK)
+            ? 0
+            : std::max<int64_t>(blocks.unit, kWeightBlockBytes /
+                                                 (staticK * lanes * 4) /
+                                                 blocks.unit * blocks.unit);
+    Value chunks = b.create<arith::CeilDivUIOp>(loc, M, cst(chunkRows));
+
+    linalg::FillOp fill = zeroFillBefore(op, C);
+    SmallVector<Value> upper;
+    for (int64_t d = 0; d < batchRank; ++d)
+      upper.push_back(b.createOrFold<memref::DimOp>(loc, C, d));
+    upper.push_back(chunks);
+    auto body = [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+      auto ncst = [&](int64_t v) -> Value {
+        return nb.create<arith::ConstantIndexOp>(nl, v);
+      };
+      auto lead = [&](AffineMap map) {
+        SmallVector<Value> indices;
+        for (AffineExpr e : map.getResults().drop_back(2)) {
+          if (auto d = dyn_cast<AffineDimExpr>(e))
+            indices.push_back(ivs[d.getPosition()]);
+          else
+            indices.push_back(ncst(0));
+        }
+        return indices;
+      };
+      BroadcastOperands operands{
+          A, B,     C,         lead(maps[0]), lead(maps[1]), lead(maps[2]),
+          0, lanes, bool(fill)};
+      Value rowBegin =
+          nb.create<arith::MulIOp>(nl, ivs.back(), ncst(chunkRows));
+      Value rowEnd = nb.create<arith::MinUIOp>(
+          nl, nb.create<arith::AddIOp>(nl, rowBegin, ncst(chunkRows)), M);
+      if (blockVectors == 0) {
+        blocks.emit(nb, nl, operands, rowBegin, rowEnd, ncst(0), numVectors, K);
+      } else {
+        nb.create<scf::ForOp>(
+            nl, ncst(0), numVectors, ncst(blockVectors), ValueRange{},
+            [&](OpBuilder &vb, Location vl, Value vBlock, ValueRange) {
+              Value vEnd = vb.create<arith::MinUIOp>(
+                  vl,
+                  vb.create<arith::AddIOp>(
+                      vl, vBlock,
+                      vb.create<arith::ConstantIndexOp>(vl, blockVectors)),
+                  numVectors);
+              blocks.emit(vb, vl, operands, rowBegin, rowEnd, vBlock, vEnd, K);
+              vb.create<scf::YieldOp>(vl);
+            });
+      }
+      if (!ShapedType::isDynamic(staticN) && staticN % lanes == 0)
+        return;
+      // Columns past the last whole vector, one element at a time.
+      nb.create<scf::ForOp>(
+          nl, rowBegin, rowEnd, ncst(1), ValueRange{},
+          [&](OpBuilder &rb, Location rl, Value row, ValueRange) {
+            rb.create<scf::ForOp>(
+                rl, vectorColumns, N, ncst(1), ValueRange{},
+                [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
+                  auto at = [&](ArrayRef<Value> lead, Value i, Value j) {
+                    SmallVector<Value> indices(lead);
+                    indices.append({i, j});
+                    return indices;
+                  };
+                  SmallVector<Value> cAt = at(operands.cLead, row, col);
+                  Value init =
+                      fill ? cb.create<arith::ConstantOp>(cl,
+                                                          cb.getF32FloatAttr(0))
+                           : cb.create<memref::LoadOp>(cl, C, cAt).getResult();
+                  auto sum = cb.create<scf::ForOp>(
+                      cl, ncst(0), K, ncst(1), ValueRange{init},
+                      [&](OpBuilder &kb, Location kl, Value kk,
+                          ValueRange acc) {
+                        Value a = kb.create<memref::LoadOp>(
+                            kl, A, at(operands.aLead, row, kk));
+                        Value w = kb.create<memref::LoadOp>(
+                            kl, B, at(operands.bLead, kk, col));
+                        Value product = kb.create<arith::MulFOp>(kl, a, w);
+                        kb.create<scf::YieldOp>(
+                            kl, ValueRange{kb.create<arith::AddFOp>(kl, acc[0],
+                                                                    product)});
+                      });
+                  cb.create<memref::StoreOp>(cl, sum.getResult(0), C, cAt);
+                  cb.create<scf::YieldOp>(cl);
+                });
+            rb.create<scf::YieldOp>(rl);
+          });
     };
-    SmallVector<Value> rowIndex, column, panel, lane;
-    for (int64_t i = 0; i < rows; ++i)
-      rowIndex.push_back(plus(m0, i));
-    for (int64_t j = 0; j < cols; ++j) {
-      Value c = b.create<arith::MulIOp>(loc, plus(v0, j), cst(lanes));
-      column.push_back(c);
-      panel.push_back(b.create<arith::DivUIOp>(loc, c, cst(width)));
-      lane.push_back(b.create<arith::RemUIOp>(loc, c, cst(width)));
+    SmallVector<Value> zeros(upper.size(), cst(0)), ones(upper.size(), cst(1));
+    if (inParallelLoop(op)) {
+      scf::buildLoopNest(b, loc, zeros, upper, ones,
+                         [&](OpBuilder &nb, Location nl, ValueRange ivs) {
+                           body(nb, nl, ivs);
+                         });
+    } else {
+      b.create<scf::ParallelOp>(loc, zeros, upper, ones,
+                                [&](OpBuilder &nb, Location nl,
+                                    ValueRange ivs) { body(nb, nl, ivs); });
     }
-    SmallVector<Value> init;
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        init.push_back(b.create<vector::LoadOp>(
-            loc, vecType, C, ValueRange{rowIndex[i], column[j]}));
-    auto loop = b.create<scf::ForOp>(
-        loc, cst(0), cst(K), cst(1), init,
-        [&](OpBuilder &nb, Location nl, Value k, ValueRange accs) {
-          SmallVector<Value> w, next;
-          for (int64_t j = 0; j < cols; ++j) {
-            Value v = nb.create<vector::LoadOp>(
-                nl, weightVecType, panels, ValueRange{panel[j], k, lane[j]});
-            if (weightVecType != vecType)
-              v = nb.create<arith::ExtFOp>(nl, vecType, v);
-            w.push_back(v);
-          }
-          for (int64_t i = 0; i < rows; ++i) {
-            Value a = nb.create<vector::BroadcastOp>(
-                nl, vecType,
-                nb.create<memref::LoadOp>(nl, A, ValueRange{rowIndex[i], k}));
-            for (int64_t j = 0; j < cols; ++j)
-              next.push_back(
-                  nb.create<vector::FMAOp>(nl, a, w[j], accs[i * cols + j]));
-          }
-          nb.create<scf::YieldOp>(nl, next);
-        });
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        b.create<vector::StoreOp>(loc, loop.getResult(i * cols + j), C,
-                                  ValueRange{rowIndex[i], column[j]});
+    if (fill)
+      rewriter.eraseOp(fill);
+    rewriter.eraseOp(op);
+    return success();
   }
 };
 
@@ -393,8 +670,8 @@ struct MoEVectorizeMatmulsPass
     }
     int64_t lanes = vectorBits / 32;
     RewritePatternSet patterns(&getContext());
-    patterns.add<VectorizeMatmulTransposeB, VectorizePanelMatmul>(&getContext(),
-                                                                  lanes);
+    patterns.add<VectorizeMatmulTransposeB, VectorizePanelMatmul,
+                 VectorizeBatchedMatmul>(&getContext(), lanes);
     GreedyRewriteConfig config;
     config.strictMode = GreedyRewriteStrictness::ExistingOps;
     if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns),
