@@ -13,6 +13,7 @@
 
 #include "CpuFeatures.h"
 #include "Cuda.h"
+#include "HostMemory.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -124,20 +125,26 @@ size_t spanOf(const std::vector<int64_t> &dims,
   return span;
 }
 
+/// Whether the view (`dims`, `strides` in elements) is row-major and dense.
+bool isRowMajor(const std::vector<int64_t> &dims,
+                const std::vector<int64_t> &strides) {
+  int64_t expected = 1;
+  for (size_t d = dims.size(); d-- > 0;) {
+    if (dims[d] != 1 && strides[d] != expected)
+      return false;
+    expected *= dims[d];
+  }
+  return true;
+}
+
 /// Copies the view (`dims`, `strides` in elements of `size` bytes) at `from`
 /// into the row-major buffer `to`; one memcpy when the view is row-major.
 void copyStrided(char *to, const char *from, const std::vector<int64_t> &dims,
                  const std::vector<int64_t> &strides, size_t size) {
-  int64_t expected = 1;
-  bool rowMajor = true;
   size_t count = 1;
-  for (size_t d = dims.size(); d-- > 0;) {
-    if (dims[d] != 1 && strides[d] != expected)
-      rowMajor = false;
-    expected *= dims[d];
-    count *= static_cast<size_t>(dims[d]);
-  }
-  if (rowMajor || count == 0) {
+  for (int64_t dim : dims)
+    count *= static_cast<size_t>(dim);
+  if (isRowMajor(dims, strides) || count == 0) {
     std::memcpy(to, from, count * size);
     return;
   }
@@ -420,6 +427,10 @@ moe_error *moe_artifact_load(const char *path, moe_artifact **out) {
   }
   if (moe_error *error = mapWeights(file, weightBytes, *artifact))
     return error;
+  // A CPU artifact allocates its buffers through this table.
+  if (auto **host =
+          static_cast<void **>(dlsym(artifact->library, MOE_ABI_HOST_API)))
+    moe::fillHostApiTable(host);
   // An emulated CUDA artifact calls the emulator's warp-wide instructions
   // through this table.
   if (auto **emulator =
@@ -827,6 +838,11 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
                                std::min<int32_t>(std::max(out.rank, 0),
                                                  MOE_MAX_RANK)));
   }
+  // How many outputs each buffer holds: one held by a single output may go
+  // to the caller as it is.
+  std::map<void *, int> holders;
+  for (Result &r : produced)
+    ++holders[r.allocated];
   for (size_t i = 0; i < numOutputs; ++i) {
     const TensorInfo &info = artifact->outputs[i];
     Result &r = produced[i];
@@ -834,6 +850,19 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
     size_t bytes = elementCount(r.dims.data(), rank) * moe_dtype_size(info.dtype);
     if (!error) {
       moe_tensor &out = outputs[i];
+      // A host buffer from the compiled code's allocator, holding this
+      // output alone, row-major from its start: the caller takes it (and
+      // frees it with moe_free) instead of a copy.
+      if (!out.data && !device && !artifact->emulated && bytes && r.allocated &&
+          r.data == r.allocated && holders[r.allocated] == 1 &&
+          isRowMajor(r.dims, r.strides)) {
+        out.data = r.allocated;
+        out.dtype = info.dtype;
+        out.rank = rank;
+        std::copy(r.dims.begin(), r.dims.end(), out.dims);
+        r.allocated = nullptr;
+        continue;
+      }
       if (!out.data) {
         out.data = std::malloc(bytes ? bytes : 1);
         out.dtype = info.dtype;
@@ -848,10 +877,10 @@ moe_error *moe_artifact_run(moe_artifact *artifact, const moe_tensor *inputs,
   std::set<void *> freed;
   for (Result &r : produced)
     if (freed.insert(r.allocated).second)
-      std::free(r.allocated);
+      moe::hostRelease(r.allocated);
   return error;
 }
 
-void moe_free(void *data) { std::free(data); }
+void moe_free(void *data) { moe::hostRelease(data); }
 
 } // extern "C"

@@ -340,6 +340,55 @@ std::string cpuLine(const llvm::TargetMachine &machine) {
   return line + "\n";
 }
 
+/// How a CPU artifact allocates its buffers (memref's generic allocation
+/// functions): through the runtime's table (moe_host_api: huge pages for
+/// large buffers, kept from call to call), or the C library's aligned_alloc
+/// and free where the table is empty. A returned buffer goes to the caller,
+/// who frees it with the runtime's moe_free.
+static_assert(MOE_HOST_SLOT_ALLOC == 0 && MOE_HOST_SLOT_FREE == 1 &&
+                  MOE_HOST_SLOTS == 2,
+              "kHostAllocator indexes moe_host_api with these slots");
+constexpr llvm::StringLiteral kHostAllocator = R"(
+@moe_host_api = global [2 x ptr] zeroinitializer
+
+declare ptr @aligned_alloc(i64, i64)
+declare void @free(ptr)
+
+define ptr @_mlir_memref_to_llvm_aligned_alloc(i64 %alignment, i64 %bytes) {
+  %f = load ptr, ptr @moe_host_api
+  %none = icmp eq ptr %f, null
+  br i1 %none, label %library, label %runtime
+runtime:
+  %p = call ptr %f(i64 %alignment, i64 %bytes)
+  ret ptr %p
+library:
+  %mask = sub i64 %alignment, 1
+  %up = add i64 %bytes, %mask
+  %not = xor i64 %mask, -1
+  %size = and i64 %up, %not
+  %q = call ptr @aligned_alloc(i64 %alignment, i64 %size)
+  ret ptr %q
+}
+
+define ptr @_mlir_memref_to_llvm_alloc(i64 %bytes) {
+  %p = call ptr @_mlir_memref_to_llvm_aligned_alloc(i64 16, i64 %bytes)
+  ret ptr %p
+}
+
+define void @_mlir_memref_to_llvm_free(ptr %p) {
+  %slot = getelementptr [2 x ptr], ptr @moe_host_api, i64 0, i64 1
+  %f = load ptr, ptr %slot
+  %none = icmp eq ptr %f, null
+  br i1 %none, label %library, label %runtime
+runtime:
+  call void %f(ptr %p)
+  ret void
+library:
+  call void @free(ptr %p)
+  ret void
+}
+)";
+
 /// Adds `void moe_entry(void **args)`, which calls the C interface of the
 /// entry with `args[i]` as its i-th pointer argument, and the signature text
 /// `moe_signature`.
@@ -657,6 +706,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     }
     if (failed(addCudaSymbols(module, *llvmModule, ptx, cubin)))
       return failure();
+  } else if (failed(linkInternalShims(module, *llvmModule, kHostAllocator))) {
+    return failure();
   }
   optimize(*llvmModule, *machine, options.optLevel);
   if (kind == EmitKind::Llvm) {

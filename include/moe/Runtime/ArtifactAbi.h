@@ -24,6 +24,17 @@
   "avx", "avx2", "bmi2", "f16c", "fma", "avx512f", "avx512dq", "avx512cd",     \
       "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16"
 
+/* CPU artifacts (and emulated CUDA ones): the table of the runtime's buffer
+ * allocator the code allocates through, slots alloc(alignment, bytes) and
+ * free(ptr). An artifact whose table is left empty uses the C library's
+ * aligned_alloc and free. */
+#define MOE_ABI_HOST_API "moe_host_api"
+typedef enum moe_host_slot {
+  MOE_HOST_SLOT_ALLOC = 0,
+  MOE_HOST_SLOT_FREE = 1,
+  MOE_HOST_SLOTS = 2,
+} moe_host_slot;
+
 /* CUDA artifacts: the kernel image, and the table of runtime functions the
  * host code calls. */
 #define MOE_ABI_CUDA_MODULE "moe_cuda_module"

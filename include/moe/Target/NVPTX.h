@@ -47,6 +47,11 @@ mlir::FailureOr<std::string> assemblePtx(mlir::ModuleOp module,
                                          llvm::StringRef ptx,
                                          llvm::StringRef arch);
 
+/// Links the LLVM IR `text` into `host`, its functions made internal (the
+/// calls the lowered code makes into the runtime or the C library).
+mlir::LogicalResult linkInternalShims(mlir::ModuleOp module, llvm::Module &host,
+                                      llvm::StringRef text);
+
 /// Adds the runtime's function table (`moe_gpu_api`), the calls through it,
 /// and the kernel image (`moe_cuda_module`: PTX, and the cubin when there is
 /// one) to the translated host module.

@@ -480,12 +480,11 @@ FailureOr<std::string> assemblePtx(ModuleOp module, llvm::StringRef ptxas,
   return cubin;
 }
 
-LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
-                             llvm::StringRef ptx, llvm::StringRef cubin) {
-  llvm::LLVMContext &ctx = host.getContext();
+LogicalResult linkInternalShims(ModuleOp module, llvm::Module &host,
+                                llvm::StringRef text) {
   llvm::SMDiagnostic diagnostic;
   std::unique_ptr<llvm::Module> shims =
-      llvm::parseAssemblyString(kRuntimeShims, diagnostic, ctx);
+      llvm::parseAssemblyString(text, diagnostic, host.getContext());
   if (!shims)
     return module.emitError() << "internal runtime shims do not parse: "
                               << diagnostic.getMessage();
@@ -493,12 +492,21 @@ LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
   shims->setTargetTriple(host.getTargetTriple());
   llvm::SmallVector<std::string> defined;
   for (llvm::Function &function : *shims)
-    defined.push_back(function.getName().str());
+    if (!function.isDeclaration())
+      defined.push_back(function.getName().str());
   if (llvm::Linker::linkModules(host, std::move(shims)))
     return module.emitError("internal runtime shims do not link");
   for (const std::string &name : defined)
     if (llvm::Function *function = host.getFunction(name))
       function->setLinkage(llvm::GlobalValue::InternalLinkage);
+  return success();
+}
+
+LogicalResult addCudaSymbols(ModuleOp module, llvm::Module &host,
+                             llvm::StringRef ptx, llvm::StringRef cubin) {
+  llvm::LLVMContext &ctx = host.getContext();
+  if (failed(linkInternalShims(module, host, kRuntimeShims)))
+    return failure();
 
   auto *ptrType = llvm::PointerType::getUnqual(ctx);
   auto *i64 = llvm::Type::getInt64Ty(ctx);
