@@ -295,7 +295,7 @@ def MoEExpandGpuKernels : Pass<"moe-expand-gpu-kernels", "::mlir::func::FuncOp">
 }
 
 def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> {
-  let summary = "Register-blocked vector kernels for linalg.matmul_transpose_b on memrefs";
+  let summary = "Register-blocked vector kernels for the matmuls of a model on memrefs";
   let description = [{
     The expert projections are `rows [M, K] x W [N, K]^T`, both contiguous along `K`.
     This pass replaces each f32 `linalg.matmul_transpose_b` on memrefs with static `N`
@@ -319,7 +319,16 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     vectors) x 2 vectors, the rest in blocks of 4, 2 and 1 rows x up to 4 vectors;
     panels are walked in cache-sized blocks, in parallel for weights of 1 MiB or more.
     `vector-bits` is the target's vector width (256: AVX2; 512: AVX-512).
-    Other matmuls are left as they are.
+
+    Products of two operands computed at run time (attention's scores `Q x K^T` and
+    values `P x V`, a `linalg.generic` over `batch..., m, n, k` with `C += A x B`, `B`
+    contiguous along `N`, a batch dimension of `A` or `B` possibly broadcast) go on
+    the same broadcast-FMA kernel, reading `B`'s rows where they are: the batches and
+    chunks of 128 rows (96 for 256-bit vectors) are one `scf.parallel`, `B` is walked
+    in cache-sized column blocks, and the columns past the last whole vector of a
+    dynamic `N` go through scalar loops. Where a `linalg.fill` of zeros into `C`
+    comes just before a product (nothing touching memory between), the fill goes and
+    the kernel's blocks start from zero. Other matmuls are left as they are.
 
     ```
     moe-opt lowered.mlir --moe-vectorize-matmuls
@@ -335,6 +344,57 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     "::mlir::arith::ArithDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def MoEParallelizeLoops : Pass<"moe-parallelize-loops", "::mlir::func::FuncOp"> {
+  let summary = "Large linalg ops on memrefs: their leading parallel loops on every thread";
+  let description = [{
+    What the CPU's matmul kernels leave (elementwise ops, softmax, normalisations,
+    transposes, copies) lowers to serial loops. This pass tiles each linalg op on
+    memrefs that is not in a parallel loop already (`scf.forall`, `scf.parallel`) and
+    whose leading loops are parallel: those loops become one `scf.parallel` of one
+    point each (the CPU pipeline hands it to OpenMP), the innermost loop, the
+    contiguous one LLVM vectorizes, and any reduction stay inside. An op runs so when
+    its iteration space has `min-elements` points or more; where a size is dynamic the
+    check is made at run time, the serial op kept for small calls (a decode step's
+    elementwise ops are not worth a fork).
+
+    ```
+    moe-opt lowered.mlir --moe-parallelize-loops
+    moe-opt lowered.mlir --moe-parallelize-loops=min-elements=4096
+    ```
+  }];
+  let options = [
+    Option<"minElements", "min-elements", "int64_t", /*default=*/"32768",
+           "The fewest iteration points an op runs in parallel for">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
+def MoEApproximateMath : Pass<"moe-approximate-math", "::mlir::func::FuncOp"> {
+  let summary = "f32 math functions as polynomials the loop vectorizer can vectorize";
+  let description = [{
+    A call into the C library (`expf`, `tanhf`, `erff`, `logf`) keeps the loop around
+    it scalar. This pass rewrites `math` ops on f32 (and on f16 / bf16 through f32)
+    as MLIR's polynomial approximations: `exp`, `expm1`, `log`, `log2`, `log1p`,
+    `tanh`, `erf`, `atan`, `atan2`, `asin`, `acos`, `cbrt`, plain arithmetic that
+    LLVM vectorizes with the loop. Sine and cosine stay calls (their range
+    reduction loses the phase of rotary embeddings' large angles); f64 is left as
+    it is. The CPU pipeline runs it; the numerics tests bound what it changes.
+
+    ```
+    moe-opt lowered.mlir --moe-approximate-math
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::math::MathDialect",
     "::mlir::vector::VectorDialect",
   ];
 }

@@ -161,7 +161,11 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
   MoEVectorizeMatmulsOptions vectorize;
   vectorize.vectorBits = vectorBits;
   func.addPass(createMoEVectorizeMatmuls(vectorize));
+  // The rest on every thread where it is large, and its math vectorisable.
+  if (openmp)
+    func.addPass(createMoEParallelizeLoops());
   func.addPass(createConvertLinalgToLoopsPass());
+  func.addPass(createMoEApproximateMath());
   func.addPass(createForallToParallelLoopPass());
   if (openmp)
     pm.addPass(createConvertSCFToOpenMPPass());
@@ -189,6 +193,9 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
   memref.useGenericFunctions = true;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memref));
   pm.addPass(createConvertSCFToCFPass());
+  // LLVM's intrinsics first (fma, floor: instructions), the C library for
+  // what has none.
+  pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   pm.addPass(arith::createArithExpandOpsPass(expand));
   ConvertVectorToLLVMPassOptions vector;
