@@ -315,8 +315,9 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     bf16 into `C [M, N]` at column `p * W + l`) by a broadcast-FMA kernel: a block of
     rows x column vectors of `C` stays in registers over all of `K`, each step loading
     one vector of each panel (bf16 widened to f32) and broadcasting each row's element
-    against them, with no horizontal reduction. Rows go in blocks of 8 (6 for 256-bit
-    vectors) x 2 vectors, the rest in blocks of 4, 2 and 1 rows x up to 4 vectors;
+    against them, with no horizontal reduction. Rows go in blocks of 6 x 4 vectors with
+    512-bit vectors (8 x 2 where the columns are no multiple of 4 vectors) and 6 x 2
+    with 256-bit ones, the rest in blocks of 4, 2 and 1 rows x up to 4 vectors;
     panels are walked in cache-sized blocks, in parallel for weights of 1 MiB or more.
     `vector-bits` is the target's vector width (256: AVX2; 512: AVX-512).
 
@@ -324,7 +325,7 @@ def MoEVectorizeMatmuls : Pass<"moe-vectorize-matmuls", "::mlir::func::FuncOp"> 
     values `P x V`, a `linalg.generic` over `batch..., m, n, k` with `C += A x B`, `B`
     contiguous along `N`, a batch dimension of `A` or `B` possibly broadcast) go on
     the same broadcast-FMA kernel, reading `B`'s rows where they are: the batches and
-    chunks of 128 rows (96 for 256-bit vectors) are one `scf.parallel`, `B` is walked
+    chunks of 16 row blocks (96 or 128 rows) are one `scf.parallel`, `B` is walked
     in cache-sized column blocks, and the columns past the last whole vector of a
     dynamic `N` go through scalar loops. Where a `linalg.fill` of zeros into `C`
     comes just before a product (nothing touching memory between), the fill goes and

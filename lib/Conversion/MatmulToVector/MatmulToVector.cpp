@@ -314,13 +314,14 @@ void emitBroadcastBlock(OpBuilder &b, Location loc, const BroadcastOperands &o,
                                 at(o.cLead, {rowIndex[i], column[j]}));
 }
 
-/// Register blocks of a broadcast-FMA kernel: rows in blocks of 8 (6 for
-/// 256-bit vectors) x 2 vectors, the rest in blocks of 4, 2 and 1 rows x up
-/// to 4 vectors, each width the largest power of two up to that dividing
-/// `vectors` (unknown: 2 and 4, with 1-vector blocks for what is left).
+/// Register blocks of a broadcast-FMA kernel: rows in blocks of 6 x 4
+/// vectors with 512-bit vectors (8 x 2 where the columns are no multiple of
+/// 4 vectors), 6 x 2 with 256-bit ones, the rest in blocks of 4, 2 and 1 rows
+/// x up to 4 vectors, each width the largest power of two up to that
+/// dividing `vectors` (unknown: 2 and 4, with 1-vector blocks for what is
+/// left).
 struct RegisterBlocks {
   RegisterBlocks(int64_t lanes, int64_t vectors) {
-    int64_t mainRows = lanes >= 16 ? 8 : 6;
     auto widest = [&](int64_t most) {
       if (ShapedType::isDynamic(vectors))
         return most;
@@ -329,7 +330,13 @@ struct RegisterBlocks {
         v /= 2;
       return v;
     };
-    int64_t mainVectors = widest(2), narrowVectors = widest(4);
+    int64_t mainRows = 6, mainVectors = widest(2), narrowVectors = widest(4);
+    // 32 registers: 6 x 4 accumulators load 4 vectors and broadcast 6 rows
+    // for 24 FMAs (8 x 2 where the columns are no multiple of 4 vectors).
+    if (lanes >= 16 && narrowVectors == 4)
+      mainVectors = 4;
+    else if (lanes >= 16)
+      mainRows = 8;
     unit = std::max(mainVectors, narrowVectors);
     ragged = ShapedType::isDynamic(vectors);
     blocks.push_back({mainRows, mainVectors});

@@ -37,11 +37,12 @@
 // CHECK:             memref.store %{{.*}}, %{{.*}}[%[[B]], %[[R]], %[[N]]]
 // WIDE-LABEL:  func.func @scores
 // WIDE:        scf.parallel
-// WIDE:          arith.muli %{{.*}}, %c128
+// WIDE:          arith.muli %{{.*}}, %c96
 // WIDE:          scf.for %{{.*}} step %c64 {
-// WIDE:            scf.for %{{.*}} step %c8 {
-// WIDE:              scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>,
-// WIDE-COUNT-16:       vector.fma {{.*}} : vector<16xf32>
+// WIDE:            scf.for %{{.*}} step %c6 {
+// WIDE:              scf.for %{{.*}} step %c4 {
+// WIDE:                scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>,
+// WIDE-COUNT-24:         vector.fma {{.*}} : vector<16xf32>
 func.func @scores(%q: memref<8x?x64xf32>, %k: memref<8x64x?xf32>, %s: memref<8x?x?xf32>) {
   %zero = arith.constant 0.0 : f32
   linalg.fill ins(%zero : f32) outs(%s : memref<8x?x?xf32>)

@@ -60,23 +60,23 @@ func.func @wide(%a: memref<?x32xf32>, %b: memref<64x32xf32>, %c: memref<?x64xf32
 
 // -----
 
-// Packed weight panels [N / 16, K, 16] with 512-bit vectors: blocks of 8 rows x 2 column
-// vectors of C held in 16 accumulators over K, each step one load of each panel and a
+// Packed weight panels [N / 16, K, 16] with 512-bit vectors: blocks of 6 rows x 4 column
+// vectors of C held in 24 accumulators over K, each step one load of each panel and a
 // broadcast of each row's element; then 4-, 2- and 1-row blocks x 4 vectors. C is
 // loaded and stored as vectors: no horizontal reduction.
 // WIDE-LABEL: func.func @panels
 // WIDE-NOT:     linalg.generic
 // WIDE:         scf.for %[[VB:.*]] = %c0 to %c4 step %c4 {
-// WIDE:           scf.for %[[M:.*]] = %c0 to %{{.*}} step %c8 {
-// WIDE:             scf.for %[[V:.*]] = %[[VB]] to %{{.*}} step %c2 {
-// WIDE-COUNT-16:      vector.load %arg2{{.*}} : memref<?x64xf32>, vector<16xf32>
-// WIDE:               %[[ACC:.*]]:16 = scf.for %[[K:.*]] = %c0 to %c64 step %c1 iter_args(
-// WIDE-COUNT-2:         vector.load %arg1[%{{.*}}, %[[K]], %{{.*}}] : memref<4x64x16xf32, strided<[1024, 16, 1], offset: ?>>, vector<16xf32>
+// WIDE:           scf.for %[[M:.*]] = %c0 to %{{.*}} step %c6 {
+// WIDE:             scf.for %[[V:.*]] = %[[VB]] to %{{.*}} step %c4 {
+// WIDE-COUNT-24:      vector.load %arg2{{.*}} : memref<?x64xf32>, vector<16xf32>
+// WIDE:               %[[ACC:.*]]:24 = scf.for %[[K:.*]] = %c0 to %c64 step %c1 iter_args(
+// WIDE-COUNT-4:         vector.load %arg1[%{{.*}}, %[[K]], %{{.*}}] : memref<4x64x16xf32, strided<[1024, 16, 1], offset: ?>>, vector<16xf32>
 // WIDE:                 %[[X:.*]] = memref.load %arg0[%[[M]], %[[K]]] : memref<?x64xf32>
 // WIDE:                 %[[B:.*]] = vector.broadcast %[[X]] : f32 to vector<16xf32>
 // WIDE:                 vector.fma %[[B]], %{{.*}}, %{{.*}} : vector<16xf32>
 // WIDE-NOT:           vector.reduction
-// WIDE-COUNT-16:      vector.store {{.*}} : memref<?x64xf32>, vector<16xf32>
+// WIDE-COUNT-24:      vector.store {{.*}} : memref<?x64xf32>, vector<16xf32>
 // WIDE:           scf.for %{{.*}} step %c4 {
 // WIDE:             scf.for %{{.*}} step %c4 {
 // WIDE:               scf.for {{.*}} -> (vector<16xf32>, {{.*}}) {
