@@ -38,6 +38,9 @@ constexpr int64_t kRowBlock = 4, kColBlock = 2;
 constexpr int64_t kTailColBlock = 4;
 /// Bytes of weight kept in cache while all row blocks pass over them.
 constexpr int64_t kWeightBlockBytes = 256 * 1024;
+/// Products of run-time operands with at least this many multiply-adds run
+/// their batches and row chunks in parallel.
+constexpr int64_t kParallelMultiplyAdds = 1 << 18;
 /// Weights at least this large split their row blocks across threads
 /// (`scf.parallel`); smaller ones are not worth a fork.
 constexpr int64_t kParallelWeightBytes = 1 << 20;
@@ -647,15 +650,38 @@ struct VectorizeBatchedMatmul : OpRewritePattern<linalg::GenericOp> {
           });
     };
     SmallVector<Value> zeros(upper.size(), cst(0)), ones(upper.size(), cst(1));
-    if (inParallelLoop(op)) {
-      scf::buildLoopNest(b, loc, zeros, upper, ones,
-                         [&](OpBuilder &nb, Location nl, ValueRange ivs) {
-                           body(nb, nl, ivs);
+    auto serial = [&](OpBuilder &nb, Location nl) {
+      scf::buildLoopNest(nb, nl, zeros, upper, ones,
+                         [&](OpBuilder &lb, Location ll, ValueRange ivs) {
+                           body(lb, ll, ivs);
                          });
+    };
+    auto parallel = [&](OpBuilder &nb, Location nl) {
+      nb.create<scf::ParallelOp>(nl, zeros, upper, ones,
+                                 [&](OpBuilder &lb, Location ll,
+                                     ValueRange ivs) { body(lb, ll, ivs); });
+    };
+    // A small product (attention's at decode) is not worth a fork: the
+    // multiply-adds are counted at run time.
+    Value work =
+        b.create<arith::MulIOp>(loc, b.create<arith::MulIOp>(loc, M, N), K);
+    for (int64_t d = 0; d < batchRank; ++d)
+      work = b.create<arith::MulIOp>(loc, work, upper[d]);
+    if (inParallelLoop(op)) {
+      serial(b, loc);
     } else {
-      b.create<scf::ParallelOp>(loc, zeros, upper, ones,
-                                [&](OpBuilder &nb, Location nl,
-                                    ValueRange ivs) { body(nb, nl, ivs); });
+      Value large = b.create<arith::CmpIOp>(loc, arith::CmpIPredicate::uge,
+                                            work, cst(kParallelMultiplyAdds));
+      b.create<scf::IfOp>(
+          loc, large,
+          [&](OpBuilder &tb, Location tl) {
+            parallel(tb, tl);
+            tb.create<scf::YieldOp>(tl);
+          },
+          [&](OpBuilder &eb, Location el) {
+            serial(eb, el);
+            eb.create<scf::YieldOp>(el);
+          });
     }
     if (fill)
       rewriter.eraseOp(fill);

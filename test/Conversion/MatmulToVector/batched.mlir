@@ -11,6 +11,9 @@
 // CHECK-LABEL: func.func @scores
 // CHECK-NOT:   linalg.fill
 // CHECK:       %[[ZERO:.*]] = arith.constant dense<0.000000e+00> : vector<8xf32>
+// Counted at run time, a product of fewer than 2^18 multiply-adds runs serially.
+// CHECK:       %[[LARGE:.*]] = arith.cmpi uge, %{{.*}}, %c262144 : index
+// CHECK:       scf.if %[[LARGE]] {
 // CHECK:       scf.parallel (%[[B:.*]], %[[CHUNK:.*]]) = (%c0, %c0) to (%c8, %{{.*}}) step (%c1, %c1) {
 // CHECK:         %[[ROW0:.*]] = arith.muli %[[CHUNK]], %c96
 // CHECK:         scf.for %[[VB:.*]] = %c0 to %{{.*}} step %c128 {
@@ -35,6 +38,10 @@
 // CHECK:               arith.mulf
 // CHECK:               arith.addf
 // CHECK:             memref.store %{{.*}}, %{{.*}}[%[[B]], %[[R]], %[[N]]]
+// CHECK:       } else {
+// CHECK-NEXT:    scf.for %{{.*}} = %c0 to %c8 step %c1 {
+// CHECK-NEXT:      scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// CHECK:             vector.fma
 // WIDE-LABEL:  func.func @scores
 // WIDE:        scf.parallel
 // WIDE:          arith.muli %{{.*}}, %c96
