@@ -19,6 +19,7 @@ scaled_dot_product_attention). Every output is checked against numpy.
 
     python3 tools/moe-bench/compare_attention.py --bin build/bin [--threads 2]
         [--seq 4096] [--heads 8] [--dim 64] [--mcpu native] [--graphs scores,values]
+        [--no-torch]
 
 Needs numpy, onnx and onnxruntime; torch for the PyTorch columns.
 """
@@ -37,7 +38,7 @@ import onnxruntime
 from onnx import TensorProto, helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from compare_ort import peaks, time_call  # noqa: E402
+from compare_ort import compile_for_peak, ort_options, peaks, time_call  # noqa: E402
 
 FLOAT = TensorProto.FLOAT
 # Outputs match numpy's within this share of their largest magnitude.
@@ -86,8 +87,11 @@ def graph(name, heads, dim):
     return model, inputs, flops, reference
 
 
-def torch_calls(name, dim, threads):
-    """{label: f(feeds) -> array} of PyTorch's ways to compute `name`; {} without torch."""
+def torch_calls(name, dim, threads, wanted=True):
+    """{label: f(feeds) -> array} of PyTorch's ways to compute `name`; {} without torch
+    (or unless `wanted`)."""
+    if not wanted:
+        return {}
     try:
         import torch
     except ImportError:
@@ -121,15 +125,18 @@ def main() -> int:
     parser.add_argument("--graphs", default="scores,values,attention")
     parser.add_argument("--mcpu", default="native",
                         help="moe-opt's --mcpu (native or x86-64-v4: the AVX-512 kernels)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch column")
     parser.add_argument("--iterations", type=int, default=5,
                         help="timed calls above 1 GFLOP (100 below)")
     args = parser.parse_args()
     limits = peaks(args.bin, args.threads)
-    try:
-        import torch
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = "not installed"
+    torch_version = "not run"
+    if not args.no_torch:
+        try:
+            import torch
+            torch_version = torch.__version__
+        except ImportError:
+            torch_version = "not installed"
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}, "
           f"torch {torch_version}, moe-opt --mcpu={args.mcpu}, H {args.heads}, D {args.dim}")
@@ -145,21 +152,11 @@ def main() -> int:
             model, shapes, flops, reference = graph(name, args.heads, args.dim)
             path, library = work / f"{name}.onnx", work / f"{name}.so"
             onnx.save(model, str(path))
-            subprocess.run([str(args.bin / "moe-opt"), str(path), "--emit=lib",
-                            f"--mcpu={args.mcpu}", "-o", str(library)], check=True)
-            signature = subprocess.run([str(args.bin / "moe-run"), str(library),
-                                        "--signature"], check=True, capture_output=True,
-                                       text=True).stdout
-            wide = any(line.startswith("cpu ") and " avx512f" in line
-                       for line in signature.splitlines())
-            peak = args.threads * limits["fma_avx512_gflop_per_s" if wide
-                                         else "fma_avx2_gflop_per_s"]
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(str(path), options,
+            peak = compile_for_peak(args.bin, path, library, limits, args.threads,
+                                    f"--mcpu={args.mcpu}")
+            session = onnxruntime.InferenceSession(str(path), ort_options(args.threads),
                                                    providers=["CPUExecutionProvider"])
-            peers = torch_calls(name, args.dim, args.threads)
+            peers = torch_calls(name, args.dim, args.threads, not args.no_torch)
             for s in (int(v) for v in args.seq.split(",")):
                 feeds = {n: rng.standard_normal([s if d == "S" else d for d in shape],
                                                 dtype=np.float32)

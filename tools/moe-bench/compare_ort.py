@@ -133,6 +133,26 @@ def peaks(bin_dir, threads, footprint=0):
     return json.loads(out)
 
 
+def compile_for_peak(bin_dir, model, library, limits, threads, *flags):
+    """moe-opt `model` to `library` with `flags`; the FMA peak (GFLOP/s) of the ISA the
+    artifact's code uses (AVX-512 where its `cpu` line has avx512f) times `threads`."""
+    subprocess.run([str(bin_dir / "moe-opt"), str(model), "--emit=lib", *flags,
+                    "-o", str(library)], check=True)
+    signature = subprocess.run([str(bin_dir / "moe-run"), str(library), "--signature"],
+                               check=True, capture_output=True, text=True).stdout
+    wide = any(line.startswith("cpu ") and " avx512f" in line
+               for line in signature.splitlines())
+    return threads * limits["fma_avx512_gflop_per_s" if wide else "fma_avx2_gflop_per_s"]
+
+
+def ort_options(threads):
+    """ONNX Runtime's session options for `threads` intra-op threads."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
 def iterations_for(tokens):
     return (2, 10) if tokens >= 128 else (5, 50)
 
@@ -188,19 +208,10 @@ def main() -> int:
                     model.write_bytes(proto.SerializeToString())
                 del proto
                 library = work / f"{spec.name}.so"
-                subprocess.run([str(args.bin / "moe-opt"), str(model), "--emit=lib",
-                                f"--mcpu={args.mcpu}", f"--precision={args.precision}",
-                                "-o", str(library)], check=True)
-                signature = subprocess.run([str(args.bin / "moe-run"), str(library),
-                                            "--signature"], check=True, capture_output=True,
-                                           text=True).stdout
-                wide = any(line.startswith("cpu ") and " avx512f" in line
-                           for line in signature.splitlines())
-                peak = args.threads * limits["fma_avx512_gflop_per_s" if wide
-                                             else "fma_avx2_gflop_per_s"]
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = args.threads
-                options.inter_op_num_threads = 1
+                peak = compile_for_peak(args.bin, model, library, limits, args.threads,
+                                        f"--mcpu={args.mcpu}",
+                                        f"--precision={args.precision}")
+                options = ort_options(args.threads)
                 session = None
                 try:
                     session = onnxruntime.InferenceSession(
