@@ -77,6 +77,13 @@ void emitWeightBlocks(OpBuilder &b, Location loc, Operation *op, int64_t upper,
                        });
 }
 
+/// Whether every one of `values` is a memref of f32.
+bool allF32(ValueRange values) {
+  return llvm::all_of(values, [](Value v) {
+    return cast<MemRefType>(v.getType()).getElementType().isF32();
+  });
+}
+
 bool hasUnitInnerStride(MemRefType type) {
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -152,8 +159,7 @@ struct VectorizeMatmulTransposeB
     auto aType = cast<MemRefType>(A.getType());
     auto bType = cast<MemRefType>(B.getType());
     auto cType = cast<MemRefType>(C.getType());
-    if (!aType.getElementType().isF32() || !bType.getElementType().isF32() ||
-        !cType.getElementType().isF32())
+    if (!allF32({A, B, C}))
       return rewriter.notifyMatchFailure(op, "not f32");
     int64_t N = bType.getDimSize(0), K = bType.getDimSize(1);
     if (ShapedType::isDynamic(N) || ShapedType::isDynamic(K) ||
@@ -511,8 +517,7 @@ struct VectorizeBatchedMatmul : OpRewritePattern<linalg::GenericOp> {
     auto aType = cast<MemRefType>(A.getType());
     auto bType = cast<MemRefType>(B.getType());
     auto cType = cast<MemRefType>(C.getType());
-    if (!aType.getElementType().isF32() || !bType.getElementType().isF32() ||
-        !cType.getElementType().isF32())
+    if (!allF32({A, B, C}))
       return rewriter.notifyMatchFailure(op, "not f32");
     if (!hasUnitInnerStride(bType) || !hasUnitInnerStride(cType))
       return rewriter.notifyMatchFailure(op, "B or C not contiguous along N");
