@@ -400,6 +400,25 @@ def MoEApproximateMath : Pass<"moe-approximate-math", "::mlir::func::FuncOp"> {
   ];
 }
 
+def MoEReassociateReductions : Pass<"moe-reassociate-reductions", "::mlir::func::FuncOp"> {
+  let summary = "f32 sums and products of linalg reductions marked reassociable";
+  let description = [{
+    LLVM keeps the order of an f32 sum unless its additions may reassociate, so a
+    reduction loop (a softmax's sum, a norm's mean, a ReduceSum) stays one scalar
+    addition a step. This pass marks the combiner of each `linalg.generic` reduction
+    whose yielded value is an f32 `arith.addf` or `arith.mulf` of the output's running
+    value `fastmath<reassoc>`: LLVM's loop vectorizer then keeps several partial sums
+    in vectors and adds them at the end. The order of the additions changes, not
+    which values are summed; results agree with the serial sum to rounding. Other
+    reductions (max, min, integer ones) are left as they are.
+
+    ```
+    moe-opt lowered.mlir --moe-reassociate-reductions
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def MoEOffloadToGPU : Pass<"moe-offload-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Move the work of bufferized host functions into gpu.launch kernels";
   let description = [{

@@ -164,6 +164,7 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
   // The rest on every thread where it is large, and its math vectorisable.
   if (openmp)
     func.addPass(createMoEParallelizeLoops());
+  func.addPass(createMoEReassociateReductions());
   func.addPass(createConvertLinalgToLoopsPass());
   func.addPass(createMoEApproximateMath());
   func.addPass(createForallToParallelLoopPass());

@@ -26,6 +26,7 @@
 namespace moe {
 #define GEN_PASS_DEF_MOEPARALLELIZELOOPS
 #define GEN_PASS_DEF_MOEAPPROXIMATEMATH
+#define GEN_PASS_DEF_MOEREASSOCIATEREDUCTIONS
 #include "lib/Conversion/Passes.h.inc"
 } // namespace moe
 
@@ -134,6 +135,36 @@ struct MoEApproximateMathPass
     config.strictMode = GreedyRewriteStrictness::ExistingAndNewOps;
     if (failed(applyOpPatternsAndFold(ops, std::move(patterns), config)))
       signalPassFailure();
+  }
+};
+
+struct MoEReassociateReductionsPass
+    : ::moe::impl::MoEReassociateReductionsBase<MoEReassociateReductionsPass> {
+  using MoEReassociateReductionsBase::MoEReassociateReductionsBase;
+
+  void runOnOperation() override {
+    getOperation().walk([](linalg::GenericOp op) {
+      if (op.getNumReductionLoops() == 0)
+        return;
+      auto yield = cast<linalg::YieldOp>(op.getBody()->getTerminator());
+      for (OpOperand &init : op.getDpsInitsMutable()) {
+        // The combiner: an f32 sum or product of the output's running value.
+        Value combined =
+            yield.getValues()[init.getOperandNumber() - op.getNumDpsInputs()];
+        Operation *combiner = combined.getDefiningOp();
+        BlockArgument running = op.getMatchingBlockArgument(&init);
+        if (!combiner || !isa<arith::AddFOp, arith::MulFOp>(combiner) ||
+            !combined.getType().isF32() ||
+            !llvm::is_contained(combiner->getOperands(), running))
+          continue;
+        auto fastmath = cast<arith::ArithFastMathInterface>(combiner);
+        combiner->setAttr(
+            fastmath.getFastMathAttrName(),
+            arith::FastMathFlagsAttr::get(
+                op.getContext(), fastmath.getFastMathFlagsAttr().getValue() |
+                                     arith::FastMathFlags::reassoc));
+      }
+    });
   }
 };
 

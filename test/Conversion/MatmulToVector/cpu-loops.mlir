@@ -1,6 +1,7 @@
 // RUN: moe-opt %s --moe-parallelize-loops --split-input-file | FileCheck %s
 // RUN: moe-opt %s --moe-parallelize-loops=min-elements=16 --split-input-file | FileCheck %s --check-prefix=SMALL
 // RUN: moe-opt %s --moe-approximate-math --split-input-file | FileCheck %s --check-prefix=MATH
+// RUN: moe-opt %s --moe-reassociate-reductions --split-input-file | FileCheck %s --check-prefix=REASSOC
 
 // A large elementwise op: its leading parallel loops run on every thread, one row
 // each; the innermost loop stays inside (LLVM vectorizes it).
@@ -110,4 +111,52 @@ func.func @math(%x: f32, %d: f64) -> (f32, f32, f32, f32, f32, f64) {
   %c = math.cos %x : f32
   %e64 = math.exp %d : f64
   return %e, %t, %r, %s, %c, %e64 : f32, f32, f32, f32, f32, f64
+}
+
+// -----
+
+// A reduction's f32 sum or product of the running value may reassociate (LLVM then
+// vectorizes it); a max, an f64 sum and an elementwise add are left as they are.
+#in = affine_map<(d0, d1) -> (d0, d1)>
+#out = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL:   func.func @reductions
+// REASSOC-LABEL: func.func @reductions
+// REASSOC:       arith.addf %{{.*}}, %{{.*}} fastmath<reassoc> : f32
+// REASSOC:       arith.mulf %{{.*}}, %{{.*}} fastmath<reassoc> : f32
+// REASSOC:       arith.maximumf %{{.*}}, %{{.*}} : f32
+// REASSOC:       arith.addf %{{.*}}, %{{.*}} : f64
+// REASSOC:       arith.addf %{{.*}}, %{{.*}} : f32
+func.func @reductions(%x: memref<?x?xf32>, %s: memref<?xf32>, %x64: memref<?x?xf64>,
+                      %s64: memref<?xf64>, %y: memref<?x?xf32>) {
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<?x?xf32>) outs(%s : memref<?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<?x?xf32>) outs(%s : memref<?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.mulf %b, %a : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["parallel", "reduction"]}
+      ins(%x : memref<?x?xf32>) outs(%s : memref<?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.maximumf %a, %b : f32
+    linalg.yield %r : f32
+  }
+  linalg.generic {indexing_maps = [#in, #out], iterator_types = ["parallel", "reduction"]}
+      ins(%x64 : memref<?x?xf64>) outs(%s64 : memref<?xf64>) {
+  ^bb0(%a: f64, %b: f64):
+    %r = arith.addf %a, %b : f64
+    linalg.yield %r : f64
+  }
+  linalg.generic {indexing_maps = [#in, #in], iterator_types = ["parallel", "parallel"]}
+      ins(%x : memref<?x?xf32>) outs(%y : memref<?x?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  }
+  return
 }
