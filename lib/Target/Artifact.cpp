@@ -639,7 +639,8 @@ LogicalResult compileArtifact(ModuleOp module, const TargetOptions &options,
     // The emulator's blocks run in parallel, as the CPU's loops do.
     openmp = findOpenMPRuntime();
     if (failed(runPipeline(module, [&](OpPassManager &pm) {
-          buildCpuLoweringPipeline(pm, !openmp.empty(), cpuKernels.vectorBits);
+          buildCpuLoweringPipeline(pm, !openmp.empty(), cpuKernels.vectorBits,
+                                   emulated);
         })))
       return failure();
   }

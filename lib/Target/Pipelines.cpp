@@ -156,7 +156,7 @@ void moe::buildEmulationPipeline(OpPassManager &pm,
 }
 
 void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
-                                   int64_t vectorBits) {
+                                   int64_t vectorBits, bool emulated) {
   OpPassManager &func = pm.nest<func::FuncOp>();
   MoEVectorizeMatmulsOptions vectorize;
   vectorize.vectorBits = vectorBits;
@@ -164,9 +164,11 @@ void moe::buildCpuLoweringPipeline(OpPassManager &pm, bool openmp,
   // The rest on every thread where it is large, and its math vectorisable.
   if (openmp)
     func.addPass(createMoEParallelizeLoops());
-  func.addPass(createMoEReassociateReductions());
+  if (!emulated)
+    func.addPass(createMoEReassociateReductions());
   func.addPass(createConvertLinalgToLoopsPass());
-  func.addPass(createMoEApproximateMath());
+  if (!emulated)
+    func.addPass(createMoEApproximateMath());
   func.addPass(createForallToParallelLoopPass());
   if (openmp)
     pm.addPass(createConvertSCFToOpenMPPass());

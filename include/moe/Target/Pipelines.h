@@ -73,9 +73,12 @@ void buildEmulationPipeline(mlir::OpPassManager &pm,
 
 /// memref code → the LLVM dialect for the CPU (and the emulator), on a
 /// module, its matmul kernels in `vectorBits`-bit vectors; with `openmp`,
-/// parallel loops become OpenMP.
+/// parallel loops become OpenMP. For the CPU, math functions become
+/// polynomials and reductions' sums reassociate, so that LLVM vectorizes
+/// them; `emulated` CUDA kernels keep the C library's math and each sum's
+/// order, as a GPU's libdevice and threads have them.
 void buildCpuLoweringPipeline(mlir::OpPassManager &pm, bool openmp,
-                              int64_t vectorBits = 256);
+                              int64_t vectorBits = 256, bool emulated = false);
 
 /// The CUDA target's kernels (the gpu.module after outlining) → NVVM and
 /// PTX for `chip` with `features`, libdevice linked when `libdevice` is not

@@ -158,7 +158,6 @@ struct VectorizeMatmulTransposeB
     Value C = op.getDpsInitOperand(0)->get();
     auto aType = cast<MemRefType>(A.getType());
     auto bType = cast<MemRefType>(B.getType());
-    auto cType = cast<MemRefType>(C.getType());
     if (!allF32({A, B, C}))
       return rewriter.notifyMatchFailure(op, "not f32");
     int64_t N = bType.getDimSize(0), K = bType.getDimSize(1);
@@ -514,7 +513,6 @@ struct VectorizeBatchedMatmul : OpRewritePattern<linalg::GenericOp> {
     Value A = op.getDpsInputOperand(0)->get();
     Value B = op.getDpsInputOperand(1)->get();
     Value C = op.getDpsInitOperand(0)->get();
-    auto aType = cast<MemRefType>(A.getType());
     auto bType = cast<MemRefType>(B.getType());
     auto cType = cast<MemRefType>(C.getType());
     if (!allF32({A, B, C}))
