@@ -38,7 +38,8 @@ import onnxruntime
 from onnx import TensorProto, helper
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from compare_ort import compile_for_peak, ort_options, peaks, time_call  # noqa: E402
+from compare_ort import (compile_for_peak, ort_options, peaks, time_call,  # noqa: E402
+                         torch_version_of)
 
 FLOAT = TensorProto.FLOAT
 # Outputs match numpy's within this share of their largest magnitude.
@@ -130,13 +131,7 @@ def main() -> int:
                         help="timed calls above 1 GFLOP (100 below)")
     args = parser.parse_args()
     limits = peaks(args.bin, args.threads)
-    torch_version = "not run"
-    if not args.no_torch:
-        try:
-            import torch
-            torch_version = torch.__version__
-        except ImportError:
-            torch_version = "not installed"
+    torch_version = torch_version_of(not args.no_torch)
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}, "
           f"torch {torch_version}, moe-opt --mcpu={args.mcpu}, H {args.heads}, D {args.dim}")

@@ -133,6 +133,18 @@ def peaks(bin_dir, threads, footprint=0):
     return json.loads(out)
 
 
+def torch_version_of(wanted):
+    """torch's version for a table's header: "not run" unless `wanted`, "not installed"
+    where it does not import."""
+    if not wanted:
+        return "not run"
+    try:
+        import torch
+    except ImportError:
+        return "not installed"
+    return torch.__version__
+
+
 def compile_for_peak(bin_dir, model, library, limits, threads, *flags):
     """moe-opt `model` to `library` with `flags`; the FMA peak (GFLOP/s) of the ISA the
     artifact's code uses (AVX-512 where its `cpu` line has avx512f) times `threads`."""
@@ -174,13 +186,7 @@ def main() -> int:
     # bf16 expert weights: within 1 % of the largest output (test/e2e/run_fixtures.py).
     rtol = BF16_RTOL if args.precision == "bf16" else generate.RTOL
     limits = peaks(args.bin, args.threads)
-    torch_version = "not installed"
-    if not args.no_torch:
-        try:
-            import torch
-            torch_version = torch.__version__
-        except ImportError:
-            pass
+    torch_version = torch_version_of(not args.no_torch)
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s), onnxruntime {onnxruntime.__version__}, "
           f"torch {torch_version}, moe-opt --mcpu={args.mcpu} --precision={args.precision}")

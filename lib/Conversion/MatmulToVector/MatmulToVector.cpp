@@ -139,15 +139,19 @@ void emitBlock(OpBuilder &b, Location loc, Value A, Value B, Value C, Value m0,
     }
 }
 
-/// linalg.matmul_transpose_b on f32 memrefs with static N and K (K a multiple
-/// of the vector width, N of the column block) → the blocked kernel.
-struct VectorizeMatmulTransposeB
-    : OpRewritePattern<linalg::MatmulTransposeBOp> {
-  VectorizeMatmulTransposeB(MLIRContext *ctx, int64_t lanes)
-      : OpRewritePattern(ctx), lanes(lanes) {}
+/// A rewrite into a kernel of `lanes`-wide f32 vectors.
+template <typename OpT> struct KernelPattern : OpRewritePattern<OpT> {
+  KernelPattern(MLIRContext *ctx, int64_t lanes)
+      : OpRewritePattern<OpT>(ctx), lanes(lanes) {}
 
   /// f32 lanes of a vector register.
   int64_t lanes;
+};
+
+/// linalg.matmul_transpose_b on f32 memrefs with static N and K (K a multiple
+/// of the vector width, N of the column block) → the blocked kernel.
+struct VectorizeMatmulTransposeB : KernelPattern<linalg::MatmulTransposeBOp> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult matchAndRewrite(linalg::MatmulTransposeBOp op,
                                 PatternRewriter &rewriter) const override {
@@ -404,12 +408,8 @@ struct RegisterBlocks {
 /// `C [M, N] += A [M, K] x panels [N / W, K, W]` (column `p * W + l` of C
 /// reads lane `l` of panel `p`), as moe-lower-to-linalg writes it for packed
 /// weights → the broadcast-FMA kernel.
-struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
-  VectorizePanelMatmul(MLIRContext *ctx, int64_t lanes)
-      : OpRewritePattern(ctx), lanes(lanes) {}
-
-  /// f32 lanes of a vector register.
-  int64_t lanes;
+struct VectorizePanelMatmul : KernelPattern<linalg::GenericOp> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
@@ -491,12 +491,8 @@ struct VectorizePanelMatmul : OpRewritePattern<linalg::GenericOp> {
 /// the broadcast-FMA kernel reading B's rows where they are. Batches and
 /// chunks of rows run in parallel; columns past the last whole vector go
 /// through scalar loops.
-struct VectorizeBatchedMatmul : OpRewritePattern<linalg::GenericOp> {
-  VectorizeBatchedMatmul(MLIRContext *ctx, int64_t lanes)
-      : OpRewritePattern(ctx), lanes(lanes) {}
-
-  /// f32 lanes of a vector register.
-  int64_t lanes;
+struct VectorizeBatchedMatmul : KernelPattern<linalg::GenericOp> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult matchAndRewrite(linalg::GenericOp op,
                                 PatternRewriter &rewriter) const override {
